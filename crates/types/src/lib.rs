@@ -1,0 +1,9 @@
+//! Plain data types shared by every paperscout crate.
+//!
+//! Nothing here does I/O or knows about models, indexes or storage: these are the nouns the
+//! other crates pass to each other. The one rule that lives here is [`embedding_text`], because
+//! every crate that embeds a paper must agree on which text of it is embedded.
+
+mod paper;
+
+pub use paper::{Paper, PaperLinks, embedding_text};
