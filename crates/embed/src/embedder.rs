@@ -1,0 +1,228 @@
+//! The embedder: texts in, unit-length vectors out, in input order.
+//!
+//! Texts are tokenized first, then sorted by length and cut into batches, each padded only to
+//! its own longest member: a batch of similar lengths wastes little arithmetic on padding. The
+//! vectors are put back in input order before they are returned.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::BertModel;
+use serde::Serialize;
+use tokenizers::{Encoding, Tokenizer, TruncationParams};
+
+use crate::device::DeviceSpec;
+use crate::error::{EmbedError, Result};
+use crate::manifest::{Manifest, sha256_file};
+use crate::model_dir::{ModelFolder, Pooling};
+use crate::pooling::{l2_normalize, pool};
+
+/// Texts per forward pass unless the caller says otherwise.
+pub const DEFAULT_BATCH_SIZE: usize = 16;
+
+/// How to load and run a model.
+#[derive(Debug, Clone)]
+pub struct EmbedderOptions {
+    /// Where the model runs.
+    pub device: DeviceSpec,
+    /// Texts per forward pass.
+    pub batch_size: usize,
+    /// If given, the folder's files must match these digests before anything is loaded.
+    pub manifest: Option<Manifest>,
+    /// A name for the model in logs and `model info`; the folder name if not given.
+    pub name: Option<String>,
+}
+
+impl Default for EmbedderOptions {
+    fn default() -> Self {
+        Self {
+            device: DeviceSpec::Cpu,
+            batch_size: DEFAULT_BATCH_SIZE,
+            manifest: None,
+            name: None,
+        }
+    }
+}
+
+/// What a loaded model is, for `paperscout model info` and for recording which model made
+/// which vectors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModelInfo {
+    /// The model's name.
+    pub name: String,
+    /// The folder it was loaded from.
+    pub path: PathBuf,
+    /// Dimension of the vectors.
+    pub dim: usize,
+    /// How token vectors are pooled.
+    pub pooling: Pooling,
+    /// Tokens per text, special tokens included.
+    pub max_seq_length: usize,
+    /// Transformer layers.
+    pub layers: usize,
+    /// Where it runs.
+    pub device: String,
+    /// Texts per forward pass.
+    pub batch_size: usize,
+}
+
+/// A loaded sentence-transformer.
+pub struct Embedder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    folder: ModelFolder,
+    device: Device,
+    info: ModelInfo,
+}
+
+impl std::fmt::Debug for Embedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedder")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Embedder {
+    /// Checks and loads the model in `dir`.
+    pub fn load(dir: &Path, options: &EmbedderOptions) -> Result<Self> {
+        let folder = ModelFolder::open(dir)?;
+        if let Some(manifest) = &options.manifest {
+            manifest.verify(dir)?;
+        }
+        let tokenizer = load_tokenizer(&folder)?;
+        let device = options.device.open()?;
+
+        let weights_path = folder.weights_path();
+        let weights = std::fs::read(&weights_path).map_err(|source| EmbedError::Io {
+            path: weights_path.clone(),
+            source,
+        })?;
+        let weights_error = |source| EmbedError::Weights {
+            path: weights_path.clone(),
+            source,
+        };
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
+            .map_err(weights_error)?;
+        let model = BertModel::load(vb, &folder.bert).map_err(weights_error)?;
+
+        let name = options.name.clone().unwrap_or_else(|| {
+            dir.file_name().map_or_else(
+                || dir.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            )
+        });
+        let info = ModelInfo {
+            name,
+            path: dir.into(),
+            dim: folder.dim(),
+            pooling: folder.pooling,
+            max_seq_length: folder.max_seq_length,
+            layers: folder.bert.num_hidden_layers,
+            device: options.device.to_string(),
+            batch_size: options.batch_size.max(1),
+        };
+        tracing::debug!(?info, "model loaded");
+        Ok(Self {
+            model,
+            tokenizer,
+            folder,
+            device,
+            info,
+        })
+    }
+
+    /// What this model is.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Dimension of the vectors.
+    pub fn dim(&self) -> usize {
+        self.info.dim
+    }
+
+    /// The sha256 of the weights file, which identifies the model exactly.
+    pub fn weights_sha256(&self) -> Result<String> {
+        sha256_file(&self.folder.weights_path())
+    }
+
+    /// Embeds `texts` with the configured batch size. Row `i` is the vector of `texts[i]`.
+    pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
+        self.embed_with_batch_size(texts, self.info.batch_size)
+    }
+
+    /// Embeds `texts`, at most `batch_size` of them per forward pass.
+    pub fn embed_with_batch_size<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        batch_size: usize,
+    ) -> Result<Vec<Vec<f32>>> {
+        let encodings = self.tokenize(texts)?;
+        let mut order: Vec<usize> = (0..encodings.len()).collect();
+        // Longest first, so a batch's padding is small and the first batch shows the peak memory.
+        order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].len()));
+
+        let mut vectors = vec![Vec::new(); encodings.len()];
+        for chunk in order.chunks(batch_size.max(1)) {
+            let batch: Vec<&Encoding> = chunk.iter().map(|&i| &encodings[i]).collect();
+            let rows = self.forward(&batch)?;
+            for (&i, row) in chunk.iter().zip(rows) {
+                vectors[i] = row;
+            }
+        }
+        Ok(vectors)
+    }
+
+    /// Tokens each text becomes after truncation, special tokens included.
+    pub fn token_counts<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<usize>> {
+        Ok(self.tokenize(texts)?.iter().map(Encoding::len).collect())
+    }
+
+    fn tokenize<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Encoding>> {
+        let inputs: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
+        self.tokenizer
+            .encode_batch(inputs, true)
+            .map_err(|e| EmbedError::Tokenize(e.to_string()))
+    }
+
+    /// One forward pass over encodings padded to the longest of them.
+    fn forward(&self, batch: &[&Encoding]) -> Result<Vec<Vec<f32>>> {
+        let rows = batch.len();
+        let width = batch.iter().map(|e| e.len()).max().unwrap_or(0);
+        let mut ids = vec![self.folder.bert.pad_token_id as u32; rows * width];
+        let mut mask = vec![0f32; rows * width];
+        for (row, encoding) in batch.iter().enumerate() {
+            let start = row * width;
+            ids[start..start + encoding.len()].copy_from_slice(encoding.get_ids());
+            mask[start..start + encoding.len()].fill(1.0);
+        }
+        let ids = Tensor::from_vec(ids, (rows, width), &self.device)?;
+        let mask = Tensor::from_vec(mask, (rows, width), &self.device)?;
+        // Single-segment input: every token type is 0.
+        let token_types = ids.zeros_like()?;
+        let hidden = self.model.forward(&ids, &token_types, Some(&mask))?;
+        let pooled = pool(&hidden, &mask, self.folder.pooling)?;
+        Ok(l2_normalize(&pooled)?.to_vec2()?)
+    }
+}
+
+/// Loads the tokenizer with paperscout's own length policy: no padding (batches pad themselves)
+/// and truncation at the model's `max_seq_length`, whatever tokenizer.json says.
+fn load_tokenizer(folder: &ModelFolder) -> Result<Tokenizer> {
+    let path = folder.tokenizer_path();
+    let failed = |message: String| EmbedError::Tokenizer {
+        path: path.clone(),
+        message,
+    };
+    let mut tokenizer = Tokenizer::from_file(&path).map_err(|e| failed(e.to_string()))?;
+    tokenizer.with_padding(None);
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            max_length: folder.max_seq_length,
+            ..TruncationParams::default()
+        }))
+        .map_err(|e| failed(e.to_string()))?;
+    Ok(tokenizer)
+}
