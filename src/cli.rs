@@ -1,0 +1,127 @@
+//! The command line: what each command and option means, as `--help` shows it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// paperscout finds each researcher the new papers worth reading.
+///
+/// It embeds abstracts on this machine with a small sentence-transformer, indexes every paper it
+/// has seen, and ranks each day's new papers against what each user cares about.
+///
+/// Settings come from built-in defaults, then the config file, then the environment, then flags:
+/// a later source overrides an earlier one.
+#[derive(Debug, Parser)]
+#[command(
+    name = "paperscout",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Where paperscout keeps its data [default: $XDG_DATA_HOME/paperscout]
+    #[arg(long, global = true, env = "PAPERSCOUT_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Config file (TOML) [default: $XDG_CONFIG_HOME/paperscout/config.toml, if present]
+    #[arg(long, global = true, env = "PAPERSCOUT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Only errors: no progress bars, no summaries
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Embed texts or papers from JSONL, writing one vector per record in input order.
+    ///
+    /// Each input line is a JSON object. A record with `title` and/or `abstract` embeds
+    /// title + "\n" + abstract (as a paper); a record with only `text` embeds that text. Its `id`
+    /// (any JSON value) is copied to the output; without one, the line number is used.
+    /// Malformed lines are reported with their number and skipped, unless --strict.
+    Embed(EmbedArgs),
+
+    /// Inspect the embedding model.
+    Model {
+        /// What to do with the model.
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+}
+
+/// `paperscout model ...`
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Load the model and print its name, dimension, pooling, maximum length, device and sha256.
+    Info {
+        /// Print a JSON object instead of a table
+        #[arg(long)]
+        json: bool,
+
+        /// Which model, on which device.
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+}
+
+/// `paperscout embed ...`
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// JSONL input file; `-` reads standard input
+    #[arg(default_value = "-", value_name = "FILE")]
+    pub input: PathBuf,
+
+    /// Write here instead of standard output
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Output format: `jsonl` ({"id": ..., "embedding": [...]} a line) or `f32` (a row-major
+    /// little-endian float32 matrix, one row per embedded record, no header)
+    #[arg(long, value_enum, default_value_t = OutputFormat::Jsonl)]
+    pub format: OutputFormat,
+
+    /// Stop at the first malformed line instead of skipping it
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Which model, on which device.
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// How `embed` writes vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// One JSON object a line.
+    Jsonl,
+    /// Raw little-endian float32 rows.
+    F32,
+}
+
+/// Options shared by every command that runs the model.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// A sentence-transformers folder, or a Hugging Face name (ORG/NAME[@REV]) found in the local
+    /// hub cache [default: all-MiniLM-L6-v2 as fetched by `models/fetch`]
+    #[arg(long, env = "PAPERSCOUT_MODEL", value_name = "DIR|NAME")]
+    pub model: Option<String>,
+
+    /// Where the model runs: cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`)
+    #[arg(long, env = "PAPERSCOUT_DEVICE", value_name = "DEVICE")]
+    pub device: Option<String>,
+
+    /// Texts per forward pass [default: 16]
+    #[arg(long, env = "PAPERSCOUT_BATCH_SIZE", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub batch_size: Option<u32>,
+}

@@ -1,0 +1,107 @@
+//! Settings: built-in defaults, then the TOML config file, then the environment, then flags.
+//!
+//! clap already merges the environment and the flags (a flag beats its variable); this module
+//! fills in from the config file whatever neither of them gave, and then from the defaults.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::cli::{Cli, ModelArgs};
+
+/// The config file's contents. Every key is optional.
+///
+/// ```toml
+/// data_dir = "/srv/paperscout"
+///
+/// [model]
+/// path = "/opt/models/all-MiniLM-L6-v2"   # or a hub name such as "sentence-transformers/all-MiniLM-L6-v2"
+/// device = "cpu"
+/// batch_size = 16
+/// ```
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Where paperscout keeps its data.
+    pub data_dir: Option<PathBuf>,
+    /// The embedding model.
+    #[serde(default)]
+    pub model: ModelConfig,
+}
+
+/// The `[model]` table.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// A folder or a hub name.
+    pub path: Option<String>,
+    /// cpu, cuda or cuda:N.
+    pub device: Option<String>,
+    /// Texts per forward pass.
+    pub batch_size: Option<u32>,
+}
+
+/// Settings after every source has had its say.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where paperscout keeps its data.
+    pub data_dir: PathBuf,
+    /// The embedding model, as far as the user chose one.
+    pub model: ModelConfig,
+}
+
+impl Settings {
+    /// Merges the config file under the command line (which already holds the environment).
+    pub fn resolve(cli: &Cli, model_args: Option<&ModelArgs>) -> Result<Self> {
+        let file = load_file(cli.config.as_deref())?;
+        let data_dir = cli
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(default_data_dir);
+        let from_cli = model_args.cloned().unwrap_or(ModelArgs {
+            model: None,
+            device: None,
+            batch_size: None,
+        });
+        let model = ModelConfig {
+            path: from_cli.model.or(file.model.path),
+            device: from_cli.device.or(file.model.device),
+            batch_size: from_cli.batch_size.or(file.model.batch_size),
+        };
+        Ok(Self { data_dir, model })
+    }
+}
+
+fn load_file(explicit: Option<&Path>) -> Result<FileConfig> {
+    let path = match explicit {
+        Some(path) => path.to_path_buf(),
+        None => match default_config_path() {
+            Some(path) if path.is_file() => path,
+            _ => return Ok(FileConfig::default()),
+        },
+    };
+    let text = fs_err::read_to_string(&path)
+        .context("could not read the config file; fix --config or PAPERSCOUT_CONFIG")?;
+    toml::from_str(&text)
+        .with_context(|| format!("{} is not a valid paperscout config file", path.display()))
+}
+
+fn xdg_dir(variable: &str, fallback_under_home: &str) -> Option<PathBuf> {
+    match std::env::var_os(variable) {
+        Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
+        _ => std::env::var_os("HOME").map(|home| Path::new(&home).join(fallback_under_home)),
+    }
+}
+
+fn default_config_path() -> Option<PathBuf> {
+    xdg_dir("XDG_CONFIG_HOME", ".config").map(|dir| dir.join("paperscout/config.toml"))
+}
+
+fn default_data_dir() -> PathBuf {
+    xdg_dir("XDG_DATA_HOME", ".local/share").map_or_else(
+        || PathBuf::from(".paperscout"),
+        |dir| dir.join("paperscout"),
+    )
+}

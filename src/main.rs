@@ -1,0 +1,61 @@
+//! The `paperscout` command: the one binary users run.
+//!
+//! It parses the command line, merges the settings, sets up logging and hands over to one
+//! module per command in [`commands`]. The work itself lives in the library crates under
+//! `crates/`.
+
+mod cli;
+mod commands;
+mod config;
+mod model;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command, ModelCommand};
+use crate::config::Settings;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("paperscout: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Embed(args) => {
+            let settings = Settings::resolve(cli, Some(&args.model))?;
+            commands::embed::run(args, &settings, cli.quiet)
+        }
+        Command::Model {
+            command: ModelCommand::Info { json, model },
+        } => {
+            let settings = Settings::resolve(cli, Some(model))?;
+            commands::model::info(&settings, *json)
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
