@@ -1,0 +1,325 @@
+//! The `paperscout` binary, run as a user runs it.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+use crate::util::{cosine, embedder, model_copy, model_dir, references};
+
+/// The binary with a private home, so no user config or data leaks into a test.
+fn paperscout(home: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_paperscout"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PAPERSCOUT_") || key == "RUST_LOG" {
+            command.env_remove(key);
+        }
+    }
+    command
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("PAPERSCOUT_MODEL", model_dir());
+    command
+}
+
+fn run_with_input(command: &mut Command, input: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn json_lines(bytes: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn embedding(value: &Value) -> Vec<f32> {
+    value["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+#[test]
+fn embed_writes_one_vector_per_record_in_order_and_skips_bad_lines() {
+    let home = tempfile::tempdir().unwrap();
+    let Some(seeds) = references("seed-papers.jsonl") else {
+        return;
+    };
+    // Three papers with title and abstract, then a malformed line, a blank one and a free text.
+    let mut input = String::new();
+    for seed in &seeds[..3] {
+        let record =
+            serde_json::json!({"id": seed.id, "title": seed.title, "abstract": seed.abstract_text});
+        input.push_str(&format!("{record}\n"));
+    }
+    input.push_str(
+        "{\"title\": \"broken\"\n\n{\"text\": \"graph neural networks for molecules\"}\n",
+    );
+
+    let output = run_with_input(paperscout(home.path()).arg("embed"), &input);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("line 4"),
+        "the malformed line is named: {}",
+        stderr(&output)
+    );
+
+    let rows = json_lines(&output.stdout);
+    assert_eq!(rows.len(), 4, "three papers and one text");
+    for (row, seed) in rows[..3].iter().zip(&seeds) {
+        assert_eq!(row["id"].as_str(), Some(seed.id.as_str()));
+        let similarity = cosine(&embedding(row), &seed.embedding);
+        assert!(similarity >= 0.99999, "{}: cosine {similarity}", seed.id);
+    }
+    assert_eq!(rows[3]["id"], Value::from(6), "no id: the line number");
+    let expected = embedder()
+        .embed(&["graph neural networks for molecules"])
+        .unwrap();
+    assert!(cosine(&embedding(&rows[3]), &expected[0]) >= 0.99999);
+}
+
+#[test]
+fn strict_mode_stops_at_the_first_bad_line() {
+    let home = tempfile::tempdir().unwrap();
+    let output = run_with_input(
+        paperscout(home.path()).args(["embed", "--strict"]),
+        "{\"text\": \"fine\"}\n[1, 2]\n",
+    );
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("line 2"), "{}", stderr(&output));
+}
+
+#[test]
+fn f32_output_is_a_row_major_matrix_written_atomically() {
+    let home = tempfile::tempdir().unwrap();
+    let input_path = home.path().join("in.jsonl");
+    std::fs::write(
+        &input_path,
+        "{\"text\": \"one\"}\n{\"text\": \"two\"}\n{\"text\": \"three\"}\n",
+    )
+    .unwrap();
+    let out = home.path().join("vectors.f32");
+    let output = paperscout(home.path())
+        .args(["embed", "--format", "f32", "--out"])
+        .arg(&out)
+        .arg(&input_path)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(bytes.len(), 3 * 384 * 4);
+    let second: Vec<f32> = bytes[384 * 4..2 * 384 * 4]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let expected = embedder().embed(&["two"]).unwrap();
+    assert!(cosine(&second, &expected[0]) >= 0.99999);
+    let leftovers: Vec<_> = std::fs::read_dir(home.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporary files left behind: {leftovers:?}"
+    );
+}
+
+#[test]
+fn a_failed_run_leaves_no_output_file() {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("vectors.jsonl");
+    let output = run_with_input(
+        paperscout(home.path())
+            .args(["embed", "--strict", "--out"])
+            .arg(&out),
+        "{\"text\": \"fine\"}\nnot json\n",
+    );
+    assert!(!output.status.success());
+    assert!(
+        !out.exists(),
+        "a failed run must not leave a partial output"
+    );
+}
+
+#[test]
+fn model_info_reports_the_model() {
+    let home = tempfile::tempdir().unwrap();
+    let output = paperscout(home.path())
+        .args(["model", "info", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let info: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(info["dim"], 384);
+    assert_eq!(info["pooling"], "mean");
+    assert_eq!(info["max_seq_length"], 256);
+    assert_eq!(info["layers"], 6);
+    assert_eq!(info["device"], "cpu");
+    assert_eq!(
+        info["sha256"],
+        "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    );
+
+    let table = paperscout(home.path())
+        .args(["model", "info"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("dimension") && text.contains("384"), "{text}");
+}
+
+#[test]
+fn settings_layer_defaults_file_environment_flags() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("paperscout.toml");
+    std::fs::write(&config, "[model]\nbatch_size = 3\n").unwrap();
+    let batch_size = |command: &mut Command| -> Value {
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()["batch_size"].clone()
+    };
+    let info = ["model", "info", "--json"];
+    assert_eq!(
+        batch_size(paperscout(home.path()).args(info)),
+        16,
+        "default"
+    );
+    assert_eq!(
+        batch_size(
+            paperscout(home.path())
+                .arg("--config")
+                .arg(&config)
+                .args(info)
+        ),
+        3,
+        "file"
+    );
+    assert_eq!(
+        batch_size(
+            paperscout(home.path())
+                .arg("--config")
+                .arg(&config)
+                .env("PAPERSCOUT_BATCH_SIZE", "5")
+                .args(info)
+        ),
+        5,
+        "environment beats file"
+    );
+    assert_eq!(
+        batch_size(
+            paperscout(home.path())
+                .arg("--config")
+                .arg(&config)
+                .env("PAPERSCOUT_BATCH_SIZE", "5")
+                .args(info)
+                .args(["--batch-size", "7"])
+        ),
+        7,
+        "flag beats environment"
+    );
+
+    std::fs::write(&config, "[model]\nbatchsize = 3\n").unwrap();
+    let output = paperscout(home.path())
+        .arg("--config")
+        .arg(&config)
+        .args(info)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("batchsize"),
+        "the unknown key is named: {}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn the_default_model_is_verified_against_the_manifest() {
+    let home = tempfile::tempdir().unwrap();
+    // The data directory is the first place the default model is looked for.
+    let data_dir = home.path().join("data-dir");
+    let copy = model_copy();
+    let installed = data_dir.join("models/all-MiniLM-L6-v2");
+    std::fs::create_dir_all(installed.parent().unwrap()).unwrap();
+    std::fs::rename(copy.path(), &installed).unwrap();
+    let tokenizer = installed.join("tokenizer.json");
+    let mut text = std::fs::read_to_string(&tokenizer).unwrap();
+    text.push(' ');
+    std::fs::write(&tokenizer, text).unwrap();
+
+    let output = paperscout(home.path())
+        .env_remove("PAPERSCOUT_MODEL")
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(["model", "info"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("sha256") && message.contains("models/fetch"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_missing_model_says_what_to_do() {
+    let home = tempfile::tempdir().unwrap();
+    let output = paperscout(home.path())
+        .args(["model", "info", "--model", "/nonexistent/folder"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("models/fetch"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = paperscout(home.path())
+        .args(["model", "info", "--device", "tpu"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("cuda:N"), "{}", stderr(&output));
+}
+
+#[test]
+fn every_command_explains_itself() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [
+        &["--help"][..],
+        &["embed", "--help"],
+        &["model", "info", "--help"],
+    ] {
+        let output = paperscout(home.path()).args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            text.contains("Usage:") && text.len() > 200,
+            "{args:?}: {text}"
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! The embedder against the sentence-transformers reference on PyTorch.
+
+use crate::util::{Reference, cosine, embedder, max_abs_diff, norm, references};
+
+const MIN_COSINE: f64 = 0.99999;
+
+fn all_references() -> Option<Vec<Reference>> {
+    let mut all = references("seed-papers.jsonl")?;
+    all.extend(references("edge-texts.jsonl")?);
+    Some(all)
+}
+
+fn texts(refs: &[Reference]) -> Vec<&str> {
+    refs.iter().map(|r| r.text.as_str()).collect()
+}
+
+/// Embeds every reference text at each batch size, checks each against its reference, and
+/// checks that the batch size does not change the vectors.
+#[test]
+fn matches_the_reference_at_every_batch_size() {
+    let Some(refs) = all_references() else { return };
+    assert!(
+        refs.len() >= 119 + 9,
+        "fixtures are smaller than expected: {}",
+        refs.len()
+    );
+    let mut by_batch_size = Vec::new();
+    for batch_size in [1, 7, 64] {
+        let vectors = embedder()
+            .embed_with_batch_size(&texts(&refs), batch_size)
+            .unwrap();
+        assert_eq!(vectors.len(), refs.len());
+        let mut worst = (f64::INFINITY, "");
+        for (reference, vector) in refs.iter().zip(&vectors) {
+            let similarity = cosine(vector, &reference.embedding);
+            if similarity < worst.0 {
+                worst = (similarity, &reference.id);
+            }
+        }
+        eprintln!(
+            "batch size {batch_size}: lowest cosine 1 - {:.2e} ({})",
+            1.0 - worst.0,
+            worst.1
+        );
+        assert!(
+            worst.0 >= MIN_COSINE,
+            "batch size {batch_size}: {} has cosine {} with the reference",
+            worst.1,
+            worst.0
+        );
+        by_batch_size.push(vectors);
+    }
+    let (single, rest) = by_batch_size.split_first().unwrap();
+    for other in rest {
+        for ((a, b), reference) in single.iter().zip(other).zip(&refs) {
+            let diff = max_abs_diff(a, b);
+            assert!(
+                diff <= 1e-5,
+                "{}: batch sizes disagree by {diff}",
+                reference.id
+            );
+        }
+    }
+}
+
+/// A text's vector does not depend on which texts share its batch, nor on input order.
+#[test]
+fn batch_composition_does_not_change_vectors() {
+    let Some(refs) = all_references() else { return };
+    let texts = texts(&refs);
+    let alone: Vec<Vec<f32>> = texts
+        .iter()
+        .map(|t| {
+            embedder()
+                .embed_with_batch_size(&[*t], 1)
+                .unwrap()
+                .remove(0)
+        })
+        .collect();
+
+    // Interleave long papers and short edge texts in a fixed shuffled order.
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    let mut state = 0x9e37_79b9_u64;
+    for i in (1..order.len()).rev() {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        order.swap(i, (state >> 33) as usize % (i + 1));
+    }
+    let shuffled: Vec<&str> = order.iter().map(|&i| texts[i]).collect();
+    let vectors = embedder().embed_with_batch_size(&shuffled, 5).unwrap();
+    for (position, &original) in order.iter().enumerate() {
+        let diff = max_abs_diff(&vectors[position], &alone[original]);
+        assert!(
+            diff <= 1e-5,
+            "{} moved by {diff} in a mixed batch",
+            refs[original].id
+        );
+    }
+}
+
+#[test]
+fn vectors_are_unit_length_and_finite() {
+    let Some(refs) = all_references() else { return };
+    let vectors = embedder().embed(&texts(&refs)).unwrap();
+    for (reference, vector) in refs.iter().zip(&vectors) {
+        assert_eq!(vector.len(), 384);
+        assert!(
+            vector.iter().all(|x| x.is_finite()),
+            "{} has a NaN or infinity",
+            reference.id
+        );
+        let length = norm(vector);
+        assert!(
+            (length - 1.0).abs() <= 1e-5,
+            "{} has norm {length}",
+            reference.id
+        );
+    }
+}
+
+#[test]
+fn empty_and_whitespace_texts_embed_as_the_reference() {
+    let Some(refs) = references("edge-texts.jsonl") else {
+        return;
+    };
+    for id in ["empty", "whitespace"] {
+        let reference = refs
+            .iter()
+            .find(|r| r.id == id)
+            .expect("edge fixture present");
+        assert!(reference.text.trim().is_empty());
+        let vector = embedder()
+            .embed(&[reference.text.as_str()])
+            .unwrap()
+            .remove(0);
+        let similarity = cosine(&vector, &reference.embedding);
+        assert!(similarity >= MIN_COSINE, "{id}: cosine {similarity}");
+    }
+}
+
+/// The packaged tokenizer.json truncates at 128 tokens; the model's length is 256.
+#[test]
+fn long_texts_are_cut_at_256_tokens_and_short_ones_not_padded() {
+    let Some(refs) = references("seed-papers.jsonl") else {
+        return;
+    };
+    let counts = embedder().token_counts(&texts(&refs)).unwrap();
+    assert_eq!(counts.iter().max(), Some(&256));
+    assert!(
+        counts.iter().filter(|&&c| c == 256).count() >= 70,
+        "most seed papers exceed 256"
+    );
+    assert!(
+        counts.iter().any(|&c| c > 128 && c < 256),
+        "lengths between 128 and 256 survive"
+    );
+    let short = embedder().token_counts(&["transformers"]).unwrap();
+    assert_eq!(short, [3], "[CLS] transformers [SEP], no padding");
+}
+
+#[test]
+fn nothing_in_nothing_out() {
+    let vectors = embedder().embed::<&str>(&[]).unwrap();
+    assert!(vectors.is_empty());
+}

@@ -1,0 +1,9 @@
+//! Integration tests, gathered in one binary so the real model loads and links once.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod util;
+
+mod cli;
+mod embed_parity;
+mod model_folder;

@@ -1,0 +1,118 @@
+//! Helpers shared by the integration tests: where things are, the one shared model, vector maths.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use paperscout_embed::{Embedder, EmbedderOptions};
+use serde::Deserialize;
+
+/// The repository root.
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The default model folder. `make test` fetches it first; a missing model fails loudly
+/// rather than skipping, since every embedding test depends on it.
+pub fn model_dir() -> PathBuf {
+    let dir = std::env::var_os("PAPERSCOUT_TEST_MODEL").map_or_else(
+        || repo_root().join("models/all-MiniLM-L6-v2"),
+        PathBuf::from,
+    );
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "the model is not at {}: run `models/fetch` (`make test` does it) or set PAPERSCOUT_TEST_MODEL",
+        dir.display()
+    );
+    dir
+}
+
+/// A file under `../shared`, or `None` after a loud message where the shared data is absent.
+pub fn shared_file(relative: &str) -> Option<PathBuf> {
+    let path = repo_root().join("../shared").join(relative);
+    if path.is_file() {
+        Some(path)
+    } else {
+        eprintln!(
+            "\n!!!!! SKIPPED: {} is missing; this test needs the shared data beside the repository !!!!!\n",
+            path.display()
+        );
+        None
+    }
+}
+
+/// The real model, loaded once for the whole test binary.
+pub fn embedder() -> &'static Embedder {
+    static EMBEDDER: OnceLock<Embedder> = OnceLock::new();
+    EMBEDDER.get_or_init(|| {
+        Embedder::load(&model_dir(), &EmbedderOptions::default()).expect("the model loads")
+    })
+}
+
+/// A text with the reference embedding that sentence-transformers computed for it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Reference {
+    pub id: String,
+    /// Papers have a title and an abstract; edge texts only `text`.
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default, rename = "abstract")]
+    pub abstract_text: Option<String>,
+    pub text: String,
+    pub embedding: Vec<f32>,
+}
+
+/// Reads a fixture file of references, or `None` where the shared fixtures are absent.
+pub fn references(fixture: &str) -> Option<Vec<Reference>> {
+    let path = shared_file(&format!("fixtures/{fixture}"))?;
+    let text = std::fs::read_to_string(&path).expect("readable fixture");
+    Some(
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).expect("fixture line is a reference"))
+            .collect(),
+    )
+}
+
+/// Cosine similarity in f64.
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "vectors of different dimension");
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| f64::from(x) * f64::from(y))
+        .sum();
+    dot / (norm(a) * norm(b))
+}
+
+/// L2 norm in f64.
+pub fn norm(a: &[f32]) -> f64 {
+    a.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt()
+}
+
+/// Largest absolute difference between two vectors.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Copies the model folder into a fresh temporary folder, for tests that break it.
+pub fn model_copy() -> tempfile::TempDir {
+    let copy = tempfile::tempdir().expect("temp dir");
+    copy_dir(&model_dir(), copy.path());
+    copy
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("readable model folder") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
