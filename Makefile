@@ -1,0 +1,51 @@
+# paperscout: the two commands of the quick start are `make run` and `make test`.
+
+CARGO   ?= cargo
+SHARED  ?= ../shared
+SAMPLE  := $(SHARED)/data/arxiv-cs/sample-2k.jsonl
+DEMO    := target/demo
+BIN     := target/debug/paperscout
+
+.PHONY: help model build run test lint unit bench-embed bench-venv clean
+
+help:
+	@echo "make run          fetch the model, build, embed 500 sample papers, show neighbours"
+	@echo "make test         the whole test suite: format, lints, unit and integration tests"
+	@echo "make bench-embed  embedding throughput, side by side with PyTorch when available"
+	@echo "make bench-venv   a Python with torch + sentence-transformers for the benchmark"
+
+# Idempotent: checks the hashes of a present model, fetches a missing one.
+model:
+	models/fetch
+
+# The dev profile with optimised dependencies (see Cargo.toml): fast to build, fast enough to run.
+build:
+	$(CARGO) build --bins --examples
+
+run: model build
+	@test -f $(SAMPLE) || { echo "$(SAMPLE) is missing: the demo needs the shared data beside the repository"; exit 1; }
+	@mkdir -p $(DEMO)
+	head -n 500 $(SAMPLE) > $(DEMO)/papers.jsonl
+	$(BIN) model info
+	$(BIN) embed $(DEMO)/papers.jsonl --out $(DEMO)/embeddings.jsonl
+	$(CARGO) run --quiet --example neighbours -- $(DEMO)/papers.jsonl $(DEMO)/embeddings.jsonl 3 5
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --workspace
+
+test: model lint unit
+
+bench-embed: model
+	$(CARGO) bench --bench embed_throughput
+
+bench-venv:
+	python3 -m venv .venv-bench
+	.venv-bench/bin/pip install torch sentence-transformers
+
+clean:
+	$(CARGO) clean
+	rm -rf $(DEMO)
