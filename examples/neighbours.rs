@@ -31,7 +31,12 @@ fn main() -> Result<()> {
     let titles: HashMap<String, String> = fs_err::read_to_string(papers_path)?
         .lines()
         .filter_map(|line| serde_json::from_str::<Paper>(line).ok())
-        .map(|paper| (paper.id, paper.title.split_whitespace().collect::<Vec<_>>().join(" ")))
+        .map(|paper| {
+            (
+                paper.id,
+                paper.title.split_whitespace().collect::<Vec<_>>().join(" "),
+            )
+        })
         .collect();
     let rows: Vec<Row> = fs_err::read_to_string(vectors_path)?
         .lines()

@@ -159,6 +159,21 @@ impl Embedder {
         texts: &[S],
         batch_size: usize,
     ) -> Result<Vec<Vec<f32>>> {
+        // The generic surface only borrows the strings: the work below is compiled (and
+        // optimised) in this crate, not in each caller's.
+        self.embed_strs(&as_strs(texts), batch_size)
+    }
+
+    /// Tokens each text becomes after truncation, special tokens included.
+    pub fn token_counts<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<usize>> {
+        Ok(self
+            .tokenize(&as_strs(texts))?
+            .iter()
+            .map(Encoding::len)
+            .collect())
+    }
+
+    fn embed_strs(&self, texts: &[&str], batch_size: usize) -> Result<Vec<Vec<f32>>> {
         let encodings = self.tokenize(texts)?;
         let mut order: Vec<usize> = (0..encodings.len()).collect();
         // Longest first, so a batch's padding is small and the first batch shows the peak memory.
@@ -175,15 +190,9 @@ impl Embedder {
         Ok(vectors)
     }
 
-    /// Tokens each text becomes after truncation, special tokens included.
-    pub fn token_counts<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<usize>> {
-        Ok(self.tokenize(texts)?.iter().map(Encoding::len).collect())
-    }
-
-    fn tokenize<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Encoding>> {
-        let inputs: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
+    fn tokenize(&self, texts: &[&str]) -> Result<Vec<Encoding>> {
         self.tokenizer
-            .encode_batch(inputs, true)
+            .encode_batch(texts.to_vec(), true)
             .map_err(|e| EmbedError::Tokenize(e.to_string()))
     }
 
@@ -206,6 +215,10 @@ impl Embedder {
         let pooled = pool(&hidden, &mask, self.folder.pooling)?;
         Ok(l2_normalize(&pooled)?.to_vec2()?)
     }
+}
+
+fn as_strs<S: AsRef<str>>(texts: &[S]) -> Vec<&str> {
+    texts.iter().map(AsRef::as_ref).collect()
 }
 
 /// Loads the tokenizer with paperscout's own length policy: no padding (batches pad themselves)
