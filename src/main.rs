@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("paperscout: error: {err:#}");
-            ExitCode::FAILURE
+            exit_code(&err)
         }
     }
 }
@@ -41,6 +41,19 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             let settings = Settings::resolve(cli, Some(model))?;
             commands::model::info(&settings, *json)
         }
+    }
+}
+
+/// 2 for the user's mistakes (as clap's usage errors), 1 for everything else.
+fn exit_code(err: &anyhow::Error) -> ExitCode {
+    let users_fault = err
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<paperscout_embed::EmbedError>())
+        .any(|e| e.fault() == paperscout_embed::Fault::User);
+    if users_fault {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
     }
 }
 

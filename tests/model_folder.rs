@@ -75,11 +75,12 @@ fn weights_that_do_not_fit_the_config_are_a_weights_error() {
     let copy = model_copy();
     let config_path = copy.path().join("config.json");
     let config = fs::read_to_string(&config_path).unwrap();
-    fs::write(
-        &config_path,
-        config.replace("\"intermediate_size\": 1536", "\"intermediate_size\": 1024"),
-    )
-    .unwrap();
+    let changed = config.replace("\"intermediate_size\": 1536", "\"intermediate_size\": 1024");
+    assert_ne!(
+        changed, config,
+        "the test must really change the configuration"
+    );
+    fs::write(&config_path, changed).unwrap();
     let err = load(copy.path(), None).unwrap_err();
     assert!(matches!(err, EmbedError::Weights { .. }), "{err}");
 }
