@@ -8,8 +8,12 @@
 //! `.venv-bench/bin/python`; see `make bench-venv`), it runs `benches/embed_pytorch.py` on the
 //! same texts with as many threads and prints the ratio paperscout / PyTorch.
 //!
+//! The default engine is measured at every batch size; Candle's BERT, the reference engine, at
+//! batch size 1 (its best) as the in-process baseline.
+//!
 //! Environment: `PAPERSCOUT_BENCH_TEXTS` (default 1000), `PAPERSCOUT_BENCH_BATCHES` (default
-//! `1,16,64`), `PAPERSCOUT_PEAK_GFLOPS` (override the estimated peak), `RAYON_NUM_THREADS`.
+//! `1,16,64`), `PAPERSCOUT_BENCH_CANDLE=0` (skip the Candle baseline), `PAPERSCOUT_PEAK_GFLOPS`
+//! (override the estimated peak), `RAYON_NUM_THREADS`.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
@@ -19,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use paperscout_embed::{Embedder, EmbedderOptions, ModelInfo};
+use paperscout_embed::{Embedder, EmbedderOptions, Engine, ModelInfo};
 use paperscout_types::Paper;
 
 fn main() {
@@ -52,8 +56,14 @@ fn main() {
         .collect();
     let model_dir = std::env::var_os("PAPERSCOUT_MODEL")
         .map_or_else(|| root.join("models/all-MiniLM-L6-v2"), PathBuf::from);
-    let embedder =
-        Embedder::load(&model_dir, &EmbedderOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let load = |engine| {
+        let options = EmbedderOptions {
+            engine,
+            ..EmbedderOptions::default()
+        };
+        Embedder::load(&model_dir, &options).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let embedder = load(Engine::Auto);
     let info = embedder.info().clone();
     let token_counts = embedder.token_counts(&texts).unwrap();
     let tokens: usize = token_counts.iter().sum();
@@ -75,19 +85,28 @@ fn main() {
         peak.1
     );
 
-    embedder
-        .embed_with_batch_size(&texts[..8.min(texts.len())], 8)
-        .unwrap(); // warm-up
-    let mut ours = BTreeMap::new();
-    for &batch_size in &batch_sizes {
+    let warm_up = |embedder: &Embedder| {
+        let few = &texts[..8.min(texts.len())];
+        embedder.embed_with_batch_size(few, 8).unwrap();
+    };
+    let mut runs: Vec<(Engine, usize, f64)> = Vec::new();
+    let mut measure = |embedder: &Embedder, batch_size: usize| {
         let started = Instant::now();
         embedder.embed_with_batch_size(&texts, batch_size).unwrap();
         let seconds = started.elapsed().as_secs_f64();
-        eprintln!(
-            "paperscout batch {batch_size}: {:.1} texts/s",
-            texts.len() as f64 / seconds
-        );
-        ours.insert(batch_size, seconds);
+        let engine = embedder.info().engine;
+        let rate = texts.len() as f64 / seconds;
+        eprintln!("{engine:?} batch {batch_size}: {rate:.1} texts/s");
+        runs.push((engine, batch_size, seconds));
+    };
+    warm_up(&embedder);
+    for &batch_size in &batch_sizes {
+        measure(&embedder, batch_size);
+    }
+    if std::env::var("PAPERSCOUT_BENCH_CANDLE").as_deref() != Ok("0") {
+        let candle = load(Engine::Candle);
+        warm_up(&candle);
+        measure(&candle, 1);
     }
 
     let pytorch = run_pytorch(
@@ -101,10 +120,10 @@ fn main() {
 
     println!();
     println!(
-        "| batch | paperscout texts/s | tokens/s | GFLOP/s | % of peak | PyTorch texts/s | paperscout / PyTorch |"
+        "| engine | batch | paperscout texts/s | tokens/s | GFLOP/s | % of peak | PyTorch texts/s | paperscout / PyTorch |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
-    for (&batch_size, &seconds) in &ours {
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for &(engine, batch_size, seconds) in &runs {
         let per_s = texts.len() as f64 / seconds;
         let gflops = flop / seconds / 1e9;
         let (theirs, ratio) = match pytorch.as_ref().and_then(|p| p.get(&batch_size)) {
@@ -112,20 +131,23 @@ fn main() {
             None => ("–".into(), "–".into()),
         };
         println!(
-            "| {batch_size} | {per_s:.1} | {:.0} | {gflops:.1} | {:.1} % | {theirs} | {ratio} |",
+            "| {} | {batch_size} | {per_s:.1} | {:.0} | {gflops:.1} | {:.1} % | {theirs} | {ratio} |",
+            format!("{engine:?}").to_lowercase(),
             tokens as f64 / seconds,
             100.0 * gflops / peak.0,
         );
     }
     if let Some(p) = &pytorch {
+        let default_engine = embedder.info().engine;
         let (best_ours, best_theirs) = (
-            ours.values()
-                .map(|s| texts.len() as f64 / s)
+            runs.iter()
+                .filter(|run| run.0 == default_engine)
+                .map(|run| texts.len() as f64 / run.2)
                 .fold(0.0, f64::max),
             p.values().copied().fold(0.0, f64::max),
         );
         println!(
-            "\nbest against best: {best_ours:.1} vs {best_theirs:.1} texts/s = {:.2}× PyTorch",
+            "\nbest against best (default engine): {best_ours:.1} vs {best_theirs:.1} texts/s = {:.2}× PyTorch",
             best_ours / best_theirs
         );
     } else {

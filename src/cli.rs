@@ -120,6 +120,11 @@ pub struct ModelArgs {
     #[arg(long, env = "PAPERSCOUT_DEVICE", value_name = "DEVICE")]
     pub device: Option<String>,
 
+    /// Which implementation runs the model: auto (the fused CPU encoder on CPUs, Candle on
+    /// GPUs), fused, or candle (the reference)
+    #[arg(long, env = "PAPERSCOUT_ENGINE", value_name = "ENGINE")]
+    pub engine: Option<String>,
+
     /// Texts per forward pass [default: 16]
     #[arg(long, env = "PAPERSCOUT_BATCH_SIZE", value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=4096))]

@@ -18,6 +18,7 @@ use crate::cli::{Cli, ModelArgs};
 /// [model]
 /// path = "/opt/models/all-MiniLM-L6-v2"   # or a hub name such as "sentence-transformers/all-MiniLM-L6-v2"
 /// device = "cpu"
+/// engine = "auto"
 /// batch_size = 16
 /// ```
 #[derive(Debug, Default, Deserialize)]
@@ -38,6 +39,8 @@ pub struct ModelConfig {
     pub path: Option<String>,
     /// cpu, cuda or cuda:N.
     pub device: Option<String>,
+    /// auto, fused or candle.
+    pub engine: Option<String>,
     /// Texts per forward pass.
     pub batch_size: Option<u32>,
 }
@@ -63,11 +66,13 @@ impl Settings {
         let from_cli = model_args.cloned().unwrap_or(ModelArgs {
             model: None,
             device: None,
+            engine: None,
             batch_size: None,
         });
         let model = ModelConfig {
             path: from_cli.model.or(file.model.path),
             device: from_cli.device.or(file.model.device),
+            engine: from_cli.engine.or(file.model.engine),
             batch_size: from_cli.batch_size.or(file.model.batch_size),
         };
         Ok(Self { data_dir, model })

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use paperscout_embed::{DeviceSpec, Embedder, EmbedderOptions, Manifest, ModelSource};
+use paperscout_embed::{DeviceSpec, Embedder, EmbedderOptions, Engine, Manifest, ModelSource};
 
 use crate::config::Settings;
 
@@ -80,6 +80,7 @@ fn default_locations(settings: &Settings) -> Vec<PathBuf> {
 pub fn load(settings: &Settings) -> Result<(Embedder, Located)> {
     let located = locate(settings)?;
     let device: DeviceSpec = settings.model.device.as_deref().unwrap_or("cpu").parse()?;
+    let engine: Engine = settings.model.engine.as_deref().unwrap_or("auto").parse()?;
     let manifest = if located.is_default {
         Some(
             Manifest::parse(DEFAULT_MANIFEST)
@@ -90,6 +91,7 @@ pub fn load(settings: &Settings) -> Result<(Embedder, Located)> {
     };
     let options = EmbedderOptions {
         device,
+        engine,
         batch_size: settings
             .model
             .batch_size

@@ -1,6 +1,8 @@
 //! The embedder against the sentence-transformers reference on PyTorch.
 
-use crate::util::{Reference, cosine, embedder, max_abs_diff, norm, references};
+use paperscout_embed::{Embedder, Engine};
+
+use crate::util::{Reference, candle_embedder, cosine, embedder, max_abs_diff, norm, references};
 
 const MIN_COSINE: f64 = 0.99999;
 
@@ -14,19 +16,47 @@ fn texts(refs: &[Reference]) -> Vec<&str> {
     refs.iter().map(|r| r.text.as_str()).collect()
 }
 
+#[test]
+fn the_default_engine_is_the_fused_one_on_cpus() {
+    assert_eq!(embedder().info().engine, Engine::Fused);
+    assert_eq!(candle_embedder().info().engine, Engine::Candle);
+}
+
+#[test]
+fn fused_engine_matches_the_reference_at_every_batch_size() {
+    matches_the_reference_at_every_batch_size(embedder());
+}
+
+#[test]
+fn candle_engine_matches_the_reference_at_every_batch_size() {
+    matches_the_reference_at_every_batch_size(candle_embedder());
+}
+
+/// The two engines compute the same function.
+#[test]
+fn fused_and_candle_engines_agree() {
+    let Some(refs) = all_references() else { return };
+    let fused = embedder().embed(&texts(&refs)).unwrap();
+    let reference = candle_embedder().embed(&texts(&refs)).unwrap();
+    for ((a, b), r) in fused.iter().zip(&reference).zip(&refs) {
+        let diff = max_abs_diff(a, b);
+        assert!(diff <= 1e-5, "{}: the engines differ by {diff}", r.id);
+    }
+}
+
 /// Embeds every reference text at each batch size, checks each against its reference, and
 /// checks that the batch size does not change the vectors.
-#[test]
-fn matches_the_reference_at_every_batch_size() {
+fn matches_the_reference_at_every_batch_size(embedder: &Embedder) {
     let Some(refs) = all_references() else { return };
     assert!(
         refs.len() >= 119 + 9,
         "fixtures are smaller than expected: {}",
         refs.len()
     );
+    let engine = embedder.info().engine;
     let mut by_batch_size = Vec::new();
     for batch_size in [1, 7, 64] {
-        let vectors = embedder()
+        let vectors = embedder
             .embed_with_batch_size(&texts(&refs), batch_size)
             .unwrap();
         assert_eq!(vectors.len(), refs.len());
@@ -38,13 +68,13 @@ fn matches_the_reference_at_every_batch_size() {
             }
         }
         eprintln!(
-            "batch size {batch_size}: lowest cosine 1 - {:.2e} ({})",
+            "{engine:?}, batch size {batch_size}: lowest cosine 1 - {:.2e} ({})",
             1.0 - worst.0,
             worst.1
         );
         assert!(
             worst.0 >= MIN_COSINE,
-            "batch size {batch_size}: {} has cosine {} with the reference",
+            "{engine:?}, batch size {batch_size}: {} has cosine {} with the reference",
             worst.1,
             worst.0
         );

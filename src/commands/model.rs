@@ -43,6 +43,7 @@ pub fn info(settings: &Settings, json: bool) -> Result<()> {
         ("max length", format!("{} tokens", info.max_seq_length)),
         ("layers", info.layers.to_string()),
         ("device", info.device.clone()),
+        ("engine", format!("{:?}", info.engine).to_lowercase()),
         ("threads", report.threads.to_string()),
         ("batch size", info.batch_size.to_string()),
         ("sha256", report.sha256.clone()),

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use paperscout_embed::{Embedder, EmbedderOptions};
+use paperscout_embed::{Embedder, EmbedderOptions, Engine};
 use serde::Deserialize;
 
 /// The repository root.
@@ -40,12 +40,24 @@ pub fn shared_file(relative: &str) -> Option<PathBuf> {
     }
 }
 
-/// The real model, loaded once for the whole test binary.
+/// The real model on the default engine, loaded once for the whole test binary.
 pub fn embedder() -> &'static Embedder {
     static EMBEDDER: OnceLock<Embedder> = OnceLock::new();
-    EMBEDDER.get_or_init(|| {
-        Embedder::load(&model_dir(), &EmbedderOptions::default()).expect("the model loads")
-    })
+    EMBEDDER.get_or_init(|| load(Engine::Auto))
+}
+
+/// The real model on Candle's BERT, the reference engine, loaded once.
+pub fn candle_embedder() -> &'static Embedder {
+    static EMBEDDER: OnceLock<Embedder> = OnceLock::new();
+    EMBEDDER.get_or_init(|| load(Engine::Candle))
+}
+
+fn load(engine: Engine) -> Embedder {
+    let options = EmbedderOptions {
+        engine,
+        ..EmbedderOptions::default()
+    };
+    Embedder::load(&model_dir(), &options).expect("the model loads")
 }
 
 /// A text with the reference embedding that sentence-transformers computed for it.

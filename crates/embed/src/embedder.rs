@@ -14,18 +14,47 @@ use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use crate::device::DeviceSpec;
 use crate::error::{EmbedError, Result};
+use crate::fused::FusedEncoder;
 use crate::manifest::{Manifest, sha256_file};
 use crate::model_dir::{ModelFolder, Pooling};
-use crate::pooling::{l2_normalize, pool};
+use crate::pooling::{l2_normalize, pool, pool_packed};
 
 /// Texts per forward pass unless the caller says otherwise.
 pub const DEFAULT_BATCH_SIZE: usize = 16;
+
+/// Which implementation of the transformer runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// The fused CPU encoder where it applies (CPU, a BERT it implements), Candle otherwise.
+    #[default]
+    Auto,
+    /// The fused CPU encoder: packed tokens, fused kernels (see the `fused` module).
+    Fused,
+    /// Candle's BERT: the reference implementation, and the one that runs on GPUs.
+    Candle,
+}
+
+impl std::str::FromStr for Engine {
+    type Err = EmbedError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "fused" => Ok(Self::Fused),
+            "candle" => Ok(Self::Candle),
+            _ => Err(EmbedError::BadEngineName(s.to_owned())),
+        }
+    }
+}
 
 /// How to load and run a model.
 #[derive(Debug, Clone)]
 pub struct EmbedderOptions {
     /// Where the model runs.
     pub device: DeviceSpec,
+    /// Which implementation runs it.
+    pub engine: Engine,
     /// Texts per forward pass.
     pub batch_size: usize,
     /// If given, the folder's files must match these digests before anything is loaded.
@@ -38,6 +67,7 @@ impl Default for EmbedderOptions {
     fn default() -> Self {
         Self {
             device: DeviceSpec::Cpu,
+            engine: Engine::Auto,
             batch_size: DEFAULT_BATCH_SIZE,
             manifest: None,
             name: None,
@@ -63,13 +93,21 @@ pub struct ModelInfo {
     pub layers: usize,
     /// Where it runs.
     pub device: String,
+    /// Which implementation runs it (never `auto`).
+    pub engine: Engine,
     /// Texts per forward pass.
     pub batch_size: usize,
 }
 
+/// The transformer, in the implementation chosen at load time.
+enum Runner {
+    Candle(BertModel),
+    Fused(FusedEncoder),
+}
+
 /// A loaded sentence-transformer.
 pub struct Embedder {
-    model: BertModel,
+    runner: Runner,
     tokenizer: Tokenizer,
     folder: ModelFolder,
     device: Device,
@@ -103,9 +141,19 @@ impl Embedder {
             path: weights_path.clone(),
             source,
         };
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
-            .map_err(weights_error)?;
-        let model = BertModel::load(vb, &folder.bert).map_err(weights_error)?;
+        let engine = choose_engine(options, &folder)?;
+        let runner = match engine {
+            Engine::Fused => {
+                let tensors = candle_core::safetensors::load_buffer(&weights, &Device::Cpu)
+                    .map_err(weights_error)?;
+                Runner::Fused(FusedEncoder::load(&tensors, &folder.bert).map_err(weights_error)?)
+            }
+            Engine::Candle | Engine::Auto => {
+                let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
+                    .map_err(weights_error)?;
+                Runner::Candle(BertModel::load(vb, &folder.bert).map_err(weights_error)?)
+            }
+        };
 
         let name = options.name.clone().unwrap_or_else(|| {
             dir.file_name().map_or_else(
@@ -121,11 +169,12 @@ impl Embedder {
             max_seq_length: folder.max_seq_length,
             layers: folder.bert.num_hidden_layers,
             device: options.device.to_string(),
+            engine,
             batch_size: options.batch_size.max(1),
         };
         tracing::debug!(?info, "model loaded");
         Ok(Self {
-            model,
+            runner,
             tokenizer,
             folder,
             device,
@@ -196,8 +245,26 @@ impl Embedder {
             .map_err(|e| EmbedError::Tokenize(e.to_string()))
     }
 
-    /// One forward pass over encodings padded to the longest of them.
+    /// One forward pass over a batch of encodings.
     fn forward(&self, batch: &[&Encoding]) -> Result<Vec<Vec<f32>>> {
+        match &self.runner {
+            Runner::Candle(model) => self.forward_padded(model, batch),
+            Runner::Fused(encoder) => {
+                let ids: Vec<&[u32]> = batch.iter().map(|e| e.get_ids()).collect();
+                let hidden = encoder.forward(&ids)?;
+                let lengths: Vec<usize> = ids.iter().map(|i| i.len()).collect();
+                Ok(pool_packed(
+                    &hidden,
+                    self.dim(),
+                    &lengths,
+                    self.folder.pooling,
+                ))
+            }
+        }
+    }
+
+    /// Candle's forward pass over encodings padded to the longest of them.
+    fn forward_padded(&self, model: &BertModel, batch: &[&Encoding]) -> Result<Vec<Vec<f32>>> {
         let rows = batch.len();
         let width = batch.iter().map(|e| e.len()).max().unwrap_or(0);
         let mut ids = vec![self.folder.bert.pad_token_id as u32; rows * width];
@@ -211,9 +278,27 @@ impl Embedder {
         let mask = Tensor::from_vec(mask, (rows, width), &self.device)?;
         // Single-segment input: every token type is 0.
         let token_types = ids.zeros_like()?;
-        let hidden = self.model.forward(&ids, &token_types, Some(&mask))?;
+        let hidden = model.forward(&ids, &token_types, Some(&mask))?;
         let pooled = pool(&hidden, &mask, self.folder.pooling)?;
         Ok(l2_normalize(&pooled)?.to_vec2()?)
+    }
+}
+
+/// The engine that will run: `auto` resolved, `fused` refused where it does not apply.
+fn choose_engine(options: &EmbedderOptions, folder: &ModelFolder) -> Result<Engine> {
+    let fused_applies = options.device == DeviceSpec::Cpu && FusedEncoder::supports(&folder.bert);
+    match options.engine {
+        Engine::Auto if fused_applies => Ok(Engine::Fused),
+        Engine::Auto | Engine::Candle => Ok(Engine::Candle),
+        Engine::Fused if fused_applies => Ok(Engine::Fused),
+        Engine::Fused => Err(EmbedError::Unsupported {
+            dir: folder.dir.clone(),
+            what: format!(
+                "the fused engine on {} for this configuration (it runs on the CPU, with exact \
+                 GELU and absolute positions); use --engine candle or auto",
+                options.device
+            ),
+        }),
     }
 }
 

@@ -143,6 +143,10 @@ pub enum EmbedError {
     #[error("unknown device {0:?}: use `cpu`, `cuda` or `cuda:N`")]
     BadDeviceName(String),
 
+    /// The engine name could not be understood.
+    #[error("unknown engine {0:?}: use `auto`, `fused` or `candle`")]
+    BadEngineName(String),
+
     /// The requested device cannot be used.
     #[error("cannot use device {device}: {message}")]
     Device {
@@ -170,6 +174,7 @@ impl EmbedError {
             Self::NoModelFolder { .. }
             | Self::NotInHubCache { .. }
             | Self::BadDeviceName(_)
+            | Self::BadEngineName(_)
             | Self::Unsupported { .. } => Fault::User,
             Self::MissingFile { .. }
             | Self::Download { .. }

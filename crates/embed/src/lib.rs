@@ -22,13 +22,14 @@
 mod device;
 mod embedder;
 mod error;
+mod fused;
 mod manifest;
 mod model_dir;
 mod pooling;
 mod source;
 
 pub use device::DeviceSpec;
-pub use embedder::{DEFAULT_BATCH_SIZE, Embedder, EmbedderOptions, ModelInfo};
+pub use embedder::{DEFAULT_BATCH_SIZE, Embedder, EmbedderOptions, Engine, ModelInfo};
 pub use error::{EmbedError, Fault, Result};
 pub use manifest::{Manifest, sha256_file};
 pub use model_dir::{ModelFolder, Pooling, TOKENIZER_FILE, WEIGHTS_FILE};

@@ -33,6 +33,42 @@ pub fn l2_normalize(rows: &Tensor) -> candle_core::Result<Tensor> {
     rows.broadcast_div(&norms)
 }
 
+/// Pools packed token rows (text after text, `lengths[i]` rows each, `dim` wide) into one
+/// unit-length vector per text: the same computation as [`pool`] and [`l2_normalize`], for
+/// encoders that never pad.
+pub fn pool_packed(
+    hidden: &[f32],
+    dim: usize,
+    lengths: &[usize],
+    pooling: Pooling,
+) -> Vec<Vec<f32>> {
+    let mut start = 0;
+    lengths
+        .iter()
+        .map(|&len| {
+            let rows = &hidden[start * dim..(start + len) * dim];
+            start += len;
+            let mut vector = match pooling {
+                Pooling::Cls => rows[..dim].to_vec(),
+                Pooling::Mean => {
+                    let mut sum = vec![0f32; dim];
+                    for row in rows.chunks_exact(dim) {
+                        for (s, v) in sum.iter_mut().zip(row) {
+                            *s += v;
+                        }
+                    }
+                    let count = (len as f32).max(1e-9);
+                    sum.iter_mut().for_each(|s| *s /= count);
+                    sum
+                }
+            };
+            let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            vector.iter_mut().for_each(|v| *v /= norm);
+            vector
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use candle_core::Device;
@@ -61,6 +97,24 @@ mod tests {
             .and_then(|t| t.to_vec2())
             .expect("rows");
         assert_eq!(rows, vec![vec![1., 2.]]);
+    }
+
+    #[test]
+    fn packed_pooling_matches_masked_pooling() {
+        // The padded batch of `mean_pooling_ignores_padding`, packed: 2 rows, then 1.
+        let packed = [1., 2., 3., 4., 10., 20.];
+        let vectors = pool_packed(&packed, 2, &[2, 1], Pooling::Mean);
+        let hidden = tensor3(&[1., 2., 3., 4., 10., 20., 99., 99.], (2, 2, 2));
+        let mask = Tensor::from_slice(&[1f32, 1., 1., 0.], (2, 2), &Device::Cpu).expect("mask");
+        let expected: Vec<Vec<f32>> = pool(&hidden, &mask, Pooling::Mean)
+            .and_then(|t| l2_normalize(&t))
+            .and_then(|t| t.to_vec2())
+            .expect("masked pooling");
+        assert_eq!(vectors, expected);
+        assert_eq!(
+            pool_packed(&packed, 2, &[2, 1], Pooling::Cls)[1],
+            [10. / 500f32.sqrt(), 20. / 500f32.sqrt()]
+        );
     }
 
     #[test]
