@@ -8,6 +8,38 @@
 
 use gemm::Parallelism;
 
+/// Defines a kernel that runs compiled for AVX2 and FMA where the CPU has them (chosen at run
+/// time, so the default build still runs on any x86-64) and as portable code elsewhere. The
+/// body and the `#[inline(always)]` helpers it calls are compiled once for each.
+macro_rules! vectorised {
+    ($(#[$meta:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$meta])*
+        pub fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn portable($($arg: $ty),*) $body
+
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2($($arg: $ty),*) {
+                    portable($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU has AVX2 and FMA, as checked just above.
+                    #[allow(unsafe_code)]
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            portable($($arg),*)
+        }
+    };
+}
+
+/// Lanes of the partial sums in reductions: wide enough for one AVX2 register.
+const LANES: usize = 8;
+
 /// A strided view of a row-major-or-not matrix inside a slice.
 #[derive(Clone, Copy)]
 pub struct MatRef<'a> {
@@ -98,73 +130,108 @@ pub fn matmul(
     }
 }
 
-/// Adds `bias` to every row of `rows` (row-major, `bias.len()` wide).
-pub fn add_bias(rows: &mut [f32], bias: &[f32]) {
-    for row in rows.chunks_exact_mut(bias.len()) {
-        for (x, b) in row.iter_mut().zip(bias) {
-            *x += b;
+vectorised! {
+    /// Adds `bias` to every row of `rows` (row-major, `bias.len()` wide).
+    pub fn add_bias(rows: &mut [f32], bias: &[f32]) {
+        for row in rows.chunks_exact_mut(bias.len()) {
+            for (x, b) in row.iter_mut().zip(bias) {
+                *x += b;
+            }
         }
     }
 }
 
-/// Adds `bias`, then applies the exact (erf) GELU, in one pass.
-pub fn add_bias_gelu(rows: &mut [f32], bias: &[f32]) {
-    for row in rows.chunks_exact_mut(bias.len()) {
-        for (x, b) in row.iter_mut().zip(bias) {
-            let v = *x + b;
-            *x = 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
+vectorised! {
+    /// Adds `bias`, then applies the exact (erf) GELU, in one pass.
+    pub fn add_bias_gelu(rows: &mut [f32], bias: &[f32]) {
+        for row in rows.chunks_exact_mut(bias.len()) {
+            for (x, b) in row.iter_mut().zip(bias) {
+                let v = *x + b;
+                *x = 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
+            }
         }
     }
 }
 
-/// `x = LayerNorm(y + bias + x)` row by row: the residual connection and the normalisation of
-/// a BERT sub-layer in one pass. `y` holds the sub-layer's output without its bias.
-pub fn add_bias_residual_layer_norm(
-    x: &mut [f32],
-    y: &[f32],
-    bias: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    eps: f32,
-) {
-    let width = bias.len();
-    for (x_row, y_row) in x.chunks_exact_mut(width).zip(y.chunks_exact(width)) {
-        for ((x, y), b) in x_row.iter_mut().zip(y_row).zip(bias) {
-            *x += y + b;
+vectorised! {
+    /// `x = LayerNorm(y + bias + x)` row by row: the residual connection and the normalisation
+    /// of a BERT sub-layer in one pass. `y` holds the sub-layer's output without its bias.
+    pub fn add_bias_residual_layer_norm(
+        x: &mut [f32],
+        y: &[f32],
+        bias: &[f32],
+        gamma: &[f32],
+        beta: &[f32],
+        eps: f32,
+    ) {
+        let width = bias.len();
+        for (x_row, y_row) in x.chunks_exact_mut(width).zip(y.chunks_exact(width)) {
+            for ((x, y), b) in x_row.iter_mut().zip(y_row).zip(bias) {
+                *x += y + b;
+            }
+            layer_norm_row(x_row, gamma, beta, eps);
         }
-        layer_norm_row(x_row, gamma, beta, eps);
     }
 }
 
-/// LayerNorm over each row of `rows`.
-pub fn layer_norm(rows: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
-    for row in rows.chunks_exact_mut(gamma.len()) {
-        layer_norm_row(row, gamma, beta, eps);
+vectorised! {
+    /// LayerNorm over each row of `rows`.
+    pub fn layer_norm(rows: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+        for row in rows.chunks_exact_mut(gamma.len()) {
+            layer_norm_row(row, gamma, beta, eps);
+        }
     }
 }
 
+#[inline(always)]
 fn layer_norm_row(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     let n = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / n;
-    let variance = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let mean = sum(row.iter().copied(), row.len()) / n;
+    let variance = sum(row.iter().map(|v| (v - mean) * (v - mean)), row.len()) / n;
     let inv = 1.0 / (variance + eps).sqrt();
     for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
         *v = (*v - mean) * inv * g + b;
     }
 }
 
-/// Softmax over each row of `rows` (`width` wide).
-pub fn softmax_rows(rows: &mut [f32], width: usize) {
-    for row in rows.chunks_exact_mut(width) {
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0;
-        for v in row.iter_mut() {
-            *v = exp(*v - max);
-            sum += *v;
+/// Sums `len` values in [`LANES`] partial sums, so the loop vectorises (a single running sum
+/// must be added in order, which forbids it).
+#[inline(always)]
+fn sum(values: impl Iterator<Item = f32>, len: usize) -> f32 {
+    let mut lanes = [0f32; LANES];
+    let mut values = values;
+    for _ in 0..len / LANES {
+        for lane in &mut lanes {
+            *lane += values.next().unwrap_or_default();
         }
-        let inv = 1.0 / sum;
-        for v in row.iter_mut() {
-            *v *= inv;
+    }
+    lanes.iter().sum::<f32>() + values.sum::<f32>()
+}
+
+vectorised! {
+    /// Softmax over each row of `rows` (`width` wide).
+    pub fn softmax_rows(rows: &mut [f32], width: usize) {
+        for row in rows.chunks_exact_mut(width) {
+            let mut maxima = [f32::NEG_INFINITY; LANES];
+            let mut blocks = row.chunks_exact(LANES);
+            for block in &mut blocks {
+                for (m, v) in maxima.iter_mut().zip(block) {
+                    *m = m.max(*v);
+                }
+            }
+            let max = blocks
+                .remainder()
+                .iter()
+                .chain(&maxima)
+                .copied()
+                .fold(f32::NEG_INFINITY, f32::max);
+            for v in row.iter_mut() {
+                *v = exp(*v - max);
+            }
+            let inv = 1.0 / sum(row.iter().copied(), row.len());
+            for v in row.iter_mut() {
+                *v *= inv;
+            }
         }
     }
 }
@@ -179,7 +246,8 @@ pub fn exp(x: f32) -> f32 {
     // Adding and subtracting 1.5·2^23 rounds to the nearest integer without a libm call.
     const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    let rounded = x * LOG2E + ROUND;
+    let n = rounded - ROUND;
     let r = (x - n * LN2_HI) - n * LN2_LO;
     // Taylor series of e^r for |r| ≤ ln2/2, to the 7th power.
     let p = 1.0 / 5040.0;
@@ -190,8 +258,13 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 0.5;
     let p = p * r + 1.0;
     let p = p * r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
-    p * scale
+    // `rounded`'s low mantissa bits hold n (|n| ≤ 127): 2^n from integer arithmetic alone,
+    // where `n as i32` would be a saturating conversion that does not vectorise.
+    let biased = rounded
+        .to_bits()
+        .wrapping_sub(ROUND.to_bits())
+        .wrapping_add(127);
+    p * f32::from_bits(biased << 23)
 }
 
 /// erf(x), absolute error below 1e-6 in f32 (Abramowitz and Stegun's formula 7.1.26, 1.5e-7 in
