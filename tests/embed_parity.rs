@@ -61,14 +61,17 @@ fn matches_the_reference_at_every_batch_size(embedder: &Embedder) {
             .unwrap();
         assert_eq!(vectors.len(), refs.len());
         let mut worst = (f64::INFINITY, "");
+        let mut largest_diff = 0f32;
         for (reference, vector) in refs.iter().zip(&vectors) {
             let similarity = cosine(vector, &reference.embedding);
             if similarity < worst.0 {
                 worst = (similarity, &reference.id);
             }
+            largest_diff = largest_diff.max(max_abs_diff(vector, &reference.embedding));
         }
         eprintln!(
-            "{engine:?}, batch size {batch_size}: lowest cosine 1 - {:.2e} ({})",
+            "{engine:?}, batch size {batch_size}: lowest cosine 1 - {:.2e} ({}), \
+             largest element difference {largest_diff:.1e}",
             1.0 - worst.0,
             worst.1
         );
