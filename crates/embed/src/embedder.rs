@@ -18,6 +18,7 @@ use crate::fused::FusedEncoder;
 use crate::manifest::{Manifest, sha256_file};
 use crate::model_dir::{ModelFolder, Pooling};
 use crate::pooling::{l2_normalize, pool, pool_packed};
+use crate::source::ModelSource;
 
 /// Texts per forward pass unless the caller says otherwise.
 pub const DEFAULT_BATCH_SIZE: usize = 16;
@@ -148,6 +149,7 @@ impl Embedder {
                     .map_err(weights_error)?;
                 Runner::Fused(FusedEncoder::load(&tensors, &folder.bert).map_err(weights_error)?)
             }
+            // `choose_engine` resolves `Auto`; the arm only keeps the match exhaustive.
             Engine::Candle | Engine::Auto => {
                 let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
                     .map_err(weights_error)?;
@@ -155,12 +157,10 @@ impl Embedder {
             }
         };
 
-        let name = options.name.clone().unwrap_or_else(|| {
-            dir.file_name().map_or_else(
-                || dir.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            )
-        });
+        let name = options
+            .name
+            .clone()
+            .unwrap_or_else(|| ModelSource::Folder(dir.into()).display_name());
         let info = ModelInfo {
             name,
             path: dir.into(),
@@ -225,7 +225,8 @@ impl Embedder {
     fn embed_strs(&self, texts: &[&str], batch_size: usize) -> Result<Vec<Vec<f32>>> {
         let encodings = self.tokenize(texts)?;
         let mut order: Vec<usize> = (0..encodings.len()).collect();
-        // Longest first, so a batch's padding is small and the first batch shows the peak memory.
+        // Longest first: Candle's padded batches waste little on padding, the fused engine's
+        // attention tasks are of similar size, and the first batch shows the peak memory.
         order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].len()));
 
         let mut vectors = vec![Vec::new(); encodings.len()];
