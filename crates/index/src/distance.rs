@@ -1,0 +1,64 @@
+//! The distance the graph is built with: 1 − a·b for unit vectors, clamped at 0.
+//!
+//! For unit vectors the inner product is the cosine, so no norm is recomputed. Rounding can
+//! push a·b of a vector with itself (or a near twin) a hair above 1; hnsw_rs's own `DistDot`
+//! asserts against that and panics on real embeddings, so here the distance is clamped instead.
+
+use hnsw_rs::anndists::dist::Distance;
+
+/// `max(0, 1 − a·b)` over unit vectors.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnitDot;
+
+impl Distance<f32> for UnitDot {
+    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
+        (1.0 - dot(a, b)).max(0.0)
+    }
+}
+
+/// Lanes of partial sums: lets the compiler vectorise the loop.
+const LANES: usize = 8;
+
+/// The inner product, summed in [`LANES`] partial sums.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; LANES];
+    let (a_blocks, b_blocks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = a_blocks
+        .remainder()
+        .iter()
+        .zip(b_blocks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a_blocks.zip(b_blocks) {
+        for i in 0..LANES {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vector_is_at_distance_zero_from_itself_never_below() {
+        // Components chosen so that the rounded a·a exceeds 1 in f32.
+        let mut v: Vec<f32> = (0..384)
+            .map(|i| ((i * 7919) % 1000) as f32 - 500.0)
+            .collect();
+        let norm = dot(&v, &v).sqrt();
+        v.iter_mut().for_each(|x| *x /= norm);
+        let d = UnitDot.eval(&v, &v);
+        assert!((0.0..1e-6).contains(&d), "{d}");
+    }
+
+    #[test]
+    fn dot_matches_the_plain_sum() {
+        let a: Vec<f32> = (0..19).map(|i| i as f32 * 0.5).collect();
+        let b: Vec<f32> = (0..19).map(|i| 1.0 - i as f32 * 0.1).collect();
+        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((dot(&a, &b) - plain).abs() < 1e-4);
+        assert_eq!(UnitDot.eval(&[1.0, 0.0], &[-1.0, 0.0]), 2.0);
+    }
+}

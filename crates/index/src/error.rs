@@ -1,0 +1,36 @@
+//! The one error type of this crate.
+
+/// What can go wrong with the index. Each is the caller's input, with what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// A vector of the wrong length.
+    #[error(
+        "{id}: a {actual}-d vector for an index of {expected}-d vectors; \
+         embed it with the index's model, or rebuild the index for the new model"
+    )]
+    Dimension {
+        /// The paper (or "(query)").
+        id: String,
+        /// The index's dimension.
+        expected: usize,
+        /// The vector's length.
+        actual: usize,
+    },
+
+    /// A vector with a NaN or an infinity.
+    #[error("{id}: the vector has a NaN or infinite component; re-embed the paper")]
+    NotFinite {
+        /// The paper (or "(query)").
+        id: String,
+    },
+
+    /// A vector of length zero, which has no direction to compare.
+    #[error("{id}: the vector is all zeros; re-embed the paper")]
+    Zero {
+        /// The paper (or "(query)").
+        id: String,
+    },
+}
+
+/// The result type of this crate.
+pub type Result<T, E = IndexError> = std::result::Result<T, E>;

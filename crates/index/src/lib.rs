@@ -1,0 +1,19 @@
+//! Approximate nearest-neighbour search over paper embeddings.
+//!
+//! [`PaperIndex`] keeps an HNSW graph (hnsw_rs) over unit vectors, keyed by paper id: adding a
+//! paper twice is a no-op, a changed vector replaces the old one, and replaced or removed papers
+//! become tombstones that searches skip. Searches take a [`Filter`] (ids to exclude, a
+//! predicate for date or category); when the graph cannot find `k` admissible papers, an exact
+//! search over every live paper answers instead, and the same exact search is the ground truth
+//! for measuring recall.
+//!
+//! Still to come (see the index issue): persistence with a manifest, background rebuilds past
+//! a tombstone threshold, and the benchmark against hnswlib.
+
+mod distance;
+mod error;
+mod paper_index;
+
+pub use distance::{UnitDot, dot};
+pub use error::{IndexError, Result};
+pub use paper_index::{Filter, Hit, IndexParams, PaperIndex, Upsert};

@@ -1,0 +1,310 @@
+//! The index: an HNSW graph over unit vectors, keyed by paper id, with tombstones and an exact
+//! search that serves both as the fallback for restrictive filters and as ground truth.
+//!
+//! hnsw_rs cannot delete a point. Replacing or removing a paper therefore marks its point as a
+//! tombstone that every search skips; [`PaperIndex::tombstone_ratio`] tells the owner when a
+//! rebuild pays off.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+
+use hnsw_rs::hnsw::Hnsw;
+use rayon::prelude::*;
+
+use crate::distance::{UnitDot, dot};
+use crate::error::{IndexError, Result};
+
+/// How the graph is built and searched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexParams {
+    /// Neighbours kept per point and layer (HNSW's M).
+    pub max_connections: usize,
+    /// Candidates explored while inserting.
+    pub ef_construction: usize,
+    /// Candidates explored while searching, at least k.
+    pub ef_search: usize,
+}
+
+impl Default for IndexParams {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            ef_construction: 200,
+            ef_search: 64,
+        }
+    }
+}
+
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsert {
+    /// A new paper.
+    Added,
+    /// The paper was there with the same vector: nothing changed.
+    Unchanged,
+    /// The paper was there with another vector, which is now a tombstone.
+    Replaced,
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// The paper's id.
+    pub id: String,
+    /// Inner product with the query: the cosine, for unit vectors.
+    pub score: f32,
+}
+
+/// Which papers a search may return.
+#[derive(Default)]
+pub struct Filter<'a> {
+    /// Papers never to return: the query paper, papers already seen.
+    pub exclude: HashSet<&'a str>,
+    /// Papers to return only if this says yes (a date range, categories): the caller knows
+    /// the metadata, the index only the ids.
+    pub allow: Option<&'a (dyn Fn(&str) -> bool + Sync)>,
+}
+
+impl Filter<'_> {
+    fn admits(&self, id: &str) -> bool {
+        !self.exclude.contains(id) && self.allow.is_none_or(|allow| allow(id))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.exclude.is_empty() && self.allow.is_none()
+    }
+}
+
+/// Paper ids and their vectors, searchable by similarity.
+pub struct PaperIndex {
+    params: IndexParams,
+    dim: usize,
+    graph: Hnsw<'static, f32, UnitDot>,
+    /// Vector of each point, row after row, tombstones included.
+    vectors: Vec<f32>,
+    /// Paper id of each point.
+    ids: Vec<String>,
+    /// Whether each point is live (not a tombstone).
+    live: Vec<bool>,
+    /// The live point of each paper.
+    points: HashMap<String, usize>,
+}
+
+impl PaperIndex {
+    /// An empty index for `dim`-dimensional unit vectors, sized for about `capacity` papers.
+    pub fn new(dim: usize, params: IndexParams, capacity: usize) -> Self {
+        // 16 layers suffice for far more points than a library of papers holds.
+        let graph = Hnsw::new(
+            params.max_connections,
+            capacity.max(1),
+            16,
+            params.ef_construction,
+            UnitDot,
+        );
+        Self {
+            params,
+            dim,
+            graph,
+            vectors: Vec::with_capacity(capacity * dim),
+            ids: Vec::with_capacity(capacity),
+            live: Vec::with_capacity(capacity),
+            points: HashMap::with_capacity(capacity),
+        }
+    }
+
+    /// Papers that searches can return.
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    /// Whether no paper is searchable.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// Share of the graph's points that are tombstones.
+    pub fn tombstone_ratio(&self) -> f64 {
+        if self.ids.is_empty() {
+            0.0
+        } else {
+            1.0 - self.points.len() as f64 / self.ids.len() as f64
+        }
+    }
+
+    /// The vector of a paper, if indexed.
+    pub fn vector(&self, id: &str) -> Option<&[f32]> {
+        self.points.get(id).map(|&p| self.row(p))
+    }
+
+    /// Adds or updates one paper.
+    pub fn upsert(&mut self, id: &str, vector: &[f32]) -> Result<Upsert> {
+        let mut changes = self.upsert_batch(&[(id, vector)])?;
+        Ok(changes.remove(0))
+    }
+
+    /// Adds or updates many papers, inserting the new points into the graph in parallel.
+    /// Vectors are stored scaled to unit length. Within a batch, a later entry for the same id
+    /// wins.
+    pub fn upsert_batch(&mut self, papers: &[(&str, &[f32])]) -> Result<Vec<Upsert>> {
+        let unit: Vec<Vec<f32>> = papers
+            .iter()
+            .map(|(id, vector)| self.unit(id, vector))
+            .collect::<Result<_>>()?;
+        let first_new = self.ids.len();
+        let mut changes = Vec::with_capacity(papers.len());
+        for (&(id, _), vector) in papers.iter().zip(&unit) {
+            let vector = vector.as_slice();
+            let change = match self.points.get(id) {
+                Some(&p) if self.row(p) == vector => {
+                    changes.push(Upsert::Unchanged);
+                    continue;
+                }
+                Some(&p) => {
+                    self.live[p] = false;
+                    Upsert::Replaced
+                }
+                None => Upsert::Added,
+            };
+            let point = self.ids.len();
+            self.vectors.extend_from_slice(vector);
+            self.ids.push(id.to_owned());
+            self.live.push(true);
+            self.points.insert(id.to_owned(), point);
+            changes.push(change);
+        }
+        let new_points: Vec<(&[f32], usize)> = (first_new..self.ids.len())
+            .map(|p| (self.row(p), p))
+            .collect();
+        self.graph.parallel_insert_slice(&new_points);
+        Ok(changes)
+    }
+
+    /// Removes a paper from search results. Returns whether it was indexed.
+    pub fn remove(&mut self, id: &str) -> bool {
+        match self.points.remove(id) {
+            Some(p) => {
+                self.live[p] = false;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The `k` papers most similar to `query` (any length: it is normalised) that `filter`
+    /// admits, best first, through the graph. When the graph finds fewer than `k` admissible papers (a restrictive filter),
+    /// the exact search answers instead, so `k` results come back whenever `k` exist.
+    pub fn search(&self, query: &[f32], k: usize, filter: &Filter<'_>) -> Result<Vec<Hit>> {
+        let query = &self.unit("(query)", query)?;
+        if k == 0 || self.is_empty() {
+            return Ok(Vec::new());
+        }
+        let admits = |point: &usize| {
+            self.live[*point] && (filter.is_empty() || filter.admits(&self.ids[*point]))
+        };
+        let ef = self.params.ef_search.max(k);
+        let found = self.graph.search_filter(query, k, ef, Some(&admits));
+        if found.len() < k && found.len() < self.len() {
+            return self.exact_search(query, k, filter);
+        }
+        // The graph reports clamped distances; the score is the true inner product.
+        Ok(found
+            .into_iter()
+            .map(|n| Hit {
+                id: self.ids[n.d_id].clone(),
+                score: dot(query, self.row(n.d_id)),
+            })
+            .collect())
+    }
+
+    /// The `k` papers most similar to `query` that `filter` admits, best first, comparing
+    /// the query with every live paper.
+    pub fn exact_search(&self, query: &[f32], k: usize, filter: &Filter<'_>) -> Result<Vec<Hit>> {
+        let query = &self.unit("(query)", query)?;
+        let best = (0..self.ids.len())
+            .into_par_iter()
+            .filter(|&p| self.live[p] && filter.admits(&self.ids[p]))
+            .map(|p| Scored(dot(query, self.row(p)), p))
+            .fold(BinaryHeap::new, |heap, scored| keep_best(heap, scored, k))
+            .reduce(BinaryHeap::new, |a, b| {
+                b.into_iter()
+                    .fold(a, |heap, kept| keep_best(heap, kept.0, k))
+            });
+        let mut best: Vec<Scored> = best.into_iter().map(|kept| kept.0).collect();
+        best.sort_by(|a, b| b.cmp(a));
+        Ok(best
+            .into_iter()
+            .map(|Scored(score, p)| Hit {
+                id: self.ids[p].clone(),
+                score,
+            })
+            .collect())
+    }
+
+    fn row(&self, point: usize) -> &[f32] {
+        &self.vectors[point * self.dim..(point + 1) * self.dim]
+    }
+
+    /// The vector scaled to unit length, after checking it. Embedders already give unit
+    /// vectors; imported ones (stored as f16, say) are only nearly so, and the scores are
+    /// cosines only for exact unit vectors.
+    fn unit(&self, id: &str, vector: &[f32]) -> Result<Vec<f32>> {
+        self.check(id, vector)?;
+        let norm = dot(vector, vector).sqrt();
+        if norm == 0.0 {
+            return Err(IndexError::Zero { id: id.to_owned() });
+        }
+        Ok(vector.iter().map(|x| x / norm).collect())
+    }
+
+    fn check(&self, id: &str, vector: &[f32]) -> Result<()> {
+        if vector.len() != self.dim {
+            return Err(IndexError::Dimension {
+                id: id.to_owned(),
+                expected: self.dim,
+                actual: vector.len(),
+            });
+        }
+        if vector.iter().any(|x| !x.is_finite()) {
+            return Err(IndexError::NotFinite { id: id.to_owned() });
+        }
+        Ok(())
+    }
+}
+
+/// A score and a point, ordered by score (ties by point, so the order is total).
+#[derive(Debug, Clone, Copy)]
+struct Scored(f32, usize);
+
+impl PartialEq for Scored {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Scored {}
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scored {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0
+            .total_cmp(&other.0)
+            .then_with(|| other.1.cmp(&self.1))
+    }
+}
+
+/// Keeps the `k` best in a min-heap (scores reversed).
+fn keep_best(
+    mut heap: BinaryHeap<std::cmp::Reverse<Scored>>,
+    scored: Scored,
+    k: usize,
+) -> BinaryHeap<std::cmp::Reverse<Scored>> {
+    if heap.len() < k {
+        heap.push(std::cmp::Reverse(scored));
+    } else if heap.peek().is_some_and(|worst| scored > worst.0) {
+        heap.pop();
+        heap.push(std::cmp::Reverse(scored));
+    }
+    heap
+}

@@ -1,0 +1,261 @@
+//! The index on real embeddings: the peer's vectors of the sample-2k papers, plus perturbed
+//! copies of them, against the exact search.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use paperscout_index::{Filter, IndexError, IndexParams, PaperIndex, Upsert, dot};
+
+const DIM: usize = 384;
+const REAL: usize = 2000;
+const PERTURBED: usize = 20_000;
+/// Real papers after the sample, never indexed: the queries of the recall test.
+const HELD_OUT: usize = 200;
+
+/// A small deterministic generator, so every run perturbs the same way.
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    }
+
+    /// `base` plus uniform noise of the given amplitude, back on the unit sphere.
+    fn perturb(&mut self, base: &[f32], amplitude: f32) -> Vec<f32> {
+        let mut v: Vec<f32> = base.iter().map(|x| x + amplitude * self.next()).collect();
+        let norm = dot(&v, &v).sqrt();
+        v.iter_mut().for_each(|x| *x /= norm);
+        v
+    }
+}
+
+/// The first 2,200 rows of the shared embeddings: the 2,000 papers of sample-2k.jsonl, then
+/// 200 held-out papers.
+fn real_vectors() -> Option<&'static [Vec<f32>]> {
+    static VECTORS: OnceLock<Option<Vec<Vec<f32>>>> = OnceLock::new();
+    VECTORS
+        .get_or_init(|| {
+            let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/data/arxiv-cs/embeddings/all-MiniLM-L6-v2.f16");
+            let Ok(bytes) = std::fs::read(&path) else {
+                eprintln!(
+                    "\n!!!!! SKIPPED: {} is missing: the index tests need the shared data !!!!!\n",
+                    path.display()
+                );
+                return None;
+            };
+            Some(
+                bytes[..(REAL + HELD_OUT) * DIM * 2]
+                    .chunks_exact(DIM * 2)
+                    .map(|row| {
+                        row.chunks_exact(2)
+                            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                            .collect()
+                    })
+                    .collect(),
+            )
+        })
+        .as_deref()
+}
+
+/// 22,000 papers: the real 2,000 and 20,000 perturbed copies, built once for every test.
+fn big_index() -> Option<&'static PaperIndex> {
+    static INDEX: OnceLock<Option<PaperIndex>> = OnceLock::new();
+    INDEX
+        .get_or_init(|| {
+            let real = real_vectors()?;
+            let mut noise = Noise(0x5eed);
+            let mut vectors: Vec<(String, Vec<f32>)> = real[..REAL]
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (format!("real-{i}"), v.clone()))
+                .collect();
+            for j in 0..PERTURBED {
+                vectors.push((
+                    format!("perturbed-{j}"),
+                    noise.perturb(&real[j % REAL], 0.1),
+                ));
+            }
+            let mut index = PaperIndex::new(DIM, IndexParams::default(), vectors.len());
+            let batch: Vec<(&str, &[f32])> = vectors
+                .iter()
+                .map(|(id, v)| (id.as_str(), v.as_slice()))
+                .collect();
+            index.upsert_batch(&batch).unwrap();
+            Some(index)
+        })
+        .as_ref()
+}
+
+fn ids(hits: &[paperscout_index::Hit]) -> Vec<&str> {
+    hits.iter().map(|h| h.id.as_str()).collect()
+}
+
+#[test]
+fn recall_at_10_against_exact_search() {
+    let (Some(index), Some(real)) = (big_index(), real_vectors()) else {
+        return;
+    };
+    assert_eq!(index.len(), REAL + PERTURBED);
+    let queries = HELD_OUT;
+    let mut found = 0;
+    for query in &real[REAL..] {
+        let approximate = index.search(query, 10, &Filter::default()).unwrap();
+        let exact = index.exact_search(query, 10, &Filter::default()).unwrap();
+        assert_eq!(exact.len(), 10);
+        let truth: HashSet<&str> = ids(&exact).into_iter().collect();
+        found += ids(&approximate)
+            .iter()
+            .filter(|id| truth.contains(*id))
+            .count();
+        assert!(
+            approximate.windows(2).all(|w| w[0].score >= w[1].score),
+            "best first"
+        );
+    }
+    let recall = found as f64 / (queries * 10) as f64;
+    eprintln!(
+        "recall@10 at ef {}: {recall:.4}",
+        IndexParams::default().ef_search
+    );
+    assert!(recall >= 0.95, "recall@10 {recall}");
+}
+
+#[test]
+fn a_paper_queried_with_its_own_vector_comes_first() {
+    let (Some(index), Some(real)) = (big_index(), real_vectors()) else {
+        return;
+    };
+    for i in (0..REAL).step_by(100) {
+        let hits = index.search(&real[i], 5, &Filter::default()).unwrap();
+        assert_eq!(hits[0].id, format!("real-{i}"));
+        assert!((hits[0].score - 1.0).abs() < 1e-5, "{}", hits[0].score);
+    }
+}
+
+#[test]
+fn filters_admit_exactly_what_they_allow_and_still_return_k() {
+    let (Some(index), Some(real)) = (big_index(), real_vectors()) else {
+        return;
+    };
+    let query = &real[42];
+    // Exclusion: the query paper itself.
+    let filter = Filter {
+        exclude: HashSet::from(["real-42"]),
+        allow: None,
+    };
+    let hits = index.search(query, 10, &filter).unwrap();
+    assert_eq!(hits.len(), 10);
+    assert!(hits.iter().all(|h| h.id != "real-42"));
+
+    // A restrictive predicate: 15 papers far from the query are allowed.
+    let allowed: HashSet<String> = (0..15).map(|i| format!("real-{}", 1000 + i * 61)).collect();
+    let allow = |id: &str| allowed.contains(id);
+    let filter = Filter {
+        exclude: HashSet::new(),
+        allow: Some(&allow),
+    };
+    let hits = index.search(query, 10, &filter).unwrap();
+    assert_eq!(hits.len(), 10, "k results whenever k papers are allowed");
+    assert!(hits.iter().all(|h| allowed.contains(&h.id)));
+    assert_eq!(
+        ids(&hits),
+        ids(&index.exact_search(query, 10, &filter).unwrap())
+    );
+    let all = index.search(query, 50, &filter).unwrap();
+    assert_eq!(all.len(), 15, "no more than the filter allows");
+}
+
+#[test]
+fn upserts_are_idempotent_and_replacements_leave_tombstones_unseen() {
+    let Some(real) = real_vectors() else { return };
+    let mut index = PaperIndex::new(DIM, IndexParams::default(), 300);
+    let papers: Vec<(String, &[f32])> = real[..300]
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("p{i}"), v.as_slice()))
+        .collect();
+    let batch: Vec<(&str, &[f32])> = papers.iter().map(|(id, v)| (id.as_str(), *v)).collect();
+    assert!(
+        index
+            .upsert_batch(&batch)
+            .unwrap()
+            .iter()
+            .all(|u| *u == Upsert::Added)
+    );
+    assert!(
+        index
+            .upsert_batch(&batch)
+            .unwrap()
+            .iter()
+            .all(|u| *u == Upsert::Unchanged)
+    );
+    assert_eq!(index.len(), 300);
+    assert_eq!(index.tombstone_ratio(), 0.0);
+
+    // p7 moves to p8's neighbourhood; its old position must never be returned.
+    let moved = Noise(7).perturb(&real[8], 0.01);
+    assert_eq!(index.upsert("p7", &moved).unwrap(), Upsert::Replaced);
+    assert_eq!(index.len(), 300);
+    assert!(index.tombstone_ratio() > 0.0);
+    for hits in [
+        index.search(&real[7], 300, &Filter::default()).unwrap(),
+        index
+            .exact_search(&real[7], 300, &Filter::default())
+            .unwrap(),
+    ] {
+        let p7: Vec<_> = hits.iter().filter(|h| h.id == "p7").collect();
+        assert_eq!(p7.len(), 1, "one live point per paper");
+        // Scores are cosines: the query is normalised, `moved` already is.
+        let expected = dot(&real[7], &moved) / dot(&real[7], &real[7]).sqrt();
+        assert!(
+            (p7[0].score - expected).abs() < 1e-5,
+            "the new vector's score"
+        );
+    }
+
+    assert!(index.remove("p3"));
+    assert!(!index.remove("p3"));
+    let hits = index.search(&real[3], 300, &Filter::default()).unwrap();
+    assert!(
+        hits.iter().all(|h| h.id != "p3"),
+        "removed papers never appear"
+    );
+    assert_eq!(index.len(), 299);
+}
+
+#[test]
+fn wrong_vectors_are_refused_with_the_paper_named() {
+    let mut index = PaperIndex::new(DIM, IndexParams::default(), 1);
+    let err = index.upsert("short", &[1.0; 12]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            IndexError::Dimension {
+                expected: 384,
+                actual: 12,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let mut bad = vec![0.0; DIM];
+    bad[3] = f32::NAN;
+    let err = index.upsert("nan", &bad).unwrap_err();
+    assert!(err.to_string().contains("nan"), "{err}");
+    let err = index.upsert("zero", &[0.0; DIM]).unwrap_err();
+    assert!(matches!(err, IndexError::Zero { .. }), "{err}");
+    assert!(index.is_empty());
+    assert!(
+        index
+            .search(&[1.0; DIM], 5, &Filter::default())
+            .unwrap()
+            .is_empty()
+    );
+}
