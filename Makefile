@@ -6,12 +6,13 @@ SAMPLE  := $(SHARED)/data/arxiv-cs/sample-2k.jsonl
 DEMO    := target/demo
 BIN     := target/debug/paperscout
 
-.PHONY: help model build run test lint unit bench-embed bench-venv clean
+.PHONY: help model build run test lint unit bench-embed bench-index bench-venv clean
 
 help:
 	@echo "make run          fetch the model, build, embed 500 sample papers, show neighbours"
 	@echo "make test         the whole test suite: format, lints, unit and integration tests"
 	@echo "make bench-embed  embedding throughput, side by side with PyTorch when available"
+	@echo "make bench-index  index build time, recall@10 and queries/s against exact search"
 	@echo "make bench-venv   a Python with torch + sentence-transformers for the benchmark"
 
 # Idempotent: checks the hashes of a present model, fetches a missing one.
@@ -41,6 +42,9 @@ test: model lint unit
 
 bench-embed: model
 	$(CARGO) bench --bench embed_throughput
+
+bench-index:
+	$(CARGO) bench --bench index_search
 
 bench-venv:
 	python3 -m venv .venv-bench

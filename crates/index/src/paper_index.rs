@@ -122,6 +122,11 @@ impl PaperIndex {
         self.points.is_empty()
     }
 
+    /// Candidates explored while searching, from now on (at least k in each search).
+    pub fn set_ef_search(&mut self, ef: usize) {
+        self.params.ef_search = ef.max(1);
+    }
+
     /// Share of the graph's points that are tombstones.
     pub fn tombstone_ratio(&self) -> f64 {
         if self.ids.is_empty() {
