@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Instant;
 
-use paperscout_index::{Filter, Hit, IndexParams, PaperIndex};
+use paperscout_index::{Filter, Hit, IndexParams, PaperIndex, f16_rows};
 
 const DIM: usize = 384;
 const QUERIES: usize = 500;
@@ -35,14 +35,7 @@ fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(available)
         .min(available);
-    let vectors: Vec<Vec<f32>> = bytes[..count * DIM * 2]
-        .chunks_exact(DIM * 2)
-        .map(|row| {
-            row.chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect()
-        })
-        .collect();
+    let vectors = f16_rows(&bytes[..count * DIM * 2], DIM).unwrap();
     let (indexed, queries) = vectors.split_at(count - QUERIES);
     let ids: Vec<String> = (0..indexed.len()).map(|i| format!("paper-{i}")).collect();
     let params = IndexParams::default();

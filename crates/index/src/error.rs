@@ -24,6 +24,18 @@ pub enum IndexError {
         id: String,
     },
 
+    /// A vector file that is not a whole number of rows.
+    #[error(
+        "a matrix of {bytes} bytes is not a whole number of {dim}-d f16 rows; \
+         check the file and the dimension"
+    )]
+    Matrix {
+        /// The file's length.
+        bytes: usize,
+        /// The expected dimension.
+        dim: usize,
+    },
+
     /// A vector of length zero, which has no direction to compare.
     #[error("{id}: the vector is all zeros; re-embed the paper")]
     Zero {

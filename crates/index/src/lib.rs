@@ -12,8 +12,10 @@
 
 mod distance;
 mod error;
+mod import;
 mod paper_index;
 
 pub use distance::{UnitDot, dot};
 pub use error::{IndexError, Result};
+pub use import::f16_rows;
 pub use paper_index::{Filter, Hit, IndexParams, PaperIndex, Upsert};

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use paperscout_index::{Filter, IndexError, IndexParams, PaperIndex, Upsert, dot};
+use paperscout_index::{Filter, IndexError, IndexParams, PaperIndex, Upsert, dot, f16_rows};
 
 const DIM: usize = 384;
 const REAL: usize = 2000;
@@ -50,16 +50,7 @@ fn real_vectors() -> Option<&'static [Vec<f32>]> {
                 );
                 return None;
             };
-            Some(
-                bytes[..(REAL + HELD_OUT) * DIM * 2]
-                    .chunks_exact(DIM * 2)
-                    .map(|row| {
-                        row.chunks_exact(2)
-                            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                            .collect()
-                    })
-                    .collect(),
-            )
+            Some(f16_rows(&bytes[..(REAL + HELD_OUT) * DIM * 2], DIM).unwrap())
         })
         .as_deref()
 }
