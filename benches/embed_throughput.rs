@@ -42,7 +42,6 @@ fn main() {
         .split(',')
         .map(|b| b.trim().parse().expect("batch sizes are numbers"))
         .collect();
-    let threads = rayon_threads();
 
     let texts: Vec<String> = std::fs::read_to_string(&sample)
         .unwrap()
@@ -65,6 +64,7 @@ fn main() {
     };
     let embedder = load(Engine::Auto);
     let info = embedder.info().clone();
+    let threads = info.threads;
     let token_counts = embedder.token_counts(&texts).unwrap();
     let tokens: usize = token_counts.iter().sum();
     let flop = useful_flop(&info, &token_counts);
@@ -256,10 +256,4 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn rayon_threads() -> usize {
-    Some(env_or("RAYON_NUM_THREADS", 0))
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
 }

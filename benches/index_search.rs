@@ -67,7 +67,7 @@ fn main() {
     );
     println!(
         "build: {build:.1} s on {} threads ({:.0} papers/s)\n",
-        rayon_threads(),
+        rayon::current_num_threads(),
         indexed.len() as f64 / build
     );
     println!("| search | recall@10 | queries/s | vs exact |");
@@ -114,8 +114,4 @@ fn recall(found: &[Vec<Hit>], truth: &[Vec<Hit>]) -> f64 {
         })
         .sum();
     hits as f64 / (found.len() * K) as f64
-}
-
-fn rayon_threads() -> usize {
-    rayon::current_num_threads()
 }

@@ -15,8 +15,6 @@ struct Report<'a> {
     sha256: String,
     /// Whether the files were checked against the committed manifest.
     verified: bool,
-    /// Threads the CPU kernels use.
-    threads: usize,
 }
 
 /// Runs the command.
@@ -26,7 +24,6 @@ pub fn info(settings: &Settings, json: bool) -> Result<()> {
         info: embedder.info(),
         sha256: embedder.weights_sha256()?,
         verified: located.is_default,
-        threads: candle_threads(),
     };
     let mut out = std::io::stdout().lock();
     if json {
@@ -44,7 +41,7 @@ pub fn info(settings: &Settings, json: bool) -> Result<()> {
         ("layers", info.layers.to_string()),
         ("device", info.device.clone()),
         ("engine", format!("{:?}", info.engine).to_lowercase()),
-        ("threads", report.threads.to_string()),
+        ("threads", info.threads.to_string()),
         ("batch size", info.batch_size.to_string()),
         ("sha256", report.sha256.clone()),
         (
@@ -61,13 +58,4 @@ pub fn info(settings: &Settings, json: bool) -> Result<()> {
         writeln!(out, "{key:<11} {value}")?;
     }
     Ok(())
-}
-
-/// The CPU kernels follow rayon's convention: RAYON_NUM_THREADS, else every core.
-fn candle_threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
 }

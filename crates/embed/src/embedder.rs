@@ -96,6 +96,8 @@ pub struct ModelInfo {
     pub device: String,
     /// Which implementation runs it (never `auto`).
     pub engine: Engine,
+    /// CPU threads it computes on: rayon's pool, which follows `RAYON_NUM_THREADS`.
+    pub threads: usize,
     /// Texts per forward pass.
     pub batch_size: usize,
 }
@@ -170,6 +172,7 @@ impl Embedder {
             layers: folder.bert.num_hidden_layers,
             device: options.device.to_string(),
             engine,
+            threads: rayon::current_num_threads(),
             batch_size: options.batch_size.max(1),
         };
         tracing::debug!(?info, "model loaded");
