@@ -69,10 +69,6 @@ impl Filter<'_> {
     fn admits(&self, id: &str) -> bool {
         !self.exclude.contains(id) && self.allow.is_none_or(|allow| allow(id))
     }
-
-    fn is_empty(&self) -> bool {
-        self.exclude.is_empty() && self.allow.is_none()
-    }
 }
 
 /// Paper ids and their vectors, searchable by similarity.
@@ -196,20 +192,19 @@ impl PaperIndex {
     }
 
     /// The `k` papers most similar to `query` (any length: it is normalised) that `filter`
-    /// admits, best first, through the graph. When the graph finds fewer than `k` admissible papers (a restrictive filter),
-    /// the exact search answers instead, so `k` results come back whenever `k` exist.
+    /// admits, best first, through the graph. When the graph finds fewer than `k` admissible
+    /// papers (a restrictive filter), the exact search answers instead, so `k` results come
+    /// back whenever `k` exist.
     pub fn search(&self, query: &[f32], k: usize, filter: &Filter<'_>) -> Result<Vec<Hit>> {
         let query = &self.unit("(query)", query)?;
         if k == 0 || self.is_empty() {
             return Ok(Vec::new());
         }
-        let admits = |point: &usize| {
-            self.live[*point] && (filter.is_empty() || filter.admits(&self.ids[*point]))
-        };
+        let admits = |point: &usize| self.live[*point] && filter.admits(&self.ids[*point]);
         let ef = self.params.ef_search.max(k);
         let found = self.graph.search_filter(query, k, ef, Some(&admits));
         if found.len() < k && found.len() < self.len() {
-            return self.exact_search(query, k, filter);
+            return Ok(self.exact_unit(query, k, filter));
         }
         // The graph reports clamped distances; the score is the true inner product.
         Ok(found
@@ -224,7 +219,11 @@ impl PaperIndex {
     /// The `k` papers most similar to `query` that `filter` admits, best first, comparing
     /// the query with every live paper.
     pub fn exact_search(&self, query: &[f32], k: usize, filter: &Filter<'_>) -> Result<Vec<Hit>> {
-        let query = &self.unit("(query)", query)?;
+        Ok(self.exact_unit(&self.unit("(query)", query)?, k, filter))
+    }
+
+    /// The exact search for a query already checked and scaled to unit length.
+    fn exact_unit(&self, query: &[f32], k: usize, filter: &Filter<'_>) -> Vec<Hit> {
         let best = (0..self.ids.len())
             .into_par_iter()
             .filter(|&p| self.live[p] && filter.admits(&self.ids[p]))
@@ -236,13 +235,12 @@ impl PaperIndex {
             });
         let mut best: Vec<Scored> = best.into_iter().map(|kept| kept.0).collect();
         best.sort_by(|a, b| b.cmp(a));
-        Ok(best
-            .into_iter()
+        best.into_iter()
             .map(|Scored(score, p)| Hit {
                 id: self.ids[p].clone(),
                 score,
             })
-            .collect())
+            .collect()
     }
 
     fn row(&self, point: usize) -> &[f32] {
