@@ -2,8 +2,11 @@
 //!
 //! Nothing here does I/O or knows about models, indexes or storage: these are the nouns the
 //! other crates pass to each other. The one rule that lives here is [`embedding_text`], because
-//! every crate that embeds a paper must agree on which text of it is embedded.
+//! every crate that embeds a paper must agree on which text of it is embedded, and the parsing of
+//! arXiv ids and DOIs, because every source spells them differently.
 
+mod ids;
 mod paper;
 
+pub use ids::{ArxivId, doi_paper_id, normalise_doi};
 pub use paper::{Paper, PaperLinks, embedding_text};

@@ -8,9 +8,15 @@ use serde::{Deserialize, Serialize};
 pub struct Paper {
     /// Stable identifier, e.g. `arXiv:2503.11677`.
     pub id: String,
-    /// The bare arXiv identifier, e.g. `2503.11677`, where the paper has one.
+    /// The bare arXiv identifier, e.g. `2503.11677`, without a version, where the paper has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arxiv_id: Option<String>,
+    /// The arXiv version this record describes (2 for `2503.11677v2`), where the source says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// The DOI of the published version, where known (`10.1000/xyz`, no `https://doi.org/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doi: Option<String>,
     /// Title, LaTeX left as is.
     pub title: String,
     /// Abstract, LaTeX left as is.
