@@ -1,0 +1,98 @@
+//! The one error type of this crate. Each message says what went wrong and what to do.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while opening, reading or writing the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the writer lock.
+    #[error(
+        "the store {path} is in use by {holder}: only one process may write at a time. Stop \
+         it, or while the daemon runs send writes through it, and try again"
+    )]
+    InUse {
+        /// The database file.
+        path: PathBuf,
+        /// "pid N", or a description when the pid is unknown.
+        holder: String,
+    },
+
+    /// The file was written by a newer paperscout.
+    #[error(
+        "the store {path} has schema version {found}, but this paperscout knows versions up to \
+         {supported}: upgrade paperscout, or point --data-dir elsewhere"
+    )]
+    TooNew {
+        /// The database file.
+        path: PathBuf,
+        /// The version in the file.
+        found: i64,
+        /// The newest version this build can read.
+        supported: i64,
+    },
+
+    /// There is no store to read yet.
+    #[error("there is no store at {path} yet: ingest some papers first (`paperscout ingest FILE`)")]
+    Missing {
+        /// The database file that was expected.
+        path: PathBuf,
+    },
+
+    /// SQLite could not open the file.
+    #[error("cannot open the store {path}: {source}. Check the path and its permissions")]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
+
+    /// A query failed after the store was opened.
+    #[error("the store failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+
+    /// A file next to the database (the lock file, the folder) could not be used.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+
+    /// A write came through a store opened for reading only.
+    #[error("the store was opened read-only; this is a bug in the caller")]
+    ReadOnly,
+
+    /// The named user does not exist.
+    #[error("there is no user named {0:?}: create one with `paperscout user add {0}`")]
+    NoSuchUser(String),
+
+    /// A user of that name already exists.
+    #[error("a user named {0:?} already exists: pick another name, or remove that user first")]
+    UserExists(String),
+
+    /// The paper is not in the store.
+    #[error("there is no paper {0:?} in the store: ingest it first (`paperscout ingest`)")]
+    NoSuchPaper(String),
+
+    /// A vector's length does not match its model's dimension.
+    #[error("an embedding of {paper} has {found} dimensions, but model {model} has {expected}")]
+    Dimension {
+        /// The paper the vector belongs to.
+        paper: String,
+        /// The model's name.
+        model: String,
+        /// The model's dimension.
+        expected: usize,
+        /// The vector's length.
+        found: usize,
+    },
+
+    /// A stored value could not be decoded: the file was changed behind paperscout's back.
+    #[error("the store holds a malformed {what} ({detail}); restore it from a backup or re-ingest")]
+    Corrupt {
+        /// Which value.
+        what: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
+}
+
+/// Results of this crate.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -1,0 +1,45 @@
+//! paperscout's durable home: papers, their embeddings, users, profiles, feedback and the
+//! digests already sent.
+//!
+//! [`Store`] is what the rest of paperscout asks of storage. [`SqliteStore`] keeps it in one
+//! SQLite file (WAL, synced at every commit, a versioned schema with forward migrations, one
+//! writer at a time); [`MemoryStore`] is its in-memory twin for unit tests. Both merge a paper
+//! that arrives again by the rules of [`merge`], and both tie each embedding to the exact text
+//! it was computed from, so a changed abstract or a changed model is noticed and re-embedded.
+
+mod error;
+mod lock;
+mod memory;
+pub mod merge;
+mod records;
+pub mod schema;
+mod sqlite;
+mod store;
+
+use std::path::{Path, PathBuf};
+
+pub use error::{Result, StoreError};
+pub use lock::lock_path;
+pub use memory::MemoryStore;
+pub use merge::merge;
+pub use records::{
+    Change, Classification, Feedback, FeedbackKind, ModelKey, ModelStats, PaperWrite, ProfileItem,
+    ProfileSubject, Stats, StoredPaper, Timestamp, User, WriteSummary, text_digest,
+};
+pub use sqlite::SqliteStore;
+pub use store::Store;
+
+/// The store's file name inside the data directory.
+pub const FILE_NAME: &str = "paperscout.sqlite3";
+
+/// The store's file in a data directory.
+pub fn file_in(data_dir: &Path) -> PathBuf {
+    data_dir.join(FILE_NAME)
+}
+
+/// The current time as a [`Timestamp`].
+pub fn now() -> Timestamp {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64)
+}

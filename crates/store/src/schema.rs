@@ -1,0 +1,109 @@
+//! The SQLite schema and its forward migrations.
+//!
+//! The schema version lives in SQLite's `user_version`. [`MIGRATIONS`]`[i]` takes a database
+//! from version `i` to `i + 1`, so a file of any earlier version is brought up to date, one
+//! step at a time, each step in its own transaction. Never edit a migration that has shipped:
+//! add the next one, and a fixture of the version before it under `crates/store/tests/fixtures`.
+
+use rusqlite::Connection;
+
+use crate::error::Result;
+
+/// Each entry migrates from its index to the next version.
+pub const MIGRATIONS: &[&str] = &[V1];
+
+/// The version this build writes.
+pub fn current_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// The first schema: papers, embeddings, users, profiles, feedback, digests sent.
+const V1: &str = "
+CREATE TABLE papers (
+    id          TEXT PRIMARY KEY,        -- arXiv:<id> or doi:<doi>
+    arxiv_id    TEXT UNIQUE,             -- without version
+    version     INTEGER,
+    doi         TEXT,
+    title       TEXT NOT NULL,
+    abstract    TEXT NOT NULL,
+    authors     TEXT NOT NULL,           -- JSON array of names
+    categories  TEXT NOT NULL,           -- JSON array, primary first
+    date        TEXT,                    -- announcement day, YYYY-MM-DD
+    comment     TEXT,
+    abs_url     TEXT,
+    pdf_url     TEXT,
+    source      TEXT NOT NULL,
+    text_sha    BLOB NOT NULL,           -- sha256 of the embedded text
+    first_seen  INTEGER NOT NULL,
+    updated     INTEGER NOT NULL
+);
+CREATE INDEX papers_by_date ON papers(date);
+CREATE INDEX papers_by_doi ON papers(doi);
+
+CREATE TABLE models (
+    id      INTEGER PRIMARY KEY,
+    name    TEXT NOT NULL,
+    sha256  TEXT NOT NULL,
+    dim     INTEGER NOT NULL,
+    UNIQUE (name, sha256)
+);
+
+CREATE TABLE embeddings (
+    paper_id  TEXT NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+    model_id  INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    text_sha  BLOB NOT NULL,             -- the text_sha of the paper it was computed from
+    vector    BLOB NOT NULL,             -- little-endian f32
+    PRIMARY KEY (paper_id, model_id)
+) WITHOUT ROWID;
+
+CREATE TABLE users (
+    id       INTEGER PRIMARY KEY,
+    name     TEXT NOT NULL UNIQUE,
+    created  INTEGER NOT NULL
+);
+
+CREATE TABLE profile_items (
+    id        INTEGER PRIMARY KEY,
+    user_id   INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    paper_id  TEXT REFERENCES papers(id),
+    interest  TEXT,
+    weight    REAL NOT NULL,
+    added     INTEGER NOT NULL,
+    CHECK ((paper_id IS NULL) <> (interest IS NULL))
+);
+CREATE INDEX profile_items_by_user ON profile_items(user_id);
+
+CREATE TABLE feedback (
+    id        INTEGER PRIMARY KEY,
+    user_id   INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    paper_id  TEXT NOT NULL REFERENCES papers(id),
+    kind      TEXT NOT NULL CHECK (kind IN ('like', 'dislike', 'save', 'dismiss')),
+    at        INTEGER NOT NULL
+);
+CREATE INDEX feedback_by_user ON feedback(user_id);
+
+CREATE TABLE digests_sent (
+    user_id   INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    paper_id  TEXT NOT NULL REFERENCES papers(id),
+    sent      INTEGER NOT NULL,
+    PRIMARY KEY (user_id, paper_id)
+) WITHOUT ROWID;
+";
+
+/// The version of an open database (0 for a new, empty file).
+pub fn version(connection: &Connection) -> Result<i64> {
+    Ok(connection.query_row("PRAGMA user_version", [], |row| row.get(0))?)
+}
+
+/// Applies every migration after `from`, each in its own transaction.
+pub fn migrate(connection: &mut Connection, from: i64) -> Result<()> {
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+        let to = index as i64 + 1;
+        let transaction = connection.transaction()?;
+        transaction.execute_batch(sql)?;
+        transaction.pragma_update(None, "user_version", to)?;
+        transaction.commit()?;
+        tracing::info!(from = to - 1, to, "migrated the store's schema");
+    }
+    Ok(())
+}

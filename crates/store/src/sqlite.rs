@@ -1,0 +1,707 @@
+//! The store on disk: one SQLite file in WAL mode.
+//!
+//! Every multi-row write is one transaction, and the file is synced at each commit
+//! (`synchronous = FULL`), so a crash at any moment leaves every committed write in place and
+//! nothing half-written. Writers take the [`WriterLock`] first; readers need no lock, since
+//! WAL lets them read while one writer writes.
+
+use std::path::{Path, PathBuf};
+
+use paperscout_types::{ArxivId, Paper, PaperLinks, normalise_doi};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, params};
+
+use crate::error::{Result, StoreError};
+use crate::lock::WriterLock;
+use crate::merge::merge;
+use crate::records::{
+    Change, Classification, Feedback, FeedbackKind, ModelKey, ModelStats, PaperWrite, ProfileItem,
+    ProfileSubject, Stats, StoredPaper, Timestamp, User, WriteSummary, text_digest,
+};
+use crate::schema;
+use crate::store::Store;
+
+/// The columns [`read_paper`] expects, in its order.
+const PAPER_COLUMNS: &str = "id, arxiv_id, version, doi, title, abstract, authors, categories, \
+     date, comment, abs_url, pdf_url, source, first_seen, updated, text_sha";
+
+/// A paperscout store in a SQLite file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    connection: Connection,
+    path: PathBuf,
+    lock: Option<WriterLock>,
+}
+
+impl SqliteStore {
+    /// Opens the store for writing, creating it (and its folder) if needed and bringing its
+    /// schema up to date. Fails with [`StoreError::InUse`] while another process writes to it.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            fs_err::create_dir_all(dir)?;
+        }
+        let lock = WriterLock::acquire(path)?;
+        let mut connection = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        configure(&connection)?;
+        let found = schema::version(&connection)?;
+        check_not_too_new(path, found)?;
+        schema::migrate(&mut connection, found)?;
+        Ok(Self {
+            connection,
+            path: path.to_path_buf(),
+            lock: Some(lock),
+        })
+    }
+
+    /// Opens an existing store for reading only; no lock is taken and nothing is changed.
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        if !path.is_file() {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let connection =
+            Connection::open_with_flags(path, flags).map_err(|source| StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        let found = schema::version(&connection)?;
+        check_not_too_new(path, found)?;
+        if found < schema::current_version() {
+            return Err(StoreError::Corrupt {
+                what: "schema version",
+                detail: format!(
+                    "version {found} needs an upgrade; run a writing command such as \
+                     `paperscout ingest` once"
+                ),
+            });
+        }
+        Ok(Self {
+            connection,
+            path: path.to_path_buf(),
+            lock: None,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn writable(&mut self) -> Result<&mut Connection> {
+        if self.lock.is_none() {
+            return Err(StoreError::ReadOnly);
+        }
+        Ok(&mut self.connection)
+    }
+
+    fn user_id(&self, name: &str) -> Result<i64> {
+        user_id(&self.connection, name)
+    }
+}
+
+fn configure(connection: &Connection) -> Result<()> {
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    connection
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))?;
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+fn check_not_too_new(path: &Path, found: i64) -> Result<()> {
+    if found > schema::current_version() {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: schema::current_version(),
+        });
+    }
+    Ok(())
+}
+
+fn user_id(connection: &Connection, name: &str) -> Result<i64> {
+    connection
+        .prepare_cached("SELECT id FROM users WHERE name = ?1")?
+        .query_row([name], |row| row.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NoSuchUser(name.to_owned()))
+}
+
+fn read_paper(row: &Row<'_>) -> rusqlite::Result<(StoredPaper, Vec<u8>)> {
+    let json_list = |index: usize| -> rusqlite::Result<Vec<String>> {
+        let text: String = row.get(index)?;
+        serde_json::from_str(&text).map_err(|err| {
+            rusqlite::Error::FromSqlConversionFailure(
+                index,
+                rusqlite::types::Type::Text,
+                err.into(),
+            )
+        })
+    };
+    let abs: Option<String> = row.get(10)?;
+    let pdf: Option<String> = row.get(11)?;
+    let paper = Paper {
+        id: row.get(0)?,
+        arxiv_id: row.get(1)?,
+        version: row.get(2)?,
+        doi: row.get(3)?,
+        title: row.get(4)?,
+        abstract_text: row.get(5)?,
+        authors: json_list(6)?,
+        categories: json_list(7)?,
+        date: row.get(8)?,
+        comment: row.get(9)?,
+        links: (abs.is_some() || pdf.is_some()).then_some(PaperLinks { abs, pdf }),
+    };
+    let stored = StoredPaper {
+        paper,
+        source: row.get(12)?,
+        first_seen: row.get(13)?,
+        updated: row.get(14)?,
+    };
+    Ok((stored, row.get(15)?))
+}
+
+fn paper_by_id(connection: &Connection, id: &str) -> Result<Option<(StoredPaper, Vec<u8>)>> {
+    Ok(connection
+        .prepare_cached(&format!("SELECT {PAPER_COLUMNS} FROM papers WHERE id = ?1"))?
+        .query_row([id], read_paper)
+        .optional()?)
+}
+
+fn model_id(connection: &Connection, model: &ModelKey) -> Result<Option<i64>> {
+    Ok(connection
+        .prepare_cached("SELECT id FROM models WHERE name = ?1 AND sha256 = ?2")?
+        .query_row([&model.name, &model.sha256], |row| row.get(0))
+        .optional()?)
+}
+
+fn register_model(transaction: &Transaction<'_>, model: &ModelKey) -> Result<i64> {
+    transaction
+        .prepare_cached("INSERT OR IGNORE INTO models (name, sha256, dim) VALUES (?1, ?2, ?3)")?
+        .execute(params![model.name, model.sha256, model.dim as i64])?;
+    model_id(transaction, model)?.ok_or_else(|| StoreError::Corrupt {
+        what: "model table",
+        detail: format!("model {} vanished while being registered", model.name),
+    })
+}
+
+fn has_current_embedding(
+    connection: &Connection,
+    paper_id: &str,
+    model_id: Option<i64>,
+    text_sha: &[u8],
+) -> Result<bool> {
+    let Some(model_id) = model_id else {
+        return Ok(false);
+    };
+    let stored: Option<Vec<u8>> = connection
+        .prepare_cached("SELECT text_sha FROM embeddings WHERE paper_id = ?1 AND model_id = ?2")?
+        .query_row(params![paper_id, model_id], |row| row.get(0))
+        .optional()?;
+    Ok(stored.as_deref() == Some(text_sha))
+}
+
+fn check_dim(model: &ModelKey, paper: &str, vector: &[f32]) -> Result<()> {
+    if vector.len() == model.dim {
+        Ok(())
+    } else {
+        Err(StoreError::Dimension {
+            paper: paper.to_owned(),
+            model: model.name.clone(),
+            expected: model.dim,
+            found: vector.len(),
+        })
+    }
+}
+
+fn encode_vector(vector: &[f32]) -> Vec<u8> {
+    vector
+        .iter()
+        .flat_map(|value| value.to_le_bytes())
+        .collect()
+}
+
+fn decode_vector(bytes: &[u8]) -> Result<Vec<f32>> {
+    if !bytes.len().is_multiple_of(4) {
+        return Err(StoreError::Corrupt {
+            what: "embedding",
+            detail: format!("{} bytes is not a whole number of f32", bytes.len()),
+        });
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|chunk| f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
+        .collect())
+}
+
+fn put_embedding(
+    transaction: &Transaction<'_>,
+    paper_id: &str,
+    model_id: i64,
+    text_sha: &[u8],
+    vector: &[f32],
+) -> Result<()> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO embeddings (paper_id, model_id, text_sha, vector) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (paper_id, model_id)
+             DO UPDATE SET text_sha = excluded.text_sha, vector = excluded.vector",
+        )?
+        .execute(params![paper_id, model_id, text_sha, encode_vector(vector)])?;
+    Ok(())
+}
+
+fn write_paper(
+    transaction: &Transaction<'_>,
+    paper: &Paper,
+    source: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let links = paper.links.clone().unwrap_or_default();
+    transaction
+        .prepare_cached(
+            "INSERT INTO papers (id, arxiv_id, version, doi, title, abstract, authors, categories,
+                                 date, comment, abs_url, pdf_url, source, text_sha, first_seen,
+                                 updated)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)
+             ON CONFLICT (id) DO UPDATE SET
+                arxiv_id = excluded.arxiv_id, version = excluded.version, doi = excluded.doi,
+                title = excluded.title, abstract = excluded.abstract,
+                authors = excluded.authors, categories = excluded.categories,
+                date = excluded.date, comment = excluded.comment, abs_url = excluded.abs_url,
+                pdf_url = excluded.pdf_url, source = excluded.source,
+                text_sha = excluded.text_sha, updated = excluded.updated",
+        )?
+        .execute(params![
+            paper.id,
+            paper.arxiv_id,
+            paper.version,
+            paper.doi,
+            paper.title,
+            paper.abstract_text,
+            serde_json::to_string(&paper.authors).unwrap_or_default(),
+            serde_json::to_string(&paper.categories).unwrap_or_default(),
+            paper.date,
+            paper.comment,
+            links.abs,
+            links.pdf,
+            source,
+            text_digest(paper).as_slice(),
+            now,
+        ])?;
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn classify(&self, papers: &[Paper], model: Option<&ModelKey>) -> Result<Vec<Classification>> {
+        let model_id = match model {
+            Some(model) => model_id(&self.connection, model)?,
+            None => None,
+        };
+        papers
+            .iter()
+            .map(|incoming| {
+                let stored = paper_by_id(&self.connection, &incoming.id)?;
+                let (change, merged) = merge(stored.as_ref().map(|(s, _)| &s.paper), incoming);
+                let needs_embedding = model.is_some()
+                    && match (&change, &merged, &stored) {
+                        (Change::Older, _, _) => false,
+                        (_, Some(merged), _) => !has_current_embedding(
+                            &self.connection,
+                            &merged.id,
+                            model_id,
+                            &text_digest(merged),
+                        )?,
+                        (_, None, Some((stored, sha))) => !has_current_embedding(
+                            &self.connection,
+                            &stored.paper.id,
+                            model_id,
+                            sha,
+                        )?,
+                        (_, None, None) => false,
+                    };
+                Ok(Classification {
+                    change,
+                    needs_embedding,
+                })
+            })
+            .collect()
+    }
+
+    fn write_papers(
+        &mut self,
+        writes: &[PaperWrite<'_>],
+        model: Option<&ModelKey>,
+        now: Timestamp,
+    ) -> Result<WriteSummary> {
+        let connection = self.writable()?;
+        let transaction = connection.transaction()?;
+        let model_id = match model {
+            Some(model) => Some(register_model(&transaction, model)?),
+            None => None,
+        };
+        let mut summary = WriteSummary::default();
+        for write in writes {
+            let incoming = write.paper;
+            let stored = paper_by_id(&transaction, &incoming.id)?;
+            let (change, merged) = merge(stored.as_ref().map(|(s, _)| &s.paper), incoming);
+            match change {
+                Change::New => summary.added += 1,
+                Change::Updated { .. } => summary.updated += 1,
+                Change::Unchanged => summary.unchanged += 1,
+                Change::Older => summary.older += 1,
+            }
+            if let Some(merged) = &merged {
+                write_paper(&transaction, merged, write.source, now)?;
+            }
+            if let (Some(vector), Some(model), Some(model_id)) = (write.embedding, model, model_id)
+                && change != Change::Older
+            {
+                check_dim(model, &incoming.id, vector)?;
+                put_embedding(
+                    &transaction,
+                    &incoming.id,
+                    model_id,
+                    &text_digest(incoming),
+                    vector,
+                )?;
+                summary.embedded += 1;
+            }
+        }
+        transaction.commit()?;
+        Ok(summary)
+    }
+
+    fn paper(&self, id: &str) -> Result<Option<StoredPaper>> {
+        Ok(paper_by_id(&self.connection, id)?.map(|(paper, _)| paper))
+    }
+
+    fn find_paper(&self, key: &str) -> Result<Option<StoredPaper>> {
+        if let Some(found) = self.paper(key.trim())? {
+            return Ok(Some(found));
+        }
+        let query = |sql: &str, value: &str| -> Result<Option<StoredPaper>> {
+            Ok(self
+                .connection
+                .prepare_cached(&format!("SELECT {PAPER_COLUMNS} FROM papers WHERE {sql}"))?
+                .query_row([value], read_paper)
+                .optional()?
+                .map(|(paper, _)| paper))
+        };
+        if let Some(id) = ArxivId::parse(key) {
+            return query("arxiv_id = ?1", &id.base);
+        }
+        if let Some(doi) = normalise_doi(key) {
+            return query("doi = ?1 ORDER BY id LIMIT 1", &doi);
+        }
+        Ok(None)
+    }
+
+    fn papers_announced(&self, from: &str, to: &str) -> Result<Vec<StoredPaper>> {
+        let mut statement = self.connection.prepare_cached(&format!(
+            "SELECT {PAPER_COLUMNS} FROM papers WHERE date BETWEEN ?1 AND ?2 ORDER BY date, id"
+        ))?;
+        let rows = statement.query_map([from, to], read_paper)?;
+        Ok(rows
+            .map(|row| row.map(|(paper, _)| paper))
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn missing_embeddings(
+        &self,
+        model: &ModelKey,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Paper>> {
+        let model_id = model_id(&self.connection, model)?.unwrap_or(-1);
+        let mut statement = self.connection.prepare_cached(&format!(
+            "SELECT {PAPER_COLUMNS} FROM papers p
+             WHERE p.id > ?1 AND NOT EXISTS (
+                 SELECT 1 FROM embeddings e
+                 WHERE e.paper_id = p.id AND e.model_id = ?2 AND e.text_sha = p.text_sha)
+             ORDER BY p.id LIMIT ?3"
+        ))?;
+        let rows = statement.query_map(
+            params![after.unwrap_or(""), model_id, limit as i64],
+            read_paper,
+        )?;
+        Ok(rows
+            .map(|row| row.map(|(stored, _)| stored.paper))
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn put_embeddings(&mut self, model: &ModelKey, rows: &[(&Paper, &[f32])]) -> Result<usize> {
+        for (paper, vector) in rows {
+            check_dim(model, &paper.id, vector)?;
+        }
+        let connection = self.writable()?;
+        let transaction = connection.transaction()?;
+        let model_id = register_model(&transaction, model)?;
+        let mut stored = 0;
+        for (paper, vector) in rows {
+            if paper_by_id(&transaction, &paper.id)?.is_none() {
+                return Err(StoreError::NoSuchPaper(paper.id.clone()));
+            }
+            put_embedding(
+                &transaction,
+                &paper.id,
+                model_id,
+                &text_digest(paper),
+                vector,
+            )?;
+            stored += 1;
+        }
+        transaction.commit()?;
+        Ok(stored)
+    }
+
+    fn embedding(&self, paper_id: &str, model: &ModelKey) -> Result<Option<Vec<f32>>> {
+        let bytes: Option<Vec<u8>> = self
+            .connection
+            .prepare_cached(
+                "SELECT e.vector FROM embeddings e
+                 JOIN papers p ON p.id = e.paper_id AND p.text_sha = e.text_sha
+                 JOIN models m ON m.id = e.model_id
+                 WHERE e.paper_id = ?1 AND m.name = ?2 AND m.sha256 = ?3",
+            )?
+            .query_row(params![paper_id, model.name, model.sha256], |row| {
+                row.get(0)
+            })
+            .optional()?;
+        bytes.as_deref().map(decode_vector).transpose()
+    }
+
+    fn for_each_embedding(
+        &self,
+        model: &ModelKey,
+        visit: &mut dyn FnMut(&str, &[f32]),
+    ) -> Result<usize> {
+        let Some(model_id) = model_id(&self.connection, model)? else {
+            return Ok(0);
+        };
+        let mut statement = self.connection.prepare_cached(
+            "SELECT e.paper_id, e.vector FROM embeddings e
+             JOIN papers p ON p.id = e.paper_id AND p.text_sha = e.text_sha
+             WHERE e.model_id = ?1 ORDER BY e.paper_id",
+        )?;
+        let mut rows = statement.query([model_id])?;
+        let mut count = 0;
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            let vector = decode_vector(row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?)?;
+            visit(&id, &vector);
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        let connection = &self.connection;
+        let (papers, first_date, last_date) = connection.query_row(
+            "SELECT count(*), min(date), max(date) FROM papers",
+            [],
+            |row| Ok((row.get::<_, i64>(0)? as u64, row.get(1)?, row.get(2)?)),
+        )?;
+        let users = connection
+            .query_row("SELECT count(*) FROM users", [], |row| row.get::<_, i64>(0))?
+            as u64;
+        let mut statement = connection.prepare(
+            "SELECT m.name, m.sha256, m.dim, count(p.id) FROM models m
+             LEFT JOIN embeddings e ON e.model_id = m.id
+             LEFT JOIN papers p ON p.id = e.paper_id AND p.text_sha = e.text_sha
+             GROUP BY m.id ORDER BY m.name, m.sha256",
+        )?;
+        let models = statement
+            .query_map([], |row| {
+                Ok(ModelStats {
+                    name: row.get(0)?,
+                    sha256: row.get(1)?,
+                    dim: row.get::<_, i64>(2)? as usize,
+                    count: row.get::<_, i64>(3)? as u64,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let file_size = |path: &Path| std::fs::metadata(path).map_or(0, |meta| meta.len());
+        let mut wal = self.path.as_os_str().to_owned();
+        wal.push("-wal");
+        Ok(Stats {
+            papers,
+            embeddings: models.iter().map(|model| model.count).sum(),
+            models,
+            users,
+            first_date,
+            last_date,
+            file_bytes: Some(file_size(&self.path) + file_size(Path::new(&wal))),
+        })
+    }
+
+    fn add_user(&mut self, name: &str, now: Timestamp) -> Result<User> {
+        let connection = self.writable()?;
+        let inserted = connection
+            .prepare_cached("INSERT OR IGNORE INTO users (name, created) VALUES (?1, ?2)")?
+            .execute(params![name, now])?;
+        if inserted == 0 {
+            return Err(StoreError::UserExists(name.to_owned()));
+        }
+        Ok(User {
+            id: connection.last_insert_rowid(),
+            name: name.to_owned(),
+            created: now,
+        })
+    }
+
+    fn user(&self, name: &str) -> Result<Option<User>> {
+        Ok(self
+            .connection
+            .prepare_cached("SELECT id, name, created FROM users WHERE name = ?1")?
+            .query_row([name], |row| {
+                Ok(User {
+                    id: row.get(0)?,
+                    name: row.get(1)?,
+                    created: row.get(2)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn users(&self) -> Result<Vec<User>> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT id, name, created FROM users ORDER BY name")?;
+        let rows = statement.query_map([], |row| {
+            Ok(User {
+                id: row.get(0)?,
+                name: row.get(1)?,
+                created: row.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn remove_user(&mut self, name: &str) -> Result<bool> {
+        let connection = self.writable()?;
+        Ok(connection.execute("DELETE FROM users WHERE name = ?1", [name])? > 0)
+    }
+
+    fn add_profile_item(&mut self, user: &str, item: &ProfileItem) -> Result<()> {
+        let user_id = self.user_id(user)?;
+        let (paper_id, interest) = match &item.subject {
+            ProfileSubject::Paper(id) => {
+                if self.paper(id)?.is_none() {
+                    return Err(StoreError::NoSuchPaper(id.clone()));
+                }
+                (Some(id.as_str()), None)
+            }
+            ProfileSubject::Interest(text) => (None, Some(text.as_str())),
+        };
+        self.writable()?.execute(
+            "INSERT INTO profile_items (user_id, paper_id, interest, weight, added)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                user_id,
+                paper_id,
+                interest,
+                f64::from(item.weight),
+                item.added
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn profile(&self, user: &str) -> Result<Vec<ProfileItem>> {
+        let user_id = self.user_id(user)?;
+        let mut statement = self.connection.prepare_cached(
+            "SELECT paper_id, interest, weight, added FROM profile_items
+             WHERE user_id = ?1 ORDER BY added, id",
+        )?;
+        let rows = statement.query_map([user_id], |row| {
+            let paper: Option<String> = row.get(0)?;
+            let interest: Option<String> = row.get(1)?;
+            let subject = match paper {
+                Some(id) => ProfileSubject::Paper(id),
+                None => ProfileSubject::Interest(interest.unwrap_or_default()),
+            };
+            Ok(ProfileItem {
+                subject,
+                weight: row.get::<_, f64>(2)? as f32,
+                added: row.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn add_feedback(&mut self, user: &str, feedback: &Feedback) -> Result<()> {
+        let user_id = self.user_id(user)?;
+        if self.paper(&feedback.paper_id)?.is_none() {
+            return Err(StoreError::NoSuchPaper(feedback.paper_id.clone()));
+        }
+        self.writable()?.execute(
+            "INSERT INTO feedback (user_id, paper_id, kind, at) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                user_id,
+                feedback.paper_id,
+                feedback.kind.as_str(),
+                feedback.at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn feedback(&self, user: &str) -> Result<Vec<Feedback>> {
+        let user_id = self.user_id(user)?;
+        let mut statement = self.connection.prepare_cached(
+            "SELECT paper_id, kind, at FROM feedback WHERE user_id = ?1 ORDER BY at, id",
+        )?;
+        let rows = statement.query_map([user_id], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get(2)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (paper_id, kind, at) = row?;
+            let kind: FeedbackKind = kind.parse().map_err(|detail| StoreError::Corrupt {
+                what: "feedback kind",
+                detail,
+            })?;
+            Ok(Feedback { paper_id, kind, at })
+        })
+        .collect()
+    }
+
+    fn record_sent(&mut self, user: &str, paper_ids: &[&str], at: Timestamp) -> Result<usize> {
+        let user_id = self.user_id(user)?;
+        let connection = self.writable()?;
+        let transaction = connection.transaction()?;
+        let mut recorded = 0;
+        for paper_id in paper_ids {
+            if paper_by_id(&transaction, paper_id)?.is_none() {
+                return Err(StoreError::NoSuchPaper((*paper_id).to_owned()));
+            }
+            recorded += transaction
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO digests_sent (user_id, paper_id, sent)
+                     VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![user_id, paper_id, at])?;
+        }
+        transaction.commit()?;
+        Ok(recorded)
+    }
+
+    fn sent(&self, user: &str) -> Result<Vec<String>> {
+        let user_id = self.user_id(user)?;
+        let mut statement = self.connection.prepare_cached(
+            "SELECT paper_id FROM digests_sent WHERE user_id = ?1 ORDER BY paper_id",
+        )?;
+        let rows = statement.query_map([user_id], |row| row.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

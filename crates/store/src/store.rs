@@ -1,0 +1,96 @@
+//! The [`Store`] trait: everything paperscout asks of its storage, in one place, so the SQLite
+//! store and its in-memory twin can be swapped and tested against the same expectations.
+
+use paperscout_types::Paper;
+
+use crate::error::Result;
+use crate::records::{
+    Classification, Feedback, ModelKey, PaperWrite, ProfileItem, Stats, StoredPaper, Timestamp,
+    User, WriteSummary,
+};
+
+/// Papers, embeddings, users, profiles, feedback and sent digests.
+///
+/// Writes that take a slice are all-or-nothing: after an error or a crash, either every item
+/// of the call is stored or none is.
+pub trait Store {
+    /// What writing each paper would change, and whether it would then lack an embedding of its
+    /// current text under `model` (never for [`crate::Change::Older`] records). Reads only.
+    fn classify(&self, papers: &[Paper], model: Option<&ModelKey>) -> Result<Vec<Classification>>;
+
+    /// Merges each paper into the store (see [`crate::merge`]) and stores the embeddings given,
+    /// under `model`, in one transaction. An embedding must be of the paper's
+    /// [`Paper::embedding_text`]; it is ignored for records older than the stored version.
+    fn write_papers(
+        &mut self,
+        writes: &[PaperWrite<'_>],
+        model: Option<&ModelKey>,
+        now: Timestamp,
+    ) -> Result<WriteSummary>;
+
+    /// The paper with this paperscout id (`arXiv:2503.11677`, `doi:10.1000/x`).
+    fn paper(&self, id: &str) -> Result<Option<StoredPaper>>;
+
+    /// A paper by paperscout id, arXiv id in any spelling, or DOI.
+    fn find_paper(&self, key: &str) -> Result<Option<StoredPaper>>;
+
+    /// Papers announced between two days (`YYYY-MM-DD`, both included), by date then id.
+    fn papers_announced(&self, from: &str, to: &str) -> Result<Vec<StoredPaper>>;
+
+    /// Up to `limit` papers, in id order after `after`, that lack an embedding of their current
+    /// text under `model`: the work list of `paperscout embed --missing`.
+    fn missing_embeddings(
+        &self,
+        model: &ModelKey,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Paper>>;
+
+    /// Stores embeddings under `model`, each computed from the paper's text as given, in one
+    /// transaction. Returns how many were stored.
+    fn put_embeddings(&mut self, model: &ModelKey, rows: &[(&Paper, &[f32])]) -> Result<usize>;
+
+    /// A paper's embedding under `model`, if it is of the paper's current text.
+    fn embedding(&self, paper_id: &str, model: &ModelKey) -> Result<Option<Vec<f32>>>;
+
+    /// Calls `visit` with every current embedding under `model`; returns how many there were.
+    fn for_each_embedding(
+        &self,
+        model: &ModelKey,
+        visit: &mut dyn FnMut(&str, &[f32]),
+    ) -> Result<usize>;
+
+    /// What the store holds.
+    fn stats(&self) -> Result<Stats>;
+
+    /// Creates a user.
+    fn add_user(&mut self, name: &str, now: Timestamp) -> Result<User>;
+
+    /// A user by name.
+    fn user(&self, name: &str) -> Result<Option<User>>;
+
+    /// Every user, by name.
+    fn users(&self) -> Result<Vec<User>>;
+
+    /// Removes a user with their profile, feedback and digest history. False if there was none.
+    fn remove_user(&mut self, name: &str) -> Result<bool>;
+
+    /// Adds an item to a user's profile; a paper item must name a stored paper.
+    fn add_profile_item(&mut self, user: &str, item: &ProfileItem) -> Result<()>;
+
+    /// A user's profile items, oldest first.
+    fn profile(&self, user: &str) -> Result<Vec<ProfileItem>>;
+
+    /// Records a user's reaction to a stored paper.
+    fn add_feedback(&mut self, user: &str, feedback: &Feedback) -> Result<()>;
+
+    /// A user's feedback, oldest first.
+    fn feedback(&self, user: &str) -> Result<Vec<Feedback>>;
+
+    /// Records papers as sent to a user, in one transaction. Papers already sent are left as
+    /// they were; returns how many were newly recorded.
+    fn record_sent(&mut self, user: &str, paper_ids: &[&str], at: Timestamp) -> Result<usize>;
+
+    /// The ids of every paper ever sent to a user, sorted.
+    fn sent(&self, user: &str) -> Result<Vec<String>>;
+}

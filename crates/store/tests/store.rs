@@ -1,0 +1,504 @@
+//! The store's promises, checked on both implementations, plus what only the SQLite file has:
+//! persistence, the writer lock and schema migrations.
+
+use paperscout_store::{
+    Change, Feedback, FeedbackKind, MemoryStore, ModelKey, PaperWrite, ProfileItem, ProfileSubject,
+    SqliteStore, Store, StoreError,
+};
+use paperscout_types::{Paper, PaperLinks};
+
+fn paper(number: u32, version: Option<u32>, abstract_text: &str, date: &str) -> Paper {
+    Paper {
+        id: format!("arXiv:2503.{number:05}"),
+        arxiv_id: Some(format!("2503.{number:05}")),
+        version,
+        doi: (number == 2).then(|| "10.1000/two".to_owned()),
+        title: format!("Paper {number}"),
+        abstract_text: abstract_text.to_owned(),
+        authors: vec!["Ada Lovelace".to_owned()],
+        date: Some(date.to_owned()),
+        categories: vec!["cs.CL".to_owned()],
+        comment: None,
+        links: Some(PaperLinks {
+            abs: Some(format!("https://arxiv.org/abs/2503.{number:05}")),
+            pdf: None,
+        }),
+    }
+}
+
+fn model(name: &str) -> ModelKey {
+    ModelKey {
+        name: name.to_owned(),
+        sha256: format!("{name}-sha"),
+        dim: 2,
+    }
+}
+
+fn write(
+    store: &mut dyn Store,
+    papers: &[(&Paper, Option<&[f32]>)],
+    now: i64,
+) -> Result<paperscout_store::WriteSummary, StoreError> {
+    let writes: Vec<PaperWrite<'_>> = papers
+        .iter()
+        .map(|(paper, embedding)| PaperWrite {
+            paper,
+            source: "test",
+            embedding: *embedding,
+        })
+        .collect();
+    store.write_papers(&writes, Some(&model("m")), now)
+}
+
+fn round_trip(store: &mut dyn Store) {
+    let one = paper(1, Some(1), "First.", "2025-03-18");
+    let two = paper(2, None, "Second.", "2025-03-19");
+    let summary = write(store, &[(&one, Some(&[0.6, 0.8])), (&two, None)], 100).expect("write");
+    assert_eq!((summary.added, summary.embedded), (2, 1));
+
+    let stored = store.paper(&one.id).expect("read").expect("stored");
+    assert_eq!(stored.paper, one);
+    assert_eq!(
+        (stored.source.as_str(), stored.first_seen, stored.updated),
+        ("test", 100, 100)
+    );
+    assert_eq!(
+        store.embedding(&one.id, &model("m")).expect("read"),
+        Some(vec![0.6, 0.8])
+    );
+    assert_eq!(store.embedding(&two.id, &model("m")).expect("read"), None);
+
+    let stats = store.stats().expect("stats");
+    assert_eq!((stats.papers, stats.embeddings, stats.users), (2, 1, 0));
+    assert_eq!(stats.first_date.as_deref(), Some("2025-03-18"));
+    assert_eq!(stats.last_date.as_deref(), Some("2025-03-19"));
+    assert_eq!(stats.models.len(), 1);
+    assert_eq!(
+        (stats.models[0].name.as_str(), stats.models[0].count),
+        ("m", 1)
+    );
+}
+
+fn ingesting_again_changes_nothing(store: &mut dyn Store) {
+    let one = paper(1, Some(1), "First.", "2025-03-18");
+    write(store, &[(&one, Some(&[0.6, 0.8]))], 100).expect("write");
+    let classified = store
+        .classify(std::slice::from_ref(&one), Some(&model("m")))
+        .expect("classify");
+    assert_eq!(classified[0].change, Change::Unchanged);
+    assert!(!classified[0].needs_embedding);
+    let summary = write(store, &[(&one, None)], 200).expect("write again");
+    assert_eq!(
+        (summary.added, summary.updated, summary.unchanged),
+        (0, 0, 1)
+    );
+    let stored = store.paper(&one.id).expect("read").expect("stored");
+    assert_eq!((stored.first_seen, stored.updated), (100, 100));
+}
+
+fn a_new_version_updates_the_paper_and_asks_for_a_new_embedding(store: &mut dyn Store) {
+    let v1 = paper(1, Some(1), "First.", "2025-03-18");
+    let v2 = paper(1, Some(2), "First, revised.", "2025-03-25");
+    write(store, &[(&v1, Some(&[0.6, 0.8]))], 100).expect("write v1");
+
+    let classified = store
+        .classify(std::slice::from_ref(&v2), Some(&model("m")))
+        .expect("classify");
+    assert_eq!(classified[0].change, Change::Updated { text_changed: true });
+    assert!(classified[0].needs_embedding);
+    write(store, &[(&v2, None)], 200).expect("write v2");
+
+    let stored = store.paper(&v1.id).expect("read").expect("stored");
+    assert_eq!(stored.paper.abstract_text, "First, revised.");
+    assert_eq!(
+        stored.paper.date.as_deref(),
+        Some("2025-03-18"),
+        "the first announcement stays"
+    );
+    assert_eq!((stored.first_seen, stored.updated), (100, 200));
+    assert_eq!(
+        store.embedding(&v1.id, &model("m")).expect("read"),
+        None,
+        "the old vector is stale"
+    );
+    let missing = store
+        .missing_embeddings(&model("m"), None, 10)
+        .expect("missing");
+    assert_eq!(
+        missing.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        [v1.id.as_str()]
+    );
+
+    assert_eq!(
+        store
+            .put_embeddings(&model("m"), &[(&missing[0], &[1.0, 0.0])])
+            .expect("put"),
+        1
+    );
+    assert_eq!(
+        store.embedding(&v1.id, &model("m")).expect("read"),
+        Some(vec![1.0, 0.0])
+    );
+    assert!(
+        store
+            .missing_embeddings(&model("m"), None, 10)
+            .expect("missing")
+            .is_empty()
+    );
+
+    let summary = write(store, &[(&v1, Some(&[0.0, 1.0]))], 300).expect("write v1 again");
+    assert_eq!(summary.older, 1);
+    assert_eq!(summary.embedded, 0, "an older version's vector is ignored");
+    let stored = store.paper(&v1.id).expect("read").expect("stored");
+    assert_eq!(stored.paper.version, Some(2));
+    assert_eq!(
+        store.embedding(&v1.id, &model("m")).expect("read"),
+        Some(vec![1.0, 0.0])
+    );
+}
+
+fn a_model_change_is_noticed(store: &mut dyn Store) {
+    let one = paper(1, None, "First.", "2025-03-18");
+    write(store, &[(&one, Some(&[0.6, 0.8]))], 100).expect("write");
+    let classified = store
+        .classify(std::slice::from_ref(&one), Some(&model("other")))
+        .expect("classify");
+    assert!(classified[0].needs_embedding);
+    assert_eq!(
+        store
+            .missing_embeddings(&model("other"), None, 10)
+            .expect("missing")
+            .len(),
+        1
+    );
+    assert_eq!(
+        store.embedding(&one.id, &model("other")).expect("read"),
+        None
+    );
+    let mut visited = Vec::new();
+    let count = store
+        .for_each_embedding(&model("m"), &mut |id, vector| {
+            visited.push((id.to_owned(), vector.to_vec()));
+        })
+        .expect("visit");
+    assert_eq!(
+        (count, visited),
+        (1, vec![(one.id.clone(), vec![0.6, 0.8])])
+    );
+    assert_eq!(
+        store
+            .for_each_embedding(&model("other"), &mut |_, _| ())
+            .expect("visit"),
+        0
+    );
+}
+
+fn papers_are_found_by_any_spelling(store: &mut dyn Store) {
+    let two = paper(2, Some(3), "Second.", "2025-03-19");
+    write(store, &[(&two, None)], 100).expect("write");
+    for key in [
+        "arXiv:2503.00002",
+        "2503.00002",
+        "2503.00002v1",
+        "https://arxiv.org/abs/2503.00002v3",
+        "https://doi.org/10.1000/TWO",
+    ] {
+        let found = store.find_paper(key).expect("find").map(|p| p.paper.id);
+        assert_eq!(found.as_deref(), Some("arXiv:2503.00002"), "{key}");
+    }
+    assert_eq!(store.find_paper("2503.99999").expect("find"), None);
+    assert_eq!(store.find_paper("a title").expect("find"), None);
+}
+
+fn papers_are_listed_by_announcement_day(store: &mut dyn Store) {
+    let papers: Vec<Paper> = (1..=4)
+        .map(|n| paper(n, None, "Text.", &format!("2025-03-{:02}", 16 + n)))
+        .collect();
+    let rows: Vec<(&Paper, Option<&[f32]>)> = papers.iter().map(|p| (p, None)).collect();
+    write(store, &rows, 100).expect("write");
+    let listed = store
+        .papers_announced("2025-03-18", "2025-03-19")
+        .expect("list");
+    let ids: Vec<&str> = listed.iter().map(|p| p.paper.id.as_str()).collect();
+    assert_eq!(ids, ["arXiv:2503.00002", "arXiv:2503.00003"]);
+}
+
+fn a_failing_batch_writes_nothing(store: &mut dyn Store) {
+    let one = paper(1, None, "First.", "2025-03-18");
+    let two = paper(2, None, "Second.", "2025-03-19");
+    let err = write(
+        store,
+        &[(&one, Some(&[0.6, 0.8])), (&two, Some(&[1.0, 0.0, 0.0]))],
+        100,
+    )
+    .expect_err("a three-dimensional vector for a two-dimensional model");
+    assert!(
+        matches!(
+            err,
+            StoreError::Dimension {
+                expected: 2,
+                found: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(store.stats().expect("stats").papers, 0);
+    assert_eq!(store.paper(&one.id).expect("read"), None);
+}
+
+fn users_profiles_feedback_and_digests(store: &mut dyn Store) {
+    let one = paper(1, None, "First.", "2025-03-18");
+    let two = paper(2, None, "Second.", "2025-03-19");
+    write(store, &[(&one, None), (&two, None)], 100).expect("write");
+
+    let ada = store.add_user("ada", 100).expect("add");
+    assert_eq!(store.user("ada").expect("read"), Some(ada));
+    assert!(matches!(
+        store.add_user("ada", 101),
+        Err(StoreError::UserExists(_))
+    ));
+    store.add_user("alan", 102).expect("add");
+    let names: Vec<String> = store
+        .users()
+        .expect("users")
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert_eq!(names, ["ada", "alan"]);
+
+    let interest = ProfileItem {
+        subject: ProfileSubject::Interest("graph neural networks".into()),
+        weight: 0.5,
+        added: 120,
+    };
+    let saved = ProfileItem {
+        subject: ProfileSubject::Paper(one.id.clone()),
+        weight: 1.0,
+        added: 110,
+    };
+    store.add_profile_item("ada", &interest).expect("interest");
+    store.add_profile_item("ada", &saved).expect("paper");
+    let unknown = ProfileItem {
+        subject: ProfileSubject::Paper("arXiv:2503.99999".into()),
+        weight: 1.0,
+        added: 130,
+    };
+    assert!(matches!(
+        store.add_profile_item("ada", &unknown),
+        Err(StoreError::NoSuchPaper(_))
+    ));
+    assert_eq!(
+        store.profile("ada").expect("profile"),
+        [saved, interest],
+        "oldest first"
+    );
+    assert!(matches!(
+        store.profile("grace"),
+        Err(StoreError::NoSuchUser(_))
+    ));
+
+    let dislike = Feedback {
+        paper_id: two.id.clone(),
+        kind: FeedbackKind::Dislike,
+        at: 140,
+    };
+    store.add_feedback("ada", &dislike).expect("feedback");
+    assert_eq!(store.feedback("ada").expect("feedback"), [dislike]);
+    assert!(store.feedback("alan").expect("feedback").is_empty());
+
+    assert_eq!(
+        store
+            .record_sent("ada", &[&one.id, &two.id], 150)
+            .expect("sent"),
+        2
+    );
+    assert_eq!(
+        store
+            .record_sent("ada", &[&two.id], 160)
+            .expect("sent again"),
+        0,
+        "never twice"
+    );
+    assert_eq!(
+        store.sent("ada").expect("sent"),
+        [one.id.clone(), two.id.clone()]
+    );
+    assert!(matches!(
+        store.record_sent("ada", &["arXiv:2503.99999"], 170),
+        Err(StoreError::NoSuchPaper(_))
+    ));
+
+    assert!(store.remove_user("ada").expect("remove"));
+    assert!(!store.remove_user("ada").expect("remove again"));
+    assert!(matches!(store.sent("ada"), Err(StoreError::NoSuchUser(_))));
+    assert_eq!(store.stats().expect("stats").users, 1);
+}
+
+macro_rules! on_both_stores {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(#[test]
+            fn $case() {
+                super::$case(&mut paperscout_store::MemoryStore::new());
+            })*
+        }
+        mod sqlite {
+            $(#[test]
+            fn $case() {
+                let dir = tempfile::tempdir().expect("temporary folder");
+                let path = dir.path().join("store.sqlite3");
+                super::$case(&mut paperscout_store::SqliteStore::open(&path).expect("open"));
+                // And what was written is still there for a reader in a fresh connection.
+                let reread = paperscout_store::SqliteStore::open_read_only(&path).expect("reopen");
+                super::Store::stats(&reread).expect("stats after reopening");
+            })*
+        }
+    };
+}
+
+on_both_stores!(
+    round_trip,
+    ingesting_again_changes_nothing,
+    a_new_version_updates_the_paper_and_asks_for_a_new_embedding,
+    a_model_change_is_noticed,
+    papers_are_found_by_any_spelling,
+    papers_are_listed_by_announcement_day,
+    a_failing_batch_writes_nothing,
+    users_profiles_feedback_and_digests,
+);
+
+#[test]
+fn the_twins_agree_on_the_same_writes() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let mut on_disk = SqliteStore::open(&dir.path().join("store.sqlite3")).expect("open");
+    let mut in_memory = MemoryStore::new();
+    let papers = [
+        paper(1, Some(1), "First.", "2025-03-18"),
+        paper(2, None, "Second.", "2025-03-19"),
+        paper(1, Some(2), "First, revised.", "2025-03-20"),
+        paper(1, Some(1), "First.", "2025-03-21"),
+    ];
+    for store in [&mut on_disk as &mut dyn Store, &mut in_memory] {
+        for (time, paper) in papers.iter().enumerate() {
+            write(store, &[(paper, Some(&[time as f32, 1.0]))], time as i64).expect("write");
+        }
+    }
+    for id in ["arXiv:2503.00001", "arXiv:2503.00002"] {
+        assert_eq!(
+            on_disk.paper(id).expect("read"),
+            in_memory.paper(id).expect("read")
+        );
+        assert_eq!(
+            on_disk.embedding(id, &model("m")).expect("read"),
+            in_memory.embedding(id, &model("m")).expect("read")
+        );
+    }
+    let mut disk_stats = on_disk.stats().expect("stats");
+    disk_stats.file_bytes = None;
+    assert_eq!(disk_stats, in_memory.stats().expect("stats"));
+}
+
+#[test]
+fn a_second_writer_is_told_who_holds_the_store() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("store.sqlite3");
+    let mut first = SqliteStore::open(&path).expect("open");
+    let err = SqliteStore::open(&path).expect_err("a second writer");
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("is in use by pid {}", std::process::id())),
+        "{message}"
+    );
+    // Readers are not refused, and see what the writer commits.
+    let reader = SqliteStore::open_read_only(&path).expect("a reader");
+    write(
+        &mut first,
+        &[(&paper(1, None, "First.", "2025-03-18"), None)],
+        100,
+    )
+    .expect("write");
+    assert_eq!(reader.stats().expect("stats").papers, 1);
+    drop(first);
+    SqliteStore::open(&path).expect("the lock goes with its holder");
+}
+
+#[test]
+fn a_reader_cannot_write_and_a_missing_store_is_explained() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("store.sqlite3");
+    let err = SqliteStore::open_read_only(&path).expect_err("no file yet");
+    assert!(
+        err.to_string().contains("ingest some papers first"),
+        "{err}"
+    );
+    drop(SqliteStore::open(&path).expect("create"));
+    let mut reader = SqliteStore::open_read_only(&path).expect("read-only");
+    assert!(matches!(
+        reader.add_user("ada", 1),
+        Err(StoreError::ReadOnly)
+    ));
+}
+
+fn load_fixture(path: &std::path::Path, sql: &str) {
+    let connection = rusqlite::Connection::open(path).expect("fixture database");
+    connection.execute_batch(sql).expect("fixture SQL");
+}
+
+#[test]
+fn a_version_1_store_opens_with_everything_in_it() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("store.sqlite3");
+    load_fixture(&path, include_str!("fixtures/v1.sql"));
+    let store = SqliteStore::open(&path).expect("open a version 1 store");
+    let tiny = ModelKey {
+        name: "tiny".into(),
+        sha256: "abc".into(),
+        dim: 2,
+    };
+
+    let graphs = store
+        .find_paper("10.1000/graphs")
+        .expect("find")
+        .expect("stored");
+    assert_eq!(graphs.paper.authors, ["Alan Turing", "Grace Hopper"]);
+    assert_eq!(graphs.paper.categories, ["cs.LG", "cs.AI"]);
+    assert_eq!(graphs.paper.version, Some(2));
+    assert_eq!(
+        store.embedding("arXiv:2503.00001", &tiny).expect("read"),
+        Some(vec![0.6, 0.8]),
+        "the fixture's text digest matches the current rule"
+    );
+    assert_eq!(
+        store
+            .missing_embeddings(&tiny, None, 10)
+            .expect("missing")
+            .len(),
+        1
+    );
+    assert_eq!(store.profile("ada").expect("profile").len(), 2);
+    assert_eq!(
+        store.feedback("ada").expect("feedback")[0].kind,
+        FeedbackKind::Dislike
+    );
+    assert_eq!(store.sent("ada").expect("sent"), ["arXiv:2503.00002"]);
+}
+
+#[test]
+fn an_empty_file_is_migrated_and_a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("store.sqlite3");
+    load_fixture(&path, "");
+    drop(SqliteStore::open(&path).expect("migrate an empty file"));
+    let version: i64 = rusqlite::Connection::open(&path)
+        .expect("open")
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .expect("version");
+    assert_eq!(version, paperscout_store::schema::current_version());
+
+    let newer = dir.path().join("newer.sqlite3");
+    load_fixture(&newer, "CREATE TABLE future (x); PRAGMA user_version = 99;");
+    let err = SqliteStore::open(&newer).expect_err("a store from the future");
+    assert!(err.to_string().contains("schema version 99"), "{err}");
+    assert!(err.to_string().contains("upgrade paperscout"), "{err}");
+}
