@@ -15,7 +15,11 @@ use crate::records::Change;
 /// is to be written).
 pub fn merge(stored: Option<&Paper>, incoming: &Paper) -> (Change, Option<Paper>) {
     let Some(stored) = stored else {
-        return (Change::New, Some(incoming.clone()));
+        let mut new = incoming.clone();
+        new.links = new
+            .links
+            .filter(|links| links.abs.is_some() || links.pdf.is_some());
+        return (Change::New, Some(new));
     };
     if let (Some(old), Some(new)) = (stored.version, incoming.version)
         && new < old
@@ -46,7 +50,11 @@ pub fn merge(stored: Option<&Paper>, incoming: &Paper) -> (Change, Option<Paper>
         date: earliest(stored.date.as_deref(), incoming.date.as_deref()),
         categories,
         comment: incoming.comment.clone().or_else(|| stored.comment.clone()),
-        links: incoming.links.clone().or_else(|| stored.links.clone()),
+        links: incoming
+            .links
+            .clone()
+            .filter(|links| links.abs.is_some() || links.pdf.is_some())
+            .or_else(|| stored.links.clone()),
     };
     if merged == *stored {
         (Change::Unchanged, None)

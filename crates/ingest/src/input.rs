@@ -1,0 +1,154 @@
+//! Opening a source: a file, standard input or an HTTP(S) URL, gzipped or not.
+//!
+//! Compression is detected from the first bytes, not the name, so `papers.jsonl.gz`, a `.gz`
+//! served without a content encoding, and a plain file named `.gz` all read right.
+
+use std::io::{BufRead, BufReader, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use flate2::read::MultiGzDecoder;
+
+use crate::error::{IngestError, Result};
+
+/// An opened source, ready to read.
+pub struct Input {
+    /// The file name or URL, as the user gave it: used in every message about its records.
+    pub name: String,
+    /// The decompressed content.
+    pub reader: Box<dyn BufRead + Send>,
+    /// The size on disk, where known, for a progress bar.
+    pub len: Option<u64>,
+    /// Bytes read so far from the file or the network (before decompression).
+    pub consumed: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Input")
+            .field("name", &self.name)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+/// Whether a source names a URL rather than a file.
+pub fn is_url(source: &str) -> bool {
+    source.starts_with("http://") || source.starts_with("https://")
+}
+
+/// Opens a file (`-` for standard input) or fetches a URL.
+pub fn open(source: &str) -> Result<Input> {
+    if is_url(source) {
+        let (reader, len) = fetch(source)?;
+        return wrap(source, reader, len);
+    }
+    if source == "-" {
+        return wrap(source, Box::new(std::io::stdin()), None);
+    }
+    let file = fs_err::File::open(source).map_err(|error| IngestError::Read {
+        source_name: source.to_owned(),
+        error,
+    })?;
+    let len = file.metadata().ok().map(|meta| meta.len());
+    wrap(source, Box::new(file), len)
+}
+
+fn wrap(name: &str, raw: Box<dyn Read + Send>, len: Option<u64>) -> Result<Input> {
+    let consumed = Arc::new(AtomicU64::new(0));
+    let mut counted = Counting {
+        inner: raw,
+        consumed: Arc::clone(&consumed),
+    };
+    // Two bytes decide; a pipe or a socket may hand them over one at a time.
+    let mut head = Vec::with_capacity(2);
+    while head.len() < 2 {
+        let mut byte = [0u8; 1];
+        let read = counted.read(&mut byte).map_err(|error| IngestError::Read {
+            source_name: name.to_owned(),
+            error,
+        })?;
+        if read == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    let is_gzip = head == [0x1f, 0x8b];
+    let whole = std::io::Cursor::new(head).chain(counted);
+    let reader: Box<dyn BufRead + Send> = if is_gzip {
+        Box::new(BufReader::with_capacity(
+            64 * 1024,
+            MultiGzDecoder::new(whole),
+        ))
+    } else {
+        Box::new(BufReader::with_capacity(64 * 1024, whole))
+    };
+    Ok(Input {
+        name: name.to_owned(),
+        reader,
+        len,
+        consumed,
+    })
+}
+
+struct Counting {
+    inner: Box<dyn Read + Send>,
+    consumed: Arc<AtomicU64>,
+}
+
+impl Read for Counting {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.consumed.fetch_add(read as u64, Ordering::Relaxed);
+        Ok(read)
+    }
+}
+
+/// How often a server that says "busy, retry after N s" (HTTP 503, as OAI-PMH servers do) is
+/// retried, and the longest wait accepted.
+const RETRIES: u32 = 3;
+const LONGEST_WAIT: Duration = Duration::from_secs(120);
+
+fn fetch(url: &str) -> Result<(Box<dyn Read + Send>, Option<u64>)> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(300)))
+        .http_status_as_error(false)
+        .user_agent(concat!("paperscout/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let fail = |message: String| IngestError::Fetch {
+        url: url.to_owned(),
+        message,
+    };
+    for attempt in 0..=RETRIES {
+        let response = agent.get(url).call().map_err(|err| fail(err.to_string()))?;
+        let status = response.status();
+        if status.is_success() {
+            let len = response
+                .headers()
+                .get("content-length")
+                .and_then(|value| value.to_str().ok()?.parse().ok());
+            return Ok((Box::new(response.into_body().into_reader()), len));
+        }
+        let wait = response
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok()?.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        match wait {
+            Some(wait) if status.as_u16() == 503 && attempt < RETRIES && wait <= LONGEST_WAIT => {
+                tracing::info!(
+                    url,
+                    seconds = wait.as_secs(),
+                    "server busy; waiting as asked"
+                );
+                std::thread::sleep(wait);
+            }
+            _ => return Err(fail(format!("the server answered {status}"))),
+        }
+    }
+    Err(fail(format!(
+        "the server was still busy after {RETRIES} retries"
+    )))
+}

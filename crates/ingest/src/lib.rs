@@ -1,0 +1,30 @@
+//! Taking papers in: every format arXiv and its mirrors publish, into the store, embedded.
+//!
+//! [`open`] opens a file, standard input or a URL (gzip detected from the content);
+//! [`Records`] detects the format from the content and yields [`Item`]s: papers, and bad
+//! records with their line or record number and the reason, which are reported and skipped.
+//! [`ingest`] writes them to a [`paperscout_store::Store`] a batch per transaction, embedding
+//! new and changed papers with any [`Embed`].
+//!
+//! Formats: JSON lines (paperscout's paper format, as in `shared/data`, and the arXiv metadata
+//! snapshot), the arXiv API's Atom feeds, arXiv RSS listings (2.0 and 1.0), and OAI-PMH
+//! `ListRecords` responses with `metadataPrefix=arXiv`, following resumption tokens when read
+//! from a URL.
+
+mod atom;
+mod error;
+mod input;
+mod jsonl;
+mod oai;
+mod pipeline;
+mod reader;
+mod record;
+mod rss;
+pub mod text;
+mod xml;
+
+pub use error::{IngestError, Result};
+pub use input::{Input, is_url, open};
+pub use pipeline::{Embed, Options, Progress, Report, ingest};
+pub use reader::{Format, Records};
+pub use record::{BadRecord, Item, Location};

@@ -1,0 +1,188 @@
+//! The ingest pipeline: records in batches → which are new or changed → embed those → one
+//! transaction per batch.
+//!
+//! Each batch is written with its embeddings in one transaction, after the embedder has run,
+//! so a crash at any moment loses at most the batch in flight, and running the same ingest
+//! again finishes the job: papers already stored are unchanged, and papers stored without an
+//! embedding of their current text are embedded then.
+
+use std::time::Instant;
+
+use paperscout_store::{ModelKey, PaperWrite, Store, Timestamp, WriteSummary};
+use paperscout_types::Paper;
+use serde::Serialize;
+
+use crate::error::{IngestError, Result};
+use crate::reader::Records;
+use crate::record::{BadRecord, Item};
+
+/// Whatever computes embeddings for the pipeline: the model, behind a small interface, so this
+/// crate does not depend on it.
+pub trait Embed {
+    /// The model the vectors come from.
+    fn model(&self) -> &ModelKey;
+    /// One vector per text, in order.
+    fn embed(&mut self, texts: &[String]) -> std::result::Result<Vec<Vec<f32>>, String>;
+}
+
+/// How to ingest.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Stop at the first bad record, writing nothing of its batch.
+    pub strict: bool,
+    /// Papers per transaction (and per call to the embedder).
+    pub batch_size: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            strict: false,
+            batch_size: 512,
+        }
+    }
+}
+
+/// What an ingest did.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Report {
+    /// Papers read from the sources.
+    pub read: usize,
+    /// Records skipped as bad.
+    pub bad: usize,
+    /// Records the source marked as deleted.
+    pub deleted: usize,
+    /// What the store did with the papers.
+    pub written: WriteSummary,
+    /// Seconds spent in the embedder.
+    pub embed_seconds: f64,
+    /// Seconds spent in the store.
+    pub store_seconds: f64,
+}
+
+impl Report {
+    /// Adds another report's counts to this one.
+    pub fn absorb(&mut self, other: &Self) {
+        self.read += other.read;
+        self.bad += other.bad;
+        self.deleted += other.deleted;
+        self.written.absorb(other.written);
+        self.embed_seconds += other.embed_seconds;
+        self.store_seconds += other.store_seconds;
+    }
+}
+
+/// What the pipeline tells its caller as it goes.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// A record was skipped.
+    Bad(&'a BadRecord),
+    /// A batch was committed; the report so far.
+    Committed(&'a Report),
+}
+
+/// Reads every record of `records`, stores the papers under `source` and embeds those that
+/// need it when an embedder is given.
+pub fn ingest(
+    store: &mut dyn Store,
+    records: Records,
+    source: &str,
+    mut embedder: Option<&mut dyn Embed>,
+    options: Options,
+    now: Timestamp,
+    on_progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Report> {
+    let mut report = Report::default();
+    let mut batch: Vec<Paper> = Vec::with_capacity(options.batch_size);
+    for item in records {
+        match item? {
+            Item::Paper(paper) => {
+                report.read += 1;
+                batch.push(paper);
+                if batch.len() >= options.batch_size {
+                    commit(
+                        store,
+                        &batch,
+                        source,
+                        embedder
+                            .as_mut()
+                            .map(|embedder| &mut **embedder as &mut dyn Embed),
+                        now,
+                        &mut report,
+                    )?;
+                    batch.clear();
+                    on_progress(Progress::Committed(&report));
+                }
+            }
+            Item::Bad(bad) => {
+                if options.strict {
+                    return Err(IngestError::Strict(bad));
+                }
+                report.bad += 1;
+                on_progress(Progress::Bad(&bad));
+            }
+            Item::Deleted => report.deleted += 1,
+        }
+    }
+    if !batch.is_empty() {
+        commit(store, &batch, source, embedder, now, &mut report)?;
+        on_progress(Progress::Committed(&report));
+    }
+    Ok(report)
+}
+
+fn commit(
+    store: &mut dyn Store,
+    batch: &[Paper],
+    source: &str,
+    embedder: Option<&mut dyn Embed>,
+    now: Timestamp,
+    report: &mut Report,
+) -> Result<()> {
+    let started = Instant::now();
+    let model = embedder.as_ref().map(|embedder| embedder.model().clone());
+    let classified = store.classify(batch, model.as_ref())?;
+    let wanted: Vec<usize> = classified
+        .iter()
+        .enumerate()
+        .filter(|(_, class)| class.needs_embedding)
+        .map(|(index, _)| index)
+        .collect();
+    let mut store_seconds = started.elapsed().as_secs_f64();
+
+    let mut vectors: Vec<Option<Vec<f32>>> = vec![None; batch.len()];
+    if let Some(embedder) = embedder
+        && !wanted.is_empty()
+    {
+        let started = Instant::now();
+        let texts: Vec<String> = wanted.iter().map(|&i| batch[i].embedding_text()).collect();
+        let computed = embedder.embed(&texts).map_err(IngestError::Embed)?;
+        if computed.len() != texts.len() {
+            return Err(IngestError::Embed(format!(
+                "{} vectors for {} texts",
+                computed.len(),
+                texts.len()
+            )));
+        }
+        for (index, vector) in wanted.iter().zip(computed) {
+            vectors[*index] = Some(vector);
+        }
+        report.embed_seconds += started.elapsed().as_secs_f64();
+    }
+
+    let started = Instant::now();
+    let writes: Vec<PaperWrite<'_>> = batch
+        .iter()
+        .zip(&vectors)
+        .map(|(paper, vector)| PaperWrite {
+            paper,
+            source,
+            embedding: vector.as_deref(),
+        })
+        .collect();
+    let written = store.write_papers(&writes, model.as_ref(), now)?;
+    store_seconds += started.elapsed().as_secs_f64();
+    report.written.absorb(written);
+    report.store_seconds += store_seconds;
+    Ok(())
+}

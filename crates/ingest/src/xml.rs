@@ -1,0 +1,300 @@
+//! A streaming reader that hands over one small element tree per record.
+//!
+//! Feeds are flat lists of records (Atom `entry`, RSS `item`, OAI-PMH `record`), each a few
+//! kilobytes, in documents of any length. [`XmlRecords`] reads events with quick-xml and builds
+//! a tree only for the element being captured, so memory stays bounded by one record. Names are
+//! local names (namespace prefixes dropped): `arxiv:doi` is `doi`, `dc:creator` is `creator`.
+//!
+//! A syntax error inside a record costs that record: it is reported, and reading goes on from
+//! the next record the parser can find.
+
+use std::io::BufRead;
+
+use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
+
+use crate::text::normalise_space;
+
+/// An element with its attributes, its own text and its children.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Element {
+    /// The local name.
+    pub name: String,
+    /// Attributes by local name.
+    pub attributes: Vec<(String, String)>,
+    /// The text directly inside it, entities resolved.
+    pub text: String,
+    /// Child elements in document order.
+    pub children: Vec<Element>,
+}
+
+impl Element {
+    /// The first child of this name.
+    pub fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|child| child.name == name)
+    }
+
+    /// Every child of this name.
+    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> {
+        self.children.iter().filter(move |child| child.name == name)
+    }
+
+    /// The whitespace-normalised text of the first child of this name, if not empty.
+    pub fn text_of(&self, name: &str) -> Option<String> {
+        self.child(name)
+            .map(|child| normalise_space(&child.text))
+            .filter(|text| !text.is_empty())
+    }
+
+    /// An attribute's value.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// What the reader hands over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum XmlItem {
+    /// The document's root element name: comes first, and tells the format.
+    Root(String),
+    /// A complete record element (or another captured element, such as `resumptionToken`).
+    Element(Element),
+    /// A record the parser could not read: its number among records and what was wrong.
+    Broken {
+        /// The record's number, from 1, counting every captured element.
+        record: usize,
+        /// The parser's complaint and where.
+        reason: String,
+    },
+}
+
+/// Reads the elements named in `capture` wherever they appear outside another captured one.
+pub struct XmlRecords<R: BufRead> {
+    reader: Reader<R>,
+    capture: &'static [&'static str],
+    buffer: Vec<u8>,
+    /// The captured element being built, innermost last.
+    open: Vec<Element>,
+    root_seen: bool,
+    captured: usize,
+    last_error_at: Option<u64>,
+    done: bool,
+}
+
+impl<R: BufRead> XmlRecords<R> {
+    /// A reader over `input` that captures the elements with these local names.
+    pub fn new(input: R, capture: &'static [&'static str]) -> Self {
+        let mut reader = Reader::from_reader(input);
+        reader.config_mut().check_end_names = true;
+        Self {
+            reader,
+            capture,
+            buffer: Vec::with_capacity(16 * 1024),
+            open: Vec::new(),
+            root_seen: false,
+            captured: 0,
+            last_error_at: None,
+            done: false,
+        }
+    }
+
+    fn start(&mut self, start: &BytesStart<'_>) -> Result<Option<XmlItem>, String> {
+        let name = start.local_name().as_ref().to_owned();
+        if !self.root_seen {
+            self.root_seen = true;
+            return Ok(Some(XmlItem::Root(name)));
+        }
+        if self.open.is_empty() && !self.capture.contains(&name.as_str()) {
+            return Ok(None);
+        }
+        if self.open.is_empty() {
+            self.captured += 1;
+        }
+        let mut attributes = Vec::new();
+        for attribute in start.attributes() {
+            let attribute = attribute.map_err(|err| err.to_string())?;
+            let value = attribute
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(|err| err.to_string())?;
+            attributes.push((
+                attribute.key.local_name().as_ref().to_owned(),
+                value.into_owned(),
+            ));
+        }
+        self.open.push(Element {
+            name,
+            attributes,
+            ..Element::default()
+        });
+        Ok(None)
+    }
+
+    fn end(&mut self) -> Option<XmlItem> {
+        let finished = self.open.pop()?;
+        match self.open.last_mut() {
+            Some(parent) => {
+                parent.children.push(finished);
+                None
+            }
+            None => Some(XmlItem::Element(finished)),
+        }
+    }
+
+    fn text(&mut self, text: &str) {
+        if let Some(element) = self.open.last_mut() {
+            element.text.push_str(text);
+        }
+    }
+
+    fn read(&mut self) -> Result<Option<XmlItem>, quick_xml::Error> {
+        self.buffer.clear();
+        let event = self.reader.read_event_into(&mut self.buffer)?.into_owned();
+        let item = match event {
+            Event::Start(start) => self.start(&start).map_err(attribute_error)?,
+            Event::Empty(start) => match self.start(&start).map_err(attribute_error)? {
+                Some(item) => Some(item),
+                None if !self.open.is_empty() => self.end(),
+                None => None,
+            },
+            Event::End(_) => self.end(),
+            Event::Text(text) => {
+                self.text(&text.xml10_content());
+                None
+            }
+            Event::CData(data) => {
+                let text = data.xml10_content().into_owned();
+                self.text(&text);
+                None
+            }
+            Event::GeneralRef(reference) => {
+                let resolved = match reference.resolve_char_ref()? {
+                    Some(character) => character.to_string(),
+                    None => {
+                        let name = reference.xml10_content();
+                        quick_xml::escape::resolve_predefined_entity(&name)
+                            .map_or_else(|| format!("&{name};"), str::to_owned)
+                    }
+                };
+                self.text(&resolved);
+                None
+            }
+            Event::Eof => {
+                self.done = true;
+                if self.open.is_empty() {
+                    None
+                } else {
+                    self.open.clear();
+                    return Ok(Some(XmlItem::Broken {
+                        record: self.captured,
+                        reason: "the document ends inside this record".to_owned(),
+                    }));
+                }
+            }
+            Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => None,
+        };
+        Ok(item)
+    }
+}
+
+fn attribute_error(message: String) -> quick_xml::Error {
+    quick_xml::Error::Io(std::sync::Arc::new(std::io::Error::other(message)))
+}
+
+impl<R: BufRead> Iterator for XmlRecords<R> {
+    type Item = XmlItem;
+
+    fn next(&mut self) -> Option<XmlItem> {
+        while !self.done {
+            match self.read() {
+                Ok(Some(item)) => return Some(item),
+                Ok(None) => {}
+                Err(err) => {
+                    let at = self.reader.error_position();
+                    // No progress since the last error: the parser cannot resync.
+                    if self.last_error_at == Some(at) || matches!(err, quick_xml::Error::Io(_)) {
+                        self.done = true;
+                    }
+                    self.last_error_at = Some(at);
+                    let record = if self.open.is_empty() {
+                        self.captured + 1
+                    } else {
+                        self.captured
+                    };
+                    self.open.clear();
+                    let rest = if self.done {
+                        "; the rest of the document is skipped"
+                    } else {
+                        ""
+                    };
+                    return Some(XmlItem::Broken {
+                        record,
+                        reason: format!("broken XML at byte {at}: {err}{rest}"),
+                    });
+                }
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(xml: &str) -> Vec<XmlItem> {
+        XmlRecords::new(xml.as_bytes(), &["entry"]).collect()
+    }
+
+    #[test]
+    fn captures_records_with_names_attributes_and_entities() {
+        let xml = r#"<?xml version="1.0"?>
+            <feed xmlns="http://www.w3.org/2005/Atom" xmlns:arxiv="http://arxiv.org/schemas/atom">
+              <title>ignored</title>
+              <entry><title>Q &amp; A &#946;</title><arxiv:doi>10.1/x</arxiv:doi>
+                <link href="https://arxiv.org/pdf/1" title="pdf"/></entry>
+              <entry><title><![CDATA[<raw>]]></title></entry>
+            </feed>"#;
+        let items = items(xml);
+        assert_eq!(items[0], XmlItem::Root("feed".into()));
+        let XmlItem::Element(first) = &items[1] else {
+            panic!("{items:?}")
+        };
+        assert_eq!(first.text_of("title").as_deref(), Some("Q & A β"));
+        assert_eq!(first.text_of("doi").as_deref(), Some("10.1/x"));
+        assert_eq!(
+            first.child("link").and_then(|link| link.attribute("title")),
+            Some("pdf")
+        );
+        let XmlItem::Element(second) = &items[2] else {
+            panic!("{items:?}")
+        };
+        assert_eq!(second.text_of("title").as_deref(), Some("<raw>"));
+        assert_eq!(items.len(), 3);
+    }
+
+    #[test]
+    fn a_broken_record_is_reported_and_the_next_one_read() {
+        let xml = "<feed><entry><title>one</title></entry>\
+                   <entry><title>two</wrong></entry>\
+                   <entry><title>three</title></entry></feed>";
+        let items = items(xml);
+        assert!(
+            matches!(&items[2], XmlItem::Broken { record: 2, reason } if reason.contains("broken XML")),
+            "{items:?}"
+        );
+        let titles: Vec<String> = items
+            .iter()
+            .filter_map(|item| match item {
+                XmlItem::Element(element) => element.text_of("title"),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            titles.contains(&"one".to_owned()) && titles.contains(&"three".to_owned()),
+            "{items:?}"
+        );
+    }
+}
