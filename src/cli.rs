@@ -51,6 +51,24 @@ pub enum Command {
     /// Malformed lines are reported with their number and skipped, unless --strict.
     Embed(EmbedArgs),
 
+    /// Take papers into the store from files or feeds, and embed the new and changed ones.
+    ///
+    /// Reads JSON lines (paperscout's paper format, as in shared/data, or the arXiv metadata
+    /// snapshot), arXiv API Atom feeds, arXiv RSS listings and OAI-PMH ListRecords responses
+    /// (following resumption tokens), from files, `-` (standard input) or http(s) URLs; gzip is
+    /// detected from the content. Ingesting the same input again changes nothing; a newer
+    /// version of a paper updates it. Bad records are reported with their line or record number
+    /// and skipped, unless --strict. Each batch of papers is committed with its embeddings in
+    /// one transaction: after a crash, run the same command again.
+    Ingest(IngestArgs),
+
+    /// Show what the store holds: papers, embeddings per model, users, dates, size.
+    Stats {
+        /// Print a JSON object instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+
     /// Inspect the embedding model.
     Model {
         /// What to do with the model.
@@ -74,12 +92,47 @@ pub enum ModelCommand {
     },
 }
 
+/// `paperscout ingest ...`
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Files, `-` for standard input, or http(s) URLs
+    #[arg(required = true, value_name = "FILE_OR_URL")]
+    pub sources: Vec<String>,
+
+    /// Store the papers without embedding them; `paperscout embed --missing` catches up later
+    #[arg(long)]
+    pub no_embed: bool,
+
+    /// Stop at the first bad record (nothing of its batch is written) instead of skipping it
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Papers per transaction
+    #[arg(long, default_value_t = 512, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub papers_per_batch: u32,
+
+    /// Print a JSON summary on standard output
+    #[arg(long)]
+    pub json: bool,
+
+    /// Which model, on which device.
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
 /// `paperscout embed ...`
 #[derive(Debug, Args)]
 pub struct EmbedArgs {
     /// JSONL input file; `-` reads standard input
     #[arg(default_value = "-", value_name = "FILE")]
     pub input: PathBuf,
+
+    /// Instead of reading FILE, embed every paper in the store that lacks an embedding of its
+    /// current title and abstract under the chosen model (after `ingest --no-embed`, or after
+    /// changing the model)
+    #[arg(long, conflicts_with_all = ["out", "format", "strict"])]
+    pub missing: bool,
 
     /// Write here instead of standard output
     #[arg(long, short, value_name = "FILE")]

@@ -8,6 +8,8 @@ mod cli;
 mod commands;
 mod config;
 mod model;
+mod progress;
+mod store_model;
 
 use std::process::ExitCode;
 
@@ -33,7 +35,19 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Embed(args) => {
             let settings = Settings::resolve(cli, Some(&args.model))?;
-            commands::embed::run(args, &settings, cli.quiet)
+            if args.missing {
+                commands::embed::run_missing(&settings, cli.quiet)
+            } else {
+                commands::embed::run(args, &settings, cli.quiet)
+            }
+        }
+        Command::Ingest(args) => {
+            let settings = Settings::resolve(cli, Some(&args.model))?;
+            commands::ingest::run(args, &settings, cli.quiet)
+        }
+        Command::Stats { json } => {
+            let settings = Settings::resolve(cli, None)?;
+            commands::stats::run(&settings, *json)
         }
         Command::Model {
             command: ModelCommand::Info { json, model },
@@ -46,10 +60,18 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
 
 /// 2 for the user's mistakes (as clap's usage errors), 1 for everything else.
 fn exit_code(err: &anyhow::Error) -> ExitCode {
-    let users_fault = err
-        .chain()
-        .filter_map(|cause| cause.downcast_ref::<paperscout_embed::EmbedError>())
-        .any(|e| e.fault() == paperscout_embed::Fault::User);
+    let users_fault = err.chain().any(|cause| {
+        cause
+            .downcast_ref::<paperscout_embed::EmbedError>()
+            .is_some_and(|e| e.fault() == paperscout_embed::Fault::User)
+            || matches!(
+                cause.downcast_ref::<paperscout_ingest::IngestError>(),
+                Some(
+                    paperscout_ingest::IngestError::Strict(_)
+                        | paperscout_ingest::IngestError::UnknownFormat { .. }
+                )
+            )
+    });
     if users_fault {
         ExitCode::from(2)
     } else {

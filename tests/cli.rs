@@ -6,23 +6,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-use crate::util::{cosine, embedder, model_copy, model_dir, references};
-
-/// The binary with a private home, so no user config or data leaks into a test.
-fn paperscout(home: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_paperscout"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("PAPERSCOUT_") || key == "RUST_LOG" {
-            command.env_remove(key);
-        }
-    }
-    command
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("PAPERSCOUT_MODEL", model_dir());
-    command
-}
+use crate::util::{cosine, embedder, model_copy, paperscout, references, stderr};
 
 fn run_with_input(command: &mut Command, input: &str) -> Output {
     let mut child = command
@@ -38,10 +22,6 @@ fn run_with_input(command: &mut Command, input: &str) -> Output {
         .write_all(input.as_bytes())
         .unwrap();
     child.wait_with_output().unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 fn json_lines(bytes: &[u8]) -> Vec<Value> {
@@ -306,6 +286,8 @@ fn every_command_explains_itself() {
         &["--help"][..],
         &["embed", "--help"],
         &["model", "info", "--help"],
+        &["ingest", "--help"],
+        &["stats", "--help"],
     ] {
         let output = paperscout(home.path()).args(args).output().unwrap();
         assert!(output.status.success(), "{args:?}");

@@ -6,4 +6,5 @@ mod util;
 
 mod cli;
 mod embed_parity;
+mod ingest;
 mod model_folder;

@@ -9,12 +9,15 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use paperscout_embed::Embedder;
+use paperscout_store::{SqliteStore, Store};
+use paperscout_types::Paper;
 use serde_json::Value;
 
 use crate::cli::{EmbedArgs, OutputFormat};
 use crate::config::Settings;
+use crate::store_model::StoreModel;
 
 /// One input record, ready to embed.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +61,53 @@ pub fn parse_record(line: &str, line_number: usize) -> Result<Option<Record>, St
     Ok(Some(Record { id, text }))
 }
 
+/// Papers embedded per transaction by `--missing`.
+const MISSING_BATCH: usize = 256;
+
+/// `embed --missing`: embeds every stored paper that lacks a current embedding under the model.
+pub fn run_missing(settings: &Settings, quiet: bool) -> Result<()> {
+    let path = paperscout_store::file_in(&settings.data_dir);
+    let mut store = SqliteStore::open(&path)?;
+    let model = StoreModel::load(settings)?;
+    let stats = store.stats()?;
+    let done = stats
+        .models
+        .iter()
+        .find(|stored| stored.name == model.key().name && stored.sha256 == model.key().sha256)
+        .map_or(0, |stored| stored.count);
+    let total = stats.papers.saturating_sub(done);
+    let progress = crate::progress::items(total, "papers", quiet);
+    let started = Instant::now();
+    let mut embedded = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let papers = store.missing_embeddings(model.key(), after.as_deref(), MISSING_BATCH)?;
+        let Some(last) = papers.last() else {
+            break;
+        };
+        after = Some(last.id.clone());
+        let texts: Vec<String> = papers.iter().map(Paper::embedding_text).collect();
+        let vectors = model.embedder().embed(&texts)?;
+        let rows: Vec<(&Paper, &[f32])> = papers
+            .iter()
+            .zip(&vectors)
+            .map(|(paper, vector)| (paper, vector.as_slice()))
+            .collect();
+        embedded += store.put_embeddings(model.key(), &rows)?;
+        progress.set_position(embedded as u64);
+    }
+    progress.finish_and_clear();
+    if !quiet {
+        let seconds = started.elapsed().as_secs_f64();
+        eprintln!(
+            "embedded {embedded} papers that lacked a current {} embedding in {seconds:.1} s              ({:.1} papers/s)",
+            model.key().name,
+            embedded as f64 / seconds.max(1e-9)
+        );
+    }
+    Ok(())
+}
+
 /// Runs the command.
 pub fn run(args: &EmbedArgs, settings: &Settings, quiet: bool) -> Result<()> {
     if args.format == OutputFormat::F32 && args.out.is_none() && std::io::stdout().is_terminal() {
@@ -66,7 +116,7 @@ pub fn run(args: &EmbedArgs, settings: &Settings, quiet: bool) -> Result<()> {
     let (embedder, _) = crate::model::load(settings)?;
 
     let (reader, input_len) = open_input(&args.input)?;
-    let progress = progress_bar(input_len, quiet);
+    let progress = crate::progress::bytes(input_len, quiet);
     let counting = CountingReader {
         inner: reader,
         progress: progress.clone(),
@@ -204,27 +254,6 @@ fn open_input(path: &Path) -> Result<(Box<dyn Read>, Option<u64>)> {
     let file = fs_err::File::open(path).context("cannot read the input")?;
     let len = file.metadata().ok().map(|m| m.len());
     Ok((Box::new(file), len))
-}
-
-fn progress_bar(len: Option<u64>, quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let bar = match len {
-        Some(len) => ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr())
-            .with_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg} (eta {eta})",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        ),
-        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bytes} read, {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        ),
-    };
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    bar
 }
 
 /// Advances the progress bar by the bytes read.

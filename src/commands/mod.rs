@@ -1,4 +1,6 @@
 //! One module per command.
 
 pub mod embed;
+pub mod ingest;
 pub mod model;
+pub mod stats;

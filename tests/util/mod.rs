@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: where things are, the one shared model, vector maths.
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use paperscout_embed::{Embedder, EmbedderOptions, Engine};
@@ -127,4 +128,25 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &target).expect("copy");
         }
     }
+}
+
+/// The binary with a private home, so no user config or data leaks into a test.
+pub fn paperscout(home: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_paperscout"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PAPERSCOUT_") || key == "RUST_LOG" {
+            command.env_remove(key);
+        }
+    }
+    command
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("PAPERSCOUT_MODEL", model_dir());
+    command
+}
+
+/// The standard error of a finished command, as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }

@@ -1,0 +1,126 @@
+//! `paperscout ingest`: papers from files and feeds into the store, embedded.
+
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use paperscout_ingest::{Embed, Options, Progress, Records, Report, ingest};
+use paperscout_store::SqliteStore;
+use serde::Serialize;
+
+use crate::cli::IngestArgs;
+use crate::config::Settings;
+use crate::store_model::StoreModel;
+
+#[derive(Serialize)]
+struct SourceReport<'a> {
+    source: &'a str,
+    #[serde(flatten)]
+    report: Report,
+}
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    sources: Vec<SourceReport<'a>>,
+    total: Report,
+    seconds: f64,
+}
+
+/// Runs the command.
+pub fn run(args: &IngestArgs, settings: &Settings, quiet: bool) -> Result<()> {
+    let path = paperscout_store::file_in(&settings.data_dir);
+    // The lock first: a second writer should hear so before a model loads.
+    let mut store = SqliteStore::open(&path)?;
+    let mut model = if args.no_embed {
+        None
+    } else {
+        Some(StoreModel::load(settings)?)
+    };
+    let options = Options {
+        strict: args.strict,
+        batch_size: args.papers_per_batch as usize,
+    };
+
+    let started = Instant::now();
+    let mut summary = Summary {
+        sources: Vec::new(),
+        total: Report::default(),
+        seconds: 0.0,
+    };
+    for source in &args.sources {
+        let input = paperscout_ingest::open(source)?;
+        let bar = crate::progress::bytes(input.len, quiet);
+        let consumed = std::sync::Arc::clone(&input.consumed);
+        let records = Records::new(input)?;
+        let source_started = Instant::now();
+        let report = ingest(
+            &mut store,
+            records,
+            source,
+            model.as_mut().map(|model| model as &mut dyn Embed),
+            options,
+            paperscout_store::now(),
+            &mut |progress| match progress {
+                Progress::Bad(bad) => bar.suspend(|| tracing::warn!("{bad}; skipped")),
+                Progress::Committed(report) => {
+                    bar.set_position(consumed.load(Ordering::Relaxed));
+                    let rate = report.read as f64 / source_started.elapsed().as_secs_f64();
+                    bar.set_message(format!(
+                        "{} papers, {rate:.0} papers/s, {} embedded",
+                        report.read, report.written.embedded
+                    ));
+                }
+            },
+        )
+        .with_context(|| format!("ingesting {source} stopped"))?;
+        bar.finish_and_clear();
+        if !quiet && !args.json {
+            eprintln!(
+                "{}",
+                describe(source, &report, source_started.elapsed().as_secs_f64())
+            );
+        }
+        summary.total.absorb(&report);
+        summary.sources.push(SourceReport { source, report });
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &summary)?;
+        writeln!(out)?;
+    } else if !quiet && summary.sources.len() > 1 {
+        eprintln!("{}", describe("in all", &summary.total, summary.seconds));
+    }
+    Ok(())
+}
+
+fn describe(source: &str, report: &Report, seconds: f64) -> String {
+    let written = &report.written;
+    let mut line = format!(
+        "{source}: {} papers read in {seconds:.1} s ({:.0} papers/s): {} new, {} updated, {} \
+         unchanged",
+        report.read,
+        report.read as f64 / seconds.max(1e-9),
+        written.added,
+        written.updated,
+        written.unchanged,
+    );
+    if written.older > 0 {
+        line += &format!(", {} older than stored", written.older);
+    }
+    line += &format!("; {} embedded", written.embedded);
+    if report.embed_seconds > 0.0 {
+        line += &format!(
+            " ({:.0}% of the time in the model)",
+            100.0 * report.embed_seconds / seconds.max(1e-9)
+        );
+    }
+    if report.deleted > 0 {
+        line += &format!("; {} deleted upstream", report.deleted);
+    }
+    if report.bad > 0 {
+        line += &format!("; {} bad records skipped", report.bad);
+    }
+    line
+}

@@ -1,0 +1,48 @@
+//! The embedding model as the store and the ingest pipeline see it: a [`ModelKey`] naming the
+//! model and its exact weights, and an [`Embed`] that computes vectors.
+
+use anyhow::Result;
+use paperscout_embed::Embedder;
+use paperscout_ingest::Embed;
+use paperscout_store::ModelKey;
+
+use crate::config::Settings;
+
+/// A loaded model with the key its vectors are stored under.
+pub struct StoreModel {
+    embedder: Embedder,
+    key: ModelKey,
+}
+
+impl StoreModel {
+    /// Loads the model the settings name.
+    pub fn load(settings: &Settings) -> Result<Self> {
+        let (embedder, _) = crate::model::load(settings)?;
+        let key = ModelKey {
+            name: embedder.info().name.clone(),
+            sha256: embedder.weights_sha256()?,
+            dim: embedder.dim(),
+        };
+        Ok(Self { embedder, key })
+    }
+
+    /// The loaded embedder.
+    pub fn embedder(&self) -> &Embedder {
+        &self.embedder
+    }
+
+    /// The key its vectors are stored under.
+    pub fn key(&self) -> &ModelKey {
+        &self.key
+    }
+}
+
+impl Embed for StoreModel {
+    fn model(&self) -> &ModelKey {
+        &self.key
+    }
+
+    fn embed(&mut self, texts: &[String]) -> std::result::Result<Vec<Vec<f32>>, String> {
+        self.embedder.embed(texts).map_err(|err| err.to_string())
+    }
+}

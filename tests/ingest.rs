@@ -1,0 +1,310 @@
+//! `paperscout ingest`, `stats` and `embed --missing` on a real store file, with the real model,
+//! including a run killed with SIGKILL half way.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use paperscout_store::{ModelKey, SqliteStore, Store};
+use paperscout_types::Paper;
+use serde_json::Value;
+
+use crate::util::{cosine, embedder, paperscout, shared_file, stderr};
+
+/// The first `count` papers of the shared sample, as a file in `dir`, and the papers.
+fn sample(dir: &Path, count: usize) -> Option<(PathBuf, Vec<Paper>)> {
+    let source = shared_file("data/arxiv-cs/sample-2k.jsonl")?;
+    let lines: Vec<String> = BufReader::new(std::fs::File::open(source).unwrap())
+        .lines()
+        .take(count)
+        .map(Result::unwrap)
+        .collect();
+    let path = dir.join(format!("sample-{count}.jsonl"));
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let papers = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    Some((path, papers))
+}
+
+fn store_path(home: &Path) -> PathBuf {
+    home.join("data/paperscout/paperscout.sqlite3")
+}
+
+fn stats(home: &Path) -> Value {
+    let output = paperscout(home).args(["stats", "--json"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The model key the binary stores vectors under, read back from the store.
+fn stored_model(home: &Path) -> ModelKey {
+    let stats = stats(home);
+    let model = &stats["models"][0];
+    ModelKey {
+        name: model["name"].as_str().unwrap().to_owned(),
+        sha256: model["sha256"].as_str().unwrap().to_owned(),
+        dim: model["dim"].as_u64().unwrap() as usize,
+    }
+}
+
+#[test]
+fn ingest_stores_and_embeds_and_a_second_run_changes_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let Some((file, papers)) = sample(home.path(), 60) else {
+        return;
+    };
+    let output = paperscout(home.path())
+        .args(["ingest", file.to_str().unwrap(), "--papers-per-batch", "16"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("60 papers read"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("60 new, 0 updated, 0 unchanged; 60 embedded"),
+        "{}",
+        stderr(&output)
+    );
+
+    let stats = stats(home.path());
+    assert_eq!(
+        (stats["papers"].as_u64(), stats["embeddings"].as_u64()),
+        (Some(60), Some(60))
+    );
+    assert_eq!(stats["first_date"], "2025-03-18");
+
+    // The stored vectors are the model's vectors of title + "\n" + abstract.
+    let model = stored_model(home.path());
+    assert_eq!(model.dim, 384);
+    let store = SqliteStore::open_read_only(&store_path(home.path())).unwrap();
+    let expected = embedder().embed(&[papers[7].embedding_text()]).unwrap();
+    let stored = store
+        .embedding(&papers[7].id, &model)
+        .unwrap()
+        .expect("embedded");
+    assert!(cosine(&stored, &expected[0]) > 0.99999);
+    assert_eq!(
+        store.paper(&papers[7].id).unwrap().unwrap().paper,
+        papers[7]
+    );
+
+    let again = paperscout(home.path())
+        .args(["ingest", file.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", stderr(&again));
+    let summary: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(summary["total"]["read"], 60);
+    assert_eq!(summary["total"]["written"]["unchanged"], 60);
+    assert_eq!(summary["total"]["written"]["embedded"], 0);
+}
+
+#[test]
+fn no_embed_defers_and_embed_missing_catches_up() {
+    let home = tempfile::tempdir().unwrap();
+    let Some((file, _)) = sample(home.path(), 30) else {
+        return;
+    };
+    let output = paperscout(home.path())
+        .args(["ingest", "--no-embed", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let before = stats(home.path());
+    assert_eq!(
+        (before["papers"].as_u64(), before["embeddings"].as_u64()),
+        (Some(30), Some(0))
+    );
+
+    let output = paperscout(home.path())
+        .args(["embed", "--missing"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("embedded 30 papers"),
+        "{}",
+        stderr(&output)
+    );
+    let after = stats(home.path());
+    assert_eq!(after["embeddings"].as_u64(), Some(30));
+
+    let output = paperscout(home.path())
+        .args(["embed", "--missing"])
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&output).contains("embedded 0 papers"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn bad_records_are_reported_and_strict_mode_stops() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("papers.jsonl");
+    let good =
+        |n: u32| format!(r#"{{"id": "arXiv:2503.{n:05}", "title": "T{n}", "abstract": "A."}}"#);
+    std::fs::write(&file, format!("{}\n{{oops\n{}\n", good(1), good(2))).unwrap();
+    let output = paperscout(home.path())
+        .args(["ingest", "--no-embed", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains(&format!(
+            "{} line 2: not valid JSON (key must be a string at line 1 column 2); skipped",
+            file.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("2 new, 0 updated, 0 unchanged; 0 embedded; 1 bad records skipped"),
+        "{text}"
+    );
+
+    let strict = paperscout(home.path())
+        .args(["ingest", "--no-embed", "--strict", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(strict.status.code(), Some(2), "{}", stderr(&strict));
+    assert!(
+        stderr(&strict).contains(&format!(
+            "paperscout: error: ingesting {} stopped: {} line 2: not valid JSON",
+            file.display(),
+            file.display()
+        )),
+        "{}",
+        stderr(&strict)
+    );
+}
+
+#[test]
+fn a_second_writer_is_refused_with_the_holders_pid() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("papers.jsonl");
+    std::fs::write(
+        &file,
+        r#"{"id": "arXiv:2503.00001", "title": "T", "abstract": "A."}"#,
+    )
+    .unwrap();
+    let holder = SqliteStore::open(&store_path(home.path())).unwrap();
+    let output = paperscout(home.path())
+        .args(["ingest", "--no-embed", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains(&format!("is in use by pid {}", std::process::id())),
+        "{}",
+        stderr(&output)
+    );
+    // Reading is never refused.
+    assert_eq!(stats(home.path())["papers"], 0);
+    drop(holder);
+    let output = paperscout(home.path())
+        .args(["ingest", "--no-embed", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+/// Everything the store holds about papers, timestamps aside: papers, and each paper's vector.
+fn contents(home: &Path) -> Vec<(Paper, Option<Vec<f32>>)> {
+    let store = SqliteStore::open_read_only(&store_path(home)).unwrap();
+    let model = stored_model(home);
+    let stats = store.stats().unwrap();
+    let papers = store.papers_announced("0000-00-00", "9999-99-99").unwrap();
+    assert_eq!(
+        papers.len() as u64,
+        stats.papers,
+        "every paper has a date here"
+    );
+    papers
+        .into_iter()
+        .map(|stored| {
+            let vector = store.embedding(&stored.paper.id, &model).unwrap();
+            (stored.paper, vector)
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_killed_half_way_and_run_again_ends_as_an_uninterrupted_run() {
+    let work = tempfile::tempdir().unwrap();
+    let Some((file, papers)) = sample(work.path(), 120) else {
+        return;
+    };
+    let args = [
+        "ingest",
+        file.to_str().unwrap(),
+        "--papers-per-batch",
+        "20",
+        "--quiet",
+    ];
+
+    // Killed once at least one batch is committed, well before the last.
+    let killed = tempfile::tempdir().unwrap();
+    let mut child = paperscout(killed.path())
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let committed = loop {
+        let committed = SqliteStore::open_read_only(&store_path(killed.path()))
+            .and_then(|store| store.stats())
+            .map_or(0, |stats| stats.papers);
+        if committed > 0 || started.elapsed() > Duration::from_secs(120) {
+            break committed;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the ingest ended before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        committed > 0 && committed < 120,
+        "killed after {committed} of 120 papers"
+    );
+    let partial = contents(killed.path());
+    assert!(
+        partial.iter().all(|(_, vector)| vector.is_some()),
+        "a committed paper always has its vector"
+    );
+
+    let rerun = paperscout(killed.path()).args(args).output().unwrap();
+    assert!(rerun.status.success(), "{}", stderr(&rerun));
+
+    let clean = tempfile::tempdir().unwrap();
+    let output = paperscout(clean.path()).args(args).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let resumed = contents(killed.path());
+    let reference = contents(clean.path());
+    assert_eq!(resumed.len(), papers.len());
+    assert_eq!(resumed.len(), reference.len());
+    for ((paper, vector), (expected_paper, expected_vector)) in resumed.iter().zip(&reference) {
+        assert_eq!(paper, expected_paper);
+        let (vector, expected) = (vector.as_ref().unwrap(), expected_vector.as_ref().unwrap());
+        assert!(cosine(vector, expected) > 0.99999, "{}", paper.id);
+    }
+    let mut out = std::io::stderr();
+    writeln!(
+        out,
+        "killed after {committed} committed papers; the re-run completed the rest"
+    )
+    .unwrap();
+}
