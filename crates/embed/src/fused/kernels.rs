@@ -1,12 +1,12 @@
-//! The numeric kernels of the fused CPU encoder: a checked matrix product over the `gemm`
-//! crate, and single passes over memory for what Candle does as several ops (bias + GELU,
+//! The numeric kernels of the fused CPU encoder: the checked matrix product (from
+//! `paperscout-linalg`), and single passes over memory for what Candle does as several ops (bias + GELU,
 //! bias + residual + LayerNorm, scaled softmax).
 //!
 //! `erf` and `exp` are polynomial approximations written as plain arithmetic so the loops
 //! vectorise; libm's scalar versions took a sixth of the time under Candle. Their errors in
 //! f32 (exp: 2e-7 relative, erf: 7e-7 absolute) are far inside what the parity tests allow.
 
-use gemm::Parallelism;
+pub use paperscout_linalg::{MatRef, matmul};
 
 /// Defines a kernel that runs compiled for AVX2 and FMA where the CPU has them (chosen at run
 /// time, so the default build still runs on any x86-64) and as portable code elsewhere. The
@@ -39,96 +39,6 @@ macro_rules! vectorised {
 
 /// Lanes of the partial sums in reductions: wide enough for one AVX2 register.
 const LANES: usize = 8;
-
-/// A strided view of a row-major-or-not matrix inside a slice.
-#[derive(Clone, Copy)]
-pub struct MatRef<'a> {
-    /// The elements.
-    pub data: &'a [f32],
-    /// Rows.
-    pub rows: usize,
-    /// Columns.
-    pub cols: usize,
-    /// Distance between rows, in elements.
-    pub row_stride: usize,
-    /// Distance between columns, in elements.
-    pub col_stride: usize,
-}
-
-impl<'a> MatRef<'a> {
-    /// A dense row-major `rows × cols` matrix starting at `data[0]`.
-    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        Self {
-            data,
-            rows,
-            cols,
-            row_stride: cols,
-            col_stride: 1,
-        }
-    }
-
-    fn check(&self) {
-        if self.rows > 0 && self.cols > 0 {
-            let last = (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride;
-            assert!(last < self.data.len(), "matrix view runs past its slice");
-        }
-    }
-}
-
-/// `out[m×n] = scale · a[m×k] · b[k×n]`, `out` row-major with rows `out_stride` apart.
-pub fn matmul(
-    a: MatRef<'_>,
-    b: MatRef<'_>,
-    out: &mut [f32],
-    out_stride: usize,
-    scale: f32,
-    parallel: bool,
-) {
-    assert_eq!(a.cols, b.rows, "inner dimensions differ");
-    a.check();
-    b.check();
-    let (m, n, k) = (a.rows, b.cols, a.cols);
-    if m == 0 || n == 0 {
-        return;
-    }
-    assert!(out_stride >= n, "output rows overlap");
-    assert!(
-        (m - 1) * out_stride + n <= out.len(),
-        "output runs past its slice"
-    );
-    let parallelism = if parallel {
-        Parallelism::Rayon(rayon::current_num_threads())
-    } else {
-        Parallelism::None
-    };
-    // SAFETY: the asserts above keep every element that gemm reads inside `a.data` and `b.data`
-    // and every element it writes inside `out`, which is borrowed mutably, so nothing else can
-    // read or write it meanwhile. `read_dst` is false, so `out`'s old contents are not read.
-    #[allow(unsafe_code)]
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            out_stride as isize,
-            false,
-            a.data.as_ptr(),
-            a.col_stride as isize,
-            a.row_stride as isize,
-            b.data.as_ptr(),
-            b.col_stride as isize,
-            b.row_stride as isize,
-            0.0,
-            scale,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
-}
 
 vectorised! {
     /// Adds `bias` to every row of `rows` (row-major, `bias.len()` wide).
@@ -315,38 +225,6 @@ mod tests {
         // Odd, as erf is; at 0 the formula is off by its own error (2e-7), not exactly 0.
         assert_eq!(erf(-0.7), -erf(0.7));
         assert!(erf(0.0).abs() < 1e-6);
-    }
-
-    #[test]
-    fn matmul_handles_strides_and_scale() {
-        // a = [[1, 2], [3, 4]], b = aᵀ read through strides.
-        let a = [1.0, 2.0, 3.0, 4.0];
-        let b = MatRef {
-            data: &a,
-            rows: 2,
-            cols: 2,
-            row_stride: 1,
-            col_stride: 2,
-        };
-        let mut out = [0.0; 6];
-        matmul(MatRef::row_major(&a, 2, 2), b, &mut out, 3, 0.5, false);
-        // a·aᵀ = [[5, 11], [11, 25]], halved, in rows 3 apart.
-        assert_eq!(out, [2.5, 5.5, 0.0, 5.5, 12.5, 0.0]);
-    }
-
-    #[test]
-    #[should_panic(expected = "runs past")]
-    fn matmul_refuses_views_past_the_slice() {
-        let a = [1.0; 4];
-        let mut out = [0.0; 4];
-        matmul(
-            MatRef::row_major(&a, 2, 2),
-            MatRef::row_major(&a, 2, 3),
-            &mut out,
-            3,
-            1.0,
-            false,
-        );
     }
 
     #[test]
