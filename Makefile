@@ -6,13 +6,14 @@ SAMPLE  := $(SHARED)/data/arxiv-cs/sample-2k.jsonl
 DEMO    := target/demo
 BIN     := target/debug/paperscout
 
-.PHONY: help model build run test lint unit bench-embed bench-index bench-venv clean
+.PHONY: help model build run test lint unit bench-embed bench-index bench-ingest bench-venv clean
 
 help:
-	@echo "make run          fetch the model, build, embed 500 sample papers, show neighbours"
+	@echo "make run          fetch the model, build, ingest 500 sample papers, show stats and neighbours"
 	@echo "make test         the whole test suite: format, lints, unit and integration tests"
 	@echo "make bench-embed  embedding throughput, side by side with PyTorch when available"
 	@echo "make bench-index  index build time, recall@10 and queries/s against exact search"
+	@echo "make bench-ingest ingest papers/s and peak memory, with and without the model"
 	@echo "make bench-venv   a Python with torch + sentence-transformers for the benchmark"
 
 # Idempotent: checks the hashes of a present model, fetches a missing one.
@@ -28,8 +29,9 @@ run: model build
 	@mkdir -p $(DEMO)
 	head -n 500 $(SAMPLE) > $(DEMO)/papers.jsonl
 	$(BIN) model info
-	$(BIN) embed $(DEMO)/papers.jsonl --out $(DEMO)/embeddings.jsonl
-	$(CARGO) run --quiet --example neighbours -- $(DEMO)/papers.jsonl $(DEMO)/embeddings.jsonl 3 5
+	$(BIN) --data-dir $(DEMO)/data ingest $(DEMO)/papers.jsonl
+	$(BIN) --data-dir $(DEMO)/data stats
+	$(CARGO) run --quiet --example neighbours -- $(DEMO)/data 3 5
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -45,6 +47,9 @@ bench-embed: model
 
 bench-index:
 	$(CARGO) bench --bench index_search
+
+bench-ingest: model
+	$(CARGO) bench --bench ingest_throughput
 
 bench-venv:
 	python3 -m venv .venv-bench

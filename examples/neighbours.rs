@@ -1,71 +1,73 @@
-//! Prints the nearest neighbours of a few papers, by exact cosine over `paperscout embed` output.
+//! Prints the nearest neighbours of a few stored papers, through the HNSW index built from the
+//! store's embeddings.
 //!
-//! Part of `make run`'s demo until the HNSW index and the daemon's `similar` take over:
+//! Part of `make run`'s demo until the daemon's `similar` takes over:
 //!
 //! ```text
-//! cargo run --example neighbours -- PAPERS.jsonl EMBEDDINGS.jsonl [QUERIES] [K]
+//! cargo run --example neighbours -- DATA_DIR [QUERIES] [K]
 //! ```
 
 #![allow(clippy::print_stdout)]
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use anyhow::{Context, Result, bail};
-use paperscout_types::Paper;
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-struct Row {
-    id: String,
-    embedding: Vec<f32>,
-}
+use paperscout_index::{Filter, IndexParams, PaperIndex};
+use paperscout_store::{ModelKey, SqliteStore, Store};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [papers_path, vectors_path, rest @ ..] = args.as_slice() else {
-        bail!("usage: neighbours PAPERS.jsonl EMBEDDINGS.jsonl [QUERIES] [K]");
+    let [data_dir, rest @ ..] = args.as_slice() else {
+        bail!("usage: neighbours DATA_DIR [QUERIES] [K]");
     };
     let queries: usize = rest.first().map_or(Ok(3), |q| q.parse())?;
     let k: usize = rest.get(1).map_or(Ok(5), |k| k.parse())?;
 
-    let titles: HashMap<String, String> = fs_err::read_to_string(papers_path)?
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Paper>(line).ok())
-        .map(|paper| {
-            (
-                paper.id,
-                paper.title.split_whitespace().collect::<Vec<_>>().join(" "),
-            )
-        })
+    let store = SqliteStore::open_read_only(&paperscout_store::file_in(data_dir.as_ref()))?;
+    let stats = store.stats()?;
+    let stored = stats
+        .models
+        .first()
+        .context("the store holds no embeddings: run `paperscout ingest` without --no-embed")?;
+    let model = ModelKey {
+        name: stored.name.clone(),
+        sha256: stored.sha256.clone(),
+        dim: stored.dim,
+    };
+
+    let mut index = PaperIndex::new(model.dim, IndexParams::default(), stored.count as usize);
+    let mut rows: Vec<(String, Vec<f32>)> = Vec::new();
+    store.for_each_embedding(&model, &mut |id, vector| {
+        rows.push((id.to_owned(), vector.to_vec()))
+    })?;
+    let batch: Vec<(&str, &[f32])> = rows
+        .iter()
+        .map(|(id, v)| (id.as_str(), v.as_slice()))
         .collect();
-    let rows: Vec<Row> = fs_err::read_to_string(vectors_path)?
-        .lines()
-        .enumerate()
-        .map(|(n, line)| serde_json::from_str(line).with_context(|| format!("line {}", n + 1)))
-        .collect::<Result<_>>()?;
+    index.upsert_batch(&batch)?;
 
     // Spread the queries over the collection rather than taking the first few.
     let step = (rows.len() / queries.max(1)).max(1);
-    for query in rows.iter().step_by(step).take(queries) {
-        let mut scored: Vec<(f32, &Row)> = rows
-            .iter()
-            .filter(|row| row.id != query.id)
-            .map(|row| (dot(&query.embedding, &row.embedding), row))
-            .collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-        println!("\n{}  {}", query.id, title(&titles, &query.id));
-        for (score, row) in scored.into_iter().take(k) {
-            println!("  {score:.3}  {}  {}", row.id, title(&titles, &row.id));
+    for (id, vector) in rows.iter().step_by(step).take(queries) {
+        let filter = Filter {
+            exclude: HashSet::from([id.as_str()]),
+            allow: None,
+        };
+        println!("\n{id}  {}", title(&store, id)?);
+        for hit in index.search(vector, k, &filter)? {
+            println!(
+                "  {:.3}  {}  {}",
+                hit.score,
+                hit.id,
+                title(&store, &hit.id)?
+            );
         }
     }
     Ok(())
 }
 
-/// The vectors are unit length, so the dot product is the cosine.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-fn title<'a>(titles: &'a HashMap<String, String>, id: &str) -> &'a str {
-    titles.get(id).map_or("(no title)", String::as_str)
+fn title(store: &SqliteStore, id: &str) -> Result<String> {
+    Ok(store
+        .paper(id)?
+        .map_or_else(|| "(no title)".to_owned(), |stored| stored.paper.title))
 }
