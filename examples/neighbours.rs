@@ -38,7 +38,7 @@ fn main() -> Result<()> {
     let mut index = PaperIndex::new(model.dim, IndexParams::default(), stored.count as usize);
     let mut rows: Vec<(String, Vec<f32>)> = Vec::new();
     store.for_each_embedding(&model, &mut |id, vector| {
-        rows.push((id.to_owned(), vector.to_vec()))
+        rows.push((id.to_owned(), vector.to_vec()));
     })?;
     let batch: Vec<(&str, &[f32])> = rows
         .iter()
