@@ -6,7 +6,7 @@ use std::io::BufRead;
 use crate::error::{IngestError, Result};
 use crate::input::{self, Input};
 use crate::record::{BadRecord, Item, Location};
-use crate::xml::{XmlItem, XmlRecords};
+use crate::xml::{LossyUtf8, XmlItem, XmlRecords};
 use crate::{atom, jsonl, oai, rss};
 
 /// The elements the XML reader captures, across every XML format.
@@ -26,6 +26,7 @@ pub enum Format {
 }
 
 type Boxed = Box<dyn BufRead + Send>;
+type XmlInput = LossyUtf8<Boxed>;
 
 enum State {
     Json {
@@ -34,7 +35,7 @@ enum State {
         number: usize,
     },
     Xml {
-        records: XmlRecords<Boxed>,
+        records: Box<XmlRecords<XmlInput>>,
         format: Format,
         token: Option<String>,
         number: usize,
@@ -163,6 +164,15 @@ impl Records {
                     let at = Location::Record(*number);
                     return Some(Ok(self.bad(at, reason)));
                 }
+                XmlItem::Element(element)
+                    if matches!(element.name.as_str(), "entry" | "item" | "record")
+                        && element.has_replacement_character() =>
+                {
+                    *number += 1;
+                    let at = Location::Record(*number);
+                    let reason = "not valid UTF-8 (or holds U+FFFD, the mark of a broken encoding)";
+                    return Some(Ok(self.bad(at, reason.to_owned())));
+                }
                 XmlItem::Element(element) => {
                     let parsed = match (format, element.name.as_str()) {
                         (Format::Atom, "entry") => atom::paper(&element).map(Item::Paper),
@@ -254,7 +264,7 @@ impl Iterator for Records {
 }
 
 fn open_xml(name: &str, reader: Boxed) -> Result<State> {
-    let mut records = XmlRecords::new(reader, CAPTURED);
+    let mut records = XmlRecords::new(LossyUtf8::new(reader), CAPTURED);
     let unknown = |detail: String| IngestError::UnknownFormat {
         source_name: name.to_owned(),
         detail,
@@ -270,7 +280,7 @@ fn open_xml(name: &str, reader: Boxed) -> Result<State> {
         _ => return Err(unknown("an XML document without a root element".to_owned())),
     };
     Ok(State::Xml {
-        records,
+        records: Box::new(records),
         format,
         token: None,
         number: 0,

@@ -6,7 +6,9 @@
 //! local names (namespace prefixes dropped): `arxiv:doi` is `doi`, `dc:creator` is `creator`.
 //!
 //! A syntax error inside a record costs that record: it is reported, and reading goes on from
-//! the next record the parser can find.
+//! the next record the parser can find. Bytes that are not UTF-8 would stop quick-xml for good,
+//! so [`LossyUtf8`] replaces them with U+FFFD on the way in, and the record holding one is
+//! reported as not valid UTF-8 (see [`Element::has_replacement_character`]).
 
 use std::io::BufRead;
 
@@ -44,6 +46,17 @@ impl Element {
         self.child(name)
             .map(|child| normalise_space(&child.text))
             .filter(|text| !text.is_empty())
+    }
+
+    /// Whether any text or attribute in the tree holds U+FFFD: where [`LossyUtf8`] replaced
+    /// bytes that were not UTF-8.
+    pub fn has_replacement_character(&self) -> bool {
+        self.text.contains(char::REPLACEMENT_CHARACTER)
+            || self
+                .attributes
+                .iter()
+                .any(|(_, value)| value.contains(char::REPLACEMENT_CHARACTER))
+            || self.children.iter().any(Element::has_replacement_character)
     }
 
     /// An attribute's value.
@@ -214,10 +227,11 @@ impl<R: BufRead> Iterator for XmlRecords<R> {
                 Err(err) => {
                     let at = self.reader.error_position();
                     // No progress since the last error: the parser cannot resync.
-                    if self.last_error_at == Some(at) || matches!(err, quick_xml::Error::Io(_)) {
+                    let position = self.reader.buffer_position();
+                    if self.last_error_at == Some(position) {
                         self.done = true;
                     }
-                    self.last_error_at = Some(at);
+                    self.last_error_at = Some(position);
                     let record = if self.open.is_empty() {
                         self.captured + 1
                     } else {
@@ -237,6 +251,98 @@ impl<R: BufRead> Iterator for XmlRecords<R> {
             }
         }
         None
+    }
+}
+
+/// Passes UTF-8 through and replaces every invalid sequence with U+FFFD.
+pub struct LossyUtf8<R: BufRead> {
+    inner: R,
+    /// Bytes read but not yet decided: the tail of a sequence split across reads.
+    pending: Vec<u8>,
+    out: Vec<u8>,
+    position: usize,
+}
+
+impl<R: BufRead> LossyUtf8<R> {
+    /// Wraps a reader.
+    pub fn new(inner: R) -> Self {
+        Self {
+            inner,
+            pending: Vec::new(),
+            out: Vec::new(),
+            position: 0,
+        }
+    }
+
+    fn refill(&mut self) -> std::io::Result<()> {
+        self.out.clear();
+        self.position = 0;
+        while self.out.is_empty() {
+            let chunk = self.inner.fill_buf()?;
+            let at_end = chunk.is_empty();
+            self.pending.extend_from_slice(chunk);
+            let taken = chunk.len();
+            self.inner.consume(taken);
+            let mut start = 0;
+            loop {
+                match std::str::from_utf8(&self.pending[start..]) {
+                    Ok(valid) => {
+                        self.out.extend_from_slice(valid.as_bytes());
+                        start = self.pending.len();
+                        break;
+                    }
+                    Err(err) => {
+                        let valid_end = start + err.valid_up_to();
+                        self.out.extend_from_slice(&self.pending[start..valid_end]);
+                        match err.error_len() {
+                            Some(bad) => {
+                                self.out.extend_from_slice("\u{FFFD}".as_bytes());
+                                start = valid_end + bad;
+                            }
+                            // A sequence cut short: complete it with the next read, unless
+                            // there is none.
+                            None if at_end => {
+                                self.out.extend_from_slice("\u{FFFD}".as_bytes());
+                                start = self.pending.len();
+                                break;
+                            }
+                            None => {
+                                start = valid_end;
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            self.pending.drain(..start);
+            if at_end {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: BufRead> std::io::Read for LossyUtf8<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for LossyUtf8<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.position >= self.out.len() {
+            self.refill()?;
+        }
+        Ok(&self.out[self.position..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.position = (self.position + amount).min(self.out.len());
     }
 }
 
@@ -273,6 +379,16 @@ mod tests {
         };
         assert_eq!(second.text_of("title").as_deref(), Some("<raw>"));
         assert_eq!(items.len(), 3);
+    }
+
+    #[test]
+    fn invalid_utf8_becomes_replacement_characters_even_across_reads() {
+        // "é" split across two one-byte reads, then a lone Latin-1 byte, then a cut-off tail.
+        let input: &[u8] = b"caf\xc3\xa9 caf\xe9 end\xe2\x82";
+        let reader = std::io::BufReader::with_capacity(1, input);
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut LossyUtf8::new(reader), &mut text).expect("read");
+        assert_eq!(text, "café caf\u{FFFD} end\u{FFFD}");
     }
 
     #[test]

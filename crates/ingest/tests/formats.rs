@@ -677,3 +677,23 @@ fn a_missing_file_and_an_unreachable_url_are_explained() {
         "{err}"
     );
 }
+
+#[test]
+fn non_utf8_inside_an_xml_record_costs_that_record_only() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let mut atom = b"<feed><entry><id>http://arxiv.org/abs/2503.00001v1</id><title>One</title><summary>A.</summary></entry>\n".to_vec();
+    atom.extend(b"<entry><id>http://arxiv.org/abs/2503.00002v1</id><title>caf\xe9</title><summary>A.</summary></entry>\n");
+    atom.extend(b"<entry><id>http://arxiv.org/abs/2503.00003v1</id><title>Three</title><summary>A.</summary></entry></feed>\n");
+    let items = read_text(dir.path(), "latin1.atom", &atom);
+    let messages = bad_messages(&items);
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(
+        messages[0],
+        format!(
+            "{} record 2: not valid UTF-8 (or holds U+FFFD, the mark of a broken encoding)",
+            dir.path().join("latin1.atom").display()
+        )
+    );
+    let ids: Vec<&str> = papers(&items).iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["arXiv:2503.00001", "arXiv:2503.00003"]);
+}
