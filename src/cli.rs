@@ -69,6 +69,14 @@ pub enum Command {
         json: bool,
     },
 
+    /// Judge the ranking methods on a data set in the format of shared/EVAL.md.
+    ///
+    /// Each query's profile papers are ranked against the candidates; prints nDCG@10,
+    /// recall@10, recall@100, MRR and MAP@100 with 95% bootstrap intervals as a table (standard
+    /// error) and one JSON object (standard output). Embeddings are paperscout's own: the
+    /// papers are ingested into the store and what it lacks is embedded once, then reused.
+    Eval(EvalArgs),
+
     /// Inspect the embedding model.
     Model {
         /// What to do with the model.
@@ -115,6 +123,65 @@ pub struct IngestArgs {
     /// Print a JSON summary on standard output
     #[arg(long)]
     pub json: bool,
+
+    /// Which model, on which device.
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// `paperscout eval ...`
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Papers: JSONL or JSONL.gz in paperscout's paper format
+    #[arg(long, value_name = "FILE")]
+    pub papers: PathBuf,
+
+    /// Profiles: `query_id<TAB>paper_id` lines after a header
+    #[arg(long, value_name = "FILE")]
+    pub queries: PathBuf,
+
+    /// Relevance: `query_id<TAB>paper_id<TAB>relevance` lines after a header
+    #[arg(long, value_name = "FILE")]
+    pub qrels: PathBuf,
+
+    /// Candidates are the papers dated on or after this day [default: every paper]
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub candidates_since: Option<String>,
+
+    /// How deep each ranking goes
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub k_max: usize,
+
+    /// A method (centroid, max-sim, zotero, tfidf, tfidf-svm, hybrid), several joined by
+    /// commas, or `all`
+    #[arg(long, default_value = "hybrid", value_name = "METHOD")]
+    pub method: String,
+
+    /// Keep only each query's newest profile paper: judges `similar <paper>`
+    #[arg(long)]
+    pub single_paper: bool,
+
+    /// Evaluate this many queries, spread evenly over the file [default: all]
+    #[arg(long, value_name = "N")]
+    pub max_queries: Option<usize>,
+
+    /// Precomputed vectors instead of the store's: little-endian float16, row i for paper i of
+    /// --papers (as shared/data/arxiv-cs/embeddings/), for development
+    #[arg(long, value_name = "FILE")]
+    pub vectors: Option<PathBuf>,
+
+    /// The hybrid's soft-max sharpness over profile items (0 averages them)
+    #[arg(long, default_value_t = 20.0, value_name = "T")]
+    pub temperature: f32,
+
+    /// The hybrid's weight of lexical against embedding evidence
+    #[arg(long, default_value_t = 2.0, value_name = "W")]
+    pub lexical_weight: f32,
+
+    /// The hybrid's soft-max sharpness over the per-item lexical cosines (0: one cosine with
+    /// the profile's summed terms)
+    #[arg(long, default_value_t = 10.0, value_name = "T")]
+    pub lexical_temperature: f32,
 
     /// Which model, on which device.
     #[command(flatten)]

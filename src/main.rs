@@ -45,6 +45,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             let settings = Settings::resolve(cli, Some(&args.model))?;
             commands::ingest::run(args, &settings, cli.quiet)
         }
+        Command::Eval(args) => {
+            let settings = Settings::resolve(cli, Some(&args.model))?;
+            commands::eval::run(args, &settings, cli.quiet)
+        }
         Command::Stats { json } => {
             let settings = Settings::resolve(cli, None)?;
             commands::stats::run(&settings, *json)

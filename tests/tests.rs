@@ -6,5 +6,6 @@ mod util;
 
 mod cli;
 mod embed_parity;
+mod eval;
 mod ingest;
 mod model_folder;

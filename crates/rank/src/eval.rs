@@ -1,0 +1,289 @@
+//! The evaluation of `shared/EVAL.md`, over a corpus held in memory.
+//!
+//! Each query's profile papers are ranked against the candidates (papers dated on or after a
+//! day, or all papers) with a [`Method`]; the query's own profile papers are never candidates.
+//! Queries without a relevant candidate are left out, as the format says. Profile papers count
+//! only through their text and embedding: no author, category or id is read here.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::dense::Matrix;
+use crate::lexical::{Postings, SparseVec, Tfidf, TfidfParams};
+use crate::methods::{Background, Candidates, HybridParams, Method, Profile, score};
+use crate::metrics::{QueryMetrics, evaluate, top_k};
+
+/// The papers of an evaluation, row i of every field being paper i.
+#[derive(Debug, Clone)]
+pub struct Corpus {
+    /// Title and abstract, the only text a method may read.
+    pub texts: Vec<String>,
+    /// Announcement days (`YYYY-MM-DD`), where known.
+    pub dates: Vec<Option<String>>,
+    /// Unit embeddings, when a method needs them.
+    pub vectors: Option<Matrix>,
+}
+
+/// One query: its profile papers and the graded relevance of papers, by corpus row.
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// The query's name.
+    pub id: String,
+    /// Profile papers.
+    pub profile: Vec<usize>,
+    /// Relevance grades (≥ 1 is relevant).
+    pub relevance: HashMap<usize, f64>,
+}
+
+/// How to evaluate.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Candidates are papers dated on or after this day; `None`: every paper.
+    pub candidates_since: Option<String>,
+    /// How deep each ranking goes.
+    pub k_max: usize,
+    /// Keep only each profile's newest paper: a `similar <paper>` query.
+    pub single_paper: bool,
+    /// The hybrid's knobs.
+    pub hybrid: HybridParams,
+}
+
+/// What one method scored.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The method.
+    pub method: Method,
+    /// Per evaluated query.
+    pub per_query: Vec<QueryMetrics>,
+    /// Seconds spent ranking.
+    pub seconds: f64,
+}
+
+/// Everything the methods share, prepared once per corpus.
+pub struct Prepared {
+    candidates: Vec<usize>,
+    position: HashMap<usize, usize>,
+    candidate_vectors: Option<Matrix>,
+    lexical: Vec<SparseVec>,
+    candidate_lexical: Vec<SparseVec>,
+    postings: Postings,
+    features: usize,
+    terms: Vec<SparseVec>,
+    term_postings: Postings,
+}
+
+impl Prepared {
+    /// Fits tf-idf on the whole corpus (as arxiv-sanity-lite does) and indexes the candidates.
+    pub fn new(corpus: &Corpus, options: &Options) -> Self {
+        let candidates: Vec<usize> = (0..corpus.texts.len())
+            .filter(|&i| match (&options.candidates_since, &corpus.dates[i]) {
+                (None, _) => true,
+                (Some(since), Some(date)) => date.as_str() >= since.as_str(),
+                (Some(_), None) => false,
+            })
+            .collect();
+        let position = candidates
+            .iter()
+            .enumerate()
+            .map(|(p, &row)| (row, p))
+            .collect();
+        let tfidf = Tfidf::fit(&corpus.texts, TfidfParams::default());
+        let lexical = tfidf.transform_all(&corpus.texts);
+        let candidate_lexical: Vec<SparseVec> =
+            candidates.iter().map(|&row| lexical[row].clone()).collect();
+        let postings = Postings::new(&candidate_lexical, tfidf.len());
+        let wide = Tfidf::fit(&corpus.texts, TfidfParams::wide());
+        let terms = wide.transform_all(&corpus.texts);
+        let candidate_terms: Vec<SparseVec> =
+            candidates.iter().map(|&row| terms[row].clone()).collect();
+        let term_postings = Postings::new(&candidate_terms, wide.len());
+        Self {
+            terms,
+            term_postings,
+            candidate_vectors: corpus.vectors.as_ref().map(|v| v.select(&candidates)),
+            candidates,
+            position,
+            lexical,
+            candidate_lexical,
+            postings,
+            features: tfidf.len(),
+        }
+    }
+
+    /// How many candidates there are.
+    pub fn candidate_count(&self) -> usize {
+        self.candidates.len()
+    }
+
+    /// Whether a query has a relevant candidate (queries without one are not evaluated).
+    pub fn is_answerable(&self, query: &Query) -> bool {
+        query.relevance.iter().any(|(row, &grade)| {
+            grade > 0.0 && self.position.contains_key(row) && !query.profile.contains(row)
+        })
+    }
+
+    /// Ranks every answerable query with `method` and scores the rankings.
+    pub fn run(
+        &self,
+        corpus: &Corpus,
+        queries: &[Query],
+        method: Method,
+        options: &Options,
+    ) -> Outcome {
+        let started = Instant::now();
+        let empty = Matrix::new(corpus.vectors.as_ref().map_or(1, Matrix::dim));
+        let candidate_vectors = self.candidate_vectors.as_ref().unwrap_or(&empty);
+        let candidates = Candidates {
+            vectors: candidate_vectors,
+            lexical: &self.candidate_lexical,
+            postings: &self.postings,
+            term_postings: &self.term_postings,
+        };
+        let candidate_set: HashSet<usize> = self.candidates.iter().copied().collect();
+        let per_query: Vec<QueryMetrics> = queries
+            .par_iter()
+            .filter(|query| self.is_answerable(query))
+            .map(|query| {
+                let mut profile_rows = query.profile.clone();
+                // Newest first, so recency ranks are positions.
+                profile_rows.sort_by(|a, b| corpus.dates[*b].cmp(&corpus.dates[*a]).then(a.cmp(b)));
+                if options.single_paper {
+                    profile_rows.truncate(1);
+                }
+                let vectors = corpus
+                    .vectors
+                    .as_ref()
+                    .map_or_else(|| empty.clone(), |v| v.select(&profile_rows));
+                let lexical: Vec<SparseVec> = profile_rows
+                    .iter()
+                    .map(|&r| self.lexical[r].clone())
+                    .collect();
+                let terms: Vec<SparseVec> = profile_rows
+                    .iter()
+                    .map(|&r| self.terms[r].clone())
+                    .collect();
+                let recency: Vec<usize> = (0..profile_rows.len()).collect();
+                let profile = Profile {
+                    vectors: &vectors,
+                    lexical: &lexical,
+                    terms: &terms,
+                    recency_rank: &recency,
+                };
+                let own: HashSet<usize> = query.profile.iter().copied().collect();
+                let background = (method == Method::TfidfSvm).then(|| Background {
+                    lexical: (0..corpus.texts.len())
+                        .filter(|row| !candidate_set.contains(row) && !own.contains(row))
+                        .map(|row| &self.lexical[row])
+                        .collect(),
+                    features: self.features,
+                });
+                let mut scores = score(
+                    method,
+                    &profile,
+                    &candidates,
+                    background.as_ref(),
+                    options.hybrid,
+                );
+                for row in &query.profile {
+                    if let Some(&p) = self.position.get(row) {
+                        scores[p] = f32::NEG_INFINITY;
+                    }
+                }
+                let ranking: Vec<usize> = top_k(&scores, options.k_max)
+                    .into_iter()
+                    .map(|p| self.candidates[p])
+                    .collect();
+                let relevance: HashMap<usize, f64> = query
+                    .relevance
+                    .iter()
+                    .filter(|(row, _)| self.position.contains_key(row) && !own.contains(row))
+                    .map(|(&row, &grade)| (row, grade))
+                    .collect();
+                evaluate(&ranking, &relevance)
+            })
+            .collect();
+        Outcome {
+            method,
+            per_query,
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two topics in 2-d: papers on the x axis and on the y axis.
+    fn corpus() -> Corpus {
+        let texts = [
+            "graph neural networks for molecules",
+            "protein folding with deep learning",
+            "graph neural networks predict molecular properties",
+            "deep learning for protein structure prediction",
+            "street photography composition tips",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let vectors = Matrix::from_data(
+            2,
+            vec![1.0, 0.0, 0.0, 1.0, 0.98, 0.2, 0.2, 0.98, -0.7, -0.7],
+        );
+        let dates = [
+            "2025-01-01",
+            "2025-02-01",
+            "2026-01-05",
+            "2026-01-06",
+            "2026-01-07",
+        ]
+        .map(|d| Some(d.to_owned()))
+        .to_vec();
+        Corpus {
+            texts,
+            dates,
+            vectors: Some(vectors),
+        }
+    }
+
+    #[test]
+    fn a_two_interest_profile_finds_both_topics() {
+        let corpus = corpus();
+        let options = Options {
+            candidates_since: Some("2026-01-01".into()),
+            k_max: 3,
+            single_paper: false,
+            hybrid: HybridParams::default(),
+        };
+        let prepared = Prepared::new(&corpus, &options);
+        assert_eq!(prepared.candidate_count(), 3);
+        let query = Query {
+            id: "q".into(),
+            profile: vec![0, 1],
+            relevance: HashMap::from([(2, 1.0), (3, 1.0)]),
+        };
+        for method in [
+            Method::MaxSim,
+            Method::Zotero,
+            Method::Centroid,
+            Method::Hybrid,
+        ] {
+            let outcome = prepared.run(&corpus, std::slice::from_ref(&query), method, &options);
+            assert_eq!(outcome.per_query.len(), 1);
+            assert!(
+                (outcome.per_query[0].ndcg_10 - 1.0).abs() < 1e-9,
+                "{method}: {:?}",
+                outcome.per_query
+            );
+        }
+        // Asked about one paper only, the other topic is not relevant any more, and the paper
+        // of its own topic comes first.
+        let single = Options {
+            single_paper: true,
+            ..options
+        };
+        let outcome = prepared.run(&corpus, &[query], Method::MaxSim, &single);
+        assert_eq!(outcome.per_query[0].reciprocal_rank, 1.0);
+    }
+}

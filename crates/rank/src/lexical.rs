@@ -1,0 +1,383 @@
+//! Lexical evidence: tf-idf over title + abstract, as arxiv-sanity-lite computes it.
+//!
+//! Words are runs of ASCII letters, digits and `_` that start with a letter or `_` and are at
+//! least two long, lower-cased, English stop words dropped; features are those words and the
+//! pairs of neighbouring words (1- and 2-grams). The vocabulary keeps terms in at least
+//! `min_df` documents and at most `max_df` of them, then the `max_features` most frequent.
+//! Weights are sublinear (1 + ln tf) times the smoothed idf ln((1 + n) / (1 + df)) + 1, and each
+//! vector is scaled to unit length, so a dot product is a cosine.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+
+/// A sparse vector: feature indices in increasing order, and their weights.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SparseVec {
+    /// Feature indices, increasing.
+    pub indices: Vec<u32>,
+    /// Their weights.
+    pub values: Vec<f32>,
+}
+
+impl SparseVec {
+    /// The inner product with another sparse vector.
+    pub fn dot(&self, other: &SparseVec) -> f32 {
+        let (mut i, mut j, mut sum) = (0, 0, 0.0);
+        while i < self.indices.len() && j < other.indices.len() {
+            match self.indices[i].cmp(&other.indices[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    sum += self.values[i] * other.values[j];
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        sum
+    }
+
+    /// The inner product with a dense vector.
+    pub fn dot_dense(&self, dense: &[f32]) -> f32 {
+        self.indices
+            .iter()
+            .zip(&self.values)
+            .map(|(&i, &v)| v * dense[i as usize])
+            .sum()
+    }
+
+    /// The sum of squares.
+    pub fn squared_norm(&self) -> f32 {
+        self.values.iter().map(|v| v * v).sum()
+    }
+
+    /// The weighted sum of several vectors, scaled to unit length.
+    pub fn unit_sum<'a>(vectors: impl IntoIterator<Item = (&'a SparseVec, f32)>) -> SparseVec {
+        let mut sum: HashMap<u32, f32> = HashMap::new();
+        for (vector, weight) in vectors {
+            for (&i, &v) in vector.indices.iter().zip(&vector.values) {
+                *sum.entry(i).or_default() += weight * v;
+            }
+        }
+        let mut pairs: Vec<(u32, f32)> = sum.into_iter().filter(|(_, v)| *v != 0.0).collect();
+        pairs.sort_unstable_by_key(|(i, _)| *i);
+        let norm = pairs.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
+        let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
+        SparseVec {
+            indices: pairs.iter().map(|(i, _)| *i).collect(),
+            values: pairs.iter().map(|(_, v)| v * scale).collect(),
+        }
+    }
+}
+
+/// How the vocabulary is chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TfidfParams {
+    /// Fewest documents a term must appear in.
+    pub min_df: usize,
+    /// Largest share of documents a term may appear in.
+    pub max_df: f64,
+    /// Most features kept, by frequency over the corpus.
+    pub max_features: usize,
+}
+
+impl TfidfParams {
+    /// paperscout's own vocabulary: every term in two documents or more and at most a fifth of
+    /// them. Rare terms (a method's name, a data set) are what an author's papers share.
+    pub fn wide() -> Self {
+        Self {
+            min_df: 2,
+            max_df: 0.2,
+            max_features: 2_000_000,
+        }
+    }
+}
+
+impl Default for TfidfParams {
+    /// arxiv-sanity-lite's settings.
+    fn default() -> Self {
+        Self {
+            min_df: 5,
+            max_df: 0.1,
+            max_features: 20_000,
+        }
+    }
+}
+
+/// A fitted tf-idf model: vocabulary and idf weights.
+#[derive(Debug, Clone)]
+pub struct Tfidf {
+    words: HashMap<String, u32>,
+    /// Term key (see [`term_key`]) → feature index.
+    features: HashMap<u64, u32>,
+    idf: Vec<f32>,
+    names: Vec<String>,
+}
+
+const UNIGRAM: u64 = (u32::MAX as u64) << 32;
+
+/// A unigram's key is its word id under a marker; a bigram's is both ids.
+fn term_key(first: u32, second: Option<u32>) -> u64 {
+    match second {
+        None => UNIGRAM | u64::from(first),
+        Some(second) => (u64::from(first) << 32) | u64::from(second),
+    }
+}
+
+impl Tfidf {
+    /// Fits the vocabulary and idf on a corpus of texts.
+    pub fn fit(texts: &[String], params: TfidfParams) -> Self {
+        let mut words: HashMap<String, u32> = HashMap::new();
+        let docs: Vec<Vec<u32>> = texts
+            .iter()
+            .map(|text| {
+                tokens(text)
+                    .map(|token| {
+                        let next = words.len() as u32;
+                        *words.entry(token).or_insert(next)
+                    })
+                    .collect()
+            })
+            .collect();
+        // Term → (documents containing it, occurrences).
+        let mut counts: HashMap<u64, (u32, u32)> = HashMap::new();
+        let mut seen: HashMap<u64, u32> = HashMap::new();
+        for doc in &docs {
+            seen.clear();
+            for_each_term(doc, |key| *seen.entry(key).or_default() += 1);
+            for (&key, &occurrences) in &seen {
+                let entry = counts.entry(key).or_default();
+                entry.0 += 1;
+                entry.1 += occurrences;
+            }
+        }
+        let n = docs.len();
+        let max_df = (params.max_df * n as f64).floor() as u32;
+        let mut kept: Vec<(u64, u32, u32)> = counts
+            .into_iter()
+            .filter(|(_, (df, _))| *df as usize >= params.min_df && *df <= max_df)
+            .map(|(key, (df, tf))| (key, df, tf))
+            .collect();
+        // Most frequent first; ties broken by key so the vocabulary is deterministic.
+        kept.sort_unstable_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+        kept.truncate(params.max_features);
+        kept.sort_unstable_by_key(|(key, _, _)| *key);
+
+        let mut by_id: Vec<&str> = vec![""; words.len()];
+        for (word, &id) in &words {
+            by_id[id as usize] = word;
+        }
+        let name = |key: u64| -> String {
+            if key & UNIGRAM == UNIGRAM {
+                by_id[(key & 0xFFFF_FFFF) as usize].to_owned()
+            } else {
+                format!(
+                    "{} {}",
+                    by_id[(key >> 32) as usize],
+                    by_id[(key & 0xFFFF_FFFF) as usize]
+                )
+            }
+        };
+        let features = kept
+            .iter()
+            .enumerate()
+            .map(|(i, (key, _, _))| (*key, i as u32))
+            .collect();
+        let idf = kept
+            .iter()
+            .map(|(_, df, _)| (((1 + n) as f64 / (1 + *df) as f64).ln() + 1.0) as f32)
+            .collect();
+        let names = kept.iter().map(|(key, _, _)| name(*key)).collect();
+        Self {
+            words,
+            features,
+            idf,
+            names,
+        }
+    }
+
+    /// The number of features.
+    pub fn len(&self) -> usize {
+        self.idf.len()
+    }
+
+    /// Whether the vocabulary is empty.
+    pub fn is_empty(&self) -> bool {
+        self.idf.is_empty()
+    }
+
+    /// A feature's text: a word, or two words with a space.
+    pub fn feature_name(&self, index: u32) -> &str {
+        &self.names[index as usize]
+    }
+
+    /// The unit tf-idf vector of a text.
+    pub fn transform(&self, text: &str) -> SparseVec {
+        let ids: Vec<u32> = tokens(text)
+            .map(|token| self.words.get(&token).copied().unwrap_or(u32::MAX))
+            .collect();
+        let mut counts: HashMap<u32, u32> = HashMap::new();
+        for_each_term(&ids, |key| {
+            if let Some(&feature) = self.features.get(&key) {
+                *counts.entry(feature).or_default() += 1;
+            }
+        });
+        let mut pairs: Vec<(u32, f32)> = counts
+            .into_iter()
+            .map(|(feature, tf)| {
+                (
+                    feature,
+                    (1.0 + (tf as f32).ln()) * self.idf[feature as usize],
+                )
+            })
+            .collect();
+        pairs.sort_unstable_by_key(|(feature, _)| *feature);
+        let norm = pairs.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
+        let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
+        SparseVec {
+            indices: pairs.iter().map(|(f, _)| *f).collect(),
+            values: pairs.iter().map(|(_, v)| v * scale).collect(),
+        }
+    }
+
+    /// [`Self::transform`] of many texts, on every core.
+    pub fn transform_all(&self, texts: &[String]) -> Vec<SparseVec> {
+        texts.par_iter().map(|text| self.transform(text)).collect()
+    }
+}
+
+/// Calls `visit` with every unigram and bigram key of a document's word ids. Unknown words
+/// (`u32::MAX`) produce no terms and break bigrams.
+fn for_each_term(ids: &[u32], mut visit: impl FnMut(u64)) {
+    for (i, &id) in ids.iter().enumerate() {
+        if id == u32::MAX {
+            continue;
+        }
+        visit(term_key(id, None));
+        if let Some(&next) = ids.get(i + 1)
+            && next != u32::MAX
+        {
+            visit(term_key(id, Some(next)));
+        }
+    }
+}
+
+/// The words of a text, lower-cased, stop words dropped.
+pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.len() >= 2)
+        // A word starts with a letter or `_`: "3d" splits off nothing, "2023" is not a word.
+        .filter_map(|word| {
+            let start = word.find(|c: char| c.is_ascii_alphabetic() || c == '_')?;
+            let word = &word[start..];
+            (word.len() >= 2).then(|| word.to_ascii_lowercase())
+        })
+        .filter(|word| !is_stop_word(word))
+}
+
+/// Common English function words, which carry no topic.
+fn is_stop_word(word: &str) -> bool {
+    const STOP_WORDS: &[&str] = &[
+        "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and",
+        "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between",
+        "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during",
+        "each", "either", "etc", "few", "for", "from", "further", "had", "has", "have", "having",
+        "he", "her", "here", "hers", "him", "his", "how", "however", "if", "in", "into", "is",
+        "it", "its", "itself", "just", "may", "me", "might", "more", "most", "much", "must", "my",
+        "neither", "no", "nor", "not", "now", "of", "off", "on", "once", "one", "only", "or",
+        "other", "our", "ours", "out", "over", "own", "same", "shall", "she", "should", "so",
+        "some", "such", "than", "that", "the", "their", "theirs", "them", "then", "there", "these",
+        "they", "this", "those", "through", "thus", "to", "too", "under", "until", "up", "upon",
+        "us", "very", "was", "we", "were", "what", "when", "where", "whether", "which", "while",
+        "who", "whom", "whose", "why", "will", "with", "within", "without", "would", "yet", "you",
+        "your", "yours",
+    ];
+    STOP_WORDS.binary_search(&word).is_ok()
+}
+
+/// An inverted index over many sparse vectors, for scoring them all against one query.
+#[derive(Debug, Clone, Default)]
+pub struct Postings {
+    lists: Vec<Vec<(u32, f32)>>,
+    documents: usize,
+}
+
+impl Postings {
+    /// Indexes `vectors`; document `i` is `vectors[i]`.
+    pub fn new(vectors: &[SparseVec], features: usize) -> Self {
+        let mut lists: Vec<Vec<(u32, f32)>> = vec![Vec::new(); features];
+        for (doc, vector) in vectors.iter().enumerate() {
+            for (&i, &v) in vector.indices.iter().zip(&vector.values) {
+                lists[i as usize].push((doc as u32, v));
+            }
+        }
+        Self {
+            lists,
+            documents: vectors.len(),
+        }
+    }
+
+    /// Every document's inner product with `query`.
+    pub fn scores(&self, query: &SparseVec) -> Vec<f32> {
+        let mut scores = vec![0.0; self.documents];
+        for (&i, &q) in query.indices.iter().zip(&query.values) {
+            for &(doc, v) in &self.lists[i as usize] {
+                scores[doc as usize] += q * v;
+            }
+        }
+        scores
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stop_words_are_sorted_for_binary_search() {
+        assert!(is_stop_word("the") && is_stop_word("yours") && !is_stop_word("graph"));
+    }
+
+    #[test]
+    fn tokens_follow_arxiv_sanitys_pattern() {
+        let words: Vec<String> = tokens("The 3D U-Net, in 2023: a GNN_v2 model!").collect();
+        assert_eq!(words, ["net", "gnn_v2", "model"]);
+    }
+
+    #[test]
+    fn tfidf_weights_rare_terms_and_pairs() {
+        let mut texts: Vec<String> = (0..20)
+            .map(|i| format!("filler{i} common words here"))
+            .collect();
+        texts.extend((0..5).map(|_| "graph neural networks".to_owned()));
+        texts.extend((0..5).map(|_| "neural radiance fields".to_owned()));
+        let tfidf = Tfidf::fit(
+            &texts,
+            TfidfParams {
+                min_df: 2,
+                max_df: 0.5,
+                max_features: 100,
+            },
+        );
+        let names: Vec<&str> = (0..tfidf.len() as u32)
+            .map(|i| tfidf.feature_name(i))
+            .collect();
+        assert!(
+            names.contains(&"graph neural") && names.contains(&"neural"),
+            "{names:?}"
+        );
+        assert!(!names.contains(&"common"), "in every document: over max_df");
+        let a = tfidf.transform("graph neural networks");
+        let b = tfidf.transform("neural radiance fields");
+        assert!((a.squared_norm() - 1.0).abs() < 1e-5);
+        let shared = a.dot(&b);
+        assert!(
+            shared > 0.0 && shared < 0.5,
+            "only `neural` is shared: {shared}"
+        );
+        let postings = Postings::new(&[a.clone(), b.clone()], tfidf.len());
+        let scores = postings.scores(&a);
+        assert!((scores[0] - 1.0).abs() < 1e-5 && (scores[1] - shared).abs() < 1e-6);
+    }
+}

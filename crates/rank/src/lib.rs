@@ -1,0 +1,21 @@
+//! Ranking for paperscout: pure functions over embeddings and text, shared by the digest, the
+//! daemon's `recommend`, the batch re-ranker and `paperscout eval`.
+//!
+//! - [`dense`]: unit vectors in one matrix; all similarities of a profile by one product.
+//! - [`lexical`]: tf-idf over title + abstract (1-2 grams), sparse vectors, an inverted index.
+//! - [`svm`]: a per-user linear SVM (the arxiv-sanity-lite baseline).
+//! - [`methods`]: the scoring methods, baselines and paperscout's own, behind one function.
+//! - [`metrics`]: nDCG, recall, MRR, MAP and bootstrap intervals.
+//! - [`eval`]: the evaluation of `shared/EVAL.md` over an in-memory corpus.
+
+pub mod dense;
+pub mod eval;
+pub mod lexical;
+pub mod methods;
+pub mod metrics;
+pub mod svm;
+
+pub use dense::Matrix;
+pub use lexical::{Postings, SparseVec, Tfidf, TfidfParams};
+pub use methods::{Background, Candidates, HybridParams, Method, Profile, score};
+pub use metrics::{Estimate, QueryMetrics, Summary, evaluate, summarise, top_k};

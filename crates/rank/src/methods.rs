@@ -1,0 +1,285 @@
+//! Scoring methods: how well each candidate paper matches one user's profile.
+//!
+//! Every method sees the same inputs (a [`Profile`], the [`Candidates`], and for the SVM the
+//! [`Background`] of papers that are neither) and returns one score per candidate, higher is
+//! better. The baselines are the peers' recipes; [`Method::Hybrid`] is paperscout's.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::dense::{Matrix, normalise};
+use crate::lexical::{Postings, SparseVec};
+use crate::svm::{SvmParams, train};
+
+/// A scoring method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Cosine to the mean of the profile's embeddings.
+    Centroid,
+    /// The largest cosine to any profile item (one interest is enough).
+    MaxSim,
+    /// zotero-arxiv-daily: items newest first weighted 1 / (1 + log10(rank + 1)), normalised;
+    /// the weighted sum of cosines.
+    Zotero,
+    /// Cosine of tf-idf vectors: the candidate's against the profile's summed.
+    Tfidf,
+    /// arxiv-sanity-lite: a linear SVM on tf-idf per user, the profile positive and every
+    /// paper that is not a candidate negative; candidates ranked by its decision function.
+    TfidfSvm,
+    /// paperscout: soft-max pooled embedding similarity over the profile items (each interest
+    /// counts on its own) plus lexical evidence, each standardised over the candidates.
+    Hybrid,
+}
+
+impl Method {
+    /// Every method, baselines first.
+    pub const ALL: [Self; 6] = [
+        Self::Centroid,
+        Self::MaxSim,
+        Self::Zotero,
+        Self::Tfidf,
+        Self::TfidfSvm,
+        Self::Hybrid,
+    ];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Centroid => "centroid",
+            Self::MaxSim => "max-sim",
+            Self::Zotero => "zotero",
+            Self::Tfidf => "tfidf",
+            Self::TfidfSvm => "tfidf-svm",
+            Self::Hybrid => "hybrid",
+        }
+    }
+
+    /// Whether the method reads embeddings.
+    pub fn needs_embeddings(self) -> bool {
+        !matches!(self, Self::Tfidf | Self::TfidfSvm)
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Method {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|method| method.name() == text)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|m| m.name()).collect();
+                format!("unknown method {text:?}: use one of {}", names.join(", "))
+            })
+    }
+}
+
+/// One user's interests as the methods see them: item i is row i of `vectors`, `lexical[i]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Profile<'a> {
+    /// Unit embeddings of the items.
+    pub vectors: &'a Matrix,
+    /// Unit tf-idf vectors of the items (arxiv-sanity-lite's vocabulary).
+    pub lexical: &'a [SparseVec],
+    /// Unit tf-idf vectors of the items in paperscout's wide vocabulary.
+    pub terms: &'a [SparseVec],
+    /// Each item's place in time: 0 for the newest.
+    pub recency_rank: &'a [usize],
+}
+
+/// The papers to rank.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidates<'a> {
+    /// Unit embeddings.
+    pub vectors: &'a Matrix,
+    /// Unit tf-idf vectors (arxiv-sanity-lite's vocabulary).
+    pub lexical: &'a [SparseVec],
+    /// An inverted index over `lexical`.
+    pub postings: &'a Postings,
+    /// An inverted index over the candidates' vectors in the wide vocabulary.
+    pub term_postings: &'a Postings,
+}
+
+/// Papers that are neither profile nor candidate: the SVM's negatives.
+#[derive(Debug, Clone)]
+pub struct Background<'a> {
+    /// Their unit tf-idf vectors.
+    pub lexical: Vec<&'a SparseVec>,
+    /// The number of tf-idf features.
+    pub features: usize,
+}
+
+/// The knobs of [`Method::Hybrid`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HybridParams {
+    /// Sharpness of the soft maximum over profile items: 0 averages, large values take the max.
+    pub temperature: f32,
+    /// Weight of the standardised lexical score against the standardised embedding score.
+    pub lexical_weight: f32,
+    /// Sharpness of the soft maximum of the per-item lexical cosines; 0 takes the cosine with
+    /// the items' summed vector instead.
+    pub lexical_temperature: f32,
+}
+
+impl Default for HybridParams {
+    fn default() -> Self {
+        // Chosen on a 1,500-query sample of shared/data/arxiv-cs/eval-authors (see the README).
+        Self {
+            temperature: 20.0,
+            lexical_weight: 2.0,
+            lexical_temperature: 10.0,
+        }
+    }
+}
+
+/// Scores every candidate for a profile; higher is better.
+pub fn score(
+    method: Method,
+    profile: &Profile<'_>,
+    candidates: &Candidates<'_>,
+    background: Option<&Background<'_>>,
+    hybrid: HybridParams,
+) -> Vec<f32> {
+    let count = candidates.vectors.rows().max(candidates.lexical.len());
+    if profile.vectors.rows() == 0 && profile.lexical.is_empty() {
+        return vec![0.0; count];
+    }
+    match method {
+        Method::Centroid => {
+            let mut centroid = vec![0.0; profile.vectors.dim()];
+            for item in 0..profile.vectors.rows() {
+                for (sum, x) in centroid.iter_mut().zip(profile.vectors.row(item)) {
+                    *sum += x;
+                }
+            }
+            normalise(&mut centroid);
+            Matrix::from_data(centroid.len(), centroid).dot_all(candidates.vectors, false)
+        }
+        Method::MaxSim => {
+            let similarities = profile.vectors.dot_all(candidates.vectors, false);
+            pool_rows(&similarities, count, |column| {
+                column.fold(f32::NEG_INFINITY, f32::max)
+            })
+        }
+        Method::Zotero => {
+            let weights = zotero_weights(profile.recency_rank);
+            let similarities = profile.vectors.dot_all(candidates.vectors, false);
+            let mut scores = vec![0.0; count];
+            for (item, weight) in weights.iter().enumerate() {
+                for (score, s) in scores
+                    .iter_mut()
+                    .zip(&similarities[item * count..(item + 1) * count])
+                {
+                    *score += weight * s;
+                }
+            }
+            scores
+        }
+        Method::Tfidf => lexical_scores(profile, candidates),
+        Method::TfidfSvm => {
+            let Some(background) = background else {
+                return lexical_scores(profile, candidates);
+            };
+            let positives: Vec<&SparseVec> = profile.lexical.iter().collect();
+            let model = train(
+                &positives,
+                &background.lexical,
+                background.features,
+                SvmParams::default(),
+            );
+            candidates
+                .lexical
+                .iter()
+                .map(|x| model.decision(x))
+                .collect()
+        }
+        Method::Hybrid => {
+            let similarities = profile.vectors.dot_all(candidates.vectors, false);
+            let t = hybrid.temperature;
+            let semantic = pool_rows(&similarities, count, |column| soft_max(column, t));
+            let lexical = if hybrid.lexical_temperature > 0.0 {
+                let per_item: Vec<f32> = profile
+                    .terms
+                    .iter()
+                    .flat_map(|item| candidates.term_postings.scores(item))
+                    .collect();
+                let t = hybrid.lexical_temperature;
+                pool_rows(&per_item, count, |column| soft_max(column, t))
+            } else {
+                let query = SparseVec::unit_sum(profile.terms.iter().map(|x| (x, 1.0)));
+                candidates.term_postings.scores(&query)
+            };
+            let (semantic, lexical) = (standardise(&semantic), standardise(&lexical));
+            semantic
+                .iter()
+                .zip(&lexical)
+                .map(|(s, l)| s + hybrid.lexical_weight * l)
+                .collect()
+        }
+    }
+}
+
+/// zotero-arxiv-daily's weights: 1 / (1 + log10(rank + 1)), newest rank 0, summing to 1.
+pub fn zotero_weights(recency_rank: &[usize]) -> Vec<f32> {
+    let raw: Vec<f32> = recency_rank
+        .iter()
+        .map(|&rank| 1.0 / (1.0 + ((rank + 1) as f32).log10()))
+        .collect();
+    let total: f32 = raw.iter().sum();
+    raw.iter()
+        .map(|w| w / total.max(f32::MIN_POSITIVE))
+        .collect()
+}
+
+fn lexical_scores(profile: &Profile<'_>, candidates: &Candidates<'_>) -> Vec<f32> {
+    let query = SparseVec::unit_sum(profile.lexical.iter().map(|x| (x, 1.0)));
+    candidates.postings.scores(&query)
+}
+
+/// Pools the `items × count` similarity matrix column by column.
+fn pool_rows(
+    similarities: &[f32],
+    count: usize,
+    pool: impl Fn(&mut dyn Iterator<Item = f32>) -> f32,
+) -> Vec<f32> {
+    let items = similarities.len() / count.max(1);
+    (0..count)
+        .map(|candidate| {
+            let mut column = (0..items).map(|item| similarities[item * count + candidate]);
+            pool(&mut column)
+        })
+        .collect()
+}
+
+/// (1/t) · ln(mean(exp(t · s))): the mean for t → 0, the maximum for t → ∞.
+fn soft_max(values: &mut dyn Iterator<Item = f32>, t: f32) -> f32 {
+    let values: Vec<f32> = values.collect();
+    if t <= 0.0 {
+        return values.iter().sum::<f32>() / values.len().max(1) as f32;
+    }
+    let top = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mean = values.iter().map(|v| ((v - top) * t).exp()).sum::<f32>() / values.len() as f32;
+    top + mean.ln() / t
+}
+
+/// Subtracts the mean and divides by the standard deviation (which a constant leaves at 0).
+fn standardise(values: &[f32]) -> Vec<f32> {
+    let n = values.len().max(1) as f32;
+    let mean = values.iter().sum::<f32>() / n;
+    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n;
+    let scale = if variance > 0.0 {
+        1.0 / variance.sqrt()
+    } else {
+        0.0
+    };
+    values.iter().map(|v| (v - mean) * scale).collect()
+}

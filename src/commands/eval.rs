@@ -1,0 +1,364 @@
+//! `paperscout eval`: judges the ranking methods on a data set in the format of
+//! `shared/EVAL.md`, with paperscout's own embeddings (cached in the store) or imported ones.
+
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use paperscout_ingest::{Embed, Item, Options as IngestOptions, Progress, Records, ingest};
+use paperscout_rank::eval::{Corpus, Options, Outcome, Prepared, Query};
+use paperscout_rank::{HybridParams, Matrix, Method, Summary, summarise};
+use paperscout_store::{SqliteStore, Store};
+use paperscout_types::Paper;
+use serde::Serialize;
+
+use crate::cli::EvalArgs;
+use crate::config::Settings;
+use crate::store_model::StoreModel;
+
+/// Bootstrap resamples for the intervals.
+const RESAMPLES: usize = 1000;
+
+#[derive(Serialize)]
+struct MethodReport {
+    method: String,
+    model: String,
+    queries: usize,
+    candidates: usize,
+    #[serde(flatten)]
+    summary: Summary,
+    seconds: f64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    #[serde(flatten)]
+    first: MethodReport,
+    /// Every method run, the first included, when several were.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    methods: Vec<MethodReport>,
+    single_paper: bool,
+    seconds: f64,
+}
+
+/// Runs the command.
+pub fn run(args: &EvalArgs, settings: &Settings, quiet: bool) -> Result<()> {
+    let started = Instant::now();
+    let methods: Vec<Method> = if args.method == "all" {
+        Method::ALL.to_vec()
+    } else {
+        args.method
+            .split(',')
+            .map(|name| name.trim().parse().map_err(anyhow::Error::msg))
+            .collect::<Result<_>>()?
+    };
+    let papers_arg = args.papers.to_string_lossy().into_owned();
+    let needs_vectors = methods.iter().any(|m| m.needs_embeddings());
+
+    // Vectors come from a file given, or from the store (embedding what it lacks).
+    let (model_name, vectors_by_id) = match (&args.vectors, needs_vectors) {
+        (_, false) => ("none".to_owned(), None),
+        (Some(path), true) => (format!("imported from {}", path.display()), None),
+        (None, true) => {
+            let (name, vectors) = store_vectors(&papers_arg, settings, quiet)?;
+            (name, Some(vectors))
+        }
+    };
+
+    let papers = read_papers(&papers_arg)?;
+    let index: HashMap<&str, usize> = papers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.as_str(), i))
+        .collect();
+    let vectors = match (&args.vectors, vectors_by_id) {
+        _ if !needs_vectors => None,
+        (Some(path), _) => Some(imported_vectors(path, papers.len())?),
+        (None, Some(mut by_id)) => {
+            let dim = by_id.values().next().map_or(384, Vec::len);
+            let mut matrix = Matrix::new(dim);
+            for paper in &papers {
+                let vector = by_id
+                    .remove(&paper.id)
+                    .with_context(|| format!("the store has no embedding of {}", paper.id))?;
+                matrix.push(&vector);
+            }
+            Some(matrix)
+        }
+        (None, None) => None,
+    };
+    let corpus = Corpus {
+        texts: papers
+            .iter()
+            .map(|p| format!("{} {}", p.title, p.abstract_text))
+            .collect(),
+        dates: papers.iter().map(|p| p.date.clone()).collect(),
+        vectors,
+    };
+    let mut queries = read_queries(&args.queries, &args.qrels, &index)?;
+    if let Some(limit) = args.max_queries {
+        sample(&mut queries, limit);
+    }
+    let options = Options {
+        candidates_since: args.candidates_since.clone(),
+        k_max: args.k_max,
+        single_paper: args.single_paper,
+        hybrid: HybridParams {
+            temperature: args.temperature,
+            lexical_weight: args.lexical_weight,
+            lexical_temperature: args.lexical_temperature,
+        },
+    };
+    let prepared = Prepared::new(&corpus, &options);
+
+    let mut reports = Vec::new();
+    for method in methods {
+        if !quiet {
+            eprintln!("ranking with {method}…");
+        }
+        let Outcome {
+            per_query, seconds, ..
+        } = prepared.run(&corpus, &queries, method, &options);
+        reports.push(MethodReport {
+            method: method.name().to_owned(),
+            model: if method.needs_embeddings() {
+                model_name.clone()
+            } else {
+                "none".to_owned()
+            },
+            queries: per_query.len(),
+            candidates: prepared.candidate_count(),
+            summary: summarise(&per_query, RESAMPLES, 0x5EED),
+            seconds,
+        });
+    }
+    if !quiet {
+        print_table(&reports);
+    }
+    let mut reports = reports.into_iter();
+    let first = reports.next().context("no method to run")?;
+    let report = Report {
+        first,
+        methods: Vec::new(),
+        single_paper: args.single_paper,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let rest: Vec<MethodReport> = reports.collect();
+    let report = if rest.is_empty() {
+        report
+    } else {
+        let Report {
+            first,
+            single_paper,
+            seconds,
+            ..
+        } = report;
+        let mut methods = vec![clone_report(&first)];
+        methods.extend(rest);
+        Report {
+            first,
+            methods,
+            single_paper,
+            seconds,
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, &report)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn clone_report(report: &MethodReport) -> MethodReport {
+    MethodReport {
+        method: report.method.clone(),
+        model: report.model.clone(),
+        queries: report.queries,
+        candidates: report.candidates,
+        summary: report.summary,
+        seconds: report.seconds,
+    }
+}
+
+fn print_table(reports: &[MethodReport]) {
+    let interval =
+        |e: paperscout_rank::Estimate| format!("{:.4} [{:.4}, {:.4}]", e.mean, e.low, e.high);
+    eprintln!("\n| method | queries | nDCG@10 | recall@10 | recall@100 | MRR | MAP@100 | s |");
+    eprintln!("|---|---:|---|---|---|---|---|---:|");
+    for r in reports {
+        eprintln!(
+            "| {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            r.method,
+            r.queries,
+            interval(r.summary.ndcg_10),
+            interval(r.summary.recall_10),
+            interval(r.summary.recall_100),
+            interval(r.summary.mrr),
+            interval(r.summary.map_100),
+            r.seconds
+        );
+    }
+}
+
+/// Ingests the papers into the store, embedding those it lacks, and reads their vectors back.
+fn store_vectors(
+    papers: &str,
+    settings: &Settings,
+    quiet: bool,
+) -> Result<(String, HashMap<String, Vec<f32>>)> {
+    let path = paperscout_store::file_in(&settings.data_dir);
+    let mut store = SqliteStore::open(&path)?;
+    let mut model = StoreModel::load(settings)?;
+    let input = paperscout_ingest::open(papers)?;
+    let bar = crate::progress::bytes(input.len, quiet);
+    let consumed = std::sync::Arc::clone(&input.consumed);
+    let report = ingest(
+        &mut store,
+        Records::new(input)?,
+        papers,
+        Some(&mut model as &mut dyn Embed),
+        IngestOptions::default(),
+        paperscout_store::now(),
+        &mut |progress| {
+            if let Progress::Committed(report) = progress {
+                bar.set_position(consumed.load(std::sync::atomic::Ordering::Relaxed));
+                bar.set_message(format!(
+                    "{} papers, {} embedded",
+                    report.read, report.written.embedded
+                ));
+            }
+        },
+    )?;
+    bar.finish_and_clear();
+    if !quiet && report.written.embedded > 0 {
+        eprintln!(
+            "embedded {} papers the store lacked",
+            report.written.embedded
+        );
+    }
+    let mut vectors = HashMap::new();
+    store.for_each_embedding(model.key(), &mut |id, vector| {
+        vectors.insert(id.to_owned(), vector.to_vec());
+    })?;
+    Ok((model.key().name.clone(), vectors))
+}
+
+fn read_papers(source: &str) -> Result<Vec<Paper>> {
+    let mut papers = Vec::new();
+    for item in Records::new(paperscout_ingest::open(source)?)? {
+        match item? {
+            Item::Paper(paper) => papers.push(paper),
+            Item::Bad(bad) => bail!("{bad}: eval needs every paper readable"),
+            Item::Deleted => {}
+        }
+    }
+    Ok(papers)
+}
+
+fn imported_vectors(path: &Path, papers: usize) -> Result<Matrix> {
+    let bytes = fs_err::read(path)?;
+    let dim = bytes.len() / 2 / papers.max(1);
+    let rows = paperscout_index::f16_rows(&bytes, dim).with_context(|| {
+        format!(
+            "{} is not a float16 matrix of one row per paper",
+            path.display()
+        )
+    })?;
+    if rows.len() != papers {
+        bail!(
+            "{} holds {} rows for {papers} papers",
+            path.display(),
+            rows.len()
+        );
+    }
+    let mut matrix = Matrix::from_data(dim, rows.into_iter().flatten().collect());
+    matrix.normalise_rows();
+    Ok(matrix)
+}
+
+/// Reads the queries (`query_id<TAB>paper_id`) and the qrels (`query_id<TAB>paper_id<TAB>grade`).
+fn read_queries(queries: &Path, qrels: &Path, index: &HashMap<&str, usize>) -> Result<Vec<Query>> {
+    let mut by_id: HashMap<String, Query> = HashMap::new();
+    let mut order: Vec<String> = Vec::new();
+    let mut unknown = 0;
+    for (fields, line) in tsv(queries, 2)? {
+        let [query, paper, ..] = fields.as_slice() else {
+            continue;
+        };
+        let Some(&row) = index.get(paper.as_str()) else {
+            unknown += 1;
+            continue;
+        };
+        let entry = by_id.entry(query.clone()).or_insert_with(|| {
+            order.push(query.clone());
+            Query {
+                id: query.clone(),
+                profile: Vec::new(),
+                relevance: HashMap::new(),
+            }
+        });
+        entry.profile.push(row);
+        let _ = line;
+    }
+    for (fields, line) in tsv(qrels, 3)? {
+        let [query, paper, grade, ..] = fields.as_slice() else {
+            continue;
+        };
+        let grade: f64 = grade.parse().with_context(|| {
+            format!(
+                "{} line {line}: relevance {grade:?} is not a number",
+                qrels.display()
+            )
+        })?;
+        let (Some(entry), Some(&row)) = (by_id.get_mut(query.as_str()), index.get(paper.as_str()))
+        else {
+            unknown += 1;
+            continue;
+        };
+        entry.relevance.insert(row, grade);
+    }
+    if unknown > 0 {
+        tracing::warn!(
+            "{unknown} query or qrels lines name a paper or query not in the data; skipped"
+        );
+    }
+    Ok(order
+        .into_iter()
+        .filter_map(|id| by_id.remove(&id))
+        .collect())
+}
+
+/// The lines of a tab-separated file after its header, split, with their line numbers.
+fn tsv(path: &Path, fields: usize) -> Result<Vec<(Vec<String>, usize)>> {
+    let file = fs_err::File::open(path)?;
+    let mut rows = Vec::new();
+    for (number, line) in std::io::BufReader::new(file).lines().enumerate().skip(1) {
+        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parts: Vec<String> = line.split('\t').map(|s| s.trim().to_owned()).collect();
+        if parts.len() < fields {
+            bail!(
+                "{} line {}: expected {fields} tab-separated fields",
+                path.display(),
+                number + 1
+            );
+        }
+        rows.push((parts, number + 1));
+    }
+    Ok(rows)
+}
+
+/// Keeps `limit` queries, spread evenly over the list (deterministic).
+fn sample(queries: &mut Vec<Query>, limit: usize) {
+    if queries.len() <= limit || limit == 0 {
+        return;
+    }
+    let step = queries.len() as f64 / limit as f64;
+    let kept: Vec<Query> = (0..limit)
+        .map(|i| queries[(i as f64 * step) as usize].clone())
+        .collect();
+    *queries = kept;
+}

@@ -1,0 +1,126 @@
+//! `paperscout eval` on a small data set in the format of `shared/EVAL.md`, built from the
+//! shared sample, with the real model and a real store.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use paperscout_types::Paper;
+use serde_json::Value;
+
+use crate::util::{paperscout, shared_file, stderr};
+
+/// 40 papers of 2025, and in 2026 an exact copy (new id) of each of the first five plus five
+/// distractors. Query i's profile is paper i; its one relevant paper is paper i's copy.
+fn write_data_set(dir: &Path) -> Option<()> {
+    let sample = shared_file("data/arxiv-cs/sample-2k.jsonl")?;
+    let originals: Vec<Paper> = BufReader::new(std::fs::File::open(sample).unwrap())
+        .lines()
+        .take(40)
+        .map(|line| serde_json::from_str(&line.unwrap()).unwrap())
+        .collect();
+    let copy = |source: &Paper, number: usize| {
+        let mut paper = source.clone();
+        paper.arxiv_id = Some(format!("2601.{number:05}"));
+        paper.id = format!("arXiv:2601.{number:05}");
+        paper.date = Some(format!("2026-01-{:02}", number % 28 + 1));
+        paper
+    };
+    let mut papers = originals.clone();
+    papers.extend((0..5).map(|i| copy(&originals[i], i)));
+    papers.extend((20..25).map(|i| copy(&originals[i], i)));
+    let lines: Vec<String> = papers
+        .iter()
+        .map(|p| serde_json::to_string(p).unwrap())
+        .collect();
+    std::fs::write(dir.join("papers.jsonl"), lines.join("\n") + "\n").unwrap();
+
+    let mut queries = String::from("query_id\tpaper_id\n");
+    let mut qrels = String::from("query_id\tpaper_id\trelevance\n");
+    for (i, original) in originals.iter().take(5).enumerate() {
+        queries += &format!("q{i}\t{}\n", original.id);
+        qrels += &format!("q{i}\tarXiv:2601.{i:05}\t1\n");
+    }
+    std::fs::write(dir.join("queries.tsv"), queries).unwrap();
+    std::fs::write(dir.join("qrels.tsv"), qrels).unwrap();
+    Some(())
+}
+
+fn eval(home: &Path, extra: &[&str]) -> std::process::Output {
+    let dir = home.to_str().unwrap();
+    paperscout(home)
+        .args(["eval", "--candidates-since", "2026-01-01"])
+        .args(["--papers", &format!("{dir}/papers.jsonl")])
+        .args(["--queries", &format!("{dir}/queries.tsv")])
+        .args(["--qrels", &format!("{dir}/qrels.tsv")])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn every_method_is_judged_and_exact_copies_come_first() {
+    let home = tempfile::tempdir().unwrap();
+    if write_data_set(home.path()).is_none() {
+        return;
+    }
+    let output = eval(home.path(), &["--method", "all"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    for field in ["ndcg@10", "recall@10", "recall@100", "mrr", "map@100"] {
+        assert!(
+            report[field]["mean"].is_number(),
+            "{field} missing: {report}"
+        );
+    }
+    assert_eq!(report["queries"], 5);
+    assert_eq!(report["candidates"], 10);
+    let methods = report["methods"].as_array().unwrap();
+    assert_eq!(methods.len(), 6);
+    for method in methods {
+        let name = method["method"].as_str().unwrap();
+        let mrr = method["mrr"]["mean"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&mrr), "{name}: {mrr}");
+        if ["centroid", "max-sim", "zotero", "hybrid"].contains(&name) {
+            // The relevant paper has the profile paper's very text: cosine 1.
+            assert_eq!(mrr, 1.0, "{name}");
+            assert_eq!(method["recall@10"]["mean"].as_f64(), Some(1.0), "{name}");
+            assert_eq!(method["model"], "all-MiniLM-L6-v2", "{name}");
+        }
+    }
+    // The table for people goes to standard error.
+    assert!(
+        stderr(&output).contains("| hybrid | 5 |"),
+        "{}",
+        stderr(&output)
+    );
+    // The store now holds the papers and their embeddings, for the next run.
+    let stats = paperscout(home.path())
+        .args(["stats", "--json"])
+        .output()
+        .unwrap();
+    let stats: Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(
+        (stats["papers"].as_u64(), stats["embeddings"].as_u64()),
+        (Some(50), Some(50))
+    );
+}
+
+#[test]
+fn a_malformed_qrels_line_is_named() {
+    let home = tempfile::tempdir().unwrap();
+    if write_data_set(home.path()).is_none() {
+        return;
+    }
+    std::fs::write(
+        home.path().join("qrels.tsv"),
+        "query_id\tpaper_id\trelevance\nq0\tarXiv:2601.00000\thigh\n",
+    )
+    .unwrap();
+    let output = eval(home.path(), &["--method", "tfidf"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("qrels.tsv line 2: relevance \"high\" is not a number"),
+        "{}",
+        stderr(&output)
+    );
+}
