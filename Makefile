@@ -9,7 +9,7 @@ BIN     := target/debug/paperscout
 .PHONY: help model build run test lint unit bench-embed bench-index bench-ingest bench-venv clean
 
 help:
-	@echo "make run          fetch the model, build, ingest 500 sample papers, show stats and neighbours"
+	@echo "make run          fetch the model, build, ingest 500 sample papers, show stats, a digest and neighbours"
 	@echo "make test         the whole test suite: format, lints, unit and integration tests"
 	@echo "make bench-embed  embedding throughput, side by side with PyTorch when available"
 	@echo "make bench-index  index build time, recall@10 and queries/s against exact search"
@@ -31,6 +31,10 @@ run: model build
 	$(BIN) model info
 	$(BIN) --data-dir $(DEMO)/data ingest $(DEMO)/papers.jsonl
 	$(BIN) --data-dir $(DEMO)/data stats
+	sed -n '10p;150p;250p' $(DEMO)/papers.jsonl | grep -o '"id": "[^"]*"' | cut -d'"' -f4 > $(DEMO)/profile.txt
+	-$(BIN) --data-dir $(DEMO)/data --quiet user remove demo 2>/dev/null
+	$(BIN) --data-dir $(DEMO)/data user add demo --papers $(DEMO)/profile.txt --interest "diffusion models for image generation"
+	$(BIN) --data-dir $(DEMO)/data digest --user demo --date 2025-03-19 --days 2 --size 5 --dry-run
 	$(CARGO) run --quiet --example neighbours -- $(DEMO)/data 3 5
 
 lint:

@@ -69,6 +69,29 @@ pub enum Command {
         json: bool,
     },
 
+    /// Manage users and their profiles.
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+
+    /// Record that a user liked papers (more like these).
+    Like(FeedbackArgs),
+    /// Record that a user disliked papers (fewer like these).
+    Dislike(FeedbackArgs),
+    /// Record that a user saved papers (a strong like).
+    Save(FeedbackArgs),
+    /// Record that a user is not interested in papers (never shown again).
+    Dismiss(FeedbackArgs),
+
+    /// Choose a user's papers of a day: ranked, diversified, each explained; then record them as
+    /// sent, so no paper is sent twice.
+    ///
+    /// Candidates are the papers announced since the user's last digest (the first time: the
+    /// last --days days up to --date), minus papers sent or rated before.
+    Digest(DigestArgs),
+
     /// Judge the ranking methods on a data set in the format of shared/EVAL.md.
     ///
     /// Each query's profile papers are ranked against the candidates; prints nDCG@10,
@@ -127,6 +150,106 @@ pub struct IngestArgs {
     /// Which model, on which device.
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+/// `paperscout user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user, or add to an existing user's profile.
+    Add {
+        /// The user's name
+        name: String,
+        /// A file of paper ids (arXiv ids in any spelling, or DOIs), one a line; the papers must
+        /// be in the store
+        #[arg(long, value_name = "FILE")]
+        papers: Option<PathBuf>,
+        /// A statement of interest, e.g. "graph neural networks for molecules" (repeatable)
+        #[arg(long = "interest", value_name = "TEXT")]
+        interests: Vec<String>,
+    },
+    /// List the users.
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a user's profile and feedback.
+    Show {
+        /// The user's name
+        name: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a user with their profile, feedback and digest history.
+    Remove {
+        /// The user's name
+        name: String,
+    },
+}
+
+/// `paperscout like|dislike|save|dismiss USER PAPER...`
+#[derive(Debug, Args)]
+pub struct FeedbackArgs {
+    /// The user's name
+    pub user: String,
+    /// Papers: arXiv ids in any spelling, or DOIs
+    #[arg(required = true)]
+    pub papers: Vec<String>,
+}
+
+/// `paperscout digest ...`
+#[derive(Debug, Args)]
+pub struct DigestArgs {
+    /// Whose digest
+    #[arg(long)]
+    pub user: String,
+
+    /// The day of the digest [default: today, UTC]
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<String>,
+
+    /// For a first digest, how many days up to --date it covers
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub days: u32,
+
+    /// Papers in the digest at most
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub size: usize,
+
+    /// Diversity: 1 ranks by relevance alone, lower values prefer variety
+    #[arg(long, default_value_t = 0.7, value_name = "LAMBDA")]
+    pub mmr_lambda: f32,
+
+    /// Leave out papers whose cosine to every profile item is below this (send nothing rather
+    /// than noise)
+    #[arg(long, value_name = "COSINE")]
+    pub min_similarity: Option<f32>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = DigestFormat::Markdown)]
+    pub format: DigestFormat,
+
+    /// Write here (in one rename) instead of standard output
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Show the digest without recording its papers as sent
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Which model, on which device.
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// How `digest` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DigestFormat {
+    /// Markdown, for people.
+    Markdown,
+    /// JSON, for scripts.
+    Json,
 }
 
 /// `paperscout eval ...`

@@ -18,6 +18,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command, ModelCommand};
 use crate::config::Settings;
+use paperscout_store::FeedbackKind;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -45,6 +46,18 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             let settings = Settings::resolve(cli, Some(&args.model))?;
             commands::ingest::run(args, &settings, cli.quiet)
         }
+        Command::User { command } => {
+            let settings = Settings::resolve(cli, None)?;
+            commands::user::run(command, &settings, cli.quiet)
+        }
+        Command::Like(args) => feedback(cli, FeedbackKind::Like, args),
+        Command::Dislike(args) => feedback(cli, FeedbackKind::Dislike, args),
+        Command::Save(args) => feedback(cli, FeedbackKind::Save, args),
+        Command::Dismiss(args) => feedback(cli, FeedbackKind::Dismiss, args),
+        Command::Digest(args) => {
+            let settings = Settings::resolve(cli, Some(&args.model))?;
+            commands::digest::run(args, &settings, cli.quiet)
+        }
         Command::Eval(args) => {
             let settings = Settings::resolve(cli, Some(&args.model))?;
             commands::eval::run(args, &settings, cli.quiet)
@@ -60,6 +73,11 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             commands::model::info(&settings, *json)
         }
     }
+}
+
+fn feedback(cli: &Cli, kind: FeedbackKind, args: &cli::FeedbackArgs) -> anyhow::Result<()> {
+    let settings = Settings::resolve(cli, None)?;
+    commands::user::feedback(kind, &args.user, &args.papers, &settings, cli.quiet)
 }
 
 /// 2 for the user's mistakes (as clap's usage errors), 1 for everything else.

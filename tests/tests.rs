@@ -5,6 +5,7 @@
 mod util;
 
 mod cli;
+mod digest;
 mod embed_parity;
 mod eval;
 mod ingest;

@@ -1,7 +1,9 @@
 //! One module per command.
 
+pub mod digest;
 pub mod embed;
 pub mod eval;
 pub mod ingest;
 pub mod model;
 pub mod stats;
+pub mod user;

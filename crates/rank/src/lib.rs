@@ -6,9 +6,11 @@
 //! - [`svm`]: a per-user linear SVM (the arxiv-sanity-lite baseline).
 //! - [`methods`]: the scoring methods, baselines and paperscout's own, behind one function.
 //! - [`metrics`]: nDCG, recall, MRR, MAP and bootstrap intervals.
+//! - [`digest`]: choosing, diversifying and explaining a digest.
 //! - [`eval`]: the evaluation of `shared/EVAL.md` over an in-memory corpus.
 
 pub mod dense;
+pub mod digest;
 pub mod eval;
 pub mod lexical;
 pub mod methods;

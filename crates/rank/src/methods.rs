@@ -272,7 +272,7 @@ fn soft_max(values: &mut dyn Iterator<Item = f32>, t: f32) -> f32 {
 }
 
 /// Subtracts the mean and divides by the standard deviation (which a constant leaves at 0).
-fn standardise(values: &[f32]) -> Vec<f32> {
+pub(crate) fn standardise(values: &[f32]) -> Vec<f32> {
     let n = values.len().max(1) as f32;
     let mean = values.iter().sum::<f32>() / n;
     let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n;

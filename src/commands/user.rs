@@ -1,0 +1,192 @@
+//! `paperscout user ...` and `paperscout like|dislike|save|dismiss`: who the users are and
+//! what they care about.
+
+use std::io::Write;
+
+use anyhow::{Context, Result, bail};
+use paperscout_store::{Feedback, FeedbackKind, ProfileItem, ProfileSubject, SqliteStore, Store};
+use serde::Serialize;
+
+use crate::cli::UserCommand;
+use crate::config::Settings;
+
+/// Runs `paperscout user ...`.
+pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()> {
+    let path = paperscout_store::file_in(&settings.data_dir);
+    match command {
+        UserCommand::Add {
+            name,
+            papers,
+            interests,
+        } => {
+            let mut store = SqliteStore::open(&path)?;
+            let now = paperscout_store::now();
+            let created = match store.user(name)? {
+                Some(_) if papers.is_none() && interests.is_empty() => {
+                    bail!(
+                        "a user named {name:?} already exists: give --papers or --interest to add to their profile"
+                    )
+                }
+                Some(_) => false,
+                None => {
+                    store.add_user(name, now)?;
+                    true
+                }
+            };
+            let mut added = 0;
+            let mut unknown = Vec::new();
+            if let Some(file) = papers {
+                let text = fs_err::read_to_string(file)?;
+                for key in text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                {
+                    match store.find_paper(key)? {
+                        Some(found) => {
+                            let item = ProfileItem {
+                                subject: ProfileSubject::Paper(found.paper.id),
+                                weight: 1.0,
+                                added: now,
+                            };
+                            store.add_profile_item(name, &item)?;
+                            added += 1;
+                        }
+                        None => unknown.push(key.to_owned()),
+                    }
+                }
+            }
+            for interest in interests {
+                let item = ProfileItem {
+                    subject: ProfileSubject::Interest(interest.clone()),
+                    weight: 1.0,
+                    added: now,
+                };
+                store.add_profile_item(name, &item)?;
+                added += 1;
+            }
+            for key in &unknown {
+                tracing::warn!("{key} is not in the store; ingest it first, then add it again");
+            }
+            if !quiet {
+                let verb = if created { "created" } else { "updated" };
+                eprintln!(
+                    "{verb} user {name}: {added} profile items added, {} unknown papers",
+                    unknown.len()
+                );
+            }
+            Ok(())
+        }
+        UserCommand::List { json } => {
+            let store = SqliteStore::open_read_only(&path)?;
+            let users = store.users()?;
+            let mut out = std::io::stdout().lock();
+            if *json {
+                serde_json::to_writer_pretty(&mut out, &users)?;
+                writeln!(out)?;
+            } else {
+                for user in users {
+                    writeln!(out, "{}", user.name)?;
+                }
+            }
+            Ok(())
+        }
+        UserCommand::Show { name, json } => {
+            let store = SqliteStore::open_read_only(&path)?;
+            let user = store
+                .user(name)?
+                .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(name.clone()))?;
+            #[derive(Serialize)]
+            struct Shown<'a> {
+                #[serde(flatten)]
+                user: &'a paperscout_store::User,
+                profile: Vec<ProfileItem>,
+                feedback: Vec<Feedback>,
+                sent: usize,
+            }
+            let shown = Shown {
+                user: &user,
+                profile: store.profile(name)?,
+                feedback: store.feedback(name)?,
+                sent: store.sent(name)?.len(),
+            };
+            let mut out = std::io::stdout().lock();
+            if *json {
+                serde_json::to_writer_pretty(&mut out, &shown)?;
+                writeln!(out)?;
+                return Ok(());
+            }
+            writeln!(
+                out,
+                "user {} ({} papers sent so far)",
+                user.name, shown.sent
+            )?;
+            for item in &shown.profile {
+                match &item.subject {
+                    ProfileSubject::Paper(id) => {
+                        let title = store.paper(id)?.map(|p| p.paper.title).unwrap_or_default();
+                        writeln!(out, "  paper     {id}  {title}")?;
+                    }
+                    ProfileSubject::Interest(text) => writeln!(out, "  interest  {text}")?,
+                }
+            }
+            for event in &shown.feedback {
+                writeln!(out, "  {:<9} {}", event.kind.as_str(), event.paper_id)?;
+            }
+            Ok(())
+        }
+        UserCommand::Remove { name } => {
+            let mut store = SqliteStore::open(&path)?;
+            if !store.remove_user(name)? {
+                return Err(paperscout_store::StoreError::NoSuchUser(name.clone()).into());
+            }
+            if !quiet {
+                eprintln!("removed user {name} with their profile, feedback and digest history");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Runs `paperscout like|dislike|save|dismiss USER PAPER...`.
+pub fn feedback(
+    kind: FeedbackKind,
+    user: &str,
+    papers: &[String],
+    settings: &Settings,
+    quiet: bool,
+) -> Result<()> {
+    let mut store = SqliteStore::open(&paperscout_store::file_in(&settings.data_dir))?;
+    let now = paperscout_store::now();
+    for key in papers {
+        let found = store
+            .find_paper(key)?
+            .with_context(|| format!("{key} is not in the store: ingest it first"))?;
+        store.add_feedback(
+            user,
+            &Feedback {
+                paper_id: found.paper.id.clone(),
+                kind,
+                at: now,
+            },
+        )?;
+        if !quiet {
+            eprintln!(
+                "{user} {}: {} {}",
+                past_tense(kind),
+                found.paper.id,
+                found.paper.title
+            );
+        }
+    }
+    Ok(())
+}
+
+fn past_tense(kind: FeedbackKind) -> &'static str {
+    match kind {
+        FeedbackKind::Like => "liked",
+        FeedbackKind::Dislike => "disliked",
+        FeedbackKind::Save => "saved",
+        FeedbackKind::Dismiss => "dismissed",
+    }
+}

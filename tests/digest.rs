@@ -1,0 +1,196 @@
+//! `paperscout user`, feedback and `digest` on a real store with the real model: explained
+//! picks, nothing from the profile, and no paper ever sent twice.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::util::{paperscout, shared_file, stderr};
+
+/// Ingests sample papers `skip..skip + count` (the sample's first 328 were announced on
+/// 2025-03-18, the next 172 on 2025-03-19) and returns their ids.
+fn ingest_sample(home: &Path, skip: usize, count: usize) -> Option<Vec<String>> {
+    let sample = shared_file("data/arxiv-cs/sample-2k.jsonl")?;
+    let lines: Vec<String> = BufReader::new(std::fs::File::open(sample).unwrap())
+        .lines()
+        .skip(skip)
+        .take(count)
+        .map(Result::unwrap)
+        .collect();
+    let file = home.join(format!("papers-{skip}.jsonl"));
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let output = paperscout(home)
+        .args(["ingest", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    Some(
+        lines
+            .iter()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect(),
+    )
+}
+
+fn digest(home: &Path, args: &[&str]) -> Value {
+    let output = paperscout(home)
+        .args(["digest", "--user", "ada", "--format", "json"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    if output.stdout.is_empty() {
+        return Value::Null;
+    }
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn ids(digest: &Value) -> Vec<String> {
+    digest["papers"].as_array().map_or_else(Vec::new, |papers| {
+        papers
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_owned())
+            .collect()
+    })
+}
+
+#[test]
+fn digests_are_explained_never_repeat_and_dry_runs_record_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let Some(papers) = ingest_sample(home.path(), 0, 60) else {
+        return;
+    };
+    let profile_file = home.path().join("mine.txt");
+    std::fs::write(
+        &profile_file,
+        format!("{}\n{}\n2599.99999\n", papers[0], papers[1]),
+    )
+    .unwrap();
+    let output = paperscout(home.path())
+        .args([
+            "user",
+            "add",
+            "ada",
+            "--papers",
+            profile_file.to_str().unwrap(),
+        ])
+        .args(["--interest", "diffusion models for image generation"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("3 profile items added, 1 unknown papers"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("2599.99999 is not in the store"),
+        "{}",
+        stderr(&output)
+    );
+
+    let preview = digest(
+        home.path(),
+        &["--date", "2025-03-18", "--size", "5", "--dry-run"],
+    );
+    let again = digest(
+        home.path(),
+        &["--date", "2025-03-18", "--size", "5", "--dry-run"],
+    );
+    assert_eq!(
+        ids(&preview),
+        ids(&again),
+        "a dry run records nothing, so it repeats"
+    );
+    assert_eq!(ids(&preview).len(), 5);
+
+    let first = digest(home.path(), &["--date", "2025-03-18", "--size", "5"]);
+    assert_eq!(ids(&first), ids(&preview));
+    for paper in first["papers"].as_array().unwrap() {
+        let id = paper["id"].as_str().unwrap();
+        assert!(
+            id != papers[0] && id != papers[1],
+            "a profile paper was offered: {id}"
+        );
+        let because = &paper["because"];
+        assert!(
+            ["added", "interest"].contains(&because["reason"].as_str().unwrap()),
+            "{paper}"
+        );
+        assert!(!because["item"].as_str().unwrap().is_empty(), "{paper}");
+        assert!(because["similarity"].as_f64().unwrap() > 0.0, "{paper}");
+    }
+
+    // The same day again: everything announced then is covered already.
+    let repeat = digest(home.path(), &["--date", "2025-03-18", "--size", "5"]);
+    assert!(ids(&repeat).is_empty(), "{repeat}");
+
+    // The next day, after a dislike: new papers only, and never the disliked one.
+    let second_day = ingest_sample(home.path(), 328, 40).unwrap();
+    let disliked = second_day[0].clone();
+    let output = paperscout(home.path())
+        .args(["dislike", "ada", &disliked])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let next = digest(home.path(), &["--date", "2025-03-19", "--size", "8"]);
+    let first_ids: HashSet<String> = ids(&first).into_iter().collect();
+    assert!(!ids(&next).is_empty(), "{next}");
+    for id in ids(&next) {
+        assert!(!first_ids.contains(&id), "{id} was sent twice");
+        assert_ne!(id, disliked);
+    }
+    assert_eq!(next["from"], "2025-03-19");
+
+    let shown = paperscout(home.path())
+        .args(["user", "show", "ada", "--json"])
+        .output()
+        .unwrap();
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(
+        shown["sent"].as_u64(),
+        Some((ids(&first).len() + ids(&next).len()) as u64)
+    );
+    assert_eq!(shown["feedback"][0]["kind"], "dislike");
+}
+
+#[test]
+fn an_unknown_user_and_an_empty_profile_say_what_to_do() {
+    let home = tempfile::tempdir().unwrap();
+    if ingest_sample(home.path(), 0, 5).is_none() {
+        return;
+    }
+    let output = paperscout(home.path())
+        .args(["digest", "--user", "ada", "--date", "2025-03-18"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output)
+            .contains("there is no user named \"ada\": create one with `paperscout user add ada`"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = paperscout(home.path())
+        .args(["user", "add", "ada"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = paperscout(home.path())
+        .args(["digest", "--user", "ada", "--date", "2025-03-18"])
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&output).contains("ada's profile is empty"),
+        "{}",
+        stderr(&output)
+    );
+}
