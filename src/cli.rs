@@ -92,6 +92,13 @@ pub enum Command {
     /// last --days days up to --date), minus papers sent or rated before.
     Digest(DigestArgs),
 
+    /// The HNSW index of the store's embeddings (kept in <data-dir>/index).
+    Index {
+        /// What to do.
+        #[command(subcommand)]
+        command: IndexCommand,
+    },
+
     /// Judge the ranking methods on a data set in the format of shared/EVAL.md.
     ///
     /// Each query's profile papers are ranked against the candidates; prints nDCG@10,
@@ -150,6 +157,30 @@ pub struct IngestArgs {
     /// Which model, on which device.
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+/// `paperscout index ...`
+#[derive(Debug, Subcommand)]
+pub enum IndexCommand {
+    /// Measure the index against exact search: recall@k with stored papers as queries, and
+    /// queries/s of both. Opens the saved index (rebuilding it if missing, stale or corrupt,
+    /// and catching up with the store).
+    Check {
+        /// How many stored papers to use as queries
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        /// Neighbours per query
+        #[arg(long, short, default_value_t = 10)]
+        k: usize,
+        /// Candidates explored per search
+        #[arg(long, default_value_t = 64)]
+        ef: usize,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build the index from the store's embeddings anew and save it.
+    Rebuild,
 }
 
 /// `paperscout user ...`

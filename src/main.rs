@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod config;
 mod model;
+mod paper_index;
 mod progress;
 mod store_model;
 
@@ -57,6 +58,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Digest(args) => {
             let settings = Settings::resolve(cli, Some(&args.model))?;
             commands::digest::run(args, &settings, cli.quiet)
+        }
+        Command::Index { command } => {
+            let settings = Settings::resolve(cli, None)?;
+            commands::index::run(command, &settings, cli.quiet)
         }
         Command::Eval(args) => {
             let settings = Settings::resolve(cli, Some(&args.model))?;

@@ -194,3 +194,53 @@ fn an_unknown_user_and_an_empty_profile_say_what_to_do() {
         stderr(&output)
     );
 }
+
+fn index_check(home: &Path) -> Value {
+    let output = paperscout(home)
+        .args(["index", "check", "--json", "--queries", "20"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn the_index_is_saved_reused_caught_up_and_rebuilt_when_corrupt() {
+    let home = tempfile::tempdir().unwrap();
+    if ingest_sample(home.path(), 0, 40).is_none() {
+        return;
+    }
+    let first = index_check(home.path());
+    assert_eq!(first["papers"], 40);
+    assert_eq!(first["rebuilt_because"], "there is none yet");
+    assert!(first["recall@k"].as_f64().unwrap() > 0.95, "{first}");
+
+    let second = index_check(home.path());
+    assert_eq!(
+        second["rebuilt_because"],
+        Value::Null,
+        "the saved index is reused"
+    );
+
+    ingest_sample(home.path(), 40, 10).unwrap();
+    let grown = index_check(home.path());
+    assert_eq!(
+        (grown["papers"].as_u64(), &grown["rebuilt_because"]),
+        (Some(50), &Value::Null)
+    );
+
+    let points = home.path().join("data/paperscout/index/gen-2/points.bin");
+    let mut bytes = std::fs::read(&points).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(&points, bytes).unwrap();
+    let repaired = index_check(home.path());
+    assert!(
+        repaired["rebuilt_because"]
+            .as_str()
+            .unwrap()
+            .contains("points.bin does not match its sha256"),
+        "{repaired}"
+    );
+    assert_eq!(repaired["papers"], 50);
+}

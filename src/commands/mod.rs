@@ -3,6 +3,7 @@
 pub mod digest;
 pub mod embed;
 pub mod eval;
+pub mod index;
 pub mod ingest;
 pub mod model;
 pub mod stats;

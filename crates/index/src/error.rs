@@ -36,6 +36,41 @@ pub enum IndexError {
         dim: usize,
     },
 
+    /// No saved index where one was looked for.
+    #[error("no saved index in {dir}")]
+    Missing {
+        /// The index folder.
+        dir: std::path::PathBuf,
+    },
+
+    /// A saved index made for another model or with other parameters: valid, but not for
+    /// this use.
+    #[error("the saved index in {dir} is stale: {why}")]
+    Stale {
+        /// The index folder.
+        dir: std::path::PathBuf,
+        /// What differs.
+        why: String,
+    },
+
+    /// A saved index whose files do not match its manifest (truncated, changed, unreadable).
+    #[error("the saved index in {dir} is corrupt: {why}")]
+    Corrupt {
+        /// The index folder.
+        dir: std::path::PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+
+    /// Writing the index failed.
+    #[error("could not save the index in {dir}: {why}")]
+    Save {
+        /// The index folder.
+        dir: std::path::PathBuf,
+        /// What went wrong.
+        why: String,
+    },
+
     /// A vector of length zero, which has no direction to compare.
     #[error("{id}: the vector is all zeros; re-embed the paper")]
     Zero {

@@ -7,15 +7,22 @@
 //! search over every live paper answers instead, and the same exact search is the ground truth
 //! for measuring recall.
 //!
-//! Still to come (see the index issue): persistence with a manifest, background rebuilds past
-//! a tombstone threshold, and the benchmark against hnswlib.
+//! [`PaperIndex::save`] writes the index as a new generation with a manifest (model,
+//! dimension, parameters, counts, a sha256 per file) and switches to it by one rename;
+//! [`PaperIndex::load`] refuses a missing, stale or corrupt index with the reason, so the
+//! caller can rebuild it from the store rather than serve wrong answers.
+//!
+//! Still to come (see the index issue): background rebuilds past a tombstone threshold, and
+//! the benchmark against hnswlib.
 
 mod distance;
 mod error;
 mod import;
 mod paper_index;
+mod persist;
 
 pub use distance::{UnitDot, dot};
 pub use error::{IndexError, Result};
 pub use import::f16_rows;
 pub use paper_index::{Filter, Hit, IndexParams, PaperIndex, Upsert};
+pub use persist::{Expected, FileEntry, Manifest};

@@ -73,17 +73,17 @@ impl Filter<'_> {
 
 /// Paper ids and their vectors, searchable by similarity.
 pub struct PaperIndex {
-    params: IndexParams,
-    dim: usize,
-    graph: Hnsw<'static, f32, UnitDot>,
+    pub(crate) params: IndexParams,
+    pub(crate) dim: usize,
+    pub(crate) graph: Hnsw<'static, f32, UnitDot>,
     /// Vector of each point, row after row, tombstones included.
-    vectors: Vec<f32>,
+    pub(crate) vectors: Vec<f32>,
     /// Paper id of each point.
-    ids: Vec<String>,
+    pub(crate) ids: Vec<String>,
     /// Whether each point is live (not a tombstone).
-    live: Vec<bool>,
+    pub(crate) live: Vec<bool>,
     /// The live point of each paper.
-    points: HashMap<String, usize>,
+    pub(crate) points: HashMap<String, usize>,
 }
 
 impl PaperIndex {
@@ -116,6 +116,28 @@ impl PaperIndex {
     /// Whether no paper is searchable.
     pub fn is_empty(&self) -> bool {
         self.points.is_empty()
+    }
+
+    /// How the graph is built and searched.
+    pub fn params(&self) -> IndexParams {
+        self.params
+    }
+
+    /// The length of the vectors.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Points in the graph, tombstones included.
+    pub fn point_count(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Every live paper with its (unit) vector, in point order: what a rebuild starts from.
+    pub fn live_papers(&self) -> impl Iterator<Item = (&str, &[f32])> {
+        (0..self.ids.len())
+            .filter(|&p| self.live[p])
+            .map(|p| (self.ids[p].as_str(), self.row(p)))
     }
 
     /// Candidates explored while searching, from now on (at least k in each search).

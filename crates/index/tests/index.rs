@@ -250,3 +250,119 @@ fn wrong_vectors_are_refused_with_the_paper_named() {
             .is_empty()
     );
 }
+
+/// An index of 600 random unit vectors (no shared data needed), one replaced, one removed.
+fn small_index() -> (PaperIndex, Vec<(String, Vec<f32>)>) {
+    let mut noise = Noise(0xfeed);
+    let zero = vec![0.0; 32];
+    let vectors: Vec<(String, Vec<f32>)> = (0..600)
+        .map(|i| (format!("p{i}"), noise.perturb(&zero, 2.0)))
+        .collect();
+    let mut index = PaperIndex::new(32, IndexParams::default(), vectors.len());
+    let batch: Vec<(&str, &[f32])> = vectors
+        .iter()
+        .map(|(id, v)| (id.as_str(), v.as_slice()))
+        .collect();
+    index.upsert_batch(&batch).unwrap();
+    index.upsert("p1", &vectors[2].1).unwrap();
+    assert!(index.remove("p3"));
+    (index, vectors)
+}
+
+fn expected(model: &str) -> paperscout_index::Expected<'_> {
+    paperscout_index::Expected {
+        model,
+        dim: 32,
+        params: IndexParams::default(),
+    }
+}
+
+#[test]
+fn a_saved_index_loads_back_with_the_same_answers_and_tombstones() {
+    let (index, vectors) = small_index();
+    let dir = tempfile::tempdir().unwrap();
+    index.save(dir.path(), "model-a").unwrap();
+    let loaded = PaperIndex::load(dir.path(), &expected("model-a")).unwrap();
+    assert_eq!(
+        (loaded.len(), loaded.point_count()),
+        (index.len(), index.point_count())
+    );
+    for (_, query) in vectors.iter().step_by(37) {
+        let before = index.search(query, 10, &Filter::default()).unwrap();
+        let after = loaded.search(query, 10, &Filter::default()).unwrap();
+        assert_eq!(ids(&before), ids(&after));
+        let exact = loaded.exact_search(query, 10, &Filter::default()).unwrap();
+        assert!(!ids(&exact).contains(&"p3"), "a removed paper came back");
+    }
+    assert_eq!(
+        loaded.vector("p1"),
+        index.vector("p1"),
+        "the replacement survives"
+    );
+    // A second save makes a new generation and drops the old one.
+    let second = loaded.save(dir.path(), "model-a").unwrap();
+    assert!(second.ends_with("gen-2"));
+    assert!(!dir.path().join("gen-1").exists());
+    PaperIndex::load(dir.path(), &expected("model-a")).unwrap();
+}
+
+#[test]
+fn a_missing_stale_truncated_or_altered_index_is_refused_with_the_reason() {
+    let (index, _) = small_index();
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        PaperIndex::load(dir.path(), &expected("model-a")),
+        Err(IndexError::Missing { .. })
+    ));
+    let gen_dir = index.save(dir.path(), "model-a").unwrap();
+
+    let err = PaperIndex::load(dir.path(), &expected("model-b"))
+        .err()
+        .unwrap();
+    assert!(matches!(err, IndexError::Stale { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("built with model model-a where model-b is in use"),
+        "{err}"
+    );
+    let mut other_params = expected("model-a");
+    other_params.params.max_connections = 32;
+    assert!(matches!(
+        PaperIndex::load(dir.path(), &other_params),
+        Err(IndexError::Stale { .. })
+    ));
+
+    for file in ["graph.hnsw.graph", "graph.hnsw.data", "points.bin"] {
+        let path = gen_dir.join(file);
+        let original = std::fs::read(&path).unwrap();
+        // Truncated.
+        std::fs::write(&path, &original[..original.len() / 2]).unwrap();
+        let err = PaperIndex::load(dir.path(), &expected("model-a"))
+            .err()
+            .unwrap();
+        assert!(matches!(err, IndexError::Corrupt { .. }), "{file}: {err}");
+        assert!(err.to_string().contains(&format!("{file} has")), "{err}");
+        // One bit flipped, same length.
+        let mut flipped = original.clone();
+        let middle = flipped.len() / 2;
+        flipped[middle] ^= 0x10;
+        std::fs::write(&path, &flipped).unwrap();
+        let err = PaperIndex::load(dir.path(), &expected("model-a"))
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string()
+                .contains(&format!("{file} does not match its sha256")),
+            "{err}"
+        );
+        std::fs::write(&path, &original).unwrap();
+    }
+    std::fs::write(gen_dir.join("manifest.json"), "{").unwrap();
+    let err = PaperIndex::load(dir.path(), &expected("model-a"))
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("the manifest is malformed"),
+        "{err}"
+    );
+}

@@ -1,0 +1,351 @@
+//! Saving an index and loading it back, never serving a wrong one.
+//!
+//! An index folder holds generations: `gen-N/` with hnsw_rs's own dump of the graph
+//! (`graph.hnsw.graph`, `graph.hnsw.data`), paperscout's `points.bin` (paper ids, tombstones,
+//! unit vectors) and `manifest.json` (format, model, dimension, parameters, counts, and the
+//! size and sha256 of every file). `CURRENT` names the generation in use. A save writes and
+//! syncs a whole new generation, then replaces `CURRENT` by rename, so a crash at any moment
+//! leaves either the old index or the new one, whole.
+//!
+//! Loading checks the manifest against what the caller expects (model, dimension, parameters:
+//! else [`IndexError::Stale`]) and every file against its size and digest before hnsw_rs reads
+//! it (else [`IndexError::Corrupt`]): hnsw_rs asserts rather than errs on a damaged file.
+//!
+//! hnsw_rs's reloaded graph borrows the `HnswIo` that read it (upstream issue #19). The reader
+//! is leaked to make the borrow `'static`: a few hundred bytes once per load, and the graph's
+//! data are copied into memory (no mmap), so nothing else stays tied to the files.
+
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use hnsw_rs::api::AnnT;
+use hnsw_rs::hnswio::HnswIo;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::distance::UnitDot;
+use crate::error::{IndexError, Result};
+use crate::paper_index::{IndexParams, PaperIndex};
+
+/// The layout version of a saved index.
+const FORMAT: u32 = 1;
+const GRAPH_BASENAME: &str = "graph";
+const POINTS_FILE: &str = "points.bin";
+const MANIFEST_FILE: &str = "manifest.json";
+const CURRENT_FILE: &str = "CURRENT";
+
+/// What a saved index says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The layout version.
+    pub format: u32,
+    /// The model the vectors come from (name and weights' sha256, as the caller spells it).
+    pub model: String,
+    /// Vector length.
+    pub dim: usize,
+    /// HNSW's M.
+    pub max_connections: usize,
+    /// HNSW's ef_construction.
+    pub ef_construction: usize,
+    /// Points in the graph, tombstones included.
+    pub points: usize,
+    /// Live papers.
+    pub live: usize,
+    /// Every file of the generation with its size and sha256.
+    pub files: Vec<FileEntry>,
+}
+
+/// One file of a saved index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Its name in the generation folder.
+    pub name: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Its sha256, hex.
+    pub sha256: String,
+}
+
+/// What the caller expects of a saved index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected<'a> {
+    /// The model the caller's vectors come from.
+    pub model: &'a str,
+    /// Their length.
+    pub dim: usize,
+    /// The graph parameters the caller wants.
+    pub params: IndexParams,
+}
+
+impl PaperIndex {
+    /// Saves the index as a new generation in `dir` and makes it current.
+    pub fn save(&self, dir: &Path, model: &str) -> Result<PathBuf> {
+        let fail = |why: String| IndexError::Save {
+            dir: dir.to_path_buf(),
+            why,
+        };
+        fs_err::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+        let generation = current_generation(dir).map_or(1, |(n, _)| n + 1);
+        let gen_dir = dir.join(format!("gen-{generation}"));
+        if gen_dir.exists() {
+            fs_err::remove_dir_all(&gen_dir).map_err(|e| fail(e.to_string()))?;
+        }
+        fs_err::create_dir(&gen_dir).map_err(|e| fail(e.to_string()))?;
+
+        self.graph
+            .file_dump(&gen_dir, GRAPH_BASENAME)
+            .map_err(|e| fail(format!("hnsw_rs could not dump the graph: {e}")))?;
+        self.write_points(&gen_dir.join(POINTS_FILE))
+            .map_err(|e| fail(e.to_string()))?;
+
+        let mut files = Vec::new();
+        for name in [
+            format!("{GRAPH_BASENAME}.hnsw.graph"),
+            format!("{GRAPH_BASENAME}.hnsw.data"),
+            POINTS_FILE.to_owned(),
+        ] {
+            let path = gen_dir.join(&name);
+            sync(&path).map_err(|e| fail(e.to_string()))?;
+            let (bytes, sha256) = digest(&path).map_err(|e| fail(e.to_string()))?;
+            files.push(FileEntry {
+                name,
+                bytes,
+                sha256,
+            });
+        }
+        let manifest = Manifest {
+            format: FORMAT,
+            model: model.to_owned(),
+            dim: self.dim,
+            max_connections: self.params.max_connections,
+            ef_construction: self.params.ef_construction,
+            points: self.ids.len(),
+            live: self.points.len(),
+            files,
+        };
+        let text = serde_json::to_string_pretty(&manifest).map_err(|e| fail(e.to_string()))?;
+        write_synced(&gen_dir.join(MANIFEST_FILE), text.as_bytes())
+            .map_err(|e| fail(e.to_string()))?;
+        sync(&gen_dir).map_err(|e| fail(e.to_string()))?;
+
+        // The switch: one rename.
+        let staged = dir.join(format!("{CURRENT_FILE}.tmp"));
+        write_synced(&staged, format!("gen-{generation}\n").as_bytes())
+            .map_err(|e| fail(e.to_string()))?;
+        fs_err::rename(&staged, dir.join(CURRENT_FILE)).map_err(|e| fail(e.to_string()))?;
+        sync(dir).map_err(|e| fail(e.to_string()))?;
+
+        // Older generations are garbage now; failing to remove one costs only space.
+        if let Ok(entries) = fs_err::read_dir(dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with("gen-") && name != format!("gen-{generation}") {
+                    let _ = fs_err::remove_dir_all(entry.path());
+                }
+            }
+        }
+        Ok(gen_dir)
+    }
+
+    /// Loads the current generation of `dir`, if it is whole and made as `expected` says.
+    pub fn load(dir: &Path, expected: &Expected<'_>) -> Result<Self> {
+        let corrupt = |why: String| IndexError::Corrupt {
+            dir: dir.to_path_buf(),
+            why,
+        };
+        let stale = |why: String| IndexError::Stale {
+            dir: dir.to_path_buf(),
+            why,
+        };
+        let Some((_, gen_dir)) = current_generation(dir) else {
+            return Err(IndexError::Missing {
+                dir: dir.to_path_buf(),
+            });
+        };
+        let text = fs_err::read_to_string(gen_dir.join(MANIFEST_FILE))
+            .map_err(|e| corrupt(format!("no readable manifest ({e})")))?;
+        let manifest: Manifest = serde_json::from_str(&text)
+            .map_err(|e| corrupt(format!("the manifest is malformed ({e})")))?;
+        if manifest.format != FORMAT {
+            return Err(stale(format!(
+                "layout {} where this paperscout writes {FORMAT}",
+                manifest.format
+            )));
+        }
+        if manifest.model != expected.model {
+            return Err(stale(format!(
+                "built with model {} where {} is in use",
+                manifest.model, expected.model
+            )));
+        }
+        if manifest.dim != expected.dim {
+            return Err(stale(format!(
+                "{}-d vectors where {}-d are in use",
+                manifest.dim, expected.dim
+            )));
+        }
+        if (manifest.max_connections, manifest.ef_construction)
+            != (
+                expected.params.max_connections,
+                expected.params.ef_construction,
+            )
+        {
+            return Err(stale(format!(
+                "built with M {} and ef_construction {}, configured {} and {}",
+                manifest.max_connections,
+                manifest.ef_construction,
+                expected.params.max_connections,
+                expected.params.ef_construction
+            )));
+        }
+        for file in &manifest.files {
+            let path = gen_dir.join(&file.name);
+            let (bytes, sha256) =
+                digest(&path).map_err(|e| corrupt(format!("{} is unreadable ({e})", file.name)))?;
+            if bytes != file.bytes {
+                return Err(corrupt(format!(
+                    "{} has {bytes} bytes, the manifest says {}",
+                    file.name, file.bytes
+                )));
+            }
+            if sha256 != file.sha256 {
+                return Err(corrupt(format!(
+                    "{} does not match its sha256 in the manifest",
+                    file.name
+                )));
+            }
+        }
+
+        let (ids, live, vectors) = read_points(&gen_dir.join(POINTS_FILE), manifest.dim)
+            .map_err(|why| corrupt(format!("{POINTS_FILE}: {why}")))?;
+        if ids.len() != manifest.points {
+            return Err(corrupt(format!(
+                "{} points where the manifest says {}",
+                ids.len(),
+                manifest.points
+            )));
+        }
+        // See the module's documentation for why the reader is leaked.
+        let reader: &'static mut HnswIo =
+            Box::leak(Box::new(HnswIo::new(&gen_dir, GRAPH_BASENAME)));
+        let graph = reader
+            .load_hnsw::<f32, UnitDot>()
+            .map_err(|e| corrupt(format!("hnsw_rs could not read the graph ({e})")))?;
+        if graph.get_nb_point() != ids.len() {
+            return Err(corrupt(format!(
+                "the graph has {} points, the index {}",
+                graph.get_nb_point(),
+                ids.len()
+            )));
+        }
+        let points = ids
+            .iter()
+            .enumerate()
+            .filter(|(p, _)| live[*p])
+            .map(|(p, id)| (id.clone(), p))
+            .collect();
+        Ok(Self {
+            params: IndexParams {
+                ef_search: expected.params.ef_search,
+                ..expected.params
+            },
+            dim: manifest.dim,
+            graph,
+            vectors,
+            ids,
+            live,
+            points,
+        })
+    }
+
+    /// `points.bin`: count (u64), dim (u64); per point a live byte, the id's length (u32) and
+    /// bytes; then every vector as little-endian f32.
+    fn write_points(&self, path: &Path) -> std::io::Result<()> {
+        let mut out = BufWriter::new(fs_err::File::create(path)?);
+        out.write_all(&(self.ids.len() as u64).to_le_bytes())?;
+        out.write_all(&(self.dim as u64).to_le_bytes())?;
+        for (id, live) in self.ids.iter().zip(&self.live) {
+            out.write_all(&[u8::from(*live)])?;
+            out.write_all(&(id.len() as u32).to_le_bytes())?;
+            out.write_all(id.as_bytes())?;
+        }
+        for value in &self.vectors {
+            out.write_all(&value.to_le_bytes())?;
+        }
+        out.flush()
+    }
+}
+
+type Points = (Vec<String>, Vec<bool>, Vec<f32>);
+
+fn read_points(path: &Path, dim: usize) -> std::result::Result<Points, String> {
+    let bytes = fs_err::read(path).map_err(|e| e.to_string())?;
+    let mut at = 0usize;
+    let mut take = |n: usize| -> std::result::Result<&[u8], String> {
+        let slice = bytes.get(at..at + n).ok_or("ends early")?;
+        at += n;
+        Ok(slice)
+    };
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+    let count = word(take(8)?) as usize;
+    let stored_dim = word(take(8)?) as usize;
+    if stored_dim != dim {
+        return Err(format!(
+            "{stored_dim}-d vectors where the manifest says {dim}"
+        ));
+    }
+    let mut ids = Vec::with_capacity(count);
+    let mut live = Vec::with_capacity(count);
+    for _ in 0..count {
+        live.push(take(1)?[0] == 1);
+        let len = u32::from_le_bytes(take(4)?.try_into().unwrap_or([0; 4])) as usize;
+        let id = std::str::from_utf8(take(len)?).map_err(|_| "an id is not UTF-8")?;
+        ids.push(id.to_owned());
+    }
+    let raw = take(count * dim * 4)?;
+    let vectors = raw
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Ok((ids, live, vectors))
+}
+
+/// The current generation's number and folder.
+fn current_generation(dir: &Path) -> Option<(u64, PathBuf)> {
+    let name = fs_err::read_to_string(dir.join(CURRENT_FILE)).ok()?;
+    let name = name.trim();
+    let number = name.strip_prefix("gen-")?.parse().ok()?;
+    Some((number, dir.join(name)))
+}
+
+fn digest(path: &Path) -> std::io::Result<(u64, String)> {
+    let mut file = fs_err::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut bytes = 0u64;
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+        bytes += read as u64;
+    }
+    let hex = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((bytes, hex))
+}
+
+fn write_synced(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    let mut file = fs_err::File::create(path)?;
+    file.write_all(content)?;
+    file.sync_all()
+}
+
+/// Flushes a file or a folder (its entries) to disk.
+fn sync(path: &Path) -> std::io::Result<()> {
+    fs_err::File::open(path)?.sync_all()
+}

@@ -1,0 +1,135 @@
+//! `paperscout index check|rebuild`: the HNSW index of the store's embeddings.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use paperscout_index::{Filter, IndexParams};
+use paperscout_store::{SqliteStore, Store};
+use serde::Serialize;
+
+use crate::cli::IndexCommand;
+use crate::config::Settings;
+
+#[derive(Serialize)]
+struct Check {
+    papers: usize,
+    queries: usize,
+    k: usize,
+    ef_search: usize,
+    #[serde(rename = "recall@k")]
+    recall: f64,
+    hnsw_queries_per_second: f64,
+    exact_queries_per_second: f64,
+    rebuilt_because: Option<String>,
+    open_seconds: f64,
+}
+
+/// Runs the command.
+pub fn run(command: &IndexCommand, settings: &Settings, quiet: bool) -> Result<()> {
+    let path = paperscout_store::file_in(&settings.data_dir);
+    let dir = crate::paper_index::dir_in(&settings.data_dir);
+    let store = SqliteStore::open(&path)?;
+    let stats = store.stats()?;
+    let Some(stored) = stats.models.iter().max_by_key(|m| m.count) else {
+        bail!(
+            "the store holds no embeddings: ingest papers without --no-embed, or run `paperscout embed --missing`"
+        );
+    };
+    let model = paperscout_store::ModelKey {
+        name: stored.name.clone(),
+        sha256: stored.sha256.clone(),
+        dim: stored.dim,
+    };
+    match command {
+        IndexCommand::Rebuild => {
+            let _ = std::fs::remove_dir_all(&dir);
+            let (index, opened) =
+                crate::paper_index::open(&store, &model, &dir, IndexParams::default())?;
+            if !quiet {
+                eprintln!(
+                    "indexed {} papers in {:.1} s into {}",
+                    index.len(),
+                    opened.seconds,
+                    dir.display()
+                );
+            }
+            Ok(())
+        }
+        IndexCommand::Check {
+            queries,
+            k,
+            ef,
+            json,
+        } => {
+            let params = IndexParams {
+                ef_search: *ef,
+                ..IndexParams::default()
+            };
+            let (index, opened) = crate::paper_index::open(&store, &model, &dir, params)?;
+            let papers: Vec<(&str, &[f32])> = index.live_papers().collect();
+            let step = (papers.len() / (*queries).max(1)).max(1);
+            let sample: Vec<(&str, &[f32])> = papers
+                .iter()
+                .step_by(step)
+                .take(*queries)
+                .copied()
+                .collect();
+            let mut found = 0usize;
+            let mut wanted = 0usize;
+            let (mut hnsw_seconds, mut exact_seconds) = (0.0, 0.0);
+            for (id, vector) in &sample {
+                let filter = Filter {
+                    exclude: HashSet::from([*id]),
+                    allow: None,
+                };
+                let started = Instant::now();
+                let approximate = index.search(vector, *k, &filter)?;
+                hnsw_seconds += started.elapsed().as_secs_f64();
+                let started = Instant::now();
+                let exact = index.exact_search(vector, *k, &filter)?;
+                exact_seconds += started.elapsed().as_secs_f64();
+                let truth: HashSet<&str> = exact.iter().map(|h| h.id.as_str()).collect();
+                wanted += truth.len();
+                found += approximate
+                    .iter()
+                    .filter(|h| truth.contains(h.id.as_str()))
+                    .count();
+            }
+            let check = Check {
+                papers: index.len(),
+                queries: sample.len(),
+                k: *k,
+                ef_search: *ef,
+                recall: found as f64 / wanted.max(1) as f64,
+                hnsw_queries_per_second: sample.len() as f64 / hnsw_seconds.max(1e-9),
+                exact_queries_per_second: sample.len() as f64 / exact_seconds.max(1e-9),
+                rebuilt_because: opened.rebuilt_because,
+                open_seconds: opened.seconds,
+            };
+            let mut out = std::io::stdout().lock();
+            if *json {
+                serde_json::to_writer_pretty(&mut out, &check)?;
+                writeln!(out)?;
+            } else {
+                writeln!(
+                    out,
+                    "index of {} papers (opened in {:.1} s)",
+                    check.papers, check.open_seconds
+                )?;
+                writeln!(
+                    out,
+                    "recall@{} over {} stored papers as queries, ef {}: {:.4}",
+                    check.k, check.queries, check.ef_search, check.recall
+                )?;
+                writeln!(
+                    out,
+                    "queries/s: hnsw {:.0}, exact {:.0}",
+                    check.hnsw_queries_per_second, check.exact_queries_per_second
+                )?;
+            }
+            Ok(())
+        }
+    }
+}

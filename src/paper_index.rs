@@ -1,0 +1,85 @@
+//! The index as the binary uses it: loaded from `<data-dir>/index`, caught up with the store,
+//! and rebuilt from the store (with a log line saying why) when missing, stale or corrupt.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Result;
+use paperscout_index::{Expected, IndexError, IndexParams, PaperIndex, Upsert};
+use paperscout_store::{ModelKey, Store};
+
+/// The index folder in a data directory.
+pub fn dir_in(data_dir: &Path) -> PathBuf {
+    data_dir.join("index")
+}
+
+/// How a model is named in an index manifest: name and weights together.
+pub fn model_id(model: &ModelKey) -> String {
+    format!("{}@{}", model.name, model.sha256)
+}
+
+/// What opening the index did.
+#[derive(Debug, Clone, Default)]
+pub struct Opened {
+    /// Why the saved index was not used, if it was not.
+    pub rebuilt_because: Option<String>,
+    /// Papers added or replaced to catch up with the store.
+    pub caught_up: usize,
+    /// Seconds spent.
+    pub seconds: f64,
+}
+
+/// Loads the saved index or rebuilds it, brings it up to date with the store's embeddings
+/// under `model`, and saves it when anything changed.
+pub fn open(
+    store: &dyn Store,
+    model: &ModelKey,
+    dir: &Path,
+    params: IndexParams,
+) -> Result<(PaperIndex, Opened)> {
+    let started = Instant::now();
+    let id = model_id(model);
+    let expected = Expected {
+        model: &id,
+        dim: model.dim,
+        params,
+    };
+    let mut opened = Opened::default();
+    let mut index = match PaperIndex::load(dir, &expected) {
+        Ok(index) => index,
+        Err(err) => {
+            let why = match &err {
+                IndexError::Missing { .. } => "there is none yet".to_owned(),
+                other => other.to_string(),
+            };
+            tracing::warn!("rebuilding the index from the store: {why}");
+            opened.rebuilt_because = Some(why);
+            PaperIndex::new(model.dim, params, 1024)
+        }
+    };
+    let mut rows: Vec<(String, Vec<f32>)> = Vec::new();
+    store.for_each_embedding(model, &mut |id, vector| {
+        rows.push((id.to_owned(), vector.to_vec()));
+    })?;
+    let batch: Vec<(&str, &[f32])> = rows
+        .iter()
+        .map(|(id, v)| (id.as_str(), v.as_slice()))
+        .collect();
+    let changes = index.upsert_batch(&batch)?;
+    opened.caught_up = changes.iter().filter(|c| **c != Upsert::Unchanged).count();
+    // Papers the store no longer embeds under this model (removed, or re-embedding pending).
+    let live: std::collections::HashSet<&str> = rows.iter().map(|(id, _)| id.as_str()).collect();
+    let gone: Vec<String> = index
+        .live_papers()
+        .filter(|(id, _)| !live.contains(id))
+        .map(|(id, _)| id.to_owned())
+        .collect();
+    for id in &gone {
+        index.remove(id);
+    }
+    if opened.rebuilt_because.is_some() || opened.caught_up > 0 || !gone.is_empty() {
+        index.save(dir, &id)?;
+    }
+    opened.seconds = started.elapsed().as_secs_f64();
+    Ok((index, opened))
+}
