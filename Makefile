@@ -6,7 +6,7 @@ SAMPLE  := $(SHARED)/data/arxiv-cs/sample-2k.jsonl
 DEMO    := target/demo
 BIN     := target/debug/paperscout
 
-.PHONY: help model build run test lint unit bench-embed bench-index bench-ingest bench-venv clean
+.PHONY: help model build run test lint unit bench-embed bench-index bench-ingest bench-digest bench-venv clean
 
 help:
 	@echo "make run          fetch the model, build, ingest 500 sample papers, show stats, a digest and neighbours"
@@ -14,6 +14,7 @@ help:
 	@echo "make bench-embed  embedding throughput, side by side with PyTorch when available"
 	@echo "make bench-index  index build time, recall@10 and queries/s against exact search"
 	@echo "make bench-ingest ingest papers/s and peak memory, with and without the model"
+	@echo "make bench-digest digests for 10,000 users x 1,500 new papers"
 	@echo "make bench-venv   a Python with torch + sentence-transformers for the benchmark"
 
 # Idempotent: checks the hashes of a present model, fetches a missing one.
@@ -54,6 +55,9 @@ bench-index:
 
 bench-ingest: model
 	$(CARGO) bench --bench ingest_throughput
+
+bench-digest:
+	$(CARGO) bench --bench digest_batch
 
 bench-venv:
 	python3 -m venv .venv-bench

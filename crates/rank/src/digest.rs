@@ -66,129 +66,209 @@ pub struct Pick {
     pub shared_terms: Vec<String>,
 }
 
-/// Chooses up to `params.size` candidates, best first.
-pub fn select(input: &DigestInput<'_>, params: &DigestParams) -> Vec<Pick> {
-    let count = input.candidate_vectors.rows();
-    if count == 0 || input.item_vectors.rows() == 0 {
-        return Vec::new();
-    }
-    // The vocabulary of the day: candidates and profile together. Against a day's papers
-    // rather than a whole archive, a term is common only past half of them.
-    let corpus: Vec<String> = input
-        .candidate_texts
-        .iter()
-        .chain(input.item_texts)
-        .cloned()
-        .collect();
-    let tfidf = Tfidf::fit(
-        &corpus,
-        TfidfParams {
-            max_df: 0.5,
-            ..TfidfParams::wide()
-        },
-    );
-    let candidate_terms = tfidf.transform_all(input.candidate_texts);
-    let item_terms = tfidf.transform_all(input.item_texts);
-    let postings = Postings::new(&candidate_terms, tfidf.len());
-    let recency: Vec<usize> = (0..input.item_vectors.rows()).collect();
-    let profile = Profile {
-        vectors: input.item_vectors,
-        lexical: &item_terms,
-        terms: &item_terms,
-        recency_rank: &recency,
-    };
-    let candidates = Candidates {
-        vectors: input.candidate_vectors,
-        lexical: &candidate_terms,
-        postings: &postings,
-        term_postings: &postings,
-    };
-    let mut relevance = score(Method::Hybrid, &profile, &candidates, None, params.hybrid);
-    if input.negative_vectors.rows() > 0 {
-        let against = input
-            .negative_vectors
-            .dot_all(input.candidate_vectors, false);
-        let closest: Vec<f32> = (0..count)
-            .map(|c| {
-                (0..input.negative_vectors.rows())
-                    .map(|n| against[n * count + c])
-                    .fold(f32::NEG_INFINITY, f32::max)
-            })
-            .collect();
-        for (r, penalty) in relevance.iter_mut().zip(standardise(&closest)) {
-            *r -= params.dislike_weight * penalty.max(0.0);
-        }
-    }
-    let similarities = input.item_vectors.dot_all(input.candidate_vectors, false);
-    let closest_item = |c: usize| -> (usize, f32) {
-        (0..input.item_vectors.rows())
-            .map(|i| (i, similarities[i * count + c]))
-            .fold((0, f32::NEG_INFINITY), |best, next| {
-                if next.1 > best.1 { next } else { best }
-            })
-    };
+/// Above this many candidates, MMR computes similarities as it goes instead of holding the
+/// candidates' similarity matrix (count² floats).
+const PAIRWISE_LIMIT: usize = 4000;
 
-    let eligible: Vec<usize> = (0..count)
-        .filter(|&c| {
-            params
-                .min_similarity
-                .is_none_or(|floor| closest_item(c).1 >= floor)
-        })
-        .collect();
-    let order = mmr(&eligible, &relevance, input.candidate_vectors, params);
-    order
-        .into_iter()
-        .map(|c| {
-            let (item, similarity) = closest_item(c);
-            Pick {
-                candidate: c,
-                score: relevance[c],
-                closest_item: item,
-                similarity,
-                shared_terms: shared_terms(&candidate_terms[c], &item_terms[item], &tfidf, 3),
-            }
-        })
-        .collect()
+/// A day's candidates, prepared once for every user: the vocabulary of the day, the
+/// candidates' term vectors and inverted index, and their pairwise similarities for MMR.
+pub struct Day {
+    vectors: Matrix,
+    tfidf: Tfidf,
+    terms: Vec<SparseVec>,
+    postings: Postings,
+    pairwise: Option<Vec<f32>>,
 }
 
-/// Greedy maximal marginal relevance over `eligible`, relevance scaled to [0, 1].
-fn mmr(
-    eligible: &[usize],
-    relevance: &[f32],
-    vectors: &Matrix,
-    params: &DigestParams,
-) -> Vec<usize> {
-    let (low, high) = eligible
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &c| {
-            (lo.min(relevance[c]), hi.max(relevance[c]))
-        });
-    let span = (high - low).max(f32::MIN_POSITIVE);
-    let mut chosen: Vec<usize> = Vec::new();
-    let mut redundancy: Vec<f32> = vec![f32::NEG_INFINITY; relevance.len()];
-    let mut left: Vec<usize> = eligible.to_vec();
-    while chosen.len() < params.size && !left.is_empty() {
-        let value = |c: usize| {
-            let penalty = if chosen.is_empty() {
-                0.0
-            } else {
-                redundancy[c]
-            };
-            params.mmr_lambda * (relevance[c] - low) / span - (1.0 - params.mmr_lambda) * penalty
-        };
-        let (at, &best) = left
-            .iter()
-            .enumerate()
-            .max_by(|a, b| value(*a.1).total_cmp(&value(*b.1)).then(b.1.cmp(a.1)))
-            .expect("left is not empty");
-        left.swap_remove(at);
-        chosen.push(best);
-        for &c in &left {
-            let similarity = crate::dense::dot(vectors.row(c), vectors.row(best));
-            redundancy[c] = redundancy[c].max(similarity);
+/// One user as a digest sees them.
+#[derive(Debug, Clone, Copy)]
+pub struct UserProfile<'a> {
+    /// Unit embeddings of the profile items (papers, interests, likes, saves), newest first.
+    pub item_vectors: &'a Matrix,
+    /// The text of each profile item.
+    pub item_texts: &'a [String],
+    /// Unit embeddings of disliked and dismissed papers.
+    pub negative_vectors: &'a Matrix,
+}
+
+impl Day {
+    /// Prepares the candidates (unit vectors and title + abstract texts, in the same order).
+    pub fn new(vectors: Matrix, texts: &[String]) -> Self {
+        // The vocabulary is the day's: a term in a single candidate is the strongest evidence
+        // when a profile shares it, and against a day's papers rather than a whole archive a
+        // term is common only past half of them.
+        let tfidf = Tfidf::fit(
+            texts,
+            TfidfParams {
+                min_df: 1,
+                max_df: 0.5,
+                ..TfidfParams::wide()
+            },
+        );
+        let terms = tfidf.transform_all(texts);
+        let postings = Postings::new(&terms, tfidf.len());
+        let pairwise = (vectors.rows() <= PAIRWISE_LIMIT).then(|| vectors.dot_all(&vectors, true));
+        Self {
+            vectors,
+            tfidf,
+            terms,
+            postings,
+            pairwise,
         }
     }
-    chosen
+
+    /// The number of candidates.
+    pub fn len(&self) -> usize {
+        self.vectors.rows()
+    }
+
+    /// Whether there are no candidates.
+    pub fn is_empty(&self) -> bool {
+        self.vectors.rows() == 0
+    }
+
+    /// Chooses one digest per user, on every core.
+    pub fn select_many(&self, users: &[UserProfile<'_>], params: &DigestParams) -> Vec<Vec<Pick>> {
+        use rayon::prelude::*;
+        users
+            .par_iter()
+            .map(|user| self.select(user, params))
+            .collect()
+    }
+
+    /// Chooses up to `params.size` candidates for a user, best first.
+    pub fn select(&self, user: &UserProfile<'_>, params: &DigestParams) -> Vec<Pick> {
+        let count = self.len();
+        let items = user.item_vectors.rows();
+        if count == 0 || items == 0 {
+            return Vec::new();
+        }
+        let item_terms: Vec<SparseVec> = user
+            .item_texts
+            .iter()
+            .map(|t| self.tfidf.transform(t))
+            .collect();
+        let recency: Vec<usize> = (0..items).collect();
+        let profile = Profile {
+            vectors: user.item_vectors,
+            lexical: &item_terms,
+            terms: &item_terms,
+            recency_rank: &recency,
+        };
+        let candidates = Candidates {
+            vectors: &self.vectors,
+            lexical: &self.terms,
+            postings: &self.postings,
+            term_postings: &self.postings,
+        };
+        let mut relevance = score(Method::Hybrid, &profile, &candidates, None, params.hybrid);
+        if user.negative_vectors.rows() > 0 {
+            let against = user.negative_vectors.dot_all(&self.vectors, false);
+            let closest: Vec<f32> = (0..count)
+                .map(|c| {
+                    (0..user.negative_vectors.rows())
+                        .map(|n| against[n * count + c])
+                        .fold(f32::NEG_INFINITY, f32::max)
+                })
+                .collect();
+            for (r, penalty) in relevance.iter_mut().zip(standardise(&closest)) {
+                *r -= params.dislike_weight * penalty.max(0.0);
+            }
+        }
+        let similarities = user.item_vectors.dot_all(&self.vectors, false);
+        let closest_item = |c: usize| -> (usize, f32) {
+            (0..items).map(|i| (i, similarities[i * count + c])).fold(
+                (0, f32::NEG_INFINITY),
+                |best, next| {
+                    if next.1 > best.1 { next } else { best }
+                },
+            )
+        };
+        let eligible: Vec<usize> = (0..count)
+            .filter(|&c| {
+                params
+                    .min_similarity
+                    .is_none_or(|floor| closest_item(c).1 >= floor)
+            })
+            .collect();
+        // MMR re-orders the head of the ranking; the tail cannot reach a short digest.
+        let pool_size = (params.size * 10).max(100);
+        let mut pool = eligible;
+        if pool.len() > pool_size {
+            pool.select_nth_unstable_by(pool_size, |a, b| relevance[*b].total_cmp(&relevance[*a]));
+            pool.truncate(pool_size);
+        }
+        self.mmr(&pool, &relevance, params)
+            .into_iter()
+            .map(|c| {
+                let (item, similarity) = closest_item(c);
+                Pick {
+                    candidate: c,
+                    score: relevance[c],
+                    closest_item: item,
+                    similarity,
+                    shared_terms: shared_terms(&self.terms[c], &item_terms[item], &self.tfidf, 3),
+                }
+            })
+            .collect()
+    }
+
+    fn similarity(&self, a: usize, b: usize) -> f32 {
+        match &self.pairwise {
+            Some(pairwise) => pairwise[a * self.len() + b],
+            None => crate::dense::dot(self.vectors.row(a), self.vectors.row(b)),
+        }
+    }
+
+    /// Greedy maximal marginal relevance over `pool`, relevance scaled to [0, 1].
+    fn mmr(&self, pool: &[usize], relevance: &[f32], params: &DigestParams) -> Vec<usize> {
+        let (low, high) = pool
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &c| {
+                (lo.min(relevance[c]), hi.max(relevance[c]))
+            });
+        let span = (high - low).max(f32::MIN_POSITIVE);
+        let mut chosen: Vec<usize> = Vec::new();
+        let mut redundancy: Vec<f32> = vec![f32::NEG_INFINITY; pool.len()];
+        let mut left: Vec<usize> = (0..pool.len()).collect();
+        while chosen.len() < params.size && !left.is_empty() {
+            let value = |slot: usize| {
+                let penalty = if chosen.is_empty() {
+                    0.0
+                } else {
+                    redundancy[slot]
+                };
+                params.mmr_lambda * (relevance[pool[slot]] - low) / span
+                    - (1.0 - params.mmr_lambda) * penalty
+            };
+            let (at, &best) = left
+                .iter()
+                .enumerate()
+                .max_by(|a, b| {
+                    value(*a.1)
+                        .total_cmp(&value(*b.1))
+                        .then(pool[*b.1].cmp(&pool[*a.1]))
+                })
+                .expect("left is not empty");
+            left.swap_remove(at);
+            chosen.push(pool[best]);
+            for &slot in &left {
+                redundancy[slot] = redundancy[slot].max(self.similarity(pool[slot], pool[best]));
+            }
+        }
+        chosen
+    }
+}
+
+/// Chooses up to `params.size` candidates for one user, best first (a [`Day`] of one use).
+pub fn select(input: &DigestInput<'_>, params: &DigestParams) -> Vec<Pick> {
+    let day = Day::new(input.candidate_vectors.clone(), input.candidate_texts);
+    let user = UserProfile {
+        item_vectors: input.item_vectors,
+        item_texts: input.item_texts,
+        negative_vectors: input.negative_vectors,
+    };
+    day.select(&user, params)
 }
 
 /// The features two vectors share, by the product of their weights.

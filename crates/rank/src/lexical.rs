@@ -60,7 +60,11 @@ impl SparseVec {
                 *sum.entry(i).or_default() += weight * v;
             }
         }
-        let mut pairs: Vec<(u32, f32)> = sum.into_iter().filter(|(_, v)| *v != 0.0).collect();
+        Self::unit_from_pairs(sum.into_iter().filter(|(_, v)| *v != 0.0).collect())
+    }
+
+    /// The vector of (feature, weight) pairs in any order, scaled to unit length.
+    fn unit_from_pairs(mut pairs: Vec<(u32, f32)>) -> SparseVec {
         pairs.sort_unstable_by_key(|(i, _)| *i);
         let norm = pairs.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
         let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
@@ -223,7 +227,7 @@ impl Tfidf {
                 *counts.entry(feature).or_default() += 1;
             }
         });
-        let mut pairs: Vec<(u32, f32)> = counts
+        let pairs: Vec<(u32, f32)> = counts
             .into_iter()
             .map(|(feature, tf)| {
                 (
@@ -232,13 +236,7 @@ impl Tfidf {
                 )
             })
             .collect();
-        pairs.sort_unstable_by_key(|(feature, _)| *feature);
-        let norm = pairs.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
-        let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
-        SparseVec {
-            indices: pairs.iter().map(|(f, _)| *f).collect(),
-            values: pairs.iter().map(|(_, v)| v * scale).collect(),
-        }
+        SparseVec::unit_from_pairs(pairs)
     }
 
     /// [`Self::transform`] of many texts, on every core.

@@ -75,19 +75,6 @@ impl MemoryStore {
     }
 }
 
-fn check_dim(model: &ModelKey, paper: &str, vector: &[f32]) -> Result<()> {
-    if vector.len() == model.dim {
-        Ok(())
-    } else {
-        Err(StoreError::Dimension {
-            paper: paper.to_owned(),
-            model: model.name.clone(),
-            expected: model.dim,
-            found: vector.len(),
-        })
-    }
-}
-
 impl Store for MemoryStore {
     fn classify(&self, papers: &[Paper], model: Option<&ModelKey>) -> Result<Vec<Classification>> {
         let model_index = model.and_then(|model| self.model_index(model));
@@ -127,7 +114,7 @@ impl Store for MemoryStore {
         if let Some(model) = model {
             for write in writes {
                 if let Some(vector) = write.embedding {
-                    check_dim(model, &write.paper.id, vector)?;
+                    model.check(&write.paper.id, vector)?;
                 }
             }
         }
@@ -225,7 +212,7 @@ impl Store for MemoryStore {
 
     fn put_embeddings(&mut self, model: &ModelKey, rows: &[(&Paper, &[f32])]) -> Result<usize> {
         for (paper, vector) in rows {
-            check_dim(model, &paper.id, vector)?;
+            model.check(&paper.id, vector)?;
             self.require_paper(&paper.id)?;
         }
         let model_index = self.register_model(model);

@@ -36,6 +36,22 @@ pub struct ModelKey {
     pub dim: usize,
 }
 
+impl ModelKey {
+    /// Checks that a vector for `paper` has this model's dimension.
+    pub fn check(&self, paper: &str, vector: &[f32]) -> crate::Result<()> {
+        if vector.len() == self.dim {
+            Ok(())
+        } else {
+            Err(crate::StoreError::Dimension {
+                paper: paper.to_owned(),
+                model: self.name.clone(),
+                expected: self.dim,
+                found: vector.len(),
+            })
+        }
+    }
+}
+
 /// One paper to write, with its embedding under the write's model when one was computed.
 #[derive(Debug, Clone, Copy)]
 pub struct PaperWrite<'a> {

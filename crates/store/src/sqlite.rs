@@ -207,19 +207,6 @@ fn has_current_embedding(
     Ok(stored.as_deref() == Some(text_sha))
 }
 
-fn check_dim(model: &ModelKey, paper: &str, vector: &[f32]) -> Result<()> {
-    if vector.len() == model.dim {
-        Ok(())
-    } else {
-        Err(StoreError::Dimension {
-            paper: paper.to_owned(),
-            model: model.name.clone(),
-            expected: model.dim,
-            found: vector.len(),
-        })
-    }
-}
-
 fn encode_vector(vector: &[f32]) -> Vec<u8> {
     vector
         .iter()
@@ -363,7 +350,7 @@ impl Store for SqliteStore {
             if let (Some(vector), Some(model), Some(model_id)) = (write.embedding, model, model_id)
                 && change != Change::Older
             {
-                check_dim(model, &incoming.id, vector)?;
+                model.check(&incoming.id, vector)?;
                 put_embedding(
                     &transaction,
                     &incoming.id,
@@ -438,7 +425,7 @@ impl Store for SqliteStore {
 
     fn put_embeddings(&mut self, model: &ModelKey, rows: &[(&Paper, &[f32])]) -> Result<usize> {
         for (paper, vector) in rows {
-            check_dim(model, &paper.id, vector)?;
+            model.check(&paper.id, vector)?;
         }
         let connection = self.writable()?;
         let transaction = connection.transaction()?;

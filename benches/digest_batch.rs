@@ -1,0 +1,165 @@
+//! Digest generation at scale: 10,000 users × one day's 1,500 new papers, on every core.
+//!
+//! `make bench-digest` (or `cargo bench --bench digest_batch`) takes the last 1,500 papers of
+//! `../shared/data/arxiv-cs/papers.jsonl.gz` as the day, and builds users from earlier real
+//! papers (3 to 12 each, every fifth user with a dislike), with the peer's vectors from
+//! `embeddings/` (the digest does not run the model). It times `Day::new` plus `select_many`
+//! (hybrid scores, dislikes, MMR, explanations) and, as the in-process baseline, the one-user
+//! path that prepares the day again for every user, on the first 100 users.
+//!
+//! Environment: `PAPERSCOUT_BENCH_USERS` (default 10000), `PAPERSCOUT_BENCH_DAY` (default 1500).
+
+#![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use paperscout_rank::Matrix;
+use paperscout_rank::digest::{Day, DigestInput, DigestParams, UserProfile, select};
+use paperscout_types::Paper;
+
+const DIM: usize = 384;
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+struct User {
+    items: Matrix,
+    texts: Vec<String>,
+    negatives: Matrix,
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/arxiv-cs");
+    let (papers_path, vectors_path) = (
+        root.join("papers.jsonl.gz"),
+        root.join("embeddings/all-MiniLM-L6-v2.f16"),
+    );
+    if !papers_path.is_file() || !vectors_path.is_file() {
+        eprintln!(
+            "!!!!! {} is missing: no benchmark without the shared data !!!!!",
+            root.display()
+        );
+        return;
+    }
+    let user_count = env_or("PAPERSCOUT_BENCH_USERS", 10_000);
+    let day_size = env_or("PAPERSCOUT_BENCH_DAY", 1500);
+
+    let decoder = flate2::read::MultiGzDecoder::new(std::fs::File::open(&papers_path).unwrap());
+    let texts: Vec<String> = BufReader::new(decoder)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Paper>(&line.unwrap())
+                .unwrap()
+                .embedding_text()
+        })
+        .collect();
+    let rows = paperscout_index::f16_rows(&std::fs::read(&vectors_path).unwrap(), DIM).unwrap();
+    let mut vectors = Matrix::from_data(DIM, rows.into_iter().flatten().collect());
+    vectors.normalise_rows();
+    let total = texts.len();
+    let day_rows: Vec<usize> = (total - day_size..total).collect();
+    let before_day = total - day_size;
+
+    // Users from earlier papers, drawn by a fixed generator.
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move |bound: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % bound as u64) as usize
+    };
+    let prepared = Instant::now();
+    let users: Vec<User> = (0..user_count)
+        .map(|u| {
+            let size = 3 + next(10);
+            let rows: Vec<usize> = (0..size).map(|_| next(before_day)).collect();
+            let negatives: Vec<usize> = if u % 5 == 0 {
+                vec![next(before_day)]
+            } else {
+                Vec::new()
+            };
+            User {
+                items: vectors.select(&rows),
+                texts: rows.iter().map(|&r| texts[r].clone()).collect(),
+                negatives: vectors.select(&negatives),
+            }
+        })
+        .collect();
+    let profiles_seconds = prepared.elapsed().as_secs_f64();
+    let rss_before = peak_rss_mib();
+
+    let day_vectors = vectors.select(&day_rows);
+    let day_texts: Vec<String> = day_rows.iter().map(|&r| texts[r].clone()).collect();
+    let params = DigestParams::default();
+    let started = Instant::now();
+    let day = Day::new(day_vectors.clone(), &day_texts);
+    let day_seconds = started.elapsed().as_secs_f64();
+    let views: Vec<UserProfile<'_>> = users
+        .iter()
+        .map(|u| UserProfile {
+            item_vectors: &u.items,
+            item_texts: &u.texts,
+            negative_vectors: &u.negatives,
+        })
+        .collect();
+    let digests = day.select_many(&views, &params);
+    let batch_seconds = started.elapsed().as_secs_f64();
+    let picked: usize = digests.iter().map(Vec::len).sum();
+
+    // Baseline: the one-user path (prepares the day per user), on a sample of users.
+    let sample = 100.min(user_count);
+    let started = Instant::now();
+    for user in &users[..sample] {
+        let input = DigestInput {
+            candidate_vectors: &day_vectors,
+            candidate_texts: &day_texts,
+            item_vectors: &user.items,
+            item_texts: &user.texts,
+            negative_vectors: &user.negatives,
+        };
+        std::hint::black_box(select(&input, &params));
+    }
+    let per_user_baseline = started.elapsed().as_secs_f64() / sample as f64;
+
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "\ndigests for {user_count} users × {day_size} candidates, {} threads ({picked} papers picked; users built in {profiles_seconds:.1} s, not timed)\n", rayon::current_num_threads()).unwrap();
+    writeln!(out, "| path | wall s | users/s |").unwrap();
+    writeln!(out, "|---|---:|---:|").unwrap();
+    writeln!(out, "| Day::new (once) | {day_seconds:.2} | |").unwrap();
+    writeln!(
+        out,
+        "| Day::new + select_many, all users | {batch_seconds:.2} | {:.0} |",
+        user_count as f64 / batch_seconds
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "| one-user select (baseline, {sample} users, extrapolated) | {:.1} | {:.1} |",
+        per_user_baseline * user_count as f64,
+        1.0 / per_user_baseline
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "\nbatched: {:.1}x the one-user path; peak RSS {:.0} MiB ({:.0} MiB before the digests)",
+        per_user_baseline * user_count as f64 / batch_seconds,
+        peak_rss_mib(),
+        rss_before
+    )
+    .unwrap();
+}
