@@ -194,6 +194,10 @@ pub enum UserCommand {
         /// be in the store
         #[arg(long, value_name = "FILE")]
         papers: Option<PathBuf>,
+        /// A BibTeX/BibLaTeX library (a Zotero, Mendeley or JabRef export): entries are matched
+        /// to stored papers by arXiv id or DOI; others with a title join as external papers
+        #[arg(long, value_name = "FILE")]
+        bibtex: Option<PathBuf>,
         /// A statement of interest, e.g. "graph neural networks for molecules" (repeatable)
         #[arg(long = "interest", value_name = "TEXT")]
         interests: Vec<String>,

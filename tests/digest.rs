@@ -244,3 +244,63 @@ fn the_index_is_saved_reused_caught_up_and_rebuilt_when_corrupt() {
     );
     assert_eq!(repaired["papers"], 50);
 }
+
+#[test]
+fn a_bibtex_library_joins_the_profile_with_external_papers_and_bad_entries_named() {
+    let home = tempfile::tempdir().unwrap();
+    let Some(papers) = ingest_sample(home.path(), 0, 30) else {
+        return;
+    };
+    let stored = papers[4].trim_start_matches("arXiv:");
+    let library = format!(
+        "@article{{known,\n  title = {{Whatever the export says}},\n  eprint = {{{stored}}},\n  archivePrefix = {{arXiv}}\n}}\n\n\
+         @inproceedings{{external,\n  title = {{Diffusion Models for {{Image}} Synthesis}},\n  abstract = {{We study denoising diffusion models for image generation.}},\n  doi = {{10.1000/Diffusion.1}}\n}}\n\n\
+         @article{{broken,\n  title = {{Unclosed\n\n@misc{{untitled,\n  note = {{nothing to go on}}\n}}\n"
+    );
+    let file = home.path().join("library.bib");
+    std::fs::write(&file, library).unwrap();
+    let output = paperscout(home.path())
+        .args(["user", "add", "ada", "--bibtex", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains("library.bib line 13: not a valid BibTeX entry"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "library.bib line 16: untitled has no title and is not in the store; skipped"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("1 library entries not in the store joined as external papers"),
+        "{text}"
+    );
+
+    let shown = paperscout(home.path())
+        .args(["user", "show", "ada", "--json"])
+        .output()
+        .unwrap();
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let profile: Vec<&str> = shown["profile"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["subject"]["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(profile, [papers[4].as_str(), "doi:10.1000/diffusion.1"]);
+
+    // The external paper counts in a digest (embedded on the fly) and is never a candidate.
+    let digest = digest(
+        home.path(),
+        &["--date", "2025-03-18", "--size", "3", "--dry-run"],
+    );
+    assert_eq!(ids(&digest).len(), 3, "{digest}");
+    assert!(
+        !ids(&digest).iter().any(|id| id.starts_with("doi:")),
+        "{digest}"
+    );
+}

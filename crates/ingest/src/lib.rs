@@ -12,6 +12,7 @@
 //! from a URL.
 
 mod atom;
+pub mod bibtex;
 mod error;
 mod input;
 mod jsonl;
