@@ -285,6 +285,10 @@ pub enum DigestFormat {
     Markdown,
     /// JSON, for scripts.
     Json,
+    /// An e-mail-safe HTML page.
+    Html,
+    /// An Atom feed for feed readers.
+    Atom,
 }
 
 /// `paperscout eval ...`

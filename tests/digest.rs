@@ -304,3 +304,70 @@ fn a_bibtex_library_joins_the_profile_with_external_papers_and_bad_entries_named
         "{digest}"
     );
 }
+
+#[test]
+fn digests_render_as_e_mail_safe_html_and_as_an_atom_feed() {
+    let home = tempfile::tempdir().unwrap();
+    let Some(papers) = ingest_sample(home.path(), 0, 30) else {
+        return;
+    };
+    std::fs::write(home.path().join("mine.txt"), format!("{}\n", papers[0])).unwrap();
+    let mine = home.path().join("mine.txt");
+    let output = paperscout(home.path())
+        .args(["user", "add", "ada", "--papers", mine.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let render = |format: &str| {
+        let out = home.path().join(format!("digest.{format}"));
+        let output = paperscout(home.path())
+            .args([
+                "digest",
+                "--user",
+                "ada",
+                "--date",
+                "2025-03-18",
+                "--size",
+                "4",
+                "--dry-run",
+                "--format",
+                format,
+            ])
+            .args(["--out", out.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        (out.clone(), std::fs::read_to_string(out).unwrap())
+    };
+    let json: Value = {
+        let (_, text) = render("json");
+        serde_json::from_str(&text).unwrap()
+    };
+    let chosen = ids(&json);
+    assert_eq!(chosen.len(), 4);
+
+    let (_, html) = render("html");
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    assert!(
+        !html.contains("<script") && !html.contains("<link") && !html.contains("<style"),
+        "inline styles only"
+    );
+    assert_eq!(html.matches("<h2 ").count(), 4);
+    assert!(
+        html.contains("Because you follow"),
+        "every pick is explained"
+    );
+
+    // The feed reads back through paperscout's own Atom reader, the same papers in order.
+    let (feed, _) = render("atom");
+    let records =
+        paperscout_ingest::Records::new(paperscout_ingest::open(feed.to_str().unwrap()).unwrap())
+            .unwrap();
+    let read: Vec<String> = records
+        .map(|item| match item.unwrap() {
+            paperscout_ingest::Item::Paper(paper) => paper.id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(read, chosen);
+}
