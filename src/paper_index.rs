@@ -8,6 +8,10 @@ use anyhow::Result;
 use paperscout_index::{Expected, IndexError, IndexParams, PaperIndex, Upsert};
 use paperscout_store::{ModelKey, Store};
 
+/// Past this share of tombstones (replaced or removed papers still in the graph), opening
+/// the index rebuilds it from its live papers.
+pub const TOMBSTONE_LIMIT: f64 = 0.10;
+
 /// The index folder in a data directory.
 pub fn dir_in(data_dir: &Path) -> PathBuf {
     data_dir.join("index")
@@ -77,7 +81,16 @@ pub fn open(
     for id in &gone {
         index.remove(id);
     }
-    if opened.rebuilt_because.is_some() || opened.caught_up > 0 || !gone.is_empty() {
+    let mut compacted = false;
+    if index.tombstone_ratio() > TOMBSTONE_LIMIT {
+        tracing::info!(
+            "compacting the index: {:.0}% of its points are tombstones",
+            100.0 * index.tombstone_ratio()
+        );
+        index = index.compacted()?;
+        compacted = true;
+    }
+    if opened.rebuilt_because.is_some() || opened.caught_up > 0 || !gone.is_empty() || compacted {
         index.save(dir, &id)?;
     }
     opened.seconds = started.elapsed().as_secs_f64();

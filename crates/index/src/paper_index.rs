@@ -140,6 +140,15 @@ impl PaperIndex {
             .map(|p| (self.ids[p].as_str(), self.row(p)))
     }
 
+    /// A new index of the live papers only, without tombstones: what a rebuild past the
+    /// tombstone threshold produces. The graph is built anew, in parallel.
+    pub fn compacted(&self) -> Result<Self> {
+        let mut fresh = Self::new(self.dim, self.params, self.points.len());
+        let live: Vec<(&str, &[f32])> = self.live_papers().collect();
+        fresh.upsert_batch(&live)?;
+        Ok(fresh)
+    }
+
     /// Candidates explored while searching, from now on (at least k in each search).
     pub fn set_ef_search(&mut self, ef: usize) {
         self.params.ef_search = ef.max(1);

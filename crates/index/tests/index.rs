@@ -366,3 +366,28 @@ fn a_missing_stale_truncated_or_altered_index_is_refused_with_the_reason() {
         "{err}"
     );
 }
+
+#[test]
+fn compaction_drops_tombstones_and_keeps_the_answers() {
+    let (mut index, vectors) = small_index();
+    // Replace a fifth of the papers: their old points become tombstones.
+    for (i, (id, _)) in vectors.iter().enumerate().take(120) {
+        index.upsert(id, &vectors[599 - i].1).unwrap();
+    }
+    assert!(
+        index.tombstone_ratio() > 0.15,
+        "{}",
+        index.tombstone_ratio()
+    );
+    let compact = index.compacted().unwrap();
+    assert_eq!(compact.tombstone_ratio(), 0.0);
+    assert_eq!(
+        (compact.len(), compact.point_count()),
+        (index.len(), index.len())
+    );
+    for (_, query) in vectors.iter().step_by(41) {
+        let before = index.exact_search(query, 10, &Filter::default()).unwrap();
+        let after = compact.exact_search(query, 10, &Filter::default()).unwrap();
+        assert_eq!(ids(&before), ids(&after));
+    }
+}
