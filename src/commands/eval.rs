@@ -36,7 +36,7 @@ struct MethodReport {
 struct Report {
     #[serde(flatten)]
     first: MethodReport,
-    /// Every method run, the first included, when several were.
+    /// Every method run, the headline one included, when several were.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     methods: Vec<MethodReport>,
     single_paper: bool,
@@ -137,32 +137,21 @@ pub fn run(args: &EvalArgs, settings: &Settings, quiet: bool) -> Result<()> {
     if !quiet {
         print_table(&reports);
     }
-    let mut reports = reports.into_iter();
-    let first = reports.next().context("no method to run")?;
+    // The headline is the default method when it ran, else the first one.
+    let headline = reports
+        .iter()
+        .position(|r| r.method == Method::Hybrid.name())
+        .unwrap_or(0);
+    let first = clone_report(reports.get(headline).context("no method to run")?);
     let report = Report {
         first,
-        methods: Vec::new(),
+        methods: if reports.len() > 1 {
+            reports
+        } else {
+            Vec::new()
+        },
         single_paper: args.single_paper,
         seconds: started.elapsed().as_secs_f64(),
-    };
-    let rest: Vec<MethodReport> = reports.collect();
-    let report = if rest.is_empty() {
-        report
-    } else {
-        let Report {
-            first,
-            single_paper,
-            seconds,
-            ..
-        } = report;
-        let mut methods = vec![clone_report(&first)];
-        methods.extend(rest);
-        Report {
-            first,
-            methods,
-            single_paper,
-            seconds,
-        }
     };
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, &report)?;
