@@ -72,7 +72,10 @@ fn every_method_is_judged_and_exact_copies_come_first() {
             "{field} missing: {report}"
         );
     }
-    assert_eq!(report["method"], "hybrid", "the default method is the headline");
+    assert_eq!(
+        report["method"], "hybrid",
+        "the default method is the headline"
+    );
     assert_eq!(report["queries"], 5);
     assert_eq!(report["candidates"], 10);
     let methods = report["methods"].as_array().unwrap();
