@@ -345,6 +345,11 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 10.0, value_name = "T")]
     pub lexical_temperature: f32,
 
+    /// The hybrid's recency decay: the profile item of rank r (0 the newest) weighs
+    /// (r + 1)^-DECAY; 0 weighs all alike
+    #[arg(long, default_value_t = 0.0, value_name = "DECAY")]
+    pub recency_decay: f32,
+
     /// Which model, on which device.
     #[command(flatten)]
     pub model: ModelArgs,

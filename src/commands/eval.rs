@@ -109,6 +109,7 @@ pub fn run(args: &EvalArgs, settings: &Settings, quiet: bool) -> Result<()> {
             temperature: args.temperature,
             lexical_weight: args.lexical_weight,
             lexical_temperature: args.lexical_temperature,
+            recency_decay: args.recency_decay,
         },
     };
     let prepared = Prepared::new(&corpus, &options);

@@ -128,6 +128,9 @@ pub struct HybridParams {
     /// Sharpness of the soft maximum of the per-item lexical cosines; 0 takes the cosine with
     /// the items' summed vector instead.
     pub lexical_temperature: f32,
+    /// Weight of the item of recency rank r (0 the newest): (r + 1)^-decay; 0 weighs all alike.
+    /// Off by default: on the shared author split, 0.3 cost 1% of nDCG@10 and 0.7 cost 11%.
+    pub recency_decay: f32,
 }
 
 impl Default for HybridParams {
@@ -137,6 +140,7 @@ impl Default for HybridParams {
             temperature: 20.0,
             lexical_weight: 2.0,
             lexical_temperature: 10.0,
+            recency_decay: 0.0,
         }
     }
 }
@@ -204,16 +208,19 @@ pub fn score(
         }
         Method::Hybrid => {
             let similarities = profile.vectors.dot_all(candidates.vectors, false);
-            let t = hybrid.temperature;
-            let semantic = pool_rows(&similarities, count, |column| soft_max(column, t));
+            let weights: Vec<f32> = profile
+                .recency_rank
+                .iter()
+                .map(|&rank| ((rank + 1) as f32).powf(-hybrid.recency_decay))
+                .collect();
+            let semantic = soft_max_columns(&similarities, count, &weights, hybrid.temperature);
             let lexical = if hybrid.lexical_temperature > 0.0 {
                 let per_item: Vec<f32> = profile
                     .terms
                     .iter()
                     .flat_map(|item| candidates.term_postings.scores(item))
                     .collect();
-                let t = hybrid.lexical_temperature;
-                pool_rows(&per_item, count, |column| soft_max(column, t))
+                soft_max_columns(&per_item, count, &weights, hybrid.lexical_temperature)
             } else {
                 let query = SparseVec::unit_sum(profile.terms.iter().map(|x| (x, 1.0)));
                 candidates.term_postings.scores(&query)
@@ -260,15 +267,29 @@ fn pool_rows(
         .collect()
 }
 
-/// (1/t) · ln(mean(exp(t · s))): the mean for t → 0, the maximum for t → ∞.
-fn soft_max(values: &mut dyn Iterator<Item = f32>, t: f32) -> f32 {
-    let values: Vec<f32> = values.collect();
-    if t <= 0.0 {
-        return values.iter().sum::<f32>() / values.len().max(1) as f32;
-    }
-    let top = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mean = values.iter().map(|v| ((v - top) * t).exp()).sum::<f32>() / values.len() as f32;
-    top + mean.ln() / t
+/// For each column of the `items × count` matrix, (1/t) · ln(Σ wᵢ exp(t · sᵢ) / Σ wᵢ): the
+/// weighted mean for t → 0, the maximum for t → ∞.
+fn soft_max_columns(similarities: &[f32], count: usize, weights: &[f32], t: f32) -> Vec<f32> {
+    let items = similarities.len() / count.max(1);
+    let total: f32 = weights
+        .iter()
+        .take(items)
+        .sum::<f32>()
+        .max(f32::MIN_POSITIVE);
+    (0..count)
+        .map(|candidate| {
+            let column =
+                (0..items).map(|item| (similarities[item * count + candidate], weights[item]));
+            if t <= 0.0 {
+                return column.map(|(s, w)| s * w).sum::<f32>() / total;
+            }
+            let top = (0..items)
+                .map(|item| similarities[item * count + candidate])
+                .fold(f32::NEG_INFINITY, f32::max);
+            let mean = column.map(|(s, w)| w * ((s - top) * t).exp()).sum::<f32>() / total;
+            top + mean.ln() / t
+        })
+        .collect()
 }
 
 /// Subtracts the mean and divides by the standard deviation (which a constant leaves at 0).
