@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use paperscout_types::{ArxivId, Paper, normalise_doi};
 
 use crate::error::{Result, StoreError};
-use crate::merge::merge;
+use crate::merge::{after_write, merge};
 use crate::records::{
     Change, Classification, Feedback, ModelKey, ModelStats, PaperWrite, ProfileItem,
     ProfileSubject, Stats, StoredPaper, Timestamp, User, WriteSummary, text_digest,
@@ -83,19 +83,11 @@ impl Store for MemoryStore {
             .map(|incoming| {
                 let stored = self.papers.get(&incoming.id);
                 let (change, merged) = merge(stored.map(|(s, _)| &s.paper), incoming);
+                let after = after_write(change, merged.as_ref(), stored.map(|(s, _)| &s.paper));
                 let needs_embedding = model.is_some()
-                    && match (&change, &merged, stored) {
-                        (Change::Older, _, _) => false,
-                        (_, Some(merged), _) => !self.has_current_embedding(
-                            &merged.id,
-                            model_index,
-                            &text_digest(merged),
-                        ),
-                        (_, None, Some((stored, digest))) => {
-                            !self.has_current_embedding(&stored.paper.id, model_index, digest)
-                        }
-                        (_, None, None) => false,
-                    };
+                    && after.is_some_and(|paper| {
+                        !self.has_current_embedding(&paper.id, model_index, &text_digest(paper))
+                    });
                 Classification {
                     change,
                     needs_embedding,
@@ -124,12 +116,7 @@ impl Store for MemoryStore {
             let incoming = write.paper;
             let stored = self.papers.get(&incoming.id);
             let (change, merged) = merge(stored.map(|(s, _)| &s.paper), incoming);
-            match change {
-                Change::New => summary.added += 1,
-                Change::Updated { .. } => summary.updated += 1,
-                Change::Unchanged => summary.unchanged += 1,
-                Change::Older => summary.older += 1,
-            }
+            summary.count(change);
             if let Some(merged) = merged {
                 let first_seen = stored.map_or(now, |(s, _)| s.first_seen);
                 let digest = text_digest(&merged);

@@ -65,6 +65,20 @@ pub fn merge(stored: Option<&Paper>, incoming: &Paper) -> (Change, Option<Paper>
     }
 }
 
+/// The paper as it stands after a write, whose embedding must then be current: the merged
+/// paper, or the stored one when nothing changed; none for a record older than the store's.
+pub fn after_write<'a>(
+    change: Change,
+    merged: Option<&'a Paper>,
+    stored: Option<&'a Paper>,
+) -> Option<&'a Paper> {
+    if change == Change::Older {
+        None
+    } else {
+        merged.or(stored)
+    }
+}
+
 fn earliest(a: Option<&str>, b: Option<&str>) -> Option<String> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b).to_owned()),

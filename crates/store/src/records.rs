@@ -105,6 +105,16 @@ pub struct WriteSummary {
 }
 
 impl WriteSummary {
+    /// Counts one paper's change.
+    pub fn count(&mut self, change: Change) {
+        match change {
+            Change::New => self.added += 1,
+            Change::Updated { .. } => self.updated += 1,
+            Change::Unchanged => self.unchanged += 1,
+            Change::Older => self.older += 1,
+        }
+    }
+
     /// Adds another batch's counts to these.
     pub fn absorb(&mut self, other: Self) {
         self.added += other.added;

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, param
 
 use crate::error::{Result, StoreError};
 use crate::lock::WriterLock;
-use crate::merge::merge;
+use crate::merge::{after_write, merge};
 use crate::records::{
     Change, Classification, Feedback, FeedbackKind, ModelKey, ModelStats, PaperWrite, ProfileItem,
     ProfileSubject, Stats, StoredPaper, Timestamp, User, WriteSummary, text_digest,
@@ -296,23 +296,20 @@ impl Store for SqliteStore {
             .map(|incoming| {
                 let stored = paper_by_id(&self.connection, &incoming.id)?;
                 let (change, merged) = merge(stored.as_ref().map(|(s, _)| &s.paper), incoming);
-                let needs_embedding = model.is_some()
-                    && match (&change, &merged, &stored) {
-                        (Change::Older, _, _) => false,
-                        (_, Some(merged), _) => !has_current_embedding(
-                            &self.connection,
-                            &merged.id,
-                            model_id,
-                            &text_digest(merged),
-                        )?,
-                        (_, None, Some((stored, sha))) => !has_current_embedding(
-                            &self.connection,
-                            &stored.paper.id,
-                            model_id,
-                            sha,
-                        )?,
-                        (_, None, None) => false,
-                    };
+                let after = after_write(
+                    change,
+                    merged.as_ref(),
+                    stored.as_ref().map(|(s, _)| &s.paper),
+                );
+                let needs_embedding = match (model, after) {
+                    (Some(_), Some(paper)) => !has_current_embedding(
+                        &self.connection,
+                        &paper.id,
+                        model_id,
+                        &text_digest(paper),
+                    )?,
+                    _ => false,
+                };
                 Ok(Classification {
                     change,
                     needs_embedding,
@@ -338,12 +335,7 @@ impl Store for SqliteStore {
             let incoming = write.paper;
             let stored = paper_by_id(&transaction, &incoming.id)?;
             let (change, merged) = merge(stored.as_ref().map(|(s, _)| &s.paper), incoming);
-            match change {
-                Change::New => summary.added += 1,
-                Change::Updated { .. } => summary.updated += 1,
-                Change::Unchanged => summary.unchanged += 1,
-                Change::Older => summary.older += 1,
-            }
+            summary.count(change);
             if let Some(merged) = &merged {
                 write_paper(&transaction, merged, write.source, now)?;
             }
