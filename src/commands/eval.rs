@@ -21,7 +21,7 @@ use crate::store_model::StoreModel;
 /// Bootstrap resamples for the intervals.
 const RESAMPLES: usize = 1000;
 
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 struct MethodReport {
     method: String,
     model: String,
@@ -143,7 +143,7 @@ pub fn run(args: &EvalArgs, settings: &Settings, quiet: bool) -> Result<()> {
         .iter()
         .position(|r| r.method == Method::Hybrid.name())
         .unwrap_or(0);
-    let first = clone_report(reports.get(headline).context("no method to run")?);
+    let first = reports.get(headline).context("no method to run")?.clone();
     let report = Report {
         first,
         methods: if reports.len() > 1 {
@@ -158,17 +158,6 @@ pub fn run(args: &EvalArgs, settings: &Settings, quiet: bool) -> Result<()> {
     serde_json::to_writer_pretty(&mut out, &report)?;
     writeln!(out)?;
     Ok(())
-}
-
-fn clone_report(report: &MethodReport) -> MethodReport {
-    MethodReport {
-        method: report.method.clone(),
-        model: report.model.clone(),
-        queries: report.queries,
-        candidates: report.candidates,
-        summary: report.summary,
-        seconds: report.seconds,
-    }
 }
 
 fn print_table(reports: &[MethodReport]) {
@@ -272,7 +261,7 @@ fn read_queries(queries: &Path, qrels: &Path, index: &HashMap<&str, usize>) -> R
     let mut by_id: HashMap<String, Query> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
     let mut unknown = 0;
-    for (fields, line) in tsv(queries, 2)? {
+    for (fields, _) in tsv(queries, 2)? {
         let [query, paper, ..] = fields.as_slice() else {
             continue;
         };
@@ -289,7 +278,6 @@ fn read_queries(queries: &Path, qrels: &Path, index: &HashMap<&str, usize>) -> R
             }
         });
         entry.profile.push(row);
-        let _ = line;
     }
     for (fields, line) in tsv(qrels, 3)? {
         let [query, paper, grade, ..] = fields.as_slice() else {
