@@ -82,9 +82,14 @@ pub fn run(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
     let sent: HashSet<String> = store.sent(user)?.into_iter().collect();
     let feedback = store.feedback(user)?;
     // Since the last digest: the day after the newest paper sent, else the last --days days.
-    let last_sent_day = sent
-        .iter()
-        .filter_map(|id| store.paper(id).ok().flatten()?.paper.date)
+    let mut sent_days = Vec::new();
+    for id in &sent {
+        if let Some(date) = store.paper(id)?.and_then(|stored| stored.paper.date) {
+            sent_days.push(date);
+        }
+    }
+    let last_sent_day = sent_days
+        .into_iter()
         .max()
         .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
     let window_start = day
