@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::render::Format;
+
 /// paperscout finds each researcher the new papers worth reading.
 ///
 /// It embeds abstracts on this machine with a small sentence-transformer, indexes every paper it
@@ -26,6 +28,10 @@ pub struct Cli {
     /// Config file (TOML) [default: $XDG_CONFIG_HOME/paperscout/config.toml, if present]
     #[arg(long, global = true, env = "PAPERSCOUT_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// The daemon's socket [default: $XDG_RUNTIME_DIR/paperscout.sock, else in the data dir]
+    #[arg(long, global = true, env = "PAPERSCOUT_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
 
     /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
@@ -61,6 +67,37 @@ pub enum Command {
     /// and skipped, unless --strict. Each batch of papers is committed with its embeddings in
     /// one transaction: after a crash, run the same command again.
     Ingest(IngestArgs),
+
+    /// Run the daemon: answer requests on a Unix socket, keep the index warm, take in papers.
+    ///
+    /// Without --foreground it starts itself in the background (logging to
+    /// <data-dir>/paperscout.log), waits until it answers, prints its pid and returns. It
+    /// stops cleanly on SIGTERM or SIGINT (finishing requests in flight, saving the index,
+    /// removing the socket) and re-reads the config file's limits on SIGHUP.
+    Serve(ServeArgs),
+
+    /// Whether the daemon runs on the socket, and how busy it is (exit status 3 if none).
+    Status {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Stop the running daemon (SIGTERM) and wait until it has saved the index and gone.
+    Stop,
+
+    /// Papers most like a paper or a text, through the index.
+    ///
+    /// The query is an arXiv id (any spelling), a DOI, a stored paper's exact title, or free
+    /// text. Asks the running daemon; without one, loads the store, the index and the model
+    /// here.
+    Similar(SimilarArgs),
+
+    /// A user's current top papers with reasons, recording nothing.
+    ///
+    /// Ranks the papers announced in the last --days days up to --date (by default the
+    /// newest day in the store). Asks the running daemon; without one, works here.
+    Recommend(RecommendArgs),
 
     /// Show what the store holds: papers, embeddings per model, users, dates, size.
     Stats {
@@ -113,6 +150,120 @@ pub enum Command {
         #[command(subcommand)]
         command: ModelCommand,
     },
+}
+
+/// `paperscout serve ...`
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Stay in the foreground, logging to standard error (for systemd and containers)
+    #[arg(long)]
+    pub foreground: bool,
+
+    /// A group whose members may use the socket too (mode 0660 instead of 0600)
+    #[arg(long, value_name = "GROUP")]
+    pub socket_group: Option<String>,
+
+    /// Connections open at once; more are answered `overloaded` [default: 1024]
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+
+    /// Longest request line in bytes [default: 1048576]
+    #[arg(long, value_name = "BYTES")]
+    pub max_line_bytes: Option<usize>,
+
+    /// Close connections silent for this many seconds [default: 300]
+    #[arg(long, value_name = "SECONDS")]
+    pub idle_timeout: Option<u64>,
+
+    /// Requests that may wait for the model before new ones are answered `overloaded`
+    /// [default: 256]
+    #[arg(long, value_name = "N")]
+    pub model_queue: Option<usize>,
+
+    /// Texts of waiting requests embedded in one pass (1 turns batching off) [default: 32]
+    #[arg(long, value_name = "N")]
+    pub model_batch: Option<usize>,
+
+    /// Which model, on which device.
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// How to read a `similar` query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueryBy {
+    /// An id or DOI if it looks like one, else an exact title, else free text.
+    Auto,
+    /// A stored paper by arXiv id or DOI.
+    Paper,
+    /// A stored paper by exact title.
+    Title,
+    /// Free text.
+    Text,
+}
+
+/// `paperscout similar ...`
+#[derive(Debug, Args)]
+pub struct SimilarArgs {
+    /// An arXiv id, a DOI, a title or free text (several words are joined)
+    #[arg(required = true, value_name = "PAPER_OR_TEXT")]
+    pub query: Vec<String>,
+
+    /// How many papers
+    #[arg(short, long, default_value_t = 10)]
+    pub k: usize,
+
+    /// How to read the query
+    #[arg(long, value_enum, default_value_t = QueryBy::Auto)]
+    pub by: QueryBy,
+
+    /// Only papers announced on or after this day
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub since: Option<String>,
+
+    /// Only papers announced on or before this day
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub until: Option<String>,
+
+    /// Only papers in this category (repeatable; `cs` means every cs.*)
+    #[arg(long = "category", value_name = "CATEGORY")]
+    pub categories: Vec<String>,
+
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+
+    /// Which model, on which device (without a daemon).
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// `paperscout recommend ...`
+#[derive(Debug, Args)]
+pub struct RecommendArgs {
+    /// Whose
+    #[arg(long)]
+    pub user: String,
+
+    /// How many papers
+    #[arg(short, long, default_value_t = 10)]
+    pub n: usize,
+
+    /// How many days of announcements up to --date
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+
+    /// The last day [default: the newest day in the store]
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<String>,
+
+    /// Print JSON instead of a list
+    #[arg(long)]
+    pub json: bool,
+
+    /// Which model, on which device (without a daemon).
+    #[command(flatten)]
+    pub model: ModelArgs,
 }
 
 /// `paperscout model ...`
@@ -262,8 +413,8 @@ pub struct DigestArgs {
     pub min_similarity: Option<f32>,
 
     /// Output format
-    #[arg(long, value_enum, default_value_t = DigestFormat::Markdown)]
-    pub format: DigestFormat,
+    #[arg(long, value_enum, default_value_t = Format::Markdown)]
+    pub format: Format,
 
     /// Write here (in one rename) instead of standard output
     #[arg(long, short, value_name = "FILE")]
@@ -276,19 +427,6 @@ pub struct DigestArgs {
     /// Which model, on which device.
     #[command(flatten)]
     pub model: ModelArgs,
-}
-
-/// How `digest` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DigestFormat {
-    /// Markdown, for people.
-    Markdown,
-    /// JSON, for scripts.
-    Json,
-    /// An e-mail-safe HTML page.
-    Html,
-    /// An Atom feed for feed readers.
-    Atom,
 }
 
 /// `paperscout eval ...`
@@ -396,7 +534,7 @@ pub enum OutputFormat {
 }
 
 /// Options shared by every command that runs the model.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct ModelArgs {
     /// A sentence-transformers folder, or a Hugging Face name (ORG/NAME[@REV]) found in the local
     /// hub cache [default: all-MiniLM-L6-v2 as fetched by `models/fetch`]

@@ -20,6 +20,16 @@ use crate::cli::{Cli, ModelArgs};
 /// device = "cpu"
 /// engine = "auto"
 /// batch_size = 16
+///
+/// [daemon]
+/// socket = "/run/user/1000/paperscout.sock"   # default: $XDG_RUNTIME_DIR, else the data dir
+/// socket_group = "research"                   # mode 0660 for this group; default 0600
+/// max_connections = 1024
+/// max_line_bytes = 1048576
+/// idle_timeout_secs = 300
+/// model_queue = 256
+/// model_batch = 32
+/// shutdown_deadline_secs = 10
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +39,31 @@ pub struct FileConfig {
     /// The embedding model.
     #[serde(default)]
     pub model: ModelConfig,
+    /// The daemon.
+    #[serde(default)]
+    pub daemon: DaemonConfig,
+}
+
+/// The `[daemon]` table.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// The socket's path.
+    pub socket: Option<PathBuf>,
+    /// A group that may use the socket too.
+    pub socket_group: Option<String>,
+    /// Connections open at once.
+    pub max_connections: Option<usize>,
+    /// Longest request line.
+    pub max_line_bytes: Option<usize>,
+    /// Seconds a connection may stay silent.
+    pub idle_timeout_secs: Option<u64>,
+    /// Requests that may wait for the model.
+    pub model_queue: Option<usize>,
+    /// Texts of waiting requests embedded together.
+    pub model_batch: Option<usize>,
+    /// Seconds shutdown waits for requests in flight.
+    pub shutdown_deadline_secs: Option<u64>,
 }
 
 /// The `[model]` table.
@@ -52,6 +87,10 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// The embedding model, as far as the user chose one.
     pub model: ModelConfig,
+    /// The daemon's settings from the file (flags are merged where they are used).
+    pub daemon: DaemonConfig,
+    /// The daemon's socket: --socket, else the file's, else the default place.
+    pub socket: PathBuf,
 }
 
 impl Settings {
@@ -75,8 +114,23 @@ impl Settings {
             engine: from_cli.engine.or(file.model.engine),
             batch_size: from_cli.batch_size.or(file.model.batch_size),
         };
-        Ok(Self { data_dir, model })
+        let socket = cli
+            .socket
+            .clone()
+            .or_else(|| file.daemon.socket.clone())
+            .unwrap_or_else(|| crate::daemon::socket::default_path(&data_dir));
+        Ok(Self {
+            data_dir,
+            model,
+            daemon: file.daemon,
+            socket,
+        })
     }
+}
+
+/// Reads the config file again (for the daemon's SIGHUP).
+pub fn reload_file(explicit: Option<&Path>) -> Result<FileConfig> {
+    load_file(explicit)
 }
 
 fn load_file(explicit: Option<&Path>) -> Result<FileConfig> {

@@ -5,12 +5,17 @@
 //! `crates/`.
 
 mod cli;
+mod client;
 mod commands;
 mod config;
+mod daemon;
 mod model;
 mod paper_index;
 mod progress;
+mod recommend;
+mod render;
 mod store_model;
+mod users;
 
 use std::process::ExitCode;
 
@@ -45,11 +50,19 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         }
         Command::Ingest(args) => {
             let settings = Settings::resolve(cli, Some(&args.model))?;
-            commands::ingest::run(args, &settings, cli.quiet)
+            if daemon::running(&settings) {
+                commands::remote::ingest(args, &settings, cli.quiet)
+            } else {
+                commands::ingest::run(args, &settings, cli.quiet)
+            }
         }
         Command::User { command } => {
             let settings = Settings::resolve(cli, None)?;
-            commands::user::run(command, &settings, cli.quiet)
+            if daemon::running(&settings) {
+                commands::remote::user(command, &settings, cli.quiet)
+            } else {
+                commands::user::run(command, &settings, cli.quiet)
+            }
         }
         Command::Like(args) => feedback(cli, FeedbackKind::Like, args),
         Command::Dislike(args) => feedback(cli, FeedbackKind::Dislike, args),
@@ -57,7 +70,11 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Dismiss(args) => feedback(cli, FeedbackKind::Dismiss, args),
         Command::Digest(args) => {
             let settings = Settings::resolve(cli, Some(&args.model))?;
-            commands::digest::run(args, &settings, cli.quiet)
+            if daemon::running(&settings) {
+                commands::remote::digest(args, &settings, cli.quiet)
+            } else {
+                commands::digest::run(args, &settings, cli.quiet)
+            }
         }
         Command::Index { command } => {
             let settings = Settings::resolve(cli, None)?;
@@ -66,6 +83,26 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Eval(args) => {
             let settings = Settings::resolve(cli, Some(&args.model))?;
             commands::eval::run(args, &settings, cli.quiet)
+        }
+        Command::Serve(args) => {
+            let settings = Settings::resolve(cli, Some(&args.model))?;
+            daemon::serve(cli, args, &settings, cli.quiet)
+        }
+        Command::Status { json } => {
+            let settings = Settings::resolve(cli, None)?;
+            daemon::status(&settings, *json)
+        }
+        Command::Stop => {
+            let settings = Settings::resolve(cli, None)?;
+            daemon::stop(&settings, cli.quiet)
+        }
+        Command::Similar(args) => {
+            let settings = Settings::resolve(cli, Some(&args.model))?;
+            commands::query::similar(args, &settings)
+        }
+        Command::Recommend(args) => {
+            let settings = Settings::resolve(cli, Some(&args.model))?;
+            commands::query::recommend(args, &settings)
         }
         Command::Stats { json } => {
             let settings = Settings::resolve(cli, None)?;
@@ -82,11 +119,21 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
 
 fn feedback(cli: &Cli, kind: FeedbackKind, args: &cli::FeedbackArgs) -> anyhow::Result<()> {
     let settings = Settings::resolve(cli, None)?;
-    commands::user::feedback(kind, &args.user, &args.papers, &settings, cli.quiet)
+    if daemon::running(&settings) {
+        commands::remote::feedback(kind, &args.user, &args.papers, &settings, cli.quiet)
+    } else {
+        commands::user::feedback(kind, &args.user, &args.papers, &settings, cli.quiet)
+    }
 }
 
 /// 2 for the user's mistakes (as clap's usage errors), 1 for everything else.
 fn exit_code(err: &anyhow::Error) -> ExitCode {
+    if let Some(answered) = err
+        .chain()
+        .find_map(|c| c.downcast_ref::<client::DaemonError>())
+    {
+        return ExitCode::from(answered.exit_code());
+    }
     let users_fault = err.chain().any(|cause| {
         cause
             .downcast_ref::<paperscout_embed::EmbedError>()
@@ -114,9 +161,12 @@ fn init_logging(verbose: u8, quiet: bool) {
         (false, 2) => "debug",
         (false, _) => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    // hnsw_rs narrates its work at info level; its warnings still show.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{level},hnsw_rs=warn")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();

@@ -46,3 +46,13 @@ impl Embed for StoreModel {
         self.embedder.embed(texts).map_err(|err| err.to_string())
     }
 }
+
+impl crate::recommend::TextEmbedder for StoreModel {
+    fn key(&self) -> &ModelKey {
+        &self.key
+    }
+
+    fn embed_texts(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        Ok(self.embedder.embed(texts)?)
+    }
+}

@@ -63,6 +63,7 @@ pub fn run(args: &IngestArgs, settings: &Settings, quiet: bool) -> Result<()> {
             paperscout_store::now(),
             &mut |progress| match progress {
                 Progress::Bad(bad) => bar.suspend(|| tracing::warn!("{bad}; skipped")),
+                Progress::Written { .. } => {}
                 Progress::Committed(report) => {
                     bar.set_position(consumed.load(Ordering::Relaxed));
                     let rate = report.read as f64 / source_started.elapsed().as_secs_f64();

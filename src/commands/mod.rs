@@ -6,5 +6,7 @@ pub mod eval;
 pub mod index;
 pub mod ingest;
 pub mod model;
+pub mod query;
+pub mod remote;
 pub mod stats;
 pub mod user;

@@ -3,9 +3,8 @@
 
 use std::io::Write;
 
-use anyhow::{Context, Result, bail};
-use paperscout_store::{Feedback, FeedbackKind, ProfileItem, ProfileSubject, SqliteStore, Store};
-use serde::Serialize;
+use anyhow::{Result, bail};
+use paperscout_store::{FeedbackKind, ProfileItem, ProfileSubject, SqliteStore, Store};
 
 use crate::cli::UserCommand;
 use crate::config::Settings;
@@ -38,24 +37,13 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
             let mut unknown = Vec::new();
             if let Some(file) = papers {
                 let text = fs_err::read_to_string(file)?;
-                for key in text
+                let keys: Vec<String> = text
                     .lines()
                     .map(str::trim)
                     .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                {
-                    match store.find_paper(key)? {
-                        Some(found) => {
-                            let item = ProfileItem {
-                                subject: ProfileSubject::Paper(found.paper.id),
-                                weight: 1.0,
-                                added: now,
-                            };
-                            store.add_profile_item(name, &item)?;
-                            added += 1;
-                        }
-                        None => unknown.push(key.to_owned()),
-                    }
-                }
+                    .map(str::to_owned)
+                    .collect();
+                (added, unknown) = crate::users::add_papers(&mut store, name, &keys, now)?;
             }
             if let Some(file) = bibtex {
                 let (from_library, external) = add_library(&mut store, name, file, now)?;
@@ -66,15 +54,7 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
                     );
                 }
             }
-            for interest in interests {
-                let item = ProfileItem {
-                    subject: ProfileSubject::Interest(interest.clone()),
-                    weight: 1.0,
-                    added: now,
-                };
-                store.add_profile_item(name, &item)?;
-                added += 1;
-            }
+            added += crate::users::add_interests(&mut store, name, interests, now)?;
             for key in &unknown {
                 tracing::warn!("{key} is not in the store; ingest it first, then add it again");
             }
@@ -103,23 +83,7 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
         }
         UserCommand::Show { name, json } => {
             let store = SqliteStore::open_read_only(&path)?;
-            let user = store
-                .user(name)?
-                .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(name.clone()))?;
-            #[derive(Serialize)]
-            struct Shown<'a> {
-                #[serde(flatten)]
-                user: &'a paperscout_store::User,
-                profile: Vec<ProfileItem>,
-                feedback: Vec<Feedback>,
-                sent: usize,
-            }
-            let shown = Shown {
-                user: &user,
-                profile: store.profile(name)?,
-                feedback: store.feedback(name)?,
-                sent: store.sent(name)?.len(),
-            };
+            let shown = crate::users::show(&store, name)?;
             let mut out = std::io::stdout().lock();
             if *json {
                 serde_json::to_writer_pretty(&mut out, &shown)?;
@@ -129,7 +93,7 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
             writeln!(
                 out,
                 "user {} ({} papers sent so far)",
-                user.name, shown.sent
+                shown.user.name, shown.sent
             )?;
             for item in &shown.profile {
                 match &item.subject {
@@ -252,20 +216,10 @@ pub fn feedback(
     quiet: bool,
 ) -> Result<()> {
     let mut store = SqliteStore::open(&paperscout_store::file_in(&settings.data_dir))?;
-    let now = paperscout_store::now();
-    for key in papers {
-        let found = store
-            .find_paper(key)?
-            .with_context(|| format!("{key} is not in the store: ingest it first"))?;
-        store.add_feedback(
-            user,
-            &Feedback {
-                paper_id: found.paper.id.clone(),
-                kind,
-                at: now,
-            },
-        )?;
-        if !quiet {
+    let recorded =
+        crate::users::record_feedback(&mut store, user, kind, papers, paperscout_store::now())?;
+    if !quiet {
+        for found in recorded {
             eprintln!(
                 "{user} {}: {} {}",
                 past_tense(kind),
@@ -277,7 +231,8 @@ pub fn feedback(
     Ok(())
 }
 
-fn past_tense(kind: FeedbackKind) -> &'static str {
+/// How a kind of feedback reads in a sentence.
+pub fn past_tense(kind: FeedbackKind) -> &'static str {
     match kind {
         FeedbackKind::Like => "liked",
         FeedbackKind::Dislike => "disliked",

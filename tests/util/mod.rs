@@ -134,7 +134,10 @@ fn copy_dir(from: &Path, to: &Path) {
 pub fn paperscout(home: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_paperscout"));
     for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("PAPERSCOUT_") || key == "RUST_LOG" {
+        if key.to_string_lossy().starts_with("PAPERSCOUT_")
+            || key == "RUST_LOG"
+            || key == "XDG_RUNTIME_DIR"
+        {
             command.env_remove(key);
         }
     }

@@ -77,6 +77,15 @@ impl Report {
 pub enum Progress<'a> {
     /// A record was skipped.
     Bad(&'a BadRecord),
+    /// A batch was committed: its papers as read, and the vector stored for each (none for
+    /// papers that were unchanged, older than stored, or not embedded). Comes just before
+    /// [`Progress::Committed`].
+    Written {
+        /// The batch.
+        papers: &'a [Paper],
+        /// The new vectors, one slot per paper.
+        vectors: &'a [Option<Vec<f32>>],
+    },
     /// A batch was committed; the report so far.
     Committed(&'a Report),
 }
@@ -100,7 +109,7 @@ pub fn ingest(
                 report.read += 1;
                 batch.push(paper);
                 if batch.len() >= options.batch_size {
-                    commit(
+                    let vectors = commit(
                         store,
                         &batch,
                         source,
@@ -110,6 +119,10 @@ pub fn ingest(
                         now,
                         &mut report,
                     )?;
+                    on_progress(Progress::Written {
+                        papers: &batch,
+                        vectors: &vectors,
+                    });
                     batch.clear();
                     on_progress(Progress::Committed(&report));
                 }
@@ -125,7 +138,11 @@ pub fn ingest(
         }
     }
     if !batch.is_empty() {
-        commit(store, &batch, source, embedder, now, &mut report)?;
+        let vectors = commit(store, &batch, source, embedder, now, &mut report)?;
+        on_progress(Progress::Written {
+            papers: &batch,
+            vectors: &vectors,
+        });
         on_progress(Progress::Committed(&report));
     }
     Ok(report)
@@ -138,7 +155,7 @@ fn commit(
     embedder: Option<&mut dyn Embed>,
     now: Timestamp,
     report: &mut Report,
-) -> Result<()> {
+) -> Result<Vec<Option<Vec<f32>>>> {
     let started = Instant::now();
     let model = embedder.as_ref().map(|embedder| embedder.model().clone());
     let classified = store.classify(batch, model.as_ref())?;
@@ -184,5 +201,11 @@ fn commit(
     store_seconds += started.elapsed().as_secs_f64();
     report.written.absorb(written);
     report.store_seconds += store_seconds;
-    Ok(())
+    // Vectors of records older than the stored version were not stored.
+    for (vector, class) in vectors.iter_mut().zip(&classified) {
+        if class.change == paperscout_store::Change::Older {
+            *vector = None;
+        }
+    }
+    Ok(vectors)
 }

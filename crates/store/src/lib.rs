@@ -13,6 +13,7 @@ mod memory;
 pub mod merge;
 mod records;
 pub mod schema;
+mod shared;
 mod sqlite;
 mod store;
 

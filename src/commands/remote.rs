@@ -1,0 +1,224 @@
+//! The writing commands while a daemon runs: the daemon holds the store's writer lock, so
+//! `like`, `user add`, `digest`, `ingest` and the others send their change through its socket
+//! instead, and print what the local command would.
+
+use std::io::Write;
+
+use anyhow::{Context, Result, bail};
+use paperscout_store::FeedbackKind;
+use serde_json::Value;
+
+use crate::cli::{DigestArgs, IngestArgs, UserCommand};
+use crate::config::Settings;
+use crate::daemon::protocol::{
+    DigestAction, DigestRequest, FeedbackKindWire, FeedbackRequest, IngestRequest, Request,
+    UserAction, UserRequest,
+};
+
+fn call(settings: &Settings, request: &Request) -> Result<Value> {
+    crate::client::call(&settings.socket, request)
+}
+
+/// `like|dislike|save|dismiss USER PAPER...`.
+pub fn feedback(
+    kind: FeedbackKind,
+    user: &str,
+    papers: &[String],
+    settings: &Settings,
+    quiet: bool,
+) -> Result<()> {
+    let wire = match kind {
+        FeedbackKind::Like => FeedbackKindWire::Like,
+        FeedbackKind::Dislike => FeedbackKindWire::Dislike,
+        FeedbackKind::Save => FeedbackKindWire::Save,
+        FeedbackKind::Dismiss => FeedbackKindWire::Dismiss,
+    };
+    let answer = call(
+        settings,
+        &Request::Feedback(FeedbackRequest {
+            user: user.to_owned(),
+            kind: wire,
+            papers: papers.to_vec(),
+        }),
+    )?;
+    if !quiet {
+        for id in answer["papers"].as_array().into_iter().flatten() {
+            eprintln!(
+                "{user} {}: {}",
+                crate::commands::user::past_tense(kind),
+                id.as_str().unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `user add` and `user remove`; the reading subcommands read the store directly.
+pub fn user(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()> {
+    let request = match command {
+        UserCommand::Add {
+            name,
+            papers,
+            bibtex,
+            interests,
+        } => {
+            if bibtex.is_some() {
+                bail!(
+                    "--bibtex cannot go through the running daemon yet: stop it (`kill -TERM` the \
+                     pid `paperscout serve` printed), add the library, and start it again"
+                );
+            }
+            let keys = match papers {
+                Some(file) => fs_err::read_to_string(file)?
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_owned)
+                    .collect(),
+                None => Vec::new(),
+            };
+            UserRequest {
+                action: UserAction::Add,
+                name: Some(name.clone()),
+                papers: keys,
+                interests: interests.clone(),
+            }
+        }
+        UserCommand::Remove { name } => UserRequest {
+            action: UserAction::Remove,
+            name: Some(name.clone()),
+            papers: Vec::new(),
+            interests: Vec::new(),
+        },
+        UserCommand::List { .. } | UserCommand::Show { .. } => {
+            return crate::commands::user::run(command, settings, quiet);
+        }
+    };
+    let answer = call(settings, &Request::User(request))?;
+    if !quiet {
+        if let Some(removed) = answer["removed"].as_str() {
+            eprintln!("removed user {removed} with their profile, feedback and digest history");
+        } else {
+            let unknown = answer["unknown"].as_array().map_or(0, Vec::len);
+            for key in answer["unknown"].as_array().into_iter().flatten() {
+                tracing::warn!(
+                    "{} is not in the store; ingest it first, then add it again",
+                    key.as_str().unwrap_or_default()
+                );
+            }
+            eprintln!(
+                "{} user {}: {} profile items added, {unknown} unknown papers",
+                if answer["created"] == true {
+                    "created"
+                } else {
+                    "updated"
+                },
+                answer["user"].as_str().unwrap_or_default(),
+                answer["added"],
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `digest`: the daemon chooses, renders and (unless --dry-run) records in one step.
+pub fn digest(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
+    let answer = call(
+        settings,
+        &Request::Digest(DigestRequest {
+            user: args.user.clone(),
+            action: if args.dry_run {
+                DigestAction::Preview
+            } else {
+                DigestAction::Send
+            },
+            date: args.date.clone(),
+            days: args.days,
+            size: args.size,
+            mmr_lambda: Some(args.mmr_lambda),
+            min_similarity: args.min_similarity,
+            format: args.format,
+        }),
+    )?;
+    let candidates = answer["digest"]["candidates"].as_u64().unwrap_or(0);
+    if candidates == 0 {
+        tracing::warn!(
+            "no new papers for {} announced {} … {}; no digest",
+            args.user,
+            answer["digest"]["from"].as_str().unwrap_or_default(),
+            answer["digest"]["to"].as_str().unwrap_or_default()
+        );
+        return Ok(());
+    }
+    let rendered = answer["rendered"].as_str().unwrap_or_default();
+    match &args.out {
+        Some(path) => crate::commands::digest::write_atomically(path, rendered)?,
+        None => std::io::stdout().lock().write_all(rendered.as_bytes())?,
+    }
+    if !quiet {
+        match answer["recorded"].as_u64() {
+            Some(recorded) => eprintln!(
+                "digest for {}: {recorded} of {candidates} papers; recorded as sent",
+                args.user
+            ),
+            None => eprintln!("dry run: papers not recorded as sent"),
+        }
+    }
+    Ok(())
+}
+
+/// `ingest`: the daemon reads each file (given as an absolute path) or URL itself.
+pub fn ingest(args: &IngestArgs, settings: &Settings, quiet: bool) -> Result<()> {
+    if args.no_embed || args.strict {
+        bail!(
+            "--no-embed and --strict are not available through the running daemon: stop it, or \
+             leave them out"
+        );
+    }
+    let mut reports = Vec::new();
+    for source in &args.sources {
+        let path = if paperscout_ingest::is_url(source) {
+            source.clone()
+        } else if source == "-" {
+            bail!("the running daemon cannot read this terminal's standard input: give a file");
+        } else {
+            std::fs::canonicalize(source)
+                .with_context(|| format!("cannot read {source}"))?
+                .display()
+                .to_string()
+        };
+        let answer = call(
+            settings,
+            &Request::Ingest(IngestRequest {
+                path: Some(path),
+                papers: Vec::new(),
+                batch: Some(args.papers_per_batch as usize),
+            }),
+        )?;
+        for bad in answer["bad_records"].as_array().into_iter().flatten() {
+            tracing::warn!("{}; skipped", bad.as_str().unwrap_or_default());
+        }
+        if !quiet && !args.json {
+            let report = &answer["report"];
+            eprintln!(
+                "{source}: {} papers read by the daemon in {:.1} s: {} new, {} updated, {} \
+                 unchanged; {} embedded",
+                report["read"],
+                answer["seconds"].as_f64().unwrap_or_default(),
+                report["written"]["added"],
+                report["written"]["updated"],
+                report["written"]["unchanged"],
+                report["written"]["embedded"],
+            );
+        }
+        reports.push(answer);
+    }
+    if args.json {
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            serde_json::to_string_pretty(&reports)?
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,256 @@
+//! The accept loop and the connections: newline-delimited requests, read with a length
+//! limit and an idle timeout, answered in order, each on a blocking thread.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixListener;
+use tokio::net::unix::OwnedReadHalf;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinSet;
+
+use super::protocol::{ErrorCode, Response, parse_request};
+use super::service::{Failure, Service};
+use super::text;
+
+/// Limits that keep one client from hurting the others.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Longest request line, in bytes.
+    pub max_line: usize,
+    /// Connections open at once; more are answered `overloaded` and closed.
+    pub max_connections: usize,
+    /// A connection that sends no complete line for this long is closed.
+    pub idle_timeout: Duration,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_deadline: Duration,
+}
+
+/// How a line read ended.
+enum LineRead {
+    Line,
+    TooLong,
+    Eof,
+}
+
+/// Reads up to a newline, keeping at most `max` bytes; a longer line is consumed and
+/// reported, so the connection can go on with the next one.
+async fn read_line(
+    reader: &mut BufReader<OwnedReadHalf>,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<LineRead> {
+    let mut too_long = false;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(match (too_long, line.is_empty()) {
+                (true, _) => LineRead::TooLong,
+                (false, true) => LineRead::Eof,
+                (false, false) => LineRead::Line,
+            });
+        }
+        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(at) => (&available[..at], at + 1),
+            None => (available, available.len()),
+        };
+        let ends = done > chunk.len();
+        if !too_long {
+            if line.len() + chunk.len() > max {
+                too_long = true;
+                line.clear();
+                line.shrink_to(4096);
+            } else {
+                line.extend_from_slice(chunk);
+            }
+        }
+        reader.consume(done);
+        if ends {
+            return Ok(if too_long {
+                LineRead::TooLong
+            } else {
+                LineRead::Line
+            });
+        }
+    }
+}
+
+/// Serves until `shutdown` turns true, then waits up to the deadline for requests in flight.
+pub async fn run(
+    service: Arc<Service>,
+    listener: UnixListener,
+    limits: Arc<RwLock<Limits>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let max_connections = current(&limits).max_connections;
+    let permits = Arc::new(Semaphore::new(max_connections));
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => match Arc::clone(&permits).try_acquire_owned() {
+                    Ok(permit) => {
+                        connections.spawn(connection(
+                            Arc::clone(&service),
+                            stream,
+                            Arc::clone(&limits),
+                            shutdown.clone(),
+                            permit,
+                        ));
+                    }
+                    Err(_) => {
+                        tokio::spawn(refuse(stream, max_connections));
+                    }
+                },
+                Err(err) => {
+                    // Out of file descriptors, typically: let connections close.
+                    tracing::warn!("could not accept a connection: {err}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    let deadline = current(&limits).shutdown_deadline;
+    let drained = tokio::time::timeout(deadline, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            "{} connections still busy after {:?}; closing them",
+            connections.len(),
+            deadline
+        );
+        connections.abort_all();
+    }
+}
+
+fn current(limits: &RwLock<Limits>) -> Limits {
+    *limits.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+async fn refuse(mut stream: tokio::net::UnixStream, max: usize) {
+    let line = Response::error(
+        Value::Null,
+        ErrorCode::Overloaded,
+        format!("the daemon has {max} connections open, its limit: retry later, or raise daemon.max_connections"),
+    )
+    .to_line();
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(line.as_bytes())).await;
+}
+
+/// Counts a connection while it lives.
+struct Counted(Arc<Service>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn connection(
+    service: Arc<Service>,
+    stream: tokio::net::UnixStream,
+    limits: Arc<RwLock<Limits>>,
+    mut shutdown: watch::Receiver<bool>,
+    _permit: OwnedSemaphorePermit,
+) {
+    service.connections.fetch_add(1, Ordering::Relaxed);
+    let _counted = Counted(Arc::clone(&service));
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::with_capacity(4096, read);
+    let mut line = Vec::new();
+    loop {
+        let Limits {
+            max_line,
+            idle_timeout,
+            ..
+        } = current(&limits);
+        line.clear();
+        let read = tokio::select! {
+            read = tokio::time::timeout(idle_timeout, read_line(&mut reader, &mut line, max_line)) => read,
+            _ = shutdown.changed() => return,
+        };
+        let answer = match read {
+            Err(_) | Ok(Err(_) | Ok(LineRead::Eof)) => return,
+            Ok(Ok(LineRead::TooLong)) => Response::error(
+                Value::Null,
+                ErrorCode::BadRequest,
+                format!("the request line is longer than {max_line} bytes, the limit; send papers in smaller requests"),
+            )
+            .to_line(),
+            Ok(Ok(LineRead::Line)) => match answer(&service, &line).await {
+                Some(answer) => answer,
+                None => continue,
+            },
+        };
+        if write.write_all(answer.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The answer to one line; none for a blank line.
+async fn answer(service: &Arc<Service>, line: &[u8]) -> Option<String> {
+    let Ok(text) = std::str::from_utf8(line) else {
+        return Some(
+            Response::error(
+                Value::Null,
+                ErrorCode::BadRequest,
+                "the request is not UTF-8 text",
+            )
+            .to_line(),
+        );
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    if text.starts_with('{') {
+        let (id, request) = match parse_request(text) {
+            Ok(parsed) => parsed,
+            Err((id, message)) => {
+                return Some(Response::error(id, ErrorCode::BadRequest, message).to_line());
+            }
+        };
+        let op = request.op();
+        let response = match run_blocking(service, request).await {
+            Ok(result) => Response::ok(id, result),
+            Err(failure) => {
+                tracing::debug!(op, code = ?failure.code, "{}", failure.message);
+                Response::error(id, failure.code, failure.message)
+            }
+        };
+        return Some(response.to_line());
+    }
+    Some(match text::parse(text) {
+        Ok(command) => {
+            let request = command.request.clone();
+            let answer = run_blocking(service, request).await;
+            text::render(&command, answer)
+        }
+        Err(help) => help,
+    })
+}
+
+async fn run_blocking(
+    service: &Arc<Service>,
+    request: super::protocol::Request,
+) -> Result<Value, Failure> {
+    let service = Arc::clone(service);
+    match tokio::task::spawn_blocking(move || service.handle(request)).await {
+        Ok(answer) => answer,
+        Err(err) => {
+            tracing::error!("a request panicked: {err}");
+            Err(Failure {
+                code: ErrorCode::Internal,
+                message: "the request failed inside the daemon (a bug): see its log".to_owned(),
+            })
+        }
+    }
+}

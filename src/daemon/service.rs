@@ -1,0 +1,665 @@
+//! The daemon's operations over its state: the store (one writer, pooled readers), the index,
+//! the catalogue and the model worker. Every function here is synchronous; the server runs
+//! them on blocking threads, so the async runtime only moves bytes.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use paperscout_index::{Filter, IndexParams, PaperIndex};
+use paperscout_ingest::{Embed, Input, Options, Progress, Records};
+use paperscout_rank::digest::DigestParams;
+use paperscout_store::{FeedbackKind, ModelKey, SqliteStore, Store, StoreError};
+use serde_json::{Value, json};
+
+use super::catalog::{Admit, Catalog};
+use super::model_worker::{ModelWorker, WorkerError};
+use super::protocol::{
+    DigestAction, DigestRequest, ErrorCode, FeedbackKindWire, FeedbackRequest, IngestRequest,
+    QueryKind, RecommendRequest, Request, ResolvedQuery, SimilarHit, SimilarRequest, SimilarResult,
+    UserAction, UserRequest,
+};
+use crate::config::Settings;
+use crate::recommend::{self, EmptyProfile, TextEmbedder, Window};
+use crate::store_model::StoreModel;
+
+/// Most papers one `similar` may ask for.
+pub const MAX_K: usize = 1000;
+
+/// A failed request: a stable code and a message that says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Failure {
+    /// The code.
+    pub code: ErrorCode,
+    /// The message.
+    pub message: String,
+}
+
+impl Failure {
+    /// A request to fix.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            code: ErrorCode::BadRequest,
+            message: message.into(),
+        }
+    }
+
+    /// Something named does not exist.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            code: ErrorCode::NotFound,
+            message: message.into(),
+        }
+    }
+
+    /// Sorts an error from below into a code.
+    fn from_error(err: &anyhow::Error) -> Self {
+        for cause in err.chain() {
+            if let Some(failure) = cause.downcast_ref::<Failure>() {
+                return failure.clone();
+            }
+            if let Some(StoreError::NoSuchUser(_)) = cause.downcast_ref::<StoreError>() {
+                return Self::not_found(cause.to_string());
+            }
+            if cause.downcast_ref::<crate::users::UnknownPaper>().is_some() {
+                return Self::not_found(cause.to_string());
+            }
+            if cause.downcast_ref::<EmptyProfile>().is_some() {
+                return Self::bad_request(cause.to_string());
+            }
+            if let Some(WorkerError::Overloaded(_)) = cause.downcast_ref::<WorkerError>() {
+                return Self {
+                    code: ErrorCode::Overloaded,
+                    message: cause.to_string(),
+                };
+            }
+            if let Some(paperscout_ingest::IngestError::Read { .. }) =
+                cause.downcast_ref::<paperscout_ingest::IngestError>()
+            {
+                return Self::bad_request(format!("{err:#}"));
+            }
+        }
+        Self {
+            code: ErrorCode::Internal,
+            message: format!("{err:#}; see the daemon's log"),
+        }
+    }
+}
+
+/// The daemon's knobs that the service uses.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceOptions {
+    /// Interactive requests that may wait for the model.
+    pub model_queue: usize,
+    /// Texts of waiting requests embedded together.
+    pub model_batch: usize,
+}
+
+/// Read-only store connections, reused between requests.
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<SqliteStore>>,
+}
+
+/// Connections kept for reuse; more are opened while busy and closed after.
+const IDLE_READERS: usize = 16;
+
+impl Readers {
+    fn with<T>(&self, work: impl FnOnce(&SqliteStore) -> Result<T>) -> Result<T> {
+        let reader = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let reader = match reader {
+            Some(reader) => reader,
+            None => SqliteStore::open_read_only(&self.path)?,
+        };
+        let result = work(&reader);
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < IDLE_READERS {
+            idle.push(reader);
+        }
+        result
+    }
+}
+
+/// Everything the daemon serves from.
+pub struct Service {
+    writer: Mutex<SqliteStore>,
+    readers: Readers,
+    index: RwLock<PaperIndex>,
+    index_dir: PathBuf,
+    index_dirty: AtomicBool,
+    catalog: RwLock<Catalog>,
+    model: ModelWorker,
+    started: Instant,
+    /// Connections open now (kept by the server, shown by `health`).
+    pub connections: AtomicUsize,
+}
+
+/// The model worker as the ranking code sees it: interactive priority.
+struct Interactive<'a>(&'a ModelWorker);
+
+impl TextEmbedder for Interactive<'_> {
+    fn key(&self) -> &ModelKey {
+        self.0.key()
+    }
+
+    fn embed_texts(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        Ok(self.0.embed_now(texts.to_vec())?)
+    }
+}
+
+/// The model worker as the ingest pipeline sees it: bulk priority.
+struct Bulk<'a>(&'a ModelWorker);
+
+impl Embed for Bulk<'_> {
+    fn model(&self) -> &ModelKey {
+        self.0.key()
+    }
+
+    fn embed(&mut self, texts: &[String]) -> std::result::Result<Vec<Vec<f32>>, String> {
+        self.0.embed_bulk(texts).map_err(|err| err.to_string())
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Service {
+    /// Takes the store's writer lock, loads the model, opens (or rebuilds) the index and
+    /// reads the catalogue.
+    pub fn open(settings: &Settings, options: ServiceOptions) -> Result<Self> {
+        let store_path = paperscout_store::file_in(&settings.data_dir);
+        let writer = SqliteStore::open(&store_path)?;
+        let model = StoreModel::load(settings)?;
+        let index_dir = crate::paper_index::dir_in(&settings.data_dir);
+        let (index, opened) =
+            crate::paper_index::open(&writer, model.key(), &index_dir, IndexParams::default())?;
+        tracing::info!(
+            papers = index.len(),
+            caught_up = opened.caught_up,
+            seconds = opened.seconds,
+            "index ready"
+        );
+        let mut catalog = Catalog::default();
+        for stored in writer.papers_announced("0000-01-01", "9999-12-31")? {
+            catalog.insert(&stored.paper);
+        }
+        let model = ModelWorker::start(model, options.model_queue, options.model_batch)
+            .context("could not start the model's thread")?;
+        Ok(Self {
+            writer: Mutex::new(writer),
+            readers: Readers {
+                path: store_path,
+                idle: Mutex::new(Vec::new()),
+            },
+            index: RwLock::new(index),
+            index_dir,
+            index_dirty: AtomicBool::new(false),
+            catalog: RwLock::new(catalog),
+            model,
+            started: Instant::now(),
+            connections: AtomicUsize::new(0),
+        })
+    }
+
+    /// Answers one request.
+    pub fn handle(&self, request: Request) -> Result<Value, Failure> {
+        let answer = match request {
+            Request::Similar(similar) => self
+                .similar(&similar)
+                .and_then(|result| Ok(serde_json::to_value(result)?)),
+            Request::Recommend(recommend) => self.recommend(&recommend),
+            Request::Digest(digest) => self.digest(&digest),
+            Request::Feedback(feedback) => self.feedback(&feedback),
+            Request::User(user) => self.user(&user),
+            Request::Ingest(ingest) => self.ingest(&ingest),
+            Request::Stats => self.stats(),
+            Request::Health => Ok(self.health()),
+        };
+        answer.map_err(|err| Failure::from_error(&err))
+    }
+
+    /// `similar`.
+    pub fn similar(&self, request: &SimilarRequest) -> Result<SimilarResult> {
+        if request.k == 0 || request.k > MAX_K {
+            return Err(Failure::bad_request(format!(
+                "k must be between 1 and {MAX_K}, not {}",
+                request.k
+            ))
+            .into());
+        }
+        for (name, day) in [("since", &request.since), ("until", &request.until)] {
+            if let Some(day) = day {
+                recommend::parse_day(day, name)
+                    .map_err(|err| Failure::bad_request(err.to_string()))?;
+            }
+        }
+        let (query, vector) = self.resolve(request)?;
+        let admit = Admit {
+            since: request.since.clone(),
+            until: request.until.clone(),
+            categories: request.categories.clone(),
+        };
+        let catalog = read(&self.catalog);
+        let allow = |id: &str| admit.admits(catalog.get(id));
+        let filter = Filter {
+            exclude: query.id.iter().map(String::as_str).collect(),
+            allow: if admit.is_everything() {
+                None
+            } else {
+                Some(&allow)
+            },
+        };
+        let found = read(&self.index).search(&vector, request.k, &filter)?;
+        let hits = found
+            .into_iter()
+            .map(|hit| {
+                let entry = catalog.get(&hit.id);
+                SimilarHit {
+                    title: entry.map(|e| e.title.clone()).unwrap_or_default(),
+                    date: entry.and_then(|e| e.date.clone()),
+                    categories: entry.map(|e| e.categories.clone()).unwrap_or_default(),
+                    id: hit.id,
+                    score: hit.score,
+                }
+            })
+            .collect();
+        Ok(SimilarResult { query, hits })
+    }
+
+    /// What a `similar` query names, and the vector to search with.
+    fn resolve(&self, request: &SimilarRequest) -> Result<(ResolvedQuery, Vec<f32>)> {
+        let text = request.query.trim();
+        if text.is_empty() {
+            return Err(Failure::bad_request(
+                "the query is empty: give an arXiv id, a DOI, a title or some text",
+            )
+            .into());
+        }
+        let looks_like_id = paperscout_types::ArxivId::parse(text).is_some()
+            || paperscout_types::normalise_doi(text).is_some()
+            || text.starts_with("arXiv:")
+            || text.starts_with("doi:");
+        let by_id = matches!(request.by, QueryKind::Paper)
+            || (matches!(request.by, QueryKind::Auto) && looks_like_id);
+        let mut paper_id = None;
+        if by_id {
+            let found = self.readers.with(|store| Ok(store.find_paper(text)?))?;
+            match found {
+                Some(stored) => paper_id = Some(stored.paper.id),
+                None => {
+                    return Err(Failure::not_found(format!(
+                        "{text} is not in the store: ingest it first (`paperscout ingest`), or \
+                         ask by title or free text"
+                    ))
+                    .into());
+                }
+            }
+        } else if matches!(request.by, QueryKind::Auto | QueryKind::Title) {
+            paper_id = read(&self.catalog).find_title(text).map(str::to_owned);
+            if paper_id.is_none() && request.by == QueryKind::Title {
+                return Err(Failure::not_found(format!(
+                    "no stored paper has the title {text:?}; ask by free text instead"
+                ))
+                .into());
+            }
+        }
+        if let Some(id) = paper_id {
+            let title = read(&self.catalog)
+                .get(&id)
+                .map(|e| e.title.clone())
+                .unwrap_or_default();
+            let vector = self.paper_vector(&id)?;
+            return Ok((
+                ResolvedQuery {
+                    kind: "paper".to_owned(),
+                    id: Some(id),
+                    text: title,
+                },
+                vector,
+            ));
+        }
+        let mut vectors = self.model.embed_now(vec![text.to_owned()])?;
+        let vector = vectors.pop().context("the model returned no vector")?;
+        Ok((
+            ResolvedQuery {
+                kind: "text".to_owned(),
+                id: None,
+                text: text.to_owned(),
+            },
+            vector,
+        ))
+    }
+
+    /// The indexed vector of a paper; else the stored one; else a fresh one.
+    fn paper_vector(&self, id: &str) -> Result<Vec<f32>> {
+        if let Some(vector) = read(&self.index).vector(id) {
+            return Ok(vector.to_vec());
+        }
+        let key = self.model.key().clone();
+        let (stored, text) = self.readers.with(|store| {
+            let stored = store.embedding(id, &key)?;
+            let text = store.paper(id)?.map(|p| p.paper.embedding_text());
+            Ok((stored, text))
+        })?;
+        if let Some(vector) = stored {
+            return Ok(vector);
+        }
+        let text = text.ok_or_else(|| Failure::not_found(format!("{id} is not in the store")))?;
+        self.model
+            .embed_now(vec![text])?
+            .pop()
+            .context("the model returned no vector")
+    }
+
+    /// `recommend`: the window ends on the newest day in the store unless asked otherwise.
+    fn recommend(&self, request: &RecommendRequest) -> Result<Value> {
+        let day = match &request.date {
+            Some(day) => recommend::parse_day(day, "date")
+                .map_err(|err| Failure::bad_request(err.to_string()))?,
+            None => read(&self.catalog)
+                .newest_day()
+                .and_then(|day| recommend::parse_day(day, "date").ok())
+                .unwrap_or_else(recommend::today),
+        };
+        let window = Window {
+            day,
+            days: request.days,
+            after_last_sent: false,
+        };
+        let mut params = DigestParams {
+            size: request.n.min(MAX_K),
+            ..DigestParams::default()
+        };
+        if let Some(lambda) = request.mmr_lambda {
+            params.mmr_lambda = lambda;
+        }
+        let digest = self.readers.with(|store| {
+            recommend::build(
+                store,
+                &Interactive(&self.model),
+                &request.user,
+                window,
+                &params,
+            )
+        })?;
+        Ok(serde_json::to_value(digest)?)
+    }
+
+    /// `digest`: build, preview, or send (record as sent, in one transaction).
+    fn digest(&self, request: &DigestRequest) -> Result<Value> {
+        let day = match &request.date {
+            Some(day) => recommend::parse_day(day, "date")
+                .map_err(|err| Failure::bad_request(err.to_string()))?,
+            None => recommend::today(),
+        };
+        let window = Window {
+            day,
+            days: request.days,
+            after_last_sent: true,
+        };
+        let mut params = DigestParams {
+            size: request.size.min(MAX_K),
+            min_similarity: request.min_similarity,
+            ..DigestParams::default()
+        };
+        if let Some(lambda) = request.mmr_lambda {
+            params.mmr_lambda = lambda;
+        }
+        let build = |store: &dyn Store| {
+            recommend::build(
+                store,
+                &Interactive(&self.model),
+                &request.user,
+                window,
+                &params,
+            )
+        };
+        let (digest, recorded) = if request.action == DigestAction::Send {
+            // The writer is held from choosing to recording, so two sends cannot both pick
+            // the same papers.
+            let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            let digest = build(&*writer)?;
+            let ids: Vec<&str> = digest.papers.iter().map(|e| e.paper.id.as_str()).collect();
+            let recorded = writer.record_sent(&request.user, &ids, paperscout_store::now())?;
+            (digest, Some(recorded))
+        } else {
+            (self.readers.with(|store| build(store))?, None)
+        };
+        let rendered = (request.action != DigestAction::Build)
+            .then(|| crate::render::render(&digest, request.format, paperscout_store::now()));
+        Ok(json!({ "digest": digest, "rendered": rendered, "recorded": recorded }))
+    }
+
+    fn feedback(&self, request: &FeedbackRequest) -> Result<Value> {
+        let kind = match request.kind {
+            FeedbackKindWire::Like => FeedbackKind::Like,
+            FeedbackKindWire::Dislike => FeedbackKind::Dislike,
+            FeedbackKindWire::Save => FeedbackKind::Save,
+            FeedbackKindWire::Dismiss => FeedbackKind::Dismiss,
+        };
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        if writer.user(&request.user)?.is_none() {
+            return Err(StoreError::NoSuchUser(request.user.clone()).into());
+        }
+        let papers = crate::users::record_feedback(
+            &mut *writer,
+            &request.user,
+            kind,
+            &request.papers,
+            paperscout_store::now(),
+        )?;
+        let ids: Vec<&str> = papers.iter().map(|p| p.paper.id.as_str()).collect();
+        Ok(json!({ "user": request.user, "kind": kind.as_str(), "papers": ids }))
+    }
+
+    fn user(&self, request: &UserRequest) -> Result<Value> {
+        let name = || {
+            request
+                .name
+                .as_deref()
+                .ok_or_else(|| Failure::bad_request("this user action needs a \"name\""))
+        };
+        match request.action {
+            UserAction::List => {
+                let users = self.readers.with(|store| Ok(store.users()?))?;
+                Ok(serde_json::to_value(users)?)
+            }
+            UserAction::Show => {
+                let name = name()?;
+                let shown = self.readers.with(|store| crate::users::show(store, name))?;
+                Ok(serde_json::to_value(shown)?)
+            }
+            UserAction::Remove => {
+                let name = name()?;
+                let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+                if !writer.remove_user(name)? {
+                    return Err(StoreError::NoSuchUser(name.to_owned()).into());
+                }
+                Ok(json!({ "removed": name }))
+            }
+            UserAction::Add => {
+                let name = name()?;
+                let now = paperscout_store::now();
+                let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+                let created = if writer.user(name)?.is_none() {
+                    writer.add_user(name, now)?;
+                    true
+                } else {
+                    false
+                };
+                let (papers, unknown) =
+                    crate::users::add_papers(&mut *writer, name, &request.papers, now)?;
+                let interests =
+                    crate::users::add_interests(&mut *writer, name, &request.interests, now)?;
+                Ok(json!({
+                    "user": name,
+                    "created": created,
+                    "added": papers + interests,
+                    "unknown": unknown,
+                }))
+            }
+        }
+    }
+
+    /// `ingest`: papers are committed batch by batch (the store's writer is held for each
+    /// transaction only) and join the index and the catalogue as each batch commits.
+    fn ingest(&self, request: &IngestRequest) -> Result<Value> {
+        let input = match (&request.path, request.papers.is_empty()) {
+            (Some(path), true) => paperscout_ingest::open(path)?,
+            (None, false) => {
+                let mut bytes = Vec::new();
+                for paper in &request.papers {
+                    serde_json::to_writer(&mut bytes, paper)?;
+                    bytes.push(b'\n');
+                }
+                Input {
+                    name: "request".to_owned(),
+                    len: Some(bytes.len() as u64),
+                    reader: Box::new(std::io::Cursor::new(bytes)),
+                    consumed: std::sync::Arc::default(),
+                }
+            }
+            _ => {
+                return Err(Failure::bad_request(
+                    "an ingest request needs either \"path\" or \"papers\", not both",
+                )
+                .into());
+            }
+        };
+        let source = input.name.clone();
+        let records = Records::new(input)?;
+        let started = Instant::now();
+        let mut bad = Vec::new();
+        let mut failed = None;
+        let mut shared = &self.writer;
+        let report = paperscout_ingest::ingest(
+            &mut shared,
+            records,
+            &source,
+            Some(&mut Bulk(&self.model)),
+            Options {
+                batch_size: request.batch.unwrap_or(512).clamp(1, 100_000),
+                ..Options::default()
+            },
+            paperscout_store::now(),
+            &mut |progress| match progress {
+                Progress::Bad(record) => {
+                    tracing::warn!("{record}; skipped");
+                    if bad.len() < 100 {
+                        bad.push(record.to_string());
+                    }
+                }
+                Progress::Written { papers, vectors } => {
+                    if let Err(err) = self.absorb(papers, vectors) {
+                        failed.get_or_insert(err);
+                    }
+                }
+                Progress::Committed(_) => {}
+            },
+        )?;
+        if let Some(err) = failed {
+            return Err(err.context("the papers were stored, but the index lags behind the store until the daemon restarts"));
+        }
+        self.persist()?;
+        Ok(json!({
+            "source": source,
+            "report": report,
+            "bad_records": bad,
+            "seconds": started.elapsed().as_secs_f64(),
+        }))
+    }
+
+    /// Brings the index and the catalogue up to date with a committed batch.
+    fn absorb(
+        &self,
+        papers: &[paperscout_types::Paper],
+        vectors: &[Option<Vec<f32>>],
+    ) -> Result<()> {
+        let ids: Vec<&str> = papers.iter().map(|p| p.id.as_str()).collect();
+        // The merged papers, as stored.
+        let stored = self.readers.with(|store| {
+            let mut stored = Vec::with_capacity(ids.len());
+            for id in &ids {
+                stored.extend(store.paper(id)?);
+            }
+            Ok(stored)
+        })?;
+        {
+            let mut catalog = write(&self.catalog);
+            for paper in &stored {
+                catalog.insert(&paper.paper);
+            }
+        }
+        let rows: Vec<(&str, &[f32])> = papers
+            .iter()
+            .zip(vectors)
+            .filter_map(|(paper, vector)| Some((paper.id.as_str(), vector.as_deref()?)))
+            .collect();
+        // Small chunks: searches wait for the write lock one chunk at a time, not a batch.
+        for chunk in rows.chunks(64) {
+            write(&self.index).upsert_batch(chunk)?;
+        }
+        if !rows.is_empty() {
+            self.index_dirty.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> Result<Value> {
+        let stats = self.readers.with(|store| Ok(store.stats()?))?;
+        let index = read(&self.index);
+        Ok(json!({
+            "store": stats,
+            "index": {
+                "papers": index.len(),
+                "points": index.point_count(),
+                "tombstone_ratio": index.tombstone_ratio(),
+            },
+            "catalog": { "papers": read(&self.catalog).len() },
+            "model": {
+                "name": self.model.key().name,
+                "sha256": self.model.key().sha256,
+                "dim": self.model.key().dim,
+            },
+        }))
+    }
+
+    /// `health`.
+    pub fn health(&self) -> Value {
+        json!({
+            "status": "ok",
+            "version": env!("CARGO_PKG_VERSION"),
+            "protocol": super::protocol::VERSION,
+            "pid": std::process::id(),
+            "uptime_seconds": self.started.elapsed().as_secs_f64(),
+            "papers_indexed": read(&self.index).len(),
+            "model_queue": self.model.waiting(),
+            "connections": self.connections.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Saves the index if it changed since it was last saved.
+    pub fn persist(&self) -> Result<()> {
+        if self.index_dirty.swap(false, Ordering::Relaxed) {
+            let model_id = crate::paper_index::model_id(self.model.key());
+            let saved = read(&self.index).save(&self.index_dir, &model_id);
+            if let Err(err) = saved {
+                self.index_dirty.store(true, Ordering::Relaxed);
+                return Err(err.into());
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,191 @@
+//! The plain-text side of the socket, for people with `nc -U` or `socat`: a line that does not
+//! start with `{` is a command such as `similar 2503.11677 k=5`, and the answer is a table.
+
+use serde_json::Value;
+
+use super::protocol::{RecommendRequest, Request, SimilarRequest, SimilarResult};
+use super::service::Failure;
+use crate::recommend::Digest;
+
+/// A parsed text command.
+#[derive(Debug, Clone)]
+pub struct Command {
+    /// The request it stands for.
+    pub request: Request,
+}
+
+const HELP: &str = "\
+paperscout answers one command a line (or one JSON request a line, see docs/protocol.md):
+  similar QUERY [k=N] [since=YYYY-MM-DD] [until=YYYY-MM-DD] [cat=CATEGORY]...
+      papers like a stored paper (arXiv id, DOI or exact title) or like free text
+  recommend USER [n=N] [days=N]
+      the user's current top papers, explained
+  stats      what the store and the index hold
+  health     whether the daemon is up, and how busy
+  help       this text
+";
+
+/// Reads a command line; the help text when it is not one.
+pub fn parse(line: &str) -> Result<Command, String> {
+    let mut words = line.split_whitespace();
+    let verb = words.next().unwrap_or_default().to_ascii_lowercase();
+    let mut options = Vec::new();
+    let mut rest = Vec::new();
+    for word in words {
+        match word.split_once('=') {
+            Some((key, value)) if ["k", "n", "days", "since", "until", "cat"].contains(&key) => {
+                options.push((key, value));
+            }
+            _ => rest.push(word),
+        }
+    }
+    let number = |key: &str, default: usize| -> Result<usize, String> {
+        options
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == key)
+            .map_or(Ok(default), |(_, v)| {
+                v.parse()
+                    .map_err(|_| format!("error (bad_request): {key}={v} is not a number\n"))
+            })
+    };
+    let text = |key: &str| {
+        options
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| (*v).to_owned())
+    };
+    let request = match verb.as_str() {
+        "similar" if !rest.is_empty() => Request::Similar(SimilarRequest {
+            query: rest.join(" "),
+            by: Default::default(),
+            k: number("k", 10)?,
+            since: text("since"),
+            until: text("until"),
+            categories: options
+                .iter()
+                .filter(|(k, _)| *k == "cat")
+                .map(|(_, v)| (*v).to_owned())
+                .collect(),
+        }),
+        "recommend" if rest.len() == 1 => Request::Recommend(RecommendRequest {
+            user: rest[0].to_owned(),
+            n: number("n", 10)?,
+            date: None,
+            days: u32::try_from(number("days", 7)?).unwrap_or(7),
+            mmr_lambda: None,
+        }),
+        "stats" => Request::Stats,
+        "health" => Request::Health,
+        "help" => return Err(HELP.to_owned()),
+        _ => {
+            return Err(format!(
+                "error (bad_request): not a command: {line:?}\n{HELP}"
+            ));
+        }
+    };
+    Ok(Command { request })
+}
+
+/// The answer as text.
+pub fn render(command: &Command, answer: Result<Value, Failure>) -> String {
+    let value = match answer {
+        Ok(value) => value,
+        Err(failure) => {
+            let code = serde_json::to_value(failure.code).unwrap_or_default();
+            return format!(
+                "error ({}): {}\n",
+                code.as_str().unwrap_or("internal"),
+                failure.message
+            );
+        }
+    };
+    match &command.request {
+        Request::Similar(_) => match serde_json::from_value::<SimilarResult>(value) {
+            Ok(result) => similar_table(&result),
+            Err(err) => format!("error (internal): {err}\n"),
+        },
+        Request::Recommend(_) => match serde_json::from_value::<Digest>(value) {
+            Ok(digest) => recommendations(&digest),
+            Err(err) => format!("error (internal): {err}\n"),
+        },
+        _ => serde_json::to_string_pretty(&value).unwrap_or_default() + "\n",
+    }
+}
+
+/// `similar`'s answer as a table, for people.
+pub fn similar_table(result: &SimilarResult) -> String {
+    let query = &result.query;
+    let mut out = match &query.id {
+        Some(id) => format!("papers like {id}  {}\n", query.text),
+        None => format!("papers like the text {:?}\n", query.text),
+    };
+    out += &format!(
+        "{:>3}  {:>5}  {:<20}  {:<10}  {}\n",
+        "#", "score", "id", "date", "title"
+    );
+    for (n, hit) in result.hits.iter().enumerate() {
+        out += &format!(
+            "{:>3}  {:>5.3}  {:<20}  {:<10}  {}\n",
+            n + 1,
+            hit.score,
+            hit.id,
+            hit.date.as_deref().unwrap_or("-"),
+            clip(&hit.title, 90)
+        );
+    }
+    out
+}
+
+/// A recommendation as a numbered list with reasons, for people.
+pub fn recommendations(digest: &Digest) -> String {
+    let mut out = format!(
+        "{} of {} papers announced {} … {} for {}\n",
+        digest.papers.len(),
+        digest.candidates,
+        digest.from,
+        digest.to,
+        digest.user
+    );
+    for (n, entry) in digest.papers.iter().enumerate() {
+        out += &format!(
+            "{:>3}. {:>6.2}  {}  {}\n       because of “{}” (similarity {:.2})\n",
+            n + 1,
+            entry.score,
+            entry.paper.id,
+            clip(&entry.paper.title, 80),
+            clip(&entry.because.item, 70),
+            entry.because.similarity
+        );
+    }
+    out
+}
+
+fn clip(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        text.to_owned()
+    } else {
+        text.chars().take(limit - 1).collect::<String>() + "…"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_take_options_anywhere_and_the_rest_is_the_query() {
+        let command = parse("similar k=3 graph neural networks cat=cs.LG cat=stat").unwrap();
+        let Request::Similar(similar) = command.request else {
+            panic!()
+        };
+        assert_eq!(similar.query, "graph neural networks");
+        assert_eq!(similar.k, 3);
+        assert_eq!(similar.categories, ["cs.LG", "stat"]);
+        assert!(parse("similar").is_err());
+        assert!(parse("similar x k=many").unwrap_err().contains("k=many"));
+        assert!(parse("fly away").unwrap_err().contains("not a command"));
+        assert!(matches!(parse("HEALTH").unwrap().request, Request::Health));
+    }
+}

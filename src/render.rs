@@ -1,0 +1,183 @@
+//! A digest as people and programs read it: Markdown, JSON, an e-mail-safe HTML page, and an
+//! Atom feed.
+
+use serde::{Deserialize, Serialize};
+
+use crate::recommend::{Because, Digest, Reason};
+
+/// The formats a digest is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Markdown, for people.
+    #[default]
+    Markdown,
+    /// JSON, for scripts.
+    Json,
+    /// An e-mail-safe HTML page.
+    Html,
+    /// An Atom feed for feed readers.
+    Atom,
+}
+
+/// The digest in `format`; `now` dates the Atom feed.
+pub fn render(digest: &Digest, format: Format, now: i64) -> String {
+    match format {
+        Format::Markdown => markdown(digest),
+        Format::Json => serde_json::to_string_pretty(digest).unwrap_or_default() + "\n",
+        Format::Html => html(digest),
+        Format::Atom => atom(digest, now),
+    }
+}
+
+pub fn markdown(digest: &Digest) -> String {
+    let mut out = format!(
+        "# paperscout digest for {} — {}\n\n{} of {} papers announced {} … {}\n",
+        &digest.user,
+        digest.to,
+        digest.papers.len(),
+        digest.candidates,
+        digest.from,
+        digest.to
+    );
+    for (n, entry) in digest.papers.iter().enumerate() {
+        let paper = &entry.paper;
+        out += &format!("\n## {}. {}\n\n", n + 1, paper.title);
+        let mut line = paper.authors.join(", ");
+        if !paper.categories.is_empty() {
+            line += &format!(" · {}", paper.categories.join(" "));
+        }
+        if let Some(links) = &paper.links {
+            if let Some(abs) = &links.abs {
+                line += &format!(" · [abs]({abs})");
+            }
+            if let Some(pdf) = &links.pdf {
+                line += &format!(" · [pdf]({pdf})");
+            }
+        }
+        out += &format!("{line}\n\n> {}\n\n", snippet(&paper.abstract_text, 320));
+        out += &because_line(&entry.because);
+        out += "\n";
+    }
+    out
+}
+
+fn because_line(because: &Because) -> String {
+    let reason = match because.reason {
+        Reason::Added => "you follow",
+        Reason::Interest => "you are interested in",
+        Reason::Liked => "you liked",
+        Reason::Saved => "you saved",
+    };
+    let mut line = format!(
+        "Because {reason} “{}” (similarity {:.2}",
+        because.item, because.similarity
+    );
+    if !because.shared_terms.is_empty() {
+        line += &format!("; shared terms: {}", because.shared_terms.join(", "));
+    }
+    line + ")"
+}
+
+fn escape(text: &str) -> String {
+    quick_xml::escape::escape(text).into_owned()
+}
+
+/// An e-mail-safe page: tables and inline styles only, no scripts or external resources.
+pub fn html(digest: &Digest) -> String {
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>paperscout digest for {user} — {to}</title></head>\n\
+         <body style=\"margin:0;padding:16px;background:#f6f6f6;font-family:Georgia,serif;color:#222\">\n\
+         <table role=\"presentation\" width=\"100%\" style=\"max-width:720px;margin:0 auto;background:#fff;border-collapse:collapse\">\n\
+         <tr><td style=\"padding:16px 20px;border-bottom:2px solid #333\"><h1 style=\"margin:0;font-size:22px\">paperscout · {to}</h1>\
+         <p style=\"margin:4px 0 0;color:#666;font-size:14px\">{shown} of {count} papers announced {from} … {to}</p></td></tr>\n",
+        user = escape(&digest.user),
+        to = escape(&digest.to),
+        from = escape(&digest.from),
+        shown = digest.papers.len(),
+        count = digest.candidates,
+    );
+    for (n, entry) in digest.papers.iter().enumerate() {
+        let paper = &entry.paper;
+        let abs = paper
+            .links
+            .as_ref()
+            .and_then(|l| l.abs.clone())
+            .unwrap_or_default();
+        let pdf = paper
+            .links
+            .as_ref()
+            .and_then(|l| l.pdf.clone())
+            .unwrap_or_default();
+        let width = (entry.because.similarity.clamp(0.0, 1.0) * 100.0).round();
+        out += &format!(
+            "<tr><td style=\"padding:16px 20px;border-bottom:1px solid #ddd\">\n\
+             <h2 style=\"margin:0 0 4px;font-size:18px\">{number}. <a href=\"{abs}\" style=\"color:#1a0dab;text-decoration:none\">{title}</a></h2>\n\
+             <p style=\"margin:0 0 6px;color:#555;font-size:13px\">{authors} · {categories} · <a href=\"{pdf}\">pdf</a></p>\n\
+             <p style=\"margin:0 0 8px;font-size:14px;line-height:1.4\">{snippet}</p>\n\
+             <table role=\"presentation\" width=\"160\" style=\"border-collapse:collapse;margin:0 0 6px\"><tr>\
+             <td width=\"{width}%\" style=\"background:#3b7;height:6px\"></td><td style=\"background:#ddd;height:6px\"></td></tr></table>\n\
+             <p style=\"margin:0;color:#444;font-size:13px;font-style:italic\">{because}</p>\n</td></tr>\n",
+            number = n + 1,
+            abs = escape(&abs),
+            title = escape(&paper.title),
+            authors = escape(&paper.authors.join(", ")),
+            categories = escape(&paper.categories.join(" ")),
+            pdf = escape(&pdf),
+            snippet = escape(&snippet(&paper.abstract_text, 400)),
+            because = escape(&because_line(&entry.because)),
+        );
+    }
+    out + "</table>\n</body></html>\n"
+}
+
+/// An Atom feed of the digest's papers; entry ids are the papers' pages, so a reader that
+/// polls the file shows each paper once.
+pub fn atom(digest: &Digest, now: i64) -> String {
+    let updated = chrono::DateTime::from_timestamp(now, 0)
+        .map_or_else(String::new, |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n\
+         <title>paperscout digest for {user}</title>\n<id>urn:paperscout:digest:{user}</id>\n<updated>{updated}</updated>\n\
+         <author><name>paperscout</name></author>\n",
+        user = escape(&digest.user),
+    );
+    for entry in &digest.papers {
+        let paper = &entry.paper;
+        let abs = paper.links.as_ref().and_then(|l| l.abs.clone());
+        let id = abs
+            .clone()
+            .unwrap_or_else(|| format!("urn:paperscout:paper:{}", paper.id));
+        out += &format!(
+            "<entry>\n<id>{}</id>\n<title>{}</title>\n<updated>{updated}</updated>\n",
+            escape(&id),
+            escape(&paper.title)
+        );
+        if let Some(abs) = abs {
+            out += &format!("<link rel=\"alternate\" href=\"{}\"/>\n", escape(&abs));
+        }
+        for author in &paper.authors {
+            out += &format!("<author><name>{}</name></author>\n", escape(author));
+        }
+        for category in &paper.categories {
+            out += &format!("<category term=\"{}\"/>\n", escape(category));
+        }
+        out += &format!(
+            "<summary>{}</summary>\n<content type=\"text\">{}\n\n{}</content>\n</entry>\n",
+            escape(&snippet(&paper.abstract_text, 400)),
+            escape(&because_line(&entry.because)),
+            escape(&paper.abstract_text)
+        );
+    }
+    out + "</feed>\n"
+}
+
+/// The start of a text, cut at a word boundary, with an ellipsis when cut.
+fn snippet(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(limit).collect();
+    let at = cut.rfind(' ').unwrap_or(cut.len());
+    format!("{}…", &cut[..at])
+}
