@@ -163,7 +163,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "GROUP")]
     pub socket_group: Option<String>,
 
-    /// Connections open at once; more are answered `overloaded` [default: 1024]
+    /// Connections open at once; more are answered `overloaded` [default: 4096]
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
 

@@ -24,7 +24,7 @@ use crate::cli::{Cli, ModelArgs};
 /// [daemon]
 /// socket = "/run/user/1000/paperscout.sock"   # default: $XDG_RUNTIME_DIR, else the data dir
 /// socket_group = "research"                   # mode 0660 for this group; default 0600
-/// max_connections = 1024
+/// max_connections = 4096
 /// max_line_bytes = 1048576
 /// idle_timeout_secs = 300
 /// model_queue = 256

@@ -5,6 +5,7 @@
 mod util;
 
 mod cli;
+mod daemon;
 mod digest;
 mod embed_parity;
 mod eval;

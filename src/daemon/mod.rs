@@ -40,7 +40,7 @@ fn limits(args: &ServeArgs, file: &DaemonConfig) -> Limits {
         max_connections: args
             .max_connections
             .or(file.max_connections)
-            .unwrap_or(1024)
+            .unwrap_or(4096)
             .max(1),
         idle_timeout: Duration::from_secs(
             args.idle_timeout

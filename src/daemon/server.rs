@@ -211,7 +211,7 @@ async fn answer(service: &Arc<Service>, line: &[u8]) -> Option<String> {
     if text.is_empty() {
         return None;
     }
-    if text.starts_with('{') {
+    if text.starts_with(['{', '[']) {
         let (id, request) = match parse_request(text) {
             Ok(parsed) => parsed,
             Err((id, message)) => {

@@ -1,0 +1,746 @@
+//! The daemon as clients see it: a real `paperscout serve` process, a real Unix socket, the
+//! real model and a real store, under concurrent load, malformed input and `kill -9`.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::util::{paperscout, shared_file, stderr};
+
+/// The first `count` papers of the shared sample after `skip`, as JSON lines.
+fn sample(skip: usize, count: usize) -> Option<Vec<String>> {
+    let path = shared_file("data/arxiv-cs/sample-2k.jsonl")?;
+    Some(
+        BufReader::new(std::fs::File::open(path).unwrap())
+            .lines()
+            .skip(skip)
+            .take(count)
+            .map(Result::unwrap)
+            .collect(),
+    )
+}
+
+fn id_of(line: &str) -> String {
+    serde_json::from_str::<Value>(line).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn write_papers(home: &Path, name: &str, lines: &[String]) -> PathBuf {
+    let file = home.join(name);
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    file
+}
+
+/// Ingests papers with the command line, no daemon running.
+fn ingest_locally(home: &Path, lines: &[String]) {
+    let file = write_papers(home, "local.jsonl", lines);
+    let output = paperscout(home)
+        .args(["ingest", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+/// A running `paperscout serve --foreground`, killed when dropped.
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(home: &Path, socket: &Path, extra: &[&str]) -> Self {
+        let log = home.join(format!(
+            "daemon-{}.log",
+            Instant::now().elapsed().as_nanos()
+        ));
+        let child = paperscout(home)
+            .args([
+                "-v",
+                "--socket",
+                socket.to_str().unwrap(),
+                "serve",
+                "--foreground",
+            ])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut daemon = Self {
+            child,
+            socket: socket.to_path_buf(),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            if let Ok(Some(status)) = daemon.child.try_wait() {
+                panic!(
+                    "the daemon exited at start ({status}):\n{}",
+                    daemon.log_text()
+                );
+            }
+            if daemon.socket.exists()
+                && let Ok(mut conn) = daemon.try_connect()
+                && conn.ask(&json!({"op": "health"}))["ok"] == true
+            {
+                return daemon;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no answer:\n{}",
+                daemon.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn try_connect(&self) -> std::io::Result<Conn> {
+        let stream = UnixStream::connect(&self.socket)?;
+        stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+        Ok(Conn {
+            reader: BufReader::new(stream.try_clone()?),
+            stream,
+        })
+    }
+
+    fn connect(&self) -> Conn {
+        self.try_connect().unwrap()
+    }
+
+    fn ask(&self, request: &Value) -> Value {
+        self.connect().ask(request)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.pid()).unwrap());
+        nix::sys::signal::kill(pid, signal).unwrap();
+    }
+
+    fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not exit:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill_9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn resident_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// One connection: lines out, lines in.
+struct Conn {
+    stream: UnixStream,
+    reader: BufReader<UnixStream>,
+}
+
+impl Conn {
+    fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).unwrap();
+        line
+    }
+
+    fn ask(&mut self, request: &Value) -> Value {
+        self.send(format!("{request}\n").as_bytes());
+        serde_json::from_str(&self.line()).unwrap()
+    }
+
+    /// Reads a text answer: lines until a short pause.
+    fn text(&mut self, command: &str) -> String {
+        self.send(format!("{command}\n").as_bytes());
+        let mut out = self.line();
+        self.stream
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut line = String::new();
+        while self.reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+            out += &line;
+            line.clear();
+        }
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(120)))
+            .unwrap();
+        out
+    }
+}
+
+fn hit_ids(answer: &Value) -> Vec<String> {
+    answer["result"]["hits"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no hits in {answer}"))
+        .iter()
+        .map(|h| h["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Checks a `similar` answer by id: k hits, best first, never the query paper.
+fn check_similar(answer: &Value, query_id: &str, k: usize) {
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert_eq!(answer["result"]["query"]["id"], query_id, "{answer}");
+    let hits = answer["result"]["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), k, "{answer}");
+    let scores: Vec<f64> = hits.iter().map(|h| h["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    assert!(!hit_ids(answer).iter().any(|id| id == query_id));
+}
+
+#[test]
+fn the_daemon_answers_every_kind_of_query_and_stops_cleanly() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let Some(lines) = sample(0, 120) else { return };
+    ingest_locally(home, &lines);
+    let ids: Vec<String> = lines.iter().map(|l| id_of(l)).collect();
+    let socket = home.join("run/paperscout.sock");
+    let mut daemon = Daemon::start(home, &socket, &[]);
+
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the socket is for its owner only");
+    let health = daemon.ask(&json!({"v": 1, "id": "h", "op": "health"}));
+    assert_eq!(health["id"], "h");
+    assert_eq!(health["result"]["pid"], daemon.pid());
+    assert_eq!(health["result"]["papers_indexed"], 120);
+
+    // By id, by title and by the paper's own text: the same paper, the same neighbours.
+    let mut conn = daemon.connect();
+    let by_id = conn.ask(&json!({"op": "similar", "query": ids[7], "k": 5}));
+    check_similar(&by_id, &ids[7], 5);
+    let paper: Value = serde_json::from_str(&lines[7]).unwrap();
+    let title = paper["title"].as_str().unwrap().to_uppercase();
+    let by_title = conn.ask(&json!({"op": "similar", "query": title, "k": 5}));
+    assert_eq!(by_title["result"], by_id["result"], "{by_title}");
+    let text = format!(
+        "{}\n{}",
+        paper["title"].as_str().unwrap(),
+        paper["abstract"].as_str().unwrap()
+    );
+    let by_text = conn.ask(&json!({"op": "similar", "query": text, "by": "text", "k": 6}));
+    assert_eq!(by_text["result"]["query"]["kind"], "text");
+    let text_hits = hit_ids(&by_text);
+    assert_eq!(
+        text_hits[0], ids[7],
+        "the paper is its own text's nearest: {by_text}"
+    );
+    assert!(by_text["result"]["hits"][0]["score"].as_f64().unwrap() > 0.999);
+    assert_eq!(text_hits[1..], hit_ids(&by_id)[..]);
+
+    // Filters.
+    let recent =
+        conn.ask(&json!({"op": "similar", "query": ids[7], "k": 20, "since": "2025-03-19"}));
+    for hit in recent["result"]["hits"].as_array().unwrap() {
+        assert!(hit["date"].as_str().unwrap() >= "2025-03-19", "{hit}");
+    }
+    let vision =
+        conn.ask(&json!({"op": "similar", "query": ids[7], "k": 20, "categories": ["cs.CV"]}));
+    assert_eq!(vision["result"]["hits"].as_array().unwrap().len(), 20);
+    for hit in vision["result"]["hits"].as_array().unwrap() {
+        assert!(
+            hit["categories"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("cs.CV")),
+            "{hit}"
+        );
+    }
+
+    // Errors have stable codes and leave the connection usable.
+    let missing = conn.ask(&json!({"id": 9, "op": "similar", "query": "2599.99999"}));
+    assert_eq!(
+        (missing["ok"].clone(), missing["id"].clone()),
+        (json!(false), json!(9))
+    );
+    assert_eq!(missing["error"]["code"], "not_found");
+    assert!(
+        missing["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ingest")
+    );
+    let no_user = conn.ask(&json!({"op": "recommend", "user": "nobody"}));
+    assert_eq!(no_user["error"]["code"], "not_found");
+
+    // The plain-text side.
+    let table = conn.text(&format!("similar {} k=3", ids[7]));
+    assert_eq!(table.lines().count(), 2 + 3, "{table}");
+    for id in &hit_ids(&by_id)[..3] {
+        assert!(table.contains(id.as_str()), "{table}");
+    }
+    assert!(conn.text("what").contains("error (bad_request)"));
+
+    // The command line goes through the daemon.
+    let cli = |args: &[&str]| {
+        let output = paperscout(home)
+            .arg("--socket")
+            .arg(&socket)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        output.stdout
+    };
+    let listed: Value =
+        serde_json::from_slice(&cli(&["similar", &ids[7], "-k", "5", "--json"])).unwrap();
+    assert_eq!(listed, by_id["result"]);
+    let profile = write_papers(home, "ada.txt", &[ids[0].clone(), ids[10].clone()]);
+    cli(&[
+        "user",
+        "add",
+        "ada",
+        "--papers",
+        profile.to_str().unwrap(),
+        "--interest",
+        "image generation",
+    ]);
+    cli(&["like", "ada", &ids[3]]);
+    let shown: Value = serde_json::from_slice(&cli(&["user", "show", "ada", "--json"])).unwrap();
+    assert_eq!(shown["profile"].as_array().unwrap().len(), 3, "{shown}");
+    assert_eq!(shown["feedback"].as_array().unwrap().len(), 1, "{shown}");
+    let picks: Value =
+        serde_json::from_slice(&cli(&["recommend", "--user", "ada", "-n", "4", "--json"])).unwrap();
+    assert_eq!(picks["papers"].as_array().unwrap().len(), 4, "{picks}");
+    for pick in picks["papers"].as_array().unwrap() {
+        assert!(
+            !pick["because"]["item"].as_str().unwrap().is_empty(),
+            "{pick}"
+        );
+        assert!(![&ids[0], &ids[10], &ids[3]].contains(&&pick["id"].as_str().unwrap().to_owned()));
+    }
+    let first: Value = serde_json::from_slice(&cli(&[
+        "digest",
+        "--user",
+        "ada",
+        "--date",
+        "2025-03-19",
+        "--days",
+        "2",
+        "--size",
+        "5",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let second: Value = serde_json::from_slice(&cli(&[
+        "digest",
+        "--user",
+        "ada",
+        "--date",
+        "2025-03-19",
+        "--days",
+        "2",
+        "--size",
+        "5",
+        "--format",
+        "json",
+    ]))
+    .unwrap_or(Value::Null);
+    let first_ids: HashSet<&str> = first["papers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(first_ids.len(), 5);
+    for paper in second["papers"].as_array().into_iter().flatten() {
+        assert!(
+            !first_ids.contains(paper["id"].as_str().unwrap()),
+            "sent twice: {paper}"
+        );
+    }
+
+    // A second daemon on the same socket is refused, naming the first.
+    let refused = paperscout(home)
+        .arg("--socket")
+        .arg(&socket)
+        .args(["serve", "--foreground"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains(&format!("already running as pid {}", daemon.pid())),
+        "{}",
+        stderr(&refused)
+    );
+
+    // SIGTERM: the socket goes, the index is saved, the exit is clean.
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    let status = daemon.wait(Duration::from_secs(60));
+    assert!(status.success(), "{status}:\n{}", daemon.log_text());
+    assert!(!socket.exists(), "the socket was removed");
+    assert!(home.join("data/paperscout/index/CURRENT").is_file());
+}
+
+#[test]
+fn malformed_input_gets_an_error_and_the_connection_and_the_daemon_live_on() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let Some(lines) = sample(200, 40) else { return };
+    ingest_locally(home, &lines);
+    let socket = home.join("paperscout.sock");
+    let daemon = Daemon::start(home, &socket, &[]);
+    let rss_before = daemon.resident_kib();
+
+    let mut conn = daemon.connect();
+    let code = |answer: &Value| {
+        answer["error"]["code"]
+            .as_str()
+            .unwrap_or("none")
+            .to_owned()
+    };
+    conn.send(b"\xff\xfe\x00garbage\n");
+    let answer: Value = serde_json::from_str(&conn.line()).unwrap();
+    assert_eq!(code(&answer), "bad_request", "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("UTF-8")
+    );
+    for (request, wanted) in [
+        (r#"{"op": "similar", "query": "x""#, "not valid JSON"),
+        (r#"{"id": 3, "op": "similar", "query": 5}"#, "query"),
+        (
+            r#"{"id": 4, "op": "similar", "query": "x", "k": 0}"#,
+            "k must be",
+        ),
+        (
+            r#"{"id": 5, "op": "similar", "query": "x", "colour": "red"}"#,
+            "colour",
+        ),
+        (r#"{"id": 6, "op": "teleport"}"#, "teleport"),
+        (r#"[1, 2, 3]"#, "JSON object"),
+        (r#"{"op": "ingest"}"#, "path"),
+    ] {
+        conn.send(format!("{request}\n").as_bytes());
+        let answer: Value = serde_json::from_str(&conn.line()).unwrap();
+        assert_eq!(code(&answer), "bad_request", "{request} → {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(wanted), "{request} → {message}");
+    }
+    // 10 MiB on one line, then random bytes: each gets its answer, none breaks the connection.
+    let mut huge = vec![b'a'; 10 << 20];
+    huge.push(b'\n');
+    conn.send(&huge);
+    let answer: Value = serde_json::from_str(&conn.line()).unwrap();
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("longer than"),
+        "{answer}"
+    );
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let noise: Vec<u8> = (0..64 * 1024)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    let lines_sent = noise.iter().filter(|&&b| b == b'\n').count();
+    conn.send(&noise);
+    conn.send(b"\n{\"id\":\"after\",\"op\":\"health\"}\n");
+    // Noise that does not start with `{` reads as text commands: the help comes back.
+    let mut answered_lines = 0;
+    loop {
+        let line = conn.line();
+        assert!(!line.is_empty(), "the daemon closed the connection");
+        if let Ok(answer) = serde_json::from_str::<Value>(&line)
+            && answer["id"] == "after"
+        {
+            assert_eq!(answer["ok"], true);
+            break;
+        }
+        answered_lines += 1;
+        assert!(
+            answered_lines <= 20 * (lines_sent + 1),
+            "more answers than lines"
+        );
+    }
+
+    // Half a request, then gone; a crowd of idle connections; others are still served.
+    {
+        let mut half = daemon.connect();
+        half.send(br#"{"op": "simi"#);
+    }
+    let hard_limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(_, hard)| hard);
+    let _ = nix::sys::resource::setrlimit(
+        nix::sys::resource::Resource::RLIMIT_NOFILE,
+        hard_limit,
+        hard_limit,
+    );
+    let crowd_size = usize::try_from(hard_limit.saturating_sub(256))
+        .unwrap_or(2000)
+        .min(2000);
+    let crowd: Vec<UnixStream> = (0..crowd_size)
+        .map(|_| UnixStream::connect(&socket).unwrap())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let health = daemon.ask(&json!({"op": "health"}));
+        if health["result"]["connections"].as_u64().unwrap() as usize > crowd_size {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the crowd was not accepted: {health}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let id = id_of(&lines[0]);
+    check_similar(
+        &daemon.ask(&json!({"op": "similar", "query": id, "k": 3})),
+        &id,
+        3,
+    );
+    let rss_after = daemon.resident_kib();
+    eprintln!(
+        "daemon RSS: {rss_before} KiB before, {rss_after} KiB with {crowd_size} idle connections"
+    );
+    assert!(
+        rss_after < rss_before + 200 * 1024,
+        "memory grew from {rss_before} to {rss_after} KiB"
+    );
+    drop(crowd);
+}
+
+#[test]
+fn two_hundred_clients_are_all_answered_while_an_ingest_runs() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let Some(lines) = sample(300, 250) else {
+        return;
+    };
+    let (first, rest) = lines.split_at(100);
+    ingest_locally(home, first);
+    let ids: Vec<String> = first.iter().map(|l| id_of(l)).collect();
+    let socket = home.join("paperscout.sock");
+    let daemon = Daemon::start(home, &socket, &[]);
+
+    let incoming = write_papers(home, "incoming.jsonl", rest);
+    let ingest_done = AtomicBool::new(false);
+    let answered = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let ingest = scope.spawn(|| {
+            let answer = daemon.ask(&json!({"op": "ingest", "path": incoming, "batch": 25}));
+            ingest_done.store(true, Ordering::SeqCst);
+            answer
+        });
+        for client in 0..200 {
+            let (daemon, ids, ingest_done, answered) = (&daemon, &ids, &ingest_done, &answered);
+            scope.spawn(move || {
+                let mut conn = daemon.connect();
+                let mut asked = 0;
+                while asked < 5 || (!ingest_done.load(Ordering::SeqCst) && asked < 200) {
+                    let id = &ids[(client * 7 + asked * 13) % ids.len()];
+                    let answer = if client % 20 == 0 && asked < 3 {
+                        let text = format!("papers on the topic of {id}");
+                        let answer = conn
+                            .ask(&json!({"op": "similar", "query": text, "by": "text", "k": 4}));
+                        assert_eq!(
+                            answer["result"]["hits"].as_array().map(Vec::len),
+                            Some(4),
+                            "{answer}"
+                        );
+                        answer
+                    } else {
+                        let answer = conn.ask(&json!({"op": "similar", "query": id, "k": 4}));
+                        check_similar(&answer, id, 4);
+                        answer
+                    };
+                    assert_eq!(answer["ok"], true, "{answer}");
+                    answered.fetch_add(1, Ordering::Relaxed);
+                    asked += 1;
+                }
+            });
+        }
+        let report = ingest.join().unwrap();
+        assert_eq!(report["ok"], true, "{report}");
+        assert_eq!(report["result"]["report"]["read"], 150, "{report}");
+        assert_eq!(
+            report["result"]["report"]["written"]["embedded"], 150,
+            "{report}"
+        );
+    });
+    assert!(answered.load(Ordering::Relaxed) >= 1000);
+    let health = daemon.ask(&json!({"op": "health"}));
+    assert_eq!(health["result"]["papers_indexed"], 250, "{health}");
+    let newcomer = id_of(&rest[10]);
+    check_similar(
+        &daemon.ask(&json!({"op": "similar", "query": newcomer, "k": 5})),
+        &newcomer,
+        5,
+    );
+}
+
+#[test]
+fn kill_9_during_an_ingest_or_a_digest_loses_nothing_committed_and_sends_nothing_twice() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let Some(lines) = sample(0, 220) else { return };
+    ingest_locally(home, &lines[..20]);
+    let socket = home.join("paperscout.sock");
+    let daemon = Daemon::start(home, &socket, &["--max-connections", "6"]);
+
+    // Past its connection limit the daemon says so, and serves again once some close.
+    let held: Vec<Conn> = (0..6).map(|_| daemon.connect()).collect();
+    let mut extra = daemon.connect();
+    let refused: Value = serde_json::from_str(&extra.line()).unwrap();
+    assert_eq!(refused["error"]["code"], "overloaded", "{refused}");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(200));
+
+    let incoming = write_papers(home, "incoming.jsonl", &lines[20..]);
+    let mut ingesting = daemon.connect();
+    ingesting.send(
+        format!(
+            "{}\n",
+            json!({"op": "ingest", "path": incoming, "batch": 16})
+        )
+        .as_bytes(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let stats = daemon.ask(&json!({"op": "stats"}));
+        if stats["result"]["store"]["papers"].as_u64().unwrap() >= 52 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no batch committed: {stats}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    daemon.kill_9();
+    assert!(socket.exists(), "kill -9 leaves the socket file behind");
+
+    let daemon = Daemon::start(home, &socket, &[]);
+    let stats = daemon.ask(&json!({"op": "stats"}))["result"].clone();
+    let stored = stats["store"]["papers"].as_u64().unwrap();
+    assert!(stored >= 52, "{stats}");
+    assert_eq!(
+        stats["store"]["embeddings"], stored,
+        "every committed paper has its vector"
+    );
+    assert_eq!(
+        stats["index"]["papers"], stored,
+        "the index caught up with the store"
+    );
+    let again = daemon.ask(&json!({"op": "ingest", "path": incoming}));
+    assert_eq!(again["ok"], true, "{again}");
+    let health = daemon.ask(&json!({"op": "health"}));
+    assert_eq!(health["result"]["papers_indexed"], 220, "{health}");
+
+    // A digest send cut short by kill -9 is recorded whole or not at all, and never repeats.
+    let profile: Vec<String> = [3, 70, 150].iter().map(|&i| id_of(&lines[i])).collect();
+    let added =
+        daemon.ask(&json!({"op": "user", "action": "add", "name": "ada", "papers": profile}));
+    assert_eq!(added["result"]["added"], 3, "{added}");
+    let send = json!({"op": "digest", "user": "ada", "action": "send", "date": "2025-03-19", "days": 2, "size": 5});
+    let mut sending = daemon.connect();
+    sending.send(format!("{send}\n").as_bytes());
+    std::thread::sleep(Duration::from_millis(30));
+    daemon.kill_9();
+    let store_path = home.join("data/paperscout/paperscout.sqlite3");
+    let sent_before: HashSet<String> = {
+        use paperscout_store::Store;
+        let store = paperscout_store::SqliteStore::open_read_only(&store_path).unwrap();
+        store.sent("ada").unwrap().into_iter().collect()
+    };
+    assert!([0, 5].contains(&sent_before.len()), "{sent_before:?}");
+    let daemon = Daemon::start(home, &socket, &[]);
+    let next = daemon.ask(&send);
+    assert_eq!(next["ok"], true, "{next}");
+    for paper in next["result"]["digest"]["papers"].as_array().unwrap() {
+        assert!(
+            !sent_before.contains(paper["id"].as_str().unwrap()),
+            "sent twice: {paper}"
+        );
+    }
+    assert_eq!(
+        next["result"]["recorded"],
+        next["result"]["digest"]["papers"].as_array().unwrap().len()
+    );
+}
+
+#[test]
+fn another_user_cannot_open_the_socket() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("not root: checked by the socket's mode bits in the other daemon test only");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let Some(lines) = sample(0, 10) else { return };
+    ingest_locally(home, &lines);
+    let run_dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(run_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let socket = run_dir.path().join("paperscout.sock");
+    let daemon = Daemon::start(home, &socket, &[]);
+    let as_nobody = |command: &mut std::process::Command| {
+        use std::os::unix::process::CommandExt;
+        command.uid(65534).gid(65534).env("HOME", "/nonexistent");
+    };
+    let mut status = paperscout(home);
+    status.arg("--socket").arg(&socket).arg("status");
+    as_nobody(&mut status);
+    let output = status.output().unwrap();
+    assert!(!output.status.success(), "another user reached the daemon");
+    let mut own = paperscout(home);
+    let mine = own
+        .arg("--socket")
+        .arg(&socket)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert!(mine.status.success(), "{}", stderr(&mine));
+    assert!(String::from_utf8_lossy(&mine.stdout).contains(&format!("pid {}", daemon.pid())));
+}
