@@ -6,15 +6,16 @@ SAMPLE  := $(SHARED)/data/arxiv-cs/sample-2k.jsonl
 DEMO    := target/demo
 BIN     := target/debug/paperscout
 
-.PHONY: help model build run test lint unit bench-embed bench-index bench-ingest bench-digest bench-venv clean
+.PHONY: help model build run test lint unit bench-embed bench-index bench-ingest bench-digest bench-daemon bench-venv clean
 
 help:
-	@echo "make run          fetch the model, build, ingest 500 sample papers, show stats, a digest and neighbours"
+	@echo "make run          fetch the model, build, ingest 500 sample papers, start the daemon, show a digest and similar papers"
 	@echo "make test         the whole test suite: format, lints, unit and integration tests"
 	@echo "make bench-embed  embedding throughput, side by side with PyTorch when available"
 	@echo "make bench-index  index build time, recall@10 and queries/s against exact search"
 	@echo "make bench-ingest ingest papers/s and peak memory, with and without the model"
 	@echo "make bench-digest digests for 10,000 users x 1,500 new papers"
+	@echo "make bench-daemon queries/s and p50/p99 latency of similar on the socket, 1/8/64 clients"
 	@echo "make bench-venv   a Python with torch + sentence-transformers for the benchmark"
 
 # Idempotent: checks the hashes of a present model, fetches a missing one.
@@ -23,20 +24,31 @@ model:
 
 # The dev profile with optimised dependencies (see Cargo.toml): fast to build, fast enough to run.
 build:
-	$(CARGO) build --bins --examples
+	$(CARGO) build --bins
+
+# The demo daemon's socket; every command below finds the daemon through it.
+run: export PAPERSCOUT_SOCKET = $(abspath $(DEMO))/paperscout.sock
 
 run: model build
 	@test -f $(SAMPLE) || { echo "$(SAMPLE) is missing: the demo needs the shared data beside the repository"; exit 1; }
 	@mkdir -p $(DEMO)
+	-@$(BIN) --data-dir $(DEMO)/data --quiet stop 2>/dev/null
 	head -n 500 $(SAMPLE) > $(DEMO)/papers.jsonl
 	$(BIN) model info
 	$(BIN) --data-dir $(DEMO)/data ingest $(DEMO)/papers.jsonl
+	$(BIN) --data-dir $(DEMO)/data serve
+	$(BIN) --data-dir $(DEMO)/data status
 	$(BIN) --data-dir $(DEMO)/data stats
 	sed -n '10p;150p;250p' $(DEMO)/papers.jsonl | grep -o '"id": "[^"]*"' | cut -d'"' -f4 > $(DEMO)/profile.txt
 	-$(BIN) --data-dir $(DEMO)/data --quiet user remove demo 2>/dev/null
 	$(BIN) --data-dir $(DEMO)/data user add demo --papers $(DEMO)/profile.txt --interest "diffusion models for image generation"
 	$(BIN) --data-dir $(DEMO)/data digest --user demo --date 2025-03-19 --days 2 --size 5 --dry-run
-	$(CARGO) run --quiet --example neighbours -- $(DEMO)/data 3 5
+	$(BIN) --data-dir $(DEMO)/data similar $$(head -n 1 $(DEMO)/profile.txt) -k 5
+	$(BIN) --data-dir $(DEMO)/data similar "graph neural networks for molecules" -k 5
+	@echo
+	@echo "The daemon keeps running on $$PAPERSCOUT_SOCKET (log: $(DEMO)/data/paperscout.log)."
+	@echo "Try: PAPERSCOUT_SOCKET=$$PAPERSCOUT_SOCKET $(BIN) recommend --user demo"
+	@echo "Stop it with: PAPERSCOUT_SOCKET=$$PAPERSCOUT_SOCKET $(BIN) stop"
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -58,6 +70,9 @@ bench-ingest: model
 
 bench-digest:
 	$(CARGO) bench --bench digest_batch
+
+bench-daemon: model
+	$(CARGO) bench --bench daemon_load
 
 bench-venv:
 	python3 -m venv .venv-bench

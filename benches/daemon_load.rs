@@ -1,0 +1,334 @@
+//! A load generator on the daemon's socket: `similar` by id and by free text against the
+//! 54,002-paper shared corpus, at 1, 8 and 64 concurrent clients, reporting queries/s and
+//! p50/p99 latency. Free text is run twice, with the model worker batching concurrent
+//! requests (the default) and with batching off (`--model-batch 1`), as the baseline.
+//!
+//! `make bench-daemon` (or `cargo bench --bench daemon_load`). The first run builds a store in
+//! `target/bench-daemon/` from `../shared/data/arxiv-cs/papers.jsonl.gz` with the peer's
+//! vectors of the same model (`embeddings/all-MiniLM-L6-v2.f16`) stored under paperscout's
+//! model key, so that no hour is spent embedding; the daemon then builds and saves its index.
+//! Later runs reuse both.
+//!
+//! Environment: `PAPERSCOUT_BENCH_SECONDS` (seconds per row, default 4).
+
+#![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use paperscout_index::f16_rows;
+use paperscout_store::{ModelKey, SqliteStore, Store};
+use serde_json::{Value, json};
+
+const DIM: usize = 384;
+
+fn bin() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_paperscout"));
+    command
+        .env_remove("PAPERSCOUT_SOCKET")
+        .env_remove("XDG_RUNTIME_DIR");
+    command
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shared = root.join("../shared/data/arxiv-cs");
+    let papers_file = shared.join("papers.jsonl.gz");
+    let vectors_file = shared.join("embeddings/all-MiniLM-L6-v2.f16");
+    if !papers_file.is_file() || !vectors_file.is_file() {
+        eprintln!("!!!!! the shared corpus is missing beside the repository: no benchmark !!!!!");
+        return;
+    }
+    let seconds: f64 = std::env::var("PAPERSCOUT_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4.0);
+    let data_dir = root.join("target/bench-daemon/data");
+    let ids = prepare_store(&data_dir, &papers_file, &vectors_file);
+    let socket = root.join("target/bench-daemon/paperscout.sock");
+
+    println!("| query | batching | clients | queries | q/s | p50 ms | p99 ms |");
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    let daemon = Daemon::start(&data_dir, &socket, &[]);
+    // Spread over the corpus; the load cycles through them.
+    let by_id: Vec<Value> = ids
+        .iter()
+        .step_by(27)
+        .map(|id| json!({"op": "similar", "query": id, "k": 10}))
+        .collect();
+    let titles = daemon.titles(&ids);
+    let by_text: Vec<Value> = titles
+        .iter()
+        .map(|t| json!({"op": "similar", "query": t, "by": "text", "k": 10}))
+        .collect();
+    for clients in [1, 8, 64] {
+        run(&socket, &by_id, clients, seconds).print("by id", "-", clients);
+    }
+    let mut batched = Vec::new();
+    for clients in [1, 8, 64] {
+        let row = run(&socket, &by_text, clients, seconds * 2.0);
+        row.print("free text", "on", clients);
+        batched.push(row.per_second());
+    }
+    drop(daemon);
+    let daemon = Daemon::start(&data_dir, &socket, &["--model-batch", "1"]);
+    let mut single = Vec::new();
+    for clients in [1, 8, 64] {
+        let row = run(&socket, &by_text, clients, seconds * 2.0);
+        row.print("free text", "off", clients);
+        single.push(row.per_second());
+    }
+    drop(daemon);
+    println!();
+    for (n, clients) in [1, 8, 64].iter().enumerate() {
+        println!(
+            "free text at {clients} clients: batching gives {:.2}x the queries/s of one at a time",
+            batched[n] / single[n]
+        );
+    }
+}
+
+/// The store with every paper and the peer's vector for each under paperscout's model key;
+/// returns the paper ids in file order.
+fn prepare_store(data_dir: &Path, papers: &Path, vectors: &Path) -> Vec<String> {
+    let store_path = paperscout_store::file_in(data_dir);
+    let output = bin()
+        .args([
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--quiet",
+            "ingest",
+            "--no-embed",
+        ])
+        .arg(papers)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let info = bin().args(["model", "info", "--json"]).output().unwrap();
+    assert!(
+        info.status.success(),
+        "{}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    let info: Value = serde_json::from_slice(&info.stdout).unwrap();
+    let key = ModelKey {
+        name: info["name"].as_str().unwrap().to_owned(),
+        sha256: info["sha256"].as_str().unwrap().to_owned(),
+        dim: DIM,
+    };
+    let ids: Vec<String> = BufReader::new(flate2::read::GzDecoder::new(
+        std::fs::File::open(papers).unwrap(),
+    ))
+    .lines()
+    .map(|line| {
+        serde_json::from_str::<Value>(&line.unwrap()).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    })
+    .collect();
+    let mut store = SqliteStore::open(&store_path).unwrap();
+    let stored = store.stats().unwrap();
+    let have = stored
+        .models
+        .iter()
+        .find(|m| m.sha256 == key.sha256)
+        .map_or(0, |m| m.count);
+    if have as usize >= ids.len() {
+        return ids;
+    }
+    eprintln!(
+        "storing the peer's vectors of {} papers under {}",
+        ids.len(),
+        key.name
+    );
+    let bytes = std::fs::read(vectors).unwrap();
+    let rows = f16_rows(&bytes, DIM).unwrap();
+    assert_eq!(rows.len(), ids.len(), "one vector per paper");
+    for (chunk_ids, chunk_rows) in ids.chunks(2000).zip(rows.chunks(2000)) {
+        let papers: Vec<_> = chunk_ids
+            .iter()
+            .map(|id| store.paper(id).unwrap().unwrap().paper)
+            .collect();
+        let batch: Vec<(&paperscout_types::Paper, &[f32])> = papers
+            .iter()
+            .zip(chunk_rows)
+            .map(|(paper, row)| (paper, row.as_slice()))
+            .collect();
+        store.put_embeddings(&key, &batch).unwrap();
+    }
+    ids
+}
+
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Daemon {
+    fn start(data_dir: &Path, socket: &Path, extra: &[&str]) -> Self {
+        let log = data_dir.join("../daemon.log");
+        let started = Instant::now();
+        let child = bin()
+            .args([
+                "--data-dir",
+                data_dir.to_str().unwrap(),
+                "--socket",
+                socket.to_str().unwrap(),
+            ])
+            .args(["serve", "--foreground"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut daemon = Self {
+            child,
+            socket: socket.to_path_buf(),
+        };
+        loop {
+            if let Some(status) = daemon.child.try_wait().unwrap() {
+                panic!("the daemon stopped ({status}); see {}", log.display());
+            }
+            if let Ok(stream) = UnixStream::connect(socket)
+                && ask(&mut Conn::new(stream), &json!({"op": "health"}))["ok"] == true
+            {
+                eprintln!("daemon ready in {:.1} s", started.elapsed().as_secs_f64());
+                return daemon;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Titles of 500 papers spread over the corpus, as free-text queries.
+    fn titles(&self, ids: &[String]) -> Vec<String> {
+        let mut conn = Conn::new(UnixStream::connect(&self.socket).unwrap());
+        ids.iter()
+            .step_by(ids.len() / 500)
+            .take(500)
+            .map(|id| {
+                let answer = ask(&mut conn, &json!({"op": "similar", "query": id, "k": 1}));
+                answer["result"]["query"]["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let _ = self.child.wait();
+    }
+}
+
+struct Conn {
+    writer: UnixStream,
+    reader: BufReader<UnixStream>,
+}
+
+impl Conn {
+    fn new(stream: UnixStream) -> Self {
+        Self {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+        }
+    }
+}
+
+fn ask(conn: &mut Conn, request: &Value) -> Value {
+    conn.writer
+        .write_all(format!("{request}\n").as_bytes())
+        .unwrap();
+    let mut line = String::new();
+    conn.reader.read_line(&mut line).unwrap();
+    serde_json::from_str(&line).unwrap()
+}
+
+struct Row {
+    latencies: Vec<f64>,
+    seconds: f64,
+    errors: usize,
+}
+
+impl Row {
+    fn per_second(&self) -> f64 {
+        self.latencies.len() as f64 / self.seconds
+    }
+
+    fn percentile(&self, p: f64) -> f64 {
+        let mut sorted = self.latencies.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)] * 1e3
+    }
+
+    fn print(&self, query: &str, batching: &str, clients: usize) {
+        println!(
+            "| {query} | {batching} | {clients} | {} | {:.0} | {:.2} | {:.2} |",
+            self.latencies.len(),
+            self.per_second(),
+            self.percentile(0.5),
+            self.percentile(0.99)
+        );
+        if self.errors > 0 {
+            println!("({} requests failed)", self.errors);
+        }
+    }
+}
+
+/// `clients` threads, each on its own connection, asking one request after another for
+/// `seconds`.
+fn run(socket: &Path, requests: &[Value], clients: usize, seconds: f64) -> Row {
+    let lines: Vec<String> = requests.iter().map(|r| format!("{r}\n")).collect();
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(seconds);
+    let results: Vec<(Vec<f64>, usize)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..clients)
+            .map(|client| {
+                let lines = &lines;
+                scope.spawn(move || {
+                    let mut conn = Conn::new(UnixStream::connect(socket).unwrap());
+                    let mut latencies = Vec::new();
+                    let mut errors = 0;
+                    let mut line = String::new();
+                    let mut n = client * 7919;
+                    while Instant::now() < deadline {
+                        let request = &lines[n % lines.len()];
+                        n += 1;
+                        let sent = Instant::now();
+                        conn.writer.write_all(request.as_bytes()).unwrap();
+                        line.clear();
+                        conn.reader.read_line(&mut line).unwrap();
+                        latencies.push(sent.elapsed().as_secs_f64());
+                        if !line.starts_with("{\"v\":1,\"ok\":true") {
+                            errors += 1;
+                        }
+                    }
+                    (latencies, errors)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    let mut row = Row {
+        latencies: Vec::new(),
+        seconds,
+        errors: 0,
+    };
+    for (latencies, errors) in results {
+        row.latencies.extend(latencies);
+        row.errors += errors;
+    }
+    row
+}
