@@ -32,7 +32,7 @@ run: export PAPERSCOUT_SOCKET = $(abspath $(DEMO))/paperscout.sock
 run: model build
 	@test -f $(SAMPLE) || { echo "$(SAMPLE) is missing: the demo needs the shared data beside the repository"; exit 1; }
 	@mkdir -p $(DEMO)
-	-@$(BIN) --data-dir $(DEMO)/data --quiet stop 2>/dev/null
+	@$(BIN) --data-dir $(DEMO)/data --quiet stop 2>/dev/null || true
 	head -n 500 $(SAMPLE) > $(DEMO)/papers.jsonl
 	$(BIN) model info
 	$(BIN) --data-dir $(DEMO)/data ingest $(DEMO)/papers.jsonl
