@@ -90,6 +90,9 @@ pub fn open(
         index = index.compacted()?;
         compacted = true;
     }
+    if !index.is_optimised() {
+        index.optimise();
+    }
     if opened.rebuilt_because.is_some() || opened.caught_up > 0 || !gone.is_empty() || compacted {
         index.save(dir, &id)?;
     }

@@ -242,6 +242,11 @@ async fn run_blocking(
     service: &Arc<Service>,
     request: super::protocol::Request,
 ) -> Result<Value, Failure> {
+    if service.is_quick(&request) {
+        // Handing a sub-millisecond request to another thread costs more than it saves, and
+        // with many clients oversubscribes the cores.
+        return service.handle(request);
+    }
     let service = Arc::clone(service);
     match tokio::task::spawn_blocking(move || service.handle(request)).await {
         Ok(answer) => answer,

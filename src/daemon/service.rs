@@ -230,6 +230,25 @@ impl Service {
         answer.map_err(|err| Failure::from_error(&err))
     }
 
+    /// Whether answering takes no more than a few hundred microseconds of CPU and waits for
+    /// nothing (no model, no store writer): such requests are answered on the async runtime's
+    /// own threads rather than handed to a blocking thread.
+    pub fn is_quick(&self, request: &Request) -> bool {
+        match request {
+            Request::Health => true,
+            Request::Similar(similar) => match similar.by {
+                QueryKind::Text => false,
+                QueryKind::Paper | QueryKind::Title => true,
+                QueryKind::Auto => {
+                    let text = similar.query.trim();
+                    paperscout_types::ArxivId::parse(text).is_some()
+                        || read(&self.catalog).find_title(text).is_some()
+                }
+            },
+            _ => false,
+        }
+    }
+
     /// `similar`.
     pub fn similar(&self, request: &SimilarRequest) -> Result<SimilarResult> {
         if request.k == 0 || request.k > MAX_K {
@@ -295,9 +314,19 @@ impl Service {
             || (matches!(request.by, QueryKind::Auto) && looks_like_id);
         let mut paper_id = None;
         if by_id {
-            let found = self.readers.with(|store| Ok(store.find_paper(text)?))?;
+            // arXiv ids from memory; DOIs and other spellings from the store.
+            let known = paperscout_types::ArxivId::parse(text)
+                .map(|arxiv| arxiv.paper_id())
+                .filter(|id| read(&self.catalog).get(id).is_some());
+            let found = match known {
+                Some(id) => Some(id),
+                None => self
+                    .readers
+                    .with(|store| Ok(store.find_paper(text)?))?
+                    .map(|stored| stored.paper.id),
+            };
             match found {
-                Some(stored) => paper_id = Some(stored.paper.id),
+                Some(id) => paper_id = Some(id),
                 None => {
                     return Err(Failure::not_found(format!(
                         "{text} is not in the store: ingest it first (`paperscout ingest`), or \
@@ -613,6 +642,12 @@ impl Service {
         }
         if !rows.is_empty() {
             self.index_dirty.store(true, Ordering::Relaxed);
+            // The flat copy is taken while searches go on, and swapped in at once; until
+            // then searches use the graph itself, complete but slower.
+            let frozen = read(&self.index).frozen_copy();
+            if !write(&self.index).install(frozen) {
+                tracing::debug!("the index grew while it was copied; copied again next batch");
+            }
         }
         Ok(())
     }

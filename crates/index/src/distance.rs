@@ -19,8 +19,28 @@ impl Distance<f32> for UnitDot {
 /// Lanes of partial sums: lets the compiler vectorise the loop.
 const LANES: usize = 8;
 
-/// The inner product, summed in [`LANES`] partial sums.
+/// The inner product, summed in [`LANES`] partial sums; compiled for AVX2 and FMA as well,
+/// and run so where the CPU has them (chosen at run time: the default build runs on any
+/// x86-64). Most of a search's time is here.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2(a: &[f32], b: &[f32]) -> f32 {
+            portable_dot(a, b)
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA, as checked just above.
+            #[allow(unsafe_code)]
+            return unsafe { avx2(a, b) };
+        }
+    }
+    portable_dot(a, b)
+}
+
+#[inline(always)]
+fn portable_dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0f32; LANES];
     let (a_blocks, b_blocks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let tail: f32 = a_blocks

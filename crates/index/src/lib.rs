@@ -17,12 +17,14 @@
 
 mod distance;
 mod error;
+mod frozen;
 mod import;
 mod paper_index;
 mod persist;
 
 pub use distance::{UnitDot, dot};
 pub use error::{IndexError, Result};
+pub use frozen::FrozenGraph;
 pub use import::f16_rows;
 pub use paper_index::{Filter, Hit, IndexParams, PaperIndex, Upsert};
 pub use persist::{Expected, FileEntry, Manifest};

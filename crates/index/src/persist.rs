@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::distance::UnitDot;
 use crate::error::{IndexError, Result};
+use crate::frozen::FrozenGraph;
 use crate::paper_index::{IndexParams, PaperIndex};
 
 /// The layout version of a saved index.
@@ -244,7 +245,7 @@ impl PaperIndex {
             .filter(|(p, _)| live[*p])
             .map(|(p, id)| (id.clone(), p))
             .collect();
-        Ok(Self {
+        let mut index = Self {
             params: IndexParams {
                 ef_search: expected.params.ef_search,
                 ..expected.params
@@ -255,7 +256,10 @@ impl PaperIndex {
             ids,
             live,
             points,
-        })
+            frozen: FrozenGraph::default(),
+        };
+        index.optimise();
+        Ok(index)
     }
 
     /// `points.bin`: count (u64), dim (u64); per point a live byte, the id's length (u32) and
