@@ -30,6 +30,20 @@ use crate::cli::{Cli, ModelArgs};
 /// model_queue = 256
 /// model_batch = 32
 /// shutdown_deadline_secs = 10
+///
+/// [schedule]                              # what the daemon does by itself
+/// watch = "/srv/paperscout/incoming"      # listing files dropped here are ingested
+/// feeds = ["https://example.org/listing.xml"]
+/// feed_every_minutes = 60
+/// digest_at = "07:00"                     # local time, every user's digest of the day
+/// digest_size = 10
+/// digest_days = 1                         # what a first digest covers
+/// digest_format = "html"                  # markdown, json, html or atom
+/// outbox = "/srv/paperscout/digests"      # default: <data-dir>/digests
+/// poll_seconds = 30
+///
+/// [schedule.users.ada]
+/// digest_at = "08:30"                     # this user's own time
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,6 +56,45 @@ pub struct FileConfig {
     /// The daemon.
     #[serde(default)]
     pub daemon: DaemonConfig,
+    /// What the daemon does on its own.
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+}
+
+/// The `[schedule]` table.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// A folder whose new files are ingested, then moved to `done/` (or `failed/`).
+    pub watch: Option<PathBuf>,
+    /// Feed URLs (or files) ingested every `feed_every_minutes`.
+    #[serde(default)]
+    pub feeds: Vec<String>,
+    /// Minutes between feed fetches [default: 60].
+    pub feed_every_minutes: Option<u64>,
+    /// Local time (HH:MM) of every user's daily digest; none: no scheduled digests.
+    pub digest_at: Option<String>,
+    /// Papers per digest [default: 10].
+    pub digest_size: Option<usize>,
+    /// Days a first digest covers [default: 1].
+    pub digest_days: Option<u32>,
+    /// markdown, json, html or atom [default: markdown].
+    pub digest_format: Option<crate::render::Format>,
+    /// Where digests are written [default: <data-dir>/digests].
+    pub outbox: Option<PathBuf>,
+    /// Seconds between looks at the folder, the feeds and the clock [default: 30].
+    pub poll_seconds: Option<u64>,
+    /// Per-user settings.
+    #[serde(default)]
+    pub users: std::collections::BTreeMap<String, UserSchedule>,
+}
+
+/// A `[schedule.users.NAME]` table.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSchedule {
+    /// This user's digest time (HH:MM, local), instead of the global one.
+    pub digest_at: Option<String>,
 }
 
 /// The `[daemon]` table.
@@ -89,6 +142,8 @@ pub struct Settings {
     pub model: ModelConfig,
     /// The daemon's settings from the file (flags are merged where they are used).
     pub daemon: DaemonConfig,
+    /// What the daemon does on its own.
+    pub schedule: ScheduleConfig,
     /// The daemon's socket: --socket, else the file's, else the default place.
     pub socket: PathBuf,
 }
@@ -123,6 +178,7 @@ impl Settings {
             data_dir,
             model,
             daemon: file.daemon,
+            schedule: file.schedule,
             socket,
         })
     }

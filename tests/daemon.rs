@@ -744,3 +744,115 @@ fn another_user_cannot_open_the_socket() {
     assert!(mine.status.success(), "{}", stderr(&mine));
     assert!(String::from_utf8_lossy(&mine.stdout).contains(&format!("pid {}", daemon.pid())));
 }
+
+#[test]
+fn the_schedule_ingests_dropped_files_and_sends_each_digest_once() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let Some(lines) = sample(0, 60) else { return };
+    ingest_locally(home, &lines[..40]);
+    let profile = write_papers(home, "ada.txt", &[id_of(&lines[2]), id_of(&lines[30])]);
+    let output = paperscout(home)
+        .args(["user", "add", "ada", "--papers", profile.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let incoming = home.join("incoming");
+    std::fs::create_dir_all(&incoming).unwrap();
+    std::fs::create_dir_all(home.join("config/paperscout")).unwrap();
+    std::fs::write(
+        home.join("config/paperscout/config.toml"),
+        format!(
+            "[schedule]\nwatch = {:?}\ndigest_at = \"00:00\"\ndigest_days = 4000\n\
+             digest_size = 4\npoll_seconds = 1\n",
+            incoming.display().to_string()
+        ),
+    )
+    .unwrap();
+    let socket = home.join("paperscout.sock");
+    let mut daemon = Daemon::start(home, &socket, &[]);
+
+    // The day's digest time has passed: it is sent at start-up.
+    let today = chrono::Local::now()
+        .date_naive()
+        .format("%Y-%m-%d")
+        .to_string();
+    let outbox = home.join("data/paperscout/digests/ada");
+    let wait_for = |path: &Path, daemon: &Daemon| {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !path.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "no {}:\n{}",
+                path.display(),
+                daemon.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for(&outbox.join(format!("{today}.md")), &daemon);
+    let digest: Value = serde_json::from_str(
+        &std::fs::read_to_string(outbox.join(format!("{today}.json"))).unwrap(),
+    )
+    .unwrap();
+    let sent_ids: Vec<&str> = digest["papers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(sent_ids.len(), 4);
+    let markdown = std::fs::read_to_string(outbox.join(format!("{today}.md"))).unwrap();
+    for id in &sent_ids {
+        let number = id.trim_start_matches("arXiv:");
+        assert!(
+            markdown.contains(number),
+            "{id} missing from the Markdown digest"
+        );
+    }
+    let shown = daemon.ask(&json!({"op": "user", "action": "show", "name": "ada"}));
+    assert_eq!(shown["result"]["sent"], 4, "{shown}");
+
+    // A file dropped into the folder (written under a temporary name, then renamed) is
+    // ingested and moved to done/; one that is not a listing goes to failed/.
+    let staged = incoming.join("new.jsonl.tmp");
+    std::fs::write(&staged, lines[40..].join("\n") + "\n").unwrap();
+    std::fs::rename(&staged, incoming.join("new.jsonl")).unwrap();
+    std::fs::write(incoming.join("junk.txt"), "this is not a listing\n").unwrap();
+    wait_for(&incoming.join("done/new.jsonl"), &daemon);
+    wait_for(&incoming.join("failed/junk.txt"), &daemon);
+    let health = daemon.ask(&json!({"op": "health"}));
+    assert_eq!(health["result"]["papers_indexed"], 60, "{health}");
+
+    // Digests a crash left pending: kept when their papers were recorded, else removed.
+    let recorded = outbox.join("2000-01-01.json.pending");
+    std::fs::copy(outbox.join(format!("{today}.json")), &recorded).unwrap();
+    std::fs::write(outbox.join("2000-01-01.md.pending"), "recorded\n").unwrap();
+    let mut unrecorded_digest = digest.clone();
+    unrecorded_digest["papers"][0]["id"] = json!(id_of(&lines[55]));
+    std::fs::write(
+        outbox.join("2000-01-02.json.pending"),
+        unrecorded_digest.to_string(),
+    )
+    .unwrap();
+    std::fs::write(outbox.join("2000-01-02.md.pending"), "not recorded\n").unwrap();
+
+    // Restarted the same day: no second digest.
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(daemon.wait(Duration::from_secs(60)).success());
+    let daemon = Daemon::start(home, &socket, &[]);
+    std::thread::sleep(Duration::from_secs(3));
+    let shown = daemon.ask(&json!({"op": "user", "action": "show", "name": "ada"}));
+    assert_eq!(
+        shown["result"]["sent"], 4,
+        "sent again after a restart: {shown}"
+    );
+    assert!(outbox.join("2000-01-01.json").is_file() && outbox.join("2000-01-01.md").is_file());
+    assert!(!outbox.join("2000-01-02.json").exists() && !outbox.join("2000-01-02.md").exists());
+    let left: Vec<String> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".pending"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

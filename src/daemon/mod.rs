@@ -8,6 +8,7 @@
 pub mod catalog;
 pub mod model_worker;
 pub mod protocol;
+pub mod schedule;
 pub mod server;
 pub mod service;
 pub mod socket;
@@ -68,6 +69,7 @@ pub fn serve(cli: &Cli, args: &ServeArgs, settings: &Settings, quiet: bool) -> R
 async fn run(cli: &Cli, args: &ServeArgs, settings: &Settings) -> Result<()> {
     let path = settings.socket.clone();
     raise_file_limit();
+    schedule::validate(&settings.schedule)?;
     // A live daemon is reported before a model loads.
     socket::claim(&path)?;
     let options = ServiceOptions {
@@ -104,16 +106,26 @@ async fn run(cli: &Cli, args: &ServeArgs, settings: &Settings) -> Result<()> {
     );
 
     let (stop, stopped) = watch::channel(false);
+    let schedule_config = Arc::new(RwLock::new(settings.schedule.clone()));
     let signals = tokio::spawn(watch_signals(
         stop,
         Arc::clone(&limits),
+        Arc::clone(&schedule_config),
         cli.config.clone(),
         ServeOverrides::from(args),
     ));
     let saver = tokio::spawn(save_periodically(Arc::clone(&service), stopped.clone()));
+    let scheduler = Arc::new(schedule::Scheduler {
+        service: Arc::clone(&service),
+        config: schedule_config,
+        data_dir: settings.data_dir.clone(),
+    });
+    let scheduled = tokio::spawn(scheduler.run(stopped.clone()));
     server::run(Arc::clone(&service), listener, Arc::clone(&limits), stopped).await;
     signals.abort();
     saver.abort();
+    // A round in progress finishes its current file or digest first.
+    let _ = scheduled.await;
 
     tracing::info!("stopping: saving the index");
     let saving = Arc::clone(&service);
@@ -153,6 +165,7 @@ impl From<&ServeArgs> for ServeOverrides {
 async fn watch_signals(
     stop: watch::Sender<bool>,
     limits: Arc<RwLock<Limits>>,
+    schedule_config: Arc<RwLock<crate::config::ScheduleConfig>>,
     config: Option<std::path::PathBuf>,
     overrides: ServeOverrides,
 ) -> Result<()> {
@@ -181,6 +194,13 @@ async fn watch_signals(
                         // The connection limit is fixed at start (it sizes a semaphore).
                         *current = Limits { max_connections: current.max_connections, ..fresh };
                         tracing::info!(?current, "configuration reloaded");
+                        match schedule::validate(&file.schedule) {
+                            Ok(()) => {
+                                *schedule_config.write().unwrap_or_else(PoisonError::into_inner) =
+                                    file.schedule;
+                            }
+                            Err(err) => tracing::error!("the schedule was not reloaded: {err:#}"),
+                        }
                     }
                     Err(err) => tracing::error!("not reloaded: {err:#}"),
                 }

@@ -544,7 +544,7 @@ impl Service {
 
     /// `ingest`: papers are committed batch by batch (the store's writer is held for each
     /// transaction only) and join the index and the catalogue as each batch commits.
-    fn ingest(&self, request: &IngestRequest) -> Result<Value> {
+    pub fn ingest(&self, request: &IngestRequest) -> Result<Value> {
         let input = match (&request.path, request.papers.is_empty()) {
             (Some(path), true) => paperscout_ingest::open(path)?,
             (None, false) => {
@@ -685,6 +685,105 @@ impl Service {
         })
     }
 
+    /// The users' names.
+    pub fn user_names(&self) -> Result<Vec<String>> {
+        self.readers
+            .with(|store| Ok(store.users()?.into_iter().map(|u| u.name).collect()))
+    }
+
+    /// Chooses `user`'s digest of `day`, writes it into `outbox/<user>/` and records its
+    /// papers as sent, so that a crash at any point neither loses a recorded digest nor
+    /// records one twice: the files are written as `.pending` first, the papers recorded,
+    /// then the files renamed; [`Service::recover_outbox`] settles what a crash left pending.
+    /// Returns the digest's file, or none when there was nothing new.
+    pub fn deliver_digest(
+        &self,
+        user: &str,
+        window: Window,
+        params: &DigestParams,
+        format: crate::render::Format,
+        outbox: &std::path::Path,
+    ) -> Result<Option<PathBuf>> {
+        // The writer is held throughout: nothing else can send this user papers meanwhile.
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let digest = recommend::build(&*writer, &Interactive(&self.model), user, window, params)?;
+        if digest.papers.is_empty() {
+            return Ok(None);
+        }
+        let dir = outbox.join(user);
+        fs_err::create_dir_all(&dir)?;
+        let files = outbox_files(&dir, &digest.to, format);
+        let pending =
+            |path: &std::path::Path| path.with_extension(format!("{}.pending", extension_of(path)));
+        write_synced(
+            &pending(&files.data),
+            &serde_json::to_string_pretty(&digest)?,
+        )?;
+        if let Some(rendered) = &files.rendered {
+            let text = crate::render::render(&digest, format, paperscout_store::now());
+            write_synced(&pending(rendered), &text)?;
+        }
+        let ids: Vec<&str> = digest.papers.iter().map(|e| e.paper.id.as_str()).collect();
+        writer.record_sent(user, &ids, paperscout_store::now())?;
+        if let Some(rendered) = &files.rendered {
+            fs_err::rename(pending(rendered), rendered)?;
+        }
+        fs_err::rename(pending(&files.data), &files.data)?;
+        Ok(Some(files.rendered.unwrap_or(files.data)))
+    }
+
+    /// Settles digests a crash left `.pending` in the outbox: kept if their papers were
+    /// recorded as sent, removed if not (they will be chosen again). Returns how many were
+    /// kept.
+    pub fn recover_outbox(&self, outbox: &std::path::Path) -> Result<usize> {
+        let mut kept = 0;
+        let Ok(users) = std::fs::read_dir(outbox) else {
+            return Ok(0);
+        };
+        for user_dir in users.flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
+            for path in fs_err::read_dir(&user_dir)?.flatten().map(|e| e.path()) {
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
+                let Some(base) = name.strip_suffix(".json.pending") else {
+                    continue;
+                };
+                let digest: recommend::Digest =
+                    serde_json::from_str(&fs_err::read_to_string(&path)?)?;
+                let sent: std::collections::HashSet<String> = self
+                    .readers
+                    .with(|store| Ok(store.sent(&digest.user)?))?
+                    .into_iter()
+                    .collect();
+                let recorded = digest.papers.iter().all(|e| sent.contains(&e.paper.id));
+                for sibling in fs_err::read_dir(&user_dir)?.flatten().map(|e| e.path()) {
+                    let sibling_name = sibling
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .unwrap_or_default();
+                    if sibling_name.starts_with(&format!("{base}."))
+                        && sibling_name.ends_with(".pending")
+                        && sibling != path
+                    {
+                        if recorded {
+                            fs_err::rename(&sibling, sibling.with_extension(""))?;
+                        } else {
+                            fs_err::remove_file(&sibling)?;
+                        }
+                    }
+                }
+                if recorded {
+                    fs_err::rename(&path, path.with_extension(""))?;
+                    kept += 1;
+                } else {
+                    fs_err::remove_file(&path)?;
+                }
+            }
+        }
+        Ok(kept)
+    }
+
     /// Saves the index if it changed since it was last saved.
     pub fn persist(&self) -> Result<()> {
         if self.index_dirty.swap(false, Ordering::Relaxed) {
@@ -697,4 +796,41 @@ impl Service {
         }
         Ok(())
     }
+}
+
+/// A digest's files in the outbox: the data as JSON, and the rendered form unless that is
+/// JSON too.
+struct OutboxFiles {
+    data: PathBuf,
+    rendered: Option<PathBuf>,
+}
+
+fn outbox_files(dir: &std::path::Path, day: &str, format: crate::render::Format) -> OutboxFiles {
+    use crate::render::Format;
+    let rendered = match format {
+        Format::Json => None,
+        Format::Markdown => Some("md"),
+        Format::Html => Some("html"),
+        Format::Atom => Some("atom"),
+    };
+    OutboxFiles {
+        data: dir.join(format!("{day}.json")),
+        rendered: rendered.map(|ext| dir.join(format!("{day}.{ext}"))),
+    }
+}
+
+fn extension_of(path: &std::path::Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Writes a file and flushes it to disk before returning.
+fn write_synced(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut file = fs_err::File::create(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
 }

@@ -1,0 +1,287 @@
+//! What the daemon does on its own: ingests listing files dropped into a watched folder and
+//! feeds fetched at an interval, and sends every user's digest at a local time of day.
+//!
+//! What ran last is kept in `<data-dir>/schedule.json`. A digest whose time passed while the
+//! daemon was down runs once at start-up (covering everything since the user's last digest),
+//! never once per missed day.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::{Local, NaiveDate, NaiveTime};
+use paperscout_rank::digest::DigestParams;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::protocol::IngestRequest;
+use super::service::Service;
+use crate::config::ScheduleConfig;
+use crate::recommend::Window;
+
+/// What ran last.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    /// The local day of each user's last scheduled digest.
+    #[serde(default)]
+    digests: BTreeMap<String, NaiveDate>,
+    /// When each feed was last fetched (Unix seconds).
+    #[serde(default)]
+    feeds: BTreeMap<String, i64>,
+}
+
+/// The scheduler's surroundings.
+pub struct Scheduler {
+    /// The service it drives.
+    pub service: Arc<Service>,
+    /// Its settings, replaced on SIGHUP.
+    pub config: Arc<RwLock<ScheduleConfig>>,
+    /// The data directory (for the state file and the default outbox).
+    pub data_dir: PathBuf,
+}
+
+impl Scheduler {
+    fn state_path(&self) -> PathBuf {
+        self.data_dir.join("schedule.json")
+    }
+
+    fn load_state(&self) -> State {
+        match std::fs::read_to_string(self.state_path()) {
+            Ok(text) => serde_json::from_str(&text).unwrap_or_else(|err| {
+                tracing::warn!(
+                    "{} is unreadable ({err}); starting afresh",
+                    self.state_path().display()
+                );
+                State::default()
+            }),
+            Err(_) => State::default(),
+        }
+    }
+
+    fn save_state(&self, state: &State) -> Result<()> {
+        let path = self.state_path();
+        let staged = path.with_extension("json.tmp");
+        fs_err::write(&staged, serde_json::to_string_pretty(state)?)?;
+        fs_err::rename(&staged, &path)?;
+        Ok(())
+    }
+
+    fn outbox(&self, config: &ScheduleConfig) -> PathBuf {
+        config
+            .outbox
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("digests"))
+    }
+
+    /// Runs until `stopped` turns true: one round at start-up, then one every poll interval.
+    pub async fn run(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
+        let outbox = self.outbox(&self.current());
+        let recovering = Arc::clone(&self.service);
+        match tokio::task::spawn_blocking(move || recovering.recover_outbox(&outbox)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(kept)) => tracing::info!("{kept} digests left pending by a crash were completed"),
+            Ok(Err(err)) => tracing::error!("could not settle the outbox: {err:#}"),
+            Err(err) => tracing::error!("settling the outbox panicked: {err}"),
+        }
+        loop {
+            let round = Arc::clone(&self);
+            if let Err(err) = tokio::task::spawn_blocking(move || round.round()).await {
+                tracing::error!("a scheduled round panicked: {err}");
+            }
+            let pause = Duration::from_secs(self.current().poll_seconds.unwrap_or(30).max(1));
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stopped.changed() => return,
+            }
+        }
+    }
+
+    fn current(&self) -> ScheduleConfig {
+        self.config
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// One look at the folder, the feeds and the clock.
+    fn round(&self) {
+        let config = self.current();
+        let mut state = self.load_state();
+        if let Some(dir) = &config.watch {
+            self.watch_folder(dir);
+        }
+        self.fetch_feeds(&config, &mut state);
+        self.send_digests(&config, &mut state);
+        if let Err(err) = self.save_state(&state) {
+            tracing::error!("could not save the schedule's state: {err:#}");
+        }
+    }
+
+    /// Ingests every file in the folder, oldest first, moving each to `done/` or `failed/`.
+    /// Names starting with `.` or ending in `.tmp` or `.part` are files still being written.
+    fn watch_folder(&self, dir: &Path) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            tracing::warn!("cannot read the watched folder {}", dir.display());
+            return;
+        };
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                !name.starts_with('.') && !name.ends_with(".tmp") && !name.ends_with(".part")
+            })
+            .map(|e| {
+                let modified = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .unwrap_or(std::time::UNIX_EPOCH);
+                (modified, e.path())
+            })
+            .collect();
+        files.sort();
+        for (_, path) in files {
+            let request = IngestRequest {
+                path: Some(path.display().to_string()),
+                papers: Vec::new(),
+                batch: None,
+            };
+            let outcome = match self.service.ingest(&request) {
+                Ok(report) => {
+                    tracing::info!(file = %path.display(), report = %report["report"], "ingested");
+                    "done"
+                }
+                Err(err) => {
+                    tracing::error!("could not ingest {}: {err:#}", path.display());
+                    "failed"
+                }
+            };
+            let target = dir.join(outcome);
+            let moved = fs_err::create_dir_all(&target).and_then(|()| {
+                fs_err::rename(&path, target.join(path.file_name().unwrap_or_default()))
+            });
+            if let Err(err) = moved {
+                tracing::error!(
+                    "could not move {} out of the watched folder: {err}",
+                    path.display()
+                );
+            }
+        }
+    }
+
+    fn fetch_feeds(&self, config: &ScheduleConfig, state: &mut State) {
+        let every = 60 * i64::try_from(config.feed_every_minutes.unwrap_or(60)).unwrap_or(60);
+        let now = paperscout_store::now();
+        for feed in &config.feeds {
+            if state.feeds.get(feed).is_some_and(|last| now - last < every) {
+                continue;
+            }
+            let request = IngestRequest {
+                path: Some(feed.clone()),
+                papers: Vec::new(),
+                batch: None,
+            };
+            match self.service.ingest(&request) {
+                Ok(report) => tracing::info!(%feed, report = %report["report"], "feed ingested"),
+                Err(err) => tracing::error!("could not ingest the feed {feed}: {err:#}"),
+            }
+            state.feeds.insert(feed.clone(), now);
+        }
+    }
+
+    fn send_digests(&self, config: &ScheduleConfig, state: &mut State) {
+        let now = Local::now().naive_local();
+        let today = now.date();
+        let users = match self.service.user_names() {
+            Ok(users) => users,
+            Err(err) => {
+                tracing::error!("could not list the users: {err:#}");
+                return;
+            }
+        };
+        let outbox = self.outbox(config);
+        for user in users {
+            let at = config
+                .users
+                .get(&user)
+                .and_then(|u| u.digest_at.clone())
+                .or_else(|| config.digest_at.clone());
+            let Some(at) = at else { continue };
+            let at = match parse_time(&at) {
+                Ok(at) => at,
+                Err(err) => {
+                    tracing::error!("{err:#}");
+                    continue;
+                }
+            };
+            if now.time() < at || state.digests.get(&user).is_some_and(|last| *last >= today) {
+                continue;
+            }
+            let window = Window {
+                day: today,
+                days: config.digest_days.unwrap_or(1),
+                after_last_sent: true,
+            };
+            let params = DigestParams {
+                size: config.digest_size.unwrap_or(10),
+                ..DigestParams::default()
+            };
+            let format = config.digest_format.unwrap_or_default();
+            match self
+                .service
+                .deliver_digest(&user, window, &params, format, &outbox)
+            {
+                Ok(Some(file)) => tracing::info!(%user, file = %file.display(), "digest sent"),
+                Ok(None) => tracing::info!(%user, "no new papers: no digest today"),
+                Err(err) => {
+                    // Tried again next round.
+                    tracing::error!("the digest for {user} failed: {err:#}");
+                    continue;
+                }
+            }
+            state.digests.insert(user, today);
+        }
+    }
+}
+
+/// Checks the settings before the daemon starts on them.
+pub fn validate(config: &ScheduleConfig) -> Result<()> {
+    let times = config
+        .digest_at
+        .iter()
+        .chain(config.users.values().filter_map(|u| u.digest_at.as_ref()));
+    for at in times {
+        parse_time(at)?;
+    }
+    if let Some(dir) = &config.watch
+        && !dir.is_dir()
+    {
+        anyhow::bail!(
+            "the watched folder {} does not exist: create it, or fix schedule.watch",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn parse_time(text: &str) -> Result<NaiveTime> {
+    NaiveTime::parse_from_str(text, "%H:%M")
+        .with_context(|| format!("digest_at {text:?} is not a time of day (HH:MM); fix [schedule]"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_of_day_parse_and_bad_ones_say_where_to_fix_them() {
+        assert_eq!(
+            parse_time("07:30").unwrap(),
+            NaiveTime::from_hms_opt(7, 30, 0).unwrap()
+        );
+        let err = parse_time("7pm").unwrap_err().to_string();
+        assert!(err.contains("[schedule]"), "{err}");
+    }
+}
