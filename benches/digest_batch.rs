@@ -115,6 +115,7 @@ fn main() {
             item_vectors: &u.items,
             item_texts: &u.texts,
             negative_vectors: &u.negatives,
+            excluded: &[],
         })
         .collect();
     let digests = day.select_many(&views, &params);

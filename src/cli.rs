@@ -99,6 +99,14 @@ pub enum Command {
     /// newest day in the store). Asks the running daemon; without one, works here.
     Recommend(RecommendArgs),
 
+    /// Rank every selected user against a set of candidates, offline, and write each user's
+    /// top papers with scores and reasons as JSON lines.
+    ///
+    /// Uses the ranking of `recommend` and digests (the same code: the same scores and order),
+    /// in blocks of users on every core. A killed run continues where it stopped when run
+    /// again with the same options (the progress is kept in OUT.checkpoint).
+    Rerank(RerankArgs),
+
     /// Show what the store holds: papers, embeddings per model, users, dates, size.
     Stats {
         /// Print a JSON object instead of a table
@@ -262,6 +270,42 @@ pub struct RecommendArgs {
     pub json: bool,
 
     /// Which model, on which device (without a daemon).
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// `paperscout rerank ...`
+#[derive(Debug, Args)]
+pub struct RerankArgs {
+    /// `all`, or a file of user names, one a line
+    #[arg(long, default_value = "all", value_name = "all|FILE")]
+    pub users: String,
+
+    /// `all`, `since:YYYY-MM-DD`, `until:YYYY-MM-DD` or `ids:FILE` (arXiv ids or DOIs)
+    #[arg(long, default_value = "all", value_name = "SPEC")]
+    pub candidates: String,
+
+    /// Papers per user
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub top: usize,
+
+    /// The ranking method: hybrid (that of digests and `recommend`)
+    #[arg(long, default_value = "hybrid", value_name = "METHOD")]
+    pub method: String,
+
+    /// Diversity: 1 ranks by relevance alone
+    #[arg(long, default_value_t = 0.7, value_name = "LAMBDA")]
+    pub mmr_lambda: f32,
+
+    /// Users ranked together (memory grows with it, not with the number of users)
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub block_users: usize,
+
+    /// The JSON-lines output
+    #[arg(long, short, value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// Which model, on which device (for interests and papers without a stored vector).
     #[command(flatten)]
     pub model: ModelArgs,
 }

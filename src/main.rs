@@ -104,6 +104,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             let settings = Settings::resolve(cli, Some(&args.model))?;
             commands::query::recommend(args, &settings)
         }
+        Command::Rerank(args) => {
+            let settings = Settings::resolve(cli, Some(&args.model))?;
+            commands::rerank::run(args, &settings, cli.quiet)
+        }
         Command::Stats { json } => {
             let settings = Settings::resolve(cli, None)?;
             commands::stats::run(&settings, *json)

@@ -6,12 +6,12 @@
 //! candidates not embedded yet) go to the [`TextEmbedder`] in one call, so the daemon can route
 //! them through its model worker and the CLI through the model it loaded.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::{Context, Result};
 use chrono::{Days, NaiveDate};
 use paperscout_rank::Matrix;
-use paperscout_rank::digest::{DigestInput, DigestParams, select};
+use paperscout_rank::digest::{Day, DigestParams, Pick, UserProfile};
 use paperscout_store::{FeedbackKind, ModelKey, ProfileSubject, Store, StoredPaper};
 use paperscout_types::Paper;
 use serde::{Deserialize, Serialize};
@@ -115,13 +115,225 @@ type Row = (String, Option<Vec<f32>>);
 struct Item {
     reason: Reason,
     label: String,
-    text: String,
-    vector: Option<Vec<f32>>,
+}
+
+/// The candidates of a window, prepared once for any number of users: their papers and the
+/// ranking's [`Day`] (vectors, vocabulary, term vectors).
+pub struct Pool {
+    /// The candidate papers, in the day's order.
+    pub papers: Vec<StoredPaper>,
+    day: Day,
+    position: HashMap<String, usize>,
+}
+
+impl Pool {
+    /// Every paper announced from `from` to `to`, with its stored vector (the missing ones
+    /// embedded in one call).
+    pub fn announced(
+        store: &dyn Store,
+        model: &dyn TextEmbedder,
+        from: &str,
+        to: &str,
+    ) -> Result<Self> {
+        Self::of(store, model, store.papers_announced(from, to)?)
+    }
+
+    /// These papers as candidates.
+    pub fn of(
+        store: &dyn Store,
+        model: &dyn TextEmbedder,
+        papers: Vec<StoredPaper>,
+    ) -> Result<Self> {
+        let key = model.key();
+        let mut rows = Vec::with_capacity(papers.len());
+        for candidate in &papers {
+            let vector = store.embedding(&candidate.paper.id, key)?;
+            rows.push((candidate.paper.embedding_text(), vector));
+        }
+        fill_missing(model, [&mut rows])?;
+        let vectors = matrix(key.dim, &rows);
+        let texts: Vec<String> = rows.into_iter().map(|(text, _)| text).collect();
+        let position = papers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.paper.id.clone(), i))
+            .collect();
+        Ok(Self {
+            day: Day::new(vectors, &texts),
+            papers,
+            position,
+        })
+    }
+
+    /// Candidates.
+    pub fn len(&self) -> usize {
+        self.papers.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.papers.is_empty()
+    }
+
+    /// Chooses for several users at once, on every core: the same choice as for each alone.
+    pub fn choose_many(&self, users: &[UserInput], params: &DigestParams) -> Vec<Vec<Entry>> {
+        let views: Vec<UserProfile<'_>> = users.iter().map(UserInput::view).collect();
+        self.day
+            .select_many(&views, params)
+            .into_iter()
+            .zip(users)
+            .map(|(picks, user)| self.entries(picks, user))
+            .collect()
+    }
+
+    /// Chooses for one user.
+    pub fn choose(&self, user: &UserInput, params: &DigestParams) -> Vec<Entry> {
+        self.entries(self.day.select(&user.view(), params), user)
+    }
+
+    fn entries(&self, picks: Vec<Pick>, user: &UserInput) -> Vec<Entry> {
+        picks
+            .into_iter()
+            .map(|pick| {
+                let item = &user.items[pick.closest_item];
+                Entry {
+                    paper: self.papers[pick.candidate].paper.clone(),
+                    score: pick.score,
+                    because: Because {
+                        reason: item.reason,
+                        item: item.label.clone(),
+                        similarity: pick.similarity,
+                        shared_terms: pick.shared_terms,
+                    },
+                }
+            })
+            .collect()
+    }
+}
+
+/// One user as the ranking sees them against a [`Pool`]: profile items (newest first) with
+/// vectors and texts, disliked papers' vectors, and the candidates never to offer them.
+pub struct UserInput {
+    /// The user's name.
+    pub name: String,
+    items: Vec<Item>,
+    item_vectors: Matrix,
+    item_texts: Vec<String>,
+    negatives: Matrix,
+    excluded: Vec<usize>,
+}
+
+impl UserInput {
+    /// Reads a user's profile, feedback and sent papers; embeds in one call whatever has no
+    /// stored vector (statements of interest, papers never embedded).
+    pub fn load(
+        store: &dyn Store,
+        model: &dyn TextEmbedder,
+        user: &str,
+        pool: &Pool,
+    ) -> Result<Self> {
+        store
+            .user(user)?
+            .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(user.to_owned()))?;
+        let feedback = store.feedback(user)?;
+        let profile_items = store.profile(user)?;
+        // Never offer what was sent, rated, or is in the profile already.
+        let mut known: HashSet<String> = store.sent(user)?.into_iter().collect();
+        known.extend(feedback.iter().map(|f| f.paper_id.clone()));
+        known.extend(profile_items.iter().filter_map(|item| match &item.subject {
+            ProfileSubject::Paper(id) => Some(id.clone()),
+            ProfileSubject::Interest(_) => None,
+        }));
+        let mut excluded: Vec<usize> = known
+            .iter()
+            .filter_map(|id| pool.position.get(id).copied())
+            .collect();
+        excluded.sort_unstable();
+
+        let mut profile: Vec<(i64, Reason, String)> = profile_items
+            .into_iter()
+            .map(|item| match item.subject {
+                ProfileSubject::Paper(id) => (item.added, Reason::Added, id),
+                ProfileSubject::Interest(text) => (item.added, Reason::Interest, text),
+            })
+            .collect();
+        let mut negative_ids = Vec::new();
+        for event in &feedback {
+            match event.kind {
+                FeedbackKind::Like => {
+                    profile.push((event.at, Reason::Liked, event.paper_id.clone()));
+                }
+                FeedbackKind::Save => {
+                    profile.push((event.at, Reason::Saved, event.paper_id.clone()));
+                }
+                FeedbackKind::Dislike | FeedbackKind::Dismiss => {
+                    negative_ids.push(event.paper_id.clone());
+                }
+            }
+        }
+        // Newest first.
+        profile.sort_by_key(|item| std::cmp::Reverse(item.0));
+        let key = model.key();
+        let mut items = Vec::new();
+        let mut item_rows: Vec<Row> = Vec::new();
+        for (_, reason, subject) in profile {
+            if reason == Reason::Interest {
+                items.push(Item {
+                    reason,
+                    label: subject.clone(),
+                });
+                item_rows.push((subject, None));
+                continue;
+            }
+            let Some(stored) = store.paper(&subject)? else {
+                continue;
+            };
+            let vector = store.embedding(&stored.paper.id, key)?;
+            item_rows.push((stored.paper.embedding_text(), vector));
+            items.push(Item {
+                reason,
+                label: stored.paper.title,
+            });
+        }
+        if items.is_empty() {
+            return Err(EmptyProfile(user.to_owned()).into());
+        }
+        let mut negatives = Vec::new();
+        for id in &negative_ids {
+            if let Some(stored) = store.paper(id)? {
+                let vector = store.embedding(id, key)?;
+                negatives.push((stored.paper.embedding_text(), vector));
+            }
+        }
+        fill_missing(model, [&mut item_rows, &mut negatives])?;
+        Ok(Self {
+            name: user.to_owned(),
+            items,
+            item_vectors: matrix(key.dim, &item_rows),
+            item_texts: item_rows.into_iter().map(|(text, _)| text).collect(),
+            negatives: matrix(key.dim, &negatives),
+            excluded,
+        })
+    }
+
+    fn view(&self) -> UserProfile<'_> {
+        UserProfile {
+            item_vectors: &self.item_vectors,
+            item_texts: &self.item_texts,
+            negative_vectors: &self.negatives,
+            excluded: &self.excluded,
+        }
+    }
+
+    /// Candidates this user may be offered.
+    pub fn eligible(&self, pool: &Pool) -> usize {
+        pool.len() - self.excluded.len()
+    }
 }
 
 /// Chooses `user`'s papers of the window: ranked against the profile, pushed down by
 /// dislikes, diversified, explained. Papers sent before, rated, or in the profile are never
-/// candidates. An empty window gives an empty digest.
+/// chosen. An empty window gives an empty digest.
 pub fn build(
     store: &dyn Store,
     model: &dyn TextEmbedder,
@@ -133,123 +345,23 @@ pub fn build(
         .user(user)?
         .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(user.to_owned()))?;
     let sent: HashSet<String> = store.sent(user)?.into_iter().collect();
-    let feedback = store.feedback(user)?;
     let (from, to) = window_days(store, &sent, window)?;
-
-    let profile_items = store.profile(user)?;
-    // Never offer what was sent, rated, or is in the profile already.
-    let mut known: HashSet<String> = feedback.iter().map(|f| f.paper_id.clone()).collect();
-    known.extend(profile_items.iter().filter_map(|item| match &item.subject {
-        ProfileSubject::Paper(id) => Some(id.clone()),
-        ProfileSubject::Interest(_) => None,
-    }));
-    let candidates: Vec<StoredPaper> = store
-        .papers_announced(&from, &to)?
-        .into_iter()
-        .filter(|p| !sent.contains(&p.paper.id) && !known.contains(&p.paper.id))
-        .collect();
+    let pool = Pool::announced(store, model, &from, &to)?;
     let mut digest = Digest {
         user: user.to_owned(),
         from,
         to,
-        candidates: candidates.len(),
+        candidates: 0,
         papers: Vec::new(),
     };
-    if candidates.is_empty() {
+    if pool.is_empty() {
         return Ok(digest);
     }
-
-    let mut profile: Vec<(i64, Reason, String)> = profile_items
-        .into_iter()
-        .map(|item| match item.subject {
-            ProfileSubject::Paper(id) => (item.added, Reason::Added, id),
-            ProfileSubject::Interest(text) => (item.added, Reason::Interest, text),
-        })
-        .collect();
-    let mut negative_ids = Vec::new();
-    for event in &feedback {
-        match event.kind {
-            FeedbackKind::Like => profile.push((event.at, Reason::Liked, event.paper_id.clone())),
-            FeedbackKind::Save => profile.push((event.at, Reason::Saved, event.paper_id.clone())),
-            FeedbackKind::Dislike | FeedbackKind::Dismiss => {
-                negative_ids.push(event.paper_id.clone());
-            }
-        }
+    let input = UserInput::load(store, model, user, &pool)?;
+    digest.candidates = input.eligible(&pool);
+    if digest.candidates > 0 {
+        digest.papers = pool.choose(&input, params);
     }
-    // Newest first.
-    profile.sort_by_key(|item| std::cmp::Reverse(item.0));
-    let key = model.key();
-    let mut items = Vec::new();
-    for (_, reason, subject) in profile {
-        items.push(match reason {
-            Reason::Interest => Item {
-                reason,
-                label: subject.clone(),
-                text: subject,
-                vector: None,
-            },
-            _ => {
-                let Some(stored) = store.paper(&subject)? else {
-                    continue;
-                };
-                Item {
-                    reason,
-                    label: stored.paper.title.clone(),
-                    text: stored.paper.embedding_text(),
-                    vector: store.embedding(&stored.paper.id, key)?,
-                }
-            }
-        });
-    }
-    if items.is_empty() {
-        return Err(EmptyProfile(user.to_owned()).into());
-    }
-    let mut negatives = Vec::new();
-    for id in &negative_ids {
-        if let Some(stored) = store.paper(id)? {
-            let vector = store.embedding(id, key)?;
-            negatives.push((stored.paper.embedding_text(), vector));
-        }
-    }
-    let mut candidate_rows = Vec::with_capacity(candidates.len());
-    for candidate in &candidates {
-        let vector = store.embedding(&candidate.paper.id, key)?;
-        candidate_rows.push((candidate.paper.embedding_text(), vector));
-    }
-    let mut item_rows: Vec<Row> = items
-        .iter_mut()
-        .map(|item| (item.text.clone(), item.vector.take()))
-        .collect();
-    fill_missing(model, [&mut item_rows, &mut negatives, &mut candidate_rows])?;
-
-    let item_vectors = matrix(key.dim, &item_rows);
-    let negative_vectors = matrix(key.dim, &negatives);
-    let candidate_vectors = matrix(key.dim, &candidate_rows);
-    let candidate_texts: Vec<String> = candidate_rows.into_iter().map(|(text, _)| text).collect();
-    let item_texts: Vec<String> = item_rows.into_iter().map(|(text, _)| text).collect();
-    let input = DigestInput {
-        candidate_vectors: &candidate_vectors,
-        candidate_texts: &candidate_texts,
-        item_vectors: &item_vectors,
-        item_texts: &item_texts,
-        negative_vectors: &negative_vectors,
-    };
-    digest.papers = select(&input, params)
-        .into_iter()
-        .map(|pick| {
-            let item = &items[pick.closest_item];
-            Entry {
-                paper: candidates[pick.candidate].paper.clone(),
-                score: pick.score,
-                because: Because {
-                    reason: item.reason,
-                    item: item.label.clone(),
-                    similarity: pick.similarity,
-                    shared_terms: pick.shared_terms,
-                },
-            }
-        })
-        .collect();
     Ok(digest)
 }
 

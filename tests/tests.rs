@@ -11,3 +11,4 @@ mod embed_parity;
 mod eval;
 mod ingest;
 mod model_folder;
+mod rerank;

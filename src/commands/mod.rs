@@ -8,5 +8,6 @@ pub mod ingest;
 pub mod model;
 pub mod query;
 pub mod remote;
+pub mod rerank;
 pub mod stats;
 pub mod user;

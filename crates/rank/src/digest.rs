@@ -89,6 +89,10 @@ pub struct UserProfile<'a> {
     pub item_texts: &'a [String],
     /// Unit embeddings of disliked and dismissed papers.
     pub negative_vectors: &'a Matrix,
+    /// Candidates never to choose (sent before, rated, in the profile), by index. They still
+    /// count in the day's statistics, so every user's scores are on the same scale and a
+    /// batch over many users equals the one-user answers.
+    pub excluded: &'a [usize],
 }
 
 impl Day {
@@ -184,11 +188,18 @@ impl Day {
                 },
             )
         };
+        let mut eligible_mask = vec![true; count];
+        for &c in user.excluded {
+            if let Some(slot) = eligible_mask.get_mut(c) {
+                *slot = false;
+            }
+        }
         let eligible: Vec<usize> = (0..count)
             .filter(|&c| {
-                params
-                    .min_similarity
-                    .is_none_or(|floor| closest_item(c).1 >= floor)
+                eligible_mask[c]
+                    && params
+                        .min_similarity
+                        .is_none_or(|floor| closest_item(c).1 >= floor)
             })
             .collect();
         // MMR re-orders the head of the ranking; the tail cannot reach a short digest.
@@ -267,6 +278,7 @@ pub fn select(input: &DigestInput<'_>, params: &DigestParams) -> Vec<Pick> {
         item_vectors: input.item_vectors,
         item_texts: input.item_texts,
         negative_vectors: input.negative_vectors,
+        excluded: &[],
     };
     day.select(&user, params)
 }

@@ -1,0 +1,286 @@
+//! `paperscout rerank`: every selected user against a set of candidates, offline, in blocks of
+//! users, with the same code as the daemon's `recommend` ([`crate::recommend::Pool`]), so the
+//! batch's scores and order are the online ones. Resumable: after each block the output is
+//! flushed to disk and a checkpoint records how far it got.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use paperscout_rank::digest::DigestParams;
+use paperscout_store::{SqliteStore, Store, StoredPaper};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::RerankArgs;
+use crate::config::Settings;
+use crate::recommend::{Because, Pool, UserInput};
+use crate::store_model::StoreModel;
+
+/// One output line.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Ranked {
+    /// Whose.
+    pub user: String,
+    /// Candidates this user could be offered.
+    pub candidates: usize,
+    /// Best first.
+    pub papers: Vec<RankedPaper>,
+    /// Why nothing was ranked, when so (an empty profile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+/// One paper of a user's ranking.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RankedPaper {
+    /// The paper's id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// The ranking score.
+    pub score: f32,
+    /// Why.
+    pub because: Because,
+}
+
+/// How far a run got: what a resumed run checks and continues from.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Checkpoint {
+    /// What the run was asked for; a resumed run must ask for the same.
+    job: String,
+    /// Users written, in order.
+    users_done: usize,
+    /// Bytes of output they took.
+    bytes: u64,
+}
+
+fn checkpoint_path(out: &Path) -> PathBuf {
+    let mut name = out.file_name().unwrap_or_default().to_os_string();
+    name.push(".checkpoint");
+    out.with_file_name(name)
+}
+
+/// Runs the command.
+pub fn run(args: &RerankArgs, settings: &Settings, quiet: bool) -> Result<()> {
+    if args.method != "hybrid" {
+        bail!(
+            "--method {} is not available in batch yet: use hybrid, the method of digests and `recommend`",
+            args.method
+        );
+    }
+    let store = SqliteStore::open_read_only(&paperscout_store::file_in(&settings.data_dir))?;
+    let model = StoreModel::load(settings)?;
+    let users = select_users(&store, &args.users)?;
+    let started = Instant::now();
+    let papers = select_candidates(&store, &args.candidates)?;
+    if papers.is_empty() {
+        bail!(
+            "no candidates match --candidates {}: check the dates, or ingest papers first",
+            args.candidates
+        );
+    }
+    let pool = Pool::of(&store, &model, papers)?;
+    tracing::info!(
+        candidates = pool.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "candidates prepared"
+    );
+    let params = DigestParams {
+        size: args.top,
+        mmr_lambda: args.mmr_lambda,
+        ..DigestParams::default()
+    };
+    let job = format!(
+        "users={} candidates={} top={} method={} mmr_lambda={} store_users={}",
+        args.users,
+        args.candidates,
+        args.top,
+        args.method,
+        args.mmr_lambda,
+        users.len()
+    );
+    let checkpoint_file = checkpoint_path(&args.out);
+    let resume = match fs_err::read_to_string(&checkpoint_file) {
+        Ok(text) => {
+            let checkpoint: Checkpoint = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{} is damaged: delete it to start over",
+                    checkpoint_file.display()
+                )
+            })?;
+            if checkpoint.job != job {
+                bail!(
+                    "{} belongs to another run ({}); delete it (and {}) to start this one",
+                    checkpoint_file.display(),
+                    checkpoint.job,
+                    args.out.display()
+                );
+            }
+            Some(checkpoint)
+        }
+        Err(_) => None,
+    };
+    let (mut done, mut out) = match &resume {
+        Some(checkpoint) => {
+            let file = fs_err::OpenOptions::new().write(true).open(&args.out)?;
+            // Whatever was written after the last checkpoint is written again.
+            file.set_len(checkpoint.bytes)?;
+            let mut file = file;
+            std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0))?;
+            if !quiet {
+                eprintln!(
+                    "resuming after {} of {} users",
+                    checkpoint.users_done,
+                    users.len()
+                );
+            }
+            (checkpoint.users_done, file)
+        }
+        None => (0, fs_err::File::create(&args.out)?),
+    };
+    let bar = crate::progress::items(users.len() as u64, "users", quiet);
+    bar.set_position(done as u64);
+    let block_size = args.block_users.max(1);
+    while done < users.len() {
+        let block = &users[done..(done + block_size).min(users.len())];
+        let mut inputs = Vec::with_capacity(block.len());
+        let mut lines = Vec::with_capacity(block.len());
+        for name in block {
+            match UserInput::load(&store, &model, name, &pool) {
+                Ok(input) => inputs.push(input),
+                Err(err)
+                    if err
+                        .downcast_ref::<crate::recommend::EmptyProfile>()
+                        .is_some() =>
+                {
+                    lines.push((
+                        name.clone(),
+                        Ranked {
+                            user: name.clone(),
+                            candidates: 0,
+                            papers: Vec::new(),
+                            skipped: Some(err.to_string()),
+                        },
+                    ));
+                }
+                Err(err) => return Err(err.context(format!("reading user {name}"))),
+            }
+        }
+        let chosen = pool.choose_many(&inputs, &params);
+        for (input, entries) in inputs.iter().zip(chosen) {
+            lines.push((
+                input.name.clone(),
+                Ranked {
+                    user: input.name.clone(),
+                    candidates: input.eligible(&pool),
+                    papers: entries
+                        .into_iter()
+                        .map(|e| RankedPaper {
+                            id: e.paper.id,
+                            title: e.paper.title,
+                            score: e.score,
+                            because: e.because,
+                        })
+                        .collect(),
+                    skipped: None,
+                },
+            ));
+        }
+        // In the users' order, whatever order they were ranked in.
+        let order: std::collections::HashMap<&str, usize> = block
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
+        lines.sort_by_key(|(name, _)| order.get(name.as_str()).copied());
+        let mut buffer = Vec::new();
+        for (_, ranked) in &lines {
+            serde_json::to_writer(&mut buffer, ranked)?;
+            buffer.push(b'\n');
+        }
+        out.write_all(&buffer)?;
+        out.sync_data()?;
+        done += block.len();
+        let checkpoint = Checkpoint {
+            job: job.clone(),
+            users_done: done,
+            bytes: out.metadata()?.len(),
+        };
+        let staged = checkpoint_file.with_extension("checkpoint.tmp");
+        fs_err::write(&staged, serde_json::to_string(&checkpoint)?)?;
+        fs_err::rename(&staged, &checkpoint_file)?;
+        bar.set_position(done as u64);
+    }
+    bar.finish_and_clear();
+    fs_err::remove_file(&checkpoint_file)?;
+    if !quiet {
+        let seconds = started.elapsed().as_secs_f64();
+        eprintln!(
+            "ranked {} users against {} candidates in {seconds:.1} s ({:.0} users/s); wrote {}",
+            users.len(),
+            pool.len(),
+            users.len() as f64 / seconds.max(1e-9),
+            args.out.display()
+        );
+    }
+    Ok(())
+}
+
+/// `all`, or a file of user names (one a line, `#` comments), in a fixed order.
+fn select_users(store: &dyn Store, spec: &str) -> Result<Vec<String>> {
+    if spec == "all" {
+        return Ok(store.users()?.into_iter().map(|u| u.name).collect());
+    }
+    let file = fs_err::File::open(spec)
+        .context("--users takes `all` or a file of user names, one a line")?;
+    let mut names = Vec::new();
+    for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line?;
+        let name = line.trim();
+        if name.is_empty() || name.starts_with('#') {
+            continue;
+        }
+        if store.user(name)?.is_none() {
+            bail!(
+                "{spec} line {}: there is no user named {name:?}",
+                number + 1
+            );
+        }
+        names.push(name.to_owned());
+    }
+    Ok(names)
+}
+
+/// `all`, `since:DAY`, `until:DAY` or `ids:FILE`.
+fn select_candidates(store: &dyn Store, spec: &str) -> Result<Vec<StoredPaper>> {
+    const FIRST: &str = "0000-01-01";
+    const LAST: &str = "9999-12-31";
+    let check = |day: &str| crate::recommend::parse_day(day, "--candidates").map(|_| ());
+    if spec == "all" {
+        return Ok(store.papers_announced(FIRST, LAST)?);
+    }
+    if let Some(day) = spec.strip_prefix("since:") {
+        check(day)?;
+        return Ok(store.papers_announced(day, LAST)?);
+    }
+    if let Some(day) = spec.strip_prefix("until:") {
+        check(day)?;
+        return Ok(store.papers_announced(FIRST, day)?);
+    }
+    if let Some(file) = spec.strip_prefix("ids:") {
+        let text = fs_err::read_to_string(file)?;
+        let mut papers = Vec::new();
+        for (number, key) in text.lines().map(str::trim).enumerate() {
+            if key.is_empty() || key.starts_with('#') {
+                continue;
+            }
+            let found = store.find_paper(key)?.with_context(|| {
+                format!("{file} line {}: {key} is not in the store", number + 1)
+            })?;
+            papers.push(found);
+        }
+        return Ok(papers);
+    }
+    bail!("--candidates takes all, since:YYYY-MM-DD, until:YYYY-MM-DD or ids:FILE, not {spec:?}")
+}
