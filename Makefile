@@ -6,7 +6,7 @@ SAMPLE  := $(SHARED)/data/arxiv-cs/sample-2k.jsonl
 DEMO    := target/demo
 BIN     := target/debug/paperscout
 
-.PHONY: help model build run test lint unit bench-embed bench-index bench-ingest bench-digest bench-daemon bench-venv clean
+.PHONY: help model build run test lint unit bench-embed bench-index bench-ingest bench-digest bench-daemon bench-rerank bench-venv clean
 
 help:
 	@echo "make run          fetch the model, build, ingest 500 sample papers, start the daemon, show a digest and similar papers"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench-ingest ingest papers/s and peak memory, with and without the model"
 	@echo "make bench-digest digests for 10,000 users x 1,500 new papers"
 	@echo "make bench-daemon queries/s and p50/p99 latency of similar on the socket, 1/8/64 clients"
+	@echo "make bench-rerank 100,000 users x 20,000 candidates, top 50: wall time, memory, kernel FLOP/s"
 	@echo "make bench-venv   a Python with torch + sentence-transformers for the benchmark"
 
 # Idempotent: checks the hashes of a present model, fetches a missing one.
@@ -73,6 +74,9 @@ bench-digest:
 
 bench-daemon: model
 	$(CARGO) bench --bench daemon_load
+
+bench-rerank:
+	$(CARGO) bench --bench rerank_batch
 
 bench-venv:
 	python3 -m venv .venv-bench

@@ -289,7 +289,9 @@ pub struct RerankArgs {
     #[arg(long, default_value_t = 50, value_name = "N")]
     pub top: usize,
 
-    /// The ranking method: hybrid (that of digests and `recommend`)
+    /// The ranking method: hybrid (that of digests and `recommend`: embeddings and terms,
+    /// dislikes, diversity) or centroid (embeddings only, each user's mean item; many times
+    /// faster)
     #[arg(long, default_value = "hybrid", value_name = "METHOD")]
     pub method: String,
 

@@ -97,6 +97,30 @@ fn the_batch_ranks_every_user_as_the_daemon_recommends() {
     let batch = read_lines(&out);
     assert_eq!(batch.len(), 6);
 
+    // The centroid method: best first, never a paper of the user's own profile.
+    let centroid = home.join("centroid.jsonl");
+    let output = rerank(home, &centroid, &["--method", "centroid"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    for (ranked, user) in read_lines(&centroid).iter().zip(0..) {
+        let papers = ranked["papers"].as_array().unwrap();
+        assert_eq!(papers.len(), 8, "{ranked}");
+        let scores: Vec<f64> = papers
+            .iter()
+            .map(|p| p["score"].as_f64().unwrap())
+            .collect();
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+        let own = std::fs::read_to_string(home.join(format!("user{user}.txt"))).unwrap();
+        for paper in papers {
+            assert!(
+                !own.contains(paper["id"].as_str().unwrap()),
+                "offered its own paper"
+            );
+            assert!(!paper["because"]["item"].as_str().unwrap().is_empty());
+        }
+    }
+
     // The daemon's `recommend` over a window holding every paper.
     let socket = home.join("paperscout.sock");
     /// Kills the daemon however the test ends.

@@ -63,9 +63,10 @@ fn checkpoint_path(out: &Path) -> PathBuf {
 
 /// Runs the command.
 pub fn run(args: &RerankArgs, settings: &Settings, quiet: bool) -> Result<()> {
-    if args.method != "hybrid" {
+    if !["hybrid", "centroid"].contains(&args.method.as_str()) {
         bail!(
-            "--method {} is not available in batch yet: use hybrid, the method of digests and `recommend`",
+            "--method {} is not a batch method: use hybrid (that of digests and `recommend`) or \
+             centroid (faster: embeddings only, no diversification)",
             args.method
         );
     }
@@ -167,7 +168,11 @@ pub fn run(args: &RerankArgs, settings: &Settings, quiet: bool) -> Result<()> {
                 Err(err) => return Err(err.context(format!("reading user {name}"))),
             }
         }
-        let chosen = pool.choose_many(&inputs, &params);
+        let chosen = if args.method == "centroid" {
+            pool.centroid_many(&inputs, args.top)
+        } else {
+            pool.choose_many(&inputs, &params)
+        };
         for (input, entries) in inputs.iter().zip(chosen) {
             lines.push((
                 input.name.clone(),

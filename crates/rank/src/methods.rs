@@ -208,31 +208,44 @@ pub fn score(
         }
         Method::Hybrid => {
             let similarities = profile.vectors.dot_all(candidates.vectors, false);
-            let weights: Vec<f32> = profile
-                .recency_rank
-                .iter()
-                .map(|&rank| ((rank + 1) as f32).powf(-hybrid.recency_decay))
-                .collect();
-            let semantic = soft_max_columns(&similarities, count, &weights, hybrid.temperature);
-            let lexical = if hybrid.lexical_temperature > 0.0 {
-                let per_item: Vec<f32> = profile
-                    .terms
-                    .iter()
-                    .flat_map(|item| candidates.term_postings.scores(item))
-                    .collect();
-                soft_max_columns(&per_item, count, &weights, hybrid.lexical_temperature)
-            } else {
-                let query = SparseVec::unit_sum(profile.terms.iter().map(|x| (x, 1.0)));
-                candidates.term_postings.scores(&query)
-            };
-            let (semantic, lexical) = (standardise(&semantic), standardise(&lexical));
-            semantic
-                .iter()
-                .zip(&lexical)
-                .map(|(s, l)| s + hybrid.lexical_weight * l)
-                .collect()
+            hybrid_scores(&similarities, profile, candidates, hybrid)
         }
     }
+}
+
+/// [`Method::Hybrid`]'s scores from the profile items' cosines with every candidate
+/// (item-major, `items × candidates`), computed by the caller: a batch computes them for many
+/// users in one matrix product.
+pub fn hybrid_scores(
+    similarities: &[f32],
+    profile: &Profile<'_>,
+    candidates: &Candidates<'_>,
+    hybrid: HybridParams,
+) -> Vec<f32> {
+    let count = candidates.vectors.rows().max(candidates.lexical.len());
+    let weights: Vec<f32> = profile
+        .recency_rank
+        .iter()
+        .map(|&rank| ((rank + 1) as f32).powf(-hybrid.recency_decay))
+        .collect();
+    let semantic = soft_max_columns(similarities, count, &weights, hybrid.temperature);
+    let lexical = if hybrid.lexical_temperature > 0.0 {
+        let per_item: Vec<f32> = profile
+            .terms
+            .iter()
+            .flat_map(|item| candidates.term_postings.scores(item))
+            .collect();
+        soft_max_columns(&per_item, count, &weights, hybrid.lexical_temperature)
+    } else {
+        let query = SparseVec::unit_sum(profile.terms.iter().map(|x| (x, 1.0)));
+        candidates.term_postings.scores(&query)
+    };
+    let (semantic, lexical) = (standardise(&semantic), standardise(&lexical));
+    semantic
+        .iter()
+        .zip(&lexical)
+        .map(|(s, l)| s + hybrid.lexical_weight * l)
+        .collect()
 }
 
 /// zotero-arxiv-daily's weights: 1 / (1 + log10(rank + 1)), newest rank 0, summing to 1.
@@ -276,19 +289,33 @@ fn soft_max_columns(similarities: &[f32], count: usize, weights: &[f32], t: f32)
         .take(items)
         .sum::<f32>()
         .max(f32::MIN_POSITIVE);
-    (0..count)
-        .map(|candidate| {
-            let column =
-                (0..items).map(|item| (similarities[item * count + candidate], weights[item]));
-            if t <= 0.0 {
-                return column.map(|(s, w)| s * w).sum::<f32>() / total;
+    let rows = || similarities.chunks_exact(count.max(1)).zip(weights);
+    // Row by row over contiguous memory, so the loops vectorise (the exp included): this is
+    // most of a batch re-rank's time after the matrix product.
+    if t <= 0.0 {
+        let mut sum = vec![0.0f32; count];
+        for (row, &w) in rows() {
+            for (acc, s) in sum.iter_mut().zip(row) {
+                *acc += s * w;
             }
-            let top = (0..items)
-                .map(|item| similarities[item * count + candidate])
-                .fold(f32::NEG_INFINITY, f32::max);
-            let mean = column.map(|(s, w)| w * ((s - top) * t).exp()).sum::<f32>() / total;
-            top + mean.ln() / t
-        })
+        }
+        return sum.into_iter().map(|v| v / total).collect();
+    }
+    let mut top = vec![f32::NEG_INFINITY; count];
+    for (row, _) in rows() {
+        for (m, &s) in top.iter_mut().zip(row) {
+            *m = if s > *m { s } else { *m };
+        }
+    }
+    let mut mean = vec![0.0f32; count];
+    for (row, &w) in rows() {
+        for ((acc, &s), &m) in mean.iter_mut().zip(row).zip(&top) {
+            *acc += w * paperscout_linalg::exp((s - m) * t);
+        }
+    }
+    top.iter()
+        .zip(mean)
+        .map(|(m, acc)| m + (acc / total).ln() / t)
         .collect()
 }
 

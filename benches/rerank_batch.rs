@@ -1,0 +1,263 @@
+//! Offline re-ranking at scale: 100,000 users × 20,000 candidates, top 50 each, on every core.
+//!
+//! `make bench-rerank` (or `cargo bench --bench rerank_batch`). Candidates are the last 20,000
+//! papers of `../shared/data/arxiv-cs/papers.jsonl.gz`; each user holds 3 to 12 earlier real
+//! papers (every fifth user one dislike), with the peer's vectors from `embeddings/`. Users
+//! are made a block at a time, as `paperscout rerank` reads them, so memory is bounded by the
+//! block, not the number of users.
+//!
+//! Rows:
+//! - hybrid: `Day::select_many` (the code of `rerank`, `recommend` and digests: hybrid scores,
+//!   dislikes, MMR, explanations), blocks of 256 users;
+//! - centroid: `Day::centroid_many` (each user's normalised mean item against every candidate,
+//!   top 50, explained), blocks of 4,096 users;
+//! - the scoring kernels alone (the stacked items × candidates product of a hybrid block, the
+//!   centroids × candidates product), in GFLOP/s and as a share of the machine's FP32 peak,
+//!   taken as cores × clock (from /proc/cpuinfo) × 32 FLOP per cycle (two 8-wide FMA units,
+//!   as on this machine's AMD EPYC; an assumption the output states).
+//!
+//! Environment: `PAPERSCOUT_BENCH_USERS` (default 100000), `PAPERSCOUT_BENCH_CANDIDATES`
+//! (default 20000), `PAPERSCOUT_BENCH_TOP` (default 50).
+
+#![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::time::Instant;
+
+use paperscout_rank::Matrix;
+use paperscout_rank::digest::{Day, DigestParams, UserProfile};
+use paperscout_types::Paper;
+
+const DIM: usize = 384;
+const BLOCK: usize = 256;
+const CENTROID_BLOCK: usize = 4096;
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// The machine's FP32 peak in GFLOP/s under the stated assumption.
+fn peak_gflops() -> (f64, f64) {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let mhz = info
+        .lines()
+        .find(|l| l.starts_with("cpu MHz"))
+        .and_then(|l| l.split(':').nth(1)?.trim().parse::<f64>().ok())
+        .unwrap_or(2000.0);
+    let cores = rayon::current_num_threads() as f64;
+    (cores * mhz / 1000.0 * 32.0, mhz)
+}
+
+/// A fixed pseudo-random number for (user, draw), below `bound`.
+fn draw(user: usize, n: usize, bound: usize) -> usize {
+    let mut z = (user as u64) << 8 ^ n as u64 ^ 0x9E37_79B9_7F4A_7C15;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) % bound as u64) as usize
+}
+
+/// User `u`'s profile rows and dislikes among the first `pool` papers.
+fn user_rows(u: usize, pool: usize) -> (Vec<usize>, Vec<usize>) {
+    let size = 3 + draw(u, 0, 10);
+    let rows = (0..size).map(|i| draw(u, i + 1, pool)).collect();
+    let negatives = if u.is_multiple_of(5) {
+        vec![draw(u, 99, pool)]
+    } else {
+        Vec::new()
+    };
+    (rows, negatives)
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/arxiv-cs");
+    let (papers_path, vectors_path) = (
+        root.join("papers.jsonl.gz"),
+        root.join("embeddings/all-MiniLM-L6-v2.f16"),
+    );
+    if !papers_path.is_file() || !vectors_path.is_file() {
+        eprintln!(
+            "!!!!! {} is missing: no benchmark without the shared data !!!!!",
+            root.display()
+        );
+        return;
+    }
+    let user_count = env_or("PAPERSCOUT_BENCH_USERS", 100_000);
+    let candidate_count = env_or("PAPERSCOUT_BENCH_CANDIDATES", 20_000);
+    let top = env_or("PAPERSCOUT_BENCH_TOP", 50);
+
+    let decoder = flate2::read::MultiGzDecoder::new(std::fs::File::open(&papers_path).unwrap());
+    let texts: Vec<String> = BufReader::new(decoder)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Paper>(&line.unwrap())
+                .unwrap()
+                .embedding_text()
+        })
+        .collect();
+    let rows = paperscout_index::f16_rows(&std::fs::read(&vectors_path).unwrap(), DIM).unwrap();
+    let mut vectors = Matrix::from_data(DIM, rows.into_iter().flatten().collect());
+    vectors.normalise_rows();
+    let total = texts.len();
+    let candidates: Vec<usize> = (total - candidate_count..total).collect();
+    let earlier = total - candidate_count;
+    let candidate_vectors = vectors.select(&candidates);
+    let candidate_texts: Vec<String> = candidates.iter().map(|&r| texts[r].clone()).collect();
+    let rss_data = peak_rss_mib();
+    let (peak, mhz) = peak_gflops();
+
+    // Hybrid, the default method.
+    let started = Instant::now();
+    let day = Day::new(candidate_vectors.clone(), &candidate_texts);
+    let day_seconds = started.elapsed().as_secs_f64();
+    let params = DigestParams {
+        size: top,
+        ..DigestParams::default()
+    };
+    let mut picked = 0usize;
+    let mut kernel = (0.0f64, 0.0f64);
+    for start in (0..user_count).step_by(BLOCK) {
+        let block: Vec<(Matrix, Vec<String>, Matrix)> = (start..(start + BLOCK).min(user_count))
+            .map(|u| {
+                let (rows, negatives) = user_rows(u, earlier);
+                (
+                    vectors.select(&rows),
+                    rows.iter().map(|&r| texts[r].clone()).collect(),
+                    vectors.select(&negatives),
+                )
+            })
+            .collect();
+        if start == 0 {
+            // The scoring kernel alone: this block's items stacked against every candidate.
+            let mut stacked = Matrix::new(DIM);
+            for (items, _, _) in &block {
+                for i in 0..items.rows() {
+                    stacked.push(items.row(i));
+                }
+            }
+            let timed = Instant::now();
+            let repeats = 3;
+            for _ in 0..repeats {
+                std::hint::black_box(stacked.dot_all(&candidate_vectors, true));
+            }
+            let seconds = timed.elapsed().as_secs_f64() / f64::from(repeats);
+            kernel = (
+                2.0 * (stacked.rows() * candidate_count * DIM) as f64 / seconds / 1e9,
+                seconds,
+            );
+        }
+        let views: Vec<UserProfile<'_>> = block
+            .iter()
+            .map(|(items, item_texts, negatives)| UserProfile {
+                item_vectors: items,
+                item_texts,
+                negative_vectors: negatives,
+                excluded: &[],
+            })
+            .collect();
+        picked += day
+            .select_many(&views, &params)
+            .iter()
+            .map(Vec::len)
+            .sum::<usize>();
+    }
+    let hybrid_seconds = started.elapsed().as_secs_f64();
+    let rss_hybrid = peak_rss_mib();
+
+    // Centroid: `Day::centroid_many` (one matrix product per chunk of users, the top of each
+    // row, explanations), in blocks; its kernel timed alone on the first block.
+    let started = Instant::now();
+    let mut centroid_kernel = (0.0f64, 0.0f64);
+    let mut centroid_picked = 0usize;
+    for start in (0..user_count).step_by(CENTROID_BLOCK) {
+        let block: Vec<(Matrix, Vec<String>)> = (start..(start + CENTROID_BLOCK).min(user_count))
+            .map(|u| {
+                let (rows, _) = user_rows(u, earlier);
+                (
+                    vectors.select(&rows),
+                    rows.iter().map(|&r| texts[r].clone()).collect(),
+                )
+            })
+            .collect();
+        if start == 0 {
+            let mut centroids = Matrix::new(DIM);
+            for (items, _) in &block {
+                let mut mean = vec![0.0f32; DIM];
+                for i in 0..items.rows() {
+                    for (m, x) in mean.iter_mut().zip(items.row(i)) {
+                        *m += x;
+                    }
+                }
+                centroids.push(&mean);
+            }
+            let timed = Instant::now();
+            std::hint::black_box(centroids.dot_all(&candidate_vectors, true));
+            let seconds = timed.elapsed().as_secs_f64();
+            centroid_kernel = (
+                2.0 * (centroids.rows() * candidate_count * DIM) as f64 / seconds / 1e9,
+                seconds,
+            );
+        }
+        let empty = Matrix::new(DIM);
+        let views: Vec<UserProfile<'_>> = block
+            .iter()
+            .map(|(items, item_texts)| UserProfile {
+                item_vectors: items,
+                item_texts,
+                negative_vectors: &empty,
+                excluded: &[],
+            })
+            .collect();
+        centroid_picked += day
+            .centroid_many(&views, top)
+            .iter()
+            .map(Vec::len)
+            .sum::<usize>();
+    }
+    let centroid_seconds = started.elapsed().as_secs_f64();
+    let centroid_gflops = centroid_kernel.0;
+    let centroid_kernel_seconds = centroid_kernel.1;
+
+    println!(
+        "\nre-rank: {user_count} users × {candidate_count} candidates, top {top}, {} threads; \
+         FP32 peak taken as {} cores × {mhz:.0} MHz × 32 FLOP/cycle = {peak:.0} GFLOP/s\n",
+        rayon::current_num_threads(),
+        rayon::current_num_threads()
+    );
+    println!("| method | wall s | users/s | papers ranked | peak RSS MiB |");
+    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| hybrid (Day::new {day_seconds:.1} s + select_many) | {hybrid_seconds:.1} | {:.0} | {picked} | {rss_hybrid:.0} |",
+        user_count as f64 / hybrid_seconds
+    );
+    println!(
+        "| centroid | {centroid_seconds:.1} | {:.0} | {centroid_picked} | {:.0} |",
+        user_count as f64 / centroid_seconds,
+        peak_rss_mib()
+    );
+    println!("\n| scoring kernel | GFLOP/s | share of peak |");
+    println!("|---|---:|---:|");
+    println!(
+        "| hybrid: a block's stacked items × candidates ({:.3} s) | {:.0} | {:.0}% |",
+        kernel.1,
+        kernel.0,
+        100.0 * kernel.0 / peak
+    );
+    println!(
+        "| centroid: a block's centroids × candidates ({centroid_kernel_seconds:.3} s) | {centroid_gflops:.0} | {:.0}% |",
+        100.0 * centroid_gflops / peak
+    );
+    println!("\n(peak RSS with the corpus loaded, before ranking: {rss_data:.0} MiB)");
+}
