@@ -11,31 +11,15 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::io::Write;
 use std::time::Instant;
 
 use paperscout_rank::Matrix;
 use paperscout_rank::digest::{Day, DigestInput, DigestParams, UserProfile, select};
-use paperscout_types::Paper;
 
-const DIM: usize = 384;
+mod common;
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(0.0, |kib| kib / 1024.0)
-}
+use common::{env_or, peak_rss_mib};
 
 struct User {
     items: Matrix,
@@ -44,33 +28,12 @@ struct User {
 }
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/arxiv-cs");
-    let (papers_path, vectors_path) = (
-        root.join("papers.jsonl.gz"),
-        root.join("embeddings/all-MiniLM-L6-v2.f16"),
-    );
-    if !papers_path.is_file() || !vectors_path.is_file() {
-        eprintln!(
-            "!!!!! {} is missing: no benchmark without the shared data !!!!!",
-            root.display()
-        );
+    let Some((texts, vectors)) = common::corpus() else {
         return;
-    }
+    };
     let user_count = env_or("PAPERSCOUT_BENCH_USERS", 10_000);
     let day_size = env_or("PAPERSCOUT_BENCH_DAY", 1500);
 
-    let decoder = flate2::read::MultiGzDecoder::new(std::fs::File::open(&papers_path).unwrap());
-    let texts: Vec<String> = BufReader::new(decoder)
-        .lines()
-        .map(|line| {
-            serde_json::from_str::<Paper>(&line.unwrap())
-                .unwrap()
-                .embedding_text()
-        })
-        .collect();
-    let rows = paperscout_index::f16_rows(&std::fs::read(&vectors_path).unwrap(), DIM).unwrap();
-    let mut vectors = Matrix::from_data(DIM, rows.into_iter().flatten().collect());
-    vectors.normalise_rows();
     let total = texts.len();
     let day_rows: Vec<usize> = (total - day_size..total).collect();
     let before_day = total - day_size;

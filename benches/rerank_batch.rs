@@ -17,37 +17,21 @@
 //!   as on this machine's AMD EPYC; an assumption the output states).
 //!
 //! Environment: `PAPERSCOUT_BENCH_USERS` (default 100000), `PAPERSCOUT_BENCH_CANDIDATES`
-//! (default 20000), `PAPERSCOUT_BENCH_TOP` (default 50).
+//! (default 20000), `PAPERSCOUT_BENCH_TOP` (default 50), `PAPERSCOUT_BENCH_HYBRID` (0 skips the
+//! hybrid rows).
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::time::Instant;
 
 use paperscout_rank::Matrix;
 use paperscout_rank::digest::{Day, DigestParams, UserProfile};
-use paperscout_types::Paper;
 
-const DIM: usize = 384;
+mod common;
+
+use common::{DIM, env_or, peak_rss_mib};
 const BLOCK: usize = 256;
 const CENTROID_BLOCK: usize = 4096;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(0.0, |kib| kib / 1024.0)
-}
 
 /// The machine's FP32 peak in GFLOP/s under the stated assumption.
 fn peak_gflops() -> (f64, f64) {
@@ -82,34 +66,13 @@ fn user_rows(u: usize, pool: usize) -> (Vec<usize>, Vec<usize>) {
 }
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/arxiv-cs");
-    let (papers_path, vectors_path) = (
-        root.join("papers.jsonl.gz"),
-        root.join("embeddings/all-MiniLM-L6-v2.f16"),
-    );
-    if !papers_path.is_file() || !vectors_path.is_file() {
-        eprintln!(
-            "!!!!! {} is missing: no benchmark without the shared data !!!!!",
-            root.display()
-        );
+    let Some((texts, vectors)) = common::corpus() else {
         return;
-    }
+    };
     let user_count = env_or("PAPERSCOUT_BENCH_USERS", 100_000);
     let candidate_count = env_or("PAPERSCOUT_BENCH_CANDIDATES", 20_000);
     let top = env_or("PAPERSCOUT_BENCH_TOP", 50);
 
-    let decoder = flate2::read::MultiGzDecoder::new(std::fs::File::open(&papers_path).unwrap());
-    let texts: Vec<String> = BufReader::new(decoder)
-        .lines()
-        .map(|line| {
-            serde_json::from_str::<Paper>(&line.unwrap())
-                .unwrap()
-                .embedding_text()
-        })
-        .collect();
-    let rows = paperscout_index::f16_rows(&std::fs::read(&vectors_path).unwrap(), DIM).unwrap();
-    let mut vectors = Matrix::from_data(DIM, rows.into_iter().flatten().collect());
-    vectors.normalise_rows();
     let total = texts.len();
     let candidates: Vec<usize> = (total - candidate_count..total).collect();
     let earlier = total - candidate_count;
@@ -128,7 +91,12 @@ fn main() {
     };
     let mut picked = 0usize;
     let mut kernel = (0.0f64, 0.0f64);
-    for start in (0..user_count).step_by(BLOCK) {
+    let hybrid_users = if env_or("PAPERSCOUT_BENCH_HYBRID", 1) == 0 {
+        0
+    } else {
+        user_count
+    };
+    for start in (0..hybrid_users).step_by(BLOCK) {
         let block: Vec<(Matrix, Vec<String>, Matrix)> = (start..(start + BLOCK).min(user_count))
             .map(|u| {
                 let (rows, negatives) = user_rows(u, earlier);
@@ -238,10 +206,12 @@ fn main() {
     );
     println!("| method | wall s | users/s | papers ranked | peak RSS MiB |");
     println!("|---|---:|---:|---:|---:|");
-    println!(
-        "| hybrid (Day::new {day_seconds:.1} s + select_many) | {hybrid_seconds:.1} | {:.0} | {picked} | {rss_hybrid:.0} |",
-        user_count as f64 / hybrid_seconds
-    );
+    if hybrid_users > 0 {
+        println!(
+            "| hybrid (Day::new {day_seconds:.1} s + select_many) | {hybrid_seconds:.1} | {:.0} | {picked} | {rss_hybrid:.0} |",
+            hybrid_users as f64 / hybrid_seconds
+        );
+    }
     println!(
         "| centroid | {centroid_seconds:.1} | {:.0} | {centroid_picked} | {:.0} |",
         user_count as f64 / centroid_seconds,
@@ -249,12 +219,14 @@ fn main() {
     );
     println!("\n| scoring kernel | GFLOP/s | share of peak |");
     println!("|---|---:|---:|");
-    println!(
-        "| hybrid: a block's stacked items × candidates ({:.3} s) | {:.0} | {:.0}% |",
-        kernel.1,
-        kernel.0,
-        100.0 * kernel.0 / peak
-    );
+    if hybrid_users > 0 {
+        println!(
+            "| hybrid: a block's stacked items × candidates ({:.3} s) | {:.0} | {:.0}% |",
+            kernel.1,
+            kernel.0,
+            100.0 * kernel.0 / peak
+        );
+    }
     println!(
         "| centroid: a block's centroids × candidates ({centroid_kernel_seconds:.3} s) | {centroid_gflops:.0} | {:.0}% |",
         100.0 * centroid_gflops / peak

@@ -11,8 +11,7 @@ use serde_json::Value;
 use crate::cli::{DigestArgs, IngestArgs, UserCommand};
 use crate::config::Settings;
 use crate::daemon::protocol::{
-    DigestAction, DigestRequest, FeedbackKindWire, FeedbackRequest, IngestRequest, Request,
-    UserAction, UserRequest,
+    DigestAction, DigestRequest, FeedbackRequest, IngestRequest, Request, UserAction, UserRequest,
 };
 
 fn call(settings: &Settings, request: &Request) -> Result<Value> {
@@ -27,17 +26,11 @@ pub fn feedback(
     settings: &Settings,
     quiet: bool,
 ) -> Result<()> {
-    let wire = match kind {
-        FeedbackKind::Like => FeedbackKindWire::Like,
-        FeedbackKind::Dislike => FeedbackKindWire::Dislike,
-        FeedbackKind::Save => FeedbackKindWire::Save,
-        FeedbackKind::Dismiss => FeedbackKindWire::Dismiss,
-    };
     let answer = call(
         settings,
         &Request::Feedback(FeedbackRequest {
             user: user.to_owned(),
-            kind: wire,
+            kind: kind.into(),
             papers: papers.to_vec(),
         }),
     )?;

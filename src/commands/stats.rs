@@ -13,18 +13,30 @@ struct Report {
     path: String,
     #[serde(flatten)]
     stats: paperscout_store::Stats,
+    /// The running daemon's index, when one runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<serde_json::Value>,
 }
 
-/// Runs the command.
+/// Runs the command: the running daemon's view when one runs, else the store's.
 pub fn run(settings: &Settings, json: bool) -> Result<()> {
     let path = paperscout_store::file_in(&settings.data_dir);
-    let store = SqliteStore::open_read_only(&path)?;
-    let stats = store.stats()?;
+    let (stats, index) = if crate::daemon::running(settings) {
+        let answer =
+            crate::client::call(&settings.socket, &crate::daemon::protocol::Request::Stats)?;
+        (
+            serde_json::from_value(answer["store"].clone())?,
+            Some(answer["index"].clone()),
+        )
+    } else {
+        (SqliteStore::open_read_only(&path)?.stats()?, None)
+    };
     let mut out = std::io::stdout().lock();
     if json {
         let report = Report {
             path: path.display().to_string(),
             stats,
+            index,
         };
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
@@ -47,6 +59,13 @@ pub fn run(settings: &Settings, json: bool) -> Result<()> {
     writeln!(out, "{:<12} {dates}", "announced")?;
     writeln!(out, "{:<12} {}", "users", stats.users)?;
     writeln!(out, "{:<12} {}", "embeddings", stats.embeddings)?;
+    if let Some(index) = &index {
+        writeln!(
+            out,
+            "{:<12} {} papers in the running daemon's index ({} points)",
+            "index", index["papers"], index["points"]
+        )?;
+    }
     for model in &stats.models {
         let share = 100.0 * model.count as f64 / (stats.papers.max(1)) as f64;
         writeln!(

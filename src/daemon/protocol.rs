@@ -219,6 +219,29 @@ pub enum FeedbackKindWire {
     Dismiss,
 }
 
+impl From<FeedbackKindWire> for paperscout_store::FeedbackKind {
+    fn from(kind: FeedbackKindWire) -> Self {
+        match kind {
+            FeedbackKindWire::Like => Self::Like,
+            FeedbackKindWire::Dislike => Self::Dislike,
+            FeedbackKindWire::Save => Self::Save,
+            FeedbackKindWire::Dismiss => Self::Dismiss,
+        }
+    }
+}
+
+impl From<paperscout_store::FeedbackKind> for FeedbackKindWire {
+    fn from(kind: paperscout_store::FeedbackKind) -> Self {
+        use paperscout_store::FeedbackKind;
+        match kind {
+            FeedbackKind::Like => Self::Like,
+            FeedbackKind::Dislike => Self::Dislike,
+            FeedbackKind::Save => Self::Save,
+            FeedbackKind::Dismiss => Self::Dismiss,
+        }
+    }
+}
+
 /// `feedback`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

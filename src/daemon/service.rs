@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 use super::catalog::{Admit, Catalog};
 use super::model_worker::{ModelWorker, WorkerError};
 use super::protocol::{
-    DigestAction, DigestRequest, ErrorCode, FeedbackKindWire, FeedbackRequest, IngestRequest,
-    QueryKind, RecommendRequest, Request, ResolvedQuery, SimilarHit, SimilarRequest, SimilarResult,
+    DigestAction, DigestRequest, ErrorCode, FeedbackRequest, IngestRequest, QueryKind,
+    RecommendRequest, Request, ResolvedQuery, SimilarHit, SimilarRequest, SimilarResult,
     UserAction, UserRequest,
 };
 use crate::config::Settings;
@@ -472,12 +472,7 @@ impl Service {
     }
 
     fn feedback(&self, request: &FeedbackRequest) -> Result<Value> {
-        let kind = match request.kind {
-            FeedbackKindWire::Like => FeedbackKind::Like,
-            FeedbackKindWire::Dislike => FeedbackKind::Dislike,
-            FeedbackKindWire::Save => FeedbackKind::Save,
-            FeedbackKindWire::Dismiss => FeedbackKind::Dismiss,
-        };
+        let kind = FeedbackKind::from(request.kind);
         let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         if writer.user(&request.user)?.is_none() {
             return Err(StoreError::NoSuchUser(request.user.clone()).into());

@@ -11,12 +11,13 @@
 //! ([`crate::PaperIndex::optimise`]).
 
 use std::cell::RefCell;
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
 use hnsw_rs::hnsw::Hnsw;
 
 use crate::distance::{UnitDot, dot};
+use crate::scored::Scored;
 
 /// The graph's edges by point number.
 #[derive(Debug, Clone, Default)]
@@ -30,26 +31,6 @@ pub struct FrozenGraph {
     upper: Vec<HashMap<u32, Vec<u32>>>,
     /// A point on the top layer, where every search starts.
     entry: Option<u32>,
-}
-
-/// A score with a total order, for the heaps.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Scored(f32, u32);
-
-impl Eq for Scored {}
-
-impl PartialOrd for Scored {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Scored {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.0
-            .total_cmp(&other.0)
-            .then_with(|| other.1.cmp(&self.1))
-    }
 }
 
 thread_local! {
@@ -158,7 +139,7 @@ impl FrozenGraph {
 
             // Best first to explore; the ef best found, worst on top.
             let mut frontier = BinaryHeap::with_capacity(ef * 4);
-            let mut best: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(ef + 1);
+            let mut best: BinaryHeap<Reverse<Scored<u32>>> = BinaryHeap::with_capacity(ef + 1);
             frontier.push(current);
             best.push(Reverse(current));
             while let Some(nearest) = frontier.pop() {

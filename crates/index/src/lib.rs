@@ -21,6 +21,7 @@ mod frozen;
 mod import;
 mod paper_index;
 mod persist;
+mod scored;
 
 pub use distance::{UnitDot, dot};
 pub use error::{IndexError, Result};

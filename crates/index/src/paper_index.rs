@@ -5,7 +5,6 @@
 //! tombstone that every search skips; [`PaperIndex::tombstone_ratio`] tells the owner when a
 //! rebuild pays off.
 
-use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use hnsw_rs::hnsw::Hnsw;
@@ -336,7 +335,7 @@ impl PaperIndex {
         let best = (0..self.ids.len())
             .into_par_iter()
             .filter(|&p| self.live[p] && filter.admits(&self.ids[p]))
-            .map(|p| Scored(dot(query, self.row(p)), p))
+            .map(|p| crate::scored::Scored(dot(query, self.row(p)), p))
             .fold(BinaryHeap::new, |heap, scored| keep_best(heap, scored, k))
             .reduce(BinaryHeap::new, |a, b| {
                 b.into_iter()
@@ -345,7 +344,7 @@ impl PaperIndex {
         let mut best: Vec<Scored> = best.into_iter().map(|kept| kept.0).collect();
         best.sort_by(|a, b| b.cmp(a));
         best.into_iter()
-            .map(|Scored(score, p)| Hit {
+            .map(|crate::scored::Scored(score, p)| Hit {
                 id: self.ids[p].clone(),
                 score,
             })
@@ -383,28 +382,8 @@ impl PaperIndex {
     }
 }
 
-/// A score and a point, ordered by score (ties by point, so the order is total).
-#[derive(Debug, Clone, Copy)]
-struct Scored(f32, usize);
-
-impl PartialEq for Scored {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl Eq for Scored {}
-impl PartialOrd for Scored {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scored {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.0
-            .total_cmp(&other.0)
-            .then_with(|| other.1.cmp(&self.1))
-    }
-}
+/// A score and a point number.
+type Scored = crate::scored::Scored<usize>;
 
 /// Keeps the `k` best in a min-heap (scores reversed).
 fn keep_best(

@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use paperscout_types::Paper;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Seconds since the Unix epoch. Callers pass the time in, so the store stays deterministic.
@@ -215,7 +215,7 @@ pub struct Feedback {
 }
 
 /// What the store holds, for `paperscout stats`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     /// Papers stored.
     pub papers: u64,
@@ -234,7 +234,7 @@ pub struct Stats {
 }
 
 /// Embeddings stored under one model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelStats {
     /// The model's name.
     pub name: String,
