@@ -394,14 +394,12 @@ impl Service {
 
     /// `recommend`: the window ends on the newest day in the store unless asked otherwise.
     fn recommend(&self, request: &RecommendRequest) -> Result<Value> {
-        let day = match &request.date {
-            Some(day) => recommend::parse_day(day, "date")
-                .map_err(|err| Failure::bad_request(err.to_string()))?,
-            None => read(&self.catalog)
+        let day = day_or(request.date.as_deref(), || {
+            read(&self.catalog)
                 .newest_day()
                 .and_then(|day| recommend::parse_day(day, "date").ok())
-                .unwrap_or_else(recommend::today),
-        };
+                .unwrap_or_else(recommend::today)
+        })?;
         let window = Window {
             day,
             days: request.days,
@@ -428,11 +426,7 @@ impl Service {
 
     /// `digest`: build, preview, or send (record as sent, in one transaction).
     fn digest(&self, request: &DigestRequest) -> Result<Value> {
-        let day = match &request.date {
-            Some(day) => recommend::parse_day(day, "date")
-                .map_err(|err| Failure::bad_request(err.to_string()))?,
-            None => recommend::today(),
-        };
+        let day = day_or(request.date.as_deref(), recommend::today)?;
         let window = Window {
             day,
             days: request.days,
@@ -790,6 +784,19 @@ impl Service {
             }
         }
         Ok(())
+    }
+}
+
+/// The request's day, a bad one being the client's mistake; else the default.
+fn day_or(
+    day: Option<&str>,
+    default: impl FnOnce() -> chrono::NaiveDate,
+) -> Result<chrono::NaiveDate, Failure> {
+    match day {
+        Some(day) => {
+            recommend::parse_day(day, "date").map_err(|err| Failure::bad_request(err.to_string()))
+        }
+        None => Ok(default()),
     }
 }
 
