@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::dense::Matrix;
 use crate::lexical::{Postings, SparseVec, Tfidf, TfidfParams};
-use crate::methods::{Candidates, HybridParams, Profile, hybrid_scores, standardise};
+use crate::methods::{Candidates, HybridParams, Profile, hybrid_scores, standardise_over};
 
 /// The papers a digest may choose from, and what the user told us.
 #[derive(Debug, Clone, Copy)]
@@ -56,7 +56,8 @@ impl Default for DigestParams {
 pub struct Pick {
     /// Index into the candidates.
     pub candidate: usize,
-    /// The hybrid score (standardised over the day's candidates; higher is better).
+    /// The hybrid score (standardised over the day's candidates the user may be offered;
+    /// higher is better).
     pub score: f32,
     /// The profile item it is closest to (index into the items).
     pub closest_item: usize,
@@ -285,7 +286,19 @@ impl Day {
             postings: &self.postings,
             term_postings: &self.postings,
         };
-        let mut relevance = hybrid_scores(similarities, &profile, &candidates, params.hybrid);
+        let mut eligible_mask = vec![true; count];
+        for &c in user.excluded {
+            if let Some(slot) = eligible_mask.get_mut(c) {
+                *slot = false;
+            }
+        }
+        let mut relevance = hybrid_scores(
+            similarities,
+            &profile,
+            &candidates,
+            params.hybrid,
+            Some(&eligible_mask),
+        );
         if user.negative_vectors.rows() > 0 {
             let against = user.negative_vectors.dot_all(&self.vectors, false);
             let closest: Vec<f32> = (0..count)
@@ -295,7 +308,10 @@ impl Day {
                         .fold(f32::NEG_INFINITY, f32::max)
                 })
                 .collect();
-            for (r, penalty) in relevance.iter_mut().zip(standardise(&closest)) {
+            for (r, penalty) in relevance
+                .iter_mut()
+                .zip(standardise_over(&closest, Some(&eligible_mask)))
+            {
                 *r -= params.dislike_weight * penalty.max(0.0);
             }
         }
@@ -307,12 +323,6 @@ impl Day {
                 },
             )
         };
-        let mut eligible_mask = vec![true; count];
-        for &c in user.excluded {
-            if let Some(slot) = eligible_mask.get_mut(c) {
-                *slot = false;
-            }
-        }
         let eligible: Vec<usize> = (0..count)
             .filter(|&c| {
                 eligible_mask[c]

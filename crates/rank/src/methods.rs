@@ -208,19 +208,21 @@ pub fn score(
         }
         Method::Hybrid => {
             let similarities = profile.vectors.dot_all(candidates.vectors, false);
-            hybrid_scores(&similarities, profile, candidates, hybrid)
+            hybrid_scores(&similarities, profile, candidates, hybrid, None)
         }
     }
 }
 
 /// [`Method::Hybrid`]'s scores from the profile items' cosines with every candidate
 /// (item-major, `items × candidates`), computed by the caller: a batch computes them for many
-/// users in one matrix product.
+/// users in one matrix product. Each half is standardised over the candidates `counted`
+/// marks (all when none).
 pub fn hybrid_scores(
     similarities: &[f32],
     profile: &Profile<'_>,
     candidates: &Candidates<'_>,
     hybrid: HybridParams,
+    counted: Option<&[bool]>,
 ) -> Vec<f32> {
     let count = candidates.vectors.rows().max(candidates.lexical.len());
     let weights: Vec<f32> = profile
@@ -240,7 +242,10 @@ pub fn hybrid_scores(
         let query = SparseVec::unit_sum(profile.terms.iter().map(|x| (x, 1.0)));
         candidates.term_postings.scores(&query)
     };
-    let (semantic, lexical) = (standardise(&semantic), standardise(&lexical));
+    let (semantic, lexical) = (
+        standardise_over(&semantic, counted),
+        standardise_over(&lexical, counted),
+    );
     semantic
         .iter()
         .zip(&lexical)
@@ -319,11 +324,27 @@ fn soft_max_columns(similarities: &[f32], count: usize, weights: &[f32], t: f32)
         .collect()
 }
 
-/// Subtracts the mean and divides by the standard deviation (which a constant leaves at 0).
-pub(crate) fn standardise(values: &[f32]) -> Vec<f32> {
-    let n = values.len().max(1) as f32;
-    let mean = values.iter().sum::<f32>() / n;
-    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n;
+/// Subtracts the mean and divides by the standard deviation (which a constant leaves at 0),
+/// both taken over the values `counted` marks (all when none): candidates a user will never
+/// be offered must not set everyone's scale (a profile paper among the candidates scores far
+/// above the rest).
+pub(crate) fn standardise_over(values: &[f32], counted: Option<&[bool]>) -> Vec<f32> {
+    let counts = |i: usize| counted.is_none_or(|mask| mask[i]);
+    let n = (0..values.len()).filter(|&i| counts(i)).count().max(1) as f32;
+    let mean = values
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| counts(*i))
+        .map(|(_, v)| v)
+        .sum::<f32>()
+        / n;
+    let variance = values
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| counts(*i))
+        .map(|(_, v)| (v - mean).powi(2))
+        .sum::<f32>()
+        / n;
     let scale = if variance > 0.0 {
         1.0 / variance.sqrt()
     } else {
