@@ -90,9 +90,9 @@ pub struct UserProfile<'a> {
     pub item_texts: &'a [String],
     /// Unit embeddings of disliked and dismissed papers.
     pub negative_vectors: &'a Matrix,
-    /// Candidates never to choose (sent before, rated, in the profile), by index. They still
-    /// count in the day's statistics, so every user's scores are on the same scale and a
-    /// batch over many users equals the one-user answers.
+    /// Candidates never to choose (sent before, rated, in the profile), by index. They stay
+    /// out of the mean and deviation the scores are standardised by, in the batch and the
+    /// one-user path alike, so the two agree.
     pub excluded: &'a [usize],
 }
 
@@ -353,13 +353,6 @@ impl Day {
             .collect()
     }
 
-    fn similarity(&self, a: usize, b: usize) -> f32 {
-        match &self.pairwise {
-            Some(pairwise) => pairwise[a * self.len() + b],
-            None => crate::dense::dot(self.vectors.row(a), self.vectors.row(b)),
-        }
-    }
-
     /// Greedy maximal marginal relevance over `pool`, relevance scaled to [0, 1].
     fn mmr(&self, pool: &[usize], relevance: &[f32], params: &DigestParams) -> Vec<usize> {
         let (low, high) = pool
@@ -394,20 +387,18 @@ impl Day {
                 .expect("left is not empty");
             left.swap_remove(at);
             chosen.push(pool[best]);
-            match &gathered {
-                // The pick against the whole pool in one product.
-                Some(vectors) => {
-                    let pick = Matrix::from_data(vectors.dim(), vectors.row(best).to_vec());
-                    let similarities = vectors.dot_all(&pick, false);
-                    for &slot in &left {
-                        redundancy[slot] = redundancy[slot].max(similarities[slot]);
-                    }
+            if let Some(pairwise) = &self.pairwise {
+                let count = self.len();
+                for &slot in &left {
+                    redundancy[slot] =
+                        redundancy[slot].max(pairwise[pool[slot] * count + pool[best]]);
                 }
-                None => {
-                    for &slot in &left {
-                        redundancy[slot] =
-                            redundancy[slot].max(self.similarity(pool[slot], pool[best]));
-                    }
+            } else if let Some(vectors) = &gathered {
+                // The pick against the whole pool in one product.
+                let pick = Matrix::from_data(vectors.dim(), vectors.row(best).to_vec());
+                let similarities = vectors.dot_all(&pick, false);
+                for &slot in &left {
+                    redundancy[slot] = redundancy[slot].max(similarities[slot]);
                 }
             }
         }
