@@ -580,7 +580,7 @@ pub enum OutputFormat {
 }
 
 /// Options shared by every command that runs the model.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
     /// A sentence-transformers folder, or a Hugging Face name (ORG/NAME[@REV]) found in the local
     /// hub cache [default: all-MiniLM-L6-v2 as fetched by `models/fetch`]

@@ -14,7 +14,6 @@ pub mod service;
 pub mod socket;
 pub mod text;
 
-use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -31,20 +30,22 @@ use service::{Service, ServiceOptions};
 /// How often a changed index is saved while the daemon runs.
 const SAVE_EVERY: Duration = Duration::from_secs(60);
 
-fn limits(args: &ServeArgs, file: &DaemonConfig) -> Limits {
+/// The limits: flags first, then the config file, then the defaults.
+fn limits(flags: &ServeOverrides, file: &DaemonConfig) -> Limits {
     Limits {
-        max_line: args
-            .max_line_bytes
+        max_line: flags
+            .max_line
             .or(file.max_line_bytes)
             .unwrap_or(1 << 20)
             .max(1024),
-        max_connections: args
+        max_connections: flags
             .max_connections
             .or(file.max_connections)
             .unwrap_or(4096)
             .max(1),
         idle_timeout: Duration::from_secs(
-            args.idle_timeout
+            flags
+                .idle_timeout
                 .or(file.idle_timeout_secs)
                 .unwrap_or(300)
                 .max(1),
@@ -97,7 +98,10 @@ async fn run(cli: &Cli, args: &ServeArgs, settings: &Settings) -> Result<()> {
     let std_listener = socket::bind(&path, group.as_deref())?;
     std_listener.set_nonblocking(true)?;
     let listener = tokio::net::UnixListener::from_std(std_listener)?;
-    let limits = Arc::new(RwLock::new(limits(args, &settings.daemon)));
+    let limits = Arc::new(RwLock::new(limits(
+        &ServeOverrides::from(args),
+        &settings.daemon,
+    )));
     tracing::info!(
         socket = %path.display(),
         pid = std::process::id(),
@@ -180,17 +184,7 @@ async fn watch_signals(
                 match crate::config::reload_file(config.as_deref()) {
                     Ok(file) => {
                         let mut current = limits.write().unwrap_or_else(PoisonError::into_inner);
-                        let args = ServeArgs {
-                            foreground: true,
-                            socket_group: None,
-                            max_connections: overrides.max_connections,
-                            max_line_bytes: overrides.max_line,
-                            idle_timeout: overrides.idle_timeout,
-                            model_queue: None,
-                            model_batch: None,
-                            model: crate::cli::ModelArgs::default(),
-                        };
-                        let fresh = self::limits(&args, &file.daemon);
+                        let fresh = self::limits(&overrides, &file.daemon);
                         // The connection limit is fixed at start (it sizes a semaphore).
                         *current = Limits { max_connections: current.max_connections, ..fresh };
                         tracing::info!(?current, "configuration reloaded");
@@ -359,5 +353,5 @@ fn raise_file_limit() {
 
 /// Whether a daemon answers on the socket the settings name.
 pub fn running(settings: &Settings) -> bool {
-    Path::new(&settings.socket).exists() && socket::live_daemon(&settings.socket).is_some()
+    settings.socket.exists() && socket::live_daemon(&settings.socket).is_some()
 }

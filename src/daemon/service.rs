@@ -405,13 +405,7 @@ impl Service {
             days: request.days,
             after_last_sent: false,
         };
-        let mut params = DigestParams {
-            size: request.n.min(MAX_K),
-            ..DigestParams::default()
-        };
-        if let Some(lambda) = request.mmr_lambda {
-            params.mmr_lambda = lambda;
-        }
+        let params = digest_params(request.n, request.mmr_lambda, None);
         let digest = self.readers.with(|store| {
             recommend::build(
                 store,
@@ -432,14 +426,7 @@ impl Service {
             days: request.days,
             after_last_sent: true,
         };
-        let mut params = DigestParams {
-            size: request.size.min(MAX_K),
-            min_similarity: request.min_similarity,
-            ..DigestParams::default()
-        };
-        if let Some(lambda) = request.mmr_lambda {
-            params.mmr_lambda = lambda;
-        }
+        let params = digest_params(request.size, request.mmr_lambda, request.min_similarity);
         let build = |store: &dyn Store| {
             recommend::build(
                 store,
@@ -784,6 +771,21 @@ impl Service {
             }
         }
         Ok(())
+    }
+}
+
+/// The chooser's knobs a request sets; the rest stay at their defaults.
+fn digest_params(
+    size: usize,
+    mmr_lambda: Option<f32>,
+    min_similarity: Option<f32>,
+) -> DigestParams {
+    let defaults = DigestParams::default();
+    DigestParams {
+        size: size.min(MAX_K),
+        mmr_lambda: mmr_lambda.unwrap_or(defaults.mmr_lambda),
+        min_similarity,
+        ..defaults
     }
 }
 
