@@ -12,42 +12,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::util::{paperscout, shared_file, stderr};
-
-/// The first `count` papers of the shared sample after `skip`, as JSON lines.
-fn sample(skip: usize, count: usize) -> Option<Vec<String>> {
-    let path = shared_file("data/arxiv-cs/sample-2k.jsonl")?;
-    Some(
-        BufReader::new(std::fs::File::open(path).unwrap())
-            .lines()
-            .skip(skip)
-            .take(count)
-            .map(Result::unwrap)
-            .collect(),
-    )
-}
-
-fn id_of(line: &str) -> String {
-    serde_json::from_str::<Value>(line).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-fn write_papers(home: &Path, name: &str, lines: &[String]) -> PathBuf {
-    let file = home.join(name);
-    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
-    file
-}
+use crate::util::{ingest_lines, paper_id, paperscout, sample_lines, stderr, write_lines};
 
 /// Ingests papers with the command line, no daemon running.
 fn ingest_locally(home: &Path, lines: &[String]) {
-    let file = write_papers(home, "local.jsonl", lines);
-    let output = paperscout(home)
-        .args(["ingest", file.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", stderr(&output));
+    ingest_lines(home, "local.jsonl", lines);
 }
 
 /// A running `paperscout serve --foreground`, killed when dropped.
@@ -238,9 +207,11 @@ fn check_similar(answer: &Value, query_id: &str, k: usize) {
 fn the_daemon_answers_every_kind_of_query_and_stops_cleanly() {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
-    let Some(lines) = sample(0, 120) else { return };
+    let Some(lines) = sample_lines(0, 120) else {
+        return;
+    };
     ingest_locally(home, &lines);
-    let ids: Vec<String> = lines.iter().map(|l| id_of(l)).collect();
+    let ids: Vec<String> = lines.iter().map(|l| paper_id(l)).collect();
     let socket = home.join("run/paperscout.sock");
     let mut daemon = Daemon::start(home, &socket, &[]);
 
@@ -331,7 +302,7 @@ fn the_daemon_answers_every_kind_of_query_and_stops_cleanly() {
     let listed: Value =
         serde_json::from_slice(&cli(&["similar", &ids[7], "-k", "5", "--json"])).unwrap();
     assert_eq!(listed, by_id["result"]);
-    let profile = write_papers(home, "ada.txt", &[ids[0].clone(), ids[10].clone()]);
+    let profile = write_lines(home, "ada.txt", &[ids[0].clone(), ids[10].clone()]);
     cli(&[
         "user",
         "add",
@@ -411,7 +382,9 @@ fn the_daemon_answers_every_kind_of_query_and_stops_cleanly() {
 fn malformed_input_gets_an_error_and_the_connection_and_the_daemon_live_on() {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
-    let Some(lines) = sample(200, 40) else { return };
+    let Some(lines) = sample_lines(200, 40) else {
+        return;
+    };
     ingest_locally(home, &lines);
     let socket = home.join("paperscout.sock");
     let daemon = Daemon::start(home, &socket, &[]);
@@ -526,7 +499,7 @@ fn malformed_input_gets_an_error_and_the_connection_and_the_daemon_live_on() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let id = id_of(&lines[0]);
+    let id = paper_id(&lines[0]);
     check_similar(
         &daemon.ask(&json!({"op": "similar", "query": id, "k": 3})),
         &id,
@@ -547,16 +520,16 @@ fn malformed_input_gets_an_error_and_the_connection_and_the_daemon_live_on() {
 fn two_hundred_clients_are_all_answered_while_an_ingest_runs() {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
-    let Some(lines) = sample(300, 250) else {
+    let Some(lines) = sample_lines(300, 250) else {
         return;
     };
     let (first, rest) = lines.split_at(100);
     ingest_locally(home, first);
-    let ids: Vec<String> = first.iter().map(|l| id_of(l)).collect();
+    let ids: Vec<String> = first.iter().map(|l| paper_id(l)).collect();
     let socket = home.join("paperscout.sock");
     let daemon = Daemon::start(home, &socket, &[]);
 
-    let incoming = write_papers(home, "incoming.jsonl", rest);
+    let incoming = write_lines(home, "incoming.jsonl", rest);
     let ingest_done = AtomicBool::new(false);
     let answered = AtomicUsize::new(0);
     std::thread::scope(|scope| {
@@ -604,7 +577,7 @@ fn two_hundred_clients_are_all_answered_while_an_ingest_runs() {
     assert!(answered.load(Ordering::Relaxed) >= 1000);
     let health = daemon.ask(&json!({"op": "health"}));
     assert_eq!(health["result"]["papers_indexed"], 250, "{health}");
-    let newcomer = id_of(&rest[10]);
+    let newcomer = paper_id(&rest[10]);
     check_similar(
         &daemon.ask(&json!({"op": "similar", "query": newcomer, "k": 5})),
         &newcomer,
@@ -616,7 +589,9 @@ fn two_hundred_clients_are_all_answered_while_an_ingest_runs() {
 fn kill_9_during_an_ingest_or_a_digest_loses_nothing_committed_and_sends_nothing_twice() {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
-    let Some(lines) = sample(0, 220) else { return };
+    let Some(lines) = sample_lines(0, 220) else {
+        return;
+    };
     ingest_locally(home, &lines[..20]);
     let socket = home.join("paperscout.sock");
     let daemon = Daemon::start(home, &socket, &["--max-connections", "6"]);
@@ -629,7 +604,7 @@ fn kill_9_during_an_ingest_or_a_digest_loses_nothing_committed_and_sends_nothing
     drop(held);
     std::thread::sleep(Duration::from_millis(200));
 
-    let incoming = write_papers(home, "incoming.jsonl", &lines[20..]);
+    let incoming = write_lines(home, "incoming.jsonl", &lines[20..]);
     let mut ingesting = daemon.connect();
     ingesting.send(
         format!(
@@ -668,7 +643,7 @@ fn kill_9_during_an_ingest_or_a_digest_loses_nothing_committed_and_sends_nothing
     assert_eq!(health["result"]["papers_indexed"], 220, "{health}");
 
     // A digest send cut short by kill -9 is recorded whole or not at all, and never repeats.
-    let profile: Vec<String> = [3, 70, 150].iter().map(|&i| id_of(&lines[i])).collect();
+    let profile: Vec<String> = [3, 70, 150].iter().map(|&i| paper_id(&lines[i])).collect();
     let added =
         daemon.ask(&json!({"op": "user", "action": "add", "name": "ada", "papers": profile}));
     assert_eq!(added["result"]["added"], 3, "{added}");
@@ -707,7 +682,9 @@ fn another_user_cannot_open_the_socket() {
     }
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
-    let Some(lines) = sample(0, 10) else { return };
+    let Some(lines) = sample_lines(0, 10) else {
+        return;
+    };
     ingest_locally(home, &lines);
     let run_dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(run_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -737,9 +714,15 @@ fn another_user_cannot_open_the_socket() {
 fn the_schedule_ingests_dropped_files_and_sends_each_digest_once() {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
-    let Some(lines) = sample(0, 60) else { return };
+    let Some(lines) = sample_lines(0, 60) else {
+        return;
+    };
     ingest_locally(home, &lines[..40]);
-    let profile = write_papers(home, "ada.txt", &[id_of(&lines[2]), id_of(&lines[30])]);
+    let profile = write_lines(
+        home,
+        "ada.txt",
+        &[paper_id(&lines[2]), paper_id(&lines[30])],
+    );
     let output = paperscout(home)
         .args(["user", "add", "ada", "--papers", profile.to_str().unwrap()])
         .output()
@@ -817,7 +800,7 @@ fn the_schedule_ingests_dropped_files_and_sends_each_digest_once() {
     std::fs::copy(outbox.join(format!("{today}.json")), &recorded).unwrap();
     std::fs::write(outbox.join("2000-01-01.md.pending"), "recorded\n").unwrap();
     let mut unrecorded_digest = digest.clone();
-    unrecorded_digest["papers"][0]["id"] = json!(id_of(&lines[55]));
+    unrecorded_digest["papers"][0]["id"] = json!(paper_id(&lines[55]));
     std::fs::write(
         outbox.join("2000-01-02.json.pending"),
         unrecorded_digest.to_string(),

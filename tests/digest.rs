@@ -2,41 +2,17 @@
 //! picks, nothing from the profile, and no paper ever sent twice.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use serde_json::Value;
 
-use crate::util::{paperscout, shared_file, stderr};
+use crate::util::{ingest_lines, paper_id, paperscout, sample_lines, stderr};
 
-/// Ingests sample papers `skip..skip + count` (the sample's first 328 were announced on
-/// 2025-03-18, the next 172 on 2025-03-19) and returns their ids.
+/// Ingests sample papers `skip..skip + count` and returns their ids.
 fn ingest_sample(home: &Path, skip: usize, count: usize) -> Option<Vec<String>> {
-    let sample = shared_file("data/arxiv-cs/sample-2k.jsonl")?;
-    let lines: Vec<String> = BufReader::new(std::fs::File::open(sample).unwrap())
-        .lines()
-        .skip(skip)
-        .take(count)
-        .map(Result::unwrap)
-        .collect();
-    let file = home.join(format!("papers-{skip}.jsonl"));
-    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
-    let output = paperscout(home)
-        .args(["ingest", file.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", stderr(&output));
-    Some(
-        lines
-            .iter()
-            .map(|l| {
-                serde_json::from_str::<Value>(l).unwrap()["id"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned()
-            })
-            .collect(),
-    )
+    let lines = sample_lines(skip, count)?;
+    ingest_lines(home, &format!("papers-{skip}.jsonl"), &lines);
+    Some(lines.iter().map(|l| paper_id(l)).collect())
 }
 
 fn digest(home: &Path, args: &[&str]) -> Value {

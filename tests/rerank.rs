@@ -5,32 +5,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::util::{paperscout, shared_file, stderr};
+use crate::util::{ingest_lines, paper_id, paperscout, sample_lines, stderr};
 
 fn setup(home: &Path, papers: usize, users: usize) -> Option<Vec<String>> {
-    let sample = shared_file("data/arxiv-cs/sample-2k.jsonl")?;
-    let lines: Vec<String> = std::fs::read_to_string(sample)
-        .unwrap()
-        .lines()
-        .take(papers)
-        .map(str::to_owned)
-        .collect();
-    let file = home.join("papers.jsonl");
-    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
-    let output = paperscout(home)
-        .args(["ingest", file.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", stderr(&output));
-    let ids: Vec<String> = lines
-        .iter()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let lines = sample_lines(0, papers)?;
+    ingest_lines(home, "papers.jsonl", &lines);
+    let ids: Vec<String> = lines.iter().map(|l| paper_id(l)).collect();
     for user in 0..users {
         let profile = home.join(format!("user{user}.txt"));
         let mine: Vec<&str> = (0..3)

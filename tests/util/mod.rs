@@ -153,3 +153,44 @@ pub fn paperscout(home: &Path) -> Command {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// Papers `skip..skip + count` of the shared sample as JSON lines (the sample's first 328
+/// were announced on 2025-03-18, the next 172 on 2025-03-19), or `None` where it is absent.
+pub fn sample_lines(skip: usize, count: usize) -> Option<Vec<String>> {
+    use std::io::BufRead;
+    let path = shared_file("data/arxiv-cs/sample-2k.jsonl")?;
+    Some(
+        std::io::BufReader::new(std::fs::File::open(path).expect("readable sample"))
+            .lines()
+            .skip(skip)
+            .take(count)
+            .map(|line| line.expect("readable line"))
+            .collect(),
+    )
+}
+
+/// The paperscout id of a paper given as a JSON line.
+pub fn paper_id(line: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(line).expect("a JSON paper")["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned()
+}
+
+/// Writes lines into `home/name`, one a line.
+pub fn write_lines(home: &Path, name: &str, lines: &[String]) -> PathBuf {
+    let file = home.join(name);
+    std::fs::write(&file, lines.join("\n") + "\n").expect("writable home");
+    file
+}
+
+/// Ingests JSON-line papers with the command line (written to `home/name` first).
+pub fn ingest_lines(home: &Path, name: &str, lines: &[String]) {
+    let file = write_lines(home, name, lines);
+    let output = paperscout(home)
+        .arg("ingest")
+        .arg(&file)
+        .output()
+        .expect("paperscout runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+}
