@@ -24,8 +24,9 @@ pub use lock::lock_path;
 pub use memory::MemoryStore;
 pub use merge::merge;
 pub use records::{
-    Change, Classification, Feedback, FeedbackKind, ModelKey, ModelStats, PaperWrite, ProfileItem,
-    ProfileSubject, Stats, StoredPaper, Timestamp, User, WriteSummary, text_digest,
+    Change, Classification, Feedback, FeedbackKind, ModelKey, ModelStats, NewMail, PaperWrite,
+    ProfileItem, ProfileSubject, QueuedMail, Stats, StoredPaper, Timestamp, User, WriteSummary,
+    text_digest,
 };
 pub use sqlite::SqliteStore;
 pub use store::Store;

@@ -6,13 +6,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use paperscout_types::{ArxivId, Paper, normalise_doi};
+use paperscout_types::{ArxivId, Paper, UserSettings, normalise_doi};
 
 use crate::error::{Result, StoreError};
 use crate::merge::{after_write, merge};
 use crate::records::{
-    Change, Classification, Feedback, ModelKey, ModelStats, PaperWrite, ProfileItem,
-    ProfileSubject, Stats, StoredPaper, Timestamp, User, WriteSummary, text_digest,
+    Change, Classification, Feedback, ModelKey, ModelStats, NewMail, PaperWrite, ProfileItem,
+    ProfileSubject, QueuedMail, Stats, StoredPaper, Timestamp, User, WriteSummary, text_digest,
 };
 use crate::store::Store;
 
@@ -29,6 +29,8 @@ pub struct MemoryStore {
     profiles: HashMap<i64, Vec<ProfileItem>>,
     feedback: HashMap<i64, Vec<Feedback>>,
     sent: HashMap<i64, BTreeSet<String>>,
+    /// Queued e-mails by number, with when each was delivered.
+    outbox: BTreeMap<i64, (QueuedMail, Option<Timestamp>)>,
     next_user_id: i64,
 }
 
@@ -288,6 +290,7 @@ impl Store for MemoryStore {
             id: self.next_user_id,
             name: name.to_owned(),
             created: now,
+            settings: UserSettings::default(),
         };
         self.users.insert(name.to_owned(), user.clone());
         Ok(user)
@@ -308,6 +311,7 @@ impl Store for MemoryStore {
         self.profiles.remove(&user.id);
         self.feedback.remove(&user.id);
         self.sent.remove(&user.id);
+        self.outbox.retain(|_, (mail, _)| mail.user != name);
         Ok(true)
     }
 
@@ -361,5 +365,65 @@ impl Store for MemoryStore {
             .get(&user_id)
             .map(|sent| sent.iter().cloned().collect())
             .unwrap_or_default())
+    }
+
+    fn set_user_settings(&mut self, user: &str, settings: &UserSettings) -> Result<()> {
+        let stored = self
+            .users
+            .get_mut(user)
+            .ok_or_else(|| StoreError::NoSuchUser(user.to_owned()))?;
+        stored.settings = settings.clone();
+        Ok(())
+    }
+
+    fn record_sent_with_mail(
+        &mut self,
+        user: &str,
+        paper_ids: &[&str],
+        at: Timestamp,
+        mail: &NewMail<'_>,
+    ) -> Result<(usize, i64)> {
+        let recorded = self.record_sent(user, paper_ids, at)?;
+        let id = self.outbox.keys().next_back().map_or(1, |last| last + 1);
+        let queued = QueuedMail {
+            id,
+            user: user.to_owned(),
+            day: mail.day.to_owned(),
+            recipient: mail.recipient.to_owned(),
+            message: mail.message.to_vec(),
+            queued: at,
+            attempts: 0,
+            last_error: None,
+        };
+        self.outbox.insert(id, (queued, None));
+        Ok((recorded, id))
+    }
+
+    fn undelivered_mail(&self) -> Result<Vec<QueuedMail>> {
+        let mut mail: Vec<QueuedMail> = self
+            .outbox
+            .values()
+            .filter(|(_, delivered)| delivered.is_none())
+            .map(|(mail, _)| mail.clone())
+            .collect();
+        mail.sort_by_key(|m| (m.queued, m.id));
+        Ok(mail)
+    }
+
+    fn mail_delivered(&mut self, id: i64, at: Timestamp) -> Result<()> {
+        if let Some((mail, delivered)) = self.outbox.get_mut(&id) {
+            mail.attempts += 1;
+            mail.last_error = None;
+            *delivered = Some(at);
+        }
+        Ok(())
+    }
+
+    fn mail_failed(&mut self, id: i64, error: &str) -> Result<()> {
+        if let Some((mail, _)) = self.outbox.get_mut(&id) {
+            mail.attempts += 1;
+            mail.last_error = Some(error.to_owned());
+        }
+        Ok(())
     }
 }

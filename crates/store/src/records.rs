@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use paperscout_types::Paper;
+use paperscout_types::{Paper, UserSettings};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -126,7 +126,7 @@ impl WriteSummary {
 }
 
 /// A user of this paperscout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct User {
     /// The store's number for the user.
     pub id: i64,
@@ -134,6 +134,41 @@ pub struct User {
     pub name: String,
     /// When the user was created.
     pub created: Timestamp,
+    /// The user's e-mail address and rules.
+    pub settings: UserSettings,
+}
+
+/// A digest e-mail to queue with the papers it sends.
+#[derive(Debug, Clone, Copy)]
+pub struct NewMail<'a> {
+    /// The digest's day (`YYYY-MM-DD`).
+    pub day: &'a str,
+    /// The address it goes to.
+    pub recipient: &'a str,
+    /// The whole message, headers and body, as the SMTP server will receive it.
+    pub message: &'a [u8],
+}
+
+/// A digest e-mail in the outbox, not delivered yet.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueuedMail {
+    /// Its number in the outbox.
+    pub id: i64,
+    /// Whose digest.
+    pub user: String,
+    /// The digest's day.
+    pub day: String,
+    /// The address it goes to.
+    pub recipient: String,
+    /// The whole message.
+    #[serde(skip)]
+    pub message: Vec<u8>,
+    /// When it was queued.
+    pub queued: Timestamp,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
 }
 
 /// What a profile item points at.

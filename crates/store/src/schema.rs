@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use crate::error::Result;
 
 /// Each entry migrates from its index to the next version.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The version this build writes.
 pub fn current_version() -> i64 {
@@ -88,6 +88,26 @@ CREATE TABLE digests_sent (
     sent      INTEGER NOT NULL,
     PRIMARY KEY (user_id, paper_id)
 ) WITHOUT ROWID;
+";
+
+/// Users' own settings (e-mail address, rules) and the outbox of digest e-mails: a mail is
+/// queued in the transaction that records its papers as sent, and marked delivered once the
+/// SMTP server took it, so a crash between the two sends it late, never loses it.
+const V2: &str = "
+ALTER TABLE users ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';  -- JSON UserSettings
+
+CREATE TABLE mail_outbox (
+    id          INTEGER PRIMARY KEY,
+    user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    day         TEXT NOT NULL,           -- the digest's day
+    recipient   TEXT NOT NULL,
+    message     BLOB NOT NULL,           -- the whole RFC 5322 message
+    queued      INTEGER NOT NULL,
+    delivered   INTEGER,                 -- NULL until the server accepted it
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    last_error  TEXT
+);
+CREATE INDEX mail_outbox_undelivered ON mail_outbox(queued) WHERE delivered IS NULL;
 ";
 
 /// The version of an open database (0 for a new, empty file).

@@ -7,12 +7,12 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use paperscout_types::Paper;
+use paperscout_types::{Paper, UserSettings};
 
 use crate::error::Result;
 use crate::records::{
-    Classification, Feedback, ModelKey, PaperWrite, ProfileItem, Stats, StoredPaper, Timestamp,
-    User, WriteSummary,
+    Classification, Feedback, ModelKey, NewMail, PaperWrite, ProfileItem, QueuedMail, Stats,
+    StoredPaper, Timestamp, User, WriteSummary,
 };
 use crate::store::Store;
 
@@ -113,5 +113,31 @@ impl<S: Store> Store for &Mutex<S> {
 
     fn sent(&self, user: &str) -> Result<Vec<String>> {
         lock(self).sent(user)
+    }
+
+    fn set_user_settings(&mut self, user: &str, settings: &UserSettings) -> Result<()> {
+        lock(self).set_user_settings(user, settings)
+    }
+
+    fn record_sent_with_mail(
+        &mut self,
+        user: &str,
+        paper_ids: &[&str],
+        at: Timestamp,
+        mail: &NewMail<'_>,
+    ) -> Result<(usize, i64)> {
+        lock(self).record_sent_with_mail(user, paper_ids, at, mail)
+    }
+
+    fn undelivered_mail(&self) -> Result<Vec<QueuedMail>> {
+        lock(self).undelivered_mail()
+    }
+
+    fn mail_delivered(&mut self, id: i64, at: Timestamp) -> Result<()> {
+        lock(self).mail_delivered(id, at)
+    }
+
+    fn mail_failed(&mut self, id: i64, error: &str) -> Result<()> {
+        lock(self).mail_failed(id, error)
     }
 }

@@ -7,15 +7,16 @@
 
 use std::path::{Path, PathBuf};
 
-use paperscout_types::{ArxivId, Paper, PaperLinks, normalise_doi};
+use paperscout_types::{ArxivId, Paper, PaperLinks, UserSettings, normalise_doi};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, params};
 
 use crate::error::{Result, StoreError};
 use crate::lock::WriterLock;
 use crate::merge::{after_write, merge};
 use crate::records::{
-    Change, Classification, Feedback, FeedbackKind, ModelKey, ModelStats, PaperWrite, ProfileItem,
-    ProfileSubject, Stats, StoredPaper, Timestamp, User, WriteSummary, text_digest,
+    Change, Classification, Feedback, FeedbackKind, ModelKey, ModelStats, NewMail, PaperWrite,
+    ProfileItem, ProfileSubject, QueuedMail, Stats, StoredPaper, Timestamp, User, WriteSummary,
+    text_digest,
 };
 use crate::schema;
 use crate::store::Store;
@@ -532,35 +533,25 @@ impl Store for SqliteStore {
             id: connection.last_insert_rowid(),
             name: name.to_owned(),
             created: now,
+            settings: UserSettings::default(),
         })
     }
 
     fn user(&self, name: &str) -> Result<Option<User>> {
-        Ok(self
-            .connection
-            .prepare_cached("SELECT id, name, created FROM users WHERE name = ?1")?
-            .query_row([name], |row| {
-                Ok(User {
-                    id: row.get(0)?,
-                    name: row.get(1)?,
-                    created: row.get(2)?,
-                })
-            })
-            .optional()?)
+        self.connection
+            .prepare_cached("SELECT id, name, created, settings FROM users WHERE name = ?1")?
+            .query_row([name], read_user)
+            .optional()?
+            .map(decode_user)
+            .transpose()
     }
 
     fn users(&self) -> Result<Vec<User>> {
         let mut statement = self
             .connection
-            .prepare_cached("SELECT id, name, created FROM users ORDER BY name")?;
-        let rows = statement.query_map([], |row| {
-            Ok(User {
-                id: row.get(0)?,
-                name: row.get(1)?,
-                created: row.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            .prepare_cached("SELECT id, name, created, settings FROM users ORDER BY name")?;
+        let rows = statement.query_map([], read_user)?;
+        rows.map(|row| decode_user(row?)).collect()
     }
 
     fn remove_user(&mut self, name: &str) -> Result<bool> {
@@ -657,22 +648,30 @@ impl Store for SqliteStore {
 
     fn record_sent(&mut self, user: &str, paper_ids: &[&str], at: Timestamp) -> Result<usize> {
         let user_id = self.user_id(user)?;
-        let connection = self.writable()?;
-        let transaction = connection.transaction()?;
-        let mut recorded = 0;
-        for paper_id in paper_ids {
-            if paper_by_id(&transaction, paper_id)?.is_none() {
-                return Err(StoreError::NoSuchPaper((*paper_id).to_owned()));
-            }
-            recorded += transaction
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO digests_sent (user_id, paper_id, sent)
-                     VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![user_id, paper_id, at])?;
-        }
+        let transaction = self.writable()?.transaction()?;
+        let recorded = insert_sent(&transaction, user_id, paper_ids, at)?;
         transaction.commit()?;
         Ok(recorded)
+    }
+
+    fn record_sent_with_mail(
+        &mut self,
+        user: &str,
+        paper_ids: &[&str],
+        at: Timestamp,
+        mail: &NewMail<'_>,
+    ) -> Result<(usize, i64)> {
+        let user_id = self.user_id(user)?;
+        let transaction = self.writable()?.transaction()?;
+        let recorded = insert_sent(&transaction, user_id, paper_ids, at)?;
+        transaction.execute(
+            "INSERT INTO mail_outbox (user_id, day, recipient, message, queued)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![user_id, mail.day, mail.recipient, mail.message, at],
+        )?;
+        let id = transaction.last_insert_rowid();
+        transaction.commit()?;
+        Ok((recorded, id))
     }
 
     fn sent(&self, user: &str) -> Result<Vec<String>> {
@@ -683,4 +682,97 @@ impl Store for SqliteStore {
         let rows = statement.query_map([user_id], |row| row.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+
+    fn set_user_settings(&mut self, user: &str, settings: &UserSettings) -> Result<()> {
+        let user_id = self.user_id(user)?;
+        let json = serde_json::to_string(settings).map_err(|err| StoreError::Corrupt {
+            what: "user settings",
+            detail: err.to_string(),
+        })?;
+        self.writable()?.execute(
+            "UPDATE users SET settings = ?2 WHERE id = ?1",
+            params![user_id, json],
+        )?;
+        Ok(())
+    }
+
+    fn undelivered_mail(&self) -> Result<Vec<QueuedMail>> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT m.id, u.name, m.day, m.recipient, m.message, m.queued, m.attempts,
+                    m.last_error
+             FROM mail_outbox m JOIN users u ON u.id = m.user_id
+             WHERE m.delivered IS NULL ORDER BY m.queued, m.id",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(QueuedMail {
+                id: row.get(0)?,
+                user: row.get(1)?,
+                day: row.get(2)?,
+                recipient: row.get(3)?,
+                message: row.get(4)?,
+                queued: row.get(5)?,
+                attempts: row.get(6)?,
+                last_error: row.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn mail_delivered(&mut self, id: i64, at: Timestamp) -> Result<()> {
+        self.writable()?.execute(
+            "UPDATE mail_outbox SET delivered = ?2, attempts = attempts + 1, last_error = NULL
+             WHERE id = ?1",
+            params![id, at],
+        )?;
+        Ok(())
+    }
+
+    fn mail_failed(&mut self, id: i64, error: &str) -> Result<()> {
+        self.writable()?.execute(
+            "UPDATE mail_outbox SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+            params![id, error],
+        )?;
+        Ok(())
+    }
+}
+
+type UserRow = (i64, String, Timestamp, String);
+
+fn read_user(row: &Row<'_>) -> rusqlite::Result<UserRow> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+}
+
+fn decode_user((id, name, created, settings): UserRow) -> Result<User> {
+    let settings = serde_json::from_str(&settings).map_err(|err| StoreError::Corrupt {
+        what: "user settings",
+        detail: format!("user {name}: {err}"),
+    })?;
+    Ok(User {
+        id,
+        name,
+        created,
+        settings,
+    })
+}
+
+/// Records papers as sent inside a transaction; returns how many were new.
+fn insert_sent(
+    transaction: &Transaction<'_>,
+    user_id: i64,
+    paper_ids: &[&str],
+    at: Timestamp,
+) -> Result<usize> {
+    let mut recorded = 0;
+    for paper_id in paper_ids {
+        if paper_by_id(transaction, paper_id)?.is_none() {
+            return Err(StoreError::NoSuchPaper((*paper_id).to_owned()));
+        }
+        recorded += transaction
+            .prepare_cached(
+                "INSERT OR IGNORE INTO digests_sent (user_id, paper_id, sent)
+                 VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![user_id, paper_id, at])?;
+    }
+    Ok(recorded)
 }

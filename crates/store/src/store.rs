@@ -1,12 +1,12 @@
 //! The [`Store`] trait: everything paperscout asks of its storage, in one place, so the SQLite
 //! store and its in-memory twin can be swapped and tested against the same expectations.
 
-use paperscout_types::Paper;
+use paperscout_types::{Paper, UserSettings};
 
 use crate::error::Result;
 use crate::records::{
-    Classification, Feedback, ModelKey, PaperWrite, ProfileItem, Stats, StoredPaper, Timestamp,
-    User, WriteSummary,
+    Classification, Feedback, ModelKey, NewMail, PaperWrite, ProfileItem, QueuedMail, Stats,
+    StoredPaper, Timestamp, User, WriteSummary,
 };
 
 /// Papers, embeddings, users, profiles, feedback and sent digests.
@@ -93,4 +93,27 @@ pub trait Store {
 
     /// The ids of every paper ever sent to a user, sorted.
     fn sent(&self, user: &str) -> Result<Vec<String>>;
+
+    /// Replaces a user's settings (e-mail address, rules).
+    fn set_user_settings(&mut self, user: &str, settings: &UserSettings) -> Result<()>;
+
+    /// [`Store::record_sent`] and queues the digest's e-mail, in one transaction: after a
+    /// crash either both happened or neither. Returns how many papers were newly recorded and
+    /// the mail's number in the outbox.
+    fn record_sent_with_mail(
+        &mut self,
+        user: &str,
+        paper_ids: &[&str],
+        at: Timestamp,
+        mail: &NewMail<'_>,
+    ) -> Result<(usize, i64)>;
+
+    /// Every queued e-mail not delivered yet, oldest first.
+    fn undelivered_mail(&self) -> Result<Vec<QueuedMail>>;
+
+    /// Marks a queued e-mail delivered.
+    fn mail_delivered(&mut self, id: i64, at: Timestamp) -> Result<()>;
+
+    /// Records a failed delivery attempt; the e-mail stays queued.
+    fn mail_failed(&mut self, id: i64, error: &str) -> Result<()>;
 }

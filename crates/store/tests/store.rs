@@ -2,10 +2,10 @@
 //! persistence, the writer lock and schema migrations.
 
 use paperscout_store::{
-    Change, Feedback, FeedbackKind, MemoryStore, ModelKey, PaperWrite, ProfileItem, ProfileSubject,
-    SqliteStore, Store, StoreError,
+    Change, Feedback, FeedbackKind, MemoryStore, ModelKey, NewMail, PaperWrite, ProfileItem,
+    ProfileSubject, SqliteStore, Store, StoreError,
 };
-use paperscout_types::{Paper, PaperLinks};
+use paperscout_types::{Paper, PaperLinks, Rules, UserSettings};
 
 fn paper(number: u32, version: Option<u32>, abstract_text: &str, date: &str) -> Paper {
     Paper {
@@ -335,6 +335,82 @@ fn users_profiles_feedback_and_digests(store: &mut dyn Store) {
     assert_eq!(store.stats().expect("stats").users, 1);
 }
 
+fn settings_and_the_mail_outbox(store: &mut dyn Store) {
+    let one = paper(1, None, "First.", "2025-03-18");
+    let two = paper(2, None, "Second.", "2025-03-19");
+    write(store, &[(&one, None), (&two, None)], 100).expect("write");
+    store.add_user("ada", 100).expect("add");
+    store.add_user("alan", 100).expect("add");
+    assert_eq!(
+        store.user("ada").expect("read").expect("user").settings,
+        UserSettings::default()
+    );
+    let settings = UserSettings {
+        email: Some("ada@example.org".into()),
+        rules: Rules {
+            mute_keywords: vec!["blockchain".into()],
+            min_similarity: Some(0.3),
+            ..Rules::default()
+        },
+    };
+    store.set_user_settings("ada", &settings).expect("set");
+    assert_eq!(
+        store.user("ada").expect("read").expect("user").settings,
+        settings
+    );
+    assert_eq!(store.users().expect("users")[0].settings, settings);
+    assert!(matches!(
+        store.set_user_settings("grace", &settings),
+        Err(StoreError::NoSuchUser(_))
+    ));
+
+    let mail = NewMail {
+        day: "2025-03-19",
+        recipient: "ada@example.org",
+        message: b"Subject: hi\r\n\r\nbody\r\n",
+    };
+    let (recorded, first) = store
+        .record_sent_with_mail("ada", &[&one.id, &two.id], 150, &mail)
+        .expect("queue");
+    assert_eq!(recorded, 2);
+    // A mail naming an unknown paper is refused whole: nothing queued, nothing recorded.
+    assert!(
+        store
+            .record_sent_with_mail("alan", &[&one.id, "arXiv:2503.99999"], 151, &mail)
+            .is_err()
+    );
+    assert!(store.sent("alan").expect("sent").is_empty());
+    let (_, second) = store
+        .record_sent_with_mail("alan", &[&one.id], 152, &mail)
+        .expect("queue");
+    let queued = store.undelivered_mail().expect("outbox");
+    assert_eq!(
+        queued.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [first, second]
+    );
+    assert_eq!(queued[0].user, "ada");
+    assert_eq!(queued[0].message, mail.message);
+    assert_eq!(queued[0].attempts, 0);
+
+    store
+        .mail_failed(first, "connection refused")
+        .expect("fail");
+    let queued = store.undelivered_mail().expect("outbox");
+    assert_eq!(queued[0].attempts, 1);
+    assert_eq!(queued[0].last_error.as_deref(), Some("connection refused"));
+    store.mail_delivered(first, 200).expect("deliver");
+    let left: Vec<i64> = store
+        .undelivered_mail()
+        .expect("outbox")
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(left, [second]);
+    // A removed user's mail goes with them.
+    assert!(store.remove_user("alan").expect("remove"));
+    assert!(store.undelivered_mail().expect("outbox").is_empty());
+}
+
 macro_rules! on_both_stores {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -366,6 +442,7 @@ on_both_stores!(
     papers_are_listed_by_announcement_day,
     a_failing_batch_writes_nothing,
     users_profiles_feedback_and_digests,
+    settings_and_the_mail_outbox,
 );
 
 #[test]
@@ -482,6 +559,12 @@ fn a_version_1_store_opens_with_everything_in_it() {
         FeedbackKind::Dislike
     );
     assert_eq!(store.sent("ada").expect("sent"), ["arXiv:2503.00002"]);
+    // Version 2 added settings, at their defaults for users who had none.
+    assert_eq!(
+        store.user("ada").expect("read").expect("user").settings,
+        UserSettings::default()
+    );
+    assert!(store.undelivered_mail().expect("outbox").is_empty());
 }
 
 #[test]

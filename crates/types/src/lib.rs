@@ -7,6 +7,8 @@
 
 mod ids;
 mod paper;
+mod settings;
 
 pub use ids::{ArxivId, doi_paper_id, normalise_doi};
 pub use paper::{Paper, PaperLinks, embedding_text};
+pub use settings::{Rules, UserSettings};

@@ -1,0 +1,91 @@
+//! What a user set for their own digests: where to send them, and the hard rules every peer's
+//! users ask for (category filters, keyword and author boosts and mutes, a floor, a size).
+
+use serde::{Deserialize, Serialize};
+
+/// A user's own settings, kept with the user.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserSettings {
+    /// Where e-mailed digests go.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Hard rules over the ranking.
+    pub rules: Rules,
+}
+
+/// Rules a user sets over the ranking. Matching ignores case; a keyword or an author matches
+/// whole words ("graph" does not match "paragraph"; "Hinton" matches "Geoffrey E. Hinton"); a
+/// category is a full name (`cs.LG`) or a whole archive (`cs`, `math`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Rules {
+    /// Only papers in at least one of these categories (none: every category).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
+    /// Never papers in any of these categories.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mute_categories: Vec<String>,
+    /// Words or phrases in the title or abstract that lift a paper.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub boost_keywords: Vec<String>,
+    /// Words or phrases in the title or abstract that rule a paper out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mute_keywords: Vec<String>,
+    /// Authors whose papers are lifted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub boost_authors: Vec<String>,
+    /// Authors whose papers are ruled out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mute_authors: Vec<String>,
+    /// Send nothing rather than noise: leave out papers whose cosine to every profile item is
+    /// below this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_similarity: Option<f32>,
+    /// Papers per digest, when the request does not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<usize>,
+}
+
+impl Rules {
+    /// Whether any rule looks at a paper's text, authors or categories (the floor and the
+    /// size do not).
+    pub fn filters_or_boosts(&self) -> bool {
+        !(self.categories.is_empty()
+            && self.mute_categories.is_empty()
+            && self.boost_keywords.is_empty()
+            && self.mute_keywords.is_empty()
+            && self.boost_authors.is_empty()
+            && self.mute_authors.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_round_trip_and_unknown_keys_are_refused() {
+        let settings = UserSettings {
+            email: Some("ada@example.org".into()),
+            rules: Rules {
+                categories: vec!["cs.LG".into()],
+                boost_authors: vec!["Hinton".into()],
+                size: Some(5),
+                ..Rules::default()
+            },
+        };
+        let text = serde_json::to_string(&settings).expect("serialises");
+        assert_eq!(
+            serde_json::from_str::<UserSettings>(&text).expect("parses"),
+            settings
+        );
+        assert!(settings.rules.filters_or_boosts());
+        assert!(!Rules::default().filters_or_boosts());
+        assert_eq!(
+            serde_json::from_str::<UserSettings>("{}").expect("parses"),
+            UserSettings::default()
+        );
+        assert!(serde_json::from_str::<UserSettings>(r#"{"rule": {}}"#).is_err());
+    }
+}
