@@ -5,8 +5,10 @@ SHARED  ?= ../shared
 SAMPLE  := $(SHARED)/data/arxiv-cs/sample-2k.jsonl
 DEMO    := target/demo
 BIN     := target/debug/paperscout
+# A Python with aiosmtpd: the real SMTP server the e-mail tests send to.
+TEST_VENV := .venv-test
 
-.PHONY: help model build run test lint unit bench-embed bench-index bench-ingest bench-digest bench-daemon bench-rerank bench-venv clean
+.PHONY: help model build run test test-venv lint unit bench-embed bench-index bench-ingest bench-digest bench-daemon bench-rerank bench-venv clean
 
 help:
 	@echo "make run          fetch the model, build, ingest 500 sample papers, start the daemon, show a digest and similar papers"
@@ -55,8 +57,14 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit:
-	$(CARGO) test --workspace
+unit: test-venv
+	PAPERSCOUT_TEST_PYTHON=$(abspath $(TEST_VENV))/bin/python PAPERSCOUT_REQUIRE_SMTP=1 $(CARGO) test --workspace
+
+# Idempotent: made once, then only checked.
+test-venv:
+	@$(TEST_VENV)/bin/python -c "import aiosmtpd" 2>/dev/null || { \
+		echo "making $(TEST_VENV) with aiosmtpd for the e-mail tests"; \
+		python3 -m venv $(TEST_VENV) && $(TEST_VENV)/bin/pip install --quiet aiosmtpd; }
 
 test: model lint unit
 

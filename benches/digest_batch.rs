@@ -74,12 +74,7 @@ fn main() {
     let day_seconds = started.elapsed().as_secs_f64();
     let views: Vec<UserProfile<'_>> = users
         .iter()
-        .map(|u| UserProfile {
-            item_vectors: &u.items,
-            item_texts: &u.texts,
-            negative_vectors: &u.negatives,
-            excluded: &[],
-        })
+        .map(|u| UserProfile::new(&u.items, &u.texts, &u.negatives, &[]))
         .collect();
     let digests = day.select_many(&views, &params);
     let batch_seconds = started.elapsed().as_secs_f64();

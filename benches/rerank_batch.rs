@@ -128,11 +128,8 @@ fn main() {
         }
         let views: Vec<UserProfile<'_>> = block
             .iter()
-            .map(|(items, item_texts, negatives)| UserProfile {
-                item_vectors: items,
-                item_texts,
-                negative_vectors: negatives,
-                excluded: &[],
+            .map(|(items, item_texts, negatives)| {
+                UserProfile::new(items, item_texts, negatives, &[])
             })
             .collect();
         picked += day
@@ -181,12 +178,7 @@ fn main() {
         let empty = Matrix::new(DIM);
         let views: Vec<UserProfile<'_>> = block
             .iter()
-            .map(|(items, item_texts)| UserProfile {
-                item_vectors: items,
-                item_texts,
-                negative_vectors: &empty,
-                excluded: &[],
-            })
+            .map(|(items, item_texts)| UserProfile::new(items, item_texts, &empty, &[]))
             .collect();
         centroid_picked += day
             .centroid_many(&views, top)

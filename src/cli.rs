@@ -137,6 +137,17 @@ pub enum Command {
     /// last --days days up to --date), minus papers sent or rated before.
     Digest(DigestArgs),
 
+    /// Digest e-mail waiting in the outbox: list it, or deliver it now.
+    ///
+    /// A digest e-mail is queued in the same transaction that records its papers as sent, then
+    /// handed to the SMTP server of the [mail] config table; what the server did not take stays
+    /// queued. The daemon delivers the queue by itself, backing off while the server refuses.
+    Mail {
+        /// What to do.
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+
     /// The HNSW index of the store's embeddings (kept in <data-dir>/index).
     Index {
         /// What to do.
@@ -380,6 +391,19 @@ pub enum IndexCommand {
     Rebuild,
 }
 
+/// `paperscout mail ...`
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// List the e-mail not delivered yet, oldest first, with why the last try failed.
+    Queue {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deliver every queued e-mail now.
+    Flush,
+}
+
 /// `paperscout user ...`
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -413,6 +437,18 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Set a user's e-mail address and rules: category filters, keyword and author boosts and
+    /// mutes, a similarity floor, a digest size. Lists add to what is there.
+    #[command(
+        after_help = "Examples:\n  paperscout user set ada --email ada@example.org --only-category cs --mute-category cs.CR\n  paperscout user set ada --boost-author Hinton --boost-keyword \"graph neural\" --mute-keyword blockchain\n  paperscout user set ada --clear-rules --min-similarity 0.35 --size 5"
+    )]
+    Set {
+        /// The user's name
+        name: String,
+        /// What to change.
+        #[command(flatten)]
+        change: crate::users::SettingsChange,
+    },
     /// Remove a user with their profile, feedback and digest history.
     Remove {
         /// The user's name
@@ -445,9 +481,9 @@ pub struct DigestArgs {
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub days: u32,
 
-    /// Papers in the digest at most
-    #[arg(long, default_value_t = 10, value_name = "N")]
-    pub size: usize,
+    /// Papers in the digest at most [default: the user's own setting, else 10]
+    #[arg(long, value_name = "N")]
+    pub size: Option<usize>,
 
     /// Diversity: 1 ranks by relevance alone, lower values prefer variety
     #[arg(long, default_value_t = 0.7, value_name = "LAMBDA")]
@@ -469,6 +505,11 @@ pub struct DigestArgs {
     /// Show the digest without recording its papers as sent
     #[arg(long)]
     pub dry_run: bool,
+
+    /// E-mail the digest (text and HTML) to the user's address, set with `user set --email`,
+    /// through the [mail] server of the config file; with --dry-run, print the message instead
+    #[arg(long)]
+    pub email: bool,
 
     /// Which model, on which device.
     #[command(flatten)]

@@ -44,6 +44,10 @@ use crate::cli::{Cli, ModelArgs};
 ///
 /// [schedule.users.ada]
 /// digest_at = "08:30"                     # this user's own time
+///
+/// [mail]                                  # see crate::mail::MailConfig
+/// smtp_host = "smtp.example.org"
+/// from = "paperscout <paperscout@example.org>"
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +63,9 @@ pub struct FileConfig {
     /// What the daemon does on its own.
     #[serde(default)]
     pub schedule: ScheduleConfig,
+    /// E-mail delivery.
+    #[serde(default)]
+    pub mail: crate::mail::MailConfig,
 }
 
 /// The `[schedule]` table.
@@ -144,6 +151,8 @@ pub struct Settings {
     pub daemon: DaemonConfig,
     /// What the daemon does on its own.
     pub schedule: ScheduleConfig,
+    /// E-mail delivery.
+    pub mail: crate::mail::MailConfig,
     /// The daemon's socket: --socket, else the file's, else the default place.
     pub socket: PathBuf,
 }
@@ -179,6 +188,7 @@ impl Settings {
             model,
             daemon: file.daemon,
             schedule: file.schedule,
+            mail: file.mail,
             socket,
         })
     }

@@ -9,6 +9,7 @@ mod client;
 mod commands;
 mod config;
 mod daemon;
+mod mail;
 mod model;
 mod paper_index;
 mod progress;
@@ -75,6 +76,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             } else {
                 commands::digest::run(args, &settings, cli.quiet)
             }
+        }
+        Command::Mail { command } => {
+            let settings = Settings::resolve(cli, None)?;
+            commands::mail::run(command, &settings, cli.quiet)
         }
         Command::Index { command } => {
             let settings = Settings::resolve(cli, None)?;

@@ -7,11 +7,13 @@
 //! them through its model worker and the CLI through the model it loaded.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
 use chrono::{Days, NaiveDate};
 use paperscout_rank::Matrix;
 use paperscout_rank::digest::{Day, DigestParams, Pick, UserProfile};
+use paperscout_rank::{CompiledRules, PaperFacts};
 use paperscout_store::{FeedbackKind, ModelKey, ProfileSubject, Store, StoredPaper};
 use paperscout_types::Paper;
 use serde::{Deserialize, Serialize};
@@ -56,6 +58,9 @@ pub struct Because {
     pub similarity: f32,
     /// Distinctive terms both share.
     pub shared_terms: Vec<String>,
+    /// The user's keyword and author rules that lifted it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
 }
 
 /// One recommended paper.
@@ -124,6 +129,8 @@ pub struct Pool {
     pub papers: Vec<StoredPaper>,
     day: Day,
     position: HashMap<String, usize>,
+    /// What users' rules look at, prepared the first time a user has rules.
+    facts: OnceLock<Vec<PaperFacts>>,
 }
 
 impl Pool {
@@ -162,6 +169,24 @@ impl Pool {
             day: Day::new(vectors, &texts),
             papers,
             position,
+            facts: OnceLock::new(),
+        })
+    }
+
+    fn facts(&self) -> &[PaperFacts] {
+        self.facts.get_or_init(|| {
+            self.papers
+                .iter()
+                .map(|p| {
+                    let paper = &p.paper;
+                    PaperFacts::new(
+                        &paper.title,
+                        &paper.abstract_text,
+                        &paper.authors,
+                        &paper.categories,
+                    )
+                })
+                .collect()
         })
     }
 
@@ -215,6 +240,7 @@ impl Pool {
                         item: item.label.clone(),
                         similarity: pick.similarity,
                         shared_terms: pick.shared_terms,
+                        rules: user.fired.get(&pick.candidate).cloned().unwrap_or_default(),
                     },
                 }
             })
@@ -223,16 +249,28 @@ impl Pool {
 }
 
 /// One user as the ranking sees them against a [`Pool`]: profile items (newest first) with
-/// vectors and texts, disliked papers' vectors, and the candidates never to offer them.
+/// vectors, texts and ages, disliked papers' vectors and ages, the candidates never to offer
+/// them, and what their rules lift.
 pub struct UserInput {
     /// The user's name.
     pub name: String,
+    /// Papers per digest the user asked for, if they did.
+    pub size: Option<usize>,
     items: Vec<Item>,
     item_vectors: Matrix,
     item_texts: Vec<String>,
+    item_ages: Vec<f32>,
     negatives: Matrix,
+    negative_ages: Vec<f32>,
     excluded: Vec<usize>,
+    boosted: Vec<(usize, usize)>,
+    /// The rules that lifted each boosted candidate, in words.
+    fired: HashMap<usize, Vec<String>>,
+    min_similarity: Option<f32>,
 }
+
+/// Seconds in a day, for feedback ages.
+const DAY_SECONDS: i64 = 86_400;
 
 impl UserInput {
     /// Reads a user's profile, feedback and sent papers; embeds in one call whatever has no
@@ -243,9 +281,14 @@ impl UserInput {
         user: &str,
         pool: &Pool,
     ) -> Result<Self> {
-        store
+        let settings = store
             .user(user)?
-            .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(user.to_owned()))?;
+            .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(user.to_owned()))?
+            .settings;
+        let now = paperscout_store::now();
+        // Whole days: a ranking must not change from one second to the next (a resumed
+        // batch re-rank writes the same bytes as an uninterrupted one).
+        let age = |at: i64| ((now - at).max(0) / DAY_SECONDS) as f32;
         let feedback = store.feedback(user)?;
         let profile_items = store.profile(user)?;
         // Never offer what was sent, rated, or is in the profile already.
@@ -259,41 +302,57 @@ impl UserInput {
             .iter()
             .filter_map(|id| pool.position.get(id).copied())
             .collect();
+        let rules = CompiledRules::new(&settings.rules);
+        let mut boosted = Vec::new();
+        let mut fired = HashMap::new();
+        if !rules.is_empty() {
+            for (candidate, facts) in pool.facts().iter().enumerate() {
+                let verdict = rules.judge(facts);
+                if verdict.muted_by.is_some() {
+                    excluded.push(candidate);
+                } else if !verdict.boosted_by.is_empty() {
+                    boosted.push((candidate, verdict.boosted_by.len()));
+                    fired.insert(candidate, verdict.boosted_by);
+                }
+            }
+        }
         excluded.sort_unstable();
+        excluded.dedup();
 
-        let mut profile: Vec<(i64, Reason, String)> = profile_items
+        // (when, why, what, age as feedback: 0 for what the user added, which never fades)
+        let mut profile: Vec<(i64, Reason, String, f32)> = profile_items
             .into_iter()
             .map(|item| match item.subject {
-                ProfileSubject::Paper(id) => (item.added, Reason::Added, id),
-                ProfileSubject::Interest(text) => (item.added, Reason::Interest, text),
+                ProfileSubject::Paper(id) => (item.added, Reason::Added, id, 0.0),
+                ProfileSubject::Interest(text) => (item.added, Reason::Interest, text, 0.0),
             })
             .collect();
         let mut negative_ids = Vec::new();
         for event in &feedback {
-            match event.kind {
-                FeedbackKind::Like => {
-                    profile.push((event.at, Reason::Liked, event.paper_id.clone()));
-                }
-                FeedbackKind::Save => {
-                    profile.push((event.at, Reason::Saved, event.paper_id.clone()));
-                }
+            let reason = match event.kind {
+                FeedbackKind::Like => Reason::Liked,
+                FeedbackKind::Save => Reason::Saved,
                 FeedbackKind::Dislike | FeedbackKind::Dismiss => {
-                    negative_ids.push(event.paper_id.clone());
+                    negative_ids.push((event.paper_id.clone(), age(event.at)));
+                    continue;
                 }
-            }
+            };
+            profile.push((event.at, reason, event.paper_id.clone(), age(event.at)));
         }
         // Newest first.
         profile.sort_by_key(|item| std::cmp::Reverse(item.0));
         let key = model.key();
         let mut items = Vec::new();
         let mut item_rows: Vec<Row> = Vec::new();
-        for (_, reason, subject) in profile {
+        let mut item_ages = Vec::new();
+        for (_, reason, subject, item_age) in profile {
             if reason == Reason::Interest {
                 items.push(Item {
                     reason,
                     label: subject.clone(),
                 });
                 item_rows.push((subject, None));
+                item_ages.push(item_age);
                 continue;
             }
             let Some(stored) = store.paper(&subject)? else {
@@ -301,6 +360,7 @@ impl UserInput {
             };
             let vector = store.embedding(&stored.paper.id, key)?;
             item_rows.push((stored.paper.embedding_text(), vector));
+            item_ages.push(item_age);
             items.push(Item {
                 reason,
                 label: stored.paper.title,
@@ -310,20 +370,28 @@ impl UserInput {
             return Err(EmptyProfile(user.to_owned()).into());
         }
         let mut negatives = Vec::new();
-        for id in &negative_ids {
+        let mut negative_ages = Vec::new();
+        for (id, negative_age) in &negative_ids {
             if let Some(stored) = store.paper(id)? {
                 let vector = store.embedding(id, key)?;
                 negatives.push((stored.paper.embedding_text(), vector));
+                negative_ages.push(*negative_age);
             }
         }
         fill_missing(model, [&mut item_rows, &mut negatives])?;
         Ok(Self {
             name: user.to_owned(),
+            size: settings.rules.size,
             items,
             item_vectors: matrix(key.dim, &item_rows),
             item_texts: item_rows.into_iter().map(|(text, _)| text).collect(),
+            item_ages,
             negatives: matrix(key.dim, &negatives),
+            negative_ages,
             excluded,
+            boosted,
+            fired,
+            min_similarity: settings.rules.min_similarity,
         })
     }
 
@@ -333,6 +401,10 @@ impl UserInput {
             item_texts: &self.item_texts,
             negative_vectors: &self.negatives,
             excluded: &self.excluded,
+            item_ages_days: &self.item_ages,
+            negative_ages_days: &self.negative_ages,
+            boosted: &self.boosted,
+            min_similarity: self.min_similarity,
         }
     }
 
@@ -343,14 +415,17 @@ impl UserInput {
 }
 
 /// Chooses `user`'s papers of the window: ranked against the profile, pushed down by
-/// dislikes, diversified, explained. Papers sent before, rated, or in the profile are never
-/// chosen. An empty window gives an empty digest.
+/// dislikes, lifted or ruled out by the user's rules, diversified, explained. Papers sent
+/// before, rated, or in the profile are never chosen. An empty window gives an empty digest.
+/// The digest holds `size` papers at most when given, else as many as the user asked for,
+/// else `params.size`.
 pub fn build(
     store: &dyn Store,
     model: &dyn TextEmbedder,
     user: &str,
     window: Window,
     params: &DigestParams,
+    size: Option<usize>,
 ) -> Result<Digest> {
     store
         .user(user)?
@@ -371,7 +446,11 @@ pub fn build(
     let input = UserInput::load(store, model, user, &pool)?;
     digest.candidates = input.eligible(&pool);
     if digest.candidates > 0 {
-        digest.papers = pool.choose(&input, params);
+        let params = DigestParams {
+            size: size.or(input.size).unwrap_or(params.size),
+            ..*params
+        };
+        digest.papers = pool.choose(&input, &params);
     }
     Ok(digest)
 }

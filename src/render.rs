@@ -76,6 +76,9 @@ fn because_line(because: &Because) -> String {
     if !because.shared_terms.is_empty() {
         line += &format!("; shared terms: {}", because.shared_terms.join(", "));
     }
+    if !because.rules.is_empty() {
+        line += &format!("; your rules: {}", because.rules.join(", "));
+    }
     line + ")"
 }
 

@@ -5,7 +5,8 @@ use anyhow::Result;
 use paperscout_store::{
     Feedback, FeedbackKind, ProfileItem, ProfileSubject, Store, StoredPaper, Timestamp, User,
 };
-use serde::Serialize;
+use paperscout_types::{Rules, UserSettings};
+use serde::{Deserialize, Serialize};
 
 /// Adds stored papers (by arXiv id in any spelling, DOI or paperscout id) to a profile.
 /// Returns how many were added and the keys not found in the store.
@@ -112,4 +113,138 @@ pub fn show(store: &dyn Store, name: &str) -> Result<Shown> {
         feedback: store.feedback(name)?,
         sent: store.sent(name)?.len(),
     })
+}
+
+/// A setting a user asked for that cannot be.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadSetting(pub String);
+
+/// A change to a user's settings, as `paperscout user set` flags or a daemon request give it.
+/// Lists add to what is there; `clear_rules` first forgets every rule.
+#[derive(Debug, Clone, Default, PartialEq, clap::Args, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SettingsChange {
+    /// Forget every rule (categories, keywords, authors, floor, size) before adding these
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub clear_rules: bool,
+    /// Where e-mailed digests go
+    #[arg(long, value_name = "ADDRESS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Stop e-mailing this user
+    #[arg(long, conflicts_with = "email")]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_email: bool,
+    /// Only papers in this category (cs.LG) or archive (cs); repeatable, any one suffices
+    #[arg(long = "only-category", value_name = "CATEGORY")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub only_categories: Vec<String>,
+    /// Never papers in this category or archive (repeatable)
+    #[arg(long = "mute-category", value_name = "CATEGORY")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mute_categories: Vec<String>,
+    /// Lift papers whose title or abstract has this word or phrase (repeatable)
+    #[arg(long = "boost-keyword", value_name = "TEXT")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub boost_keywords: Vec<String>,
+    /// Never papers whose title or abstract has this word or phrase (repeatable)
+    #[arg(long = "mute-keyword", value_name = "TEXT")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mute_keywords: Vec<String>,
+    /// Lift papers by this author; a surname or a full name (repeatable)
+    #[arg(long = "boost-author", value_name = "NAME")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub boost_authors: Vec<String>,
+    /// Never papers by this author (repeatable)
+    #[arg(long = "mute-author", value_name = "NAME")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mute_authors: Vec<String>,
+    /// Send nothing rather than noise: leave out papers whose cosine to every profile item is
+    /// below this (-1 to 1)
+    #[arg(long, value_name = "COSINE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_similarity: Option<f32>,
+    /// Papers per digest
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<usize>,
+}
+
+impl SettingsChange {
+    /// Applies the change; nothing is changed when a value is invalid.
+    pub fn apply(&self, settings: &mut UserSettings) -> Result<(), BadSetting> {
+        if let Some(email) = &self.email {
+            email.parse::<lettre::Address>().map_err(|err| {
+                BadSetting(format!(
+                    "--email {email:?} is not an e-mail address ({err}): give one such as ada@example.org"
+                ))
+            })?;
+        }
+        if let Some(floor) = self.min_similarity
+            && !(-1.0..=1.0).contains(&floor)
+        {
+            return Err(BadSetting(format!(
+                "--min-similarity {floor} is not a cosine: give a number from -1 to 1"
+            )));
+        }
+        if self.size == Some(0) {
+            return Err(BadSetting(
+                "--size 0 would send nothing: give at least 1".into(),
+            ));
+        }
+        let rules = &mut settings.rules;
+        if self.clear_rules {
+            *rules = Rules::default();
+        }
+        if self.no_email {
+            settings.email = None;
+        }
+        if let Some(email) = &self.email {
+            settings.email = Some(email.clone());
+        }
+        add_unique(&mut rules.categories, &self.only_categories);
+        add_unique(&mut rules.mute_categories, &self.mute_categories);
+        add_unique(&mut rules.boost_keywords, &self.boost_keywords);
+        add_unique(&mut rules.mute_keywords, &self.mute_keywords);
+        add_unique(&mut rules.boost_authors, &self.boost_authors);
+        add_unique(&mut rules.mute_authors, &self.mute_authors);
+        if self.min_similarity.is_some() {
+            rules.min_similarity = self.min_similarity;
+        }
+        if self.size.is_some() {
+            rules.size = self.size;
+        }
+        Ok(())
+    }
+
+    /// Whether the change changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+fn add_unique(list: &mut Vec<String>, more: &[String]) {
+    for item in more {
+        let item = item.trim();
+        if !item.is_empty() && !list.iter().any(|x| x.eq_ignore_ascii_case(item)) {
+            list.push(item.to_owned());
+        }
+    }
+}
+
+/// Changes a user's settings; returns them as they now are.
+pub fn change_settings(
+    store: &mut dyn Store,
+    user: &str,
+    change: &SettingsChange,
+) -> Result<UserSettings> {
+    let mut settings = store
+        .user(user)?
+        .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(user.to_owned()))?
+        .settings;
+    change.apply(&mut settings)?;
+    store.set_user_settings(user, &settings)?;
+    Ok(settings)
 }

@@ -827,3 +827,95 @@ fn the_schedule_ingests_dropped_files_and_sends_each_digest_once() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn the_daemon_mails_scheduled_and_requested_digests() {
+    use crate::mail::{SmtpServer, free_port, python_with_aiosmtpd, titles};
+    let Some(lines) = sample_lines(0, 60) else {
+        return;
+    };
+    let Some(python) = python_with_aiosmtpd() else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ingest_locally(home, &lines);
+    for (user, papers) in [("ada", [2, 30]), ("alan", [5, 44])] {
+        let profile = write_lines(
+            home,
+            &format!("{user}.txt"),
+            &[paper_id(&lines[papers[0]]), paper_id(&lines[papers[1]])],
+        );
+        let output = paperscout(home)
+            .args(["user", "add", user, "--papers", profile.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let output = paperscout(home)
+        .args(["user", "set", "ada", "--email", "ada@example.org"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let port = free_port();
+    let maildir = home.join("maildir");
+    let server = SmtpServer::start(&python, port, &maildir);
+    std::fs::create_dir_all(home.join("config/paperscout")).unwrap();
+    std::fs::write(
+        home.join("config/paperscout/config.toml"),
+        format!(
+            "[schedule]\ndigest_at = \"00:00\"\ndigest_days = 4000\ndigest_size = 3\npoll_seconds = 1\n\
+             [schedule.users.alan]\ndigest_at = \"23:59\"\n\
+             [mail]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {port}\nsecurity = \"none\"\n\
+             from = \"paperscout <digest@paperscout.test>\"\n"
+        ),
+    )
+    .unwrap();
+    let socket = home.join("paperscout.sock");
+    let mut daemon = Daemon::start(home, &socket, &[]);
+
+    // Ada's scheduled digest goes out by e-mail as well as into the outbox.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while server.messages(&python).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no e-mail:\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let messages = server.messages(&python);
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["headers"]["to"], "ada@example.org");
+    assert_eq!(titles(&messages[0]).len(), 3);
+
+    // Alan has no address: a request to mail him is refused and says what to do; with one,
+    // it is sent at once and the answer says so.
+    let refused =
+        daemon.ask(&json!({"op": "digest", "user": "alan", "action": "send", "email": true}));
+    assert_eq!(refused["error"]["code"], "bad_request", "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("user set alan --email"),
+        "{refused}"
+    );
+    let set = daemon.ask(&json!({"op": "user", "action": "set", "name": "alan",
+        "settings": {"email": "alan@example.org", "mute_keywords": ["zzzz"]}}));
+    assert_eq!(
+        set["result"]["settings"]["email"], "alan@example.org",
+        "{set}"
+    );
+    let sent = daemon.ask(&json!({"op": "digest", "user": "alan", "action": "send",
+        "date": "2025-03-18", "days": 1, "size": 2, "email": true}));
+    assert_eq!(sent["ok"], true, "{sent}");
+    assert_eq!(sent["result"]["recorded"], 2, "{sent}");
+    assert_eq!(sent["result"]["delivery"]["delivered"], 1, "{sent}");
+    let messages = server.messages(&python);
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[1]["headers"]["to"], "alan@example.org");
+    assert_eq!(titles(&messages[1]).len(), 2);
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(daemon.wait(Duration::from_secs(60)).success());
+}

@@ -10,5 +10,6 @@ mod digest;
 mod embed_parity;
 mod eval;
 mod ingest;
+mod mail;
 mod model_folder;
 mod rerank;

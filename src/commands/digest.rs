@@ -25,6 +25,13 @@ pub fn run(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
     store
         .user(user)?
         .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(user.clone()))?;
+    // Before the model loads: an e-mail digest needs an address and a server.
+    let email = if args.email {
+        let recipient = crate::mail::recipient(&store, user)?;
+        Some((recipient, crate::mail::Mailer::new(&settings.mail)?))
+    } else {
+        None
+    };
     let model = StoreModel::load(settings)?;
     let day = match &args.date {
         Some(text) => recommend::parse_day(text, "--date")?,
@@ -35,7 +42,7 @@ pub fn run(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
         days: args.days,
         after_last_sent: true,
     };
-    let digest = recommend::build(&store, &model, user, window, &params(args))?;
+    let digest = recommend::build(&store, &model, user, window, &params(args), args.size)?;
     if digest.candidates == 0 {
         tracing::warn!(
             "no new papers for {user} announced {} … {} (a weekend, a holiday, or nothing ingested yet); no digest",
@@ -43,6 +50,9 @@ pub fn run(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
             digest.to
         );
         return Ok(());
+    }
+    if let Some((recipient, mailer)) = email {
+        return send_by_email(&mut store, &digest, &recipient, &mailer, args, quiet);
     }
     let rendered = crate::render::render(&digest, args.format, paperscout_store::now());
     match &args.out {
@@ -69,10 +79,53 @@ pub fn run(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
     Ok(())
 }
 
+/// Queues the digest's message with the papers' record (one transaction), then delivers it;
+/// with --dry-run prints the message and records nothing.
+fn send_by_email(
+    store: &mut SqliteStore,
+    digest: &recommend::Digest,
+    recipient: &str,
+    mailer: &crate::mail::Mailer,
+    args: &DigestArgs,
+    quiet: bool,
+) -> Result<()> {
+    if digest.papers.is_empty() {
+        tracing::warn!(
+            "nothing for {} passed the ranking's floor among {} papers; no e-mail",
+            digest.user,
+            digest.candidates
+        );
+        return Ok(());
+    }
+    let message = crate::mail::compose(digest, mailer.from(), recipient)?;
+    if args.dry_run {
+        std::io::stdout().lock().write_all(&message)?;
+        if !quiet {
+            eprintln!("dry run: nothing sent or recorded");
+        }
+        return Ok(());
+    }
+    let recorded = crate::mail::queue(store, digest, recipient, &message, paperscout_store::now())?;
+    let delivery = crate::mail::deliver_queued(store, mailer)?;
+    if !quiet {
+        eprintln!(
+            "digest for {}: {recorded} papers recorded as sent; {} e-mail delivered",
+            digest.user, delivery.delivered
+        );
+    }
+    if !delivery.failed.is_empty() {
+        anyhow::bail!(
+            "{} e-mail could not be delivered and stay queued ({}); `paperscout mail flush` or the daemon tries again",
+            delivery.failed.len(),
+            delivery.failed.join("; ")
+        );
+    }
+    Ok(())
+}
+
 /// The chooser's knobs from the command line.
 fn params(args: &DigestArgs) -> DigestParams {
     DigestParams {
-        size: args.size,
         mmr_lambda: args.mmr_lambda,
         min_similarity: args.min_similarity,
         ..DigestParams::default()

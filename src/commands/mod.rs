@@ -5,6 +5,7 @@ pub mod embed;
 pub mod eval;
 pub mod index;
 pub mod ingest;
+pub mod mail;
 pub mod model;
 pub mod query;
 pub mod remote;

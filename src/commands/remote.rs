@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::daemon::protocol::{
     DigestAction, DigestRequest, FeedbackRequest, IngestRequest, Request, UserAction, UserRequest,
 };
+use crate::users::SettingsChange;
 
 fn call(settings: &Settings, request: &Request) -> Result<Value> {
     crate::client::call(&settings.socket, request)
@@ -75,6 +76,7 @@ pub fn user(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<(
                 name: Some(name.clone()),
                 papers: keys,
                 interests: interests.clone(),
+                settings: SettingsChange::default(),
             }
         }
         UserCommand::Remove { name } => UserRequest {
@@ -82,6 +84,14 @@ pub fn user(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<(
             name: Some(name.clone()),
             papers: Vec::new(),
             interests: Vec::new(),
+            settings: SettingsChange::default(),
+        },
+        UserCommand::Set { name, change } => UserRequest {
+            action: UserAction::Set,
+            name: Some(name.clone()),
+            papers: Vec::new(),
+            interests: Vec::new(),
+            settings: change.clone(),
         },
         UserCommand::List { .. } | UserCommand::Show { .. } => {
             return crate::commands::user::run(command, settings, quiet);
@@ -89,7 +99,15 @@ pub fn user(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<(
     };
     let answer = call(settings, &Request::User(request))?;
     if !quiet {
-        if let Some(removed) = answer["removed"].as_str() {
+        if answer.get("settings").is_some() {
+            let settings: paperscout_types::UserSettings =
+                serde_json::from_value(answer["settings"].clone())?;
+            crate::commands::user::print_settings(
+                &mut std::io::stderr().lock(),
+                answer["user"].as_str().unwrap_or_default(),
+                &settings,
+            )?;
+        } else if let Some(removed) = answer["removed"].as_str() {
             eprintln!("removed user {removed} with their profile, feedback and digest history");
         } else {
             let unknown = answer["unknown"].as_array().map_or(0, Vec::len);
@@ -131,6 +149,7 @@ pub fn digest(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()>
             mmr_lambda: Some(args.mmr_lambda),
             min_similarity: args.min_similarity,
             format: args.format,
+            email: args.email,
         }),
     )?;
     let candidates = answer["digest"]["candidates"].as_u64().unwrap_or(0);

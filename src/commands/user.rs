@@ -107,6 +107,20 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
             for event in &shown.feedback {
                 writeln!(out, "  {:<9} {}", event.kind.as_str(), event.paper_id)?;
             }
+            print_settings(&mut out, name, &shown.user.settings)?;
+            Ok(())
+        }
+        UserCommand::Set { name, change } => {
+            if change.is_empty() {
+                bail!(
+                    "nothing to change: give --email, a rule such as --only-category cs.LG, or see `paperscout user set --help`"
+                );
+            }
+            let mut store = SqliteStore::open(&path)?;
+            let now = crate::users::change_settings(&mut store, name, change)?;
+            if !quiet {
+                print_settings(&mut std::io::stderr().lock(), name, &now)?;
+            }
             Ok(())
         }
         UserCommand::Remove { name } => {
@@ -239,4 +253,38 @@ pub fn past_tense(kind: FeedbackKind) -> &'static str {
         FeedbackKind::Save => "saved",
         FeedbackKind::Dismiss => "dismissed",
     }
+}
+
+/// A user's e-mail address and rules, one line each.
+pub fn print_settings(
+    out: &mut dyn Write,
+    name: &str,
+    settings: &paperscout_types::UserSettings,
+) -> Result<()> {
+    let rules = &settings.rules;
+    writeln!(
+        out,
+        "settings of {name}: e-mail {}",
+        settings.email.as_deref().unwrap_or("(none)")
+    )?;
+    let lists = [
+        ("only categories", &rules.categories),
+        ("muted categories", &rules.mute_categories),
+        ("boosted keywords", &rules.boost_keywords),
+        ("muted keywords", &rules.mute_keywords),
+        ("boosted authors", &rules.boost_authors),
+        ("muted authors", &rules.mute_authors),
+    ];
+    for (label, list) in lists {
+        if !list.is_empty() {
+            writeln!(out, "  {label}: {}", list.join("; "))?;
+        }
+    }
+    if let Some(floor) = rules.min_similarity {
+        writeln!(out, "  minimum similarity: {floor}")?;
+    }
+    if let Some(size) = rules.size {
+        writeln!(out, "  digest size: {size}")?;
+    }
+    Ok(())
 }

@@ -113,6 +113,7 @@ async fn run(cli: &Cli, args: &ServeArgs, settings: &Settings) -> Result<()> {
     let schedule_config = Arc::new(RwLock::new(settings.schedule.clone()));
     let signals = tokio::spawn(watch_signals(
         stop,
+        Arc::clone(&service),
         Arc::clone(&limits),
         Arc::clone(&schedule_config),
         cli.config.clone(),
@@ -123,6 +124,7 @@ async fn run(cli: &Cli, args: &ServeArgs, settings: &Settings) -> Result<()> {
         service: Arc::clone(&service),
         config: schedule_config,
         data_dir: settings.data_dir.clone(),
+        mail_retry: std::sync::Mutex::new(schedule::MailRetry::default()),
     });
     let scheduled = tokio::spawn(scheduler.run(stopped.clone()));
     server::run(Arc::clone(&service), listener, Arc::clone(&limits), stopped).await;
@@ -168,6 +170,7 @@ impl From<&ServeArgs> for ServeOverrides {
 
 async fn watch_signals(
     stop: watch::Sender<bool>,
+    service: Arc<Service>,
     limits: Arc<RwLock<Limits>>,
     schedule_config: Arc<RwLock<crate::config::ScheduleConfig>>,
     config: Option<std::path::PathBuf>,
@@ -195,6 +198,7 @@ async fn watch_signals(
                             }
                             Err(err) => tracing::error!("the schedule was not reloaded: {err:#}"),
                         }
+                        service.set_mail_config(file.mail);
                     }
                     Err(err) => tracing::error!("not reloaded: {err:#}"),
                 }

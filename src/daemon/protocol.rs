@@ -5,6 +5,7 @@
 //! either `"ok": true` with a `result`, or `"ok": false` with an `error` whose `code` is one
 //! of a few stable values. The id may be any JSON value; the daemon only copies it.
 
+use crate::users::SettingsChange;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -168,10 +169,6 @@ pub enum DigestAction {
     Send,
 }
 
-fn default_size() -> usize {
-    10
-}
-
 fn default_one() -> u32 {
     1
 }
@@ -191,9 +188,9 @@ pub struct DigestRequest {
     /// For a first digest, how many days up to `date` it covers.
     #[serde(default = "default_one")]
     pub days: u32,
-    /// Papers at most.
-    #[serde(default = "default_size")]
-    pub size: usize,
+    /// Papers at most [default: the user's own setting, else 10].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<usize>,
     /// Diversity: 1 ranks by relevance alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mmr_lambda: Option<f32>,
@@ -203,6 +200,10 @@ pub struct DigestRequest {
     /// How `preview` and `send` render it.
     #[serde(default)]
     pub format: Format,
+    /// E-mail it to the user's address: `send` queues the message with the papers' record
+    /// and delivers it; `preview` returns the message as `rendered`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub email: bool,
 }
 
 /// A kind of feedback.
@@ -266,6 +267,8 @@ pub enum UserAction {
     Show,
     /// Remove a user with everything about them.
     Remove,
+    /// Change a user's e-mail address and rules.
+    Set,
 }
 
 /// `user`.
@@ -283,6 +286,9 @@ pub struct UserRequest {
     /// For `add`: statements of interest.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interests: Vec<String>,
+    /// For `set`: what to change.
+    #[serde(default, skip_serializing_if = "SettingsChange::is_empty")]
+    pub settings: SettingsChange,
 }
 
 /// `ingest`: a file the daemon can read, or papers inline.

@@ -40,6 +40,16 @@ pub struct Scheduler {
     pub config: Arc<RwLock<ScheduleConfig>>,
     /// The data directory (for the state file and the default outbox).
     pub data_dir: PathBuf,
+    /// When queued e-mail may be tried again.
+    pub mail_retry: std::sync::Mutex<MailRetry>,
+}
+
+/// Backing off from an SMTP server that refuses: 1 minute after the first failed run,
+/// doubling to at most an hour, back to every round once a run delivers everything.
+#[derive(Debug, Default)]
+pub struct MailRetry {
+    failures: u32,
+    not_before: Option<std::time::Instant>,
 }
 
 impl Scheduler {
@@ -114,8 +124,45 @@ impl Scheduler {
         }
         self.fetch_feeds(&config, &mut state);
         self.send_digests(&config, &mut state);
+        self.deliver_mail();
         if let Err(err) = self.save_state(&state) {
             tracing::error!("could not save the schedule's state: {err:#}");
+        }
+    }
+
+    /// Delivers queued digest e-mail, unless a recent failure says to wait.
+    fn deliver_mail(&self) {
+        let mut retry = self
+            .mail_retry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if retry
+            .not_before
+            .is_some_and(|at| std::time::Instant::now() < at)
+        {
+            return;
+        }
+        match self.service.deliver_mail() {
+            Ok(Some(delivery)) if delivery.failed.is_empty() => {
+                if delivery.delivered > 0 {
+                    tracing::info!(delivered = delivery.delivered, "digest e-mail delivered");
+                }
+                *retry = MailRetry::default();
+            }
+            Ok(Some(delivery)) => {
+                retry.failures += 1;
+                let wait = Duration::from_secs(60 << (retry.failures - 1).min(6))
+                    .min(Duration::from_secs(3600));
+                retry.not_before = Some(std::time::Instant::now() + wait);
+                tracing::warn!(
+                    delivered = delivery.delivered,
+                    queued = delivery.failed.len(),
+                    "some digest e-mail could not be delivered; trying again in {} s",
+                    wait.as_secs()
+                );
+            }
+            Ok(None) => {}
+            Err(err) => tracing::error!("delivering digest e-mail failed: {err:#}"),
         }
     }
 

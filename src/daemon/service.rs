@@ -67,6 +67,9 @@ impl Failure {
             if cause.downcast_ref::<crate::users::UnknownPaper>().is_some() {
                 return Self::not_found(cause.to_string());
             }
+            if cause.downcast_ref::<crate::users::BadSetting>().is_some() {
+                return Self::bad_request(cause.to_string());
+            }
             if cause.downcast_ref::<EmptyProfile>().is_some() {
                 return Self::bad_request(cause.to_string());
             }
@@ -136,6 +139,8 @@ pub struct Service {
     index_dirty: AtomicBool,
     catalog: RwLock<Catalog>,
     model: ModelWorker,
+    /// E-mail delivery, replaced on SIGHUP.
+    mail: RwLock<crate::mail::MailConfig>,
     started: Instant,
     /// Connections open now (kept by the server, shown by `health`).
     pub connections: AtomicUsize,
@@ -208,6 +213,7 @@ impl Service {
             index_dirty: AtomicBool::new(false),
             catalog: RwLock::new(catalog),
             model,
+            mail: RwLock::new(settings.mail.clone()),
             started: Instant::now(),
             connections: AtomicUsize::new(0),
         })
@@ -405,7 +411,7 @@ impl Service {
             days: request.days,
             after_last_sent: false,
         };
-        let params = digest_params(request.n, request.mmr_lambda, None);
+        let params = digest_params(request.mmr_lambda, None);
         let digest = self.readers.with(|store| {
             recommend::build(
                 store,
@@ -413,6 +419,7 @@ impl Service {
                 &request.user,
                 window,
                 &params,
+                Some(request.n.min(MAX_K)),
             )
         })?;
         Ok(serde_json::to_value(digest)?)
@@ -426,7 +433,7 @@ impl Service {
             days: request.days,
             after_last_sent: true,
         };
-        let params = digest_params(request.size, request.mmr_lambda, request.min_similarity);
+        let params = digest_params(request.mmr_lambda, request.min_similarity);
         let build = |store: &dyn Store| {
             recommend::build(
                 store,
@@ -434,8 +441,12 @@ impl Service {
                 &request.user,
                 window,
                 &params,
+                request.size.map(|size| size.min(MAX_K)),
             )
         };
+        if request.email {
+            return self.digest_by_email(request, &build);
+        }
         let (digest, recorded) = if request.action == DigestAction::Send {
             // The writer is held from choosing to recording, so two sends cannot both pick
             // the same papers.
@@ -450,6 +461,83 @@ impl Service {
         let rendered = (request.action != DigestAction::Build)
             .then(|| crate::render::render(&digest, request.format, paperscout_store::now()));
         Ok(json!({ "digest": digest, "rendered": rendered, "recorded": recorded }))
+    }
+
+    /// `digest` with `email`: the message is composed, then (for `send`) queued with the
+    /// papers' record in one transaction and delivered; `rendered` is the message itself.
+    fn digest_by_email(
+        &self,
+        request: &DigestRequest,
+        build: &dyn Fn(&dyn Store) -> Result<recommend::Digest>,
+    ) -> Result<Value> {
+        let mailer = self.mailer()?.ok_or_else(|| {
+            Failure::bad_request(
+                "e-mail is not set up: set smtp_host and from in the [mail] table of the daemon's config file, then send it SIGHUP",
+            )
+        })?;
+        let recipient = self
+            .readers
+            .with(|store| crate::mail::recipient(store, &request.user))
+            .map_err(|err| Failure::bad_request(format!("{err:#}")))?;
+        if request.action != DigestAction::Send {
+            let digest = self.readers.with(|store| build(store))?;
+            let message = crate::mail::compose(&digest, mailer.from(), &recipient)?;
+            let rendered = String::from_utf8_lossy(&message).into_owned();
+            return Ok(json!({ "digest": digest, "rendered": rendered, "recorded": null }));
+        }
+        let (digest, recorded) = {
+            let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            let digest = build(&*writer)?;
+            if digest.papers.is_empty() {
+                return Ok(json!({ "digest": digest, "rendered": null, "recorded": 0 }));
+            }
+            let message = crate::mail::compose(&digest, mailer.from(), &recipient)?;
+            let recorded = crate::mail::queue(
+                &mut *writer,
+                &digest,
+                &recipient,
+                &message,
+                paperscout_store::now(),
+            )?;
+            (digest, recorded)
+        };
+        // The store is free while the server is talked to.
+        let delivery = crate::mail::deliver_queued(&mut &self.writer, &mailer)?;
+        Ok(json!({
+            "digest": digest,
+            "rendered": null,
+            "recorded": recorded,
+            "recipient": recipient,
+            "delivery": delivery,
+        }))
+    }
+
+    /// The mailer the current `[mail]` table describes; none when e-mail is not set up.
+    pub fn mailer(&self) -> Result<Option<crate::mail::Mailer>> {
+        let config = read(&self.mail).clone();
+        if config.smtp_host.is_none() {
+            return Ok(None);
+        }
+        crate::mail::Mailer::new(&config).map(Some)
+    }
+
+    /// Replaces the `[mail]` table (SIGHUP).
+    pub fn set_mail_config(&self, config: crate::mail::MailConfig) {
+        *write(&self.mail) = config;
+    }
+
+    /// Delivers every queued digest e-mail; none when e-mail is not set up.
+    pub fn deliver_mail(&self) -> Result<Option<crate::mail::Delivery>> {
+        let Some(mailer) = self.mailer()? else {
+            return Ok(None);
+        };
+        if self
+            .readers
+            .with(|store| Ok(store.undelivered_mail()?.is_empty()))?
+        {
+            return Ok(Some(crate::mail::Delivery::default()));
+        }
+        crate::mail::deliver_queued(&mut &self.writer, &mailer).map(Some)
     }
 
     fn feedback(&self, request: &FeedbackRequest) -> Result<Value> {
@@ -493,6 +581,13 @@ impl Service {
                     return Err(StoreError::NoSuchUser(name.to_owned()).into());
                 }
                 Ok(json!({ "removed": name }))
+            }
+            UserAction::Set => {
+                let name = name()?;
+                let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+                let settings =
+                    crate::users::change_settings(&mut *writer, name, &request.settings)?;
+                Ok(json!({ "user": name, "settings": settings }))
             }
             UserAction::Add => {
                 let name = name()?;
@@ -671,6 +766,8 @@ impl Service {
     /// papers as sent, so that a crash at any point neither loses a recorded digest nor
     /// records one twice: the files are written as `.pending` first, the papers recorded,
     /// then the files renamed; [`Service::recover_outbox`] settles what a crash left pending.
+    /// A user with an e-mail address, when e-mail is set up, also gets the digest queued as a
+    /// message in the same transaction ([`Service::deliver_mail`] sends it).
     /// Returns the digest's file, or none when there was nothing new.
     pub fn deliver_digest(
         &self,
@@ -682,7 +779,14 @@ impl Service {
     ) -> Result<Option<PathBuf>> {
         // The writer is held throughout: nothing else can send this user papers meanwhile.
         let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let digest = recommend::build(&*writer, &Interactive(&self.model), user, window, params)?;
+        let digest = recommend::build(
+            &*writer,
+            &Interactive(&self.model),
+            user,
+            window,
+            params,
+            None,
+        )?;
         if digest.papers.is_empty() {
             return Ok(None);
         }
@@ -699,8 +803,23 @@ impl Service {
             let text = crate::render::render(&digest, format, paperscout_store::now());
             write_synced(&pending(rendered), &text)?;
         }
-        let ids: Vec<&str> = digest.papers.iter().map(|e| e.paper.id.as_str()).collect();
-        writer.record_sent(user, &ids, paperscout_store::now())?;
+        let email = writer.user(user)?.and_then(|u| u.settings.email);
+        match (email, self.mailer()?) {
+            (Some(recipient), Some(mailer)) => {
+                let message = crate::mail::compose(&digest, mailer.from(), &recipient)?;
+                crate::mail::queue(
+                    &mut *writer,
+                    &digest,
+                    &recipient,
+                    &message,
+                    paperscout_store::now(),
+                )?;
+            }
+            _ => {
+                let ids: Vec<&str> = digest.papers.iter().map(|e| e.paper.id.as_str()).collect();
+                writer.record_sent(user, &ids, paperscout_store::now())?;
+            }
+        }
         if let Some(rendered) = &files.rendered {
             fs_err::rename(pending(rendered), rendered)?;
         }
@@ -774,15 +893,11 @@ impl Service {
     }
 }
 
-/// The chooser's knobs a request sets; the rest stay at their defaults.
-fn digest_params(
-    size: usize,
-    mmr_lambda: Option<f32>,
-    min_similarity: Option<f32>,
-) -> DigestParams {
+/// The chooser's knobs a request sets; the rest stay at their defaults. The size is given to
+/// [`recommend::build`] on its own, since a user's own setting stands in for a missing one.
+fn digest_params(mmr_lambda: Option<f32>, min_similarity: Option<f32>) -> DigestParams {
     let defaults = DigestParams::default();
     DigestParams {
-        size: size.min(MAX_K),
         mmr_lambda: mmr_lambda.unwrap_or(defaults.mmr_lambda),
         min_similarity,
         ..defaults

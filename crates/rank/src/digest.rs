@@ -35,6 +35,12 @@ pub struct DigestParams {
     pub min_similarity: Option<f32>,
     /// How strongly similarity to disliked papers pushes a candidate down.
     pub dislike_weight: f32,
+    /// Feedback (likes, saves, dislikes, dismissals) counts half as much after this many
+    /// days; 0 keeps it at full weight forever. Papers and interests the user added never fade.
+    pub feedback_half_life_days: f32,
+    /// How far each keyword or author rule that fires lifts a paper, in standard deviations
+    /// of the score.
+    pub rule_boost: f32,
     /// The hybrid method's knobs.
     pub hybrid: HybridParams,
 }
@@ -46,6 +52,8 @@ impl Default for DigestParams {
             mmr_lambda: 0.7,
             min_similarity: None,
             dislike_weight: 1.0,
+            feedback_half_life_days: 180.0,
+            rule_boost: 1.0,
             hybrid: HybridParams::default(),
         }
     }
@@ -90,10 +98,51 @@ pub struct UserProfile<'a> {
     pub item_texts: &'a [String],
     /// Unit embeddings of disliked and dismissed papers.
     pub negative_vectors: &'a Matrix,
-    /// Candidates never to choose (sent before, rated, in the profile), by index. They stay
-    /// out of the mean and deviation the scores are standardised by, in the batch and the
-    /// one-user path alike, so the two agree.
+    /// Candidates never to choose (sent before, rated, in the profile, ruled out by the
+    /// user's rules), by index. They stay out of the mean and deviation the scores are
+    /// standardised by, in the batch and the one-user path alike, so the two agree.
     pub excluded: &'a [usize],
+    /// Each profile item's age in days as feedback (a like or a save); 0 for what the user
+    /// added, which never fades. Empty: none fades.
+    pub item_ages_days: &'a [f32],
+    /// Each disliked or dismissed paper's age in days. Empty: none fades.
+    pub negative_ages_days: &'a [f32],
+    /// Candidates the user's keyword and author rules lift, with how many rules fired.
+    pub boosted: &'a [(usize, usize)],
+    /// The user's own floor on the closest profile item's cosine; the stricter of it and
+    /// [`DigestParams::min_similarity`] applies.
+    pub min_similarity: Option<f32>,
+}
+
+impl<'a> UserProfile<'a> {
+    /// A profile with no ages, boosts or floor of its own.
+    pub fn new(
+        item_vectors: &'a Matrix,
+        item_texts: &'a [String],
+        negative_vectors: &'a Matrix,
+        excluded: &'a [usize],
+    ) -> Self {
+        Self {
+            item_vectors,
+            item_texts,
+            negative_vectors,
+            excluded,
+            item_ages_days: &[],
+            negative_ages_days: &[],
+            boosted: &[],
+            min_similarity: None,
+        }
+    }
+}
+
+/// How much feedback `age_days` old counts: 1 when new, ½ after one half-life; always 1 when
+/// the half-life is 0 (no fading).
+pub fn fade(age_days: f32, half_life_days: f32) -> f32 {
+    if half_life_days > 0.0 && age_days > 0.0 {
+        0.5f32.powf(age_days / half_life_days)
+    } else {
+        1.0
+    }
 }
 
 impl Day {
@@ -274,11 +323,18 @@ impl Day {
             .map(|t| self.tfidf.transform(t))
             .collect();
         let recency: Vec<usize> = (0..items).collect();
+        let half_life = params.feedback_half_life_days;
+        let item_weights: Vec<f32> = user
+            .item_ages_days
+            .iter()
+            .map(|&age| fade(age, half_life))
+            .collect();
         let profile = Profile {
             vectors: user.item_vectors,
             lexical: &item_terms,
             terms: &item_terms,
             recency_rank: &recency,
+            item_weights: &item_weights,
         };
         let candidates = Candidates {
             vectors: &self.vectors,
@@ -300,19 +356,29 @@ impl Day {
             Some(&eligible_mask),
         );
         if user.negative_vectors.rows() > 0 {
+            // Each dislike pushes down what is unusually close to it, by its own standardised
+            // similarity, faded with its age; the strongest push counts.
             let against = user.negative_vectors.dot_all(&self.vectors, false);
-            let closest: Vec<f32> = (0..count)
-                .map(|c| {
-                    (0..user.negative_vectors.rows())
-                        .map(|n| against[n * count + c])
-                        .fold(f32::NEG_INFINITY, f32::max)
-                })
-                .collect();
-            for (r, penalty) in relevance
-                .iter_mut()
-                .zip(standardise_over(&closest, Some(&eligible_mask)))
-            {
-                *r -= params.dislike_weight * penalty.max(0.0);
+            let mut penalty = vec![0.0f32; count];
+            for (n, row) in against.chunks_exact(count).enumerate() {
+                let weight = fade(
+                    user.negative_ages_days.get(n).copied().unwrap_or(0.0),
+                    half_life,
+                );
+                for (p, z) in penalty
+                    .iter_mut()
+                    .zip(standardise_over(row, Some(&eligible_mask)))
+                {
+                    *p = p.max(weight * z);
+                }
+            }
+            for (r, p) in relevance.iter_mut().zip(penalty) {
+                *r -= params.dislike_weight * p;
+            }
+        }
+        for &(c, rules) in user.boosted {
+            if let Some(r) = relevance.get_mut(c) {
+                *r += params.rule_boost * rules as f32;
             }
         }
         let closest_item = |c: usize| -> (usize, f32) {
@@ -323,13 +389,12 @@ impl Day {
                 },
             )
         };
+        let floor = match (params.min_similarity, user.min_similarity) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
         let eligible: Vec<usize> = (0..count)
-            .filter(|&c| {
-                eligible_mask[c]
-                    && params
-                        .min_similarity
-                        .is_none_or(|floor| closest_item(c).1 >= floor)
-            })
+            .filter(|&c| eligible_mask[c] && floor.is_none_or(|floor| closest_item(c).1 >= floor))
             .collect();
         // MMR re-orders the head of the ranking; the tail cannot reach a short digest.
         let pool_size = (params.size * 10).max(100);
@@ -409,12 +474,12 @@ impl Day {
 /// Chooses up to `params.size` candidates for one user, best first (a [`Day`] of one use).
 pub fn select(input: &DigestInput<'_>, params: &DigestParams) -> Vec<Pick> {
     let day = Day::new(input.candidate_vectors.clone(), input.candidate_texts);
-    let user = UserProfile {
-        item_vectors: input.item_vectors,
-        item_texts: input.item_texts,
-        negative_vectors: input.negative_vectors,
-        excluded: &[],
-    };
+    let user = UserProfile::new(
+        input.item_vectors,
+        input.item_texts,
+        input.negative_vectors,
+        &[],
+    );
     day.select(&user, params)
 }
 
@@ -546,5 +611,83 @@ mod tests {
             ..params
         };
         assert!(select(&input, &strict).is_empty());
+    }
+    #[test]
+    fn rules_lift_papers_and_a_users_own_floor_applies() {
+        let (candidates, texts) = input_rows();
+        let day = Day::new(candidates, &texts);
+        let items = matrix(&[unit(1.0, 0.2, 0.0)]);
+        let item_texts = vec!["graph neural networks".to_owned()];
+        let negatives = Matrix::new(3);
+        let params = DigestParams {
+            size: 4,
+            mmr_lambda: 1.0,
+            ..DigestParams::default()
+        };
+        let plain = UserProfile::new(&items, &item_texts, &negatives, &[]);
+        let order = |picks: Vec<Pick>| picks.iter().map(|p| p.candidate).collect::<Vec<_>>();
+        let before = order(day.select(&plain, &params));
+        let mut head = before[..2].to_vec();
+        head.sort_unstable();
+        assert_eq!(head, [0, 1]);
+        // Two rules fire for the unrelated paper: it rises above the protein paper.
+        let boosted = [(3, 2)];
+        let lifted = UserProfile {
+            boosted: &boosted,
+            ..plain
+        };
+        let after = order(day.select(&lifted, &params));
+        let rank = |list: &[usize], c: usize| list.iter().position(|&x| x == c);
+        assert!(rank(&after, 3) < rank(&before, 3), "{before:?} {after:?}");
+        // The user's floor keeps only what is close to the profile.
+        let picky = UserProfile {
+            min_similarity: Some(0.9),
+            ..plain
+        };
+        let mut kept = order(day.select(&picky, &params));
+        kept.sort_unstable();
+        assert_eq!(kept, vec![0, 1]);
+    }
+
+    #[test]
+    fn old_feedback_fades_and_a_zero_half_life_keeps_it() {
+        assert_eq!(fade(0.0, 180.0), 1.0);
+        assert!((fade(180.0, 180.0) - 0.5).abs() < 1e-6);
+        assert_eq!(fade(1000.0, 0.0), 1.0);
+        // Two interests: topic A (added), topic B (a like). Candidates: one of each.
+        let candidates = matrix(&[
+            unit(1.0, 0.1, 0.0),
+            unit(0.1, 1.0, 0.0),
+            unit(0.0, 0.0, 1.0),
+        ]);
+        let texts = ["alpha", "beta", "gamma"].map(str::to_owned).to_vec();
+        let day = Day::new(candidates, &texts);
+        let items = matrix(&[unit(1.0, 0.0, 0.0), unit(0.0, 1.0, 0.0)]);
+        let item_texts = ["alpha", "beta"].map(str::to_owned).to_vec();
+        let negatives = Matrix::new(3);
+        let params = DigestParams {
+            size: 3,
+            mmr_lambda: 1.0,
+            ..DigestParams::default()
+        };
+        let score_of = |ages: &[f32], c: usize, params: &DigestParams| {
+            let user = UserProfile {
+                item_ages_days: ages,
+                ..UserProfile::new(&items, &item_texts, &negatives, &[])
+            };
+            day.select(&user, params)
+                .into_iter()
+                .find(|p| p.candidate == c)
+                .map(|p| p.score)
+                .expect("chosen")
+        };
+        let fresh = score_of(&[0.0, 0.0], 1, &params);
+        let faded = score_of(&[0.0, 3650.0], 1, &params);
+        assert!(faded < fresh, "{faded} {fresh}");
+        let forever = DigestParams {
+            feedback_half_life_days: 0.0,
+            ..params
+        };
+        assert!((score_of(&[0.0, 3650.0], 1, &forever) - fresh).abs() < 1e-6);
     }
 }

@@ -170,6 +170,7 @@ impl Prepared {
                     lexical: &lexical,
                     terms: &terms,
                     recency_rank: &recency,
+                    item_weights: &[],
                 };
                 let own: HashSet<usize> = query.profile.iter().copied().collect();
                 let background = (method == Method::TfidfSvm).then(|| Background {

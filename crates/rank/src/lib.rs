@@ -15,9 +15,11 @@ pub mod eval;
 pub mod lexical;
 pub mod methods;
 pub mod metrics;
+pub mod rules;
 pub mod svm;
 
 pub use dense::Matrix;
 pub use lexical::{Postings, SparseVec, Tfidf, TfidfParams};
 pub use methods::{Background, Candidates, HybridParams, Method, Profile, score};
 pub use metrics::{Estimate, QueryMetrics, Summary, evaluate, summarise, top_k};
+pub use rules::{CompiledRules, PaperFacts, Verdict};

@@ -94,6 +94,9 @@ pub struct Profile<'a> {
     pub terms: &'a [SparseVec],
     /// Each item's place in time: 0 for the newest.
     pub recency_rank: &'a [usize],
+    /// How much each item counts in [`Method::Hybrid`]'s soft maximum, on top of its recency
+    /// (feedback fades with age); empty: every item alike.
+    pub item_weights: &'a [f32],
 }
 
 /// The papers to rank.
@@ -228,7 +231,11 @@ pub fn hybrid_scores(
     let weights: Vec<f32> = profile
         .recency_rank
         .iter()
-        .map(|&rank| ((rank + 1) as f32).powf(-hybrid.recency_decay))
+        .enumerate()
+        .map(|(item, &rank)| {
+            let own = profile.item_weights.get(item).copied().unwrap_or(1.0);
+            own * ((rank + 1) as f32).powf(-hybrid.recency_decay)
+        })
         .collect();
     let semantic = soft_max_columns(similarities, count, &weights, hybrid.temperature);
     let lexical = if hybrid.lexical_temperature > 0.0 {

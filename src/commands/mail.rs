@@ -1,0 +1,65 @@
+//! `paperscout mail queue|flush`: the digest e-mail outbox.
+
+use std::io::Write;
+
+use anyhow::{Result, bail};
+use paperscout_store::{SqliteStore, Store};
+
+use crate::cli::MailCommand;
+use crate::config::Settings;
+
+/// Runs the command.
+pub fn run(command: &MailCommand, settings: &Settings, quiet: bool) -> Result<()> {
+    let path = paperscout_store::file_in(&settings.data_dir);
+    match command {
+        MailCommand::Queue { json } => {
+            let store = SqliteStore::open_read_only(&path)?;
+            let queued = store.undelivered_mail()?;
+            let mut out = std::io::stdout().lock();
+            if *json {
+                serde_json::to_writer_pretty(&mut out, &queued)?;
+                writeln!(out)?;
+                return Ok(());
+            }
+            if queued.is_empty() {
+                writeln!(out, "no e-mail waiting")?;
+            }
+            for mail in queued {
+                writeln!(
+                    out,
+                    "#{}  {}  {}  → {}  ({} tries{})",
+                    mail.id,
+                    mail.user,
+                    mail.day,
+                    mail.recipient,
+                    mail.attempts,
+                    mail.last_error
+                        .map(|why| format!("; last: {why}"))
+                        .unwrap_or_default()
+                )?;
+            }
+            Ok(())
+        }
+        MailCommand::Flush => {
+            if crate::daemon::running(settings) {
+                bail!(
+                    "the daemon is running and delivers queued e-mail by itself, trying again after growing pauses (up to an hour); stop it to deliver by hand"
+                );
+            }
+            let mailer = crate::mail::Mailer::new(&settings.mail)?;
+            let mut store = SqliteStore::open(&path)?;
+            let delivery = crate::mail::deliver_queued(&mut store, &mailer)?;
+            if !quiet {
+                eprintln!("{} e-mail delivered", delivery.delivered);
+            }
+            if !delivery.failed.is_empty() {
+                bail!(
+                    "{} e-mail stay queued: {}",
+                    delivery.failed.len(),
+                    delivery.failed.join("; ")
+                );
+            }
+            Ok(())
+        }
+    }
+}

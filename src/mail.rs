@@ -1,0 +1,268 @@
+//! Digest e-mail: a digest composed as a multipart message (plain text and HTML), queued in
+//! the store's outbox in the transaction that records its papers as sent, and delivered over
+//! SMTP by [`deliver_queued`].
+//!
+//! The order makes delivery at-least-once and never lossy: a crash or an unreachable server
+//! after the transaction leaves the message queued, and the next delivery run sends it. A
+//! crash after the server took a message but before it was marked delivered sends it once
+//! more; its `Message-ID` is fixed by user and day, so mail programs show it once.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use lettre::address::Envelope;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{Address, Message, SmtpTransport, Transport};
+use paperscout_store::{NewMail, Store};
+use serde::{Deserialize, Serialize};
+
+use crate::recommend::Digest;
+
+/// How the connection to the SMTP server is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// Plain connection upgraded with STARTTLS (port 587); refused if the server cannot.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a server on this machine or a trusted network.
+    None,
+}
+
+/// The `[mail]` table of the config file.
+///
+/// ```toml
+/// [mail]
+/// smtp_host = "smtp.example.org"
+/// smtp_port = 587                  # default: 587 for starttls, 465 for tls, 25 for none
+/// security = "starttls"            # starttls, tls or none
+/// username = "paperscout@example.org"
+/// password_env = "PAPERSCOUT_SMTP_PASSWORD"   # the variable that holds the password
+/// from = "paperscout <paperscout@example.org>"
+/// timeout_secs = 30
+/// ```
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    /// The SMTP server.
+    pub smtp_host: Option<String>,
+    /// Its port.
+    pub smtp_port: Option<u16>,
+    /// starttls, tls or none.
+    pub security: Option<Security>,
+    /// The login, if the server wants one.
+    pub username: Option<String>,
+    /// The environment variable holding the password [default: PAPERSCOUT_SMTP_PASSWORD].
+    pub password_env: Option<String>,
+    /// The sender, `Name <address>` or a bare address.
+    pub from: Option<String>,
+    /// Seconds to wait for the server [default: 30].
+    pub timeout_secs: Option<u64>,
+}
+
+/// A configured SMTP connection and sender.
+pub struct Mailer {
+    transport: SmtpTransport,
+    from: Mailbox,
+}
+
+impl Mailer {
+    /// The mailer the config describes; an error naming the key to set when it is incomplete.
+    pub fn new(config: &MailConfig) -> Result<Self> {
+        let host = config.smtp_host.as_deref().context(
+            "e-mail is not set up: set smtp_host (and from) in the [mail] table of the config file",
+        )?;
+        let from: Mailbox = config
+            .from
+            .as_deref()
+            .context("e-mail is not set up: set from = \"paperscout <you@example.org>\" in the [mail] table")?
+            .parse()
+            .with_context(|| {
+                format!(
+                    "[mail] from = {:?} is not an address such as \"paperscout <you@example.org>\"",
+                    config.from.as_deref().unwrap_or_default()
+                )
+            })?;
+        let security = config.security.unwrap_or_default();
+        let builder = match security {
+            Security::Starttls => SmtpTransport::starttls_relay(host)?,
+            Security::Tls => SmtpTransport::relay(host)?,
+            Security::None => SmtpTransport::builder_dangerous(host),
+        };
+        let port = config.smtp_port.unwrap_or(match security {
+            Security::Starttls => 587,
+            Security::Tls => 465,
+            Security::None => 25,
+        });
+        let mut builder = builder
+            .port(port)
+            .timeout(Some(Duration::from_secs(config.timeout_secs.unwrap_or(30))));
+        if let Some(username) = &config.username {
+            let variable = config
+                .password_env
+                .as_deref()
+                .unwrap_or("PAPERSCOUT_SMTP_PASSWORD");
+            let password = std::env::var(variable).with_context(|| {
+                format!("[mail] username is set but ${variable} holds no password: export it")
+            })?;
+            builder = builder.credentials(Credentials::new(username.clone(), password));
+        }
+        Ok(Self {
+            transport: builder.build(),
+            from,
+        })
+    }
+
+    /// The sender.
+    pub fn from(&self) -> &Mailbox {
+        &self.from
+    }
+
+    /// Hands one message to the server.
+    fn send(&self, recipient: &str, message: &[u8]) -> Result<()> {
+        let to: Address = recipient
+            .parse()
+            .with_context(|| format!("{recipient:?} is not an e-mail address"))?;
+        let envelope = Envelope::new(Some(self.from.email.clone()), vec![to])?;
+        self.transport.send_raw(&envelope, message)?;
+        Ok(())
+    }
+}
+
+/// The digest as an e-mail: the Markdown as its plain-text part, the e-mail-safe HTML as its
+/// HTML part.
+pub fn compose(digest: &Digest, from: &Mailbox, to: &str) -> Result<Vec<u8>> {
+    let to: Mailbox = to.parse().with_context(|| {
+        format!(
+            "{to:?} is not an e-mail address: fix it with `paperscout user set {} --email ADDRESS`",
+            digest.user
+        )
+    })?;
+    let count = digest.papers.len();
+    let subject = format!(
+        "paperscout: {count} new paper{} for {} — {}",
+        if count == 1 { "" } else { "s" },
+        digest.user,
+        digest.to
+    );
+    let host = from.email.domain();
+    let message_id = format!(
+        "<digest.{}.{}@{host}>",
+        id_safe(&digest.user),
+        id_safe(&digest.to)
+    );
+    let mut message = Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(subject)
+        .date_now()
+        .message_id(Some(message_id))
+        .user_agent(format!("paperscout {}", env!("CARGO_PKG_VERSION")))
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(crate::render::markdown(digest)),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(crate::render::html(digest)),
+                ),
+        )?;
+    // Mail robots and vacation replies leave automatic messages alone (RFC 3834).
+    message.headers_mut().insert_raw(HeaderValue::new(
+        HeaderName::new_from_ascii_str("Auto-Submitted"),
+        "auto-generated".to_owned(),
+    ));
+    Ok(message.formatted())
+}
+
+/// Keeps letters, digits, dots and dashes, for a Message-ID.
+fn id_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Queues a digest's e-mail and records its papers as sent, in one transaction. Returns how
+/// many papers were newly recorded.
+pub fn queue(
+    store: &mut dyn Store,
+    digest: &Digest,
+    recipient: &str,
+    message: &[u8],
+    now: i64,
+) -> Result<usize> {
+    let ids: Vec<&str> = digest.papers.iter().map(|e| e.paper.id.as_str()).collect();
+    let mail = NewMail {
+        day: &digest.to,
+        recipient,
+        message,
+    };
+    let (recorded, _) = store.record_sent_with_mail(&digest.user, &ids, now, &mail)?;
+    Ok(recorded)
+}
+
+/// What a delivery run did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Delivery {
+    /// Messages the server took.
+    pub delivered: usize,
+    /// Messages left queued, with why.
+    pub failed: Vec<String>,
+}
+
+/// Delivers every queued message, oldest first; a failure leaves the message queued with its
+/// reason and the run goes on with the next.
+pub fn deliver_queued(store: &mut dyn Store, mailer: &Mailer) -> Result<Delivery> {
+    let mut delivery = Delivery::default();
+    for mail in store.undelivered_mail()? {
+        match mailer.send(&mail.recipient, &mail.message) {
+            Ok(()) => {
+                store.mail_delivered(mail.id, paperscout_store::now())?;
+                delivery.delivered += 1;
+            }
+            Err(err) => {
+                let why = format!("{err:#}");
+                tracing::warn!(
+                    "the digest of {} for {} to {} is still queued: {why}",
+                    mail.user,
+                    mail.day,
+                    mail.recipient
+                );
+                store.mail_failed(mail.id, &why)?;
+                delivery.failed.push(format!(
+                    "{} {} → {}: {why}",
+                    mail.user, mail.day, mail.recipient
+                ));
+            }
+        }
+    }
+    Ok(delivery)
+}
+
+/// The user's e-mail address, or an error saying how to set one.
+pub fn recipient(store: &dyn Store, user: &str) -> Result<String> {
+    let settings = store
+        .user(user)?
+        .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(user.to_owned()))?
+        .settings;
+    match settings.email {
+        Some(email) => Ok(email),
+        None => bail!(
+            "{user} has no e-mail address: set one with `paperscout user set {user} --email ADDRESS`"
+        ),
+    }
+}
