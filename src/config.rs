@@ -30,6 +30,7 @@ use crate::cli::{Cli, ModelArgs};
 /// model_queue = 256
 /// model_batch = 32
 /// shutdown_deadline_secs = 10
+/// compact_above = 0.1                     # rebuild the index past 10% replaced points
 ///
 /// [schedule]                              # what the daemon does by itself
 /// watch = "/srv/paperscout/incoming"      # listing files dropped here are ingested
@@ -124,6 +125,9 @@ pub struct DaemonConfig {
     pub model_batch: Option<usize>,
     /// Seconds shutdown waits for requests in flight.
     pub shutdown_deadline_secs: Option<u64>,
+    /// Share of replaced papers' old points in the index past which it is rebuilt in the
+    /// background [default: 0.1].
+    pub compact_above: Option<f64>,
 }
 
 /// The `[model]` table.

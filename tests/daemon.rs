@@ -919,3 +919,86 @@ fn the_daemon_mails_scheduled_and_requested_digests() {
     daemon.signal(nix::sys::signal::Signal::SIGTERM);
     assert!(daemon.wait(Duration::from_secs(60)).success());
 }
+
+#[test]
+fn replaced_papers_are_compacted_away_in_the_background_while_searches_go_on() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let Some(lines) = sample_lines(0, 60) else {
+        return;
+    };
+    ingest_locally(home, &lines);
+    let socket = home.join("paperscout.sock");
+    let daemon = Daemon::start(home, &socket, &[]);
+    let index_stats = |daemon: &Daemon| {
+        let stats = daemon.ask(&json!({"op": "stats"}));
+        assert_eq!(stats["ok"], true, "{stats}");
+        stats["result"]["index"].clone()
+    };
+    assert_eq!(index_stats(&daemon)["tombstone_ratio"], 0.0);
+
+    // Thirty revised abstracts: each paper is re-embedded and its old point left behind.
+    let revised: Vec<String> = lines[..30]
+        .iter()
+        .map(|line| {
+            let mut paper: Value = serde_json::from_str(line).unwrap();
+            paper["abstract"] = json!(format!(
+                "{} In a revised version we add experiments on three further data sets.",
+                paper["abstract"].as_str().unwrap()
+            ));
+            paper.to_string()
+        })
+        .collect();
+    let file = write_lines(home, "revised.jsonl", &revised);
+    let answer = daemon.ask(&json!({"op": "ingest", "path": file}));
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert_eq!(
+        answer["result"]["report"]["written"]["updated"], 30,
+        "{answer}"
+    );
+
+    // The rebuild runs in the background; searches are answered all along, never with an
+    // old point.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut searched = 0;
+    loop {
+        let id = paper_id(&lines[searched % 60]);
+        let answer = daemon.ask(&json!({"op": "similar", "query": id, "k": 10}));
+        check_similar(&answer, &id, 10);
+        let hits = hit_ids(&answer);
+        assert_eq!(
+            hits.iter().collect::<HashSet<_>>().len(),
+            hits.len(),
+            "a paper twice: {answer}"
+        );
+        searched += 1;
+        let stats = index_stats(&daemon);
+        if stats["tombstone_ratio"] == 0.0 {
+            assert_eq!(stats["papers"], 60, "{stats}");
+            assert_eq!(stats["points"], 60, "{stats}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no compaction ({stats}):\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        daemon
+            .log_text()
+            .contains("index compacted in the background")
+    );
+    // The revised text finds its own paper first.
+    let text = {
+        let paper: Value = serde_json::from_str(&revised[3]).unwrap();
+        format!(
+            "{}\n{}",
+            paper["title"].as_str().unwrap(),
+            paper["abstract"].as_str().unwrap()
+        )
+    };
+    let answer = daemon.ask(&json!({"op": "similar", "query": text, "by": "text", "k": 3}));
+    assert_eq!(hit_ids(&answer)[0], paper_id(&lines[3]), "{answer}");
+}

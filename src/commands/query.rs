@@ -27,6 +27,7 @@ pub fn ask(settings: &Settings, request: Request) -> Result<Value> {
         ServiceOptions {
             model_queue: 16,
             model_batch: 32,
+            compact_above: 0.1,
         },
     )?;
     let answer = service.handle(request).map_err(|failure| DaemonError {

@@ -29,6 +29,8 @@ use service::{Service, ServiceOptions};
 
 /// How often a changed index is saved while the daemon runs.
 const SAVE_EVERY: Duration = Duration::from_secs(60);
+/// How often the index's tombstones are checked against the compaction threshold.
+const COMPACT_CHECK_EVERY: Duration = Duration::from_secs(5);
 
 /// The limits: flags first, then the config file, then the defaults.
 fn limits(flags: &ServeOverrides, file: &DaemonConfig) -> Limits {
@@ -82,6 +84,7 @@ async fn run(cli: &Cli, args: &ServeArgs, settings: &Settings) -> Result<()> {
             .model_batch
             .or(settings.daemon.model_batch)
             .unwrap_or(32),
+        compact_above: settings.daemon.compact_above.unwrap_or(0.1),
     };
     let started = Instant::now();
     let settings_for_open = settings.clone();
@@ -210,12 +213,25 @@ async fn watch_signals(
     Ok(())
 }
 
+/// The index's upkeep: a compaction when tombstones pass the threshold (checked every
+/// `COMPACT_CHECK_EVERY`, run in the background), and a save every `SAVE_EVERY` if it changed.
 async fn save_periodically(service: Arc<Service>, mut stopped: watch::Receiver<bool>) {
+    let mut last_save = Instant::now();
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(SAVE_EVERY) => {}
+            _ = tokio::time::sleep(COMPACT_CHECK_EVERY) => {}
             _ = stopped.changed() => return,
         }
+        let compacting = Arc::clone(&service);
+        match tokio::task::spawn_blocking(move || compacting.compact_if_needed()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => tracing::warn!("could not compact the index: {err:#}"),
+            Err(err) => tracing::warn!("compacting the index panicked: {err}"),
+        }
+        if last_save.elapsed() < SAVE_EVERY {
+            continue;
+        }
+        last_save = Instant::now();
         let saving = Arc::clone(&service);
         match tokio::task::spawn_blocking(move || saving.persist()).await {
             Ok(Ok(())) => {}

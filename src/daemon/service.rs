@@ -3,7 +3,7 @@
 //! them on blocking threads, so the async runtime only moves bytes.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::Instant;
 
@@ -99,6 +99,8 @@ pub struct ServiceOptions {
     pub model_queue: usize,
     /// Texts of waiting requests embedded together.
     pub model_batch: usize,
+    /// The share of tombstones in the index past which it is rebuilt in the background.
+    pub compact_above: f64,
 }
 
 /// Read-only store connections, reused between requests.
@@ -137,6 +139,13 @@ pub struct Service {
     index: RwLock<PaperIndex>,
     index_dir: PathBuf,
     index_dirty: AtomicBool,
+    /// Counts the index's replacements by a compacted copy, so a flat copy taken of the old
+    /// graph is never installed on the new one.
+    index_generation: AtomicU64,
+    /// While a compaction runs, the papers upserted meanwhile, replayed into the compacted
+    /// index before it replaces the old; `None` when none runs.
+    compaction_log: Mutex<Option<Vec<OwnedRow>>>,
+    compact_above: f64,
     catalog: RwLock<Catalog>,
     model: ModelWorker,
     /// E-mail delivery, replaced on SIGHUP.
@@ -170,6 +179,13 @@ impl Embed for Bulk<'_> {
     fn embed(&mut self, texts: &[String]) -> std::result::Result<Vec<Vec<f32>>, String> {
         self.0.embed_bulk(texts).map_err(|err| err.to_string())
     }
+}
+
+/// A paper id and its vector, owned.
+type OwnedRow = (String, Vec<f32>);
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -211,6 +227,9 @@ impl Service {
             index: RwLock::new(index),
             index_dir,
             index_dirty: AtomicBool::new(false),
+            index_generation: AtomicU64::new(0),
+            compaction_log: Mutex::new(None),
+            compact_above: options.compact_above,
             catalog: RwLock::new(catalog),
             model,
             mail: RwLock::new(settings.mail.clone()),
@@ -709,15 +728,24 @@ impl Service {
             .collect();
         // Small chunks: searches wait for the write lock one chunk at a time, not a batch.
         for chunk in rows.chunks(64) {
-            write(&self.index).upsert_batch(chunk)?;
+            let mut index = write(&self.index);
+            index.upsert_batch(chunk)?;
+            // Logged under the index's lock, so a compaction swapping the index in cannot
+            // miss a chunk.
+            if let Some(log) = lock(&self.compaction_log).as_mut() {
+                log.extend(chunk.iter().map(|(id, v)| ((*id).to_owned(), v.to_vec())));
+            }
         }
         if !rows.is_empty() {
             self.index_dirty.store(true, Ordering::Relaxed);
             // The flat copy is taken while searches go on, and swapped in at once; until
             // then searches use the graph itself, complete but slower.
+            let generation = self.index_generation.load(Ordering::Acquire);
             let frozen = read(&self.index).frozen_copy();
-            if !write(&self.index).install(frozen) {
-                tracing::debug!("the index grew while it was copied; copied again next batch");
+            let mut index = write(&self.index);
+            if self.index_generation.load(Ordering::Acquire) != generation || !index.install(frozen)
+            {
+                tracing::debug!("the index changed while it was copied; copied again next batch");
             }
         }
         Ok(())
@@ -877,6 +905,67 @@ impl Service {
             }
         }
         Ok(kept)
+    }
+
+    /// Rebuilds the index without its tombstones when they pass the threshold, while searches
+    /// go on against the old one: the live papers are copied out under a short read lock, the
+    /// new graph is built without any lock, and papers upserted meanwhile are replayed into it
+    /// before it replaces the old in one swap. Returns whether it compacted.
+    pub fn compact_if_needed(&self) -> Result<bool> {
+        let ratio = read(&self.index).tombstone_ratio();
+        if ratio <= self.compact_above {
+            return Ok(false);
+        }
+        {
+            let mut log = lock(&self.compaction_log);
+            if log.is_some() {
+                return Ok(false);
+            }
+            *log = Some(Vec::new());
+        }
+        let compacted = self.compact(ratio);
+        *lock(&self.compaction_log) = None;
+        compacted.map(|()| true)
+    }
+
+    fn compact(&self, ratio: f64) -> Result<()> {
+        let started = Instant::now();
+        let (dim, params, live) = {
+            let index = read(&self.index);
+            let live: Vec<(String, Vec<f32>)> = index
+                .live_papers()
+                .map(|(id, v)| (id.to_owned(), v.to_vec()))
+                .collect();
+            (index.dim(), index.params(), live)
+        };
+        let mut fresh = PaperIndex::new(dim, params, live.len());
+        let rows: Vec<(&str, &[f32])> = live
+            .iter()
+            .map(|(id, v)| (id.as_str(), v.as_slice()))
+            .collect();
+        fresh.upsert_batch(&rows)?;
+        fresh.optimise();
+        let mut index = write(&self.index);
+        let replay = lock(&self.compaction_log).take().unwrap_or_default();
+        if !replay.is_empty() {
+            let rows: Vec<(&str, &[f32])> = replay
+                .iter()
+                .map(|(id, v)| (id.as_str(), v.as_slice()))
+                .collect();
+            fresh.upsert_batch(&rows)?;
+            fresh.optimise();
+        }
+        *index = fresh;
+        self.index_generation.fetch_add(1, Ordering::AcqRel);
+        self.index_dirty.store(true, Ordering::Relaxed);
+        tracing::info!(
+            tombstones = format!("{:.0}%", ratio * 100.0),
+            papers = index.len(),
+            replayed = replay.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "index compacted in the background"
+        );
+        Ok(())
     }
 
     /// Saves the index if it changed since it was last saved.

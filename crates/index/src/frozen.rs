@@ -16,7 +16,7 @@ use std::collections::{BinaryHeap, HashMap};
 
 use hnsw_rs::hnsw::Hnsw;
 
-use crate::distance::{UnitDot, dot};
+use crate::distance::{UnitDot, dot, prefetch};
 use crate::scored::Scored;
 
 /// The graph's edges by point number.
@@ -34,8 +34,10 @@ pub struct FrozenGraph {
 }
 
 thread_local! {
-    /// Per thread: the generation each point was last visited in, and the current one.
-    static VISITED: RefCell<(Vec<u32>, u32)> = const { RefCell::new((Vec::new(), 0)) };
+    /// Per thread: the generation each point was last visited in, the current one, and room
+    /// for a point's unvisited neighbours.
+    static VISITED: RefCell<(Vec<u32>, u32, Vec<u32>)> =
+        const { RefCell::new((Vec::new(), 0, Vec::new())) };
 }
 
 impl FrozenGraph {
@@ -127,7 +129,7 @@ impl FrozenGraph {
         }
         VISITED.with(|visited| {
             let mut visited = visited.borrow_mut();
-            let (stamps, generation) = &mut *visited;
+            let (stamps, generation, fresh) = &mut *visited;
             if stamps.len() < self.points || *generation == u32::MAX {
                 stamps.clear();
                 stamps.resize(self.points.max(stamps.len()), 0);
@@ -146,12 +148,20 @@ impl FrozenGraph {
                 if best.len() >= ef && best.peek().is_some_and(|worst| nearest < worst.0) {
                     break;
                 }
+                // The unvisited neighbours first, their vectors asked for at once; then
+                // scored, by which time most have arrived.
+                fresh.clear();
                 for &next in self.neighbours(nearest.1) {
                     let stamp = &mut stamps[next as usize];
                     if *stamp == generation {
                         continue;
                     }
                     *stamp = generation;
+                    let start = next as usize * dim;
+                    prefetch(&vectors[start..start + dim]);
+                    fresh.push(next);
+                }
+                for &next in fresh.iter() {
                     let candidate = Scored(score(next), next);
                     if best.len() < ef || best.peek().is_some_and(|worst| candidate > worst.0) {
                         frontier.push(candidate);
