@@ -14,12 +14,12 @@ help:
 	@echo "make run          fetch the model, build, ingest 500 sample papers, start the daemon, show a digest and similar papers"
 	@echo "make test         the whole test suite: format, lints, unit and integration tests"
 	@echo "make bench-embed  embedding throughput, side by side with PyTorch when available"
-	@echo "make bench-index  index build time, recall@10 and queries/s against exact search"
+	@echo "make bench-index  index build, memory, recall@10 and queries/s beside exact search, hnswlib and faiss"
 	@echo "make bench-ingest ingest papers/s and peak memory, with and without the model"
 	@echo "make bench-digest digests for 10,000 users x 1,500 new papers"
 	@echo "make bench-daemon queries/s and p50/p99 latency of similar on the socket, 1/8/64 clients"
 	@echo "make bench-rerank 100,000 users x 20,000 candidates, top 50: wall time, memory, kernel FLOP/s"
-	@echo "make bench-venv   a Python with torch + sentence-transformers for the benchmark"
+	@echo "make bench-venv   a Python with torch, sentence-transformers, hnswlib and faiss for the benchmarks"
 
 # Idempotent: checks the hashes of a present model, fetches a missing one.
 model:
@@ -88,7 +88,7 @@ bench-rerank:
 
 bench-venv:
 	python3 -m venv .venv-bench
-	.venv-bench/bin/pip install torch sentence-transformers
+	.venv-bench/bin/pip install torch sentence-transformers numpy hnswlib faiss-cpu
 
 clean:
 	$(CARGO) clean

@@ -1,23 +1,68 @@
-//! The index on the shared corpus: build time, recall@10 and single-thread queries/s at
-//! several ef, against exact search.
+//! The index side by side with hnswlib and faiss: build time, memory, recall@10 and
+//! single-thread queries/s at ef 16, 32, 64 and 128, against exact search, in one run.
 //!
 //! `make bench-index` (or `cargo bench --bench index_search`) indexes the peer's embeddings of
-//! `../shared/data/arxiv-cs/` (all but the last 500 papers, which are the queries) with M = 16
-//! and ef_construction = 200, then answers k = 10 queries one at a time on one thread.
+//! `../shared/data/arxiv-cs/` (all but the last 500 papers, which are the queries), optionally
+//! grown with perturbed copies, with M = 16 and ef_construction = 200 on every core, then
+//! answers k = 10 queries on one thread. The same vectors, queries and exact answers go to
+//! `benches/ann_peers.py`, which builds hnswlib and faiss HNSW with the same M and
+//! ef_construction when the Python has them (`make bench-venv` installs them), and one table
+//! compares all of them.
 //!
-//! Environment: `PAPERSCOUT_BENCH_VECTORS` (papers to use, default all 54,002).
+//! Environment:
+//! - `PAPERSCOUT_BENCH_VECTORS`: real papers to use (default all 54,002);
+//! - `PAPERSCOUT_BENCH_PERTURBED`: perturbed copies to add (default 0; 946,498 makes the 1M
+//!   set), each a real vector plus uniform noise of amplitude 0.1, back on the unit sphere;
+//! - `PAPERSCOUT_BENCH_PYTHON`: the Python for the peers (default `.venv-bench/bin/python`,
+//!   else `python3`); `PAPERSCOUT_BENCH_PEERS=0` leaves them out.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
 
 use paperscout_index::{Filter, Hit, IndexParams, PaperIndex, f16_rows};
+use serde_json::Value;
 
 const DIM: usize = 384;
 const QUERIES: usize = 500;
 const K: usize = 10;
+const EFS: [usize; 4] = [16, 32, 64, 128];
+/// The recall the issue compares engines at.
+const TARGET_RECALL: f64 = 0.96;
+
+/// One engine's figures.
+struct Engine {
+    name: String,
+    build_s: f64,
+    memory_mib: f64,
+    /// (ef, recall, queries/s)
+    searches: Vec<(usize, f64, f64)>,
+}
+
+impl Engine {
+    /// Queries/s at exactly the target recall: log(queries/s) interpolated linearly in
+    /// recall between the two ef whose recalls bracket it (comparing at the first ef that
+    /// reaches it would favour whichever engine lands just above).
+    fn at_target(&self) -> Option<f64> {
+        let searches = &self.searches;
+        if let Some(first) = searches.first()
+            && first.1 >= TARGET_RECALL
+        {
+            return Some(first.2);
+        }
+        searches.windows(2).find_map(|pair| {
+            let ((_, r0, q0), (_, r1, q1)) = (pair[0], pair[1]);
+            (r0 < TARGET_RECALL && r1 >= TARGET_RECALL).then(|| {
+                let t = (TARGET_RECALL - r0) / (r1 - r0);
+                (q0.ln() + t * (q1.ln() - q0.ln())).exp()
+            })
+        })
+    }
+}
 
 fn main() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -30,28 +75,31 @@ fn main() {
         return;
     };
     let available = bytes.len() / (DIM * 2);
-    let count = std::env::var("PAPERSCOUT_BENCH_VECTORS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(available)
-        .min(available);
+    let count = env_or("PAPERSCOUT_BENCH_VECTORS", available).min(available);
+    let perturbed = env_or("PAPERSCOUT_BENCH_PERTURBED", 0);
     let vectors = f16_rows(&bytes[..count * DIM * 2], DIM).unwrap();
-    let (indexed, queries) = vectors.split_at(count - QUERIES);
-    let ids: Vec<String> = (0..indexed.len()).map(|i| format!("paper-{i}")).collect();
+    let (real, queries) = vectors.split_at(count - QUERIES);
+    let mut indexed: Vec<Vec<f32>> = real.to_vec();
+    let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
+    for i in 0..perturbed {
+        indexed.push(noise.perturb(&real[i % real.len()], 0.1));
+    }
+    let ids: Vec<String> = (0..indexed.len()).map(|i| i.to_string()).collect();
     let params = IndexParams::default();
 
+    let before = rss_mib();
     let started = Instant::now();
     let mut index = PaperIndex::new(DIM, params, indexed.len());
     let batch: Vec<(&str, &[f32])> = ids
         .iter()
-        .zip(indexed)
+        .zip(&indexed)
         .map(|(id, v)| (id.as_str(), v.as_slice()))
         .collect();
     index.upsert_batch(&batch).unwrap();
-    let build = started.elapsed().as_secs_f64();
-    let started = Instant::now();
+    let insert_s = started.elapsed().as_secs_f64();
     index.optimise();
-    let optimise = started.elapsed().as_secs_f64();
+    let build_s = started.elapsed().as_secs_f64();
+    let memory_mib = rss_mib() - before;
 
     let no_filter = Filter::default();
     let (truth, exact_seconds) = timed_single_thread(|| {
@@ -60,25 +108,14 @@ fn main() {
             .map(|q| index.exact_search(q, K, &no_filter).unwrap())
             .collect::<Vec<_>>()
     });
-
-    println!(
-        "index benchmark: {} real all-MiniLM-L6-v2 vectors indexed, {QUERIES} held-out queries, \
-         k = {K}, M = {}, ef_construction = {}, queries on 1 thread",
-        indexed.len(),
-        params.max_connections,
-        params.ef_construction
-    );
-    println!(
-        "build: {build:.1} s on {} threads ({:.0} papers/s); flat copy for search: {:.2} s\n",
-        rayon::current_num_threads(),
-        indexed.len() as f64 / build,
-        optimise
-    );
-    println!("| search | recall@10 | queries/s | vs exact |");
-    println!("|---|---:|---:|---:|");
     let exact_qps = QUERIES as f64 / exact_seconds;
-    println!("| exact | 1.000 | {exact_qps:.0} | 1.0× |");
-    for ef in [16, 32, 64, 128] {
+    let mut ours = Engine {
+        name: "paperscout (hnsw_rs + flat search copy)".into(),
+        build_s,
+        memory_mib,
+        searches: Vec::new(),
+    };
+    for ef in EFS {
         index.set_ef_search(ef);
         let (found, seconds) = timed_single_thread(|| {
             queries
@@ -86,12 +123,230 @@ fn main() {
                 .map(|q| index.search(q, K, &no_filter).unwrap())
                 .collect::<Vec<_>>()
         });
-        let recall = recall(&found, &truth);
-        let qps = QUERIES as f64 / seconds;
-        println!(
-            "| hnsw ef {ef} | {recall:.3} | {qps:.0} | {:.1}× |",
-            qps / exact_qps
+        ours.searches
+            .push((ef, recall(&found, &truth), QUERIES as f64 / seconds));
+    }
+    drop(batch);
+    drop(index);
+
+    println!(
+        "index benchmark: {} vectors ({} real all-MiniLM-L6-v2 + {perturbed} perturbed), \
+         {QUERIES} held-out real queries, k = {K}, M = {}, ef_construction = {}, built on {} \
+         threads, queries on 1 thread",
+        indexed.len(),
+        real.len(),
+        params.max_connections,
+        params.ef_construction,
+        rayon::current_num_threads(),
+    );
+    println!(
+        "paperscout: inserts {insert_s:.1} s, flat search copy {:.1} s; exact search {exact_qps:.0} queries/s\n",
+        build_s - insert_s
+    );
+    let mut engines = vec![ours];
+    engines.extend(peers(&indexed, queries, &truth, params));
+    print_table(&engines, exact_qps);
+}
+
+/// hnswlib and faiss on the same vectors, through `benches/ann_peers.py`.
+fn peers(
+    indexed: &[Vec<f32>],
+    queries: &[Vec<f32>],
+    truth: &[Vec<Hit>],
+    params: IndexParams,
+) -> Vec<Engine> {
+    if std::env::var("PAPERSCOUT_BENCH_PEERS").is_ok_and(|v| v == "0") {
+        return Vec::new();
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = std::env::var_os("PAPERSCOUT_BENCH_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let venv = root.join(".venv-bench/bin/python");
+            venv.is_file().then_some(venv)
+        })
+        .unwrap_or_else(|| PathBuf::from("python3"));
+    let folder = tempfile::tempdir().unwrap();
+    write_f32(&folder.path().join("base.f32"), indexed);
+    write_f32(&folder.path().join("queries.f32"), queries);
+    let mut truth_bytes = Vec::with_capacity(truth.len() * K * 4);
+    for hits in truth {
+        for hit in hits {
+            truth_bytes.extend_from_slice(&hit.id.parse::<i32>().unwrap().to_le_bytes());
+        }
+    }
+    std::fs::write(folder.path().join("truth.i32"), truth_bytes).unwrap();
+    let output = Command::new(&python)
+        .arg(root.join("benches/ann_peers.py"))
+        .arg(folder.path())
+        .args(["--k", &K.to_string()])
+        .args(["--m", &params.max_connections.to_string()])
+        .args(["--ef-construction", &params.ef_construction.to_string()])
+        .args(["--threads", &rayon::current_num_threads().to_string()])
+        .output();
+    let output = match output {
+        Ok(output) if output.status.success() => output,
+        Ok(output) => {
+            eprintln!(
+                "!!!!! the peers did not run with {} ({}); `make bench-venv` installs numpy, hnswlib and faiss-cpu !!!!!",
+                python.display(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+            return Vec::new();
+        }
+        Err(err) => {
+            eprintln!(
+                "!!!!! no Python for the peers ({}: {err}) !!!!!",
+                python.display()
+            );
+            return Vec::new();
+        }
+    };
+    let results: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut engines = Vec::new();
+    for name in ["hnswlib", "faiss"] {
+        let result = &results[name];
+        if let Some(missing) = result["missing"].as_str() {
+            eprintln!("!!!!! {name} is not installed ({missing}): left out !!!!!");
+            continue;
+        }
+        let label = if name == "faiss" {
+            format!(
+                "faiss HNSWFlat {}",
+                result["version"].as_str().unwrap_or("?")
+            )
+        } else {
+            format!("hnswlib {}", result["version"].as_str().unwrap_or("?"))
+        };
+        engines.push(Engine {
+            name: label,
+            build_s: result["build_s"].as_f64().unwrap(),
+            memory_mib: result["memory_mib"].as_f64().unwrap(),
+            searches: result["searches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    (
+                        s["ef"].as_u64().unwrap() as usize,
+                        s["recall"].as_f64().unwrap(),
+                        s["qps"].as_f64().unwrap(),
+                    )
+                })
+                .collect(),
+        });
+    }
+    engines
+}
+
+fn print_table(engines: &[Engine], exact_qps: f64) {
+    print!("| engine | build s | memory MiB |");
+    for ef in EFS {
+        print!(" ef {ef}: recall / q/s |");
+    }
+    println!(" q/s at recall {TARGET_RECALL} |");
+    print!("|---|---:|---:|");
+    for _ in EFS {
+        print!("---|");
+    }
+    println!("---|");
+    print!("| exact search | – | – |");
+    for _ in EFS {
+        print!(" 1.000 / {exact_qps:.0} |");
+    }
+    println!(" {exact_qps:.0} |");
+    for engine in engines {
+        print!(
+            "| {} | {:.1} | {:.0} |",
+            engine.name, engine.build_s, engine.memory_mib
         );
+        for (_, recall, qps) in &engine.searches {
+            print!(" {recall:.3} / {qps:.0} |");
+        }
+        match engine.at_target() {
+            Some(qps) => println!(" {qps:.0} |"),
+            None => println!(" not reached |"),
+        }
+    }
+    let Some(baseline) = engines.iter().find(|e| e.name.starts_with("hnswlib")) else {
+        return;
+    };
+    println!(
+        "\nratios to {} (higher is better for q/s, lower for build and memory):\n",
+        baseline.name
+    );
+    print!("| engine | build | memory |");
+    for ef in EFS {
+        print!(" q/s ef {ef} |");
+    }
+    println!(" q/s at recall {TARGET_RECALL} |");
+    print!("|---|---:|---:|");
+    for _ in EFS {
+        print!("---:|");
+    }
+    println!("---:|");
+    for engine in engines.iter().filter(|e| e.name != baseline.name) {
+        print!(
+            "| {} | {:.2}× | {:.2}× |",
+            engine.name,
+            engine.build_s / baseline.build_s,
+            engine.memory_mib / baseline.memory_mib.max(f64::MIN_POSITIVE)
+        );
+        for ((_, _, qps), (_, _, base)) in engine.searches.iter().zip(&baseline.searches) {
+            print!(" {:.2}× |", qps / base);
+        }
+        match (engine.at_target(), baseline.at_target()) {
+            (Some(a), Some(b)) => println!(" {:.2}× |", a / b),
+            _ => println!(" – |"),
+        }
+    }
+}
+
+fn write_f32(path: &Path, rows: &[Vec<f32>]) {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for row in rows {
+        for x in row {
+            out.write_all(&x.to_le_bytes()).unwrap();
+        }
+    }
+    out.flush().unwrap();
+}
+
+/// A number from the environment, or the default.
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// This process's resident memory now, in MiB.
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// A small deterministic generator, so every run perturbs the same way.
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    }
+
+    /// `base` plus uniform noise of the given amplitude, back on the unit sphere.
+    fn perturb(&mut self, base: &[f32], amplitude: f32) -> Vec<f32> {
+        let mut v: Vec<f32> = base.iter().map(|x| x + amplitude * self.next()).collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= norm);
+        v
     }
 }
 
