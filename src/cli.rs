@@ -593,6 +593,13 @@ pub struct EmbedArgs {
     #[arg(long, conflicts_with_all = ["out", "format", "strict"])]
     pub missing: bool,
 
+    /// Re-embed the whole store with the model given (after a model change), side by side:
+    /// the current model's vectors and index stay untouched until every paper has a vector
+    /// of the new model and its index is built, then the data directory switches to it in one
+    /// rename (<data-dir>/model.json). A killed run continues where it stopped when run again
+    #[arg(long, conflicts_with_all = ["out", "format", "strict", "missing"])]
+    pub all: bool,
+
     /// Write here instead of standard output
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,

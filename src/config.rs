@@ -177,7 +177,10 @@ impl Settings {
             batch_size: None,
         });
         let model = ModelConfig {
-            path: from_cli.model.or(file.model.path),
+            path: from_cli
+                .model
+                .or(file.model.path)
+                .or_else(|| switched_model(&data_dir)),
             device: from_cli.device.or(file.model.device),
             engine: from_cli.engine.or(file.model.engine),
             batch_size: from_cli.batch_size.or(file.model.batch_size),
@@ -196,6 +199,28 @@ impl Settings {
             socket,
         })
     }
+}
+
+/// The file in a data directory that names the model `embed --all` switched it to.
+pub fn switch_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("model.json")
+}
+
+/// The model `embed --all` switched the data directory to: used when no flag, environment
+/// variable or config file names one.
+fn switched_model(data_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(switch_file(data_dir)).ok()?;
+    let value: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(value) => value,
+        Err(err) => {
+            tracing::warn!(
+                "{} is malformed ({err}); using the default model",
+                switch_file(data_dir).display()
+            );
+            return None;
+        }
+    };
+    value["path"].as_str().map(str::to_owned)
 }
 
 /// Reads the config file again (for the daemon's SIGHUP).

@@ -43,7 +43,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Embed(args) => {
             let settings = Settings::resolve(cli, Some(&args.model))?;
-            if args.missing {
+            if args.all {
+                commands::embed::run_all(&settings, cli.quiet)
+            } else if args.missing {
                 commands::embed::run_missing(&settings, cli.quiet)
             } else {
                 commands::embed::run(args, &settings, cli.quiet)

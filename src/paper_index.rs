@@ -1,5 +1,7 @@
-//! The index as the binary uses it: loaded from `<data-dir>/index`, caught up with the store,
-//! and rebuilt from the store (with a log line saying why) when missing, stale or corrupt.
+//! The index as the binary uses it: loaded from `<data-dir>/index/<model>/`, caught up with
+//! the store, and rebuilt from the store (with a log line saying why) when missing, stale or
+//! corrupt. Each model has its own folder, so re-embedding with a new model builds its index
+//! beside the current one.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -12,9 +14,22 @@ use paperscout_store::{ModelKey, Store};
 /// the index rebuilds it from its live papers.
 pub const TOMBSTONE_LIMIT: f64 = 0.10;
 
-/// The index folder in a data directory.
-pub fn dir_in(data_dir: &Path) -> PathBuf {
-    data_dir.join("index")
+/// The index folder of a model in a data directory: its name and the start of its weights'
+/// sha256.
+pub fn dir_for(data_dir: &Path, model: &ModelKey) -> PathBuf {
+    let name: String = model
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let sha = model.sha256.get(..12).unwrap_or(&model.sha256);
+    data_dir.join("index").join(format!("{name}-{sha}"))
 }
 
 /// How a model is named in an index manifest: name and weights together.

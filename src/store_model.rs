@@ -37,6 +37,11 @@ impl StoreModel {
     }
 }
 
+/// The key the settings' model stores its vectors under (the model is loaded and checked).
+pub fn key_of(settings: &Settings) -> Result<ModelKey> {
+    Ok(StoreModel::load(settings)?.key)
+}
+
 impl Embed for StoreModel {
     fn model(&self) -> &ModelKey {
         &self.key

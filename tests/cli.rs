@@ -298,3 +298,76 @@ fn every_command_explains_itself() {
         );
     }
 }
+
+#[test]
+fn embed_all_re_embeds_beside_the_current_model_and_switches_when_done() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let Some(lines) = crate::util::sample_lines(0, 30) else {
+        return;
+    };
+    crate::util::ingest_lines(home, "papers.jsonl", &lines);
+    // The same weights in another folder: another model as far as the store can tell.
+    let copy = model_copy();
+    let new_name = copy
+        .path()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    // Without PAPERSCOUT_MODEL, which would name the model for every command.
+    let run = |args: &[&str]| {
+        let output = paperscout(home)
+            .env_remove("PAPERSCOUT_MODEL")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        output
+    };
+    let before: Value = serde_json::from_slice(&run(&["model", "info", "--json"]).stdout).unwrap();
+    assert_ne!(before["name"], new_name.as_str());
+
+    let output = run(&["embed", "--all", "--model", copy.path().to_str().unwrap()]);
+    assert!(stderr(&output).contains("now uses"), "{}", stderr(&output));
+    let stats: Value = serde_json::from_slice(&run(&["stats", "--json"]).stdout).unwrap();
+    let models = stats["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2, "both models' vectors are kept: {stats}");
+    assert!(models.iter().all(|m| m["count"] == 30), "{stats}");
+    let data_dir = home.join("data/paperscout");
+    let switch: Value =
+        serde_json::from_str(&std::fs::read_to_string(data_dir.join("model.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        switch["path"].as_str().unwrap(),
+        std::fs::canonicalize(copy.path())
+            .unwrap()
+            .to_str()
+            .unwrap()
+    );
+    // Every command now uses the new model, and its own index.
+    let after: Value = serde_json::from_slice(&run(&["model", "info", "--json"]).stdout).unwrap();
+    assert_eq!(after["name"], new_name.as_str(), "{after}");
+    assert!(
+        std::fs::read_dir(data_dir.join("index")).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(&new_name)),
+        "no index folder of the new model"
+    );
+    let check: Value =
+        serde_json::from_slice(&run(&["index", "check", "--json", "--queries", "10"]).stdout)
+            .unwrap();
+    assert_eq!(check["papers"], 30, "{check}");
+    assert_eq!(
+        check["rebuilt_because"],
+        Value::Null,
+        "built by embed --all: {check}"
+    );
+    // Again: nothing to embed, the same switch.
+    run(&["embed", "--all", "--model", copy.path().to_str().unwrap()]);
+    let stats: Value = serde_json::from_slice(&run(&["stats", "--json"]).stdout).unwrap();
+    assert_eq!(stats["models"].as_array().unwrap().len(), 2);
+}

@@ -375,7 +375,7 @@ fn the_daemon_answers_every_kind_of_query_and_stops_cleanly() {
     let status = daemon.wait(Duration::from_secs(60));
     assert!(status.success(), "{status}:\n{}", daemon.log_text());
     assert!(!socket.exists(), "the socket was removed");
-    assert!(home.join("data/paperscout/index/CURRENT").is_file());
+    assert!(crate::util::index_dir(home).join("CURRENT").is_file());
 }
 
 #[test]

@@ -205,7 +205,7 @@ fn the_index_is_saved_reused_caught_up_and_rebuilt_when_corrupt() {
         (Some(50), &Value::Null)
     );
 
-    let points = home.path().join("data/paperscout/index/gen-2/points.bin");
+    let points = crate::util::index_dir(home.path()).join("gen-2/points.bin");
     let mut bytes = std::fs::read(&points).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 1;

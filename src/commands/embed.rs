@@ -69,6 +69,57 @@ pub fn run_missing(settings: &Settings, quiet: bool) -> Result<()> {
     let path = paperscout_store::file_in(&settings.data_dir);
     let mut store = SqliteStore::open(&path)?;
     let model = StoreModel::load(settings)?;
+    embed_missing(&mut store, &model, quiet)
+}
+
+/// `paperscout embed --all`: every paper embedded with the settings' model, its index built
+/// in its own folder, then the data directory switched to it by one rename; until then the
+/// model in use keeps its vectors and index.
+pub fn run_all(settings: &Settings, quiet: bool) -> Result<()> {
+    if crate::daemon::running(settings) {
+        bail!(
+            "the daemon holds the store: stop it (`paperscout stop`), run `embed --all`, then start it again; it will serve with the new model"
+        );
+    }
+    let path = paperscout_store::file_in(&settings.data_dir);
+    let mut store = SqliteStore::open(&path)?;
+    let model = StoreModel::load(settings)?;
+    let located = crate::model::locate(settings)?;
+    embed_missing(&mut store, &model, quiet)?;
+    let dir = crate::paper_index::dir_for(&settings.data_dir, model.key());
+    let (index, opened) = crate::paper_index::open(
+        &store,
+        model.key(),
+        &dir,
+        paperscout_index::IndexParams::default(),
+    )?;
+    let switch = crate::config::switch_file(&settings.data_dir);
+    let record = serde_json::json!({
+        "path": std::fs::canonicalize(&located.dir)?,
+        "name": model.key().name,
+        "sha256": model.key().sha256,
+        "dim": model.key().dim,
+        "switched": paperscout_store::now(),
+    });
+    crate::commands::digest::write_atomically(
+        &switch,
+        &(serde_json::to_string_pretty(&record)? + "\n"),
+    )?;
+    if !quiet {
+        eprintln!(
+            "{} now uses {} ({} papers indexed in {:.1} s); the previous model's vectors and index are kept. \
+             Start the daemon again to serve with it; a config file or PAPERSCOUT_MODEL that names a model still wins over the switch",
+            settings.data_dir.display(),
+            model.key().name,
+            index.len(),
+            opened.seconds
+        );
+    }
+    Ok(())
+}
+
+/// Embeds every stored paper lacking a current vector of `model`, in batches, each committed.
+fn embed_missing(store: &mut SqliteStore, model: &StoreModel, quiet: bool) -> Result<()> {
     let stats = store.stats()?;
     let done = stats
         .models

@@ -29,19 +29,21 @@ struct Check {
 /// Runs the command.
 pub fn run(command: &IndexCommand, settings: &Settings, quiet: bool) -> Result<()> {
     let path = paperscout_store::file_in(&settings.data_dir);
-    let dir = crate::paper_index::dir_in(&settings.data_dir);
     let store = SqliteStore::open(&path)?;
-    let stats = store.stats()?;
-    let Some(stored) = stats.models.iter().max_by_key(|m| m.count) else {
+    // The index of the model in use.
+    let model = crate::store_model::key_of(settings)?;
+    if !store
+        .stats()?
+        .models
+        .iter()
+        .any(|m| m.name == model.name && m.sha256 == model.sha256 && m.count > 0)
+    {
         bail!(
-            "the store holds no embeddings: ingest papers without --no-embed, or run `paperscout embed --missing`"
+            "the store holds no embeddings of {}: ingest papers without --no-embed, or run `paperscout embed --missing`",
+            model.name
         );
-    };
-    let model = paperscout_store::ModelKey {
-        name: stored.name.clone(),
-        sha256: stored.sha256.clone(),
-        dim: stored.dim,
-    };
+    }
+    let dir = crate::paper_index::dir_for(&settings.data_dir, &model);
     match command {
         IndexCommand::Rebuild => {
             let _ = std::fs::remove_dir_all(&dir);

@@ -203,7 +203,7 @@ impl Service {
         let store_path = paperscout_store::file_in(&settings.data_dir);
         let writer = SqliteStore::open(&store_path)?;
         let model = StoreModel::load(settings)?;
-        let index_dir = crate::paper_index::dir_in(&settings.data_dir);
+        let index_dir = crate::paper_index::dir_for(&settings.data_dir, model.key());
         let (index, opened) =
             crate::paper_index::open(&writer, model.key(), &index_dir, IndexParams::default())?;
         tracing::info!(

@@ -194,3 +194,15 @@ pub fn ingest_lines(home: &Path, name: &str, lines: &[String]) {
         .expect("paperscout runs");
     assert!(output.status.success(), "{}", stderr(&output));
 }
+
+/// The index folder of the one model a test's data directory has used.
+pub fn index_dir(home: &Path) -> PathBuf {
+    let root = home.join("data/paperscout/index");
+    let folders: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("an index folder")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(folders.len(), 1, "one model's index in {}", root.display());
+    folders.into_iter().next().expect("one")
+}
