@@ -25,8 +25,8 @@ pub use memory::MemoryStore;
 pub use merge::merge;
 pub use records::{
     Change, Classification, Feedback, FeedbackKind, ModelKey, ModelStats, NewMail, PaperWrite,
-    ProfileItem, ProfileSubject, QueuedMail, Stats, StoredPaper, Timestamp, User, WriteSummary,
-    text_digest,
+    ProfileItem, ProfileSubject, QueuedMail, Recommendation, Stats, StoredPaper,
+    StoredRecommendations, Timestamp, User, WriteSummary, text_digest,
 };
 pub use sqlite::SqliteStore;
 pub use store::Store;

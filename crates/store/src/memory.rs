@@ -12,7 +12,8 @@ use crate::error::{Result, StoreError};
 use crate::merge::{after_write, merge};
 use crate::records::{
     Change, Classification, Feedback, ModelKey, ModelStats, NewMail, PaperWrite, ProfileItem,
-    ProfileSubject, QueuedMail, Stats, StoredPaper, Timestamp, User, WriteSummary, text_digest,
+    ProfileSubject, QueuedMail, Stats, StoredPaper, StoredRecommendations, Timestamp, User,
+    WriteSummary, text_digest,
 };
 use crate::store::Store;
 
@@ -31,6 +32,7 @@ pub struct MemoryStore {
     sent: HashMap<i64, BTreeSet<String>>,
     /// Queued e-mails by number, with when each was delivered.
     outbox: BTreeMap<i64, (QueuedMail, Option<Timestamp>)>,
+    recommendations: HashMap<i64, StoredRecommendations>,
     next_user_id: i64,
 }
 
@@ -312,6 +314,7 @@ impl Store for MemoryStore {
         self.feedback.remove(&user.id);
         self.sent.remove(&user.id);
         self.outbox.retain(|_, (mail, _)| mail.user != name);
+        self.recommendations.remove(&user.id);
         Ok(true)
     }
 
@@ -425,5 +428,25 @@ impl Store for MemoryStore {
             mail.last_error = Some(error.to_owned());
         }
         Ok(())
+    }
+
+    fn set_recommendations(&mut self, users: &[(&str, &StoredRecommendations)]) -> Result<()> {
+        // Checked whole before anything changes: all or nothing.
+        let mut ids = Vec::with_capacity(users.len());
+        for (user, stored) in users {
+            ids.push(self.user_id(user)?);
+            for paper in &stored.papers {
+                self.require_paper(&paper.paper_id)?;
+            }
+        }
+        for (id, (_, stored)) in ids.into_iter().zip(users) {
+            self.recommendations.insert(id, (*stored).clone());
+        }
+        Ok(())
+    }
+
+    fn recommendations(&self, user: &str) -> Result<Option<StoredRecommendations>> {
+        let id = self.user_id(user)?;
+        Ok(self.recommendations.get(&id).cloned())
     }
 }

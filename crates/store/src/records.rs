@@ -138,6 +138,28 @@ pub struct User {
     pub settings: UserSettings,
 }
 
+/// One paper of a user's stored recommendations.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recommendation {
+    /// The paper.
+    pub paper_id: String,
+    /// Its ranking score.
+    pub score: f32,
+    /// Why it was recommended, as JSON (the ranking's own explanation).
+    pub because: String,
+}
+
+/// A user's recommendations as a batch re-rank stored them, best first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredRecommendations {
+    /// The ranking method.
+    pub method: String,
+    /// When they were computed.
+    pub computed: Timestamp,
+    /// Best first.
+    pub papers: Vec<Recommendation>,
+}
+
 /// A digest e-mail to queue with the papers it sends.
 #[derive(Debug, Clone, Copy)]
 pub struct NewMail<'a> {

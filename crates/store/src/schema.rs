@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use crate::error::Result;
 
 /// Each entry migrates from its index to the next version.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The version this build writes.
 pub fn current_version() -> i64 {
@@ -108,6 +108,20 @@ CREATE TABLE mail_outbox (
     last_error  TEXT
 );
 CREATE INDEX mail_outbox_undelivered ON mail_outbox(queued) WHERE delivered IS NULL;
+";
+
+/// Each user's current recommendations, as the last batch re-rank with `--store` left them.
+const V3: &str = "
+CREATE TABLE recommendations (
+    user_id   INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    rank      INTEGER NOT NULL,          -- 0 for the best
+    paper_id  TEXT NOT NULL REFERENCES papers(id),
+    score     REAL NOT NULL,
+    because   TEXT NOT NULL,             -- the explanation, JSON
+    method    TEXT NOT NULL,
+    computed  INTEGER NOT NULL,
+    PRIMARY KEY (user_id, rank)
+) WITHOUT ROWID;
 ";
 
 /// The version of an open database (0 for a new, empty file).

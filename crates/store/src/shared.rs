@@ -12,7 +12,7 @@ use paperscout_types::{Paper, UserSettings};
 use crate::error::Result;
 use crate::records::{
     Classification, Feedback, ModelKey, NewMail, PaperWrite, ProfileItem, QueuedMail, Stats,
-    StoredPaper, Timestamp, User, WriteSummary,
+    StoredPaper, StoredRecommendations, Timestamp, User, WriteSummary,
 };
 use crate::store::Store;
 
@@ -139,5 +139,13 @@ impl<S: Store> Store for &Mutex<S> {
 
     fn mail_failed(&mut self, id: i64, error: &str) -> Result<()> {
         lock(self).mail_failed(id, error)
+    }
+
+    fn set_recommendations(&mut self, users: &[(&str, &StoredRecommendations)]) -> Result<()> {
+        lock(self).set_recommendations(users)
+    }
+
+    fn recommendations(&self, user: &str) -> Result<Option<StoredRecommendations>> {
+        lock(self).recommendations(user)
     }
 }

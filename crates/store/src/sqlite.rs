@@ -15,8 +15,8 @@ use crate::lock::WriterLock;
 use crate::merge::{after_write, merge};
 use crate::records::{
     Change, Classification, Feedback, FeedbackKind, ModelKey, ModelStats, NewMail, PaperWrite,
-    ProfileItem, ProfileSubject, QueuedMail, Stats, StoredPaper, Timestamp, User, WriteSummary,
-    text_digest,
+    ProfileItem, ProfileSubject, QueuedMail, Recommendation, Stats, StoredPaper,
+    StoredRecommendations, Timestamp, User, WriteSummary, text_digest,
 };
 use crate::schema;
 use crate::store::Store;
@@ -733,6 +733,79 @@ impl Store for SqliteStore {
             params![id, error],
         )?;
         Ok(())
+    }
+
+    fn set_recommendations(&mut self, users: &[(&str, &StoredRecommendations)]) -> Result<()> {
+        let mut ids = Vec::with_capacity(users.len());
+        for (user, _) in users {
+            ids.push(self.user_id(user)?);
+        }
+        let transaction = self.writable()?.transaction()?;
+        for (user_id, (_, stored)) in ids.into_iter().zip(users) {
+            transaction
+                .prepare_cached("DELETE FROM recommendations WHERE user_id = ?1")?
+                .execute([user_id])?;
+            for (rank, paper) in stored.papers.iter().enumerate() {
+                if paper_by_id(&transaction, &paper.paper_id)?.is_none() {
+                    return Err(StoreError::NoSuchPaper(paper.paper_id.clone()));
+                }
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO recommendations
+                         (user_id, rank, paper_id, score, because, method, computed)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    )?
+                    .execute(params![
+                        user_id,
+                        rank as i64,
+                        paper.paper_id,
+                        f64::from(paper.score),
+                        paper.because,
+                        stored.method,
+                        stored.computed
+                    ])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    fn recommendations(&self, user: &str) -> Result<Option<StoredRecommendations>> {
+        let user_id = self.user_id(user)?;
+        self.stored_recommendations(user_id)
+    }
+}
+
+impl SqliteStore {
+    fn stored_recommendations(&self, user_id: i64) -> Result<Option<StoredRecommendations>> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT paper_id, score, because, method, computed FROM recommendations
+             WHERE user_id = ?1 ORDER BY rank",
+        )?;
+        let rows = statement.query_map([user_id], |row| {
+            Ok((
+                Recommendation {
+                    paper_id: row.get(0)?,
+                    score: row.get::<_, f64>(1)? as f32,
+                    because: row.get(2)?,
+                },
+                row.get::<_, String>(3)?,
+                row.get::<_, Timestamp>(4)?,
+            ))
+        })?;
+        let mut stored: Option<StoredRecommendations> = None;
+        for row in rows {
+            let (paper, method, computed) = row?;
+            stored
+                .get_or_insert_with(|| StoredRecommendations {
+                    method,
+                    computed,
+                    papers: Vec::new(),
+                })
+                .papers
+                .push(paper);
+        }
+        Ok(stored)
     }
 }
 

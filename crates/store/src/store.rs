@@ -6,7 +6,7 @@ use paperscout_types::{Paper, UserSettings};
 use crate::error::Result;
 use crate::records::{
     Classification, Feedback, ModelKey, NewMail, PaperWrite, ProfileItem, QueuedMail, Stats,
-    StoredPaper, Timestamp, User, WriteSummary,
+    StoredPaper, StoredRecommendations, Timestamp, User, WriteSummary,
 };
 
 /// Papers, embeddings, users, profiles, feedback and sent digests.
@@ -116,4 +116,11 @@ pub trait Store {
 
     /// Records a failed delivery attempt; the e-mail stays queued.
     fn mail_failed(&mut self, id: i64, error: &str) -> Result<()>;
+
+    /// Replaces each given user's stored recommendations, all in one transaction; every paper
+    /// must be stored.
+    fn set_recommendations(&mut self, users: &[(&str, &StoredRecommendations)]) -> Result<()>;
+
+    /// A user's stored recommendations, if a re-rank stored any.
+    fn recommendations(&self, user: &str) -> Result<Option<StoredRecommendations>>;
 }

@@ -3,7 +3,7 @@
 
 use paperscout_store::{
     Change, Feedback, FeedbackKind, MemoryStore, ModelKey, NewMail, PaperWrite, ProfileItem,
-    ProfileSubject, SqliteStore, Store, StoreError,
+    ProfileSubject, Recommendation, SqliteStore, Store, StoreError, StoredRecommendations,
 };
 use paperscout_types::{Paper, PaperLinks, Rules, UserSettings};
 
@@ -411,6 +411,56 @@ fn settings_and_the_mail_outbox(store: &mut dyn Store) {
     assert!(store.undelivered_mail().expect("outbox").is_empty());
 }
 
+fn stored_recommendations_are_replaced_whole(store: &mut dyn Store) {
+    let one = paper(1, None, "First.", "2025-03-18");
+    let two = paper(2, None, "Second.", "2025-03-19");
+    write(store, &[(&one, None), (&two, None)], 100).expect("write");
+    store.add_user("ada", 100).expect("add");
+    store.add_user("alan", 100).expect("add");
+    assert_eq!(store.recommendations("ada").expect("read"), None);
+    let ranked = |ids: &[&str], computed| StoredRecommendations {
+        method: "hybrid".into(),
+        computed,
+        papers: ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| Recommendation {
+                paper_id: (*id).to_owned(),
+                score: 2.0 - i as f32,
+                because: format!("{{\"item\": {i}}}"),
+            })
+            .collect(),
+    };
+    let first = ranked(&[&two.id, &one.id], 200);
+    let theirs = ranked(&[&one.id], 200);
+    store
+        .set_recommendations(&[("ada", &first), ("alan", &theirs)])
+        .expect("store");
+    assert_eq!(store.recommendations("ada").expect("read"), Some(first));
+    assert_eq!(
+        store.recommendations("alan").expect("read"),
+        Some(theirs.clone())
+    );
+    let second = ranked(&[&one.id], 300);
+    store
+        .set_recommendations(&[("ada", &second)])
+        .expect("replace");
+    assert_eq!(
+        store.recommendations("ada").expect("read"),
+        Some(second.clone())
+    );
+    // An unknown paper or user changes nothing.
+    let bad = ranked(&["arXiv:2503.99999"], 400);
+    assert!(
+        store
+            .set_recommendations(&[("alan", &second), ("ada", &bad)])
+            .is_err()
+    );
+    assert!(store.set_recommendations(&[("grace", &second)]).is_err());
+    assert_eq!(store.recommendations("ada").expect("read"), Some(second));
+    assert_eq!(store.recommendations("alan").expect("read"), Some(theirs));
+}
+
 macro_rules! on_both_stores {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -443,6 +493,7 @@ on_both_stores!(
     a_failing_batch_writes_nothing,
     users_profiles_feedback_and_digests,
     settings_and_the_mail_outbox,
+    stored_recommendations_are_replaced_whole,
 );
 
 #[test]
