@@ -280,6 +280,11 @@ pub struct RecommendArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Show the recommendations the last `rerank --store` kept for the user instead of ranking
+    /// now
+    #[arg(long, conflicts_with_all = ["days", "date"])]
+    pub stored: bool,
+
     /// Which model, on which device (without a daemon).
     #[command(flatten)]
     pub model: ModelArgs,
@@ -317,6 +322,11 @@ pub struct RerankArgs {
     /// The JSON-lines output
     #[arg(long, short, value_name = "FILE")]
     pub out: PathBuf,
+
+    /// Also store each user's ranking as their current recommendations, replacing the last
+    /// (`recommend --stored` shows them); needs the store to itself, so not while the daemon runs
+    #[arg(long)]
+    pub store: bool,
 
     /// Which model, on which device (for interests and papers without a stored vector).
     #[command(flatten)]

@@ -62,7 +62,8 @@ pub fn markdown(digest: &Digest) -> String {
     out
 }
 
-fn because_line(because: &Because) -> String {
+/// The line that explains a pick.
+pub fn because_line(because: &Because) -> String {
     let reason = match because.reason {
         Reason::Added => "you follow",
         Reason::Interest => "you are interested in",

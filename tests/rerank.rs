@@ -249,3 +249,58 @@ fn a_killed_rerank_resumes_where_it_stopped_and_writes_the_same() {
         stderr(&output)
     );
 }
+
+#[test]
+fn a_stored_rerank_becomes_each_users_current_recommendations() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    if setup(home, 80, 5).is_none() {
+        return;
+    }
+    let output = paperscout(home)
+        .args(["recommend", "--user", "user001", "--stored"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("run `paperscout rerank --users all --store"),
+        "{}",
+        stderr(&output)
+    );
+    let out = home.join("ranked.jsonl");
+    let output = rerank(home, &out, &["--block-users", "2", "--store"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    for line in read_lines(&out) {
+        let user = line["user"].as_str().unwrap();
+        let output = paperscout(home)
+            .args(["recommend", "--user", user, "--stored", "--json"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        let stored: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(stored["method"], "hybrid");
+        let (kept, ranked) = (
+            stored["papers"].as_array().unwrap(),
+            line["papers"].as_array().unwrap(),
+        );
+        assert_eq!(kept.len(), ranked.len().min(10), "{user}");
+        for (kept, ranked) in kept.iter().zip(ranked) {
+            assert_eq!(kept["id"], ranked["id"], "{user}");
+            assert_eq!(kept["title"], ranked["title"], "{user}");
+            assert!(
+                (kept["score"].as_f64().unwrap() - ranked["score"].as_f64().unwrap()).abs() < 1e-6
+            );
+            assert_eq!(kept["because"], ranked["because"], "{user}");
+        }
+    }
+    // The text form names the method and explains each paper.
+    let output = paperscout(home)
+        .args(["recommend", "--user", "user002", "--stored", "-n", "3"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("ranked by hybrid"), "{text}");
+    assert_eq!(text.matches("Because").count(), 3, "{text}");
+}

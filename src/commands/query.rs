@@ -67,6 +67,9 @@ pub fn similar(args: &SimilarArgs, settings: &Settings) -> Result<()> {
 
 /// Runs `paperscout recommend`.
 pub fn recommend(args: &RecommendArgs, settings: &Settings) -> Result<()> {
+    if args.stored {
+        return stored(args, settings);
+    }
     let request = Request::Recommend(RecommendRequest {
         user: args.user.clone(),
         n: args.n,
@@ -81,6 +84,77 @@ pub fn recommend(args: &RecommendArgs, settings: &Settings) -> Result<()> {
     } else {
         let digest: Digest = serde_json::from_value(answer)?;
         out.write_all(text::recommendations(&digest).as_bytes())?;
+    }
+    Ok(())
+}
+
+/// One paper of `recommend --stored`.
+#[derive(serde::Serialize)]
+struct StoredPaper {
+    id: String,
+    title: String,
+    score: f32,
+    because: crate::recommend::Because,
+}
+
+/// `recommend --stored`: what the last `rerank --store` kept for the user.
+fn stored(args: &RecommendArgs, settings: &Settings) -> Result<()> {
+    use paperscout_store::{SqliteStore, Store};
+    let store = SqliteStore::open_read_only(&paperscout_store::file_in(&settings.data_dir))?;
+    let Some(stored) = store.recommendations(&args.user)? else {
+        anyhow::bail!(
+            "no stored recommendations for {}: run `paperscout rerank --users all --store --out FILE` first",
+            args.user
+        );
+    };
+    let mut papers = Vec::new();
+    for paper in stored.papers.iter().take(args.n) {
+        papers.push(StoredPaper {
+            id: paper.paper_id.clone(),
+            title: store
+                .paper(&paper.paper_id)?
+                .map(|p| p.paper.title)
+                .unwrap_or_default(),
+            score: paper.score,
+            because: serde_json::from_str(&paper.because)?,
+        });
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        // Serialised straight from the f32 scores, so they read back as stored.
+        #[derive(serde::Serialize)]
+        struct Answer<'a> {
+            user: &'a str,
+            method: &'a str,
+            computed: i64,
+            papers: &'a [StoredPaper],
+        }
+        let answer = Answer {
+            user: &args.user,
+            method: &stored.method,
+            computed: stored.computed,
+            papers: &papers,
+        };
+        writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
+        return Ok(());
+    }
+    let when = chrono::DateTime::from_timestamp(stored.computed, 0)
+        .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+    writeln!(
+        out,
+        "{}'s recommendations, ranked by {} at {when}:",
+        args.user, stored.method
+    )?;
+    for (rank, paper) in papers.iter().enumerate() {
+        writeln!(
+            out,
+            "{:>3}. {:>6.2}  {}  {}\n       {}",
+            rank + 1,
+            paper.score,
+            paper.id,
+            paper.title,
+            crate::render::because_line(&paper.because)
+        )?;
     }
     Ok(())
 }

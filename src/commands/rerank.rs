@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use paperscout_rank::digest::DigestParams;
-use paperscout_store::{SqliteStore, Store, StoredPaper};
+use paperscout_store::{Recommendation, SqliteStore, Store, StoredPaper, StoredRecommendations};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::RerankArgs;
@@ -70,7 +70,12 @@ pub fn run(args: &RerankArgs, settings: &Settings, quiet: bool) -> Result<()> {
             args.method
         );
     }
-    let store = SqliteStore::open_read_only(&paperscout_store::file_in(&settings.data_dir))?;
+    let path = paperscout_store::file_in(&settings.data_dir);
+    let mut store = if args.store {
+        SqliteStore::open(&path)?
+    } else {
+        SqliteStore::open_read_only(&path)?
+    };
     let model = StoreModel::load(settings)?;
     let users = select_users(&store, &args.users)?;
     let started = Instant::now();
@@ -204,6 +209,10 @@ pub fn run(args: &RerankArgs, settings: &Settings, quiet: bool) -> Result<()> {
             serde_json::to_writer(&mut buffer, ranked)?;
             buffer.push(b'\n');
         }
+        if args.store {
+            // Before the checkpoint: a resumed run stores this block again, which replaces.
+            store_block(&mut store, &lines, &args.method)?;
+        }
         out.write_all(&buffer)?;
         out.sync_data()?;
         done += block.len();
@@ -229,6 +238,37 @@ pub fn run(args: &RerankArgs, settings: &Settings, quiet: bool) -> Result<()> {
             args.out.display()
         );
     }
+    Ok(())
+}
+
+/// A block's rankings as the users' current recommendations, in one transaction.
+fn store_block(store: &mut SqliteStore, lines: &[(String, Ranked)], method: &str) -> Result<()> {
+    let computed = paperscout_store::now();
+    let mut stored = Vec::with_capacity(lines.len());
+    for (name, ranked) in lines {
+        let papers = ranked
+            .papers
+            .iter()
+            .map(|p| {
+                Ok(Recommendation {
+                    paper_id: p.id.clone(),
+                    score: p.score,
+                    because: serde_json::to_string(&p.because)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        stored.push((
+            name.as_str(),
+            StoredRecommendations {
+                method: method.to_owned(),
+                computed,
+                papers,
+            },
+        ));
+    }
+    let refs: Vec<(&str, &StoredRecommendations)> =
+        stored.iter().map(|(name, s)| (*name, s)).collect();
+    store.set_recommendations(&refs)?;
     Ok(())
 }
 
