@@ -196,22 +196,23 @@ fn id_safe(text: &str) -> String {
         .collect()
 }
 
-/// Queues a digest's e-mail and records its papers as sent, in one transaction. Returns how
-/// many papers were newly recorded.
+/// Composes a digest's e-mail, then queues it and records the digest's papers as sent, in
+/// one transaction. Returns how many papers were newly recorded.
 pub fn queue(
     store: &mut dyn Store,
     digest: &Digest,
+    mailer: &Mailer,
     recipient: &str,
-    message: &[u8],
-    now: i64,
 ) -> Result<usize> {
+    let message = compose(digest, mailer.from(), recipient)?;
     let ids: Vec<&str> = digest.papers.iter().map(|e| e.paper.id.as_str()).collect();
     let mail = NewMail {
         day: &digest.to,
         recipient,
-        message,
+        message: &message,
     };
-    let (recorded, _) = store.record_sent_with_mail(&digest.user, &ids, now, &mail)?;
+    let (recorded, _) =
+        store.record_sent_with_mail(&digest.user, &ids, paperscout_store::now(), &mail)?;
     Ok(recorded)
 }
 

@@ -97,15 +97,15 @@ fn send_by_email(
         );
         return Ok(());
     }
-    let message = crate::mail::compose(digest, mailer.from(), recipient)?;
     if args.dry_run {
+        let message = crate::mail::compose(digest, mailer.from(), recipient)?;
         std::io::stdout().lock().write_all(&message)?;
         if !quiet {
             eprintln!("dry run: nothing sent or recorded");
         }
         return Ok(());
     }
-    let recorded = crate::mail::queue(store, digest, recipient, &message, paperscout_store::now())?;
+    let recorded = crate::mail::queue(store, digest, mailer, recipient)?;
     let delivery = crate::mail::deliver_queued(store, mailer)?;
     if !quiet {
         eprintln!(

@@ -510,14 +510,7 @@ impl Service {
             if digest.papers.is_empty() {
                 return Ok(json!({ "digest": digest, "rendered": null, "recorded": 0 }));
             }
-            let message = crate::mail::compose(&digest, mailer.from(), &recipient)?;
-            let recorded = crate::mail::queue(
-                &mut *writer,
-                &digest,
-                &recipient,
-                &message,
-                paperscout_store::now(),
-            )?;
+            let recorded = crate::mail::queue(&mut *writer, &digest, &mailer, &recipient)?;
             (digest, recorded)
         };
         // The store is free while the server is talked to.
@@ -834,14 +827,7 @@ impl Service {
         let email = writer.user(user)?.and_then(|u| u.settings.email);
         match (email, self.mailer()?) {
             (Some(recipient), Some(mailer)) => {
-                let message = crate::mail::compose(&digest, mailer.from(), &recipient)?;
-                crate::mail::queue(
-                    &mut *writer,
-                    &digest,
-                    &recipient,
-                    &message,
-                    paperscout_store::now(),
-                )?;
+                crate::mail::queue(&mut *writer, &digest, &mailer, &recipient)?;
             }
             _ => {
                 let ids: Vec<&str> = digest.papers.iter().map(|e| e.paper.id.as_str()).collect();
