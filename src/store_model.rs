@@ -37,9 +37,16 @@ impl StoreModel {
     }
 }
 
-/// The key the settings' model stores its vectors under (the model is loaded and checked).
+/// The key the settings' model stores its vectors under, the same as [`StoreModel::load`]
+/// gives, read from the folder's config and weights without loading the model.
 pub fn key_of(settings: &Settings) -> Result<ModelKey> {
-    Ok(StoreModel::load(settings)?.key)
+    let located = crate::model::locate(settings)?;
+    let folder = paperscout_embed::ModelFolder::open(&located.dir)?;
+    Ok(ModelKey {
+        name: located.name,
+        sha256: paperscout_embed::sha256_file(&folder.weights_path())?,
+        dim: folder.dim(),
+    })
 }
 
 impl Embed for StoreModel {
