@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use lettre::address::Envelope;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
@@ -254,16 +254,16 @@ pub fn deliver_queued(store: &mut dyn Store, mailer: &Mailer) -> Result<Delivery
     Ok(delivery)
 }
 
+/// A user to e-mail who has no address.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} has no e-mail address: set one with `paperscout user set {0} --email ADDRESS`")]
+pub struct NoAddress(pub String);
+
 /// The user's e-mail address, or an error saying how to set one.
 pub fn recipient(store: &dyn Store, user: &str) -> Result<String> {
     let settings = store
         .user(user)?
         .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(user.to_owned()))?
         .settings;
-    match settings.email {
-        Some(email) => Ok(email),
-        None => bail!(
-            "{user} has no e-mail address: set one with `paperscout user set {user} --email ADDRESS`"
-        ),
-    }
+    Ok(settings.email.ok_or_else(|| NoAddress(user.to_owned()))?)
 }

@@ -67,7 +67,9 @@ impl Failure {
             if cause.downcast_ref::<crate::users::UnknownPaper>().is_some() {
                 return Self::not_found(cause.to_string());
             }
-            if cause.downcast_ref::<crate::users::BadSetting>().is_some() {
+            if cause.downcast_ref::<crate::users::BadSetting>().is_some()
+                || cause.downcast_ref::<crate::mail::NoAddress>().is_some()
+            {
                 return Self::bad_request(cause.to_string());
             }
             if cause.downcast_ref::<EmptyProfile>().is_some() {
@@ -496,8 +498,7 @@ impl Service {
         })?;
         let recipient = self
             .readers
-            .with(|store| crate::mail::recipient(store, &request.user))
-            .map_err(|err| Failure::bad_request(format!("{err:#}")))?;
+            .with(|store| crate::mail::recipient(store, &request.user))?;
         if request.action != DigestAction::Send {
             let digest = self.readers.with(|store| build(store))?;
             let message = crate::mail::compose(&digest, mailer.from(), &recipient)?;
@@ -543,12 +544,6 @@ impl Service {
         let Some(mailer) = self.mailer()? else {
             return Ok(None);
         };
-        if self
-            .readers
-            .with(|store| Ok(store.undelivered_mail()?.is_empty()))?
-        {
-            return Ok(Some(crate::mail::Delivery::default()));
-        }
         crate::mail::deliver_queued(&mut &self.writer, &mailer).map(Some)
     }
 
