@@ -47,19 +47,6 @@ pub struct Rules {
     pub size: Option<usize>,
 }
 
-impl Rules {
-    /// Whether any rule looks at a paper's text, authors or categories (the floor and the
-    /// size do not).
-    pub fn filters_or_boosts(&self) -> bool {
-        !(self.categories.is_empty()
-            && self.mute_categories.is_empty()
-            && self.boost_keywords.is_empty()
-            && self.mute_keywords.is_empty()
-            && self.boost_authors.is_empty()
-            && self.mute_authors.is_empty())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,8 +67,6 @@ mod tests {
             serde_json::from_str::<UserSettings>(&text).expect("parses"),
             settings
         );
-        assert!(settings.rules.filters_or_boosts());
-        assert!(!Rules::default().filters_or_boosts());
         assert_eq!(
             serde_json::from_str::<UserSettings>("{}").expect("parses"),
             UserSettings::default()
