@@ -9,7 +9,12 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
 use rayon::prelude::*;
+
+/// Maps looked up once per word of every text a profile holds: a fast, non-cryptographic hash
+/// (the keys come from paper texts, not from an adversary choosing collisions).
+type FastMap<K, V> = HashMap<K, V, RandomState>;
 
 /// A sparse vector: feature indices in increasing order, and their weights.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -54,7 +59,7 @@ impl SparseVec {
 
     /// The weighted sum of several vectors, scaled to unit length.
     pub fn unit_sum<'a>(vectors: impl IntoIterator<Item = (&'a SparseVec, f32)>) -> SparseVec {
-        let mut sum: HashMap<u32, f32> = HashMap::new();
+        let mut sum: FastMap<u32, f32> = FastMap::default();
         for (vector, weight) in vectors {
             for (&i, &v) in vector.indices.iter().zip(&vector.values) {
                 *sum.entry(i).or_default() += weight * v;
@@ -112,9 +117,9 @@ impl Default for TfidfParams {
 /// A fitted tf-idf model: vocabulary and idf weights.
 #[derive(Debug, Clone)]
 pub struct Tfidf {
-    words: HashMap<String, u32>,
+    words: FastMap<String, u32>,
     /// Term key (see [`term_key`]) → feature index.
-    features: HashMap<u64, u32>,
+    features: FastMap<u64, u32>,
     idf: Vec<f32>,
     names: Vec<String>,
 }
@@ -132,21 +137,29 @@ fn term_key(first: u32, second: Option<u32>) -> u64 {
 impl Tfidf {
     /// Fits the vocabulary and idf on a corpus of texts.
     pub fn fit(texts: &[String], params: TfidfParams) -> Self {
-        let mut words: HashMap<String, u32> = HashMap::new();
+        let mut words: FastMap<String, u32> = FastMap::default();
+        let mut lower = String::new();
         let docs: Vec<Vec<u32>> = texts
             .iter()
             .map(|text| {
-                tokens(text)
-                    .map(|token| {
-                        let next = words.len() as u32;
-                        *words.entry(token).or_insert(next)
-                    })
-                    .collect()
+                let mut doc = Vec::new();
+                for_each_word(text, &mut lower, |word| {
+                    let id = match words.get(word) {
+                        Some(&id) => id,
+                        None => {
+                            let id = words.len() as u32;
+                            words.insert(word.to_owned(), id);
+                            id
+                        }
+                    };
+                    doc.push(id);
+                });
+                doc
             })
             .collect();
         // Term → (documents containing it, occurrences).
-        let mut counts: HashMap<u64, (u32, u32)> = HashMap::new();
-        let mut seen: HashMap<u64, u32> = HashMap::new();
+        let mut counts: FastMap<u64, (u32, u32)> = FastMap::default();
+        let mut seen: FastMap<u64, u32> = FastMap::default();
         for doc in &docs {
             seen.clear();
             for_each_term(doc, |key| *seen.entry(key).or_default() += 1);
@@ -217,22 +230,30 @@ impl Tfidf {
     }
 
     /// The unit tf-idf vector of a text.
+    ///
+    /// A profile's every paper goes through here for every batch of users it is ranked in, so
+    /// no word is allocated and no count kept in a map: the features found are sorted, and
+    /// each run of one feature is its term frequency.
     pub fn transform(&self, text: &str) -> SparseVec {
-        let ids: Vec<u32> = tokens(text)
-            .map(|token| self.words.get(&token).copied().unwrap_or(u32::MAX))
-            .collect();
-        let mut counts: HashMap<u32, u32> = HashMap::new();
+        let mut ids: Vec<u32> = Vec::new();
+        let mut lower = String::new();
+        for_each_word(text, &mut lower, |word| {
+            ids.push(self.words.get(word).copied().unwrap_or(u32::MAX));
+        });
+        let mut found: Vec<u32> = Vec::with_capacity(2 * ids.len());
         for_each_term(&ids, |key| {
             if let Some(&feature) = self.features.get(&key) {
-                *counts.entry(feature).or_default() += 1;
+                found.push(feature);
             }
         });
-        let pairs: Vec<(u32, f32)> = counts
-            .into_iter()
-            .map(|(feature, tf)| {
+        found.sort_unstable();
+        let pairs: Vec<(u32, f32)> = found
+            .chunk_by(|a, b| a == b)
+            .map(|run| {
+                let feature = run[0];
                 (
                     feature,
-                    (1.0 + (tf as f32).ln()) * self.idf[feature as usize],
+                    (1.0 + (run.len() as f32).ln()) * self.idf[feature as usize],
                 )
             })
             .collect();
@@ -262,16 +283,37 @@ fn for_each_term(ids: &[u32], mut visit: impl FnMut(u64)) {
 }
 
 /// The words of a text, lower-cased, stop words dropped.
-pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|word| word.len() >= 2)
+pub fn tokens(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    for_each_word(text, &mut String::new(), |word| words.push(word.to_owned()));
+    words
+}
+
+/// Calls `visit` with each word of a text in turn, lower-cased, stop words dropped, without
+/// allocating: a word with capitals is lower-cased into `lower`, which is reused.
+fn for_each_word(text: &str, lower: &mut String, mut visit: impl FnMut(&str)) {
+    let pieces = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.len() >= 2);
+    for piece in pieces {
         // A word starts with a letter or `_`: "3d" splits off nothing, "2023" is not a word.
-        .filter_map(|word| {
-            let start = word.find(|c: char| c.is_ascii_alphabetic() || c == '_')?;
-            let word = &word[start..];
-            (word.len() >= 2).then(|| word.to_ascii_lowercase())
-        })
-        .filter(|word| !is_stop_word(word))
+        let Some(start) = piece.find(|c: char| c.is_ascii_alphabetic() || c == '_') else {
+            continue;
+        };
+        let mut word = &piece[start..];
+        if word.len() < 2 {
+            continue;
+        }
+        if word.bytes().any(|b| b.is_ascii_uppercase()) {
+            lower.clear();
+            lower.push_str(word);
+            lower.make_ascii_lowercase();
+            word = lower.as_str();
+        }
+        if !is_stop_word(word) {
+            visit(word);
+        }
+    }
 }
 
 /// Common English function words, which carry no topic.
@@ -319,12 +361,18 @@ impl Postings {
     /// Every document's inner product with `query`.
     pub fn scores(&self, query: &SparseVec) -> Vec<f32> {
         let mut scores = vec![0.0; self.documents];
+        self.add_scores(query, &mut scores);
+        scores
+    }
+
+    /// Adds every document's inner product with `query` to `scores`, one slot per document.
+    pub fn add_scores(&self, query: &SparseVec, scores: &mut [f32]) {
+        let scores = &mut scores[..self.documents];
         for (&i, &q) in query.indices.iter().zip(&query.values) {
             for &(doc, v) in &self.lists[i as usize] {
                 scores[doc as usize] += q * v;
             }
         }
-        scores
     }
 }
 
@@ -339,7 +387,7 @@ mod tests {
 
     #[test]
     fn tokens_follow_arxiv_sanitys_pattern() {
-        let words: Vec<String> = tokens("The 3D U-Net, in 2023: a GNN_v2 model!").collect();
+        let words = tokens("The 3D U-Net, in 2023: a GNN_v2 model!");
         assert_eq!(words, ["net", "gnn_v2", "model"]);
     }
 

@@ -239,11 +239,14 @@ pub fn hybrid_scores(
         .collect();
     let semantic = soft_max_columns(similarities, count, &weights, hybrid.temperature);
     let lexical = if hybrid.lexical_temperature > 0.0 {
-        let per_item: Vec<f32> = profile
+        let mut per_item = vec![0.0f32; profile.terms.len() * count];
+        for (item, row) in profile
             .terms
             .iter()
-            .flat_map(|item| candidates.term_postings.scores(item))
-            .collect();
+            .zip(per_item.chunks_exact_mut(count.max(1)))
+        {
+            candidates.term_postings.add_scores(item, row);
+        }
         soft_max_columns(&per_item, count, &weights, hybrid.lexical_temperature)
     } else {
         let query = SparseVec::unit_sum(profile.terms.iter().map(|x| (x, 1.0)));
