@@ -390,9 +390,10 @@ pub enum IndexCommand {
         /// Neighbours per query
         #[arg(long, short, default_value_t = 10)]
         k: usize,
-        /// Candidates explored per search
-        #[arg(long, default_value_t = 64)]
-        ef: usize,
+        /// Candidates explored per search [default: the index's own, calibrated for recall@10
+        /// of 0.97 when it was built or had grown by a fifth]
+        #[arg(long)]
+        ef: Option<usize>,
         /// Print JSON
         #[arg(long)]
         json: bool,

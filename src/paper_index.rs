@@ -10,6 +10,13 @@ use anyhow::Result;
 use paperscout_index::{Expected, IndexError, IndexParams, PaperIndex, Upsert};
 use paperscout_store::{ModelKey, Store};
 
+/// The recall@10 that the index's ef_search is chosen for, measured on the index's own
+/// papers (see [`PaperIndex::calibrate`]).
+pub const TARGET_RECALL: f64 = 0.97;
+
+/// Stored papers a calibration uses as queries.
+pub const CALIBRATION_QUERIES: usize = 300;
+
 /// Past this share of tombstones (replaced or removed papers still in the graph), opening
 /// the index rebuilds it from its live papers.
 pub const TOMBSTONE_LIMIT: f64 = 0.10;
@@ -44,6 +51,8 @@ pub struct Opened {
     pub rebuilt_because: Option<String>,
     /// Papers added or replaced to catch up with the store.
     pub caught_up: usize,
+    /// The calibration measured now, if the saved one was missing or out of date.
+    pub calibrated: Option<paperscout_index::Calibration>,
     /// Seconds spent.
     pub seconds: f64,
 }
@@ -108,7 +117,27 @@ pub fn open(
     if !index.is_optimised() {
         index.optimise();
     }
-    if opened.rebuilt_because.is_some() || opened.caught_up > 0 || !gone.is_empty() || compacted {
+    match index.calibration() {
+        Some(saved) if saved.is_fresh_for(index.len()) => index.apply_calibration(saved),
+        _ => {
+            opened.calibrated = index.calibrate(TARGET_RECALL, CALIBRATION_QUERIES, 10);
+            if let Some(c) = &opened.calibrated {
+                tracing::info!(
+                    "index calibrated: ef {} gives recall@10 {:.3} over {} of its {} papers",
+                    c.ef,
+                    c.recall,
+                    c.queries,
+                    c.papers
+                );
+            }
+        }
+    }
+    if opened.rebuilt_because.is_some()
+        || opened.caught_up > 0
+        || !gone.is_empty()
+        || compacted
+        || opened.calibrated.is_some()
+    {
         index.save(dir, &id)?;
     }
     opened.seconds = started.elapsed().as_secs_f64();

@@ -18,6 +18,8 @@ struct Check {
     queries: usize,
     k: usize,
     ef_search: usize,
+    /// How the index chose its own ef, if it did.
+    calibration: Option<paperscout_index::Calibration>,
     #[serde(rename = "recall@k")]
     recall: f64,
     hnsw_queries_per_second: f64,
@@ -65,11 +67,12 @@ pub fn run(command: &IndexCommand, settings: &Settings, quiet: bool) -> Result<(
             ef,
             json,
         } => {
-            let params = IndexParams {
-                ef_search: *ef,
-                ..IndexParams::default()
-            };
-            let (index, opened) = crate::paper_index::open(&store, &model, &dir, params)?;
+            let (mut index, opened) =
+                crate::paper_index::open(&store, &model, &dir, IndexParams::default())?;
+            if let Some(ef) = ef {
+                index.set_ef_search(*ef);
+            }
+            let ef = index.params().ef_search;
             let papers: Vec<(&str, &[f32])> = index.live_papers().collect();
             let step = (papers.len() / (*queries).max(1)).max(1);
             let sample: Vec<(&str, &[f32])> = papers
@@ -103,7 +106,8 @@ pub fn run(command: &IndexCommand, settings: &Settings, quiet: bool) -> Result<(
                 papers: index.len(),
                 queries: sample.len(),
                 k: *k,
-                ef_search: *ef,
+                ef_search: ef,
+                calibration: index.calibration(),
                 recall: found as f64 / wanted.max(1) as f64,
                 hnsw_queries_per_second: sample.len() as f64 / hnsw_seconds.max(1e-9),
                 exact_queries_per_second: sample.len() as f64 / exact_seconds.max(1e-9),
@@ -125,6 +129,13 @@ pub fn run(command: &IndexCommand, settings: &Settings, quiet: bool) -> Result<(
                     "recall@{} over {} stored papers as queries, ef {}: {:.4}",
                     check.k, check.queries, check.ef_search, check.recall
                 )?;
+                if let Some(c) = &check.calibration {
+                    writeln!(
+                        out,
+                        "calibrated ef {} (recall@{} {:.4} on {} papers, aiming at {}, when it held {} papers)",
+                        c.ef, c.k, c.recall, c.queries, c.target, c.papers
+                    )?;
+                }
                 writeln!(
                     out,
                     "queries/s: hnsw {:.0}, exact {:.0}",

@@ -102,6 +102,20 @@ impl FrozenGraph {
     /// The `ef` points most similar to the unit `query` that the graph leads to, best first,
     /// as (inner product, point). `vectors` holds the unit rows of at least `points()` points.
     pub fn search(&self, query: &[f32], vectors: &[f32], ef: usize) -> Vec<(f32, usize)> {
+        self.search_around(query, vectors, ef, None)
+    }
+
+    /// [`FrozenGraph::search`] as if `blocked` were not in the layer-0 graph: it is never
+    /// reached, so its neighbour list (which holds nearly its true nearest) cannot lead the
+    /// search. A stored paper's vector searched this way is about as hard a query as a paper
+    /// never indexed, which is what a calibration needs.
+    pub fn search_around(
+        &self,
+        query: &[f32],
+        vectors: &[f32],
+        ef: usize,
+        blocked: Option<usize>,
+    ) -> Vec<(f32, usize)> {
         let Some(entry) = self.entry else {
             return Vec::new();
         };
@@ -138,6 +152,9 @@ impl FrozenGraph {
             *generation += 1;
             let generation = *generation;
             stamps[current.1 as usize] = generation;
+            if let Some(blocked) = blocked.filter(|&b| b < stamps.len()) {
+                stamps[blocked] = generation;
+            }
 
             // Best first to explore; the ef best found, worst on top.
             let mut frontier = BinaryHeap::with_capacity(ef * 4);

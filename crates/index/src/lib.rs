@@ -12,9 +12,11 @@
 //! [`PaperIndex::load`] refuses a missing, stale or corrupt index with the reason, so the
 //! caller can rebuild it from the store rather than serve wrong answers.
 //!
-//! Still to come (see the index issue): background rebuilds past a tombstone threshold, and
-//! the benchmark against hnswlib.
+//! The recall a fixed ef gives falls as the graph grows, so [`PaperIndex::calibrate`]
+//! measures it on the index's own papers and picks the smallest ef that reaches a target; the
+//! manifest keeps the result.
 
+mod calibrate;
 mod distance;
 mod error;
 mod frozen;
@@ -23,6 +25,7 @@ mod paper_index;
 mod persist;
 mod scored;
 
+pub use calibrate::{CALIBRATION_MIN_PAPERS, Calibration, EF_LADDER};
 pub use distance::{UnitDot, dot};
 pub use error::{IndexError, Result};
 pub use frozen::FrozenGraph;

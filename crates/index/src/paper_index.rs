@@ -86,6 +86,8 @@ pub struct PaperIndex {
     pub(crate) points: HashMap<String, usize>,
     /// The flat copy of the graph that searches walk, when it covers every point.
     pub(crate) frozen: FrozenGraph,
+    /// How ef_search was chosen, when it was measured ([`PaperIndex::calibrate`]).
+    pub(crate) calibration: Option<crate::calibrate::Calibration>,
 }
 
 impl PaperIndex {
@@ -108,6 +110,7 @@ impl PaperIndex {
             live: Vec::with_capacity(capacity),
             points: HashMap::with_capacity(capacity),
             frozen: FrozenGraph::default(),
+            calibration: None,
         }
     }
 
@@ -150,6 +153,7 @@ impl PaperIndex {
         let live: Vec<(&str, &[f32])> = self.live_papers().collect();
         fresh.upsert_batch(&live)?;
         fresh.optimise();
+        fresh.calibration = self.calibration;
         Ok(fresh)
     }
 
@@ -331,7 +335,7 @@ impl PaperIndex {
     }
 
     /// The exact search for a query already checked and scaled to unit length.
-    fn exact_unit(&self, query: &[f32], k: usize, filter: &Filter<'_>) -> Vec<Hit> {
+    pub(crate) fn exact_unit(&self, query: &[f32], k: usize, filter: &Filter<'_>) -> Vec<Hit> {
         let best = (0..self.ids.len())
             .into_par_iter()
             .filter(|&p| self.live[p] && filter.admits(&self.ids[p]))

@@ -23,6 +23,7 @@ use hnsw_rs::hnswio::HnswIo;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::calibrate::Calibration;
 use crate::distance::UnitDot;
 use crate::error::{IndexError, Result};
 use crate::frozen::FrozenGraph;
@@ -36,7 +37,7 @@ const MANIFEST_FILE: &str = "manifest.json";
 const CURRENT_FILE: &str = "CURRENT";
 
 /// What a saved index says about itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     /// The layout version.
     pub format: u32,
@@ -54,6 +55,9 @@ pub struct Manifest {
     pub live: usize,
     /// Every file of the generation with its size and sha256.
     pub files: Vec<FileEntry>,
+    /// How ef_search was chosen, if it was measured (absent in indexes saved before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
 }
 
 /// One file of a saved index.
@@ -123,6 +127,7 @@ impl PaperIndex {
             points: self.ids.len(),
             live: self.points.len(),
             files,
+            calibration: self.calibration,
         };
         let text = serde_json::to_string_pretty(&manifest).map_err(|e| fail(e.to_string()))?;
         write_synced(&gen_dir.join(MANIFEST_FILE), text.as_bytes())
@@ -257,6 +262,7 @@ impl PaperIndex {
             live,
             points,
             frozen: FrozenGraph::default(),
+            calibration: manifest.calibration,
         };
         index.optimise();
         Ok(index)

@@ -7,7 +7,9 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use paperscout_index::{Filter, IndexError, IndexParams, PaperIndex, Upsert, dot, f16_rows};
+use paperscout_index::{
+    EF_LADDER, Filter, IndexError, IndexParams, PaperIndex, Upsert, dot, f16_rows,
+};
 
 const DIM: usize = 384;
 const REAL: usize = 2000;
@@ -390,4 +392,82 @@ fn compaction_drops_tombstones_and_keeps_the_answers() {
         let after = compact.exact_search(query, 10, &Filter::default()).unwrap();
         assert_eq!(ids(&before), ids(&after));
     }
+}
+
+#[test]
+fn calibration_picks_the_smallest_ef_reaching_the_target_and_is_saved() {
+    let Some(real) = real_vectors() else {
+        return;
+    };
+    assert!(
+        small_index().0.calibrate(0.9, 100, 10).is_none(),
+        "600 papers are too few to calibrate"
+    );
+    // 5,000 papers: the real 2,000 and 3,000 perturbed copies.
+    let mut noise = Noise(0xca1);
+    let mut vectors: Vec<(String, Vec<f32>)> = real[..REAL]
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("real-{i}"), v.clone()))
+        .collect();
+    for j in 0..3000 {
+        vectors.push((
+            format!("perturbed-{j}"),
+            noise.perturb(&real[j % REAL], 0.1),
+        ));
+    }
+    let mut index = PaperIndex::new(DIM, IndexParams::default(), vectors.len());
+    let batch: Vec<(&str, &[f32])> = vectors
+        .iter()
+        .map(|(id, v)| (id.as_str(), v.as_slice()))
+        .collect();
+    index.upsert_batch(&batch).unwrap();
+    index.optimise();
+
+    // Any recall will do: the smallest ef of the ladder.
+    let first = index.calibrate(0.0, 200, 10).unwrap();
+    assert_eq!(first.ef, EF_LADDER[0]);
+    assert_eq!((first.queries, first.papers), (200, 5000));
+    // Just above what it gives: a larger ef, which reaches it.
+    let next = index.calibrate(first.recall + 1e-9, 200, 10).unwrap();
+    assert!(
+        next.ef > first.ef && next.recall > first.recall,
+        "{first:?} then {next:?}"
+    );
+    // Out of reach: the largest ef, and the recall it gave.
+    let out_of_reach = index.calibrate(1.01, 200, 10).unwrap();
+    assert_eq!(out_of_reach.ef, *EF_LADDER.last().unwrap());
+    assert!(out_of_reach.recall >= next.recall);
+
+    // The target the binary uses holds on papers never indexed, within the sampling error.
+    let chosen = index.calibrate(0.97, 200, 10).unwrap();
+    assert!(chosen.recall >= 0.97, "{chosen:?}");
+    assert_eq!(index.params().ef_search, chosen.ef);
+    let mut found = 0;
+    for query in &real[REAL..REAL + HELD_OUT] {
+        let approximate = index.search(query, 10, &Filter::default()).unwrap();
+        let exact = index.exact_search(query, 10, &Filter::default()).unwrap();
+        let truth: HashSet<&str> = ids(&exact).into_iter().collect();
+        found += ids(&approximate)
+            .iter()
+            .filter(|id| truth.contains(*id))
+            .count();
+    }
+    let held_out = found as f64 / (HELD_OUT * 10) as f64;
+    eprintln!("calibrated {chosen:?}; held-out recall@10 {held_out:.4}");
+    assert!(held_out >= 0.95, "held-out recall@10 {held_out}");
+
+    // Saved with the index, and searched with again after a load.
+    let dir = tempfile::tempdir().unwrap();
+    index.save(dir.path(), "model-a").unwrap();
+    let expected = paperscout_index::Expected {
+        model: "model-a",
+        dim: DIM,
+        params: IndexParams::default(),
+    };
+    let mut loaded = PaperIndex::load(dir.path(), &expected).unwrap();
+    assert_eq!(loaded.calibration(), Some(chosen));
+    loaded.apply_calibration(chosen);
+    assert_eq!(loaded.params().ef_search, chosen.ef);
+    assert!(chosen.is_fresh_for(5500) && !chosen.is_fresh_for(6500));
 }
