@@ -93,7 +93,23 @@ pub fn open(
         .iter()
         .map(|(id, v)| (id.as_str(), v.as_slice()))
         .collect();
-    let changes = index.upsert_batch(&batch)?;
+    // A calibration missing or out of date is measured on the way, with some of the new
+    // papers held back as queries, when there are enough of them (a rebuild, a large catch-up).
+    let new_papers = batch
+        .iter()
+        .filter(|(id, _)| index.vector(id).is_none())
+        .count();
+    let wants_calibration = index
+        .calibration()
+        .is_none_or(|c| !c.is_fresh_for(index.len() + new_papers));
+    let changes = if wants_calibration {
+        let (changes, calibration) =
+            index.upsert_and_calibrate(&batch, TARGET_RECALL, CALIBRATION_QUERIES, 10)?;
+        opened.calibrated = calibration;
+        changes
+    } else {
+        index.upsert_batch(&batch)?
+    };
     opened.caught_up = changes.iter().filter(|c| **c != Upsert::Unchanged).count();
     // Papers the store no longer embeds under this model (removed, or re-embedding pending).
     let live: std::collections::HashSet<&str> = rows.iter().map(|(id, _)| id.as_str()).collect();
@@ -117,20 +133,24 @@ pub fn open(
     if !index.is_optimised() {
         index.optimise();
     }
-    match index.calibration() {
-        Some(saved) if saved.is_fresh_for(index.len()) => index.apply_calibration(saved),
-        _ => {
-            opened.calibrated = index.calibrate(TARGET_RECALL, CALIBRATION_QUERIES, 10);
-            if let Some(c) = &opened.calibrated {
-                tracing::info!(
-                    "index calibrated: ef {} gives recall@10 {:.3} over {} of its {} papers",
-                    c.ef,
-                    c.recall,
-                    c.queries,
-                    c.papers
-                );
-            }
+    match (opened.calibrated, index.calibration()) {
+        (Some(_), _) => {}
+        (None, Some(saved)) if saved.is_fresh_for(index.len()) => index.apply_calibration(saved),
+        // Too few new papers to hold back: the stored ones, each blocked from its own search.
+        (None, _) => {
+            opened.calibrated =
+                index.calibrate_on_own_papers(TARGET_RECALL, CALIBRATION_QUERIES, 10);
         }
+    }
+    if let Some(c) = &opened.calibrated {
+        tracing::info!(
+            "index calibrated: ef {} gives recall@10 {:.3} for {} {} papers, of {}",
+            c.ef,
+            c.recall,
+            c.queries,
+            if c.held_out { "new" } else { "stored" },
+            c.papers
+        );
     }
     if opened.rebuilt_because.is_some()
         || opened.caught_up > 0

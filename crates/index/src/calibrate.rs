@@ -9,15 +9,25 @@
 //! measured recall reaches the target. The index keeps the result and saves it in its
 //! manifest, and the owner calibrates again when the index has grown or shrunk by a fifth.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::paper_index::{Filter, PaperIndex};
+use crate::error::Result;
+use crate::paper_index::{Filter, PaperIndex, Upsert};
 
 /// The ef values a calibration tries, smallest first.
 pub const EF_LADDER: [usize; 12] = [16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768];
+
+/// Fewest new papers that [`PaperIndex::upsert_and_calibrate`] holds back some of.
+const MIN_HELD_OUT: usize = 100;
+
+/// A calibration query: a vector not in the index, or a stored paper's (with its id).
+struct Probe {
+    id: Option<String>,
+    vector: Vec<f32>,
+}
 
 /// Fewer live papers than this are not calibrated: the default ef explores most of such a
 /// graph anyway.
@@ -30,8 +40,12 @@ pub struct Calibration {
     pub target: f64,
     /// Results per query.
     pub k: usize,
-    /// Stored papers used as queries.
+    /// Papers used as queries.
     pub queries: usize,
+    /// Whether they were held out of the graph (new papers, searched before being inserted),
+    /// rather than stored papers blocked from their own search.
+    #[serde(default)]
+    pub held_out: bool,
     /// The ef chosen: the smallest of [`EF_LADDER`] reaching the target, else the largest.
     pub ef: usize,
     /// The recall@k measured at that ef.
@@ -50,29 +64,119 @@ impl Calibration {
 }
 
 impl PaperIndex {
-    /// Measures recall@`k` on up to `queries` stored papers at each ef of [`EF_LADDER`] and
-    /// makes the smallest reaching `target` the index's ef_search. Returns `None`, changing
-    /// nothing, for an index of fewer than [`CALIBRATION_MIN_PAPERS`] papers.
-    pub fn calibrate(&mut self, target: f64, queries: usize, k: usize) -> Option<Calibration> {
+    /// Measures recall@`k` for `held_out`, vectors of papers that are not in the index (the
+    /// truest test: queries the graph has never seen), at each ef of [`EF_LADDER`], and makes
+    /// the smallest reaching `target` the index's ef_search. Returns `None`, changing nothing,
+    /// for an index of fewer than [`CALIBRATION_MIN_PAPERS`] papers or no queries.
+    pub fn calibrate(&mut self, held_out: &[&[f32]], target: f64, k: usize) -> Option<Calibration> {
+        let probes: Vec<Probe> = held_out
+            .iter()
+            .filter_map(|vector| self.unit("(query)", vector).ok())
+            .map(|vector| Probe { id: None, vector })
+            .collect();
+        self.calibrate_probes(probes, target, k)
+    }
+
+    /// [`PaperIndex::calibrate`] when no papers are held out: up to `queries` stored papers,
+    /// spread evenly, each searched as if it were not in the graph. On clustered data (a paper
+    /// with near copies of it) this is harder than a new paper and errs towards a larger ef.
+    pub fn calibrate_on_own_papers(
+        &mut self,
+        target: f64,
+        queries: usize,
+        k: usize,
+    ) -> Option<Calibration> {
+        let step = (self.len() / queries.max(1)).max(1);
+        let probes: Vec<Probe> = self
+            .live_papers()
+            .step_by(step)
+            .take(queries)
+            .map(|(id, vector)| Probe {
+                id: Some(id.to_owned()),
+                vector: vector.to_vec(),
+            })
+            .collect();
+        self.calibrate_probes(probes, target, k)
+    }
+
+    /// Adds or updates `papers` as [`PaperIndex::upsert_batch`] does, and calibrates on the
+    /// way: up to `queries` of the new papers, spread evenly, are held back, the rest
+    /// inserted, the held-back ones searched for ([`PaperIndex::calibrate`]), then inserted
+    /// too. Without enough new papers or papers in all, it only upserts. Returns what each
+    /// upsert did, in order, and the calibration if one was made.
+    pub fn upsert_and_calibrate(
+        &mut self,
+        papers: &[(&str, &[f32])],
+        target: f64,
+        queries: usize,
+        k: usize,
+    ) -> Result<(Vec<Upsert>, Option<Calibration>)> {
+        let mut occurrences: HashMap<&str, usize> = HashMap::new();
+        for (id, _) in papers {
+            *occurrences.entry(id).or_default() += 1;
+        }
+        // New papers only, each once in the batch: a held-back paper must not be in the graph
+        // while it is searched for.
+        let fresh: Vec<usize> = (0..papers.len())
+            .filter(|&i| {
+                let id = papers[i].0;
+                occurrences[id] == 1 && self.vector(id).is_none()
+            })
+            .collect();
+        if fresh.len() < MIN_HELD_OUT || self.len() + fresh.len() < CALIBRATION_MIN_PAPERS + queries
+        {
+            return Ok((self.upsert_batch(papers)?, None));
+        }
+        let step = (fresh.len() / queries.max(1)).max(1);
+        let held: HashSet<usize> = fresh.iter().step_by(step).take(queries).copied().collect();
+        let rest: Vec<(&str, &[f32])> = (0..papers.len())
+            .filter(|i| !held.contains(i))
+            .map(|i| papers[i])
+            .collect();
+        let mut rest_changes = self.upsert_batch(&rest)?.into_iter();
+        self.optimise();
+        let queries: Vec<&[f32]> = (0..papers.len())
+            .filter(|i| held.contains(i))
+            .map(|i| papers[i].1)
+            .collect();
+        let calibration = self.calibrate(&queries, target, k);
+        let held_papers: Vec<(&str, &[f32])> = (0..papers.len())
+            .filter(|i| held.contains(i))
+            .map(|i| papers[i])
+            .collect();
+        self.upsert_batch(&held_papers)?;
+        self.optimise();
+        let changes = (0..papers.len())
+            .map(|i| {
+                if held.contains(&i) {
+                    Upsert::Added
+                } else {
+                    rest_changes.next().unwrap_or(Upsert::Added)
+                }
+            })
+            .collect();
+        Ok((changes, calibration))
+    }
+
+    fn calibrate_probes(
+        &mut self,
+        probes: Vec<Probe>,
+        target: f64,
+        k: usize,
+    ) -> Option<Calibration> {
         let papers = self.len();
-        if papers < CALIBRATION_MIN_PAPERS || queries == 0 || k == 0 {
+        if papers < CALIBRATION_MIN_PAPERS || probes.is_empty() || k == 0 {
             return None;
         }
         if !self.is_optimised() {
             self.optimise();
         }
-        // Owned, so that ef can change between rounds.
-        let step = (papers / queries).max(1);
-        let sample: Vec<(String, Vec<f32>)> = self
-            .live_papers()
-            .step_by(step)
-            .take(queries)
-            .map(|(id, vector)| (id.to_owned(), vector.to_vec()))
-            .collect();
-        let truth: Vec<HashSet<String>> = sample
+        let held_out = probes.iter().all(|probe| probe.id.is_none());
+        let truth: Vec<HashSet<String>> = probes
             .par_iter()
-            .map(|(id, vector)| {
-                self.exact_unit(vector, k, &exclude_self(id))
+            .map(|probe| {
+                let filter = probe.id.as_deref().map(exclude_self).unwrap_or_default();
+                self.exact_unit(&probe.vector, k, &filter)
                     .into_iter()
                     .map(|hit| hit.id)
                     .collect()
@@ -80,20 +184,19 @@ impl PaperIndex {
             .collect();
         let wanted: usize = truth.iter().map(HashSet::len).sum();
         let recall_at = |index: &PaperIndex| -> f64 {
-            let found: usize = sample
+            let found: usize = probes
                 .par_iter()
                 .zip(&truth)
-                .map(|((id, vector), truth)| {
+                .map(|(probe, truth)| {
                     index
-                        .search_held_out(id, vector, k)
+                        .probe(probe, k)
                         .iter()
-                        .filter(|found| truth.contains(**found))
+                        .filter(|found| truth.contains(*found))
                         .count()
                 })
                 .sum();
             found as f64 / wanted.max(1) as f64
         };
-        let queries = sample.len();
         let mut chosen = None;
         for ef in EF_LADDER.into_iter().filter(|&ef| ef >= k) {
             self.params.ef_search = ef;
@@ -108,7 +211,8 @@ impl PaperIndex {
         let calibration = Calibration {
             target,
             k,
-            queries,
+            queries: probes.len(),
+            held_out,
             ef,
             recall,
             papers,
@@ -117,10 +221,22 @@ impl PaperIndex {
         Some(calibration)
     }
 
+    /// The papers the graph finds for a probe: a held-out vector through the ordinary search,
+    /// a stored paper blocked from its own search.
+    fn probe(&self, probe: &Probe, k: usize) -> Vec<String> {
+        match &probe.id {
+            None => self
+                .search(&probe.vector, k, &Filter::default())
+                .map(|hits| hits.into_iter().map(|hit| hit.id).collect())
+                .unwrap_or_default(),
+            Some(id) => self.search_held_out(id, &probe.vector, k),
+        }
+    }
+
     /// The `k` papers the graph finds for a stored paper's own vector when the paper itself
     /// is blocked from the search ([`crate::FrozenGraph::search_around`]), tombstones and the
     /// paper left out.
-    fn search_held_out(&self, id: &str, vector: &[f32], k: usize) -> Vec<&str> {
+    fn search_held_out(&self, id: &str, vector: &[f32], k: usize) -> Vec<String> {
         let point = self.points.get(id).copied();
         let ef = self.params.ef_search.max(k + 1);
         self.frozen
@@ -128,7 +244,7 @@ impl PaperIndex {
             .into_iter()
             .filter(|&(_, p)| self.live[p] && Some(p) != point)
             .take(k)
-            .map(|(_, p)| self.ids[p].as_str())
+            .map(|(_, p)| self.ids[p].clone())
             .collect()
     }
 

@@ -151,9 +151,17 @@ impl PaperIndex {
     pub fn compacted(&self) -> Result<Self> {
         let mut fresh = Self::new(self.dim, self.params, self.points.len());
         let live: Vec<(&str, &[f32])> = self.live_papers().collect();
-        fresh.upsert_batch(&live)?;
+        // Built anew: measured anew, as the last calibration was.
+        match self.calibration {
+            Some(last) => {
+                fresh.upsert_and_calibrate(&live, last.target, last.queries, last.k)?;
+                fresh.calibration = fresh.calibration.or(self.calibration);
+            }
+            None => {
+                fresh.upsert_batch(&live)?;
+            }
+        }
         fresh.optimise();
-        fresh.calibration = self.calibration;
         Ok(fresh)
     }
 
@@ -362,7 +370,7 @@ impl PaperIndex {
     /// The vector scaled to unit length, after checking it. Embedders already give unit
     /// vectors; imported ones (stored as f16, say) are only nearly so, and the scores are
     /// cosines only for exact unit vectors.
-    fn unit(&self, id: &str, vector: &[f32]) -> Result<Vec<f32>> {
+    pub(crate) fn unit(&self, id: &str, vector: &[f32]) -> Result<Vec<f32>> {
         self.check(id, vector)?;
         let norm = dot(vector, vector).sqrt();
         if norm == 0.0 {

@@ -399,11 +399,13 @@ fn calibration_picks_the_smallest_ef_reaching_the_target_and_is_saved() {
     let Some(real) = real_vectors() else {
         return;
     };
+    let (mut small, _) = small_index();
     assert!(
-        small_index().0.calibrate(0.9, 100, 10).is_none(),
+        small.calibrate_on_own_papers(0.9, 100, 10).is_none(),
         "600 papers are too few to calibrate"
     );
-    // 5,000 papers: the real 2,000 and 3,000 perturbed copies.
+    // 5,000 papers: the real 2,000 and 3,000 perturbed copies, 200 of them held back to
+    // calibrate while the rest are inserted.
     let mut noise = Noise(0xca1);
     let mut vectors: Vec<(String, Vec<f32>)> = real[..REAL]
         .iter()
@@ -421,30 +423,45 @@ fn calibration_picks_the_smallest_ef_reaching_the_target_and_is_saved() {
         .iter()
         .map(|(id, v)| (id.as_str(), v.as_slice()))
         .collect();
-    index.upsert_batch(&batch).unwrap();
-    index.optimise();
+    let (changes, calibration) = index.upsert_and_calibrate(&batch, 0.97, 200, 10).unwrap();
+    let built = calibration.unwrap();
+    assert!(changes.iter().all(|c| *c == Upsert::Added) && changes.len() == 5000);
+    assert_eq!(index.len(), 5000, "the held-back papers are inserted after");
+    assert!(index.is_optimised());
+    assert!(
+        built.held_out && built.queries == 200 && built.papers == 4800,
+        "{built:?}"
+    );
+    assert!(built.recall >= 0.97, "{built:?}");
+    assert_eq!(index.params().ef_search, built.ef);
+    for (id, vector) in batch.iter().step_by(97) {
+        let hits = index.search(vector, 1, &Filter::default()).unwrap();
+        assert_eq!(hits[0].id, *id, "a held-back paper is in the graph");
+    }
 
-    // Any recall will do: the smallest ef of the ladder.
-    let first = index.calibrate(0.0, 200, 10).unwrap();
-    assert_eq!(first.ef, EF_LADDER[0]);
-    assert_eq!((first.queries, first.papers), (200, 5000));
-    // Just above what it gives: a larger ef, which reaches it.
-    let next = index.calibrate(first.recall + 1e-9, 200, 10).unwrap();
+    // The ladder, on the 200 real papers never indexed.
+    let held_out: Vec<&[f32]> = real[REAL..REAL + HELD_OUT]
+        .iter()
+        .map(Vec::as_slice)
+        .collect();
+    let first = index.calibrate(&held_out, 0.0, 10).unwrap();
+    assert_eq!(
+        first.ef, EF_LADDER[0],
+        "any recall will do: the smallest ef"
+    );
+    let next = index.calibrate(&held_out, first.recall + 1e-9, 10).unwrap();
     assert!(
         next.ef > first.ef && next.recall > first.recall,
-        "{first:?} then {next:?}"
+        "just above what the smallest gives: {first:?} then {next:?}"
     );
-    // Out of reach: the largest ef, and the recall it gave.
-    let out_of_reach = index.calibrate(1.01, 200, 10).unwrap();
+    let out_of_reach = index.calibrate(&held_out, 1.01, 10).unwrap();
     assert_eq!(out_of_reach.ef, *EF_LADDER.last().unwrap());
     assert!(out_of_reach.recall >= next.recall);
 
-    // The target the binary uses holds on papers never indexed, within the sampling error.
-    let chosen = index.calibrate(0.97, 200, 10).unwrap();
-    assert!(chosen.recall >= 0.97, "{chosen:?}");
-    assert_eq!(index.params().ef_search, chosen.ef);
+    // The ef chosen while building holds on those papers too.
+    index.apply_calibration(built);
     let mut found = 0;
-    for query in &real[REAL..REAL + HELD_OUT] {
+    for query in &held_out {
         let approximate = index.search(query, 10, &Filter::default()).unwrap();
         let exact = index.exact_search(query, 10, &Filter::default()).unwrap();
         let truth: HashSet<&str> = ids(&exact).into_iter().collect();
@@ -453,11 +470,18 @@ fn calibration_picks_the_smallest_ef_reaching_the_target_and_is_saved() {
             .filter(|id| truth.contains(*id))
             .count();
     }
-    let held_out = found as f64 / (HELD_OUT * 10) as f64;
-    eprintln!("calibrated {chosen:?}; held-out recall@10 {held_out:.4}");
-    assert!(held_out >= 0.95, "held-out recall@10 {held_out}");
+    let recall = found as f64 / (HELD_OUT * 10) as f64;
+    eprintln!("built with {built:?}; recall@10 of papers never indexed there: {recall:.4}");
+    assert!(recall >= 0.95, "recall@10 {recall}");
+
+    // Stored papers blocked from their own search: the fallback, harder than new papers.
+    let own = index.calibrate_on_own_papers(0.97, 200, 10).unwrap();
+    eprintln!("on its own papers: {own:?}");
+    assert!(!own.held_out && own.papers == 5000);
+    assert!(own.recall >= 0.97 || own.ef == *EF_LADDER.last().unwrap());
 
     // Saved with the index, and searched with again after a load.
+    index.apply_calibration(built);
     let dir = tempfile::tempdir().unwrap();
     index.save(dir.path(), "model-a").unwrap();
     let expected = paperscout_index::Expected {
@@ -466,8 +490,24 @@ fn calibration_picks_the_smallest_ef_reaching_the_target_and_is_saved() {
         params: IndexParams::default(),
     };
     let mut loaded = PaperIndex::load(dir.path(), &expected).unwrap();
-    assert_eq!(loaded.calibration(), Some(chosen));
-    loaded.apply_calibration(chosen);
-    assert_eq!(loaded.params().ef_search, chosen.ef);
-    assert!(chosen.is_fresh_for(5500) && !chosen.is_fresh_for(6500));
+    assert_eq!(loaded.calibration(), Some(built));
+    loaded.apply_calibration(built);
+    assert_eq!(loaded.params().ef_search, built.ef);
+    assert!(built.is_fresh_for(5500) && !built.is_fresh_for(6000));
+
+    // A later batch: new papers held back and added, a replacement and a repeat reported.
+    let mut later: Vec<(String, Vec<f32>)> = (0..150)
+        .map(|j| (format!("later-{j}"), noise.perturb(&real[j], 0.1)))
+        .collect();
+    later.push(("real-0".to_owned(), real[1].clone()));
+    later.push(("real-5".to_owned(), real[5].clone()));
+    let batch: Vec<(&str, &[f32])> = later
+        .iter()
+        .map(|(id, v)| (id.as_str(), v.as_slice()))
+        .collect();
+    let (changes, again) = loaded.upsert_and_calibrate(&batch, 0.97, 50, 10).unwrap();
+    assert!(again.is_some_and(|c| c.held_out && c.queries == 50));
+    assert!(changes[..150].iter().all(|c| *c == Upsert::Added));
+    assert_eq!(changes[150..], [Upsert::Replaced, Upsert::Unchanged]);
+    assert_eq!(loaded.len(), 5150);
 }
