@@ -116,28 +116,27 @@ fn main() {
         memory_mib,
         searches: Vec::new(),
     };
-    for ef in EFS {
-        index.set_ef_search(ef);
+    // (recall, queries/s) of the queries at the index's ef now.
+    let measure = |index: &PaperIndex| {
         let (found, seconds) = timed_single_thread(|| {
             queries
                 .iter()
                 .map(|q| index.search(q, K, &no_filter).unwrap())
                 .collect::<Vec<_>>()
         });
-        ours.searches
-            .push((ef, recall(&found, &truth), QUERIES as f64 / seconds));
+        (recall(&found, &truth), QUERIES as f64 / seconds)
+    };
+    for ef in EFS {
+        index.set_ef_search(ef);
+        let (recall, qps) = measure(&index);
+        ours.searches.push((ef, recall, qps));
     }
     // The ef the index chose for itself (what `paperscout` serves with), and what it gives on
     // the held-out queries.
     let calibrated = calibration.map(|c| {
         index.apply_calibration(c);
-        let (found, seconds) = timed_single_thread(|| {
-            queries
-                .iter()
-                .map(|q| index.search(q, K, &no_filter).unwrap())
-                .collect::<Vec<_>>()
-        });
-        (c, recall(&found, &truth), QUERIES as f64 / seconds)
+        let (recall, qps) = measure(&index);
+        (c, recall, qps)
     });
     drop(batch);
     drop(index);

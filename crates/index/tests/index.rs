@@ -62,28 +62,40 @@ fn big_index() -> Option<&'static PaperIndex> {
     static INDEX: OnceLock<Option<PaperIndex>> = OnceLock::new();
     INDEX
         .get_or_init(|| {
-            let real = real_vectors()?;
-            let mut noise = Noise(0x5eed);
-            let mut vectors: Vec<(String, Vec<f32>)> = real[..REAL]
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (format!("real-{i}"), v.clone()))
-                .collect();
-            for j in 0..PERTURBED {
-                vectors.push((
-                    format!("perturbed-{j}"),
-                    noise.perturb(&real[j % REAL], 0.1),
-                ));
-            }
+            let vectors = real_and_perturbed(real_vectors()?, PERTURBED, &mut Noise(0x5eed));
             let mut index = PaperIndex::new(DIM, IndexParams::default(), vectors.len());
-            let batch: Vec<(&str, &[f32])> = vectors
-                .iter()
-                .map(|(id, v)| (id.as_str(), v.as_slice()))
-                .collect();
-            index.upsert_batch(&batch).unwrap();
+            index.upsert_batch(&borrowed(&vectors)).unwrap();
             Some(index)
         })
         .as_ref()
+}
+
+/// The real 2,000 papers (`real-I`), then `perturbed` copies of them (`perturbed-J`).
+fn real_and_perturbed(
+    real: &[Vec<f32>],
+    perturbed: usize,
+    noise: &mut Noise,
+) -> Vec<(String, Vec<f32>)> {
+    let mut vectors: Vec<(String, Vec<f32>)> = real[..REAL]
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("real-{i}"), v.clone()))
+        .collect();
+    for j in 0..perturbed {
+        vectors.push((
+            format!("perturbed-{j}"),
+            noise.perturb(&real[j % REAL], 0.1),
+        ));
+    }
+    vectors
+}
+
+/// Owned papers as an upsert takes them.
+fn borrowed(vectors: &[(String, Vec<f32>)]) -> Vec<(&str, &[f32])> {
+    vectors
+        .iter()
+        .map(|(id, v)| (id.as_str(), v.as_slice()))
+        .collect()
 }
 
 fn ids(hits: &[paperscout_index::Hit]) -> Vec<&str> {
@@ -407,22 +419,9 @@ fn calibration_picks_the_smallest_ef_reaching_the_target_and_is_saved() {
     // 5,000 papers: the real 2,000 and 3,000 perturbed copies, 200 of them held back to
     // calibrate while the rest are inserted.
     let mut noise = Noise(0xca1);
-    let mut vectors: Vec<(String, Vec<f32>)> = real[..REAL]
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (format!("real-{i}"), v.clone()))
-        .collect();
-    for j in 0..3000 {
-        vectors.push((
-            format!("perturbed-{j}"),
-            noise.perturb(&real[j % REAL], 0.1),
-        ));
-    }
+    let vectors = real_and_perturbed(real, 3000, &mut noise);
     let mut index = PaperIndex::new(DIM, IndexParams::default(), vectors.len());
-    let batch: Vec<(&str, &[f32])> = vectors
-        .iter()
-        .map(|(id, v)| (id.as_str(), v.as_slice()))
-        .collect();
+    let batch = borrowed(&vectors);
     let (changes, calibration) = index.upsert_and_calibrate(&batch, 0.97, 200, 10).unwrap();
     let built = calibration.unwrap();
     assert!(changes.iter().all(|c| *c == Upsert::Added) && changes.len() == 5000);
@@ -501,10 +500,7 @@ fn calibration_picks_the_smallest_ef_reaching_the_target_and_is_saved() {
         .collect();
     later.push(("real-0".to_owned(), real[1].clone()));
     later.push(("real-5".to_owned(), real[5].clone()));
-    let batch: Vec<(&str, &[f32])> = later
-        .iter()
-        .map(|(id, v)| (id.as_str(), v.as_slice()))
-        .collect();
+    let batch = borrowed(&later);
     let (changes, again) = loaded.upsert_and_calibrate(&batch, 0.97, 50, 10).unwrap();
     assert!(again.is_some_and(|c| c.held_out && c.queries == 50));
     assert!(changes[..150].iter().all(|c| *c == Upsert::Added));
