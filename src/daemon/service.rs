@@ -924,8 +924,16 @@ impl Service {
             .iter()
             .map(|(id, v)| (id.as_str(), v.as_slice()))
             .collect();
-        fresh.upsert_batch(&rows)?;
-        fresh.optimise();
+        // Built anew, so ef is chosen anew, on papers held back from the new graph.
+        let (_, calibration) = fresh.upsert_and_calibrate(
+            &rows,
+            crate::paper_index::TARGET_RECALL,
+            crate::paper_index::CALIBRATION_QUERIES,
+            10,
+        )?;
+        if !fresh.is_optimised() {
+            fresh.optimise();
+        }
         let mut index = write(&self.index);
         let replay = lock(&self.compaction_log).take().unwrap_or_default();
         if !replay.is_empty() {
@@ -943,6 +951,8 @@ impl Service {
             tombstones = format!("{:.0}%", ratio * 100.0),
             papers = index.len(),
             replayed = replay.len(),
+            ef = index.params().ef_search,
+            calibrated = calibration.is_some(),
             seconds = started.elapsed().as_secs_f64(),
             "index compacted in the background"
         );

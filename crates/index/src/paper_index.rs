@@ -161,7 +161,9 @@ impl PaperIndex {
                 fresh.upsert_batch(&live)?;
             }
         }
-        fresh.optimise();
+        if !fresh.is_optimised() {
+            fresh.optimise();
+        }
         Ok(fresh)
     }
 
