@@ -8,7 +8,7 @@ use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use paperscout_index::{Filter, IndexParams, PaperIndex};
+use paperscout_index::{Filter, IndexParams, PaperIndex, RecallTally};
 use paperscout_ingest::{Embed, Input, Options, Progress, Records};
 use paperscout_rank::digest::DigestParams;
 use paperscout_store::{FeedbackKind, ModelKey, SqliteStore, Store, StoreError};
@@ -110,6 +110,9 @@ struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<SqliteStore>>,
 }
+
+/// Fewest new papers in a batch for the daemon to choose ef again on them.
+const RECALIBRATION_MIN_QUERIES: usize = 100;
 
 /// Connections kept for reuse; more are opened while busy and closed after.
 const IDLE_READERS: usize = 16;
@@ -714,6 +717,7 @@ impl Service {
             .zip(vectors)
             .filter_map(|(paper, vector)| Some((paper.id.as_str(), vector.as_deref()?)))
             .collect();
+        self.recalibrate_before_insert(&rows);
         // Small chunks: searches wait for the write lock one chunk at a time, not a batch.
         for chunk in rows.chunks(64) {
             let mut index = write(&self.index);
@@ -737,6 +741,50 @@ impl Service {
             }
         }
         Ok(())
+    }
+
+    /// When the index has grown or shrunk by a fifth since its ef was chosen (or never had it
+    /// chosen), measures it again on this batch's new papers before they are inserted: true
+    /// held-out queries. One read lock per query, so searches and other writers go on between
+    /// them.
+    fn recalibrate_before_insert(&self, rows: &[(&str, &[f32])]) {
+        let (stale, new) = {
+            let index = read(&self.index);
+            let new: Vec<&[f32]> = rows
+                .iter()
+                .filter(|(id, _)| index.vector(id).is_none())
+                .map(|(_, vector)| *vector)
+                .collect();
+            let after = index.len() + new.len();
+            let stale = index.len() >= paperscout_index::CALIBRATION_MIN_PAPERS
+                && index.calibration().is_none_or(|c| !c.is_fresh_for(after));
+            (stale, new)
+        };
+        if !stale || new.len() < RECALIBRATION_MIN_QUERIES {
+            return;
+        }
+        let started = Instant::now();
+        let queries = crate::paper_index::CALIBRATION_QUERIES;
+        let mut tally = RecallTally::new(crate::paper_index::TARGET_RECALL, 10);
+        for query in new
+            .iter()
+            .step_by((new.len() / queries).max(1))
+            .take(queries)
+        {
+            read(&self.index).tally_held_out(query, &mut tally);
+        }
+        if let Some(calibration) = tally.calibration() {
+            write(&self.index).apply_calibration(calibration);
+            self.index_dirty.store(true, Ordering::Relaxed);
+            tracing::info!(
+                ef = calibration.ef,
+                recall = calibration.recall,
+                queries = calibration.queries,
+                papers = calibration.papers,
+                seconds = started.elapsed().as_secs_f64(),
+                "the index grew by a fifth: ef chosen again on new papers before inserting them"
+            );
+        }
     }
 
     fn stats(&self) -> Result<Value> {

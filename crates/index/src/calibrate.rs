@@ -5,8 +5,8 @@
 //! measures instead of guessing: stored papers, spread evenly over the index, are the queries,
 //! each searched as if it were not in the graph (its own neighbour list, which holds nearly
 //! its true nearest, would make it an easy query); the exact search gives their true
-//! neighbours once; then each ef of a ladder is tried, smallest first, until the
-//! measured recall reaches the target. The index keeps the result and saves it in its
+//! neighbours; then each ef of a ladder is tried, and the smallest whose measured recall
+//! reaches the target is kept. The index keeps the result and saves it in its
 //! manifest, and the owner calibrates again when the index has grown or shrunk by a fifth.
 
 use std::collections::{HashMap, HashSet};
@@ -60,6 +60,72 @@ impl Calibration {
     pub fn is_fresh_for(&self, papers: usize) -> bool {
         let then = self.papers.max(1) as f64;
         (papers as f64 - then).abs() / then < 0.2
+    }
+}
+
+/// Recall at every ef of [`EF_LADDER`], summed over calibration queries as they come.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecallTally {
+    target: f64,
+    k: usize,
+    held_out: bool,
+    queries: usize,
+    wanted: usize,
+    found: [usize; EF_LADDER.len()],
+    papers: usize,
+}
+
+impl RecallTally {
+    /// An empty tally for recall@`k`, aiming at `target`.
+    pub fn new(target: f64, k: usize) -> Self {
+        Self {
+            target,
+            k,
+            held_out: true,
+            queries: 0,
+            wanted: 0,
+            found: [0; EF_LADDER.len()],
+            papers: 0,
+        }
+    }
+
+    /// Queries tallied so far.
+    pub fn queries(&self) -> usize {
+        self.queries
+    }
+
+    /// Both tallies together.
+    fn merged(mut self, other: Self) -> Self {
+        self.held_out &= other.held_out;
+        self.queries += other.queries;
+        self.wanted += other.wanted;
+        for (mine, theirs) in self.found.iter_mut().zip(other.found) {
+            *mine += theirs;
+        }
+        self.papers = self.papers.max(other.papers);
+        self
+    }
+
+    /// The smallest ef whose recall reached the target, else the largest; `None` before any
+    /// query, or for an index of fewer than [`CALIBRATION_MIN_PAPERS`] papers.
+    pub fn calibration(&self) -> Option<Calibration> {
+        if self.queries == 0 || self.papers < CALIBRATION_MIN_PAPERS {
+            return None;
+        }
+        let recall = |slot: usize| self.found[slot] as f64 / self.wanted.max(1) as f64;
+        let slots = || (0..EF_LADDER.len()).filter(|&slot| EF_LADDER[slot] >= self.k);
+        let slot = slots()
+            .find(|&slot| recall(slot) >= self.target)
+            .or_else(|| slots().next_back())?;
+        Some(Calibration {
+            target: self.target,
+            k: self.k,
+            queries: self.queries,
+            held_out: self.held_out,
+            ef: EF_LADDER[slot],
+            recall: recall(slot),
+            papers: self.papers,
+        })
     }
 }
 
@@ -164,81 +230,75 @@ impl PaperIndex {
         target: f64,
         k: usize,
     ) -> Option<Calibration> {
-        let papers = self.len();
-        if papers < CALIBRATION_MIN_PAPERS || probes.is_empty() || k == 0 {
+        if self.len() < CALIBRATION_MIN_PAPERS || probes.is_empty() || k == 0 {
             return None;
         }
         if !self.is_optimised() {
             self.optimise();
         }
-        let held_out = probes.iter().all(|probe| probe.id.is_none());
-        let truth: Vec<HashSet<String>> = probes
+        let this = &*self;
+        let tally = probes
             .par_iter()
-            .map(|probe| {
-                let filter = probe.id.as_deref().map(exclude_self).unwrap_or_default();
-                self.exact_unit(&probe.vector, k, &filter)
-                    .into_iter()
-                    .map(|hit| hit.id)
-                    .collect()
-            })
-            .collect();
-        let wanted: usize = truth.iter().map(HashSet::len).sum();
-        let recall_at = |index: &PaperIndex| -> f64 {
-            let found: usize = probes
-                .par_iter()
-                .zip(&truth)
-                .map(|(probe, truth)| {
-                    index
-                        .probe(probe, k)
-                        .iter()
-                        .filter(|found| truth.contains(*found))
-                        .count()
-                })
-                .sum();
-            found as f64 / wanted.max(1) as f64
-        };
-        let mut chosen = None;
-        for ef in EF_LADDER.into_iter().filter(|&ef| ef >= k) {
-            self.params.ef_search = ef;
-            let recall = recall_at(self);
-            chosen = Some((ef, recall));
-            if recall >= target {
-                break;
-            }
-        }
-        let (ef, recall) = chosen?;
-        self.params.ef_search = ef;
-        let calibration = Calibration {
-            target,
-            k,
-            queries: probes.len(),
-            held_out,
-            ef,
-            recall,
-            papers,
-        };
-        self.calibration = Some(calibration);
+            .fold(
+                || RecallTally::new(target, k),
+                |mut tally, probe| {
+                    this.tally_probe(probe, &mut tally);
+                    tally
+                },
+            )
+            .reduce(|| RecallTally::new(target, k), RecallTally::merged);
+        let calibration = tally.calibration()?;
+        self.apply_calibration(calibration);
         Some(calibration)
     }
 
-    /// The papers the graph finds for a probe: a held-out vector through the ordinary search,
-    /// a stored paper blocked from its own search.
-    fn probe(&self, probe: &Probe, k: usize) -> Vec<String> {
+    /// Adds to `tally` a query that is not in the index (a paper about to be inserted): its
+    /// exact answers, and how many of them a search finds at each ef of [`EF_LADDER`]. One
+    /// query at a time, so that a server can measure between searches, under a read lock
+    /// taken for each query.
+    pub fn tally_held_out(&self, query: &[f32], tally: &mut RecallTally) {
+        if let Ok(vector) = self.unit("(query)", query) {
+            self.tally_probe(&Probe { id: None, vector }, tally);
+        }
+    }
+
+    fn tally_probe(&self, probe: &Probe, tally: &mut RecallTally) {
+        let k = tally.k;
+        let filter = probe.id.as_deref().map(exclude_self).unwrap_or_default();
+        let truth: HashSet<String> = self
+            .exact_unit(&probe.vector, k, &filter)
+            .into_iter()
+            .map(|hit| hit.id)
+            .collect();
+        tally.queries += 1;
+        tally.wanted += truth.len();
+        tally.papers = self.len();
+        tally.held_out &= probe.id.is_none();
+        for (slot, ef) in EF_LADDER.into_iter().enumerate() {
+            let found = self.probe(probe, k, ef.max(k));
+            tally.found[slot] += found.iter().filter(|id| truth.contains(*id)).count();
+        }
+    }
+
+    /// The papers the graph finds for a probe at `ef`: a held-out vector through the ordinary
+    /// search, a stored paper blocked from its own search.
+    fn probe(&self, probe: &Probe, k: usize, ef: usize) -> Vec<String> {
         match &probe.id {
             None => self
-                .search(&probe.vector, k, &Filter::default())
-                .map(|hits| hits.into_iter().map(|hit| hit.id).collect())
-                .unwrap_or_default(),
-            Some(id) => self.search_held_out(id, &probe.vector, k),
+                .search_at(&probe.vector, k, &Filter::default(), ef)
+                .into_iter()
+                .map(|hit| hit.id)
+                .collect(),
+            Some(id) => self.search_held_out(id, &probe.vector, k, ef),
         }
     }
 
     /// The `k` papers the graph finds for a stored paper's own vector when the paper itself
     /// is blocked from the search ([`crate::FrozenGraph::search_around`]), tombstones and the
     /// paper left out.
-    fn search_held_out(&self, id: &str, vector: &[f32], k: usize) -> Vec<String> {
+    fn search_held_out(&self, id: &str, vector: &[f32], k: usize, ef: usize) -> Vec<String> {
         let point = self.points.get(id).copied();
-        let ef = self.params.ef_search.max(k + 1);
+        let ef = ef.max(k + 1);
         self.frozen
             .search_around(vector, &self.vectors, ef, point)
             .into_iter()

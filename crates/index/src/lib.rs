@@ -25,7 +25,7 @@ mod paper_index;
 mod persist;
 mod scored;
 
-pub use calibrate::{CALIBRATION_MIN_PAPERS, Calibration, EF_LADDER};
+pub use calibrate::{CALIBRATION_MIN_PAPERS, Calibration, EF_LADDER, RecallTally};
 pub use distance::{UnitDot, dot};
 pub use error::{IndexError, Result};
 pub use frozen::FrozenGraph;

@@ -274,19 +274,29 @@ impl PaperIndex {
     /// back whenever `k` exist.
     pub fn search(&self, query: &[f32], k: usize, filter: &Filter<'_>) -> Result<Vec<Hit>> {
         let query = &self.unit("(query)", query)?;
+        Ok(self.search_at(query, k, filter, self.params.ef_search))
+    }
+
+    /// [`PaperIndex::search`] for a unit query, exploring `ef` candidates (at least k).
+    pub(crate) fn search_at(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: &Filter<'_>,
+        ef: usize,
+    ) -> Vec<Hit> {
         if k == 0 || self.is_empty() {
-            return Ok(Vec::new());
+            return Vec::new();
         }
-        if let Some(hits) = self.search_unfiltered(query, k, filter) {
-            return Ok(hits);
+        if let Some(hits) = self.search_unfiltered(query, k, filter, ef) {
+            return hits;
         }
         let admits = |point: &usize| self.live[*point] && filter.admits(&self.ids[*point]);
-        let ef = self.params.ef_search.max(k);
-        let found = self.graph.search_filter(query, k, ef, Some(&admits));
+        let found = self.graph.search_filter(query, k, ef.max(k), Some(&admits));
         if found.len() < k && found.len() < self.len() {
-            return Ok(self.exact_unit(query, k, filter));
+            return self.exact_unit(query, k, filter);
         }
-        Ok(found.into_iter().map(|n| self.hit(query, n.d_id)).collect())
+        found.into_iter().map(|n| self.hit(query, n.d_id)).collect()
     }
 
     /// The fast path: the graph searched without a filter, for a few more papers than asked,
@@ -294,7 +304,13 @@ impl PaperIndex {
     /// and walks much of the graph, about ten times slower; this path serves the common case
     /// (the query paper excluded, a few tombstones) and gives up, for the filtered search,
     /// when too many of the papers found are inadmissible.
-    fn search_unfiltered(&self, query: &[f32], k: usize, filter: &Filter<'_>) -> Option<Vec<Hit>> {
+    fn search_unfiltered(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: &Filter<'_>,
+        ef: usize,
+    ) -> Option<Vec<Hit>> {
         // Expected inadmissible papers among those fetched, twice over, plus a margin.
         let tombstones = (k as f64 * self.tombstone_ratio() * 2.0).ceil() as usize;
         let mut fetch = k + filter.exclude.len() + tombstones + 2;
@@ -305,7 +321,7 @@ impl PaperIndex {
         if fetch > self.ids.len() {
             return None;
         }
-        let ef = self.params.ef_search.max(fetch);
+        let ef = ef.max(fetch);
         let hits: Vec<Hit> = if self.is_optimised() {
             self.frozen
                 .search(query, &self.vectors, ef)

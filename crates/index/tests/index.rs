@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use paperscout_index::{
-    EF_LADDER, Filter, IndexError, IndexParams, PaperIndex, Upsert, dot, f16_rows,
+    EF_LADDER, Filter, IndexError, IndexParams, PaperIndex, RecallTally, Upsert, dot, f16_rows,
 };
 
 const DIM: usize = 384;
@@ -456,6 +456,15 @@ fn calibration_picks_the_smallest_ef_reaching_the_target_and_is_saved() {
     let out_of_reach = index.calibrate(&held_out, 1.01, 10).unwrap();
     assert_eq!(out_of_reach.ef, *EF_LADDER.last().unwrap());
     assert!(out_of_reach.recall >= next.recall);
+
+    // Tallied one query at a time, as a server does between searches: the same result.
+    let mut tally = RecallTally::new(0.97, 10);
+    assert_eq!(tally.calibration(), None, "no query yet");
+    for query in &held_out {
+        index.tally_held_out(query, &mut tally);
+    }
+    assert_eq!(tally.queries(), HELD_OUT);
+    assert_eq!(tally.calibration(), index.calibrate(&held_out, 0.97, 10));
 
     // The ef chosen while building holds on those papers too.
     index.apply_calibration(built);
