@@ -3,6 +3,7 @@
 //! corrupt. Each model has its own folder, so re-embedding with a new model builds its index
 //! beside the current one.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -85,9 +86,15 @@ pub fn open(
             PaperIndex::new(model.dim, params, 1024)
         }
     };
+    // Only what the index lacks is kept from the store: the papers it already holds with the
+    // same vector (all of them, on most starts) are only counted, not copied.
     let mut rows: Vec<(String, Vec<f32>)> = Vec::new();
+    let mut stored: HashSet<String> = HashSet::with_capacity(index.len());
     store.for_each_embedding(model, &mut |id, vector| {
-        rows.push((id.to_owned(), vector.to_vec()));
+        if !index.holds(id, vector) {
+            rows.push((id.to_owned(), vector.to_vec()));
+        }
+        stored.insert(id.to_owned());
     })?;
     let batch: Vec<(&str, &[f32])> = rows
         .iter()
@@ -112,10 +119,9 @@ pub fn open(
     };
     opened.caught_up = changes.iter().filter(|c| **c != Upsert::Unchanged).count();
     // Papers the store no longer embeds under this model (removed, or re-embedding pending).
-    let live: std::collections::HashSet<&str> = rows.iter().map(|(id, _)| id.as_str()).collect();
     let gone: Vec<String> = index
         .live_papers()
-        .filter(|(id, _)| !live.contains(id))
+        .filter(|(id, _)| !stored.contains(*id))
         .map(|(id, _)| id.to_owned())
         .collect();
     for id in &gone {

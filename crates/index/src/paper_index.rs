@@ -214,6 +214,14 @@ impl PaperIndex {
         self.points.get(id).map(|&p| self.row(p))
     }
 
+    /// Whether `id` is indexed with this vector (scaled to unit length, as an upsert stores
+    /// it): whether an upsert of it would change nothing.
+    pub fn holds(&self, id: &str, vector: &[f32]) -> bool {
+        self.points
+            .get(id)
+            .is_some_and(|&p| self.unit(id, vector).is_ok_and(|unit| self.row(p) == unit))
+    }
+
     /// Adds or updates one paper.
     pub fn upsert(&mut self, id: &str, vector: &[f32]) -> Result<Upsert> {
         let mut changes = self.upsert_batch(&[(id, vector)])?;

@@ -516,3 +516,19 @@ fn calibration_picks_the_smallest_ef_reaching_the_target_and_is_saved() {
     assert_eq!(changes[150..], [Upsert::Replaced, Upsert::Unchanged]);
     assert_eq!(loaded.len(), 5150);
 }
+
+#[test]
+fn holds_says_whether_an_upsert_would_change_nothing() {
+    let (index, vectors) = small_index();
+    let doubled: Vec<f32> = vectors[0].1.iter().map(|x| 2.0 * x).collect();
+    assert!(index.holds("p0", &vectors[0].1));
+    assert!(index.holds("p0", &doubled), "stored at unit length");
+    assert!(!index.holds("p1", &vectors[1].1), "p1 was replaced");
+    assert!(index.holds("p1", &vectors[2].1));
+    assert!(!index.holds("p3", &vectors[3].1), "p3 was removed");
+    assert!(!index.holds("nobody", &vectors[0].1));
+    assert!(
+        !index.holds("p0", &vectors[0].1[..16]),
+        "a wrong length is no match"
+    );
+}
