@@ -1,13 +1,16 @@
-//! Choosing ef_search for a recall target, on the index's own papers.
+//! Choosing ef_search for a recall target, by measuring it.
 //!
 //! The recall a fixed ef gives falls as the graph grows: on the shared corpus ef 64 finds
 //! 0.989 of the true ten nearest among 54,000 papers, but 0.914 among a million. A calibration
-//! measures instead of guessing: stored papers, spread evenly over the index, are the queries,
-//! each searched as if it were not in the graph (its own neighbour list, which holds nearly
-//! its true nearest, would make it an easy query); the exact search gives their true
-//! neighbours; then each ef of a ladder is tried, and the smallest whose measured recall
-//! reaches the target is kept. The index keeps the result and saves it in its
-//! manifest, and the owner calibrates again when the index has grown or shrunk by a fifth.
+//! measures instead of guessing. Its queries are best papers the graph has never seen: while a
+//! batch of new papers is inserted, some are held back ([`PaperIndex::upsert_and_calibrate`]),
+//! or an owner that serves searches tallies the new papers one at a time before inserting
+//! them ([`PaperIndex::tally_held_out`]). Without new papers, stored ones stand in, each
+//! blocked from its own search ([`PaperIndex::calibrate_on_own_papers`]): its neighbour list
+//! holds nearly its true nearest and would make it an easy query. The exact search gives each
+//! query's true neighbours, each ef of a ladder is tried, and the smallest whose measured
+//! recall reaches the target is kept. The index saves the result in its manifest, and the
+//! owner calibrates again when the index has grown or shrunk by a fifth.
 
 use std::collections::{HashMap, HashSet};
 
