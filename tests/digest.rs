@@ -197,6 +197,19 @@ fn the_index_is_saved_reused_caught_up_and_rebuilt_when_corrupt() {
         Value::Null,
         "the saved index is reused"
     );
+    // Too small to calibrate: the default ef, unless --ef overrides it.
+    assert_eq!(
+        (&second["calibration"], second["ef_search"].as_u64()),
+        (&Value::Null, Some(64)),
+        "{second}"
+    );
+    let output = paperscout(home.path())
+        .args(["index", "check", "--json", "--queries", "20", "--ef", "16"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let overridden: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(overridden["ef_search"], 16, "{overridden}");
 
     ingest_sample(home.path(), 40, 10).unwrap();
     let grown = index_check(home.path());
