@@ -106,10 +106,7 @@ pub fn open(
         .iter()
         .filter(|(id, _)| index.vector(id).is_none())
         .count();
-    let wants_calibration = index
-        .calibration()
-        .is_none_or(|c| !c.is_fresh_for(index.len() + new_papers));
-    let changes = if wants_calibration {
+    let changes = if index.calibration_due(index.len() + new_papers) {
         let (changes, calibration) =
             index.upsert_and_calibrate(&batch, TARGET_RECALL, CALIBRATION_QUERIES, 10)?;
         opened.calibrated = calibration;
@@ -141,7 +138,9 @@ pub fn open(
     }
     match (opened.calibrated, index.calibration()) {
         (Some(_), _) => {}
-        (None, Some(saved)) if saved.is_fresh_for(index.len()) => index.apply_calibration(saved),
+        (None, Some(saved)) if !index.calibration_due(index.len()) => {
+            index.apply_calibration(saved);
+        }
         // Too few new papers to hold back: the stored ones, each blocked from its own search.
         (None, _) => {
             opened.calibrated =

@@ -757,7 +757,7 @@ impl Service {
                 .collect();
             let after = index.len() + new.len();
             let stale = index.len() >= paperscout_index::CALIBRATION_MIN_PAPERS
-                && index.calibration().is_none_or(|c| !c.is_fresh_for(after));
+                && index.calibration_due(after);
             (stale, new)
         };
         if !stale || new.len() < RECALIBRATION_MIN_QUERIES {

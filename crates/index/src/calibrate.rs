@@ -204,15 +204,12 @@ impl PaperIndex {
             .collect();
         let mut rest_changes = self.upsert_batch(&rest)?.into_iter();
         self.optimise();
-        let queries: Vec<&[f32]> = (0..papers.len())
-            .filter(|i| held.contains(i))
-            .map(|i| papers[i].1)
-            .collect();
-        let calibration = self.calibrate(&queries, target, k);
         let held_papers: Vec<(&str, &[f32])> = (0..papers.len())
             .filter(|i| held.contains(i))
             .map(|i| papers[i])
             .collect();
+        let queries: Vec<&[f32]> = held_papers.iter().map(|&(_, vector)| vector).collect();
+        let calibration = self.calibrate(&queries, target, k);
         self.upsert_batch(&held_papers)?;
         self.optimise();
         let changes = (0..papers.len())
@@ -309,6 +306,13 @@ impl PaperIndex {
             .take(k)
             .map(|(_, p)| self.ids[p].clone())
             .collect()
+    }
+
+    /// Whether ef should be measured again once the index holds `papers_after` live papers:
+    /// it never was, or the index will have grown or shrunk by a fifth since.
+    pub fn calibration_due(&self, papers_after: usize) -> bool {
+        self.calibration
+            .is_none_or(|c| !c.is_fresh_for(papers_after))
     }
 
     /// The last calibration, measured here or loaded with the index.
