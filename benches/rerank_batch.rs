@@ -2,17 +2,18 @@
 //!
 //! `make bench-rerank` (or `cargo bench --bench rerank_batch`). Candidates are the last 20,000
 //! papers of `../shared/data/arxiv-cs/papers.jsonl.gz`; each user holds 3 to 12 earlier real
-//! papers (every fifth user one dislike), with the peer's vectors from `embeddings/`. Users
-//! are made a block at a time, as `paperscout rerank` reads them, so memory is bounded by the
-//! block, not the number of users.
+//! papers (every fifth user one dislike), with the peer's vectors from `embeddings/`. The
+//! earlier papers are the rows that profiles refer to, each stored once, as `paperscout
+//! rerank` keeps them for a group of users.
 //!
 //! Rows:
-//! - hybrid: `Day::select_many` (the code of `rerank`, `recommend` and digests: hybrid scores,
-//!   dislikes, MMR, explanations), blocks of 256 users;
+//! - hybrid: `Day::rank_each` (the code of `rerank`, `recommend` and digests: hybrid scores,
+//!   dislikes, MMR, explanations), all users in one group (`PAPERSCOUT_BENCH_GROUP` users a
+//!   group when set), picks counted as they are handed on;
 //! - centroid: `Day::centroid_many` (each user's normalised mean item against every candidate,
 //!   top 50, explained), blocks of 4,096 users;
-//! - the scoring kernels alone (the stacked items × candidates product of a hybrid block, the
-//!   centroids × candidates product), in GFLOP/s and as a share of the machine's FP32 peak,
+//! - the scoring kernels alone (the hybrid's distinct profile rows × one block of candidates,
+//!   the centroids × candidates product), in GFLOP/s and as a share of the machine's FP32 peak,
 //!   taken as cores × clock (from /proc/cpuinfo) × 32 FLOP per cycle (two 8-wide FMA units,
 //!   as on this machine's AMD EPYC; an assumption the output states).
 //!
@@ -26,11 +27,11 @@ use std::time::Instant;
 
 use paperscout_rank::Matrix;
 use paperscout_rank::digest::{Day, DigestParams, UserProfile};
+use paperscout_rank::sweep::{DEFAULT_BLOCK_BYTES, ItemRef, ProfileRows, SharedProfile};
 
 mod common;
 
 use common::{DIM, env_or, peak_rss_mib};
-const BLOCK: usize = 256;
 const CENTROID_BLOCK: usize = 4096;
 
 /// The machine's FP32 peak in GFLOP/s under the stated assumption.
@@ -81,6 +82,29 @@ fn main() {
     let rss_data = peak_rss_mib();
     let (peak, mhz) = peak_gflops();
 
+    // Every earlier paper once, as the rows users' profiles refer to (what `paperscout
+    // rerank` reads from the store).
+    let mut rows = ProfileRows::new(DIM);
+    for r in 0..earlier {
+        rows.vectors.push(vectors.row(r));
+    }
+    rows.texts = texts[..earlier].to_vec();
+    let kernel = {
+        // The scoring kernel alone: every distinct profile row against one block of
+        // candidates as wide as the sweep makes it.
+        let width = (DEFAULT_BLOCK_BYTES / (4 * 2 * earlier)).clamp(64, candidate_count);
+        let block = candidate_vectors.slice_rows(0, width);
+        let timed = Instant::now();
+        let repeats = 3;
+        for _ in 0..repeats {
+            std::hint::black_box(rows.vectors.dot_all(&block, true));
+        }
+        let seconds = timed.elapsed().as_secs_f64() / f64::from(repeats);
+        (
+            2.0 * (rows.vectors.rows() * width * DIM) as f64 / seconds / 1e9,
+            seconds,
+        )
+    };
     // Hybrid, the default method.
     let started = Instant::now();
     let day = Day::new(candidate_vectors.clone(), &candidate_texts);
@@ -90,53 +114,41 @@ fn main() {
         ..DigestParams::default()
     };
     let mut picked = 0usize;
-    let mut kernel = (0.0f64, 0.0f64);
     let hybrid_users = if env_or("PAPERSCOUT_BENCH_HYBRID", 1) == 0 {
         0
     } else {
         user_count
     };
-    for start in (0..hybrid_users).step_by(BLOCK) {
-        let block: Vec<(Matrix, Vec<String>, Matrix)> = (start..(start + BLOCK).min(user_count))
+    let group = env_or("PAPERSCOUT_BENCH_GROUP", user_count).max(1);
+    for start in (0..hybrid_users).step_by(group) {
+        let users: Vec<SharedProfile<'_>> = (start..(start + group).min(hybrid_users))
             .map(|u| {
-                let (rows, negatives) = user_rows(u, earlier);
-                (
-                    vectors.select(&rows),
-                    rows.iter().map(|&r| texts[r].clone()).collect(),
-                    vectors.select(&negatives),
-                )
-            })
-            .collect();
-        if start == 0 {
-            // The scoring kernel alone: this block's items stacked against every candidate.
-            let mut stacked = Matrix::new(DIM);
-            for (items, _, _) in &block {
-                for i in 0..items.rows() {
-                    stacked.push(items.row(i));
+                let (items, negatives) = user_rows(u, earlier);
+                SharedProfile {
+                    items: items
+                        .iter()
+                        .map(|&r| ItemRef {
+                            vector: r as u32,
+                            text: r as u32,
+                        })
+                        .collect(),
+                    negatives: negatives.iter().map(|&r| r as u32).collect(),
+                    excluded: &[],
+                    item_ages_days: &[],
+                    negative_ages_days: &[],
+                    boosted: &[],
+                    min_similarity: None,
                 }
-            }
-            let timed = Instant::now();
-            let repeats = 3;
-            for _ in 0..repeats {
-                std::hint::black_box(stacked.dot_all(&candidate_vectors, true));
-            }
-            let seconds = timed.elapsed().as_secs_f64() / f64::from(repeats);
-            kernel = (
-                2.0 * (stacked.rows() * candidate_count * DIM) as f64 / seconds / 1e9,
-                seconds,
-            );
-        }
-        let views: Vec<UserProfile<'_>> = block
-            .iter()
-            .map(|(items, item_texts, negatives)| {
-                UserProfile::new(items, item_texts, negatives, &[])
             })
             .collect();
-        picked += day
-            .select_many(&views, &params)
-            .iter()
-            .map(Vec::len)
-            .sum::<usize>();
+        day.rank_each(
+            &rows,
+            &users,
+            &params,
+            DEFAULT_BLOCK_BYTES,
+            &mut |_, _| {},
+            &mut |_, picks| picked += picks.len(),
+        );
     }
     let hybrid_seconds = started.elapsed().as_secs_f64();
     let rss_hybrid = peak_rss_mib();
@@ -200,7 +212,7 @@ fn main() {
     println!("|---|---:|---:|---:|---:|");
     if hybrid_users > 0 {
         println!(
-            "| hybrid (Day::new {day_seconds:.1} s + select_many) | {hybrid_seconds:.1} | {:.0} | {picked} | {rss_hybrid:.0} |",
+            "| hybrid (Day::new {day_seconds:.1} s + rank_each) | {hybrid_seconds:.1} | {:.0} | {picked} | {rss_hybrid:.0} |",
             hybrid_users as f64 / hybrid_seconds
         );
     }
@@ -213,7 +225,7 @@ fn main() {
     println!("|---|---:|---:|");
     if hybrid_users > 0 {
         println!(
-            "| hybrid: a block's stacked items × candidates ({:.3} s) | {:.0} | {:.0}% |",
+            "| hybrid: distinct profile rows × a block of candidates ({:.3} s) | {:.0} | {:.0}% |",
             kernel.1,
             kernel.0,
             100.0 * kernel.0 / peak

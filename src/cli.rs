@@ -315,8 +315,10 @@ pub struct RerankArgs {
     #[arg(long, default_value_t = 0.7, value_name = "LAMBDA")]
     pub mmr_lambda: f32,
 
-    /// Users ranked together (memory grows with it, not with the number of users)
-    #[arg(long, default_value_t = 256, value_name = "N")]
+    /// Users ranked together: a paper in several of their profiles is compared with the
+    /// candidates once. Memory grows with it (about 6 KiB a user, plus their distinct profile
+    /// papers), not with the number of users; a killed run resumes after the last whole group
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
     pub block_users: usize,
 
     /// The JSON-lines output

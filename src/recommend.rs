@@ -12,7 +12,8 @@ use std::sync::OnceLock;
 use anyhow::{Context, Result};
 use chrono::{Days, NaiveDate};
 use paperscout_rank::Matrix;
-use paperscout_rank::digest::{Day, DigestParams, Pick, UserProfile};
+use paperscout_rank::digest::{Day, DigestParams, Pick};
+use paperscout_rank::sweep::{DEFAULT_BLOCK_BYTES, ItemRef, ProfileRows, SharedProfile};
 use paperscout_rank::{CompiledRules, PaperFacts};
 use paperscout_store::{FeedbackKind, ModelKey, ProfileSubject, Store, StoredPaper};
 use paperscout_types::Paper;
@@ -201,50 +202,175 @@ impl Pool {
     }
 
     /// Chooses for several users at once, on every core: the same choice as for each alone.
-    pub fn choose_many(&self, users: &[UserInput], params: &DigestParams) -> Vec<Vec<Entry>> {
-        let views: Vec<UserProfile<'_>> = users.iter().map(UserInput::view).collect();
-        self.day
-            .select_many(&views, params)
-            .into_iter()
-            .zip(users)
-            .map(|(picks, user)| self.entries(picks, user))
-            .collect()
+    /// Each user's picks go to `sink` (index into `users`, picks) in order as they are ready;
+    /// `progress` hears (steps done, steps in all).
+    pub fn choose_each(
+        &self,
+        rows: &SharedRows,
+        users: &[UserInput],
+        params: &DigestParams,
+        progress: &mut dyn FnMut(usize, usize),
+        sink: &mut dyn FnMut(usize, Vec<Pick>),
+    ) {
+        let views: Vec<SharedProfile<'_>> = users.iter().map(UserInput::view).collect();
+        self.day.rank_each(
+            &rows.rows,
+            &views,
+            params,
+            DEFAULT_BLOCK_BYTES,
+            progress,
+            sink,
+        );
     }
 
     /// The `top` candidates nearest each user's centroid, explained: the fast batch method.
-    pub fn centroid_many(&self, users: &[UserInput], top: usize) -> Vec<Vec<Entry>> {
-        let views: Vec<UserProfile<'_>> = users.iter().map(UserInput::view).collect();
-        self.day
-            .centroid_many(&views, top)
-            .into_iter()
-            .zip(users)
-            .map(|(picks, user)| self.entries(picks, user))
-            .collect()
+    pub fn centroid_many(
+        &self,
+        rows: &SharedRows,
+        users: &[UserInput],
+        top: usize,
+    ) -> Vec<Vec<Pick>> {
+        let views: Vec<SharedProfile<'_>> = users.iter().map(UserInput::view).collect();
+        self.day.centroid_shared(&rows.rows, &views, top)
     }
 
     /// Chooses for one user.
-    pub fn choose(&self, user: &UserInput, params: &DigestParams) -> Vec<Entry> {
-        self.entries(self.day.select(&user.view(), params), user)
+    pub fn choose(&self, rows: &SharedRows, user: &UserInput, params: &DigestParams) -> Vec<Entry> {
+        let picks = self
+            .day
+            .rank(&rows.rows, &[user.view()], params, DEFAULT_BLOCK_BYTES);
+        self.entries(picks.into_iter().next().unwrap_or_default(), user)
     }
 
-    fn entries(&self, picks: Vec<Pick>, user: &UserInput) -> Vec<Entry> {
+    /// A paper of the pool, by index.
+    pub fn paper(&self, candidate: usize) -> &StoredPaper {
+        &self.papers[candidate]
+    }
+
+    /// Picks as entries: the paper and why.
+    pub fn entries(&self, picks: Vec<Pick>, user: &UserInput) -> Vec<Entry> {
         picks
             .into_iter()
-            .map(|pick| {
-                let item = &user.items[pick.closest_item];
-                Entry {
-                    paper: self.papers[pick.candidate].paper.clone(),
-                    score: pick.score,
-                    because: Because {
-                        reason: item.reason,
-                        item: item.label.clone(),
-                        similarity: pick.similarity,
-                        shared_terms: pick.shared_terms,
-                        rules: user.fired.get(&pick.candidate).cloned().unwrap_or_default(),
-                    },
-                }
+            .map(|pick| Entry {
+                paper: self.papers[pick.candidate].paper.clone(),
+                score: pick.score,
+                because: user.because(pick),
             })
             .collect()
+    }
+}
+
+/// The profile rows of the users ranked together: each paper's vector and text once, and
+/// each statement of interest once, however many users hold them.
+pub struct SharedRows {
+    rows: ProfileRows,
+    /// What explains each text row: a paper's title, or the statement itself.
+    labels: Vec<String>,
+    papers: HashMap<String, ItemRef>,
+    interests: HashMap<String, ItemRef>,
+}
+
+/// A row not found yet: (its slot in the answer, key, text, label, stored vector if any).
+type Missing = (usize, RowKey, String, String, Option<Vec<f32>>);
+
+/// A profile row to find or add.
+enum RowKey {
+    Paper(String),
+    Interest(String),
+}
+
+impl SharedRows {
+    /// No rows yet, for vectors of the model's length.
+    pub fn new(dim: usize) -> Self {
+        Self {
+            rows: ProfileRows::new(dim),
+            labels: Vec::new(),
+            papers: HashMap::new(),
+            interests: HashMap::new(),
+        }
+    }
+
+    fn find(&self, key: &RowKey) -> Option<ItemRef> {
+        match key {
+            RowKey::Paper(id) => self.papers.get(id).copied(),
+            RowKey::Interest(text) => self.interests.get(text).copied(),
+        }
+    }
+
+    fn add(&mut self, key: RowKey, text: String, label: String, vector: &[f32]) -> ItemRef {
+        self.rows.vectors.push(vector);
+        self.rows.texts.push(text);
+        self.labels.push(label);
+        let item = ItemRef {
+            vector: (self.rows.vectors.rows() - 1) as u32,
+            text: (self.rows.texts.len() - 1) as u32,
+        };
+        match key {
+            RowKey::Paper(id) => self.papers.insert(id, item),
+            RowKey::Interest(text) => self.interests.insert(text, item),
+        };
+        item
+    }
+
+    /// The rows of these keys: found, read from the store, or embedded (all that need it in
+    /// one call). `None` for a paper the store does not have.
+    fn resolve(
+        &mut self,
+        store: &dyn Store,
+        model: &dyn TextEmbedder,
+        keys: Vec<RowKey>,
+    ) -> Result<Vec<Option<ItemRef>>> {
+        let key = model.key();
+        let mut found = Vec::with_capacity(keys.len());
+        let mut missing: Vec<Missing> = Vec::new();
+        for row_key in keys {
+            if let Some(item) = self.find(&row_key) {
+                found.push(Some(item));
+                continue;
+            }
+            let (text, label, vector) = match &row_key {
+                RowKey::Interest(text) => (text.clone(), text.clone(), None),
+                RowKey::Paper(id) => {
+                    let Some(stored) = store.paper(id)? else {
+                        found.push(None);
+                        continue;
+                    };
+                    let vector = store.embedding(&stored.paper.id, key)?;
+                    (stored.paper.embedding_text(), stored.paper.title, vector)
+                }
+            };
+            missing.push((found.len(), row_key, text, label, vector));
+            found.push(None);
+        }
+        let texts: Vec<String> = missing
+            .iter()
+            .filter(|m| m.4.is_none())
+            .map(|m| m.2.clone())
+            .collect();
+        let mut embedded = if texts.is_empty() {
+            Vec::new()
+        } else {
+            model.embed_texts(&texts)?
+        }
+        .into_iter();
+        for (slot, row_key, text, label, vector) in missing {
+            // The same key twice in one call: the first added serves both.
+            if let Some(item) = self.find(&row_key) {
+                found[slot] = Some(item);
+                if vector.is_none() {
+                    embedded.next();
+                }
+                continue;
+            }
+            let vector = match vector {
+                Some(vector) => vector,
+                None => embedded
+                    .next()
+                    .context("the embedder returned fewer vectors than texts")?,
+            };
+            found[slot] = Some(self.add(row_key, text, label, &vector));
+        }
+        Ok(found)
     }
 }
 
@@ -257,10 +383,9 @@ pub struct UserInput {
     /// Papers per digest the user asked for, if they did.
     pub size: Option<usize>,
     items: Vec<Item>,
-    item_vectors: Matrix,
-    item_texts: Vec<String>,
+    item_rows: Vec<ItemRef>,
     item_ages: Vec<f32>,
-    negatives: Matrix,
+    negatives: Vec<u32>,
     negative_ages: Vec<f32>,
     excluded: Vec<usize>,
     boosted: Vec<(usize, usize)>,
@@ -280,6 +405,7 @@ impl UserInput {
         model: &dyn TextEmbedder,
         user: &str,
         pool: &Pool,
+        rows: &mut SharedRows,
     ) -> Result<Self> {
         let settings = store
             .user(user)?
@@ -341,52 +467,47 @@ impl UserInput {
         }
         // Newest first.
         profile.sort_by_key(|item| std::cmp::Reverse(item.0));
-        let key = model.key();
+        let mut keys = Vec::with_capacity(profile.len() + negative_ids.len());
+        for (_, reason, subject, _) in &profile {
+            keys.push(if *reason == Reason::Interest {
+                RowKey::Interest(subject.clone())
+            } else {
+                RowKey::Paper(subject.clone())
+            });
+        }
+        keys.extend(negative_ids.iter().map(|(id, _)| RowKey::Paper(id.clone())));
+        let mut found = rows.resolve(store, model, keys)?.into_iter();
         let mut items = Vec::new();
-        let mut item_rows: Vec<Row> = Vec::new();
+        let mut item_rows = Vec::new();
         let mut item_ages = Vec::new();
-        for (_, reason, subject, item_age) in profile {
-            if reason == Reason::Interest {
-                items.push(Item {
-                    reason,
-                    label: subject.clone(),
-                });
-                item_rows.push((subject, None));
-                item_ages.push(item_age);
-                continue;
-            }
-            let Some(stored) = store.paper(&subject)? else {
-                continue;
-            };
-            let vector = store.embedding(&stored.paper.id, key)?;
-            item_rows.push((stored.paper.embedding_text(), vector));
-            item_ages.push(item_age);
+        for ((_, reason, _, item_age), row) in profile.into_iter().zip(found.by_ref()) {
+            // A paper the store does not have is left out.
+            let Some(row) = row else { continue };
             items.push(Item {
                 reason,
-                label: stored.paper.title,
+                label: rows.labels[row.text as usize].clone(),
             });
+            item_rows.push(row);
+            item_ages.push(item_age);
         }
         if items.is_empty() {
             return Err(EmptyProfile(user.to_owned()).into());
         }
         let mut negatives = Vec::new();
         let mut negative_ages = Vec::new();
-        for (id, negative_age) in &negative_ids {
-            if let Some(stored) = store.paper(id)? {
-                let vector = store.embedding(id, key)?;
-                negatives.push((stored.paper.embedding_text(), vector));
+        for ((_, negative_age), row) in negative_ids.iter().zip(found) {
+            if let Some(row) = row {
+                negatives.push(row.vector);
                 negative_ages.push(*negative_age);
             }
         }
-        fill_missing(model, [&mut item_rows, &mut negatives])?;
         Ok(Self {
             name: user.to_owned(),
             size: settings.rules.size,
             items,
-            item_vectors: matrix(key.dim, &item_rows),
-            item_texts: item_rows.into_iter().map(|(text, _)| text).collect(),
+            item_rows,
             item_ages,
-            negatives: matrix(key.dim, &negatives),
+            negatives,
             negative_ages,
             excluded,
             boosted,
@@ -395,16 +516,27 @@ impl UserInput {
         })
     }
 
-    fn view(&self) -> UserProfile<'_> {
-        UserProfile {
-            item_vectors: &self.item_vectors,
-            item_texts: &self.item_texts,
-            negative_vectors: &self.negatives,
+    fn view(&self) -> SharedProfile<'_> {
+        SharedProfile {
+            items: self.item_rows.clone(),
+            negatives: self.negatives.clone(),
             excluded: &self.excluded,
             item_ages_days: &self.item_ages,
             negative_ages_days: &self.negative_ages,
             boosted: &self.boosted,
             min_similarity: self.min_similarity,
+        }
+    }
+
+    /// Why a pick was chosen for this user.
+    pub fn because(&self, pick: Pick) -> Because {
+        let item = &self.items[pick.closest_item];
+        Because {
+            reason: item.reason,
+            item: item.label.clone(),
+            similarity: pick.similarity,
+            shared_terms: pick.shared_terms,
+            rules: self.fired.get(&pick.candidate).cloned().unwrap_or_default(),
         }
     }
 
@@ -443,14 +575,15 @@ pub fn build(
     if pool.is_empty() {
         return Ok(digest);
     }
-    let input = UserInput::load(store, model, user, &pool)?;
+    let mut rows = SharedRows::new(model.key().dim);
+    let input = UserInput::load(store, model, user, &pool, &mut rows)?;
     digest.candidates = input.eligible(&pool);
     if digest.candidates > 0 {
         let params = DigestParams {
             size: size.or(input.size).unwrap_or(params.size),
             ..*params
         };
-        digest.papers = pool.choose(&input, &params);
+        digest.papers = pool.choose(&rows, &input, &params);
     }
     Ok(digest)
 }

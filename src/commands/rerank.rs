@@ -1,7 +1,8 @@
-//! `paperscout rerank`: every selected user against a set of candidates, offline, in blocks of
-//! users, with the same code as the daemon's `recommend` ([`crate::recommend::Pool`]), so the
-//! batch's scores and order are the online ones. Resumable: after each block the output is
-//! flushed to disk and a checkpoint records how far it got.
+//! `paperscout rerank`: every selected user against a set of candidates, offline, in groups of
+//! users, with the same code as the daemon's `recommend` ([`crate::recommend::Pool`], one user
+//! being a group of one), so the batch's scores and order are the online ones. A paper in
+//! several profiles of a group is compared with the candidates once. Resumable: after each
+//! group the output is flushed to disk and a checkpoint records how far it got.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::RerankArgs;
 use crate::config::Settings;
-use crate::recommend::{Because, Pool, UserInput};
+use crate::recommend::{Because, Pool, SharedRows, UserInput};
 use crate::store_model::StoreModel;
 
 /// One output line.
@@ -127,7 +128,7 @@ pub fn run(args: &RerankArgs, settings: &Settings, quiet: bool) -> Result<()> {
         }
         Err(_) => None,
     };
-    let (mut done, mut out) = match &resume {
+    let (mut done, out) = match &resume {
         Some(checkpoint) => {
             let file = fs_err::OpenOptions::new().write(true).open(&args.out)?;
             // Whatever was written after the last checkpoint is written again.
@@ -147,21 +148,28 @@ pub fn run(args: &RerankArgs, settings: &Settings, quiet: bool) -> Result<()> {
     };
     let bar = crate::progress::items(users.len() as u64, "users", quiet);
     bar.set_position(done as u64);
-    let block_size = args.block_users.max(1);
+    let group_size = args.block_users.max(1);
+    let mut out = std::io::BufWriter::new(out);
     while done < users.len() {
-        let block = &users[done..(done + block_size).min(users.len())];
-        let mut inputs = Vec::with_capacity(block.len());
-        let mut lines = Vec::with_capacity(block.len());
-        for name in block {
-            match UserInput::load(&store, &model, name, &pool) {
-                Ok(input) => inputs.push(input),
+        let group = &users[done..(done + group_size).min(users.len())];
+        // Each profile paper of the group is read (and compared with the candidates) once.
+        let mut rows = SharedRows::new(model.key().dim);
+        let mut inputs = Vec::with_capacity(group.len());
+        let mut positions = Vec::with_capacity(group.len());
+        let mut skipped = Vec::new();
+        for (position, name) in group.iter().enumerate() {
+            match UserInput::load(&store, &model, name, &pool, &mut rows) {
+                Ok(input) => {
+                    inputs.push(input);
+                    positions.push(position);
+                }
                 Err(err)
                     if err
                         .downcast_ref::<crate::recommend::EmptyProfile>()
                         .is_some() =>
                 {
-                    lines.push((
-                        name.clone(),
+                    skipped.push((
+                        position,
                         Ranked {
                             user: name.clone(),
                             candidates: 0,
@@ -173,53 +181,64 @@ pub fn run(args: &RerankArgs, settings: &Settings, quiet: bool) -> Result<()> {
                 Err(err) => return Err(err.context(format!("reading user {name}"))),
             }
         }
-        let chosen = if args.method == "centroid" {
-            pool.centroid_many(&inputs, args.top)
-        } else {
-            pool.choose_many(&inputs, &params)
+        let mut lines = Lines {
+            out: &mut out,
+            store: args.store.then_some(&mut store),
+            method: &args.method,
+            skipped: skipped.into_iter().peekable(),
+            pending: Vec::new(),
+            error: None,
         };
-        for (input, entries) in inputs.iter().zip(chosen) {
-            lines.push((
-                input.name.clone(),
-                Ranked {
-                    user: input.name.clone(),
-                    candidates: input.eligible(&pool),
-                    papers: entries
-                        .into_iter()
-                        .map(|e| RankedPaper {
-                            id: e.paper.id,
-                            title: e.paper.title,
-                            score: e.score,
-                            because: e.because,
-                        })
-                        .collect(),
-                    skipped: None,
+        let mut take = |user: usize, picks: Vec<paperscout_rank::digest::Pick>| {
+            let input = &inputs[user];
+            let ranked = Ranked {
+                user: input.name.clone(),
+                candidates: input.eligible(&pool),
+                papers: picks
+                    .into_iter()
+                    .map(|pick| {
+                        let paper = &pool.paper(pick.candidate).paper;
+                        RankedPaper {
+                            id: paper.id.clone(),
+                            title: paper.title.clone(),
+                            score: pick.score,
+                            because: input.because(pick),
+                        }
+                    })
+                    .collect(),
+                skipped: None,
+            };
+            lines.push(positions[user], ranked);
+        };
+        if args.method == "centroid" {
+            for (user, picks) in pool
+                .centroid_many(&rows, &inputs, args.top)
+                .into_iter()
+                .enumerate()
+            {
+                take(user, picks);
+            }
+        } else {
+            let at = done as u64;
+            let width = group.len() as u64;
+            pool.choose_each(
+                &rows,
+                &inputs,
+                &params,
+                &mut |step, steps| {
+                    bar.set_position(at + width * step as u64 / steps.max(1) as u64);
                 },
-            ));
+                &mut take,
+            );
         }
-        // In the users' order, whatever order they were ranked in.
-        let order: std::collections::HashMap<&str, usize> = block
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.as_str(), i))
-            .collect();
-        lines.sort_by_key(|(name, _)| order.get(name.as_str()).copied());
-        let mut buffer = Vec::new();
-        for (_, ranked) in &lines {
-            serde_json::to_writer(&mut buffer, ranked)?;
-            buffer.push(b'\n');
-        }
-        if args.store {
-            // Before the checkpoint: a resumed run stores this block again, which replaces.
-            store_block(&mut store, &lines, &args.method)?;
-        }
-        out.write_all(&buffer)?;
-        out.sync_data()?;
-        done += block.len();
+        lines.finish()?;
+        out.flush()?;
+        out.get_ref().sync_data()?;
+        done += group.len();
         let checkpoint = Checkpoint {
             job: job.clone(),
             users_done: done,
-            bytes: out.metadata()?.len(),
+            bytes: out.get_ref().metadata()?.len(),
         };
         let staged = checkpoint_file.with_extension("checkpoint.tmp");
         fs_err::write(&staged, serde_json::to_string(&checkpoint)?)?;
@@ -239,6 +258,71 @@ pub fn run(args: &RerankArgs, settings: &Settings, quiet: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The lines of a group of users, written in the users' order as their rankings arrive: the
+/// users skipped (empty profiles) in their places, and into the store a chunk at a time.
+struct Lines<'a, W: Write> {
+    out: &'a mut W,
+    store: Option<&'a mut SqliteStore>,
+    method: &'a str,
+    /// (position in the group, line), in order.
+    skipped: std::iter::Peekable<std::vec::IntoIter<(usize, Ranked)>>,
+    /// Written but not yet stored.
+    pending: Vec<(String, Ranked)>,
+    /// The first failure; nothing more is written after it.
+    error: Option<anyhow::Error>,
+}
+
+/// Users whose rankings go into the store in one transaction.
+const STORE_CHUNK: usize = 4096;
+
+impl<W: Write> Lines<'_, W> {
+    /// The ranking of the user at `position` in the group.
+    fn push(&mut self, position: usize, ranked: Ranked) {
+        while let Some((_, line)) = self.skipped.next_if(|(at, _)| *at < position) {
+            self.write(line);
+        }
+        self.write(ranked);
+    }
+
+    fn write(&mut self, ranked: Ranked) {
+        if self.error.is_some() {
+            return;
+        }
+        let written = serde_json::to_writer(&mut *self.out, &ranked)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| Ok(self.out.write_all(b"\n")?));
+        if let Err(err) = written {
+            self.error = Some(err);
+            return;
+        }
+        if self.store.is_some() {
+            self.pending.push((ranked.user.clone(), ranked));
+            if self.pending.len() >= STORE_CHUNK {
+                self.store_pending();
+            }
+        }
+    }
+
+    fn store_pending(&mut self) {
+        if let Some(store) = self.store.as_deref_mut()
+            && self.error.is_none()
+            && let Err(err) = store_block(store, &self.pending, self.method)
+        {
+            self.error = Some(err);
+        }
+        self.pending.clear();
+    }
+
+    /// Writes the users skipped after the last ranking and stores what is pending.
+    fn finish(mut self) -> Result<()> {
+        while let Some((_, line)) = self.skipped.next() {
+            self.write(line);
+        }
+        self.store_pending();
+        self.error.map_or(Ok(()), Err)
+    }
 }
 
 /// A block's rankings as the users' current recommendations, in one transaction.

@@ -1,4 +1,7 @@
-//! The one checked dense matrix product paperscout's crates share, and a vectorisable `exp`.
+//! The one checked dense matrix product paperscout's crates share, and the ranker's loops over
+//! candidates: vectorisable `exp`, `ln` and `dot`, and the soft maximum and moments that run
+//! with AVX2 where the machine has it (chosen at run time; the same results either way, since
+//! no product and sum are fused).
 //!
 //! [`matmul`] wraps the `gemm` crate (the kernels Candle itself uses, with AVX2/AVX-512/NEON
 //! paths chosen at run time) behind bounds checks, so its callers stay free of `unsafe`: the
@@ -127,6 +130,180 @@ pub fn exp(x: f32) -> f32 {
     p * f32::from_bits(biased << 23)
 }
 
+/// ln x, error below 3e-7 (relative, absolute near 1) for x in [2^-126, 1]; x below 2^-126 (zero included) is
+/// taken as 2^-126. Written so that a loop over many values vectorises, where `f32::ln` is a
+/// call per value.
+#[inline(always)]
+pub fn ln(x: f32) -> f32 {
+    // ln 2 split in two so that e·ln2 is added without rounding error.
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    let bits = x.max(f32::MIN_POSITIVE).to_bits();
+    // x = m · 2^e with m in [√½, √2): shift the exponent so that m lands there.
+    let shifted = bits.wrapping_sub(0x3F35_04F3);
+    let e = (shifted as i32 >> 23) as f32;
+    let m = f32::from_bits((shifted & 0x007F_FFFF).wrapping_add(0x3F35_04F3));
+    // ln m = 2·atanh(s), s = (m − 1)/(m + 1), |s| ≤ 0.172: the odd series to s⁹.
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let p = 1.0 / 9.0;
+    let p = p * s2 + 1.0 / 7.0;
+    let p = p * s2 + 1.0 / 5.0;
+    let p = p * s2 + 1.0 / 3.0;
+    let p = p * s2 + 1.0;
+    e * LN2_HI + (e * LN2_LO + 2.0 * s * p)
+}
+
+/// The inner product of two slices of equal length, in sixteen running sums so that it
+/// vectorises.
+#[inline(always)]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let mut sums = [0.0f32; LANES];
+    let (a_head, a_tail) = a.split_at(a.len() - a.len() % LANES);
+    let (b_head, b_tail) = b.split_at(a_head.len().min(b.len()));
+    for (x, y) in a_head.chunks_exact(LANES).zip(b_head.chunks_exact(LANES)) {
+        for lane in 0..LANES {
+            sums[lane] += x[lane] * y[lane];
+        }
+    }
+    let tail: f32 = a_tail.iter().zip(b_tail).map(|(x, y)| x * y).sum();
+    sums.iter().sum::<f32>() + tail
+}
+
+/// For each column j of the rows, (1/t) · ln(Σᵢ wᵢ exp(t · rows[i][j]) / Σᵢ wᵢ) into `out[j]`:
+/// the weighted mean for t → 0 (and taken as such for t ≤ 0), the maximum for t → ∞. Rows
+/// pair with weights in order; every row is at least `out.len()` long.
+pub fn soft_max_rows(rows: &[&[f32]], weights: &[f32], t: f32, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, which is all that `soft_max_rows_avx2` is compiled for.
+        #[allow(unsafe_code)]
+        unsafe {
+            soft_max_rows_avx2(rows, weights, t, out);
+        }
+        return;
+    }
+    soft_max_rows_portable(rows, weights, t, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(unsafe_code)]
+unsafe fn soft_max_rows_avx2(rows: &[&[f32]], weights: &[f32], t: f32, out: &mut [f32]) {
+    soft_max_rows_portable(rows, weights, t, out);
+}
+
+#[inline(always)]
+fn soft_max_rows_portable(rows: &[&[f32]], weights: &[f32], t: f32, out: &mut [f32]) {
+    let total: f32 = weights
+        .iter()
+        .take(rows.len())
+        .sum::<f32>()
+        .max(f32::MIN_POSITIVE);
+    let n = out.len();
+    // Row by row over contiguous memory, so that the loops vectorise, exp and ln included.
+    if t <= 0.0 {
+        out.fill(0.0);
+        for (row, &w) in rows.iter().zip(weights) {
+            for (acc, s) in out.iter_mut().zip(&row[..n]) {
+                *acc += s * w;
+            }
+        }
+        for acc in out.iter_mut() {
+            *acc /= total;
+        }
+        return;
+    }
+    out.fill(f32::NEG_INFINITY);
+    for row in rows {
+        for (m, &s) in out.iter_mut().zip(&row[..n]) {
+            *m = m.max(s);
+        }
+    }
+    let mut mean = vec![0.0f32; n];
+    for (row, &w) in rows.iter().zip(weights) {
+        for ((acc, &s), &m) in mean.iter_mut().zip(&row[..n]).zip(out.iter()) {
+            *acc += w * exp((s - m) * t);
+        }
+    }
+    let (inverse_total, inverse_t) = (1.0 / total, 1.0 / t);
+    for (m, acc) in out.iter_mut().zip(mean) {
+        *m += ln(acc * inverse_total) * inverse_t;
+    }
+}
+
+/// The number, sum and sum of squares (in double precision) of the values `counted` marks,
+/// all of them when `None`.
+pub fn sums_and_squares(values: &[f32], counted: Option<&[bool]>) -> (usize, f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, which is all that `sums_and_squares_avx2` is compiled for.
+        #[allow(unsafe_code)]
+        return unsafe { sums_and_squares_avx2(values, counted) };
+    }
+    sums_and_squares_portable(values, counted)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(unsafe_code)]
+unsafe fn sums_and_squares_avx2(values: &[f32], counted: Option<&[bool]>) -> (usize, f64, f64) {
+    sums_and_squares_portable(values, counted)
+}
+
+#[inline(always)]
+fn sums_and_squares_portable(values: &[f32], counted: Option<&[bool]>) -> (usize, f64, f64) {
+    // Eight running sums each, so that the loops vectorise.
+    const LANES: usize = 8;
+    let mut sums = [0.0f64; LANES];
+    let mut squares = [0.0f64; LANES];
+    let count = match counted {
+        None => {
+            let chunks = values.chunks_exact(LANES);
+            let tail = chunks.remainder();
+            for chunk in chunks {
+                for lane in 0..LANES {
+                    let v = f64::from(chunk[lane]);
+                    sums[lane] += v;
+                    squares[lane] += v * v;
+                }
+            }
+            for &v in tail {
+                sums[0] += f64::from(v);
+                squares[0] += f64::from(v) * f64::from(v);
+            }
+            values.len()
+        }
+        Some(mask) => {
+            let mut count = 0;
+            let chunks = values.chunks_exact(LANES).zip(mask.chunks_exact(LANES));
+            for (chunk, keep) in chunks {
+                for lane in 0..LANES {
+                    let v = if keep[lane] {
+                        f64::from(chunk[lane])
+                    } else {
+                        0.0
+                    };
+                    sums[lane] += v;
+                    squares[lane] += v * v;
+                    count += usize::from(keep[lane]);
+                }
+            }
+            let done = values.len() - values.len() % LANES;
+            for (&v, &keep) in values[done..].iter().zip(&mask[done..]) {
+                if keep {
+                    sums[0] += f64::from(v);
+                    squares[0] += f64::from(v) * f64::from(v);
+                    count += 1;
+                }
+            }
+            count
+        }
+    };
+    (count, sums.iter().sum(), squares.iter().sum())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +319,71 @@ mod tests {
         }
         assert!(worst < 2e-7, "worst relative error {worst}");
         assert_eq!(exp(-1000.0), exp(-87.0), "clamped, never NaN");
+    }
+
+    #[test]
+    fn ln_is_accurate_over_the_range_soft_max_needs() {
+        // Absolute near 1, where ln x is near 0; relative elsewhere.
+        let error = |x: f32| {
+            let exact = f64::from(x).ln();
+            (f64::from(ln(x)) - exact).abs() / exact.abs().max(1.0)
+        };
+        let mut worst = 0.0f64;
+        for i in 1..=200_000 {
+            let x = (i as f32) / 200_000.0;
+            worst = worst.max(error(x));
+        }
+        for e in -126..=0 {
+            worst = worst.max(error(2.0f32.powi(e) * 1.37));
+        }
+        assert!(worst < 3e-7, "worst error {worst}");
+        assert_eq!(ln(0.0), ln(f32::MIN_POSITIVE), "zero is clamped, never NaN");
+        assert!((ln(1.0)).abs() < 1e-7);
+    }
+
+    #[test]
+    fn dot_matches_the_plain_sum_at_every_length() {
+        for n in [0, 1, 15, 16, 17, 384, 385] {
+            let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let plain: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(x * y)).sum();
+            assert!((f64::from(dot(&a, &b)) - plain).abs() < 1e-4, "length {n}");
+        }
+    }
+
+    #[test]
+    fn soft_max_goes_from_the_weighted_mean_to_the_maximum() {
+        let rows: [&[f32]; 3] = [&[0.1, 0.9, 0.5], &[0.3, 0.2, 0.5], &[0.2, 0.1, 0.5]];
+        let weights = [1.0, 2.0, 1.0];
+        let mut out = [0.0; 3];
+        soft_max_rows(&rows, &weights, 0.0, &mut out);
+        assert!((out[0] - 0.225).abs() < 1e-6 && (out[2] - 0.5).abs() < 1e-6);
+        soft_max_rows(&rows, &weights, 1000.0, &mut out);
+        assert!(
+            (out[1] - 0.9).abs() < 2e-3,
+            "a sharp soft maximum is the maximum: {out:?}"
+        );
+        soft_max_rows(&rows, &weights, 5.0, &mut out);
+        let exact = |j: usize| {
+            let sum: f64 = rows
+                .iter()
+                .zip(weights)
+                .map(|(r, w)| f64::from(w) * (5.0 * f64::from(r[j])).exp())
+                .sum();
+            (sum / 4.0).ln() / 5.0
+        };
+        for (j, &value) in out.iter().enumerate() {
+            assert!((f64::from(value) - exact(j)).abs() < 1e-6, "column {j}");
+        }
+    }
+
+    #[test]
+    fn sums_and_squares_count_only_the_marked_values() {
+        let values: Vec<f32> = (0..21).map(|i| i as f32).collect();
+        let all = sums_and_squares(&values, None);
+        assert_eq!(all, (21, 210.0, 2870.0));
+        let odd: Vec<bool> = (0..21).map(|i| i % 2 == 1).collect();
+        assert_eq!(sums_and_squares(&values, Some(&odd)), (10, 100.0, 1330.0));
     }
 
     #[test]

@@ -65,6 +65,14 @@ impl Matrix {
         out
     }
 
+    /// Rows `start..end` as a new matrix.
+    pub fn slice_rows(&self, start: usize, end: usize) -> Self {
+        Self {
+            dim: self.dim,
+            data: self.data[start * self.dim..end * self.dim].to_vec(),
+        }
+    }
+
     /// All values, row after row.
     pub fn as_slice(&self) -> &[f32] {
         &self.data
@@ -79,11 +87,19 @@ impl Matrix {
 
     /// `out[i · others.rows() + j] = self.row(i) · others.row(j)`, by one matrix product.
     pub fn dot_all(&self, others: &Matrix, parallel: bool) -> Vec<f32> {
+        let mut out = Vec::new();
+        self.dot_all_into(others, parallel, &mut out);
+        out
+    }
+
+    /// [`Matrix::dot_all`] into `out`, whose allocation is reused.
+    pub fn dot_all_into(&self, others: &Matrix, parallel: bool, out: &mut Vec<f32>) {
         assert_eq!(self.dim, others.dim, "rows of different lengths");
         let (m, n) = (self.rows(), others.rows());
-        let mut out = vec![0.0; m * n];
+        out.clear();
+        out.resize(m * n, 0.0);
         if m == 0 || n == 0 {
-            return out;
+            return;
         }
         // `others` read as dim × n: element (k, j) lives at j·dim + k.
         let transposed = MatRef {
@@ -96,12 +112,11 @@ impl Matrix {
         matmul(
             MatRef::row_major(&self.data, m, self.dim),
             transposed,
-            &mut out,
+            out,
             n,
             1.0,
             parallel,
         );
-        out
     }
 }
 

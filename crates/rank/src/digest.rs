@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use crate::dense::Matrix;
 use crate::lexical::{Postings, SparseVec, Tfidf, TfidfParams};
-use crate::methods::{Candidates, HybridParams, Profile, hybrid_scores, standardise_over};
+use crate::methods::HybridParams;
+use crate::sweep::{DEFAULT_BLOCK_BYTES, ProfileRows, SharedProfile};
 
 /// The papers a digest may choose from, and what the user told us.
 #[derive(Debug, Clone, Copy)]
@@ -75,18 +76,13 @@ pub struct Pick {
     pub shared_terms: Vec<String>,
 }
 
-/// Above this many candidates, MMR computes similarities as it goes instead of holding the
-/// candidates' similarity matrix (count² floats).
-const PAIRWISE_LIMIT: usize = 4000;
-
 /// A day's candidates, prepared once for every user: the vocabulary of the day, the
-/// candidates' term vectors and inverted index, and their pairwise similarities for MMR.
+/// candidates' term vectors and their inverted index.
 pub struct Day {
-    vectors: Matrix,
-    tfidf: Tfidf,
-    terms: Vec<SparseVec>,
-    postings: Postings,
-    pairwise: Option<Vec<f32>>,
+    pub(crate) vectors: Matrix,
+    pub(crate) tfidf: Tfidf,
+    pub(crate) terms: Vec<SparseVec>,
+    pub(crate) postings: Postings,
 }
 
 /// One user as a digest sees them.
@@ -161,13 +157,11 @@ impl Day {
         );
         let terms = tfidf.transform_all(texts);
         let postings = Postings::new(&terms, tfidf.len());
-        let pairwise = (vectors.rows() <= PAIRWISE_LIMIT).then(|| vectors.dot_all(&vectors, true));
         Self {
             vectors,
             tfidf,
             terms,
             postings,
-            pairwise,
         }
     }
 
@@ -182,46 +176,11 @@ impl Day {
     }
 
     /// Chooses one digest per user, on every core: the same choice as [`Day::select`] for
-    /// each. The users' profile items are stacked, a chunk of users at a time, into one
-    /// matrix product with the candidates (the bulk of the work, run near the machine's
-    /// peak), whose rows then serve both the scores and the explanations.
+    /// each. Each distinct profile item is compared with the candidates once, however many
+    /// users hold it ([`Day::rank`]).
     pub fn select_many(&self, users: &[UserProfile<'_>], params: &DigestParams) -> Vec<Vec<Pick>> {
-        use rayon::prelude::*;
-        let count = self.len();
-        let mut picks = Vec::with_capacity(users.len());
-        // About 64 MiB of similarities per chunk, whatever the number of users.
-        let rows_per_chunk = ((16 << 20) / count.max(1)).max(1);
-        let mut start = 0;
-        while start < users.len() {
-            let mut end = start;
-            let mut rows = 0;
-            while end < users.len()
-                && (end == start || rows + users[end].item_vectors.rows() <= rows_per_chunk)
-            {
-                rows += users[end].item_vectors.rows();
-                end += 1;
-            }
-            let chunk = &users[start..end];
-            let mut stacked = Matrix::new(self.vectors.dim());
-            for user in chunk {
-                for item in 0..user.item_vectors.rows() {
-                    stacked.push(user.item_vectors.row(item));
-                }
-            }
-            let similarities = stacked.dot_all(&self.vectors, true);
-            let mut offsets = Vec::with_capacity(chunk.len());
-            let mut offset = 0;
-            for user in chunk {
-                offsets.push(offset);
-                offset += user.item_vectors.rows() * count;
-            }
-            picks.par_extend(chunk.par_iter().zip(offsets).map(|(user, offset)| {
-                let own = &similarities[offset..offset + user.item_vectors.rows() * count];
-                self.select_with(user, own, params)
-            }));
-            start = end;
-        }
-        picks
+        let (rows, shared) = ProfileRows::intern(self.vectors.dim(), users);
+        self.rank(&rows, &shared, params, DEFAULT_BLOCK_BYTES)
     }
 
     /// The `top` candidates closest to each user's centroid (the normalised mean of the
@@ -229,6 +188,17 @@ impl Day {
     /// batch re-rank. No lexical evidence, no dislikes, no diversification; one matrix product
     /// per chunk of users, on every core. The items' texts are not read.
     pub fn centroid_many(&self, users: &[UserProfile<'_>], top: usize) -> Vec<Vec<Pick>> {
+        let (rows, shared) = ProfileRows::intern(self.vectors.dim(), users);
+        self.centroid_shared(&rows, &shared, top)
+    }
+
+    /// [`Day::centroid_many`] for users whose rows are shared.
+    pub fn centroid_shared(
+        &self,
+        rows: &ProfileRows,
+        users: &[SharedProfile<'_>],
+        top: usize,
+    ) -> Vec<Vec<Pick>> {
         use rayon::prelude::*;
         let count = self.len();
         let mut picks = Vec::with_capacity(users.len());
@@ -237,8 +207,8 @@ impl Day {
             let mut centroids = Matrix::new(self.vectors.dim());
             for user in chunk {
                 let mut mean = vec![0.0f32; self.vectors.dim()];
-                for item in 0..user.item_vectors.rows() {
-                    for (m, x) in mean.iter_mut().zip(user.item_vectors.row(item)) {
+                for item in &user.items {
+                    for (m, x) in mean.iter_mut().zip(rows.vectors.row(item.vector as usize)) {
                         *m += x;
                     }
                 }
@@ -262,7 +232,7 @@ impl Day {
                         order.truncate(top);
                     }
                     order.sort_by(|a, b| row[*b].total_cmp(&row[*a]).then(a.cmp(b)));
-                    self.explain(user, &order, row)
+                    self.explain(rows, user, &order, row)
                 },
             ));
         }
@@ -271,18 +241,28 @@ impl Day {
 
     /// Picks for chosen candidates, each with its closest profile item and their cosine;
     /// no shared terms (tokenising the items took most of the method's time).
-    fn explain(&self, user: &UserProfile<'_>, chosen: &[usize], scores: &[f32]) -> Vec<Pick> {
-        if user.item_vectors.rows() == 0 {
+    fn explain(
+        &self,
+        rows: &ProfileRows,
+        user: &SharedProfile<'_>,
+        chosen: &[usize],
+        scores: &[f32],
+    ) -> Vec<Pick> {
+        if user.items.is_empty() {
             return Vec::new();
         }
+        let mut item_vectors = Matrix::new(self.vectors.dim());
+        for item in &user.items {
+            item_vectors.push(rows.vectors.row(item.vector as usize));
+        }
         let chosen_vectors = self.vectors.select(chosen);
-        let similarities = user.item_vectors.dot_all(&chosen_vectors, false);
+        let similarities = item_vectors.dot_all(&chosen_vectors, false);
         let n = chosen.len();
         chosen
             .iter()
             .enumerate()
             .map(|(j, &c)| {
-                let (item, similarity) = (0..user.item_vectors.rows())
+                let (item, similarity) = (0..user.items.len())
                     .map(|i| (i, similarities[i * n + j]))
                     .fold((0, f32::NEG_INFINITY), |best, next| {
                         if next.1 > best.1 { next } else { best }
@@ -298,176 +278,13 @@ impl Day {
             .collect()
     }
 
-    /// Chooses up to `params.size` candidates for a user, best first.
+    /// Chooses up to `params.size` candidates for a user, best first: ranked by the hybrid
+    /// score, pushed down by dislikes, lifted by rules, cut by floors, diversified by MMR,
+    /// explained ([`Day::rank`] with one user).
     pub fn select(&self, user: &UserProfile<'_>, params: &DigestParams) -> Vec<Pick> {
-        let similarities = user.item_vectors.dot_all(&self.vectors, false);
-        self.select_with(user, &similarities, params)
-    }
-
-    /// [`Day::select`] given the cosines of the user's items with every candidate
-    /// (item-major).
-    fn select_with(
-        &self,
-        user: &UserProfile<'_>,
-        similarities: &[f32],
-        params: &DigestParams,
-    ) -> Vec<Pick> {
-        let count = self.len();
-        let items = user.item_vectors.rows();
-        if count == 0 || items == 0 {
-            return Vec::new();
-        }
-        let item_terms: Vec<SparseVec> = user
-            .item_texts
-            .iter()
-            .map(|t| self.tfidf.transform(t))
-            .collect();
-        let recency: Vec<usize> = (0..items).collect();
-        let half_life = params.feedback_half_life_days;
-        let item_weights: Vec<f32> = user
-            .item_ages_days
-            .iter()
-            .map(|&age| fade(age, half_life))
-            .collect();
-        let profile = Profile {
-            vectors: user.item_vectors,
-            lexical: &item_terms,
-            terms: &item_terms,
-            recency_rank: &recency,
-            item_weights: &item_weights,
-        };
-        let candidates = Candidates {
-            vectors: &self.vectors,
-            lexical: &self.terms,
-            postings: &self.postings,
-            term_postings: &self.postings,
-        };
-        let mut eligible_mask = vec![true; count];
-        for &c in user.excluded {
-            if let Some(slot) = eligible_mask.get_mut(c) {
-                *slot = false;
-            }
-        }
-        let mut relevance = hybrid_scores(
-            similarities,
-            &profile,
-            &candidates,
-            params.hybrid,
-            Some(&eligible_mask),
-        );
-        if user.negative_vectors.rows() > 0 {
-            // Each dislike pushes down what is unusually close to it, by its own standardised
-            // similarity, faded with its age; the strongest push counts.
-            let against = user.negative_vectors.dot_all(&self.vectors, false);
-            let mut penalty = vec![0.0f32; count];
-            for (n, row) in against.chunks_exact(count).enumerate() {
-                let weight = fade(
-                    user.negative_ages_days.get(n).copied().unwrap_or(0.0),
-                    half_life,
-                );
-                for (p, z) in penalty
-                    .iter_mut()
-                    .zip(standardise_over(row, Some(&eligible_mask)))
-                {
-                    *p = p.max(weight * z);
-                }
-            }
-            for (r, p) in relevance.iter_mut().zip(penalty) {
-                *r -= params.dislike_weight * p;
-            }
-        }
-        for &(c, rules) in user.boosted {
-            if let Some(r) = relevance.get_mut(c) {
-                *r += params.rule_boost * rules as f32;
-            }
-        }
-        let closest_item = |c: usize| -> (usize, f32) {
-            (0..items).map(|i| (i, similarities[i * count + c])).fold(
-                (0, f32::NEG_INFINITY),
-                |best, next| {
-                    if next.1 > best.1 { next } else { best }
-                },
-            )
-        };
-        let floor = match (params.min_similarity, user.min_similarity) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        let eligible: Vec<usize> = (0..count)
-            .filter(|&c| eligible_mask[c] && floor.is_none_or(|floor| closest_item(c).1 >= floor))
-            .collect();
-        // MMR re-orders the head of the ranking; the tail cannot reach a short digest.
-        let pool_size = (params.size * 10).max(100);
-        let mut pool = eligible;
-        if pool.len() > pool_size {
-            pool.select_nth_unstable_by(pool_size, |a, b| relevance[*b].total_cmp(&relevance[*a]));
-            pool.truncate(pool_size);
-        }
-        self.mmr(&pool, &relevance, params)
-            .into_iter()
-            .map(|c| {
-                let (item, similarity) = closest_item(c);
-                Pick {
-                    candidate: c,
-                    score: relevance[c],
-                    closest_item: item,
-                    similarity,
-                    shared_terms: shared_terms(&self.terms[c], &item_terms[item], &self.tfidf, 3),
-                }
-            })
-            .collect()
-    }
-
-    /// Greedy maximal marginal relevance over `pool`, relevance scaled to [0, 1].
-    fn mmr(&self, pool: &[usize], relevance: &[f32], params: &DigestParams) -> Vec<usize> {
-        let (low, high) = pool
-            .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &c| {
-                (lo.min(relevance[c]), hi.max(relevance[c]))
-            });
-        let span = (high - low).max(f32::MIN_POSITIVE);
-        let mut chosen: Vec<usize> = Vec::new();
-        // Without the day's pairwise matrix, the pool's vectors side by side.
-        let gathered = self.pairwise.is_none().then(|| self.vectors.select(pool));
-        let mut redundancy: Vec<f32> = vec![f32::NEG_INFINITY; pool.len()];
-        let mut left: Vec<usize> = (0..pool.len()).collect();
-        while chosen.len() < params.size && !left.is_empty() {
-            let value = |slot: usize| {
-                let penalty = if chosen.is_empty() {
-                    0.0
-                } else {
-                    redundancy[slot]
-                };
-                params.mmr_lambda * (relevance[pool[slot]] - low) / span
-                    - (1.0 - params.mmr_lambda) * penalty
-            };
-            let (at, &best) = left
-                .iter()
-                .enumerate()
-                .max_by(|a, b| {
-                    value(*a.1)
-                        .total_cmp(&value(*b.1))
-                        .then(pool[*b.1].cmp(&pool[*a.1]))
-                })
-                .expect("left is not empty");
-            left.swap_remove(at);
-            chosen.push(pool[best]);
-            if let Some(pairwise) = &self.pairwise {
-                let count = self.len();
-                for &slot in &left {
-                    redundancy[slot] =
-                        redundancy[slot].max(pairwise[pool[slot] * count + pool[best]]);
-                }
-            } else if let Some(vectors) = &gathered {
-                // The pick against the whole pool in one product.
-                let pick = Matrix::from_data(vectors.dim(), vectors.row(best).to_vec());
-                let similarities = vectors.dot_all(&pick, false);
-                for &slot in &left {
-                    redundancy[slot] = redundancy[slot].max(similarities[slot]);
-                }
-            }
-        }
-        chosen
+        self.select_many(std::slice::from_ref(user), params)
+            .pop()
+            .unwrap_or_default()
     }
 }
 
@@ -484,7 +301,12 @@ pub fn select(input: &DigestInput<'_>, params: &DigestParams) -> Vec<Pick> {
 }
 
 /// The features two vectors share, by the product of their weights.
-fn shared_terms(a: &SparseVec, b: &SparseVec, tfidf: &Tfidf, count: usize) -> Vec<String> {
+pub(crate) fn shared_terms(
+    a: &SparseVec,
+    b: &SparseVec,
+    tfidf: &Tfidf,
+    count: usize,
+) -> Vec<String> {
     let mut shared: Vec<(u32, f32)> = Vec::new();
     let (mut i, mut j) = (0, 0);
     while i < a.indices.len() && j < b.indices.len() {

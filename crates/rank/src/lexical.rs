@@ -358,6 +358,52 @@ impl Postings {
         scores
     }
 
+    /// Adds the inner products of documents `start..end` with `query` to `scores`, one slot
+    /// per document from `start` on.
+    pub fn add_scores_in(&self, query: &SparseVec, start: usize, end: usize, scores: &mut [f32]) {
+        let scores = &mut scores[..end - start];
+        let (start, end) = (start as u32, end as u32);
+        for (&i, &q) in query.indices.iter().zip(&query.values) {
+            let list = &self.lists[i as usize];
+            let from = list.partition_point(|&(doc, _)| doc < start);
+            for &(doc, v) in &list[from..] {
+                if doc >= end {
+                    break;
+                }
+                scores[(doc - start) as usize] += q * v;
+            }
+        }
+    }
+
+    /// [`Postings::add_scores_in`] for blocks of documents walked in order: `cursors` (one per
+    /// feature of `query`, 0 before the first block) keeps where each list stopped, so no
+    /// list is searched.
+    pub fn add_scores_from(
+        &self,
+        query: &SparseVec,
+        cursors: &mut [u32],
+        start: usize,
+        end: usize,
+        scores: &mut [f32],
+    ) {
+        let scores = &mut scores[..end - start];
+        let (start, end) = (start as u32, end as u32);
+        for ((&i, &q), cursor) in query.indices.iter().zip(&query.values).zip(cursors) {
+            let list = &self.lists[i as usize];
+            let mut at = *cursor as usize;
+            while let Some(&(doc, v)) = list.get(at) {
+                if doc >= end {
+                    break;
+                }
+                if doc >= start {
+                    scores[(doc - start) as usize] += q * v;
+                }
+                at += 1;
+            }
+            *cursor = at as u32;
+        }
+    }
+
     /// Adds every document's inner product with `query` to `scores`, one slot per document.
     pub fn add_scores(&self, query: &SparseVec, scores: &mut [f32]) {
         let scores = &mut scores[..self.documents];

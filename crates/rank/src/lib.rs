@@ -7,6 +7,8 @@
 //! - [`methods`]: the scoring methods, baselines and paperscout's own, behind one function.
 //! - [`metrics`]: nDCG, recall, MRR, MAP and bootstrap intervals.
 //! - [`digest`]: choosing, diversifying and explaining a digest.
+//! - [`sweep`]: the engine of every digest: many users against a day's candidates in blocks,
+//!   each distinct profile item compared with the candidates once.
 //! - [`eval`]: the evaluation of `shared/EVAL.md` over an in-memory corpus.
 
 pub mod dense;
@@ -17,6 +19,7 @@ pub mod methods;
 pub mod metrics;
 pub mod rules;
 pub mod svm;
+pub mod sweep;
 
 pub use dense::Matrix;
 pub use lexical::{Postings, SparseVec, Tfidf, TfidfParams};

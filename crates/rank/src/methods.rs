@@ -298,40 +298,43 @@ fn pool_rows(
 /// For each column of the `items × count` matrix, (1/t) · ln(Σ wᵢ exp(t · sᵢ) / Σ wᵢ): the
 /// weighted mean for t → 0, the maximum for t → ∞.
 fn soft_max_columns(similarities: &[f32], count: usize, weights: &[f32], t: f32) -> Vec<f32> {
-    let items = similarities.len() / count.max(1);
-    let total: f32 = weights
-        .iter()
-        .take(items)
-        .sum::<f32>()
-        .max(f32::MIN_POSITIVE);
-    let rows = || similarities.chunks_exact(count.max(1)).zip(weights);
-    // Row by row over contiguous memory, so the loops vectorise (the exp included): this is
-    // most of a batch re-rank's time after the matrix product.
-    if t <= 0.0 {
-        let mut sum = vec![0.0f32; count];
-        for (row, &w) in rows() {
-            for (acc, s) in sum.iter_mut().zip(row) {
-                *acc += s * w;
-            }
-        }
-        return sum.into_iter().map(|v| v / total).collect();
+    let rows: Vec<&[f32]> = similarities.chunks_exact(count.max(1)).collect();
+    let mut out = vec![0.0; count];
+    paperscout_linalg::soft_max_rows(&rows, weights, t, &mut out);
+    out
+}
+
+/// The count, sum and sum of squares of values, in double precision: what standardising them
+/// needs, gathered a block of values at a time.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Moments {
+    count: f64,
+    sum: f64,
+    squares: f64,
+}
+
+impl Moments {
+    /// Adds the values that `counted` marks (all when none).
+    pub(crate) fn add(&mut self, values: &[f32], counted: Option<&[bool]>) {
+        let (count, sum, squares) = paperscout_linalg::sums_and_squares(values, counted);
+        self.count += count as f64;
+        self.sum += sum;
+        self.squares += squares;
     }
-    let mut top = vec![f32::NEG_INFINITY; count];
-    for (row, _) in rows() {
-        for (m, &s) in top.iter_mut().zip(row) {
-            *m = if s > *m { s } else { *m };
-        }
+
+    /// (mean, 1 / standard deviation); the scale is 0 for constant values (or none), which
+    /// standardises them all to 0.
+    pub(crate) fn standardiser(&self) -> (f32, f32) {
+        let n = self.count.max(1.0);
+        let mean = self.sum / n;
+        let variance = (self.squares / n - mean * mean).max(0.0);
+        let scale = if variance > 0.0 {
+            1.0 / variance.sqrt()
+        } else {
+            0.0
+        };
+        (mean as f32, scale as f32)
     }
-    let mut mean = vec![0.0f32; count];
-    for (row, &w) in rows() {
-        for ((acc, &s), &m) in mean.iter_mut().zip(row).zip(&top) {
-            *acc += w * paperscout_linalg::exp((s - m) * t);
-        }
-    }
-    top.iter()
-        .zip(mean)
-        .map(|(m, acc)| m + (acc / total).ln() / t)
-        .collect()
 }
 
 /// Subtracts the mean and divides by the standard deviation (which a constant leaves at 0),
@@ -339,26 +342,8 @@ fn soft_max_columns(similarities: &[f32], count: usize, weights: &[f32], t: f32)
 /// be offered must not set everyone's scale (a profile paper among the candidates scores far
 /// above the rest).
 pub(crate) fn standardise_over(values: &[f32], counted: Option<&[bool]>) -> Vec<f32> {
-    let counts = |i: usize| counted.is_none_or(|mask| mask[i]);
-    let n = (0..values.len()).filter(|&i| counts(i)).count().max(1) as f32;
-    let mean = values
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| counts(*i))
-        .map(|(_, v)| v)
-        .sum::<f32>()
-        / n;
-    let variance = values
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| counts(*i))
-        .map(|(_, v)| (v - mean).powi(2))
-        .sum::<f32>()
-        / n;
-    let scale = if variance > 0.0 {
-        1.0 / variance.sqrt()
-    } else {
-        0.0
-    };
+    let mut moments = Moments::default();
+    moments.add(values, counted);
+    let (mean, scale) = moments.standardiser();
     values.iter().map(|v| (v - mean) * scale).collect()
 }
