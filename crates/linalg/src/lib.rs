@@ -155,9 +155,26 @@ pub fn ln(x: f32) -> f32 {
 }
 
 /// The inner product of two slices of equal length, in sixteen running sums so that it
-/// vectorises.
-#[inline(always)]
+/// vectorises (with AVX2 where the machine has it).
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, which is all that `dot_avx2` is compiled for.
+        #[allow(unsafe_code)]
+        return unsafe { dot_avx2(a, b) };
+    }
+    dot_portable(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(unsafe_code)]
+unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    dot_portable(a, b)
+}
+
+#[inline(always)]
+fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     const LANES: usize = 16;
     let mut sums = [0.0f32; LANES];
     let (a_head, a_tail) = a.split_at(a.len() - a.len() % LANES);
@@ -173,29 +190,48 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// For each column j of the rows, (1/t) · ln(Σᵢ wᵢ exp(t · rows[i][j]) / Σᵢ wᵢ) into `out[j]`:
 /// the weighted mean for t → 0 (and taken as such for t ≤ 0), the maximum for t → ∞. Rows
-/// pair with weights in order; every row is at least `out.len()` long.
-pub fn soft_max_rows(rows: &[&[f32]], weights: &[f32], t: f32, out: &mut [f32]) {
+/// pair with weights in order; every row is at least `out.len()` long. `sums` is room for
+/// the work, reused from call to call.
+pub fn soft_max_rows(
+    rows: &[&[f32]],
+    weights: &[f32],
+    t: f32,
+    out: &mut [f32],
+    sums: &mut Vec<f32>,
+) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, which is all that `soft_max_rows_avx2` is compiled for.
         #[allow(unsafe_code)]
         unsafe {
-            soft_max_rows_avx2(rows, weights, t, out);
+            soft_max_rows_avx2(rows, weights, t, out, sums);
         }
         return;
     }
-    soft_max_rows_portable(rows, weights, t, out);
+    soft_max_rows_portable(rows, weights, t, out, sums);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[allow(unsafe_code)]
-unsafe fn soft_max_rows_avx2(rows: &[&[f32]], weights: &[f32], t: f32, out: &mut [f32]) {
-    soft_max_rows_portable(rows, weights, t, out);
+unsafe fn soft_max_rows_avx2(
+    rows: &[&[f32]],
+    weights: &[f32],
+    t: f32,
+    out: &mut [f32],
+    sums: &mut Vec<f32>,
+) {
+    soft_max_rows_portable(rows, weights, t, out, sums);
 }
 
 #[inline(always)]
-fn soft_max_rows_portable(rows: &[&[f32]], weights: &[f32], t: f32, out: &mut [f32]) {
+fn soft_max_rows_portable(
+    rows: &[&[f32]],
+    weights: &[f32],
+    t: f32,
+    out: &mut [f32],
+    sums: &mut Vec<f32>,
+) {
     let total: f32 = weights
         .iter()
         .take(rows.len())
@@ -221,14 +257,15 @@ fn soft_max_rows_portable(rows: &[&[f32]], weights: &[f32], t: f32, out: &mut [f
             *m = m.max(s);
         }
     }
-    let mut mean = vec![0.0f32; n];
+    sums.clear();
+    sums.resize(n, 0.0);
     for (row, &w) in rows.iter().zip(weights) {
-        for ((acc, &s), &m) in mean.iter_mut().zip(&row[..n]).zip(out.iter()) {
+        for ((acc, &s), &m) in sums.iter_mut().zip(&row[..n]).zip(out.iter()) {
             *acc += w * exp((s - m) * t);
         }
     }
     let (inverse_total, inverse_t) = (1.0 / total, 1.0 / t);
-    for (m, acc) in out.iter_mut().zip(mean) {
+    for (m, &acc) in out.iter_mut().zip(sums.iter()) {
         *m += ln(acc * inverse_total) * inverse_t;
     }
 }
@@ -356,14 +393,14 @@ mod tests {
         let rows: [&[f32]; 3] = [&[0.1, 0.9, 0.5], &[0.3, 0.2, 0.5], &[0.2, 0.1, 0.5]];
         let weights = [1.0, 2.0, 1.0];
         let mut out = [0.0; 3];
-        soft_max_rows(&rows, &weights, 0.0, &mut out);
+        soft_max_rows(&rows, &weights, 0.0, &mut out, &mut Vec::new());
         assert!((out[0] - 0.225).abs() < 1e-6 && (out[2] - 0.5).abs() < 1e-6);
-        soft_max_rows(&rows, &weights, 1000.0, &mut out);
+        soft_max_rows(&rows, &weights, 1000.0, &mut out, &mut Vec::new());
         assert!(
             (out[1] - 0.9).abs() < 2e-3,
             "a sharp soft maximum is the maximum: {out:?}"
         );
-        soft_max_rows(&rows, &weights, 5.0, &mut out);
+        soft_max_rows(&rows, &weights, 5.0, &mut out, &mut Vec::new());
         let exact = |j: usize| {
             let sum: f64 = rows
                 .iter()

@@ -320,10 +320,15 @@ pub(crate) fn shared_terms(
             }
         }
     }
-    shared.sort_by(|x, y| y.1.total_cmp(&x.1));
+    // Strongest first, ties in feature order; only the first `count` are ordered.
+    let order = |x: &(u32, f32), y: &(u32, f32)| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0));
+    if shared.len() > count {
+        shared.select_nth_unstable_by(count, order);
+        shared.truncate(count);
+    }
+    shared.sort_unstable_by(order);
     shared
         .into_iter()
-        .take(count)
         .map(|(feature, _)| tfidf.feature_name(feature).to_owned())
         .collect()
 }

@@ -17,6 +17,7 @@ pub mod eval;
 pub mod lexical;
 pub mod methods;
 pub mod metrics;
+mod mmr;
 pub mod rules;
 pub mod svm;
 pub mod sweep;

@@ -300,7 +300,7 @@ fn pool_rows(
 fn soft_max_columns(similarities: &[f32], count: usize, weights: &[f32], t: f32) -> Vec<f32> {
     let rows: Vec<&[f32]> = similarities.chunks_exact(count.max(1)).collect();
     let mut out = vec![0.0; count];
-    paperscout_linalg::soft_max_rows(&rows, weights, t, &mut out);
+    paperscout_linalg::soft_max_rows(&rows, weights, t, &mut out, &mut Vec::new());
     out
 }
 

@@ -14,7 +14,6 @@
 //! `block_bytes`), plus the head of each user's ranking (about 4 KiB a user for a digest of
 //! 50), whatever the number of candidates; picks are handed on as they are finished.
 
-use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 
 use rayon::prelude::*;
@@ -23,6 +22,7 @@ use crate::dense::Matrix;
 use crate::digest::{Day, DigestParams, Pick, UserProfile, fade, shared_terms};
 use crate::lexical::{Postings, SparseVec};
 use crate::methods::Moments;
+use crate::mmr::{Ranked, mmr};
 use paperscout_linalg::soft_max_rows;
 
 /// How many bytes of similarities one block of candidates may take, unless told otherwise.
@@ -119,36 +119,6 @@ impl ProfileRows {
         (rows, shared)
     }
 }
-
-/// A candidate in a user's ranking: higher scores first, then lower indices (so that ties
-/// break the same way every time).
-#[derive(Debug, Clone, Copy)]
-struct Ranked {
-    score: f32,
-    candidate: u32,
-}
-
-impl Ord for Ranked {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.score
-            .total_cmp(&other.score)
-            .then(other.candidate.cmp(&self.candidate))
-    }
-}
-
-impl PartialOrd for Ranked {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Ranked {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Ranked {}
 
 /// What a user needs in every block, worked out once.
 struct Prepared {
@@ -252,29 +222,31 @@ enum Sweep {
     Head,
 }
 
-/// The pooled halves of a user's score over one block.
-struct Pooled {
+/// A user's pooled scores over one block, and room for the rest of the work: one of these
+/// per worker, reused from user to user.
+#[derive(Default)]
+struct Scratch {
     semantic: Vec<f32>,
     lexical: Vec<f32>,
-    /// Which of the block's candidates the user may be offered; `None`: all.
-    eligible: Option<Vec<bool>>,
+    /// Which of the block's candidates the user may be offered, when `masked`.
+    eligible: Vec<bool>,
+    masked: bool,
+    relevance: Vec<f32>,
+    penalty: Vec<f32>,
+    closest: Vec<f32>,
+    /// The soft maximum's sums.
+    sums: Vec<f32>,
 }
 
-impl State {
-    fn new(user: &SharedProfile<'_>) -> Self {
-        Self {
-            moments: vec![Moments::default(); 2 + user.negatives.len()],
-            standardisers: Vec::new(),
-            head: BinaryHeap::new(),
-        }
-    }
-
+impl Scratch {
+    /// Pools the user's items over the block.
     fn pool(
+        &mut self,
         user: &SharedProfile<'_>,
         prepared: &Prepared,
         block: &Block<'_>,
         params: &DigestParams,
-    ) -> Pooled {
+    ) {
         let width = block.width;
         let hybrid = params.hybrid;
         let semantic_rows: Vec<&[f32]> = user
@@ -282,14 +254,15 @@ impl State {
             .iter()
             .map(|item| block.semantic_row(item.vector))
             .collect();
-        let mut semantic = vec![0.0f32; width];
+        self.semantic.resize(width, 0.0);
         soft_max_rows(
             &semantic_rows,
             &prepared.weights,
             hybrid.temperature,
-            &mut semantic,
+            &mut self.semantic,
+            &mut self.sums,
         );
-        let mut lexical = vec![0.0f32; width];
+        self.lexical.resize(width, 0.0);
         match &prepared.query {
             None => {
                 let lexical_rows: Vec<&[f32]> = user
@@ -301,33 +274,45 @@ impl State {
                     &lexical_rows,
                     &prepared.weights,
                     hybrid.lexical_temperature,
-                    &mut lexical,
+                    &mut self.lexical,
+                    &mut self.sums,
                 );
             }
             Some(query) => {
-                block
-                    .postings
-                    .add_scores_in(query, block.start, block.start + width, &mut lexical);
+                self.lexical.fill(0.0);
+                block.postings.add_scores_in(
+                    query,
+                    block.start,
+                    block.start + width,
+                    &mut self.lexical,
+                );
             }
         }
         let end = block.start + width;
         let from = prepared.excluded.partition_point(|&c| c < block.start);
         let to = prepared.excluded.partition_point(|&c| c < end);
-        let eligible = (from < to).then(|| {
-            let mut mask = vec![true; width];
+        self.masked = from < to;
+        if self.masked {
+            self.eligible.clear();
+            self.eligible.resize(width, true);
             for &c in &prepared.excluded[from..to] {
-                mask[c - block.start] = false;
+                self.eligible[c - block.start] = false;
             }
-            mask
-        });
-        Pooled {
-            semantic,
-            lexical,
-            eligible,
+        }
+    }
+}
+
+impl State {
+    fn new(user: &SharedProfile<'_>) -> Self {
+        Self {
+            moments: vec![Moments::default(); 2 + user.negatives.len()],
+            standardisers: Vec::new(),
+            head: BinaryHeap::new(),
         }
     }
 
     /// Takes in one block of one sweep.
+    #[allow(clippy::too_many_arguments)]
     fn take(
         &mut self,
         sweep: Sweep,
@@ -336,15 +321,16 @@ impl State {
         block: &Block<'_>,
         params: &DigestParams,
         head_size: usize,
+        scratch: &mut Scratch,
     ) {
         if user.items.is_empty() {
             return;
         }
-        let pooled = Self::pool(user, prepared, block, params);
-        let eligible = pooled.eligible.as_deref();
+        scratch.pool(user, prepared, block, params);
+        let eligible = scratch.masked.then_some(scratch.eligible.as_slice());
         if sweep == Sweep::Moments {
-            self.moments[0].add(&pooled.semantic, eligible);
-            self.moments[1].add(&pooled.lexical, eligible);
+            self.moments[0].add(&scratch.semantic, eligible);
+            self.moments[1].add(&scratch.lexical, eligible);
             for (moments, &negative) in self.moments[2..].iter_mut().zip(&user.negatives) {
                 moments.add(block.semantic_row(negative), eligible);
             }
@@ -353,19 +339,24 @@ impl State {
         let hybrid = params.hybrid;
         let (semantic_mean, semantic_scale) = self.standardisers[0];
         let (lexical_mean, lexical_scale) = self.standardisers[1];
-        let mut relevance: Vec<f32> = pooled
-            .semantic
-            .iter()
-            .zip(&pooled.lexical)
-            .map(|(&s, &l)| {
-                (s - semantic_mean) * semantic_scale
-                    + hybrid.lexical_weight * ((l - lexical_mean) * lexical_scale)
-            })
-            .collect();
+        let relevance = &mut scratch.relevance;
+        relevance.clear();
+        relevance.extend(
+            scratch
+                .semantic
+                .iter()
+                .zip(&scratch.lexical)
+                .map(|(&s, &l)| {
+                    (s - semantic_mean) * semantic_scale
+                        + hybrid.lexical_weight * ((l - lexical_mean) * lexical_scale)
+                }),
+        );
         if !user.negatives.is_empty() {
             // Each dislike pushes down what is unusually close to it, by its own standardised
             // similarity, faded with its age; the strongest push counts.
-            let mut penalty = vec![0.0f32; block.width];
+            let penalty = &mut scratch.penalty;
+            penalty.clear();
+            penalty.resize(block.width, 0.0);
             for ((&negative, &weight), &(mean, scale)) in user
                 .negatives
                 .iter()
@@ -376,7 +367,7 @@ impl State {
                     *p = p.max(weight * ((s - mean) * scale));
                 }
             }
-            for (r, p) in relevance.iter_mut().zip(penalty) {
+            for (r, p) in relevance.iter_mut().zip(penalty.iter()) {
                 *r -= params.dislike_weight * p;
             }
         }
@@ -389,15 +380,16 @@ impl State {
             relevance[c - block.start] += params.rule_boost * rules as f32;
         }
         // The closest item's cosine, for the floor.
-        let closest = prepared.floor.map(|_| {
-            let mut top = vec![f32::NEG_INFINITY; block.width];
+        let closest = &mut scratch.closest;
+        if prepared.floor.is_some() {
+            closest.clear();
+            closest.resize(block.width, f32::NEG_INFINITY);
             for item in &user.items {
-                for (m, &s) in top.iter_mut().zip(block.semantic_row(item.vector)) {
+                for (m, &s) in closest.iter_mut().zip(block.semantic_row(item.vector)) {
                     *m = m.max(s);
                 }
             }
-            top
-        });
+        }
         // Within the head sweep candidates come in increasing order, so a candidate that
         // only ties the worst of a full head ranks below it: a plain comparison rejects most.
         let mut worst = self.worst(head_size);
@@ -408,9 +400,7 @@ impl State {
             if eligible.is_some_and(|mask| !mask[j]) {
                 continue;
             }
-            if let (Some(floor), Some(closest)) = (prepared.floor, &closest)
-                && closest[j] < floor
-            {
+            if prepared.floor.is_some_and(|floor| closest[j] < floor) {
                 continue;
             }
             let ranked = Ranked {
@@ -436,34 +426,6 @@ impl State {
         self.head.peek().map(|r| r.0.score)
     }
 }
-
-/// A candidate of the MMR pool, by its value so far: an upper bound of its value until its
-/// redundancy covers every pick.
-#[derive(Debug, Clone, Copy)]
-struct Lazy {
-    value: Ranked,
-    slot: usize,
-}
-
-impl Ord for Lazy {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.value.cmp(&other.value)
-    }
-}
-
-impl PartialOrd for Lazy {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Lazy {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Lazy {}
 
 impl Day {
     /// Chooses up to `params.size` candidates for each user, best first: the users' hybrid
@@ -576,8 +538,8 @@ impl Day {
                     .zip(users)
                     .zip(&prepared)
                     .with_min_len(16)
-                    .for_each(|((state, user), prepared)| {
-                        state.take(sweep, user, prepared, &block, params, head_size);
+                    .for_each_init(Scratch::default, |scratch, ((state, user), prepared)| {
+                        state.take(sweep, user, prepared, &block, params, head_size, scratch);
                     });
                 done += 1;
                 progress(done, steps);
@@ -598,7 +560,7 @@ impl Day {
                         .map(|r| r.0)
                         .collect();
                     head.sort_unstable_by(|a, b| b.cmp(a));
-                    let chosen = self.mmr(&head, params);
+                    let chosen = mmr(&self.vectors, &head, params);
                     self.explain_picks(rows, &terms, user, &chosen)
                 })
                 .collect();
@@ -608,80 +570,6 @@ impl Day {
             done += 1;
             progress(done, steps);
         }
-    }
-
-    /// Greedy maximal marginal relevance over the head of a ranking (best first), relevance
-    /// scaled to [0, 1] over it; the value of a candidate is λ · relevance − (1 − λ) ·
-    /// its largest cosine to a pick. Lazily: a candidate's redundancy only grows as picks are
-    /// added, so a value computed against some of the picks bounds its value from above, and
-    /// only candidates whose bound could win are brought up to date (the same picks as
-    /// comparing every candidate with every pick, at a fraction of the products).
-    fn mmr(&self, head: &[Ranked], params: &DigestParams) -> Vec<Ranked> {
-        let size = params.size.min(head.len());
-        if size == 0 {
-            return Vec::new();
-        }
-        let (low, high) = head
-            .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), r| {
-                (lo.min(r.score), hi.max(r.score))
-            });
-        let span = (high - low).max(f32::MIN_POSITIVE);
-        // Beyond [0, 1] the bound above would not hold (and λ > 1 would favour redundancy).
-        let lambda = params.mmr_lambda.clamp(0.0, 1.0);
-        let penalty_weight = 1.0 - lambda;
-        let relevance: Vec<f32> = head
-            .iter()
-            .map(|r| lambda * (r.score - low) / span)
-            .collect();
-        let vector = |slot: usize| self.vectors.row(head[slot].candidate as usize);
-        let value = |slot: usize, redundancy: f32| Ranked {
-            score: if penalty_weight > 0.0 {
-                relevance[slot] - penalty_weight * redundancy
-            } else {
-                relevance[slot]
-            },
-            candidate: head[slot].candidate,
-        };
-        // The first pick has nothing to be redundant with.
-        let first = (0..head.len())
-            .max_by_key(|&slot| Ranked {
-                score: relevance[slot],
-                candidate: head[slot].candidate,
-            })
-            .unwrap_or(0);
-        let mut chosen = vec![first];
-        let mut redundancy = vec![f32::NEG_INFINITY; head.len()];
-        let mut covered = vec![0usize; head.len()];
-        let mut queue: BinaryHeap<Lazy> = (0..head.len())
-            .filter(|&slot| slot != first)
-            .map(|slot| {
-                redundancy[slot] = paperscout_linalg::dot(vector(slot), vector(first));
-                covered[slot] = 1;
-                Lazy {
-                    value: value(slot, redundancy[slot]),
-                    slot,
-                }
-            })
-            .collect();
-        while chosen.len() < size {
-            let Some(best) = queue.pop() else { break };
-            let slot = best.slot;
-            if covered[slot] == chosen.len() {
-                chosen.push(slot);
-                continue;
-            }
-            for &pick in &chosen[covered[slot]..] {
-                redundancy[slot] =
-                    redundancy[slot].max(paperscout_linalg::dot(vector(slot), vector(pick)));
-            }
-            covered[slot] = chosen.len();
-            queue.push(Lazy {
-                value: value(slot, redundancy[slot]),
-                slot,
-            });
-        }
-        chosen.into_iter().map(|slot| head[slot]).collect()
     }
 
     /// Each pick with its closest profile item, their cosine and the terms they share.
@@ -722,339 +610,4 @@ impl Day {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::dense::normalise;
-    use crate::methods::{Candidates, Profile, hybrid_scores, standardise_over};
-
-    /// A fixed stream of numbers in [0, 1).
-    struct Numbers(u64);
-
-    impl Numbers {
-        fn next(&mut self) -> f32 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 >> 40) as f32 / (1u64 << 24) as f32
-        }
-
-        fn below(&mut self, bound: usize) -> usize {
-            (self.next() * bound as f32) as usize % bound
-        }
-
-        fn unit(&mut self, dim: usize) -> Vec<f32> {
-            let mut v: Vec<f32> = (0..dim).map(|_| self.next() - 0.5).collect();
-            normalise(&mut v);
-            v
-        }
-
-        fn text(&mut self) -> String {
-            const WORDS: [&str; 24] = [
-                "graph",
-                "neural",
-                "network",
-                "protein",
-                "folding",
-                "attention",
-                "diffusion",
-                "model",
-                "image",
-                "language",
-                "retrieval",
-                "sparse",
-                "kernel",
-                "robot",
-                "policy",
-                "reward",
-                "quantum",
-                "circuit",
-                "compiler",
-                "cache",
-                "memory",
-                "proof",
-                "theorem",
-                "vision",
-            ];
-            (0..12)
-                .map(|_| WORDS[self.below(WORDS.len())])
-                .collect::<Vec<_>>()
-                .join(" ")
-        }
-    }
-
-    const DIM: usize = 16;
-
-    /// The digest of one user as it was computed before the sweep: every score of the
-    /// whole day at once, the head by a full sort, MMR comparing every candidate with every
-    /// pick. The oracle the engine must agree with.
-    fn reference(day: &Day, user: &UserProfile<'_>, params: &DigestParams) -> Vec<(usize, f32)> {
-        let count = day.len();
-        let items = user.item_vectors.rows();
-        let similarities = user.item_vectors.dot_all(&day.vectors, false);
-        let item_terms: Vec<SparseVec> = user
-            .item_texts
-            .iter()
-            .map(|t| day.tfidf.transform(t))
-            .collect();
-        let postings = Postings::new(&day.terms, day.tfidf.len());
-        let recency: Vec<usize> = (0..items).collect();
-        let weights: Vec<f32> = user
-            .item_ages_days
-            .iter()
-            .map(|&age| fade(age, params.feedback_half_life_days))
-            .collect();
-        let profile = Profile {
-            vectors: user.item_vectors,
-            lexical: &item_terms,
-            terms: &item_terms,
-            recency_rank: &recency,
-            item_weights: &weights,
-        };
-        let candidates = Candidates {
-            vectors: &day.vectors,
-            lexical: &day.terms,
-            postings: &postings,
-            term_postings: &postings,
-        };
-        let mut mask = vec![true; count];
-        for &c in user.excluded {
-            mask[c] = false;
-        }
-        let mut relevance = hybrid_scores(
-            &similarities,
-            &profile,
-            &candidates,
-            params.hybrid,
-            Some(&mask),
-        );
-        let against = user.negative_vectors.dot_all(&day.vectors, false);
-        let mut penalty = vec![0.0f32; count];
-        for (n, row) in against.chunks_exact(count).enumerate() {
-            let weight = fade(
-                user.negative_ages_days.get(n).copied().unwrap_or(0.0),
-                params.feedback_half_life_days,
-            );
-            for (p, z) in penalty.iter_mut().zip(standardise_over(row, Some(&mask))) {
-                *p = p.max(weight * z);
-            }
-        }
-        for (r, p) in relevance.iter_mut().zip(penalty) {
-            *r -= params.dislike_weight * p;
-        }
-        for &(c, rules) in user.boosted {
-            relevance[c] += params.rule_boost * rules as f32;
-        }
-        let floor = match (params.min_similarity, user.min_similarity) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        let closest = |c: usize| {
-            (0..items)
-                .map(|i| similarities[i * count + c])
-                .fold(f32::NEG_INFINITY, f32::max)
-        };
-        let mut head: Vec<usize> = (0..count)
-            .filter(|&c| mask[c] && floor.is_none_or(|f| closest(c) >= f))
-            .collect();
-        head.sort_by(|&a, &b| relevance[b].total_cmp(&relevance[a]).then(a.cmp(&b)));
-        head.truncate((params.size * 10).max(100));
-        let (low, high) = head
-            .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &c| {
-                (l.min(relevance[c]), h.max(relevance[c]))
-            });
-        let span = (high - low).max(f32::MIN_POSITIVE);
-        let lambda = params.mmr_lambda;
-        let mut chosen: Vec<usize> = Vec::new();
-        while chosen.len() < params.size && chosen.len() < head.len() {
-            let value = |c: usize| {
-                let redundancy = chosen
-                    .iter()
-                    .map(|&p| crate::dense::dot(day.vectors.row(c), day.vectors.row(p)))
-                    .fold(f32::NEG_INFINITY, f32::max);
-                let penalty = if chosen.is_empty() { 0.0 } else { redundancy };
-                lambda * (relevance[c] - low) / span - (1.0 - lambda) * penalty
-            };
-            let best = head
-                .iter()
-                .copied()
-                .filter(|c| !chosen.contains(c))
-                .max_by(|&a, &b| value(a).total_cmp(&value(b)).then(b.cmp(&a)))
-                .expect("candidates are left");
-            chosen.push(best);
-        }
-        chosen.into_iter().map(|c| (c, relevance[c])).collect()
-    }
-
-    struct Owned {
-        items: Matrix,
-        texts: Vec<String>,
-        negatives: Matrix,
-        excluded: Vec<usize>,
-        ages: Vec<f32>,
-        negative_ages: Vec<f32>,
-        boosted: Vec<(usize, usize)>,
-        floor: Option<f32>,
-    }
-
-    /// 600 candidates and 40 users whose items are drawn from 30 shared papers and some of
-    /// their own; every fifth user dislikes a paper, some have exclusions, rules and floors.
-    fn day_and_users() -> (Day, Vec<Owned>) {
-        let mut numbers = Numbers(0x5EED_CAFE);
-        let count = 600;
-        let mut vectors = Matrix::new(DIM);
-        let mut texts = Vec::new();
-        for _ in 0..count {
-            vectors.push(&numbers.unit(DIM));
-            texts.push(numbers.text());
-        }
-        let day = Day::new(vectors, &texts);
-        let library: Vec<(Vec<f32>, String)> = (0..30)
-            .map(|_| (numbers.unit(DIM), numbers.text()))
-            .collect();
-        let users = (0..40)
-            .map(|u| {
-                let mut items = Matrix::new(DIM);
-                let mut item_texts = Vec::new();
-                for _ in 0..2 + numbers.below(6) {
-                    if numbers.next() < 0.7 {
-                        let (vector, text) = &library[numbers.below(library.len())];
-                        items.push(vector);
-                        item_texts.push(text.clone());
-                    } else {
-                        items.push(&numbers.unit(DIM));
-                        item_texts.push(numbers.text());
-                    }
-                }
-                let mut negatives = Matrix::new(DIM);
-                if u % 5 == 0 {
-                    negatives.push(&library[numbers.below(library.len())].0);
-                    negatives.push(&numbers.unit(DIM));
-                }
-                let excluded = (0..numbers.below(20))
-                    .map(|_| numbers.below(count))
-                    .collect();
-                let ages = if u % 3 == 0 {
-                    (0..items.rows()).map(|_| 400.0 * numbers.next()).collect()
-                } else {
-                    Vec::new()
-                };
-                let negative_ages = (0..negatives.rows())
-                    .map(|_| 90.0 * numbers.next())
-                    .collect();
-                let boosted = if u % 4 == 1 {
-                    vec![(numbers.below(count), 1), (numbers.below(count), 2)]
-                } else {
-                    Vec::new()
-                };
-                let floor = (u % 7 == 3).then_some(0.1);
-                Owned {
-                    items,
-                    texts: item_texts,
-                    negatives,
-                    excluded,
-                    ages,
-                    negative_ages,
-                    boosted,
-                    floor,
-                }
-            })
-            .collect();
-        (day, users)
-    }
-
-    fn views(users: &[Owned]) -> Vec<UserProfile<'_>> {
-        users
-            .iter()
-            .map(|u| UserProfile {
-                item_vectors: &u.items,
-                item_texts: &u.texts,
-                negative_vectors: &u.negatives,
-                excluded: &u.excluded,
-                item_ages_days: &u.ages,
-                negative_ages_days: &u.negative_ages,
-                boosted: &u.boosted,
-                min_similarity: u.floor,
-            })
-            .collect()
-    }
-
-    fn assert_same(got: &[Pick], want: &[(usize, f32)], what: &str) {
-        let got: Vec<usize> = got.iter().map(|p| p.candidate).collect();
-        let ids: Vec<usize> = want.iter().map(|w| w.0).collect();
-        assert_eq!(got, ids, "{what}: the picks or their order differ");
-    }
-
-    #[test]
-    fn the_sweep_chooses_what_scoring_every_candidate_at_once_chooses() {
-        let (day, users) = day_and_users();
-        let views = views(&users);
-        let params = DigestParams {
-            size: 12,
-            ..DigestParams::default()
-        };
-        let (rows, shared) = ProfileRows::intern(DIM, &views);
-        let held: usize = views.iter().map(|v| v.item_vectors.rows()).sum();
-        assert!(
-            rows.texts.len() < held,
-            "shared items are stored once: {} rows for {held} items",
-            rows.texts.len()
-        );
-        // One block, and blocks of 64 candidates (with moments summed across them).
-        let whole = day.rank(&rows, &shared, &params, usize::MAX / 8);
-        let blocked = day.rank(&rows, &shared, &params, 1);
-        for (u, view) in views.iter().enumerate() {
-            let want = reference(&day, view, &params);
-            assert_same(&whole[u], &want, &format!("user {u}, one block"));
-            assert_same(&blocked[u], &want, &format!("user {u}, blocks of 64"));
-            for ((a, b), (_, score)) in whole[u].iter().zip(&blocked[u]).zip(&want) {
-                assert!(
-                    (a.score - score).abs() < 1e-5,
-                    "user {u}: {} vs {score}",
-                    a.score
-                );
-                assert!(
-                    (b.score - score).abs() < 1e-5,
-                    "user {u}: {} vs {score}",
-                    b.score
-                );
-                assert!(!view.excluded.contains(&a.candidate));
-                let similarity = (0..view.item_vectors.rows())
-                    .map(|i| {
-                        crate::dense::dot(view.item_vectors.row(i), day.vectors.row(a.candidate))
-                    })
-                    .fold(f32::NEG_INFINITY, f32::max);
-                assert!(
-                    (a.similarity - similarity).abs() < 1e-5,
-                    "the closest item explains"
-                );
-            }
-        }
-        assert!(whole.iter().all(|picks| !picks.is_empty()));
-        // The one-user path is the same engine.
-        for (u, view) in views.iter().enumerate().step_by(7) {
-            let alone = day.select(view, &params);
-            assert_same(
-                &alone,
-                &reference(&day, view, &params),
-                &format!("user {u} alone"),
-            );
-        }
-    }
-
-    #[test]
-    fn mmr_with_lambda_one_ranks_by_relevance_alone() {
-        let (day, users) = day_and_users();
-        let views = views(&users[..5]);
-        let params = DigestParams {
-            size: 20,
-            mmr_lambda: 1.0,
-            ..DigestParams::default()
-        };
-        for view in &views {
-            let picks = day.select(view, &params);
-            assert_same(&picks, &reference(&day, view, &params), "lambda 1");
-            assert!(picks.windows(2).all(|w| w[0].score >= w[1].score));
-        }
-    }
-}
+mod tests;
