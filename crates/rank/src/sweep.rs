@@ -80,6 +80,46 @@ impl ProfileRows {
         }
     }
 
+    /// The rows these users refer to, alone, and the users referring to them there.
+    fn compact<'a>(&self, users: &[SharedProfile<'a>]) -> (Self, Vec<SharedProfile<'a>>) {
+        let mut own = Self::new(self.vectors.dim());
+        let mut vectors: HashMap<u32, u32> = HashMap::new();
+        let mut texts: HashMap<u32, u32> = HashMap::new();
+        let mut vector = |own: &mut Self, row: u32| -> u32 {
+            *vectors.entry(row).or_insert_with(|| {
+                own.vectors.push(self.vectors.row(row as usize));
+                (own.vectors.rows() - 1) as u32
+            })
+        };
+        let users = users
+            .iter()
+            .map(|user| {
+                let items = user
+                    .items
+                    .iter()
+                    .map(|item| ItemRef {
+                        vector: vector(&mut own, item.vector),
+                        text: *texts.entry(item.text).or_insert_with(|| {
+                            own.texts.push(self.texts[item.text as usize].clone());
+                            (own.texts.len() - 1) as u32
+                        }),
+                    })
+                    .collect();
+                let negatives = user
+                    .negatives
+                    .iter()
+                    .map(|&n| vector(&mut own, n))
+                    .collect();
+                SharedProfile {
+                    items,
+                    negatives,
+                    ..user.clone()
+                }
+            })
+            .collect();
+        (own, users)
+    }
+
     /// Profiles as shared rows, each distinct vector and text stored once.
     pub fn intern<'a>(dim: usize, users: &[UserProfile<'a>]) -> (Self, Vec<SharedProfile<'a>>) {
         let mut rows = Self::new(dim);
@@ -218,8 +258,12 @@ struct State {
 /// Which walk over the candidates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Sweep {
+    /// Sums for the standardisation.
     Moments,
+    /// The head of each ranking, once the sums are complete.
     Head,
+    /// Both at once, when one block holds every candidate.
+    Whole,
 }
 
 /// A user's pooled scores over one block, and room for the rest of the work: one of these
@@ -328,13 +372,16 @@ impl State {
         }
         scratch.pool(user, prepared, block, params);
         let eligible = scratch.masked.then_some(scratch.eligible.as_slice());
-        if sweep == Sweep::Moments {
+        if sweep != Sweep::Head {
             self.moments[0].add(&scratch.semantic, eligible);
             self.moments[1].add(&scratch.lexical, eligible);
             for (moments, &negative) in self.moments[2..].iter_mut().zip(&user.negatives) {
                 moments.add(block.semantic_row(negative), eligible);
             }
-            return;
+            if sweep == Sweep::Moments {
+                return;
+            }
+            self.standardisers = self.moments.iter().map(Moments::standardiser).collect();
         }
         let hybrid = params.hybrid;
         let (semantic_mean, semantic_scale) = self.standardisers[0];
@@ -477,6 +524,79 @@ impl Day {
             return;
         }
         let pooled_lexical = params.hybrid.lexical_temperature > 0.0;
+        let distinct = rows.vectors.rows() + if pooled_lexical { rows.texts.len() } else { 0 };
+        let references: usize = users
+            .iter()
+            .map(|user| user.items.len() * (1 + usize::from(pooled_lexical)) + user.negatives.len())
+            .sum();
+        let fits = distinct.saturating_mul(count).saturating_mul(4) <= block_bytes;
+        // Sweeping many blocks computes every distinct row twice and pools every user twice;
+        // a block of all candidates for a few users at a time computes each row a user
+        // refers to once per user and pools once. The first wins when rows are shared.
+        if fits || references >= 2 * distinct + 2 * users.len() {
+            self.sweep_all(rows, users, params, block_bytes, progress, sink);
+        } else {
+            self.rank_in_chunks(rows, users, params, block_bytes, progress, sink);
+        }
+    }
+
+    /// [`Day::rank_each`] for users who share few rows: as many users at a time as one block
+    /// of every candidate holds the rows of.
+    fn rank_in_chunks(
+        &self,
+        rows: &ProfileRows,
+        users: &[SharedProfile<'_>],
+        params: &DigestParams,
+        block_bytes: usize,
+        progress: &mut dyn FnMut(usize, usize),
+        sink: &mut dyn FnMut(usize, Vec<Pick>),
+    ) {
+        let pooled_lexical = params.hybrid.lexical_temperature > 0.0;
+        let rows_per_chunk = block_bytes / (4 * self.len().max(1));
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        while start < users.len() {
+            let (mut end, mut held) = (start, 0);
+            while end < users.len() {
+                let user = &users[end];
+                let more =
+                    user.items.len() * (1 + usize::from(pooled_lexical)) + user.negatives.len();
+                if end > start && held + more > rows_per_chunk {
+                    break;
+                }
+                held += more;
+                end += 1;
+            }
+            chunks.push(start..end);
+            start = end;
+        }
+        for (done, chunk) in chunks.iter().enumerate() {
+            let (own_rows, own_users) = rows.compact(&users[chunk.clone()]);
+            self.sweep_all(
+                &own_rows,
+                &own_users,
+                params,
+                usize::MAX,
+                &mut |_, _| {},
+                &mut |user, picks| sink(chunk.start + user, picks),
+            );
+            progress(done + 1, chunks.len());
+        }
+    }
+
+    /// [`Day::rank_each`] by sweeping the candidates in blocks: once when one block holds them
+    /// all, else twice.
+    fn sweep_all(
+        &self,
+        rows: &ProfileRows,
+        users: &[SharedProfile<'_>],
+        params: &DigestParams,
+        block_bytes: usize,
+        progress: &mut dyn FnMut(usize, usize),
+        sink: &mut dyn FnMut(usize, Vec<Pick>),
+    ) {
+        let count = self.len();
+        let pooled_lexical = params.hybrid.lexical_temperature > 0.0;
         let terms: Vec<SparseVec> = rows
             .texts
             .par_iter()
@@ -491,8 +611,13 @@ impl Day {
             .max(MIN_BLOCK)
             .min(count);
         let blocks = count.div_ceil(width);
+        let sweeps: &[Sweep] = if blocks == 1 {
+            &[Sweep::Whole]
+        } else {
+            &[Sweep::Moments, Sweep::Head]
+        };
         let finishing = users.len().div_ceil(FINISH_CHUNK);
-        let steps = 2 * blocks + finishing;
+        let steps = sweeps.len() * blocks + finishing;
         let mut done = 0;
         // MMR re-orders the head of the ranking; the tail cannot reach a short digest.
         let head_size = (params.size * 10).max(100);
@@ -505,7 +630,7 @@ impl Day {
             .take(rows_of_terms)
             .map(|t| vec![0; t.indices.len()])
             .collect();
-        for sweep in [Sweep::Moments, Sweep::Head] {
+        for &sweep in sweeps {
             cursors.iter_mut().for_each(|c| c.fill(0));
             if sweep == Sweep::Head {
                 for state in &mut states {

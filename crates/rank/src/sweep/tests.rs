@@ -61,6 +61,9 @@ impl Numbers {
 
 const DIM: usize = 16;
 
+/// Where a run of the engine hands its picks.
+type Sink<'a> = dyn FnMut(usize, Vec<Pick>) + 'a;
+
 /// The digest of one user as it was computed before the sweep: every score of the
 /// whole day at once, the head by a full sort, MMR comparing every candidate with every
 /// pick. The oracle the engine must agree with.
@@ -277,24 +280,35 @@ fn the_sweep_chooses_what_scoring_every_candidate_at_once_chooses() {
         "shared items are stored once: {} rows for {held} items",
         rows.texts.len()
     );
-    // One block, and blocks of 64 candidates (with moments summed across them).
+    // Every way the engine can go: one block of all candidates for everyone; blocks of 64
+    // candidates, moments summed across them; a few users at a time, their rows alone.
     let whole = day.rank(&rows, &shared, &params, usize::MAX / 8);
-    let blocked = day.rank(&rows, &shared, &params, 1);
+    let collect = |run: &dyn Fn(&mut Sink<'_>)| {
+        let mut picks = vec![Vec::new(); shared.len()];
+        run(&mut |user, chosen| picks[user] = chosen);
+        picks
+    };
+    let blocked = collect(&|sink| day.sweep_all(&rows, &shared, &params, 1, &mut |_, _| {}, sink));
+    let chunked = collect(&|sink| {
+        day.rank_in_chunks(&rows, &shared, &params, 4 * 600 * 20, &mut |_, _| {}, sink);
+    });
     for (u, view) in views.iter().enumerate() {
         let want = reference(&day, view, &params);
-        assert_same(&whole[u], &want, &format!("user {u}, one block"));
-        assert_same(&blocked[u], &want, &format!("user {u}, blocks of 64"));
-        for ((a, b), (_, score)) in whole[u].iter().zip(&blocked[u]).zip(&want) {
-            assert!(
-                (a.score - score).abs() < 1e-5,
-                "user {u}: {} vs {score}",
-                a.score
-            );
-            assert!(
-                (b.score - score).abs() < 1e-5,
-                "user {u}: {} vs {score}",
-                b.score
-            );
+        for (way, got) in [
+            ("one block", &whole),
+            ("blocks of 64", &blocked),
+            ("chunks", &chunked),
+        ] {
+            assert_same(&got[u], &want, &format!("user {u}, {way}"));
+            for (pick, (_, score)) in got[u].iter().zip(&want) {
+                assert!(
+                    (pick.score - score).abs() < 1e-5,
+                    "user {u}, {way}: {} vs {score}",
+                    pick.score
+                );
+            }
+        }
+        for a in &whole[u] {
             assert!(!view.excluded.contains(&a.candidate));
             let similarity = (0..view.item_vectors.rows())
                 .map(|i| crate::dense::dot(view.item_vectors.row(i), day.vectors.row(a.candidate)))
