@@ -10,8 +10,8 @@
 //! - hybrid: `Day::rank_each` (the code of `rerank`, `recommend` and digests: hybrid scores,
 //!   dislikes, MMR, explanations), all users in one group (`PAPERSCOUT_BENCH_GROUP` users a
 //!   group when set), picks counted as they are handed on;
-//! - centroid: `Day::centroid_many` (each user's normalised mean item against every candidate,
-//!   top 50, explained), blocks of 4,096 users;
+//! - centroid: `Day::centroid_shared` (each user's normalised mean item against every
+//!   candidate, top 50, explained), over the same rows, blocks of 4,096 users;
 //! - the scoring kernels alone (the hybrid's distinct profile rows × one block of candidates,
 //!   the centroids × candidates product), in GFLOP/s and as a share of the machine's FP32 peak,
 //!   taken as cores × clock (from /proc/cpuinfo) × 32 FLOP per cycle (two 8-wide FMA units,
@@ -26,7 +26,7 @@
 use std::time::Instant;
 
 use paperscout_rank::Matrix;
-use paperscout_rank::digest::{Day, DigestParams, UserProfile};
+use paperscout_rank::digest::{Day, DigestParams};
 use paperscout_rank::sweep::{DEFAULT_BLOCK_BYTES, ItemRef, ProfileRows, SharedProfile};
 
 mod common;
@@ -153,27 +153,37 @@ fn main() {
     let hybrid_seconds = started.elapsed().as_secs_f64();
     let rss_hybrid = peak_rss_mib();
 
-    // Centroid: `Day::centroid_many` (one matrix product per chunk of users, the top of each
-    // row, explanations), in blocks; its kernel timed alone on the first block.
+    // Centroid: `Day::centroid_shared` over the same rows (one matrix product per chunk of
+    // users, the top of each row, explanations), as `rerank --method centroid` runs it, in
+    // blocks; its kernel timed alone on the first block.
     let started = Instant::now();
     let mut centroid_kernel = (0.0f64, 0.0f64);
     let mut centroid_picked = 0usize;
     for start in (0..user_count).step_by(CENTROID_BLOCK) {
-        let block: Vec<(Matrix, Vec<String>)> = (start..(start + CENTROID_BLOCK).min(user_count))
-            .map(|u| {
-                let (rows, _) = user_rows(u, earlier);
-                (
-                    vectors.select(&rows),
-                    rows.iter().map(|&r| texts[r].clone()).collect(),
-                )
+        let users: Vec<SharedProfile<'_>> = (start..(start + CENTROID_BLOCK).min(user_count))
+            .map(|u| SharedProfile {
+                items: user_rows(u, earlier)
+                    .0
+                    .iter()
+                    .map(|&r| ItemRef {
+                        vector: r as u32,
+                        text: r as u32,
+                    })
+                    .collect(),
+                negatives: Vec::new(),
+                excluded: &[],
+                item_ages_days: &[],
+                negative_ages_days: &[],
+                boosted: &[],
+                min_similarity: None,
             })
             .collect();
         if start == 0 {
             let mut centroids = Matrix::new(DIM);
-            for (items, _) in &block {
+            for user in &users {
                 let mut mean = vec![0.0f32; DIM];
-                for i in 0..items.rows() {
-                    for (m, x) in mean.iter_mut().zip(items.row(i)) {
+                for item in &user.items {
+                    for (m, x) in mean.iter_mut().zip(rows.vectors.row(item.vector as usize)) {
                         *m += x;
                     }
                 }
@@ -187,13 +197,8 @@ fn main() {
                 seconds,
             );
         }
-        let empty = Matrix::new(DIM);
-        let views: Vec<UserProfile<'_>> = block
-            .iter()
-            .map(|(items, item_texts)| UserProfile::new(items, item_texts, &empty, &[]))
-            .collect();
         centroid_picked += day
-            .centroid_many(&views, top)
+            .centroid_shared(&rows, &users, top)
             .iter()
             .map(Vec::len)
             .sum::<usize>();
