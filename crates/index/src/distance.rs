@@ -16,28 +16,8 @@ impl Distance<f32> for UnitDot {
     }
 }
 
-/// Lanes of partial sums: lets the compiler vectorise the loop.
-const LANES: usize = 8;
-
-/// The inner product, summed in [`LANES`] partial sums; compiled for AVX2 and FMA as well,
-/// and run so where the CPU has them (chosen at run time: the default build runs on any
-/// x86-64). Most of a search's time is here.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2,fma")]
-        fn avx2(a: &[f32], b: &[f32]) -> f32 {
-            portable_dot(a, b)
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU has AVX2 and FMA, as checked just above.
-            #[allow(unsafe_code)]
-            return unsafe { avx2(a, b) };
-        }
-    }
-    portable_dot(a, b)
-}
+/// The inner product: most of a search's time is here.
+pub use paperscout_linalg::dot;
 
 /// Asks the CPU to start loading a vector into its caches: a search calls it for every
 /// neighbour it is about to score, so their loads overlap instead of each waiting on memory
@@ -59,24 +39,6 @@ pub fn prefetch(vector: &[f32]) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = vector;
-}
-
-#[inline(always)]
-fn portable_dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0f32; LANES];
-    let (a_blocks, b_blocks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = a_blocks
-        .remainder()
-        .iter()
-        .zip(b_blocks.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in a_blocks.zip(b_blocks) {
-        for i in 0..LANES {
-            lanes[i] += x[i] * y[i];
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]
