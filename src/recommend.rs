@@ -270,9 +270,6 @@ pub struct SharedRows {
     interests: HashMap<String, ItemRef>,
 }
 
-/// A row not found yet: (its slot in the answer, key, text, label, stored vector if any).
-type Missing = (usize, RowKey, String, String, Option<Vec<f32>>);
-
 /// A profile row to find or add.
 enum RowKey {
     Paper(String),
@@ -322,53 +319,41 @@ impl SharedRows {
     ) -> Result<Vec<Option<ItemRef>>> {
         let key = model.key();
         let mut found = Vec::with_capacity(keys.len());
-        let mut missing: Vec<Missing> = Vec::new();
+        // Rows not held yet: (slot in `found`, key, label), and their texts and vectors.
+        let mut missing: Vec<(usize, RowKey, String)> = Vec::new();
+        let mut texts: Vec<Row> = Vec::new();
         for row_key in keys {
             if let Some(item) = self.find(&row_key) {
                 found.push(Some(item));
                 continue;
             }
-            let (text, label, vector) = match &row_key {
-                RowKey::Interest(text) => (text.clone(), text.clone(), None),
+            let (row, label) = match &row_key {
+                RowKey::Interest(text) => ((text.clone(), None), text.clone()),
                 RowKey::Paper(id) => {
                     let Some(stored) = store.paper(id)? else {
                         found.push(None);
                         continue;
                     };
                     let vector = store.embedding(&stored.paper.id, key)?;
-                    (stored.paper.embedding_text(), stored.paper.title, vector)
+                    ((stored.paper.embedding_text(), vector), stored.paper.title)
                 }
             };
-            missing.push((found.len(), row_key, text, label, vector));
+            missing.push((found.len(), row_key, label));
+            texts.push(row);
             found.push(None);
         }
-        let texts: Vec<String> = missing
-            .iter()
-            .filter(|m| m.4.is_none())
-            .map(|m| m.2.clone())
-            .collect();
-        let mut embedded = if texts.is_empty() {
-            Vec::new()
-        } else {
-            model.embed_texts(&texts)?
-        }
-        .into_iter();
-        for (slot, row_key, text, label, vector) in missing {
+        fill_missing(model, [&mut texts])?;
+        for ((slot, row_key, label), (text, vector)) in missing.into_iter().zip(texts) {
             // The same key twice in one call: the first added serves both.
-            if let Some(item) = self.find(&row_key) {
-                found[slot] = Some(item);
-                if vector.is_none() {
-                    embedded.next();
+            let item = match self.find(&row_key) {
+                Some(item) => item,
+                None => {
+                    let vector =
+                        vector.context("the embedder returned fewer vectors than texts")?;
+                    self.add(row_key, text, label, &vector)
                 }
-                continue;
-            }
-            let vector = match vector {
-                Some(vector) => vector,
-                None => embedded
-                    .next()
-                    .context("the embedder returned fewer vectors than texts")?,
             };
-            found[slot] = Some(self.add(row_key, text, label, &vector));
+            found[slot] = Some(item);
         }
         Ok(found)
     }
