@@ -80,6 +80,16 @@ impl ProfileRows {
         }
     }
 
+    /// The distinct rows a block compares with its candidates.
+    fn distinct(&self, params: &DigestParams) -> usize {
+        self.vectors.rows()
+            + if pools_lexical(params) {
+                self.texts.len()
+            } else {
+                0
+            }
+    }
+
     /// The rows these users refer to, alone, and the users referring to them there.
     fn compact<'a>(&self, users: &[SharedProfile<'a>]) -> (Self, Vec<SharedProfile<'a>>) {
         let mut own = Self::new(self.vectors.dim());
@@ -160,6 +170,18 @@ impl ProfileRows {
     }
 }
 
+/// Whether the lexical half pools item by item (rows of tf-idf cosines per text), rather than
+/// scoring the items' summed term vector.
+fn pools_lexical(params: &DigestParams) -> bool {
+    params.hybrid.lexical_temperature > 0.0
+}
+
+/// The rows of a block a user reads: a vector per item and negative, a text per item when the
+/// lexical half pools.
+fn rows_read(user: &SharedProfile<'_>, params: &DigestParams) -> usize {
+    user.items.len() * (1 + usize::from(pools_lexical(params))) + user.negatives.len()
+}
+
 /// What a user needs in every block, worked out once.
 struct Prepared {
     /// Each item's weight in the soft maxima.
@@ -194,7 +216,7 @@ impl Prepared {
                 fade(age, half_life)
             })
             .collect();
-        let query = (hybrid.lexical_temperature <= 0.0).then(|| {
+        let query = (!pools_lexical(params)).then(|| {
             SparseVec::unit_sum(
                 user.items
                     .iter()
@@ -355,6 +377,11 @@ impl State {
         }
     }
 
+    /// The mean and scale of each sum, once every candidate is in them.
+    fn standardise(&mut self) {
+        self.standardisers = self.moments.iter().map(Moments::standardiser).collect();
+    }
+
     /// Takes in one block of one sweep.
     #[allow(clippy::too_many_arguments)]
     fn take(
@@ -381,7 +408,7 @@ impl State {
             if sweep == Sweep::Moments {
                 return;
             }
-            self.standardisers = self.moments.iter().map(Moments::standardiser).collect();
+            self.standardise();
         }
         let hybrid = params.hybrid;
         let (semantic_mean, semantic_scale) = self.standardisers[0];
@@ -523,12 +550,8 @@ impl Day {
         if users.is_empty() {
             return;
         }
-        let pooled_lexical = params.hybrid.lexical_temperature > 0.0;
-        let distinct = rows.vectors.rows() + if pooled_lexical { rows.texts.len() } else { 0 };
-        let references: usize = users
-            .iter()
-            .map(|user| user.items.len() * (1 + usize::from(pooled_lexical)) + user.negatives.len())
-            .sum();
+        let distinct = rows.distinct(params);
+        let references: usize = users.iter().map(|user| rows_read(user, params)).sum();
         let fits = distinct.saturating_mul(count).saturating_mul(4) <= block_bytes;
         // Sweeping many blocks computes every distinct row twice and pools every user twice;
         // a block of all candidates for a few users at a time computes each row a user
@@ -551,16 +574,13 @@ impl Day {
         progress: &mut dyn FnMut(usize, usize),
         sink: &mut dyn FnMut(usize, Vec<Pick>),
     ) {
-        let pooled_lexical = params.hybrid.lexical_temperature > 0.0;
         let rows_per_chunk = block_bytes / (4 * self.len().max(1));
         let mut chunks = Vec::new();
         let mut start = 0;
         while start < users.len() {
             let (mut end, mut held) = (start, 0);
             while end < users.len() {
-                let user = &users[end];
-                let more =
-                    user.items.len() * (1 + usize::from(pooled_lexical)) + user.negatives.len();
+                let more = rows_read(&users[end], params);
                 if end > start && held + more > rows_per_chunk {
                     break;
                 }
@@ -596,7 +616,6 @@ impl Day {
         sink: &mut dyn FnMut(usize, Vec<Pick>),
     ) {
         let count = self.len();
-        let pooled_lexical = params.hybrid.lexical_temperature > 0.0;
         let terms: Vec<SparseVec> = rows
             .texts
             .par_iter()
@@ -606,8 +625,7 @@ impl Day {
             .par_iter()
             .map(|user| Prepared::new(user, &terms, params))
             .collect();
-        let distinct = rows.vectors.rows() + if pooled_lexical { terms.len() } else { 0 };
-        let width = (block_bytes / (4 * distinct.max(1)))
+        let width = (block_bytes / (4 * rows.distinct(params).max(1)))
             .max(MIN_BLOCK)
             .min(count);
         let blocks = count.div_ceil(width);
@@ -622,7 +640,11 @@ impl Day {
         // MMR re-orders the head of the ranking; the tail cannot reach a short digest.
         let head_size = (params.size * 10).max(100);
         let mut states: Vec<State> = users.iter().map(State::new).collect();
-        let rows_of_terms = if pooled_lexical { terms.len() } else { 0 };
+        let rows_of_terms = if pools_lexical(params) {
+            terms.len()
+        } else {
+            0
+        };
         let (mut semantic, mut lexical) = (Vec::new(), Vec::new());
         // Where each text's postings lists stopped, as the blocks go by.
         let mut cursors: Vec<Vec<u32>> = terms
@@ -633,9 +655,7 @@ impl Day {
         for &sweep in sweeps {
             cursors.iter_mut().for_each(|c| c.fill(0));
             if sweep == Sweep::Head {
-                for state in &mut states {
-                    state.standardisers = state.moments.iter().map(Moments::standardiser).collect();
-                }
+                states.iter_mut().for_each(State::standardise);
             }
             for start in (0..count).step_by(width) {
                 let end = (start + width).min(count);
