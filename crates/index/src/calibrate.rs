@@ -17,6 +17,7 @@ use std::collections::{HashMap, HashSet};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::distance::to_f16;
 use crate::error::Result;
 use crate::paper_index::{Filter, PaperIndex, Upsert};
 
@@ -299,12 +300,16 @@ impl PaperIndex {
     fn search_held_out(&self, id: &str, vector: &[f32], k: usize, ef: usize) -> Vec<String> {
         let point = self.points.get(id).copied();
         let ef = ef.max(k + 1);
-        self.frozen
-            .search_around(vector, &self.vectors, ef, point)
+        let found = self
+            .frozen
+            .search_around(&to_f16(vector), &self.halves, ef, point);
+        let admitted = found
             .into_iter()
-            .filter(|&(_, p)| self.live[p] && Some(p) != point)
-            .take(k)
-            .map(|(_, p)| self.ids[p].clone())
+            .map(|(_, p)| p)
+            .filter(|&p| self.live[p] && Some(p) != point);
+        self.rescored(vector, admitted, k)
+            .into_iter()
+            .map(|hit| hit.id)
             .collect()
     }
 

@@ -21,6 +21,7 @@ mod distance;
 mod error;
 mod frozen;
 mod import;
+mod locality;
 mod paper_index;
 mod persist;
 mod scored;

@@ -10,9 +10,10 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 use hnsw_rs::hnsw::Hnsw;
 use rayon::prelude::*;
 
-use crate::distance::{UnitDot, dot};
+use crate::distance::{UnitDotF16, dot, to_f16};
 use crate::error::{IndexError, Result};
 use crate::frozen::FrozenGraph;
+use crate::locality::locality_order;
 
 /// How the graph is built and searched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,9 +76,13 @@ impl Filter<'_> {
 pub struct PaperIndex {
     pub(crate) params: IndexParams,
     pub(crate) dim: usize,
-    pub(crate) graph: Hnsw<'static, f32, UnitDot>,
+    /// The graph over the vectors in half precision ([`crate::distance`] says why).
+    pub(crate) graph: Hnsw<'static, half::f16, UnitDotF16>,
     /// Vector of each point, row after row, tombstones included.
     pub(crate) vectors: Vec<f32>,
+    /// The same in half precision, as the graph is built over them and the flat copy's
+    /// searches read them.
+    pub(crate) halves: Vec<half::f16>,
     /// Paper id of each point.
     pub(crate) ids: Vec<String>,
     /// Whether each point is live (not a tombstone).
@@ -99,13 +104,14 @@ impl PaperIndex {
             capacity.max(1),
             16,
             params.ef_construction,
-            UnitDot,
+            UnitDotF16,
         );
         Self {
             params,
             dim,
             graph,
             vectors: Vec::with_capacity(capacity * dim),
+            halves: Vec::with_capacity(capacity * dim),
             ids: Vec::with_capacity(capacity),
             live: Vec::with_capacity(capacity),
             points: HashMap::with_capacity(capacity),
@@ -230,21 +236,21 @@ impl PaperIndex {
 
     /// Adds or updates many papers, inserting the new points into the graph in parallel.
     /// Vectors are stored scaled to unit length. Within a batch, a later entry for the same id
-    /// wins.
+    /// wins. Returns what each upsert did, in the batch's order.
+    ///
+    /// A large batch is numbered and inserted with similar papers together
+    /// ([`crate::locality`]), which makes the build and later searches touch less memory.
     pub fn upsert_batch(&mut self, papers: &[(&str, &[f32])]) -> Result<Vec<Upsert>> {
         let unit: Vec<Vec<f32>> = papers
             .iter()
             .map(|(id, vector)| self.unit(id, vector))
             .collect::<Result<_>>()?;
         let first_new = self.ids.len();
-        let mut changes = Vec::with_capacity(papers.len());
-        for (&(id, _), vector) in papers.iter().zip(&unit) {
-            let vector = vector.as_slice();
-            let change = match self.points.get(id) {
-                Some(&p) if self.row(p) == vector => {
-                    changes.push(Upsert::Unchanged);
-                    continue;
-                }
+        let mut changes = vec![Upsert::Unchanged; papers.len()];
+        for i in insertion_order(papers, &unit) {
+            let (id, vector) = (papers[i].0, unit[i].as_slice());
+            changes[i] = match self.points.get(id) {
+                Some(&p) if self.row(p) == vector => continue,
                 Some(&p) => {
                     self.live[p] = false;
                     Upsert::Replaced
@@ -256,10 +262,15 @@ impl PaperIndex {
             self.ids.push(id.to_owned());
             self.live.push(true);
             self.points.insert(id.to_owned(), point);
-            changes.push(change);
         }
-        let new_points: Vec<(&[f32], usize)> = (first_new..self.ids.len())
-            .map(|p| (self.row(p), p))
+        // The batch's own copy goes before hnsw_rs allocates its points, which can then reuse
+        // that memory.
+        drop(unit);
+        let new_rows = &self.vectors[first_new * self.dim..];
+        self.halves
+            .extend(new_rows.iter().map(|&x| half::f16::from_f32(x)));
+        let new_points: Vec<(&[half::f16], usize)> = (first_new..self.ids.len())
+            .map(|p| (self.half_row(p), p))
             .collect();
         self.graph.parallel_insert_slice(&new_points);
         Ok(changes)
@@ -300,11 +311,13 @@ impl PaperIndex {
             return hits;
         }
         let admits = |point: &usize| self.live[*point] && filter.admits(&self.ids[*point]);
-        let found = self.graph.search_filter(query, k, ef.max(k), Some(&admits));
+        let found = self
+            .graph
+            .search_filter(&to_f16(query), k, ef.max(k), Some(&admits));
         if found.len() < k && found.len() < self.len() {
             return self.exact_unit(query, k, filter);
         }
-        found.into_iter().map(|n| self.hit(query, n.d_id)).collect()
+        self.rescored(query, found.into_iter().map(|n| n.d_id), k)
     }
 
     /// The fast path: the graph searched without a filter, for a few more papers than asked,
@@ -331,35 +344,41 @@ impl PaperIndex {
         }
         let ef = ef.max(fetch);
         let hits: Vec<Hit> = if self.is_optimised() {
-            self.frozen
-                .search(query, &self.vectors, ef)
+            let found = self.frozen.search(&to_f16(query), &self.halves, ef);
+            let admitted = found
                 .into_iter()
-                .filter(|&(_, p)| self.live[p] && filter.admits(&self.ids[p]))
-                .take(k)
-                .map(|(score, p)| Hit {
-                    id: self.ids[p].clone(),
-                    score,
-                })
-                .collect()
+                .map(|(_, p)| p)
+                .filter(|&p| self.live[p] && filter.admits(&self.ids[p]));
+            self.rescored(query, admitted, k)
         } else {
-            self.graph
-                .search(query, fetch, ef)
+            let found = self.graph.search(&to_f16(query), fetch, ef);
+            let admitted = found
                 .into_iter()
-                .filter(|n| self.live[n.d_id] && filter.admits(&self.ids[n.d_id]))
-                .take(k)
-                .map(|n| self.hit(query, n.d_id))
-                .collect()
+                .map(|n| n.d_id)
+                .filter(|&p| self.live[p] && filter.admits(&self.ids[p]));
+            self.rescored(query, admitted, k)
         };
         (hits.len() == k).then_some(hits)
     }
 
-    /// A search result: the graph reports clamped distances, the score is the true inner
-    /// product.
-    fn hit(&self, query: &[f32], point: usize) -> Hit {
-        Hit {
-            id: self.ids[point].clone(),
-            score: dot(query, self.row(point)),
-        }
+    /// The best `k` of `points` a graph search found, best first by their inner product with
+    /// the query in single precision: the graph is searched in half precision.
+    pub(crate) fn rescored(
+        &self,
+        query: &[f32],
+        points: impl Iterator<Item = usize>,
+        k: usize,
+    ) -> Vec<Hit> {
+        let mut scored: Vec<(f32, usize)> = points.map(|p| (dot(query, self.row(p)), p)).collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        scored
+            .into_iter()
+            .take(k)
+            .map(|(score, p)| Hit {
+                id: self.ids[p].clone(),
+                score,
+            })
+            .collect()
     }
 
     /// The `k` papers most similar to `query` that `filter` admits, best first, comparing
@@ -391,6 +410,11 @@ impl PaperIndex {
 
     fn row(&self, point: usize) -> &[f32] {
         &self.vectors[point * self.dim..(point + 1) * self.dim]
+    }
+
+    /// A point's vector in half precision.
+    pub(crate) fn half_row(&self, point: usize) -> &[half::f16] {
+        &self.halves[point * self.dim..(point + 1) * self.dim]
     }
 
     /// The vector scaled to unit length, after checking it. Embedders already give unit
@@ -436,4 +460,15 @@ fn keep_best(
         heap.push(std::cmp::Reverse(scored));
     }
     heap
+}
+
+/// The order in which to take a batch's papers: similar ones together, unless an id comes
+/// twice (then in the batch's order, so that the later entry wins).
+fn insertion_order(papers: &[(&str, &[f32])], unit: &[Vec<f32>]) -> Vec<usize> {
+    let mut seen = HashSet::with_capacity(papers.len());
+    if !papers.iter().all(|(id, _)| seen.insert(*id)) {
+        return (0..papers.len()).collect();
+    }
+    let rows: Vec<&[f32]> = unit.iter().map(Vec::as_slice).collect();
+    locality_order(&rows)
 }

@@ -24,13 +24,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::calibrate::Calibration;
-use crate::distance::UnitDot;
+use crate::distance::UnitDotF16;
 use crate::error::{IndexError, Result};
 use crate::frozen::FrozenGraph;
 use crate::paper_index::{IndexParams, PaperIndex};
 
 /// The layout version of a saved index.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 const GRAPH_BASENAME: &str = "graph";
 const POINTS_FILE: &str = "points.bin";
 const MANIFEST_FILE: &str = "manifest.json";
@@ -235,7 +235,7 @@ impl PaperIndex {
         let reader: &'static mut HnswIo =
             Box::leak(Box::new(HnswIo::new(&gen_dir, GRAPH_BASENAME)));
         let graph = reader
-            .load_hnsw::<f32, UnitDot>()
+            .load_hnsw::<half::f16, UnitDotF16>()
             .map_err(|e| corrupt(format!("hnsw_rs could not read the graph ({e})")))?;
         if graph.get_nb_point() != ids.len() {
             return Err(corrupt(format!(
@@ -257,6 +257,7 @@ impl PaperIndex {
             },
             dim: manifest.dim,
             graph,
+            halves: crate::distance::to_f16(&vectors),
             vectors,
             ids,
             live,

@@ -236,6 +236,53 @@ fn upserts_are_idempotent_and_replacements_leave_tombstones_unseen() {
 }
 
 #[test]
+fn a_large_batch_inserted_in_its_own_order_reports_and_stores_each_paper_where_it_was() {
+    let Some(real) = real_vectors() else { return };
+    // Over the size from which a batch is inserted with similar papers together.
+    let papers = real_and_perturbed(real, 3000, &mut Noise(0xba7c));
+    let mut index = PaperIndex::new(DIM, IndexParams::default(), papers.len());
+    let changes = index.upsert_batch(&borrowed(&papers)).unwrap();
+    assert!(changes.iter().all(|c| *c == Upsert::Added) && changes.len() == 5000);
+    index.optimise();
+    for (id, vector) in papers.iter().step_by(97) {
+        let norm = dot(vector, vector).sqrt();
+        let stored = index.vector(id).unwrap();
+        assert!(
+            stored
+                .iter()
+                .zip(vector)
+                .all(|(s, v)| (s - v / norm).abs() < 1e-6),
+            "{id} keeps its own vector"
+        );
+        assert_eq!(
+            index.search(vector, 1, &Filter::default()).unwrap()[0].id,
+            *id
+        );
+    }
+
+    // The same batch again, with one paper moved and 4,500 new ones after it: each change is
+    // reported at its paper's position.
+    let mut again = papers.clone();
+    again[1234].1 = Noise(3).perturb(&real[5], 0.01);
+    again.extend(
+        real_and_perturbed(real, 4500, &mut Noise(0xfeed))
+            .into_iter()
+            .skip(2000)
+            .map(|(id, v)| (format!("new-{id}"), v)),
+    );
+    let changes = index.upsert_batch(&borrowed(&again)).unwrap();
+    assert_eq!(changes[1234], Upsert::Replaced);
+    assert!(
+        changes[..5000]
+            .iter()
+            .enumerate()
+            .all(|(i, c)| i == 1234 || *c == Upsert::Unchanged)
+    );
+    assert!(changes[5000..].iter().all(|c| *c == Upsert::Added));
+    assert_eq!(index.len(), 9500);
+}
+
+#[test]
 fn wrong_vectors_are_refused_with_the_paper_named() {
     let mut index = PaperIndex::new(DIM, IndexParams::default(), 1);
     let err = index.upsert("short", &[1.0; 12]).unwrap_err();
