@@ -1,5 +1,5 @@
 //! The index side by side with hnswlib and faiss: build time, memory, recall@10 and
-//! single-thread queries/s at ef 16, 32, 64 and 128, against exact search, in one run.
+//! single-thread queries/s at ef 16, 32, 64, 128 and 256, against exact search, in one run.
 //!
 //! `make bench-index` (or `cargo bench --bench index_search`) indexes the peer's embeddings of
 //! `../shared/data/arxiv-cs/` (all but the last 500 papers, which are the queries), optionally
@@ -14,7 +14,9 @@
 //! - `PAPERSCOUT_BENCH_PERTURBED`: perturbed copies to add (default 0; 946,498 makes the 1M
 //!   set), each a real vector plus uniform noise of amplitude 0.1, back on the unit sphere;
 //! - `PAPERSCOUT_BENCH_PYTHON`: the Python for the peers (default `.venv-bench/bin/python`,
-//!   else `python3`); `PAPERSCOUT_BENCH_PEERS=0` leaves them out.
+//!   else `python3`); `PAPERSCOUT_BENCH_PEERS=0` leaves them out;
+//! - `PAPERSCOUT_BENCH_M`, `PAPERSCOUT_BENCH_EFC`: M and ef_construction for every engine
+//!   (default 16 and 200, paperscout's defaults).
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
@@ -30,7 +32,7 @@ use serde_json::Value;
 const DIM: usize = 384;
 const QUERIES: usize = 500;
 const K: usize = 10;
-const EFS: [usize; 4] = [16, 32, 64, 128];
+const EFS: [usize; 5] = [16, 32, 64, 128, 256];
 /// The recall the issue compares engines at.
 const TARGET_RECALL: f64 = 0.96;
 
@@ -85,7 +87,9 @@ fn main() {
         indexed.push(noise.perturb(&real[i % real.len()], 0.1));
     }
     let ids: Vec<String> = (0..indexed.len()).map(|i| i.to_string()).collect();
-    let params = IndexParams::default();
+    let mut params = IndexParams::default();
+    params.ef_construction = env_or("PAPERSCOUT_BENCH_EFC", params.ef_construction);
+    params.max_connections = env_or("PAPERSCOUT_BENCH_M", params.max_connections);
 
     let before = rss_mib();
     let started = Instant::now();
@@ -207,6 +211,8 @@ fn peers(
         .args(["--m", &params.max_connections.to_string()])
         .args(["--ef-construction", &params.ef_construction.to_string()])
         .args(["--threads", &rayon::current_num_threads().to_string()])
+        .arg("--ef")
+        .args(EFS.map(|ef| ef.to_string()))
         .output();
     let output = match output {
         Ok(output) if output.status.success() => output,
