@@ -14,14 +14,9 @@
 use half::f16;
 use hnsw_rs::anndists::dist::Distance;
 
-/// `max(0, 1 − a·b)` over unit vectors.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct UnitDot;
-
-impl Distance<f32> for UnitDot {
-    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
-        (1.0 - dot(a, b)).max(0.0)
-    }
+/// The distance between two unit vectors whose inner product is `dot`: `max(0, 1 − dot)`.
+fn unit_distance(dot: f32) -> f32 {
+    (1.0 - dot).max(0.0)
 }
 
 /// `max(0, 1 − a·b)` over unit vectors stored in half precision, the products summed in
@@ -31,7 +26,7 @@ pub struct UnitDotF16;
 
 impl Distance<f16> for UnitDotF16 {
     fn eval(&self, a: &[f16], b: &[f16]) -> f32 {
-        (1.0 - dot_f16(a, b)).max(0.0)
+        unit_distance(dot_f16(a, b))
     }
 }
 
@@ -137,7 +132,7 @@ mod tests {
             .collect();
         let norm = dot(&v, &v).sqrt();
         v.iter_mut().for_each(|x| *x /= norm);
-        let d = UnitDot.eval(&v, &v);
+        let d = unit_distance(dot(&v, &v));
         assert!((0.0..1e-6).contains(&d), "{d}");
     }
 
@@ -170,6 +165,6 @@ mod tests {
         let b: Vec<f32> = (0..19).map(|i| 1.0 - i as f32 * 0.1).collect();
         let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
         assert!((dot(&a, &b) - plain).abs() < 1e-4);
-        assert_eq!(UnitDot.eval(&[1.0, 0.0], &[-1.0, 0.0]), 2.0);
+        assert_eq!(unit_distance(dot(&[1.0, 0.0], &[-1.0, 0.0])), 2.0);
     }
 }

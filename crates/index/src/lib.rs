@@ -27,7 +27,7 @@ mod persist;
 mod scored;
 
 pub use calibrate::{CALIBRATION_MIN_PAPERS, Calibration, EF_LADDER, RecallTally};
-pub use distance::{UnitDot, dot};
+pub use distance::{UnitDotF16, dot};
 pub use error::{IndexError, Result};
 pub use frozen::FrozenGraph;
 pub use import::f16_rows;

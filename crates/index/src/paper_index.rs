@@ -343,21 +343,18 @@ impl PaperIndex {
             return None;
         }
         let ef = ef.max(fetch);
-        let hits: Vec<Hit> = if self.is_optimised() {
-            let found = self.frozen.search(&to_f16(query), &self.halves, ef);
-            let admitted = found
-                .into_iter()
-                .map(|(_, p)| p)
-                .filter(|&p| self.live[p] && filter.admits(&self.ids[p]));
-            self.rescored(query, admitted, k)
+        let half_query = to_f16(query);
+        let found: Vec<usize> = if self.is_optimised() {
+            let found = self.frozen.search(&half_query, &self.halves, ef);
+            found.into_iter().map(|(_, p)| p).collect()
         } else {
-            let found = self.graph.search(&to_f16(query), fetch, ef);
-            let admitted = found
-                .into_iter()
-                .map(|n| n.d_id)
-                .filter(|&p| self.live[p] && filter.admits(&self.ids[p]));
-            self.rescored(query, admitted, k)
+            let found = self.graph.search(&half_query, fetch, ef);
+            found.into_iter().map(|n| n.d_id).collect()
         };
+        let admitted = found
+            .into_iter()
+            .filter(|&p| self.live[p] && filter.admits(&self.ids[p]));
+        let hits = self.rescored(query, admitted, k);
         (hits.len() == k).then_some(hits)
     }
 
