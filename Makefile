@@ -56,6 +56,7 @@ run: model build
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --quiet
 
 unit: test-venv
 	PAPERSCOUT_TEST_PYTHON=$(abspath $(TEST_VENV))/bin/python PAPERSCOUT_REQUIRE_SMTP=1 $(CARGO) test --workspace

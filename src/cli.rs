@@ -1,10 +1,16 @@
 //! The command line: what each command and option means, as `--help` shows it.
+//!
+//! The doc comments below are clap's help text, written for a terminal: `[default: …]`,
+//! `[mail]` and `<data-dir>` are words there, not rustdoc links or HTML.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-pub use crate::render::Format;
+use paperscout_app::render::Format;
+use paperscout_app::settings::{ModelConfig, Overrides};
+use paperscout_app::users::SettingsChange;
 
 /// paperscout finds each researcher the new papers worth reading.
 ///
@@ -460,7 +466,7 @@ pub enum UserCommand {
         name: String,
         /// What to change.
         #[command(flatten)]
-        change: crate::users::SettingsChange,
+        change: SettingsFlags,
     },
     /// Remove a user with their profile, feedback and digest history.
     Remove {
@@ -508,8 +514,8 @@ pub struct DigestArgs {
     pub min_similarity: Option<f32>,
 
     /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Markdown)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = FormatArg::Markdown)]
+    pub format: FormatArg,
 
     /// Write here (in one rename) instead of standard output
     #[arg(long, short, value_name = "FILE")]
@@ -661,4 +667,104 @@ pub struct ModelArgs {
     #[arg(long, env = "PAPERSCOUT_BATCH_SIZE", value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub batch_size: Option<u32>,
+}
+
+/// The formats a digest is written in, as flags name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Markdown, for people.
+    Markdown,
+    /// JSON, for scripts.
+    Json,
+    /// An e-mail-safe HTML page.
+    Html,
+    /// An Atom feed for feed readers.
+    Atom,
+}
+
+impl From<FormatArg> for Format {
+    fn from(format: FormatArg) -> Self {
+        match format {
+            FormatArg::Markdown => Self::Markdown,
+            FormatArg::Json => Self::Json,
+            FormatArg::Html => Self::Html,
+            FormatArg::Atom => Self::Atom,
+        }
+    }
+}
+
+/// `paperscout user set`'s flags: a [`SettingsChange`].
+#[derive(Debug, Clone, Default, PartialEq, Args)]
+pub struct SettingsFlags {
+    /// Forget every rule (categories, keywords, authors, floor, size) before adding these
+    #[arg(long)]
+    pub clear_rules: bool,
+    /// Where e-mailed digests go
+    #[arg(long, value_name = "ADDRESS")]
+    pub email: Option<String>,
+    /// Stop e-mailing this user
+    #[arg(long, conflicts_with = "email")]
+    pub no_email: bool,
+    /// Only papers in this category (cs.LG) or archive (cs); repeatable, any one suffices
+    #[arg(long = "only-category", value_name = "CATEGORY")]
+    pub only_categories: Vec<String>,
+    /// Never papers in this category or archive (repeatable)
+    #[arg(long = "mute-category", value_name = "CATEGORY")]
+    pub mute_categories: Vec<String>,
+    /// Lift papers whose title or abstract has this word or phrase (repeatable)
+    #[arg(long = "boost-keyword", value_name = "TEXT")]
+    pub boost_keywords: Vec<String>,
+    /// Never papers whose title or abstract has this word or phrase (repeatable)
+    #[arg(long = "mute-keyword", value_name = "TEXT")]
+    pub mute_keywords: Vec<String>,
+    /// Lift papers by this author; a surname or a full name (repeatable)
+    #[arg(long = "boost-author", value_name = "NAME")]
+    pub boost_authors: Vec<String>,
+    /// Never papers by this author (repeatable)
+    #[arg(long = "mute-author", value_name = "NAME")]
+    pub mute_authors: Vec<String>,
+    /// Send nothing rather than noise: leave out papers whose cosine to every profile item is
+    /// below this (-1 to 1)
+    #[arg(long, value_name = "COSINE")]
+    pub min_similarity: Option<f32>,
+    /// Papers per digest
+    #[arg(long, value_name = "N")]
+    pub size: Option<usize>,
+}
+
+impl SettingsFlags {
+    /// The change these flags ask for.
+    pub fn change(&self) -> SettingsChange {
+        SettingsChange {
+            clear_rules: self.clear_rules,
+            email: self.email.clone(),
+            no_email: self.no_email,
+            only_categories: self.only_categories.clone(),
+            mute_categories: self.mute_categories.clone(),
+            boost_keywords: self.boost_keywords.clone(),
+            mute_keywords: self.mute_keywords.clone(),
+            boost_authors: self.boost_authors.clone(),
+            mute_authors: self.mute_authors.clone(),
+            min_similarity: self.min_similarity,
+            size: self.size,
+        }
+    }
+}
+
+impl Cli {
+    /// What the flags and the environment chose, for the settings to merge over the config
+    /// file; `model` for the commands that run the model.
+    pub fn overrides(&self, model: Option<&ModelArgs>) -> Overrides {
+        Overrides {
+            config: self.config.clone(),
+            data_dir: self.data_dir.clone(),
+            socket: self.socket.clone(),
+            model: model.map_or_else(ModelConfig::default, |args| ModelConfig {
+                path: args.model.clone(),
+                device: args.device.clone(),
+                engine: args.engine.clone(),
+                batch_size: args.batch_size,
+            }),
+        }
+    }
 }

@@ -4,19 +4,11 @@
 //! module per command in [`commands`]. The work itself lives in the library crates under
 //! `crates/`.
 
+#![forbid(unsafe_code)]
+
 mod cli;
-mod client;
 mod commands;
-mod config;
-mod daemon;
-mod mail;
-mod model;
-mod paper_index;
 mod progress;
-mod recommend;
-mod render;
-mod store_model;
-mod users;
 
 use std::process::ExitCode;
 
@@ -24,8 +16,9 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command, ModelCommand};
-use crate::config::Settings;
+use paperscout_app::Settings;
 use paperscout_store::FeedbackKind;
+use paperscout_types::Fault;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -42,7 +35,7 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Embed(args) => {
-            let settings = Settings::resolve(cli, Some(&args.model))?;
+            let settings = Settings::resolve(&cli.overrides(Some(&args.model)))?;
             if args.all {
                 commands::embed::run_all(&settings, cli.quiet)
             } else if args.missing {
@@ -52,16 +45,16 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             }
         }
         Command::Ingest(args) => {
-            let settings = Settings::resolve(cli, Some(&args.model))?;
-            if daemon::running(&settings) {
+            let settings = Settings::resolve(&cli.overrides(Some(&args.model)))?;
+            if paperscout_daemon::running(&settings) {
                 commands::remote::ingest(args, &settings, cli.quiet)
             } else {
                 commands::ingest::run(args, &settings, cli.quiet)
             }
         }
         Command::User { command } => {
-            let settings = Settings::resolve(cli, None)?;
-            if daemon::running(&settings) {
+            let settings = Settings::resolve(&cli.overrides(None))?;
+            if paperscout_daemon::running(&settings) {
                 commands::remote::user(command, &settings, cli.quiet)
             } else {
                 commands::user::run(command, &settings, cli.quiet)
@@ -72,96 +65,107 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Save(args) => feedback(cli, FeedbackKind::Save, args),
         Command::Dismiss(args) => feedback(cli, FeedbackKind::Dismiss, args),
         Command::Digest(args) => {
-            let settings = Settings::resolve(cli, Some(&args.model))?;
-            if daemon::running(&settings) {
+            let settings = Settings::resolve(&cli.overrides(Some(&args.model)))?;
+            if paperscout_daemon::running(&settings) {
                 commands::remote::digest(args, &settings, cli.quiet)
             } else {
                 commands::digest::run(args, &settings, cli.quiet)
             }
         }
         Command::Mail { command } => {
-            let settings = Settings::resolve(cli, None)?;
+            let settings = Settings::resolve(&cli.overrides(None))?;
             commands::mail::run(command, &settings, cli.quiet)
         }
         Command::Index { command } => {
-            let settings = Settings::resolve(cli, None)?;
+            let settings = Settings::resolve(&cli.overrides(None))?;
             commands::index::run(command, &settings, cli.quiet)
         }
         Command::Eval(args) => {
-            let settings = Settings::resolve(cli, Some(&args.model))?;
+            let settings = Settings::resolve(&cli.overrides(Some(&args.model)))?;
             commands::eval::run(args, &settings, cli.quiet)
         }
         Command::Serve(args) => {
-            let settings = Settings::resolve(cli, Some(&args.model))?;
-            daemon::serve(cli, args, &settings, cli.quiet)
+            let settings = Settings::resolve(&cli.overrides(Some(&args.model)))?;
+            commands::serve::run(cli, args, &settings, cli.quiet)
         }
         Command::Status { json } => {
-            let settings = Settings::resolve(cli, None)?;
-            daemon::status(&settings, *json)
+            let settings = Settings::resolve(&cli.overrides(None))?;
+            commands::serve::status(&settings, *json)
         }
         Command::Stop => {
-            let settings = Settings::resolve(cli, None)?;
-            daemon::stop(&settings, cli.quiet)
+            let settings = Settings::resolve(&cli.overrides(None))?;
+            commands::serve::stop(&settings, cli.quiet)
         }
         Command::Similar(args) => {
-            let settings = Settings::resolve(cli, Some(&args.model))?;
+            let settings = Settings::resolve(&cli.overrides(Some(&args.model)))?;
             commands::query::similar(args, &settings)
         }
         Command::Recommend(args) => {
-            let settings = Settings::resolve(cli, Some(&args.model))?;
+            let settings = Settings::resolve(&cli.overrides(Some(&args.model)))?;
             commands::query::recommend(args, &settings)
         }
         Command::Rerank(args) => {
-            let settings = Settings::resolve(cli, Some(&args.model))?;
+            let settings = Settings::resolve(&cli.overrides(Some(&args.model)))?;
             commands::rerank::run(args, &settings, cli.quiet)
         }
         Command::Stats { json } => {
-            let settings = Settings::resolve(cli, None)?;
+            let settings = Settings::resolve(&cli.overrides(None))?;
             commands::stats::run(&settings, *json)
         }
         Command::Model {
             command: ModelCommand::Info { json, model },
         } => {
-            let settings = Settings::resolve(cli, Some(model))?;
+            let settings = Settings::resolve(&cli.overrides(Some(model)))?;
             commands::model::info(&settings, *json)
         }
     }
 }
 
 fn feedback(cli: &Cli, kind: FeedbackKind, args: &cli::FeedbackArgs) -> anyhow::Result<()> {
-    let settings = Settings::resolve(cli, None)?;
-    if daemon::running(&settings) {
+    let settings = Settings::resolve(&cli.overrides(None))?;
+    if paperscout_daemon::running(&settings) {
         commands::remote::feedback(kind, &args.user, &args.papers, &settings, cli.quiet)
     } else {
         commands::user::feedback(kind, &args.user, &args.papers, &settings, cli.quiet)
     }
 }
 
-/// 2 for the user's mistakes (as clap's usage errors), 1 for everything else.
+/// The exit status of a failed command, from the fault of the first paperscout error in its
+/// chain (see [`Fault::exit_code`]); 1 for anything else.
 fn exit_code(err: &anyhow::Error) -> ExitCode {
-    if let Some(answered) = err
-        .chain()
-        .find_map(|c| c.downcast_ref::<client::DaemonError>())
-    {
-        return ExitCode::from(answered.exit_code());
-    }
-    let users_fault = err.chain().any(|cause| {
-        cause
-            .downcast_ref::<paperscout_embed::EmbedError>()
-            .is_some_and(|e| e.fault() == paperscout_embed::Fault::User)
-            || matches!(
-                cause.downcast_ref::<paperscout_ingest::IngestError>(),
-                Some(
-                    paperscout_ingest::IngestError::Strict(_)
-                        | paperscout_ingest::IngestError::UnknownFormat { .. }
-                )
-            )
+    let fault = err.chain().find_map(|cause| {
+        None.or_else(|| {
+            cause
+                .downcast_ref::<paperscout_app::AppError>()
+                .map(|e| e.fault())
+        })
+        .or_else(|| {
+            cause
+                .downcast_ref::<paperscout_daemon::DaemonError>()
+                .map(|e| e.fault())
+        })
+        .or_else(|| {
+            cause
+                .downcast_ref::<paperscout_proto::ClientError>()
+                .map(|e| e.fault())
+        })
+        .or_else(|| {
+            cause
+                .downcast_ref::<paperscout_embed::EmbedError>()
+                .map(|e| e.fault())
+        })
+        .or_else(|| {
+            cause
+                .downcast_ref::<paperscout_ingest::IngestError>()
+                .map(|e| e.fault())
+        })
+        .or_else(|| {
+            cause
+                .downcast_ref::<paperscout_store::StoreError>()
+                .map(|e| e.fault())
+        })
     });
-    if users_fault {
-        ExitCode::from(2)
-    } else {
-        ExitCode::FAILURE
-    }
+    ExitCode::from(fault.map_or(1, Fault::exit_code))
 }
 
 fn init_logging(verbose: u8, quiet: bool) {

@@ -147,7 +147,8 @@ fn an_unknown_user_and_an_empty_profile_say_what_to_do() {
         .args(["digest", "--user", "ada", "--date", "2025-03-18"])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    // Something the command names is missing: 3, as the daemon's not_found.
+    assert_eq!(output.status.code(), Some(3));
     assert!(
         stderr(&output)
             .contains("there is no user named \"ada\": create one with `paperscout user add ada`"),
@@ -164,6 +165,11 @@ fn an_unknown_user_and_an_empty_profile_say_what_to_do() {
         .args(["digest", "--user", "ada", "--date", "2025-03-18"])
         .output()
         .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "an empty profile is the user's to fix"
+    );
     assert!(
         stderr(&output).contains("ada's profile is empty"),
         "{}",
@@ -525,7 +531,11 @@ fn a_users_rules_lift_filter_and_explain_and_their_size_applies() {
         .args(["user", "set", "ada", "--min-similarity", "3"])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a bad setting is the user's mistake"
+    );
     assert!(
         stderr(&output).contains("is not a cosine"),
         "{}",

@@ -173,7 +173,11 @@ fn digests_are_mailed_kept_queued_while_the_server_is_down_and_never_repeated() 
         home,
         &["digest", "--user", "ada", "--date", "2025-03-18", "--email"],
     );
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a missing address is the user's to set"
+    );
     assert!(
         stderr(&output).contains("paperscout user set ada --email ADDRESS"),
         "{}",

@@ -13,9 +13,9 @@ use paperscout_rank::digest::DigestParams;
 use paperscout_store::{SqliteStore, Store};
 
 use crate::cli::DigestArgs;
-use crate::config::Settings;
-use crate::recommend::{self, Window};
-use crate::store_model::StoreModel;
+use paperscout_app::Settings;
+use paperscout_app::choose::{self, Window};
+use paperscout_app::store_model::StoreModel;
 
 /// Runs the command.
 pub fn run(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
@@ -27,22 +27,25 @@ pub fn run(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
         .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(user.clone()))?;
     // Before the model loads: an e-mail digest needs an address and a server.
     let email = if args.email {
-        let recipient = crate::mail::recipient(&store, user)?;
-        Some((recipient, crate::mail::Mailer::new(&settings.mail)?))
+        let recipient = paperscout_app::mail::recipient(&store, user)?;
+        Some((
+            recipient,
+            paperscout_app::mail::Mailer::new(&settings.mail)?,
+        ))
     } else {
         None
     };
     let model = StoreModel::load(settings)?;
     let day = match &args.date {
-        Some(text) => recommend::parse_day(text, "--date")?,
-        None => recommend::today(),
+        Some(text) => choose::parse_day(text, "--date")?,
+        None => choose::today(),
     };
     let window = Window {
         day,
         days: args.days,
         after_last_sent: true,
     };
-    let digest = recommend::build(&store, &model, user, window, &params(args), args.size)?;
+    let digest = choose::build(&store, &model, user, window, &params(args), args.size)?;
     if digest.candidates == 0 {
         tracing::warn!(
             "no new papers for {user} announced {} … {} (a weekend, a holiday, or nothing ingested yet); no digest",
@@ -54,7 +57,8 @@ pub fn run(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
     if let Some((recipient, mailer)) = email {
         return send_by_email(&mut store, &digest, &recipient, &mailer, args, quiet);
     }
-    let rendered = crate::render::render(&digest, args.format, paperscout_store::now());
+    let rendered =
+        paperscout_app::render::render(&digest, args.format.into(), paperscout_store::now());
     match &args.out {
         Some(path) => write_atomically(path, &rendered)?,
         None => std::io::stdout().lock().write_all(rendered.as_bytes())?,
@@ -83,9 +87,9 @@ pub fn run(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
 /// with --dry-run prints the message and records nothing.
 fn send_by_email(
     store: &mut SqliteStore,
-    digest: &recommend::Digest,
+    digest: &choose::Digest,
     recipient: &str,
-    mailer: &crate::mail::Mailer,
+    mailer: &paperscout_app::mail::Mailer,
     args: &DigestArgs,
     quiet: bool,
 ) -> Result<()> {
@@ -98,15 +102,15 @@ fn send_by_email(
         return Ok(());
     }
     if args.dry_run {
-        let message = crate::mail::compose(digest, mailer.from(), recipient)?;
+        let message = paperscout_app::mail::compose(digest, mailer.from(), recipient)?;
         std::io::stdout().lock().write_all(&message)?;
         if !quiet {
             eprintln!("dry run: nothing sent or recorded");
         }
         return Ok(());
     }
-    let recorded = crate::mail::queue(store, digest, mailer, recipient)?;
-    let delivery = crate::mail::deliver_queued(store, mailer)?;
+    let recorded = paperscout_app::mail::queue(store, digest, mailer, recipient)?;
+    let delivery = paperscout_app::mail::deliver_queued(store, mailer)?;
     if !quiet {
         eprintln!(
             "digest for {}: {recorded} papers recorded as sent; {} e-mail delivered",

@@ -16,8 +16,8 @@ use paperscout_types::Paper;
 use serde_json::Value;
 
 use crate::cli::{EmbedArgs, OutputFormat};
-use crate::config::Settings;
-use crate::store_model::StoreModel;
+use paperscout_app::Settings;
+use paperscout_app::store_model::StoreModel;
 
 /// One input record, ready to embed.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +76,7 @@ pub fn run_missing(settings: &Settings, quiet: bool) -> Result<()> {
 /// in its own folder, then the data directory switched to it by one rename; until then the
 /// model in use keeps its vectors and index.
 pub fn run_all(settings: &Settings, quiet: bool) -> Result<()> {
-    if crate::daemon::running(settings) {
+    if paperscout_daemon::running(settings) {
         bail!(
             "the daemon holds the store: stop it (`paperscout stop`), run `embed --all`, then start it again; it will serve with the new model"
         );
@@ -84,16 +84,16 @@ pub fn run_all(settings: &Settings, quiet: bool) -> Result<()> {
     let path = paperscout_store::file_in(&settings.data_dir);
     let mut store = SqliteStore::open(&path)?;
     let model = StoreModel::load(settings)?;
-    let located = crate::model::locate(settings)?;
+    let located = paperscout_app::model::locate(settings)?;
     embed_missing(&mut store, &model, quiet)?;
-    let dir = crate::paper_index::dir_for(&settings.data_dir, model.key());
-    let (index, opened) = crate::paper_index::open(
+    let dir = paperscout_app::live_index::dir_for(&settings.data_dir, model.key());
+    let (index, opened) = paperscout_app::live_index::open(
         &store,
         model.key(),
         &dir,
         paperscout_index::IndexParams::default(),
     )?;
-    let switch = crate::config::switch_file(&settings.data_dir);
+    let switch = paperscout_app::settings::switch_file(&settings.data_dir);
     let record = serde_json::json!({
         "path": std::fs::canonicalize(&located.dir)?,
         "name": model.key().name,
@@ -164,7 +164,7 @@ pub fn run(args: &EmbedArgs, settings: &Settings, quiet: bool) -> Result<()> {
     if args.format == OutputFormat::F32 && args.out.is_none() && std::io::stdout().is_terminal() {
         bail!("--format f32 writes binary data: give --out FILE or redirect standard output");
     }
-    let (embedder, _) = crate::model::load(settings)?;
+    let (embedder, _) = paperscout_app::model::load(settings)?;
 
     let (reader, input_len) = open_input(&args.input)?;
     let progress = crate::progress::bytes(input_len, quiet);

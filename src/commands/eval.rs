@@ -15,8 +15,8 @@ use paperscout_types::Paper;
 use serde::Serialize;
 
 use crate::cli::EvalArgs;
-use crate::config::Settings;
-use crate::store_model::StoreModel;
+use paperscout_app::Settings;
+use paperscout_app::store_model::StoreModel;
 
 /// Bootstrap resamples for the intervals.
 const RESAMPLES: usize = 1000;

@@ -10,7 +10,7 @@ use paperscout_store::{SqliteStore, Store};
 use serde::Serialize;
 
 use crate::cli::IndexCommand;
-use crate::config::Settings;
+use paperscout_app::Settings;
 
 #[derive(Serialize)]
 struct Check {
@@ -33,7 +33,7 @@ pub fn run(command: &IndexCommand, settings: &Settings, quiet: bool) -> Result<(
     let path = paperscout_store::file_in(&settings.data_dir);
     let store = SqliteStore::open(&path)?;
     // The index of the model in use.
-    let model = crate::store_model::key_of(settings)?;
+    let model = paperscout_app::store_model::key_of(settings)?;
     if !store
         .stats()?
         .models
@@ -45,12 +45,12 @@ pub fn run(command: &IndexCommand, settings: &Settings, quiet: bool) -> Result<(
             model.name
         );
     }
-    let dir = crate::paper_index::dir_for(&settings.data_dir, &model);
+    let dir = paperscout_app::live_index::dir_for(&settings.data_dir, &model);
     match command {
         IndexCommand::Rebuild => {
             let _ = std::fs::remove_dir_all(&dir);
             let (index, opened) =
-                crate::paper_index::open(&store, &model, &dir, IndexParams::default())?;
+                paperscout_app::live_index::open(&store, &model, &dir, IndexParams::default())?;
             if !quiet {
                 eprintln!(
                     "indexed {} papers in {:.1} s into {}",
@@ -68,7 +68,7 @@ pub fn run(command: &IndexCommand, settings: &Settings, quiet: bool) -> Result<(
             json,
         } => {
             let (mut index, opened) =
-                crate::paper_index::open(&store, &model, &dir, IndexParams::default())?;
+                paperscout_app::live_index::open(&store, &model, &dir, IndexParams::default())?;
             if let Some(ef) = ef {
                 index.set_ef_search(*ef);
             }

@@ -10,8 +10,8 @@ use paperscout_store::SqliteStore;
 use serde::Serialize;
 
 use crate::cli::IngestArgs;
-use crate::config::Settings;
-use crate::store_model::StoreModel;
+use paperscout_app::Settings;
+use paperscout_app::store_model::StoreModel;
 
 #[derive(Serialize)]
 struct SourceReport<'a> {

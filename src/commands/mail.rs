@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use paperscout_store::{SqliteStore, Store};
 
 use crate::cli::MailCommand;
-use crate::config::Settings;
+use paperscout_app::Settings;
 
 /// Runs the command.
 pub fn run(command: &MailCommand, settings: &Settings, quiet: bool) -> Result<()> {
@@ -41,14 +41,14 @@ pub fn run(command: &MailCommand, settings: &Settings, quiet: bool) -> Result<()
             Ok(())
         }
         MailCommand::Flush => {
-            if crate::daemon::running(settings) {
+            if paperscout_daemon::running(settings) {
                 bail!(
                     "the daemon is running and delivers queued e-mail by itself, trying again after growing pauses (up to an hour); stop it to deliver by hand"
                 );
             }
-            let mailer = crate::mail::Mailer::new(&settings.mail)?;
+            let mailer = paperscout_app::mail::Mailer::new(&settings.mail)?;
             let mut store = SqliteStore::open(&path)?;
-            let delivery = crate::mail::deliver_queued(&mut store, &mailer)?;
+            let delivery = paperscout_app::mail::deliver_queued(&mut store, &mailer)?;
             if !quiet {
                 eprintln!("{} e-mail delivered", delivery.delivered);
             }

@@ -10,5 +10,6 @@ pub mod model;
 pub mod query;
 pub mod remote;
 pub mod rerank;
+pub mod serve;
 pub mod stats;
 pub mod user;

@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::config::Settings;
+use paperscout_app::Settings;
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -19,7 +19,7 @@ struct Report<'a> {
 
 /// Runs the command.
 pub fn info(settings: &Settings, json: bool) -> Result<()> {
-    let (embedder, located) = crate::model::load(settings)?;
+    let (embedder, located) = paperscout_app::model::load(settings)?;
     let report = Report {
         info: embedder.info(),
         sha256: embedder.weights_sha256()?,

@@ -4,36 +4,33 @@
 use std::io::Write;
 
 use anyhow::Result;
-use serde_json::Value;
+use paperscout_app::Settings;
+use paperscout_app::choose::Digest;
+use paperscout_daemon::service::{Service, ServiceOptions};
+use paperscout_proto::tables::{recommendations, similar_table};
+use paperscout_proto::{Client, Op, QueryKind, RecommendRequest, SimilarAnswer, SimilarRequest};
 
 use crate::cli::{QueryBy, RecommendArgs, SimilarArgs};
-use crate::client::DaemonError;
-use crate::config::Settings;
-use crate::daemon::protocol::{
-    QueryKind, RecommendRequest, Request, SimilarRequest, SimilarResult,
-};
-use crate::daemon::service::{Service, ServiceOptions};
-use crate::daemon::text;
-use crate::recommend::Digest;
 
-/// Sends the request to the daemon when one runs; else opens the service here for it.
-pub fn ask(settings: &Settings, request: Request) -> Result<Value> {
-    if crate::daemon::running(settings) {
-        return crate::client::call(&settings.socket, &request);
+/// Sends the request to the daemon when one runs; else opens the service here and has
+/// `local` answer it with the same operation the daemon runs.
+fn ask<O: Op>(
+    settings: &Settings,
+    request: O,
+    local: impl FnOnce(&Service, &O) -> paperscout_daemon::Result<O::Answer>,
+) -> Result<O::Answer> {
+    if paperscout_daemon::running(settings) {
+        return Ok(Client::new(&settings.socket).call(request)?);
     }
     tracing::info!("no daemon on {}: answering here", settings.socket.display());
     let service = Service::open(
         settings,
         ServiceOptions {
             model_queue: 16,
-            model_batch: 32,
-            compact_above: 0.1,
+            ..ServiceOptions::from_settings(settings)
         },
     )?;
-    let answer = service.handle(request).map_err(|failure| DaemonError {
-        code: failure.code,
-        message: failure.message,
-    });
+    let answer = local(&service, &request);
     // Whatever the request changed in the index is saved, as the daemon would.
     service.persist()?;
     Ok(answer?)
@@ -41,7 +38,7 @@ pub fn ask(settings: &Settings, request: Request) -> Result<Value> {
 
 /// Runs `paperscout similar`.
 pub fn similar(args: &SimilarArgs, settings: &Settings) -> Result<()> {
-    let request = Request::Similar(SimilarRequest {
+    let request = SimilarRequest {
         query: args.query.join(" "),
         by: match args.by {
             QueryBy::Auto => QueryKind::Auto,
@@ -53,14 +50,13 @@ pub fn similar(args: &SimilarArgs, settings: &Settings) -> Result<()> {
         since: args.since.clone(),
         until: args.until.clone(),
         categories: args.categories.clone(),
-    });
-    let answer = ask(settings, request)?;
+    };
+    let answer: SimilarAnswer = ask(settings, request, Service::similar)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
     } else {
-        let result: SimilarResult = serde_json::from_value(answer)?;
-        out.write_all(text::similar_table(&result).as_bytes())?;
+        out.write_all(similar_table(&answer).as_bytes())?;
     }
     Ok(())
 }
@@ -70,20 +66,19 @@ pub fn recommend(args: &RecommendArgs, settings: &Settings) -> Result<()> {
     if args.stored {
         return stored(args, settings);
     }
-    let request = Request::Recommend(RecommendRequest {
+    let request = RecommendRequest {
         user: args.user.clone(),
         n: args.n,
         date: args.date.clone(),
         days: args.days,
         mmr_lambda: None,
-    });
-    let answer = ask(settings, request)?;
+    };
+    let digest: Digest = ask(settings, request, Service::recommend)?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&digest)?)?;
     } else {
-        let digest: Digest = serde_json::from_value(answer)?;
-        out.write_all(text::recommendations(&digest).as_bytes())?;
+        out.write_all(recommendations(&digest).as_bytes())?;
     }
     Ok(())
 }
@@ -94,7 +89,7 @@ struct StoredPaper {
     id: String,
     title: String,
     score: f32,
-    because: crate::recommend::Because,
+    because: paperscout_app::choose::Because,
 }
 
 /// `recommend --stored`: what the last `rerank --store` kept for the user.
@@ -153,7 +148,7 @@ fn stored(args: &RecommendArgs, settings: &Settings) -> Result<()> {
             paper.score,
             paper.id,
             paper.title,
-            crate::render::because_line(&paper.because)
+            paperscout_app::render::because_line(&paper.because)
         )?;
     }
     Ok(())

@@ -5,18 +5,18 @@
 use std::io::Write;
 
 use anyhow::{Context, Result, bail};
+use paperscout_app::Settings;
+use paperscout_app::users::SettingsChange;
+use paperscout_proto::{
+    Client, DigestAction, DigestRequest, FeedbackRequest, IngestRequest, Op, UserAction,
+    UserAnswer, UserRequest,
+};
 use paperscout_store::FeedbackKind;
-use serde_json::Value;
 
 use crate::cli::{DigestArgs, IngestArgs, UserCommand};
-use crate::config::Settings;
-use crate::daemon::protocol::{
-    DigestAction, DigestRequest, FeedbackRequest, IngestRequest, Request, UserAction, UserRequest,
-};
-use crate::users::SettingsChange;
 
-fn call(settings: &Settings, request: &Request) -> Result<Value> {
-    crate::client::call(&settings.socket, request)
+fn call<O: Op>(settings: &Settings, request: O) -> Result<O::Answer> {
+    Ok(Client::new(&settings.socket).call(request)?)
 }
 
 /// `like|dislike|save|dismiss USER PAPER...`.
@@ -29,20 +29,14 @@ pub fn feedback(
 ) -> Result<()> {
     let answer = call(
         settings,
-        &Request::Feedback(FeedbackRequest {
+        FeedbackRequest {
             user: user.to_owned(),
-            kind: kind.into(),
+            kind,
             papers: papers.to_vec(),
-        }),
+        },
     )?;
     if !quiet {
-        for id in answer["papers"].as_array().into_iter().flatten() {
-            eprintln!(
-                "{user} {}: {}",
-                crate::commands::user::past_tense(kind),
-                id.as_str().unwrap_or_default()
-            );
-        }
+        crate::commands::user::print_feedback(&answer);
     }
     Ok(())
 }
@@ -91,43 +85,39 @@ pub fn user(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<(
             name: Some(name.clone()),
             papers: Vec::new(),
             interests: Vec::new(),
-            settings: change.clone(),
+            settings: change.change(),
         },
         UserCommand::List { .. } | UserCommand::Show { .. } => {
             return crate::commands::user::run(command, settings, quiet);
         }
     };
-    let answer = call(settings, &Request::User(request))?;
-    if !quiet {
-        if answer.get("settings").is_some() {
-            let settings: paperscout_types::UserSettings =
-                serde_json::from_value(answer["settings"].clone())?;
-            crate::commands::user::print_settings(
-                &mut std::io::stderr().lock(),
-                answer["user"].as_str().unwrap_or_default(),
-                &settings,
-            )?;
-        } else if let Some(removed) = answer["removed"].as_str() {
-            eprintln!("removed user {removed} with their profile, feedback and digest history");
-        } else {
-            let unknown = answer["unknown"].as_array().map_or(0, Vec::len);
-            for key in answer["unknown"].as_array().into_iter().flatten() {
-                tracing::warn!(
-                    "{} is not in the store; ingest it first, then add it again",
-                    key.as_str().unwrap_or_default()
-                );
+    let answer = call(settings, request)?;
+    if quiet {
+        return Ok(());
+    }
+    match answer {
+        UserAnswer::Set(set) => crate::commands::user::print_settings(
+            &mut std::io::stderr().lock(),
+            &set.user,
+            &set.settings,
+        )?,
+        UserAnswer::Removed(removed) => eprintln!(
+            "removed user {} with their profile, feedback and digest history",
+            removed.removed
+        ),
+        UserAnswer::Added(added) => {
+            for key in &added.unknown {
+                tracing::warn!("{key} is not in the store; ingest it first, then add it again");
             }
             eprintln!(
-                "{} user {}: {} profile items added, {unknown} unknown papers",
-                if answer["created"] == true {
-                    "created"
-                } else {
-                    "updated"
-                },
-                answer["user"].as_str().unwrap_or_default(),
-                answer["added"],
+                "{} user {}: {} profile items added, {} unknown papers",
+                if added.created { "created" } else { "updated" },
+                added.user,
+                added.added,
+                added.unknown.len(),
             );
         }
+        UserAnswer::List(_) | UserAnswer::Show(_) => {}
     }
     Ok(())
 }
@@ -136,7 +126,7 @@ pub fn user(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<(
 pub fn digest(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
     let answer = call(
         settings,
-        &Request::Digest(DigestRequest {
+        DigestRequest {
             user: args.user.clone(),
             action: if args.dry_run {
                 DigestAction::Preview
@@ -148,27 +138,27 @@ pub fn digest(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()>
             size: args.size,
             mmr_lambda: Some(args.mmr_lambda),
             min_similarity: args.min_similarity,
-            format: args.format,
+            format: args.format.into(),
             email: args.email,
-        }),
+        },
     )?;
-    let candidates = answer["digest"]["candidates"].as_u64().unwrap_or(0);
+    let candidates = answer.digest.candidates;
     if candidates == 0 {
         tracing::warn!(
             "no new papers for {} announced {} … {}; no digest",
             args.user,
-            answer["digest"]["from"].as_str().unwrap_or_default(),
-            answer["digest"]["to"].as_str().unwrap_or_default()
+            answer.digest.from,
+            answer.digest.to
         );
         return Ok(());
     }
-    let rendered = answer["rendered"].as_str().unwrap_or_default();
+    let rendered = answer.rendered.as_deref().unwrap_or_default();
     match &args.out {
         Some(path) => crate::commands::digest::write_atomically(path, rendered)?,
         None => std::io::stdout().lock().write_all(rendered.as_bytes())?,
     }
     if !quiet {
-        match answer["recorded"].as_u64() {
+        match answer.recorded {
             Some(recorded) => eprintln!(
                 "digest for {}: {recorded} of {candidates} papers; recorded as sent",
                 args.user
@@ -201,26 +191,26 @@ pub fn ingest(args: &IngestArgs, settings: &Settings, quiet: bool) -> Result<()>
         };
         let answer = call(
             settings,
-            &Request::Ingest(IngestRequest {
+            IngestRequest {
                 path: Some(path),
                 papers: Vec::new(),
                 batch: Some(args.papers_per_batch as usize),
-            }),
+            },
         )?;
-        for bad in answer["bad_records"].as_array().into_iter().flatten() {
-            tracing::warn!("{}; skipped", bad.as_str().unwrap_or_default());
+        for bad in &answer.bad_records {
+            tracing::warn!("{bad}; skipped");
         }
         if !quiet && !args.json {
-            let report = &answer["report"];
+            let report = &answer.report;
             eprintln!(
                 "{source}: {} papers read by the daemon in {:.1} s: {} new, {} updated, {} \
                  unchanged; {} embedded",
-                report["read"],
-                answer["seconds"].as_f64().unwrap_or_default(),
-                report["written"]["added"],
-                report["written"]["updated"],
-                report["written"]["unchanged"],
-                report["written"]["embedded"],
+                report.read,
+                answer.seconds,
+                report.written.added,
+                report.written.updated,
+                report.written.unchanged,
+                report.written.embedded,
             );
         }
         reports.push(answer);

@@ -1,5 +1,5 @@
 //! `paperscout rerank`: every selected user against a set of candidates, offline, in groups of
-//! users, with the same code as the daemon's `recommend` ([`crate::recommend::Pool`], one user
+//! users, with the same code as the daemon's `recommend` ([`paperscout_app::choose::Pool`], one user
 //! being a group of one), so the batch's scores and order are the online ones. A paper in
 //! several profiles of a group is compared with the candidates once. Resumable: after each
 //! group the output is flushed to disk and a checkpoint records how far it got.
@@ -14,9 +14,9 @@ use paperscout_store::{Recommendation, SqliteStore, Store, StoredPaper, StoredRe
 use serde::{Deserialize, Serialize};
 
 use crate::cli::RerankArgs;
-use crate::config::Settings;
-use crate::recommend::{Because, Pool, SharedRows, UserInput};
-use crate::store_model::StoreModel;
+use paperscout_app::Settings;
+use paperscout_app::choose::{Because, Pool, SharedRows, UserInput};
+use paperscout_app::store_model::StoreModel;
 
 /// One output line.
 #[derive(Debug, Serialize, Deserialize)]
@@ -163,11 +163,7 @@ pub fn run(args: &RerankArgs, settings: &Settings, quiet: bool) -> Result<()> {
                     inputs.push(input);
                     positions.push(position);
                 }
-                Err(err)
-                    if err
-                        .downcast_ref::<crate::recommend::EmptyProfile>()
-                        .is_some() =>
-                {
+                Err(err @ paperscout_app::AppError::EmptyProfile(_)) => {
                     skipped.push((
                         position,
                         Ranked {
@@ -178,7 +174,9 @@ pub fn run(args: &RerankArgs, settings: &Settings, quiet: bool) -> Result<()> {
                         },
                     ));
                 }
-                Err(err) => return Err(err.context(format!("reading user {name}"))),
+                Err(err) => {
+                    return Err(anyhow::Error::new(err).context(format!("reading user {name}")));
+                }
             }
         }
         let mut lines = Lines {
@@ -385,7 +383,7 @@ fn select_users(store: &dyn Store, spec: &str) -> Result<Vec<String>> {
 fn select_candidates(store: &dyn Store, spec: &str) -> Result<Vec<StoredPaper>> {
     const FIRST: &str = "0000-01-01";
     const LAST: &str = "9999-12-31";
-    let check = |day: &str| crate::recommend::parse_day(day, "--candidates").map(|_| ());
+    let check = |day: &str| paperscout_app::choose::parse_day(day, "--candidates").map(|_| ());
     if spec == "all" {
         return Ok(store.papers_announced(FIRST, LAST)?);
     }

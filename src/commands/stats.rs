@@ -6,7 +6,7 @@ use anyhow::Result;
 use paperscout_store::{SqliteStore, Store};
 use serde::Serialize;
 
-use crate::config::Settings;
+use paperscout_app::Settings;
 
 #[derive(Serialize)]
 struct Report {
@@ -15,19 +15,16 @@ struct Report {
     stats: paperscout_store::Stats,
     /// The running daemon's index, when one runs.
     #[serde(skip_serializing_if = "Option::is_none")]
-    index: Option<serde_json::Value>,
+    index: Option<paperscout_proto::IndexStats>,
 }
 
 /// Runs the command: the running daemon's view when one runs, else the store's.
 pub fn run(settings: &Settings, json: bool) -> Result<()> {
     let path = paperscout_store::file_in(&settings.data_dir);
-    let (stats, index) = if crate::daemon::running(settings) {
-        let answer =
-            crate::client::call(&settings.socket, &crate::daemon::protocol::Request::Stats)?;
-        (
-            serde_json::from_value(answer["store"].clone())?,
-            Some(answer["index"].clone()),
-        )
+    let (stats, index) = if paperscout_daemon::running(settings) {
+        let answer = paperscout_proto::Client::new(&settings.socket)
+            .call(paperscout_proto::StatsRequest {})?;
+        (answer.store, Some(answer.index))
     } else {
         (SqliteStore::open_read_only(&path)?.stats()?, None)
     };
@@ -63,7 +60,7 @@ pub fn run(settings: &Settings, json: bool) -> Result<()> {
         writeln!(
             out,
             "{:<12} {} papers in the running daemon's index ({} points)",
-            "index", index["papers"], index["points"]
+            "index", index.papers, index.points
         )?;
     }
     for model in &stats.models {

@@ -6,8 +6,10 @@ use std::io::Write;
 use anyhow::{Result, bail};
 use paperscout_store::{FeedbackKind, ProfileItem, ProfileSubject, SqliteStore, Store};
 
+use paperscout_proto::FeedbackAnswer;
+
 use crate::cli::UserCommand;
-use crate::config::Settings;
+use paperscout_app::Settings;
 
 /// Runs `paperscout user ...`.
 pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()> {
@@ -43,7 +45,7 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
                     .filter(|l| !l.is_empty() && !l.starts_with('#'))
                     .map(str::to_owned)
                     .collect();
-                (added, unknown) = crate::users::add_papers(&mut store, name, &keys, now)?;
+                (added, unknown) = paperscout_app::users::add_papers(&mut store, name, &keys, now)?;
             }
             if let Some(file) = bibtex {
                 let (from_library, external) = add_library(&mut store, name, file, now)?;
@@ -54,7 +56,7 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
                     );
                 }
             }
-            added += crate::users::add_interests(&mut store, name, interests, now)?;
+            added += paperscout_app::users::add_interests(&mut store, name, interests, now)?;
             for key in &unknown {
                 tracing::warn!("{key} is not in the store; ingest it first, then add it again");
             }
@@ -83,7 +85,7 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
         }
         UserCommand::Show { name, json } => {
             let store = SqliteStore::open_read_only(&path)?;
-            let shown = crate::users::show(&store, name)?;
+            let shown = paperscout_app::users::show(&store, name)?;
             let mut out = std::io::stdout().lock();
             if *json {
                 serde_json::to_writer_pretty(&mut out, &shown)?;
@@ -111,13 +113,14 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
             Ok(())
         }
         UserCommand::Set { name, change } => {
+            let change = change.change();
             if change.is_empty() {
                 bail!(
                     "nothing to change: give --email, a rule such as --only-category cs.LG, or see `paperscout user set --help`"
                 );
             }
             let mut store = SqliteStore::open(&path)?;
-            let now = crate::users::change_settings(&mut store, name, change)?;
+            let now = paperscout_app::users::change_settings(&mut store, name, &change)?;
             if !quiet {
                 print_settings(&mut std::io::stderr().lock(), name, &now)?;
             }
@@ -230,19 +233,28 @@ pub fn feedback(
     quiet: bool,
 ) -> Result<()> {
     let mut store = SqliteStore::open(&paperscout_store::file_in(&settings.data_dir))?;
-    let recorded =
-        crate::users::record_feedback(&mut store, user, kind, papers, paperscout_store::now())?;
+    let recorded = paperscout_app::users::record_feedback(
+        &mut store,
+        user,
+        kind,
+        papers,
+        paperscout_store::now(),
+    )?;
     if !quiet {
-        for found in recorded {
-            eprintln!(
-                "{user} {}: {} {}",
-                past_tense(kind),
-                found.paper.id,
-                found.paper.title
-            );
-        }
+        print_feedback(&FeedbackAnswer {
+            user: user.to_owned(),
+            kind,
+            papers: recorded.into_iter().map(|found| found.paper.id).collect(),
+        });
     }
     Ok(())
+}
+
+/// What `like` and the others recorded, the same whether the daemon or this process did.
+pub fn print_feedback(answer: &FeedbackAnswer) {
+    for id in &answer.papers {
+        eprintln!("{} {}: {id}", answer.user, past_tense(answer.kind));
+    }
 }
 
 /// How a kind of feedback reads in a sentence.

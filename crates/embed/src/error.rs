@@ -2,16 +2,7 @@
 
 use std::path::PathBuf;
 
-/// Whose fault an error is, so callers can map it to an exit code or a protocol error code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// The user's input or configuration (a wrong path, a bad device name).
-    User,
-    /// The machine or the model files on it (a missing or corrupt file, no GPU).
-    Environment,
-    /// A bug in paperscout or its dependencies.
-    Bug,
-}
+pub use paperscout_types::Fault;
 
 /// Everything that can go wrong while finding, checking, loading or running a model.
 #[derive(Debug, thiserror::Error)]

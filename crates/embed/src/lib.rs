@@ -19,6 +19,8 @@
 //! # Ok(()) }
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod device;
 mod embedder;
 mod error;

@@ -33,91 +33,11 @@ impl Distance<f16> for UnitDotF16 {
 /// The inner product: most of a search's time is here.
 pub use paperscout_linalg::dot;
 
-/// The inner product of two half-precision vectors, in eight running sums of single-precision
-/// products; with AVX2 and F16C where the CPU has them (chosen at run time; the same result
-/// either way, since no product and sum are fused).
-#[inline]
-pub fn dot_f16(a: &[f16], b: &[f16]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
-        // SAFETY: the CPU has AVX2 and F16C, all that `dot_f16_avx2` is compiled for.
-        #[allow(unsafe_code)]
-        return unsafe { dot_f16_avx2(a, b) };
-    }
-    dot_f16_portable(a, b)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,f16c")]
-#[allow(unsafe_code)]
-unsafe fn dot_f16_avx2(a: &[f16], b: &[f16]) -> f32 {
-    use std::arch::x86_64::{
-        __m128i, _mm_loadu_si128, _mm256_add_ps, _mm256_cvtph_ps, _mm256_mul_ps, _mm256_setzero_ps,
-        _mm256_storeu_ps,
-    };
-    let (a_blocks, b_blocks) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail = block_tail(a_blocks.remainder(), b_blocks.remainder());
-    let mut sums = _mm256_setzero_ps();
-    for (x, y) in a_blocks.zip(b_blocks) {
-        // SAFETY: each block is eight f16, the 16 bytes an unaligned 128-bit load reads.
-        let (x, y) = unsafe {
-            (
-                _mm_loadu_si128(x.as_ptr().cast::<__m128i>()),
-                _mm_loadu_si128(y.as_ptr().cast::<__m128i>()),
-            )
-        };
-        sums = _mm256_add_ps(sums, _mm256_mul_ps(_mm256_cvtph_ps(x), _mm256_cvtph_ps(y)));
-    }
-    let mut lanes = [0f32; 8];
-    // SAFETY: `lanes` holds the eight f32 an unaligned 256-bit store writes.
-    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sums) };
-    lanes.iter().sum::<f32>() + tail
-}
-
-fn dot_f16_portable(a: &[f16], b: &[f16]) -> f32 {
-    let (a_blocks, b_blocks) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail = block_tail(a_blocks.remainder(), b_blocks.remainder());
-    let mut lanes = [0f32; 8];
-    for (x, y) in a_blocks.zip(b_blocks) {
-        for i in 0..8 {
-            lanes[i] += x[i].to_f32() * y[i].to_f32();
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
-}
-
-/// The products of the elements past the last whole block of eight, summed in order.
-#[inline(always)]
-fn block_tail(a: &[f16], b: &[f16]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x.to_f32() * y.to_f32()).sum()
-}
+pub use paperscout_linalg::half_precision::{dot_f16, prefetch};
 
 /// `vector` in half precision, as the graph holds it.
 pub fn to_f16(vector: &[f32]) -> Vec<f16> {
     vector.iter().map(|&x| f16::from_f32(x)).collect()
-}
-
-/// Asks the CPU to start loading a vector into its caches: a search calls it for every
-/// neighbour it is about to score, so their loads overlap instead of each waiting on memory
-/// in turn. A hint only; it does nothing where the CPU has no such instruction.
-#[inline(always)]
-pub fn prefetch<T>(vector: &[T]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        // Every 64-byte line of the vector; the loads are hints and never fault.
-        let per_line = (64 / size_of::<T>().max(1)).max(1);
-        for line in vector.chunks(per_line) {
-            // SAFETY: prefetching reads nothing the program sees and cannot fault; the
-            // pointer comes from a live slice.
-            #[allow(unsafe_code, unused_unsafe)]
-            unsafe {
-                _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast());
-            }
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = vector;
 }
 
 #[cfg(test)]
@@ -137,18 +57,7 @@ mod tests {
     }
 
     #[test]
-    fn half_precision_dot_is_the_same_on_every_path_and_close_to_single_precision() {
-        for len in [0, 5, 8, 19, 384] {
-            let a: Vec<f32> = (0..len)
-                .map(|i| ((i * 37) % 11) as f32 * 0.09 - 0.4)
-                .collect();
-            let b: Vec<f32> = (0..len)
-                .map(|i| ((i * 53) % 7) as f32 * 0.13 - 0.3)
-                .collect();
-            let (a16, b16) = (to_f16(&a), to_f16(&b));
-            assert_eq!(dot_f16(&a16, &b16), dot_f16_portable(&a16, &b16), "{len}");
-            assert!((dot_f16(&a16, &b16) - dot(&a, &b)).abs() < 1e-2, "{len}");
-        }
+    fn a_half_precision_vector_is_near_distance_zero_from_itself() {
         let mut v: Vec<f32> = (0..384)
             .map(|i| ((i * 7919) % 1000) as f32 - 500.0)
             .collect();

@@ -79,5 +79,21 @@ pub enum IndexError {
     },
 }
 
+impl IndexError {
+    /// Whose fault this is: a vector of the wrong shape is the caller's, a saved index that
+    /// cannot be read or written the environment's.
+    pub fn fault(&self) -> paperscout_types::Fault {
+        use paperscout_types::Fault;
+        match self {
+            Self::Dimension { .. } | Self::NotFinite { .. } | Self::Zero { .. } => Fault::User,
+            Self::Matrix { .. }
+            | Self::Missing { .. }
+            | Self::Stale { .. }
+            | Self::Corrupt { .. }
+            | Self::Save { .. } => Fault::Environment,
+        }
+    }
+}
+
 /// The result type of this crate.
 pub type Result<T, E = IndexError> = std::result::Result<T, E>;

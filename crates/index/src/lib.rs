@@ -16,6 +16,8 @@
 //! measures it on the index's own papers and picks the smallest ef that reaches a target; the
 //! manifest keeps the result.
 
+#![forbid(unsafe_code)]
+
 mod calibrate;
 mod distance;
 mod error;

@@ -183,6 +183,10 @@ impl PaperIndex {
     /// The flat copy of the graph as it is now, taken under a shared borrow so that a server
     /// can copy while it searches, then [`PaperIndex::install`] it in a moment.
     pub fn frozen_copy(&self) -> FrozenGraph {
+        // hnsw_rs's point iterator unwraps the entry point, which an empty graph has not.
+        if self.ids.is_empty() {
+            return FrozenGraph::default();
+        }
         FrozenGraph::copy(&self.graph, self.ids.len())
     }
 
@@ -239,7 +243,7 @@ impl PaperIndex {
     /// wins. Returns what each upsert did, in the batch's order.
     ///
     /// A large batch is numbered and inserted with similar papers together
-    /// ([`crate::locality`]), which makes the build and later searches touch less memory.
+    /// (`locality.rs`), which makes the build and later searches touch less memory.
     pub fn upsert_batch(&mut self, papers: &[(&str, &[f32])]) -> Result<Vec<Upsert>> {
         let unit: Vec<Vec<f32>> = papers
             .iter()

@@ -310,6 +310,15 @@ fn wrong_vectors_are_refused_with_the_paper_named() {
             .unwrap()
             .is_empty()
     );
+    // A daemon on an empty store optimises an empty index: hnsw_rs's own iterator panics there.
+    index.optimise();
+    assert!(!index.is_optimised(), "nothing to walk");
+    assert!(
+        index
+            .search(&[1.0; DIM], 5, &Filter::default())
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// An index of 600 random unit vectors (no shared data needed), one replaced, one removed.

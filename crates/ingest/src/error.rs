@@ -61,5 +61,18 @@ pub enum IngestError {
     Store(#[from] paperscout_store::StoreError),
 }
 
+impl IngestError {
+    /// Whose fault this is: an unreadable or unknown source and a bad record under `--strict`
+    /// are the user's, a server that fails the environment's.
+    pub fn fault(&self) -> paperscout_types::Fault {
+        use paperscout_types::Fault;
+        match self {
+            Self::Read { .. } | Self::UnknownFormat { .. } | Self::Strict(_) => Fault::User,
+            Self::Fetch { .. } | Self::Oai { .. } | Self::Embed(_) => Fault::Environment,
+            Self::Store(err) => err.fault(),
+        }
+    }
+}
+
 /// Results of this crate.
 pub type Result<T, E = IngestError> = std::result::Result<T, E>;

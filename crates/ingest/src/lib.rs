@@ -11,6 +11,8 @@
 //! `ListRecords` responses with `metadataPrefix=arXiv`, following resumption tokens when read
 //! from a URL.
 
+#![forbid(unsafe_code)]
+
 mod atom;
 pub mod bibtex;
 mod error;

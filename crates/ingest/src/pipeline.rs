@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use paperscout_store::{ModelKey, PaperWrite, Store, Timestamp, WriteSummary};
 use paperscout_types::Paper;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{IngestError, Result};
 use crate::reader::Records;
@@ -44,7 +44,7 @@ impl Default for Options {
 }
 
 /// What an ingest did.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// Papers read from the sources.
     pub read: usize,

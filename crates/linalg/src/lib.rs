@@ -6,6 +6,13 @@
 //! [`matmul`] wraps the `gemm` crate (the kernels Candle itself uses, with AVX2/AVX-512/NEON
 //! paths chosen at run time) behind bounds checks, so its callers stay free of `unsafe`: the
 //! fused encoder's dense layers and attention, and the ranker's profile × candidate scores.
+//!
+//! Every SIMD kernel and every `unsafe` block of paperscout lives in this crate; the others
+//! forbid `unsafe` code. [`encoder`] holds the encoder's element-wise kernels, [`half_precision`]
+//! the index's half-precision dot and prefetch.
+
+pub mod encoder;
+pub mod half_precision;
 
 use gemm::Parallelism;
 
@@ -195,7 +202,7 @@ fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
-/// For each column j of the rows, (1/t) · ln(Σᵢ wᵢ exp(t · rows[i][j]) / Σᵢ wᵢ) into `out[j]`:
+/// For each column j of the rows, (1/t) · ln(Σᵢ wᵢ exp(t · `rows[i][j]`) / Σᵢ wᵢ) into `out[j]`:
 /// the weighted mean for t → 0 (and taken as such for t ≤ 0), the maximum for t → ∞. Rows
 /// pair with weights in order; every row is at least `out.len()` long. `sums` is room for
 /// the work, reused from call to call.

@@ -11,6 +11,8 @@
 //!   each distinct profile item compared with the candidates once.
 //! - [`eval`]: the evaluation of `shared/EVAL.md` over an in-memory corpus.
 
+#![forbid(unsafe_code)]
+
 pub mod dense;
 pub mod digest;
 pub mod eval;

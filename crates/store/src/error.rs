@@ -94,5 +94,24 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whose fault this is: a missing user or paper is the request's, a store in use or from
+    /// a newer paperscout the environment's, a write through a read-only store a bug.
+    pub fn fault(&self) -> paperscout_types::Fault {
+        use paperscout_types::Fault;
+        match self {
+            Self::NoSuchUser(_) | Self::NoSuchPaper(_) | Self::Missing { .. } => Fault::Missing,
+            Self::UserExists(_) | Self::Dimension { .. } => Fault::User,
+            Self::InUse { .. }
+            | Self::TooNew { .. }
+            | Self::Open { .. }
+            | Self::Sqlite(_)
+            | Self::Io(_)
+            | Self::Corrupt { .. } => Fault::Environment,
+            Self::ReadOnly => Fault::Bug,
+        }
+    }
+}
+
 /// Results of this crate.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -4,8 +4,10 @@
 //! [`Store`] is what the rest of paperscout asks of storage. [`SqliteStore`] keeps it in one
 //! SQLite file (WAL, synced at every commit, a versioned schema with forward migrations, one
 //! writer at a time); [`MemoryStore`] is its in-memory twin for unit tests. Both merge a paper
-//! that arrives again by the rules of [`merge`], and both tie each embedding to the exact text
+//! that arrives again by the rules of [`merge()`], and both tie each embedding to the exact text
 //! it was computed from, so a changed abstract or a changed model is noticed and re-embedded.
+
+#![forbid(unsafe_code)]
 
 mod error;
 mod lock;

@@ -90,7 +90,7 @@ pub struct Classification {
 }
 
 /// What a batch of writes did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriteSummary {
     /// New papers.
     pub added: usize,
@@ -126,7 +126,7 @@ impl WriteSummary {
 }
 
 /// A user of this paperscout.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
     /// The store's number for the user.
     pub id: i64,
@@ -194,7 +194,7 @@ pub struct QueuedMail {
 }
 
 /// What a profile item points at.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
 pub enum ProfileSubject {
     /// A paper in the store, by paper id.
@@ -204,7 +204,7 @@ pub enum ProfileSubject {
 }
 
 /// One thing a user said they care about.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProfileItem {
     /// The paper or the interest.
     pub subject: ProfileSubject,
@@ -215,7 +215,7 @@ pub struct ProfileItem {
 }
 
 /// A user's reaction to a paper.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FeedbackKind {
     /// More like this.
@@ -261,7 +261,7 @@ impl FromStr for FeedbackKind {
 }
 
 /// One feedback event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Feedback {
     /// The paper reacted to.
     pub paper_id: String,

@@ -18,7 +18,7 @@ pub trait Store {
     /// current text under `model` (never for [`crate::Change::Older`] records). Reads only.
     fn classify(&self, papers: &[Paper], model: Option<&ModelKey>) -> Result<Vec<Classification>>;
 
-    /// Merges each paper into the store (see [`crate::merge`]) and stores the embeddings given,
+    /// Merges each paper into the store (see [`crate::merge()`]) and stores the embeddings given,
     /// under `model`, in one transaction. An embedding must be of the paper's
     /// [`Paper::embedding_text`]; it is ignored for records older than the stored version.
     fn write_papers(

@@ -5,10 +5,14 @@
 //! every crate that embeds a paper must agree on which text of it is embedded, and the parsing of
 //! arXiv ids and DOIs, because every source spells them differently.
 
+#![forbid(unsafe_code)]
+
+mod fault;
 mod ids;
 mod paper;
 mod settings;
 
+pub use fault::Fault;
 pub use ids::{ArxivId, doi_paper_id, normalise_doi};
 pub use paper::{Paper, PaperLinks, embedding_text};
 pub use settings::{Rules, UserSettings};

@@ -11,8 +11,6 @@
 //! It computes what Candle's BERT computes (absolute positions, exact GELU, single-segment
 //! input); [`FusedEncoder::supports`] says when a model needs anything else.
 
-mod kernels;
-
 use std::collections::HashMap;
 
 use candle_core::{DType, Tensor};
@@ -20,6 +18,7 @@ use candle_transformers::models::bert::{Config as BertConfig, HiddenAct, Positio
 use rayon::prelude::*;
 
 use kernels::MatRef;
+use paperscout_linalg::encoder as kernels;
 
 /// Rows per task in the element-wise passes: enough work to be worth a thread.
 const ROWS_PER_TASK: usize = 32;

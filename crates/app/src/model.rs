@@ -7,16 +7,16 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
 use paperscout_embed::{DeviceSpec, Embedder, EmbedderOptions, Engine, Manifest, ModelSource};
 
-use crate::config::Settings;
+use crate::error::{AppError, Result};
+use crate::settings::Settings;
 
 /// The default model's folder name.
 pub const DEFAULT_MODEL: &str = "all-MiniLM-L6-v2";
 
 /// The digests of the default model's files, as committed in `models/`.
-const DEFAULT_MANIFEST: &str = include_str!("../models/all-MiniLM-L6-v2.sha256");
+const DEFAULT_MANIFEST: &str = include_str!("../../../models/all-MiniLM-L6-v2.sha256");
 
 /// Where the model came from, for messages and `model info`.
 #[derive(Debug, Clone)]
@@ -52,12 +52,12 @@ pub fn locate(settings: &Settings) -> Result<Located> {
                 .iter()
                 .map(|d| format!("  {}", d.display()))
                 .collect();
-            bail!(
+            Err(AppError::NoModel(format!(
                 "the default model {DEFAULT_MODEL} is not installed; looked in:\n{}\n\
                  Run `models/fetch` in the paperscout source tree (or `make model`), copy the \
                  folder to one of those places, or pass --model DIR",
                 searched.join("\n")
-            )
+            )))
         }
     }
 }
@@ -67,7 +67,11 @@ fn default_locations(settings: &Settings) -> Vec<PathBuf> {
         settings.data_dir.join("models").join(DEFAULT_MODEL),
         PathBuf::from("models").join(DEFAULT_MODEL),
     ];
-    let source_tree = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // This crate lives in `crates/app` of the source tree.
+    let source_tree = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap_or(std::path::Path::new("."))
         .join("models")
         .join(DEFAULT_MODEL);
     if !places.contains(&source_tree) {
@@ -82,10 +86,9 @@ pub fn load(settings: &Settings) -> Result<(Embedder, Located)> {
     let device: DeviceSpec = settings.model.device.as_deref().unwrap_or("cpu").parse()?;
     let engine: Engine = settings.model.engine.as_deref().unwrap_or("auto").parse()?;
     let manifest = if located.is_default {
-        Some(
-            Manifest::parse(DEFAULT_MANIFEST)
-                .context("the built-in model manifest is malformed")?,
-        )
+        Some(Manifest::parse(DEFAULT_MANIFEST).map_err(|err| {
+            AppError::Bug(format!("the built-in model manifest is malformed: {err}"))
+        })?)
     } else {
         None
     };

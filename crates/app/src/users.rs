@@ -1,12 +1,13 @@
 //! Profile and feedback changes shared by the local commands and the daemon, so a change made
 //! through either is the same change.
 
-use anyhow::Result;
 use paperscout_store::{
     Feedback, FeedbackKind, ProfileItem, ProfileSubject, Store, StoredPaper, Timestamp, User,
 };
 use paperscout_types::{Rules, UserSettings};
 use serde::{Deserialize, Serialize};
+
+use crate::error::{AppError, Result};
 
 /// Adds stored papers (by arXiv id in any spelling, DOI or paperscout id) to a profile.
 /// Returns how many were added and the keys not found in the store.
@@ -53,13 +54,8 @@ pub fn add_interests(
     Ok(interests.len())
 }
 
-/// A key that names no stored paper.
-#[derive(Debug, thiserror::Error)]
-#[error("{0} is not in the store: ingest it first")]
-pub struct UnknownPaper(pub String);
-
-/// Records feedback on stored papers; every key must name one (checked before anything is
-/// written). Returns the papers.
+/// Records a user's feedback on stored papers; the user must exist and every key must name a
+/// stored paper (both checked before anything is written). Returns the papers.
 pub fn record_feedback(
     store: &mut dyn Store,
     user: &str,
@@ -67,12 +63,15 @@ pub fn record_feedback(
     keys: &[String],
     now: Timestamp,
 ) -> Result<Vec<StoredPaper>> {
+    if store.user(user)?.is_none() {
+        return Err(paperscout_store::StoreError::NoSuchUser(user.to_owned()).into());
+    }
     let mut papers = Vec::with_capacity(keys.len());
     for key in keys {
         papers.push(
             store
                 .find_paper(key)?
-                .ok_or_else(|| UnknownPaper(key.clone()))?,
+                .ok_or_else(|| AppError::UnknownPaper(key.clone()))?,
         );
     }
     for found in &papers {
@@ -89,9 +88,9 @@ pub fn record_feedback(
 }
 
 /// A user as `user show` prints it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Shown {
-    /// Who.
+    /// The user and their settings.
     #[serde(flatten)]
     pub user: User,
     /// The profile, oldest first.
@@ -115,69 +114,54 @@ pub fn show(store: &dyn Store, name: &str) -> Result<Shown> {
     })
 }
 
-/// A setting a user asked for that cannot be.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct BadSetting(pub String);
-
-/// A change to a user's settings, as `paperscout user set` flags or a daemon request give it.
+/// A change to a user's settings, as `paperscout user set` flags, a daemon request or the web
+/// page give it.
 /// Lists add to what is there; `clear_rules` first forgets every rule.
-#[derive(Debug, Clone, Default, PartialEq, clap::Args, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SettingsChange {
     /// Forget every rule (categories, keywords, authors, floor, size) before adding these
-    #[arg(long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub clear_rules: bool,
     /// Where e-mailed digests go
-    #[arg(long, value_name = "ADDRESS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// Stop e-mailing this user
-    #[arg(long, conflicts_with = "email")]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub no_email: bool,
     /// Only papers in this category (cs.LG) or archive (cs); repeatable, any one suffices
-    #[arg(long = "only-category", value_name = "CATEGORY")]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub only_categories: Vec<String>,
     /// Never papers in this category or archive (repeatable)
-    #[arg(long = "mute-category", value_name = "CATEGORY")]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mute_categories: Vec<String>,
     /// Lift papers whose title or abstract has this word or phrase (repeatable)
-    #[arg(long = "boost-keyword", value_name = "TEXT")]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub boost_keywords: Vec<String>,
     /// Never papers whose title or abstract has this word or phrase (repeatable)
-    #[arg(long = "mute-keyword", value_name = "TEXT")]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mute_keywords: Vec<String>,
     /// Lift papers by this author; a surname or a full name (repeatable)
-    #[arg(long = "boost-author", value_name = "NAME")]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub boost_authors: Vec<String>,
     /// Never papers by this author (repeatable)
-    #[arg(long = "mute-author", value_name = "NAME")]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mute_authors: Vec<String>,
     /// Send nothing rather than noise: leave out papers whose cosine to every profile item is
     /// below this (-1 to 1)
-    #[arg(long, value_name = "COSINE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_similarity: Option<f32>,
     /// Papers per digest
-    #[arg(long, value_name = "N")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<usize>,
 }
 
 impl SettingsChange {
     /// Applies the change; nothing is changed when a value is invalid.
-    pub fn apply(&self, settings: &mut UserSettings) -> Result<(), BadSetting> {
+    pub fn apply(&self, settings: &mut UserSettings) -> Result<()> {
         if let Some(email) = &self.email {
             email.parse::<lettre::Address>().map_err(|err| {
-                BadSetting(format!(
+                AppError::BadSetting(format!(
                     "--email {email:?} is not an e-mail address ({err}): give one such as ada@example.org"
                 ))
             })?;
@@ -185,12 +169,12 @@ impl SettingsChange {
         if let Some(floor) = self.min_similarity
             && !(-1.0..=1.0).contains(&floor)
         {
-            return Err(BadSetting(format!(
+            return Err(AppError::BadSetting(format!(
                 "--min-similarity {floor} is not a cosine: give a number from -1 to 1"
             )));
         }
         if self.size == Some(0) {
-            return Err(BadSetting(
+            return Err(AppError::BadSetting(
                 "--size 0 would send nothing: give at least 1".into(),
             ));
         }
@@ -247,4 +231,122 @@ pub fn change_settings(
     change.apply(&mut settings)?;
     store.set_user_settings(user, &settings)?;
     Ok(settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use paperscout_store::Store;
+    use paperscout_types::Fault;
+
+    use super::*;
+    use crate::testing;
+
+    #[test]
+    fn a_settings_change_adds_rules_once_and_clear_rules_starts_afresh() {
+        let mut store = testing::store();
+        let change = SettingsChange {
+            email: Some("ada@example.org".to_owned()),
+            mute_categories: vec!["cs.CR".to_owned(), " CS.cr ".to_owned()],
+            boost_authors: vec!["Hinton".to_owned()],
+            size: Some(5),
+            ..SettingsChange::default()
+        };
+        let settings = change_settings(&mut store, "ada", &change).expect("changed");
+        assert_eq!(settings.email.as_deref(), Some("ada@example.org"));
+        assert_eq!(
+            settings.rules.mute_categories,
+            ["cs.CR"],
+            "case-blind, once"
+        );
+        assert_eq!(settings.rules.size, Some(5));
+        assert_eq!(
+            store.user("ada").expect("read").expect("ada").settings,
+            settings
+        );
+
+        let cleared = SettingsChange {
+            clear_rules: true,
+            no_email: true,
+            min_similarity: Some(0.3),
+            ..SettingsChange::default()
+        };
+        let settings = change_settings(&mut store, "ada", &cleared).expect("changed");
+        assert_eq!(settings.email, None);
+        assert!(settings.rules.mute_categories.is_empty());
+        assert_eq!(settings.rules.min_similarity, Some(0.3));
+    }
+
+    #[test]
+    fn a_bad_value_changes_nothing_and_says_what_to_give() {
+        let mut store = testing::store();
+        for (change, says) in [
+            (
+                SettingsChange {
+                    email: Some("not an address".to_owned()),
+                    size: Some(3),
+                    ..SettingsChange::default()
+                },
+                "is not an e-mail address",
+            ),
+            (
+                SettingsChange {
+                    min_similarity: Some(3.0),
+                    ..SettingsChange::default()
+                },
+                "is not a cosine",
+            ),
+            (
+                SettingsChange {
+                    size: Some(0),
+                    ..SettingsChange::default()
+                },
+                "give at least 1",
+            ),
+        ] {
+            let err = change_settings(&mut store, "ada", &change).unwrap_err();
+            assert_eq!(err.fault(), Fault::User);
+            assert!(err.to_string().contains(says), "{err}");
+        }
+        assert_eq!(
+            store
+                .user("ada")
+                .expect("read")
+                .expect("ada")
+                .settings
+                .rules
+                .size,
+            None
+        );
+        let err = change_settings(&mut store, "bob", &SettingsChange::default()).unwrap_err();
+        assert_eq!(err.fault(), Fault::Missing);
+    }
+
+    #[test]
+    fn feedback_needs_the_user_and_every_paper_before_writing_any() {
+        let mut store = testing::store();
+        let keys = ["2503.10001".to_owned(), "2503.99999".to_owned()];
+        let err = record_feedback(&mut store, "ada", FeedbackKind::Like, &keys, 2).unwrap_err();
+        assert!(matches!(err, AppError::UnknownPaper(ref key) if key == "2503.99999"));
+        assert!(
+            store.feedback("ada").expect("read").is_empty(),
+            "nothing written"
+        );
+        let err =
+            record_feedback(&mut store, "bob", FeedbackKind::Like, &keys[..1], 2).unwrap_err();
+        assert_eq!(err.fault(), Fault::Missing);
+        let liked = record_feedback(&mut store, "ada", FeedbackKind::Like, &keys[..1], 2)
+            .expect("recorded");
+        assert_eq!(
+            liked[0].paper.id, "arXiv:2503.10001",
+            "found by its bare arXiv id"
+        );
+        let (added, unknown) = add_papers(
+            &mut store,
+            "ada",
+            &["2503.10004".to_owned(), "x".to_owned()],
+            3,
+        )
+        .expect("added");
+        assert_eq!((added, unknown), (1, vec!["x".to_owned()]));
+    }
 }

@@ -1,14 +1,16 @@
 //! Settings: built-in defaults, then the TOML config file, then the environment, then flags.
 //!
-//! clap already merges the environment and the flags (a flag beats its variable); this module
-//! fills in from the config file whatever neither of them gave, and then from the defaults.
+//! The binary's clap already merges the environment and the flags (a flag beats its variable)
+//! and hands them over as [`Overrides`]; this module fills in from the config file whatever
+//! neither of them gave, and then from the defaults, which all live in [`defaults`].
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use crate::cli::{Cli, ModelArgs};
+use crate::error::{AppError, Result};
+use crate::mail::MailConfig;
+use crate::render::Format;
 
 /// The config file's contents. Every key is optional.
 ///
@@ -46,7 +48,7 @@ use crate::cli::{Cli, ModelArgs};
 /// [schedule.users.ada]
 /// digest_at = "08:30"                     # this user's own time
 ///
-/// [mail]                                  # see crate::mail::MailConfig
+/// [mail]                                  # see paperscout_app::mail::MailConfig
 /// smtp_host = "smtp.example.org"
 /// from = "paperscout <paperscout@example.org>"
 /// ```
@@ -66,7 +68,7 @@ pub struct FileConfig {
     pub schedule: ScheduleConfig,
     /// E-mail delivery.
     #[serde(default)]
-    pub mail: crate::mail::MailConfig,
+    pub mail: MailConfig,
 }
 
 /// The `[schedule]` table.
@@ -78,19 +80,19 @@ pub struct ScheduleConfig {
     /// Feed URLs (or files) ingested every `feed_every_minutes`.
     #[serde(default)]
     pub feeds: Vec<String>,
-    /// Minutes between feed fetches [default: 60].
+    /// Minutes between feed fetches.
     pub feed_every_minutes: Option<u64>,
     /// Local time (HH:MM) of every user's daily digest; none: no scheduled digests.
     pub digest_at: Option<String>,
-    /// Papers per digest [default: 10].
+    /// Papers per digest.
     pub digest_size: Option<usize>,
-    /// Days a first digest covers [default: 1].
+    /// Days a first digest covers.
     pub digest_days: Option<u32>,
-    /// markdown, json, html or atom [default: markdown].
-    pub digest_format: Option<crate::render::Format>,
-    /// Where digests are written [default: <data-dir>/digests].
+    /// markdown, json, html or atom (markdown when not set).
+    pub digest_format: Option<Format>,
+    /// Where digests are written (see [`Settings::outbox`]).
     pub outbox: Option<PathBuf>,
-    /// Seconds between looks at the folder, the feeds and the clock [default: 30].
+    /// Seconds between looks at the folder, the feeds and the clock.
     pub poll_seconds: Option<u64>,
     /// Per-user settings.
     #[serde(default)]
@@ -126,7 +128,7 @@ pub struct DaemonConfig {
     /// Seconds shutdown waits for requests in flight.
     pub shutdown_deadline_secs: Option<u64>,
     /// Share of replaced papers' old points in the index past which it is rebuilt in the
-    /// background [default: 0.1].
+    /// background.
     pub compact_above: Option<f64>,
 }
 
@@ -156,40 +158,48 @@ pub struct Settings {
     /// What the daemon does on its own.
     pub schedule: ScheduleConfig,
     /// E-mail delivery.
-    pub mail: crate::mail::MailConfig,
+    pub mail: MailConfig,
     /// The daemon's socket: --socket, else the file's, else the default place.
     pub socket: PathBuf,
 }
 
+/// What the command line (flags and environment) chose, before the config file is read.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--config`: the config file, instead of the default place.
+    pub config: Option<PathBuf>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--socket`.
+    pub socket: Option<PathBuf>,
+    /// `--model`, `--device`, `--engine`, `--batch-size`.
+    pub model: ModelConfig,
+}
+
 impl Settings {
-    /// Merges the config file under the command line (which already holds the environment).
-    pub fn resolve(cli: &Cli, model_args: Option<&ModelArgs>) -> Result<Self> {
-        let file = load_file(cli.config.as_deref())?;
-        let data_dir = cli
+    /// Merges the config file under the command line's choices.
+    pub fn resolve(overrides: &Overrides) -> Result<Self> {
+        let file = load_file(overrides.config.as_deref())?;
+        let data_dir = overrides
             .data_dir
             .clone()
             .or(file.data_dir)
             .unwrap_or_else(default_data_dir);
-        let from_cli = model_args.cloned().unwrap_or(ModelArgs {
-            model: None,
-            device: None,
-            engine: None,
-            batch_size: None,
-        });
+        let from_cli = overrides.model.clone();
         let model = ModelConfig {
             path: from_cli
-                .model
+                .path
                 .or(file.model.path)
                 .or_else(|| switched_model(&data_dir)),
             device: from_cli.device.or(file.model.device),
             engine: from_cli.engine.or(file.model.engine),
             batch_size: from_cli.batch_size.or(file.model.batch_size),
         };
-        let socket = cli
+        let socket = overrides
             .socket
             .clone()
             .or_else(|| file.daemon.socket.clone())
-            .unwrap_or_else(|| crate::daemon::socket::default_path(&data_dir));
+            .unwrap_or_else(|| default_socket_path(&data_dir));
         Ok(Self {
             data_dir,
             model,
@@ -198,6 +208,121 @@ impl Settings {
             mail: file.mail,
             socket,
         })
+    }
+
+    /// Where scheduled digests are written: `[schedule] outbox`, else `<data-dir>/digests`.
+    pub fn outbox(&self) -> PathBuf {
+        self.schedule
+            .outbox
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("digests"))
+    }
+}
+
+/// The socket's name in its folder.
+pub const SOCKET_FILE_NAME: &str = "paperscout.sock";
+
+/// `$XDG_RUNTIME_DIR/paperscout.sock`, else `paperscout.sock` in the data directory.
+pub fn default_socket_path(data_dir: &Path) -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join(SOCKET_FILE_NAME),
+        _ => data_dir.join(SOCKET_FILE_NAME),
+    }
+}
+
+/// Every built-in default of the config file's keys, in one place; the `[daemon]` and
+/// `[schedule]` tables' accessors fall back to these.
+pub mod defaults {
+    /// Longest request line on the socket, in bytes.
+    pub const MAX_LINE_BYTES: usize = 1 << 20;
+    /// Connections open at once.
+    pub const MAX_CONNECTIONS: usize = 4096;
+    /// Seconds a connection may stay silent.
+    pub const IDLE_TIMEOUT_SECS: u64 = 300;
+    /// Interactive requests that may wait for the model.
+    pub const MODEL_QUEUE: usize = 256;
+    /// Texts of waiting requests embedded together.
+    pub const MODEL_BATCH: usize = 32;
+    /// Seconds shutdown waits for requests in flight.
+    pub const SHUTDOWN_DEADLINE_SECS: u64 = 10;
+    /// Share of tombstones in the index past which it is rebuilt.
+    pub const COMPACT_ABOVE: f64 = crate::live_index::TOMBSTONE_LIMIT;
+    /// Minutes between feed fetches.
+    pub const FEED_EVERY_MINUTES: u64 = 60;
+    /// Papers per scheduled digest.
+    pub const DIGEST_SIZE: usize = 10;
+    /// Days a first scheduled digest covers.
+    pub const DIGEST_DAYS: u32 = 1;
+    /// Seconds between the scheduler's looks at the folder, the feeds and the clock.
+    pub const POLL_SECONDS: u64 = 30;
+    /// Papers per ingest transaction.
+    pub const INGEST_BATCH: usize = 512;
+}
+
+impl DaemonConfig {
+    /// `max_line_bytes`, at least 1 KiB.
+    pub fn max_line_bytes(&self) -> usize {
+        self.max_line_bytes
+            .unwrap_or(defaults::MAX_LINE_BYTES)
+            .max(1024)
+    }
+
+    /// `max_connections`, at least 1.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
+            .unwrap_or(defaults::MAX_CONNECTIONS)
+            .max(1)
+    }
+
+    /// `idle_timeout_secs`, at least 1.
+    pub fn idle_timeout_secs(&self) -> u64 {
+        self.idle_timeout_secs
+            .unwrap_or(defaults::IDLE_TIMEOUT_SECS)
+            .max(1)
+    }
+
+    /// `model_queue`.
+    pub fn model_queue(&self) -> usize {
+        self.model_queue.unwrap_or(defaults::MODEL_QUEUE)
+    }
+
+    /// `model_batch`.
+    pub fn model_batch(&self) -> usize {
+        self.model_batch.unwrap_or(defaults::MODEL_BATCH)
+    }
+
+    /// `shutdown_deadline_secs`.
+    pub fn shutdown_deadline_secs(&self) -> u64 {
+        self.shutdown_deadline_secs
+            .unwrap_or(defaults::SHUTDOWN_DEADLINE_SECS)
+    }
+
+    /// `compact_above`.
+    pub fn compact_above(&self) -> f64 {
+        self.compact_above.unwrap_or(defaults::COMPACT_ABOVE)
+    }
+}
+
+impl ScheduleConfig {
+    /// `feed_every_minutes`.
+    pub fn feed_every_minutes(&self) -> u64 {
+        self.feed_every_minutes
+            .unwrap_or(defaults::FEED_EVERY_MINUTES)
+    }
+
+    /// `digest_size`.
+    pub fn digest_size(&self) -> usize {
+        self.digest_size.unwrap_or(defaults::DIGEST_SIZE)
+    }
+
+    /// `digest_days`.
+    pub fn digest_days(&self) -> u32 {
+        self.digest_days.unwrap_or(defaults::DIGEST_DAYS)
+    }
+
+    /// `poll_seconds`, at least 1.
+    pub fn poll_seconds(&self) -> u64 {
+        self.poll_seconds.unwrap_or(defaults::POLL_SECONDS).max(1)
     }
 }
 
@@ -223,7 +348,7 @@ fn switched_model(data_dir: &Path) -> Option<String> {
     value["path"].as_str().map(str::to_owned)
 }
 
-/// Reads the config file again (for the daemon's SIGHUP).
+/// Reads the config file again (for the daemon's SIGHUP); `explicit` is `--config`.
 pub fn reload_file(explicit: Option<&Path>) -> Result<FileConfig> {
     load_file(explicit)
 }
@@ -236,10 +361,17 @@ fn load_file(explicit: Option<&Path>) -> Result<FileConfig> {
             _ => return Ok(FileConfig::default()),
         },
     };
-    let text = fs_err::read_to_string(&path)
-        .context("could not read the config file; fix --config or PAPERSCOUT_CONFIG")?;
-    toml::from_str(&text)
-        .with_context(|| format!("{} is not a valid paperscout config file", path.display()))
+    let text = fs_err::read_to_string(&path).map_err(|err| {
+        AppError::Config(format!(
+            "could not read the config file: {err}; fix --config or PAPERSCOUT_CONFIG"
+        ))
+    })?;
+    toml::from_str(&text).map_err(|err| {
+        AppError::Config(format!(
+            "{} is not a valid paperscout config file: {err}",
+            path.display()
+        ))
+    })
 }
 
 fn xdg_dir(variable: &str, fallback_under_home: &str) -> Option<PathBuf> {

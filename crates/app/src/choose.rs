@@ -1,7 +1,7 @@
 //! Building a user's recommendations: the profile and feedback read from the store, the
 //! candidates of a window of announcement days, and the digest chooser of `paperscout-rank`.
 //!
-//! One code path for every caller: `paperscout digest` on the command line, and the daemon's
+//! One code path for every caller: `paperscout digest` on the command line, the daemon's
 //! `recommend` and `digest` requests. Texts that need a vector (statements of interest,
 //! candidates not embedded yet) go to the [`TextEmbedder`] in one call, so the daemon can route
 //! them through its model worker and the CLI through the model it loaded.
@@ -9,7 +9,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
-use anyhow::{Context, Result};
 use chrono::{Days, NaiveDate};
 use paperscout_rank::Matrix;
 use paperscout_rank::digest::{Day, DigestParams, Pick};
@@ -19,12 +18,7 @@ use paperscout_store::{FeedbackKind, ModelKey, ProfileSubject, Store, StoredPape
 use paperscout_types::Paper;
 use serde::{Deserialize, Serialize};
 
-/// A user with nothing in the profile to rank by.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "{0}'s profile is empty: add papers or interests with `paperscout user add {0} --papers FILE --interest TEXT`"
-)]
-pub struct EmptyProfile(pub String);
+use crate::error::{AppError, Result};
 
 /// Whatever turns texts into vectors of the store's model.
 pub trait TextEmbedder {
@@ -72,14 +66,14 @@ pub struct Entry {
     pub paper: Paper,
     /// The ranking score (standardised over the candidates; higher is better).
     pub score: f32,
-    /// Why.
+    /// The profile item it came from, and what it shares with it.
     pub because: Because,
 }
 
 /// A user's chosen papers of a window of days.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Digest {
-    /// Whose.
+    /// The user the digest is for.
     pub user: String,
     /// The first announcement day considered.
     pub from: String,
@@ -111,8 +105,10 @@ pub fn today() -> NaiveDate {
 
 /// Parses a `YYYY-MM-DD` day, saying which option was wrong.
 pub fn parse_day(text: &str, option: &str) -> Result<NaiveDate> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .with_context(|| format!("{option} {text:?} is not a day (YYYY-MM-DD)"))
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| AppError::BadDay {
+        option: option.to_owned(),
+        text: text.to_owned(),
+    })
 }
 
 /// A text and its vector, when the store had one.
@@ -348,8 +344,7 @@ impl SharedRows {
             let item = match self.find(&row_key) {
                 Some(item) => item,
                 None => {
-                    let vector =
-                        vector.context("the embedder returned fewer vectors than texts")?;
+                    let vector = vector.ok_or_else(fewer_vectors)?;
                     self.add(row_key, text, label, &vector)
                 }
             };
@@ -476,7 +471,7 @@ impl UserInput {
             item_ages.push(item_age);
         }
         if items.is_empty() {
-            return Err(EmptyProfile(user.to_owned()).into());
+            return Err(AppError::EmptyProfile(user.to_owned()));
         }
         let mut negatives = Vec::new();
         let mut negative_ages = Vec::new();
@@ -626,14 +621,14 @@ fn fill_missing<const N: usize>(
     let mut vectors = model.embed_texts(&texts)?.into_iter();
     for group in groups {
         for (_, slot) in group.iter_mut().filter(|(_, vector)| vector.is_none()) {
-            *slot = Some(
-                vectors
-                    .next()
-                    .context("the embedder returned fewer vectors than texts")?,
-            );
+            *slot = Some(vectors.next().ok_or_else(fewer_vectors)?);
         }
     }
     Ok(())
+}
+
+fn fewer_vectors() -> AppError {
+    AppError::Bug("the embedder returned fewer vectors than texts".to_owned())
 }
 
 fn matrix(dim: usize, rows: &[Row]) -> Matrix {
@@ -644,4 +639,137 @@ fn matrix(dim: usize, rows: &[Row]) -> Matrix {
         }
     }
     matrix
+}
+
+#[cfg(test)]
+mod tests {
+    use paperscout_store::{Feedback, FeedbackKind, MemoryStore, Store};
+    use paperscout_types::UserSettings;
+
+    use super::*;
+    use crate::testing::{self, Words};
+
+    fn day() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2025, 3, 18).expect("a day")
+    }
+
+    fn digest_of(store: &MemoryStore, after_last_sent: bool) -> Digest {
+        let window = Window {
+            day: day(),
+            days: 1,
+            after_last_sent,
+        };
+        build(
+            store,
+            &Words::new(),
+            "ada",
+            window,
+            &DigestParams::default(),
+            Some(3),
+        )
+        .expect("a digest")
+    }
+
+    fn ids(digest: &Digest) -> Vec<&str> {
+        digest.papers.iter().map(|e| e.paper.id.as_str()).collect()
+    }
+
+    #[test]
+    fn the_papers_like_the_profile_come_first_and_each_is_explained() {
+        let store = testing::store();
+        let digest = digest_of(&store, true);
+        assert_eq!(
+            (digest.from.as_str(), digest.to.as_str()),
+            ("2025-03-18", "2025-03-18")
+        );
+        assert_eq!(
+            digest.candidates, 6,
+            "the profile paper's day is outside the window"
+        );
+        let mut top = ids(&digest);
+        top.sort_unstable();
+        assert_eq!(
+            top,
+            ["arXiv:2503.10001", "arXiv:2503.10002", "arXiv:2503.10003"],
+            "the three graph papers"
+        );
+        for entry in &digest.papers {
+            assert_eq!(entry.because.reason, Reason::Added);
+            assert_eq!(entry.because.item, "Graph neural networks for molecules");
+            assert!(entry.because.similarity > 0.3, "{:?}", entry.because);
+        }
+    }
+
+    #[test]
+    fn sent_rated_and_muted_papers_are_never_chosen_and_a_boost_is_explained() {
+        let mut store = testing::store();
+        store
+            .record_sent("ada", &["arXiv:2503.10001"], 2)
+            .expect("recorded");
+        store
+            .add_feedback(
+                "ada",
+                &Feedback {
+                    paper_id: "arXiv:2503.10002".to_owned(),
+                    kind: FeedbackKind::Dismiss,
+                    at: 2,
+                },
+            )
+            .expect("rated");
+        let mut settings = UserSettings::default();
+        settings.rules.mute_categories = vec!["cs.CR".to_owned()];
+        settings.rules.boost_keywords = vec!["robots".to_owned()];
+        store.set_user_settings("ada", &settings).expect("set");
+
+        let digest = digest_of(&store, false);
+        let chosen = ids(&digest);
+        for never in ["arXiv:2503.10001", "arXiv:2503.10002", "arXiv:2503.10003"] {
+            assert!(!chosen.contains(&never), "{never} in {chosen:?}");
+        }
+        assert_eq!(
+            digest.candidates, 3,
+            "six papers less one sent, one rated, one muted"
+        );
+        let robots = digest
+            .papers
+            .iter()
+            .find(|e| e.paper.id == "arXiv:2503.10006")
+            .expect("the boosted paper is chosen");
+        assert_eq!(robots.because.rules, ["keyword \"robots\""]);
+        assert_eq!(
+            chosen[0], "arXiv:2503.10006",
+            "the boost lifts it to the top"
+        );
+    }
+
+    #[test]
+    fn a_digest_starts_after_the_newest_day_already_sent() {
+        let mut store = testing::store();
+        store
+            .record_sent("ada", &["arXiv:2503.10001"], 2)
+            .expect("recorded");
+        let digest = digest_of(&store, true);
+        assert_eq!(digest.from, "2025-03-19", "the 18th was sent");
+        assert!(digest.papers.is_empty());
+    }
+
+    #[test]
+    fn an_unknown_user_is_missing_and_an_empty_profile_the_users_to_fill() {
+        let mut store = testing::store();
+        let window = Window {
+            day: day(),
+            days: 1,
+            after_last_sent: true,
+        };
+        let params = DigestParams::default();
+        let err = build(&store, &Words::new(), "bob", window, &params, None).unwrap_err();
+        assert_eq!(err.fault(), paperscout_types::Fault::Missing);
+        store.add_user("bob", 1).expect("bob is added");
+        let err = build(&store, &Words::new(), "bob", window, &params, None).unwrap_err();
+        assert!(
+            matches!(err, AppError::EmptyProfile(ref name) if name == "bob"),
+            "{err}"
+        );
+        assert!(parse_day("18/03/2025", "--date").is_err());
+    }
 }

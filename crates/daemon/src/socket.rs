@@ -4,23 +4,13 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
 use nix::sys::stat::{Mode, umask};
 use nix::unistd::Group;
 
-/// The socket's name in its folder.
-pub const FILE_NAME: &str = "paperscout.sock";
-
-/// `$XDG_RUNTIME_DIR/paperscout.sock`, else `paperscout.sock` in the data directory.
-pub fn default_path(data_dir: &Path) -> PathBuf {
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join(FILE_NAME),
-        _ => data_dir.join(FILE_NAME),
-    }
-}
+use crate::error::{DaemonError, Result};
 
 /// The pid of the daemon answering on `path`, if one answers within a second or two.
 pub fn live_daemon(path: &Path) -> Option<u64> {
@@ -42,19 +32,19 @@ pub fn claim(path: &Path) -> Result<()> {
         return Ok(());
     };
     if !meta.file_type().is_socket() {
-        bail!(
+        return Err(DaemonError::Socket(format!(
             "{} exists and is not a socket: remove it, or choose another socket with --socket",
             path.display()
-        );
+        )));
     }
     if UnixStream::connect(path).is_ok() {
         let who = live_daemon(path)
             .map_or_else(|| "another process".to_owned(), |pid| format!("pid {pid}"));
-        bail!(
+        return Err(DaemonError::Socket(format!(
             "paperscout is already running as {who} on {}: stop it first (`kill -TERM`), or \
              choose another socket with --socket",
             path.display()
-        );
+        )));
     }
     tracing::info!(
         "removing the stale socket {} left by a daemon that stopped",
@@ -73,8 +63,14 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener> {
         None => None,
         Some(name) => Some(
             Group::from_name(name)
-                .with_context(|| format!("could not look up the group {name:?}"))?
-                .with_context(|| format!("there is no group {name:?}: fix daemon.socket_group"))?
+                .map_err(|err| {
+                    DaemonError::Socket(format!("could not look up the group {name:?}: {err}"))
+                })?
+                .ok_or_else(|| {
+                    DaemonError::Socket(format!(
+                        "there is no group {name:?}: fix daemon.socket_group"
+                    ))
+                })?
                 .gid,
         ),
     };
@@ -83,10 +79,15 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener> {
     let previous = umask(Mode::from_bits_truncate(0o177));
     let bound = UnixListener::bind(path);
     umask(previous);
-    let listener = bound.with_context(|| format!("could not listen on {}", path.display()))?;
+    let listener = bound
+        .map_err(|err| DaemonError::io(format!("could not listen on {}", path.display()), err))?;
     if let Some(gid) = gid {
-        std::os::unix::fs::chown(path, None, Some(gid.as_raw()))
-            .with_context(|| format!("could not give {} to the group", path.display()))?;
+        std::os::unix::fs::chown(path, None, Some(gid.as_raw())).map_err(|err| {
+            DaemonError::io(
+                format!("could not give {} to the group", path.display()),
+                err,
+            )
+        })?;
         fs_err::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
     }
     Ok(listener)

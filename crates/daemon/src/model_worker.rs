@@ -13,7 +13,8 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError, bounded, select_biased};
 use paperscout_store::ModelKey;
 
-use crate::store_model::StoreModel;
+use paperscout_app::store_model::StoreModel;
+use paperscout_types::Fault;
 
 /// What the worker answers: the vectors, or why not.
 type Answer = Result<Vec<Vec<f32>>, String>;
@@ -51,6 +52,25 @@ pub struct ModelWorker {
 
 /// Texts per bulk job: small enough that an interactive request never waits for long.
 const BULK_CHUNK: usize = 16;
+
+impl WorkerError {
+    /// A full queue is worth a retry; a failed or stopped model is the environment's.
+    pub fn fault(&self) -> Fault {
+        match self {
+            Self::Overloaded(_) => Fault::Busy,
+            Self::Failed(_) | Self::Stopped => Fault::Environment,
+        }
+    }
+}
+
+impl From<WorkerError> for paperscout_app::AppError {
+    fn from(err: WorkerError) -> Self {
+        Self::Worker {
+            fault: err.fault(),
+            message: err.to_string(),
+        }
+    }
+}
 
 impl ModelWorker {
     /// Starts the thread. `queue` interactive requests may wait; up to `max_batch` texts of

@@ -1,12 +1,13 @@
 //! The embedding model as the store and the ingest pipeline see it: a [`ModelKey`] naming the
 //! model and its exact weights, and an [`Embed`] that computes vectors.
 
-use anyhow::Result;
 use paperscout_embed::Embedder;
 use paperscout_ingest::Embed;
 use paperscout_store::ModelKey;
 
-use crate::config::Settings;
+use crate::choose::TextEmbedder;
+use crate::error::Result;
+use crate::settings::Settings;
 
 /// A loaded model with the key its vectors are stored under.
 pub struct StoreModel {
@@ -59,7 +60,7 @@ impl Embed for StoreModel {
     }
 }
 
-impl crate::recommend::TextEmbedder for StoreModel {
+impl TextEmbedder for StoreModel {
     fn key(&self) -> &ModelKey {
         &self.key
     }

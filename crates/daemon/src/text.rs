@@ -1,11 +1,12 @@
 //! The plain-text side of the socket, for people with `nc -U` or `socat`: a line that does not
 //! start with `{` is a command such as `similar 2503.11677 k=5`, and the answer is a table.
 
-use serde_json::Value;
+use paperscout_proto::tables::{recommendations, similar_table};
+use paperscout_proto::{
+    Answer, HealthRequest, RecommendRequest, Request, SimilarRequest, StatsRequest,
+};
 
-use super::protocol::{RecommendRequest, Request, SimilarRequest, SimilarResult};
-use super::service::Failure;
-use crate::recommend::Digest;
+use crate::service::Failure;
 
 /// A parsed text command.
 #[derive(Debug, Clone)]
@@ -76,8 +77,8 @@ pub fn parse(line: &str) -> Result<Command, String> {
             days: u32::try_from(number("days", 7)?).unwrap_or(7),
             mmr_lambda: None,
         }),
-        "stats" => Request::Stats,
-        "health" => Request::Health,
+        "stats" => Request::Stats(StatsRequest {}),
+        "health" => Request::Health(HealthRequest {}),
         "help" => return Err(HELP.to_owned()),
         _ => {
             return Err(format!(
@@ -88,85 +89,13 @@ pub fn parse(line: &str) -> Result<Command, String> {
     Ok(Command { request })
 }
 
-/// The answer as text.
-pub fn render(command: &Command, answer: Result<Value, Failure>) -> String {
-    let value = match answer {
-        Ok(value) => value,
-        Err(failure) => {
-            let code = serde_json::to_value(failure.code).unwrap_or_default();
-            return format!(
-                "error ({}): {}\n",
-                code.as_str().unwrap_or("internal"),
-                failure.message
-            );
-        }
-    };
-    match &command.request {
-        Request::Similar(_) => match serde_json::from_value::<SimilarResult>(value) {
-            Ok(result) => similar_table(&result),
-            Err(err) => format!("error (internal): {err}\n"),
-        },
-        Request::Recommend(_) => match serde_json::from_value::<Digest>(value) {
-            Ok(digest) => recommendations(&digest),
-            Err(err) => format!("error (internal): {err}\n"),
-        },
-        _ => serde_json::to_string_pretty(&value).unwrap_or_default() + "\n",
-    }
-}
-
-/// `similar`'s answer as a table, for people.
-pub fn similar_table(result: &SimilarResult) -> String {
-    let query = &result.query;
-    let mut out = match &query.id {
-        Some(id) => format!("papers like {id}  {}\n", query.text),
-        None => format!("papers like the text {:?}\n", query.text),
-    };
-    out += &format!(
-        "{:>3}  {:>5}  {:<20}  {:<10}  {}\n",
-        "#", "score", "id", "date", "title"
-    );
-    for (n, hit) in result.hits.iter().enumerate() {
-        out += &format!(
-            "{:>3}  {:>5.3}  {:<20}  {:<10}  {}\n",
-            n + 1,
-            hit.score,
-            hit.id,
-            hit.date.as_deref().unwrap_or("-"),
-            clip(&hit.title, 90)
-        );
-    }
-    out
-}
-
-/// A recommendation as a numbered list with reasons, for people.
-pub fn recommendations(digest: &Digest) -> String {
-    let mut out = format!(
-        "{} of {} papers announced {} … {} for {}\n",
-        digest.papers.len(),
-        digest.candidates,
-        digest.from,
-        digest.to,
-        digest.user
-    );
-    for (n, entry) in digest.papers.iter().enumerate() {
-        out += &format!(
-            "{:>3}. {:>6.2}  {}  {}\n       because of “{}” (similarity {:.2})\n",
-            n + 1,
-            entry.score,
-            entry.paper.id,
-            clip(&entry.paper.title, 80),
-            clip(&entry.because.item, 70),
-            entry.because.similarity
-        );
-    }
-    out
-}
-
-fn clip(text: &str, limit: usize) -> String {
-    if text.chars().count() <= limit {
-        text.to_owned()
-    } else {
-        text.chars().take(limit - 1).collect::<String>() + "…"
+/// The answer as text: a table for `similar` and `recommend`, JSON for the rest.
+pub fn render(answer: Result<Answer, Failure>) -> String {
+    match answer {
+        Ok(Answer::Similar(result)) => similar_table(&result),
+        Ok(Answer::Recommend(digest)) => recommendations(&digest),
+        Ok(other) => serde_json::to_string_pretty(&other).unwrap_or_default() + "\n",
+        Err(failure) => format!("error ({}): {}\n", failure.code.name(), failure.message),
     }
 }
 
@@ -186,6 +115,9 @@ mod tests {
         assert!(parse("similar").is_err());
         assert!(parse("similar x k=many").unwrap_err().contains("k=many"));
         assert!(parse("fly away").unwrap_err().contains("not a command"));
-        assert!(matches!(parse("HEALTH").unwrap().request, Request::Health));
+        assert!(matches!(
+            parse("HEALTH").unwrap().request,
+            Request::Health(_)
+        ));
     }
 }

@@ -86,6 +86,11 @@ impl Catalog {
     pub fn len(&self) -> usize {
         self.papers.len()
     }
+
+    /// Whether no paper is known.
+    pub fn is_empty(&self) -> bool {
+        self.papers.is_empty()
+    }
 }
 
 /// Which papers a `similar` request admits.

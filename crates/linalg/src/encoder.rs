@@ -1,12 +1,12 @@
-//! The numeric kernels of the fused CPU encoder: the checked matrix product (from
-//! `paperscout-linalg`), and single passes over memory for what Candle does as several ops (bias + GELU,
-//! bias + residual + LayerNorm, scaled softmax).
+//! The numeric kernels of `paperscout-embed`'s fused CPU encoder: the checked matrix product,
+//! and single passes over memory for what Candle does as several ops (bias + GELU, bias +
+//! residual + LayerNorm, scaled softmax).
 //!
 //! `erf` and `exp` are polynomial approximations written as plain arithmetic so the loops
 //! vectorise; libm's scalar versions took a sixth of the time under Candle. Their errors in
 //! f32 (exp: 2e-7 relative, erf: 7e-7 absolute) are far inside what the parity tests allow.
 
-pub use paperscout_linalg::{MatRef, exp, matmul};
+pub use crate::{MatRef, exp, matmul};
 
 /// Defines a kernel that runs compiled for AVX2 and FMA where the CPU has them (chosen at run
 /// time, so the default build still runs on any x86-64) and as portable code elsewhere. The

@@ -10,16 +10,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use chrono::{Local, NaiveDate, NaiveTime};
 use paperscout_rank::digest::DigestParams;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::protocol::IngestRequest;
-use super::service::Service;
-use crate::config::ScheduleConfig;
-use crate::recommend::Window;
+use paperscout_app::choose::Window;
+use paperscout_app::settings::ScheduleConfig;
+use paperscout_proto::IngestRequest;
+
+use crate::error::{DaemonError, Result};
+use crate::service::Service;
 
 /// What ran last.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -73,7 +74,9 @@ impl Scheduler {
     fn save_state(&self, state: &State) -> Result<()> {
         let path = self.state_path();
         let staged = path.with_extension("json.tmp");
-        fs_err::write(&staged, serde_json::to_string_pretty(state)?)?;
+        let text = serde_json::to_string_pretty(state)
+            .map_err(|err| DaemonError::Bug(format!("the schedule's state as JSON: {err}")))?;
+        fs_err::write(&staged, text)?;
         fs_err::rename(&staged, &path)?;
         Ok(())
     }
@@ -92,7 +95,7 @@ impl Scheduler {
         match tokio::task::spawn_blocking(move || recovering.recover_outbox(&outbox)).await {
             Ok(Ok(0)) => {}
             Ok(Ok(kept)) => tracing::info!("{kept} digests left pending by a crash were completed"),
-            Ok(Err(err)) => tracing::error!("could not settle the outbox: {err:#}"),
+            Ok(Err(err)) => tracing::error!("could not settle the outbox: {err}"),
             Err(err) => tracing::error!("settling the outbox panicked: {err}"),
         }
         loop {
@@ -100,7 +103,7 @@ impl Scheduler {
             if let Err(err) = tokio::task::spawn_blocking(move || round.round()).await {
                 tracing::error!("a scheduled round panicked: {err}");
             }
-            let pause = Duration::from_secs(self.current().poll_seconds.unwrap_or(30).max(1));
+            let pause = Duration::from_secs(self.current().poll_seconds());
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
                 _ = stopped.changed() => return,
@@ -126,7 +129,7 @@ impl Scheduler {
         self.send_digests(&config, &mut state);
         self.deliver_mail();
         if let Err(err) = self.save_state(&state) {
-            tracing::error!("could not save the schedule's state: {err:#}");
+            tracing::error!("could not save the schedule's state: {err}");
         }
     }
 
@@ -162,7 +165,7 @@ impl Scheduler {
                 );
             }
             Ok(None) => {}
-            Err(err) => tracing::error!("delivering digest e-mail failed: {err:#}"),
+            Err(err) => tracing::error!("delivering digest e-mail failed: {err}"),
         }
     }
 
@@ -197,11 +200,11 @@ impl Scheduler {
             };
             let outcome = match self.service.ingest(&request) {
                 Ok(report) => {
-                    tracing::info!(file = %path.display(), report = %report["report"], "ingested");
+                    tracing::info!(file = %path.display(), report = ?report.report, "ingested");
                     "done"
                 }
                 Err(err) => {
-                    tracing::error!("could not ingest {}: {err:#}", path.display());
+                    tracing::error!("could not ingest {}: {err}", path.display());
                     "failed"
                 }
             };
@@ -219,7 +222,7 @@ impl Scheduler {
     }
 
     fn fetch_feeds(&self, config: &ScheduleConfig, state: &mut State) {
-        let every = 60 * i64::try_from(config.feed_every_minutes.unwrap_or(60)).unwrap_or(60);
+        let every = 60 * i64::try_from(config.feed_every_minutes()).unwrap_or(60);
         let now = paperscout_store::now();
         for feed in &config.feeds {
             if state.feeds.get(feed).is_some_and(|last| now - last < every) {
@@ -231,8 +234,8 @@ impl Scheduler {
                 batch: None,
             };
             match self.service.ingest(&request) {
-                Ok(report) => tracing::info!(%feed, report = %report["report"], "feed ingested"),
-                Err(err) => tracing::error!("could not ingest the feed {feed}: {err:#}"),
+                Ok(report) => tracing::info!(%feed, report = ?report.report, "feed ingested"),
+                Err(err) => tracing::error!("could not ingest the feed {feed}: {err}"),
             }
             state.feeds.insert(feed.clone(), now);
         }
@@ -244,7 +247,7 @@ impl Scheduler {
         let users = match self.service.user_names() {
             Ok(users) => users,
             Err(err) => {
-                tracing::error!("could not list the users: {err:#}");
+                tracing::error!("could not list the users: {err}");
                 return;
             }
         };
@@ -259,7 +262,7 @@ impl Scheduler {
             let at = match parse_time(&at) {
                 Ok(at) => at,
                 Err(err) => {
-                    tracing::error!("{err:#}");
+                    tracing::error!("{err}");
                     continue;
                 }
             };
@@ -268,11 +271,11 @@ impl Scheduler {
             }
             let window = Window {
                 day: today,
-                days: config.digest_days.unwrap_or(1),
+                days: config.digest_days(),
                 after_last_sent: true,
             };
             let params = DigestParams {
-                size: config.digest_size.unwrap_or(10),
+                size: config.digest_size(),
                 ..DigestParams::default()
             };
             let format = config.digest_format.unwrap_or_default();
@@ -284,7 +287,7 @@ impl Scheduler {
                 Ok(None) => tracing::info!(%user, "no new papers: no digest today"),
                 Err(err) => {
                     // Tried again next round.
-                    tracing::error!("the digest for {user} failed: {err:#}");
+                    tracing::error!("the digest for {user} failed: {err}");
                     continue;
                 }
             }
@@ -305,17 +308,20 @@ pub fn validate(config: &ScheduleConfig) -> Result<()> {
     if let Some(dir) = &config.watch
         && !dir.is_dir()
     {
-        anyhow::bail!(
+        return Err(DaemonError::Schedule(format!(
             "the watched folder {} does not exist: create it, or fix schedule.watch",
             dir.display()
-        );
+        )));
     }
     Ok(())
 }
 
 fn parse_time(text: &str) -> Result<NaiveTime> {
-    NaiveTime::parse_from_str(text, "%H:%M")
-        .with_context(|| format!("digest_at {text:?} is not a time of day (HH:MM); fix [schedule]"))
+    NaiveTime::parse_from_str(text, "%H:%M").map_err(|_| {
+        DaemonError::Schedule(format!(
+            "digest_at {text:?} is not a time of day (HH:MM); fix [schedule]"
+        ))
+    })
 }
 
 #[cfg(test)]

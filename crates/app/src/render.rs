@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::recommend::{Because, Digest, Reason};
+use crate::choose::{Because, Digest, Reason};
 
 /// The formats a digest is written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// Markdown, for people.
@@ -20,6 +20,21 @@ pub enum Format {
     Atom,
 }
 
+impl Format {
+    /// Every format, in the order help texts list them.
+    pub const ALL: [Self; 4] = [Self::Markdown, Self::Json, Self::Html, Self::Atom];
+
+    /// The format's name in config files, flags and requests.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Markdown => "markdown",
+            Self::Json => "json",
+            Self::Html => "html",
+            Self::Atom => "atom",
+        }
+    }
+}
+
 /// The digest in `format`; `now` dates the Atom feed.
 pub fn render(digest: &Digest, format: Format, now: i64) -> String {
     match format {
@@ -30,6 +45,7 @@ pub fn render(digest: &Digest, format: Format, now: i64) -> String {
     }
 }
 
+/// The digest as Markdown, the plain-text part of its e-mail too.
 pub fn markdown(digest: &Digest) -> String {
     let mut out = format!(
         "# paperscout digest for {} — {}\n\n{} of {} papers announced {} … {}\n",

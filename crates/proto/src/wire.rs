@@ -1,56 +1,21 @@
-//! The daemon's wire protocol: one JSON object a line each way, documented with an example of
-//! every request in `docs/protocol.md`.
+//! The requests' parameters and the envelope around them: one JSON object a line each way,
+//! documented with an example of every request in `docs/protocol.md`.
 //!
 //! A request is `{"v": 1, "id": ..., "op": "...", ...}`; its answer carries the same `id` and
 //! either `"ok": true` with a `result`, or `"ok": false` with an `error` whose `code` is one
 //! of a few stable values. The id may be any JSON value; the daemon only copies it.
 
-use crate::users::SettingsChange;
+use paperscout_app::render::Format;
+use paperscout_app::users::SettingsChange;
+use paperscout_store::FeedbackKind;
+use paperscout_types::Fault;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::render::Format;
+use crate::ops::{OPS, Request, parse_op};
 
 /// The protocol version this build speaks.
 pub const VERSION: u32 = 1;
-
-/// What a client asks for.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum Request {
-    /// Papers like a paper or a text.
-    Similar(SimilarRequest),
-    /// A user's current top papers, explained, without recording anything.
-    Recommend(RecommendRequest),
-    /// Build, preview or send (record as sent) a user's digest.
-    Digest(DigestRequest),
-    /// Likes, dislikes, saves and dismissals.
-    Feedback(FeedbackRequest),
-    /// Users and their profiles.
-    User(UserRequest),
-    /// Papers into the store, the index and the catalogue.
-    Ingest(IngestRequest),
-    /// What the store and the index hold.
-    Stats,
-    /// Whether the daemon is up, and how busy.
-    Health,
-}
-
-impl Request {
-    /// The op's name, for logs.
-    pub fn op(&self) -> &'static str {
-        match self {
-            Self::Similar(_) => "similar",
-            Self::Recommend(_) => "recommend",
-            Self::Digest(_) => "digest",
-            Self::Feedback(_) => "feedback",
-            Self::User(_) => "user",
-            Self::Ingest(_) => "ingest",
-            Self::Stats => "stats",
-            Self::Health => "health",
-        }
-    }
-}
 
 /// How to read `similar`'s query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -94,44 +59,6 @@ pub struct SimilarRequest {
     pub categories: Vec<String>,
 }
 
-/// What `similar` resolved its query to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ResolvedQuery {
-    /// `paper` or `text`.
-    pub kind: String,
-    /// The stored paper, for a paper query.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Its title, or the text.
-    pub text: String,
-}
-
-/// One paper in `similar`'s answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SimilarHit {
-    /// The paper's id.
-    pub id: String,
-    /// Cosine similarity with the query.
-    pub score: f32,
-    /// Title.
-    pub title: String,
-    /// Announcement day, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub date: Option<String>,
-    /// arXiv categories.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub categories: Vec<String>,
-}
-
-/// `similar`'s answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SimilarResult {
-    /// The query as understood.
-    pub query: ResolvedQuery,
-    /// Best first.
-    pub hits: Vec<SimilarHit>,
-}
-
 fn default_days() -> u32 {
     7
 }
@@ -140,7 +67,7 @@ fn default_days() -> u32 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecommendRequest {
-    /// Whose.
+    /// The user.
     pub user: String,
     /// How many papers.
     #[serde(default = "default_k")]
@@ -177,7 +104,7 @@ fn default_one() -> u32 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DigestRequest {
-    /// Whose.
+    /// The user.
     pub user: String,
     /// What to do.
     #[serde(default)]
@@ -206,51 +133,14 @@ pub struct DigestRequest {
     pub email: bool,
 }
 
-/// A kind of feedback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FeedbackKindWire {
-    /// More like this.
-    Like,
-    /// Fewer like this.
-    Dislike,
-    /// A strong like.
-    Save,
-    /// Never show again.
-    Dismiss,
-}
-
-impl From<FeedbackKindWire> for paperscout_store::FeedbackKind {
-    fn from(kind: FeedbackKindWire) -> Self {
-        match kind {
-            FeedbackKindWire::Like => Self::Like,
-            FeedbackKindWire::Dislike => Self::Dislike,
-            FeedbackKindWire::Save => Self::Save,
-            FeedbackKindWire::Dismiss => Self::Dismiss,
-        }
-    }
-}
-
-impl From<paperscout_store::FeedbackKind> for FeedbackKindWire {
-    fn from(kind: paperscout_store::FeedbackKind) -> Self {
-        use paperscout_store::FeedbackKind;
-        match kind {
-            FeedbackKind::Like => Self::Like,
-            FeedbackKind::Dislike => Self::Dislike,
-            FeedbackKind::Save => Self::Save,
-            FeedbackKind::Dismiss => Self::Dismiss,
-        }
-    }
-}
-
 /// `feedback`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeedbackRequest {
-    /// Whose.
+    /// The user.
     pub user: String,
     /// What kind.
-    pub kind: FeedbackKindWire,
+    pub kind: FeedbackKind,
     /// arXiv ids or DOIs of stored papers.
     pub papers: Vec<String>,
 }
@@ -320,6 +210,38 @@ pub enum ErrorCode {
     Internal,
 }
 
+impl ErrorCode {
+    /// The code of a failure with this fault.
+    pub fn of(fault: Fault) -> Self {
+        match fault {
+            Fault::User => Self::BadRequest,
+            Fault::Missing => Self::NotFound,
+            Fault::Busy => Self::Overloaded,
+            Fault::Environment | Fault::Bug => Self::Internal,
+        }
+    }
+
+    /// The fault a code stands for; `internal` is taken for a bug, the daemon's log says more.
+    pub fn fault(self) -> Fault {
+        match self {
+            Self::BadRequest => Fault::User,
+            Self::NotFound => Fault::Missing,
+            Self::Overloaded => Fault::Busy,
+            Self::Internal => Fault::Bug,
+        }
+    }
+
+    /// The code's name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad_request",
+            Self::NotFound => "not_found",
+            Self::Overloaded => "overloaded",
+            Self::Internal => "internal",
+        }
+    }
+}
+
 /// An error answer's body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -385,6 +307,38 @@ impl Response {
     }
 }
 
+/// A successful answer's line, newline included, with `result` serialised straight from its
+/// type (an `f32` score is written as the shortest text that reads back as the same `f32`,
+/// as the client prints it).
+pub fn answer_line<T: Serialize>(id: &Value, result: &T) -> String {
+    #[derive(Serialize)]
+    struct Answered<'a, T> {
+        v: u32,
+        #[serde(skip_serializing_if = "Value::is_null")]
+        id: &'a Value,
+        ok: bool,
+        result: &'a T,
+    }
+    let answered = Answered {
+        v: VERSION,
+        id,
+        ok: true,
+        result,
+    };
+    match serde_json::to_string(&answered) {
+        Ok(mut line) => {
+            line.push('\n');
+            line
+        }
+        Err(err) => Response::error(
+            id.clone(),
+            ErrorCode::Internal,
+            format!("could not encode the answer: {err}"),
+        )
+        .to_line(),
+    }
+}
+
 /// Reads a request line: the id is recovered even when the rest is wrong, so the error answer
 /// can carry it.
 pub fn parse_request(line: &str) -> Result<(Value, Request), (Value, String)> {
@@ -418,21 +372,10 @@ pub fn parse_request(line: &str) -> Result<(Value, Request), (Value, String)> {
             ),
         ));
     };
-    let request = match op.as_str() {
-        "similar" => params(object).map(Request::Similar),
-        "recommend" => params(object).map(Request::Recommend),
-        "digest" => params(object).map(Request::Digest),
-        "feedback" => params(object).map(Request::Feedback),
-        "user" => params(object).map(Request::User),
-        "ingest" => params(object).map(Request::Ingest),
-        "stats" | "health" if !object.is_empty() => Err(format!(
-            "{op} takes no parameters, but got {}",
-            object.keys().cloned().collect::<Vec<_>>().join(", ")
-        )),
-        "stats" => Ok(Request::Stats),
-        "health" => Ok(Request::Health),
-        other => Err(format!(
-            "there is no op {other:?}: use one of {}",
+    let request = match parse_op(&op, object) {
+        Some(request) => request,
+        None => Err(format!(
+            "there is no op {op:?}: use one of {}",
             OPS.join(", ")
         )),
     };
@@ -441,20 +384,8 @@ pub fn parse_request(line: &str) -> Result<(Value, Request), (Value, String)> {
         .map_err(|message| (id, format!("{message}; see docs/protocol.md")))
 }
 
-/// Every op, for messages.
-const OPS: [&str; 8] = [
-    "similar",
-    "recommend",
-    "digest",
-    "feedback",
-    "user",
-    "ingest",
-    "stats",
-    "health",
-];
-
 /// An op's parameters, with the path of the field at fault in the message.
-fn params<T: serde::de::DeserializeOwned>(
+pub(crate) fn params<T: serde::de::DeserializeOwned>(
     object: serde_json::Map<String, Value>,
 ) -> Result<T, String> {
     serde_path_to_error::deserialize(Value::Object(object)).map_err(|err| {

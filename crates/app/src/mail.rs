@@ -9,7 +9,6 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use lettre::address::Envelope;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
@@ -18,7 +17,8 @@ use lettre::{Address, Message, SmtpTransport, Transport};
 use paperscout_store::{NewMail, Store};
 use serde::{Deserialize, Serialize};
 
-use crate::recommend::Digest;
+use crate::choose::Digest;
+use crate::error::{AppError, Result};
 
 /// How the connection to the SMTP server is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -73,24 +73,37 @@ pub struct Mailer {
 impl Mailer {
     /// The mailer the config describes; an error naming the key to set when it is incomplete.
     pub fn new(config: &MailConfig) -> Result<Self> {
-        let host = config.smtp_host.as_deref().context(
-            "e-mail is not set up: set smtp_host (and from) in the [mail] table of the config file",
-        )?;
+        let host = config.smtp_host.as_deref().ok_or_else(|| {
+            AppError::MailConfig(
+                "e-mail is not set up: set smtp_host (and from) in the [mail] table of the config file"
+                    .to_owned(),
+            )
+        })?;
         let from: Mailbox = config
             .from
             .as_deref()
-            .context("e-mail is not set up: set from = \"paperscout <you@example.org>\" in the [mail] table")?
-            .parse()
-            .with_context(|| {
-                format!(
-                    "[mail] from = {:?} is not an address such as \"paperscout <you@example.org>\"",
-                    config.from.as_deref().unwrap_or_default()
+            .ok_or_else(|| {
+                AppError::MailConfig(
+                    "e-mail is not set up: set from = \"paperscout <you@example.org>\" in the [mail] table"
+                        .to_owned(),
                 )
+            })?
+            .parse()
+            .map_err(|err| {
+                AppError::MailConfig(format!(
+                    "[mail] from = {:?} is not an address such as \"paperscout <you@example.org>\": {err}",
+                    config.from.as_deref().unwrap_or_default()
+                ))
             })?;
         let security = config.security.unwrap_or_default();
+        let tls_setup = |err: lettre::transport::smtp::Error| {
+            AppError::MailConfig(format!(
+                "could not set up TLS for {host}: {err}; check [mail] smtp_host and security"
+            ))
+        };
         let builder = match security {
-            Security::Starttls => SmtpTransport::starttls_relay(host)?,
-            Security::Tls => SmtpTransport::relay(host)?,
+            Security::Starttls => SmtpTransport::starttls_relay(host).map_err(tls_setup)?,
+            Security::Tls => SmtpTransport::relay(host).map_err(tls_setup)?,
             Security::None => SmtpTransport::builder_dangerous(host),
         };
         let port = config.smtp_port.unwrap_or(match security {
@@ -106,8 +119,10 @@ impl Mailer {
                 .password_env
                 .as_deref()
                 .unwrap_or("PAPERSCOUT_SMTP_PASSWORD");
-            let password = std::env::var(variable).with_context(|| {
-                format!("[mail] username is set but ${variable} holds no password: export it")
+            let password = std::env::var(variable).map_err(|_| {
+                AppError::MailConfig(format!(
+                    "[mail] username is set but ${variable} holds no password: export it"
+                ))
             })?;
             builder = builder.credentials(Credentials::new(username.clone(), password));
         }
@@ -124,11 +139,14 @@ impl Mailer {
 
     /// Hands one message to the server.
     fn send(&self, recipient: &str, message: &[u8]) -> Result<()> {
-        let to: Address = recipient
-            .parse()
-            .with_context(|| format!("{recipient:?} is not an e-mail address"))?;
-        let envelope = Envelope::new(Some(self.from.email.clone()), vec![to])?;
-        self.transport.send_raw(&envelope, message)?;
+        let to: Address = recipient.parse().map_err(|err| {
+            AppError::BadSetting(format!("{recipient:?} is not an e-mail address: {err}"))
+        })?;
+        let envelope = Envelope::new(Some(self.from.email.clone()), vec![to])
+            .map_err(|err| AppError::Bug(format!("an envelope with one recipient: {err}")))?;
+        self.transport
+            .send_raw(&envelope, message)
+            .map_err(|err| AppError::Smtp(smtp_failure(&err)))?;
         Ok(())
     }
 }
@@ -136,11 +154,11 @@ impl Mailer {
 /// The digest as an e-mail: the Markdown as its plain-text part, the e-mail-safe HTML as its
 /// HTML part.
 pub fn compose(digest: &Digest, from: &Mailbox, to: &str) -> Result<Vec<u8>> {
-    let to: Mailbox = to.parse().with_context(|| {
-        format!(
-            "{to:?} is not an e-mail address: fix it with `paperscout user set {} --email ADDRESS`",
+    let to: Mailbox = to.parse().map_err(|err| {
+        AppError::BadSetting(format!(
+            "{to:?} is not an e-mail address ({err}): fix it with `paperscout user set {} --email ADDRESS`",
             digest.user
-        )
+        ))
     })?;
     let count = digest.papers.len();
     let subject = format!(
@@ -174,7 +192,8 @@ pub fn compose(digest: &Digest, from: &Mailbox, to: &str) -> Result<Vec<u8>> {
                         .header(ContentType::TEXT_HTML)
                         .body(crate::render::html(digest)),
                 ),
-        )?;
+        )
+        .map_err(|err| AppError::Bug(format!("could not build the digest's message: {err}")))?;
     // Mail robots and vacation replies leave automatic messages alone (RFC 3834).
     message.headers_mut().insert_raw(HeaderValue::new(
         HeaderName::new_from_ascii_str("Auto-Submitted"),
@@ -217,7 +236,7 @@ pub fn queue(
 }
 
 /// What a delivery run did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
     /// Messages the server took.
     pub delivered: usize,
@@ -236,7 +255,7 @@ pub fn deliver_queued(store: &mut dyn Store, mailer: &Mailer) -> Result<Delivery
                 delivery.delivered += 1;
             }
             Err(err) => {
-                let why = format!("{err:#}");
+                let why = err.to_string();
                 tracing::warn!(
                     "the digest of {} for {} to {} is still queued: {why}",
                     mail.user,
@@ -254,16 +273,24 @@ pub fn deliver_queued(store: &mut dyn Store, mailer: &Mailer) -> Result<Delivery
     Ok(delivery)
 }
 
-/// A user to e-mail who has no address.
-#[derive(Debug, thiserror::Error)]
-#[error("{0} has no e-mail address: set one with `paperscout user set {0} --email ADDRESS`")]
-pub struct NoAddress(pub String);
-
 /// The user's e-mail address, or an error saying how to set one.
 pub fn recipient(store: &dyn Store, user: &str) -> Result<String> {
     let settings = store
         .user(user)?
         .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(user.to_owned()))?
         .settings;
-    Ok(settings.email.ok_or_else(|| NoAddress(user.to_owned()))?)
+    settings
+        .email
+        .ok_or_else(|| AppError::NoAddress(user.to_owned()))
+}
+
+/// An SMTP failure with its causes (lettre keeps the server's answer in the source chain).
+fn smtp_failure(err: &lettre::transport::smtp::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text += &format!(": {cause}");
+        source = cause.source();
+    }
+    text
 }

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use paperscout_proto::{Answer, ErrorCode, Request, Response, answer_line, parse_request};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
@@ -12,9 +13,8 @@ use tokio::net::unix::OwnedReadHalf;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
-use super::protocol::{ErrorCode, Response, parse_request};
-use super::service::{Failure, Service};
-use super::text;
+use crate::service::{Failure, Service};
+use crate::text;
 
 /// Limits that keep one client from hurting the others.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -218,30 +218,18 @@ async fn answer(service: &Arc<Service>, line: &[u8]) -> Option<String> {
                 return Some(Response::error(id, ErrorCode::BadRequest, message).to_line());
             }
         };
-        let op = request.op();
-        let response = match run_blocking(service, request).await {
-            Ok(result) => Response::ok(id, result),
-            Err(failure) => {
-                tracing::debug!(op, code = ?failure.code, "{}", failure.message);
-                Response::error(id, failure.code, failure.message)
-            }
-        };
-        return Some(response.to_line());
+        return Some(match run_blocking(service, request).await {
+            Ok(answer) => answer_line(&id, &answer),
+            Err(failure) => Response::error(id, failure.code, failure.message).to_line(),
+        });
     }
     Some(match text::parse(text) {
-        Ok(command) => {
-            let request = command.request.clone();
-            let answer = run_blocking(service, request).await;
-            text::render(&command, answer)
-        }
+        Ok(command) => text::render(run_blocking(service, command.request).await),
         Err(help) => help,
     })
 }
 
-async fn run_blocking(
-    service: &Arc<Service>,
-    request: super::protocol::Request,
-) -> Result<Value, Failure> {
+async fn run_blocking(service: &Arc<Service>, request: Request) -> Result<Answer, Failure> {
     if service.is_quick(&request) {
         // Handing a sub-millisecond request to another thread costs more than it saves, and
         // with many clients oversubscribes the cores.

@@ -1,0 +1,175 @@
+//! `digest`, and the schedule's digests and e-mail: choosing, recording as sent, writing the
+//! outbox and delivering mail, each in the order that keeps a crash from losing or repeating
+//! a digest.
+
+use std::path::{Path, PathBuf};
+
+use paperscout_app::choose::{self, Digest, Window};
+use paperscout_app::mail::{self, MailConfig};
+use paperscout_app::outbox;
+use paperscout_app::render::{self, Format};
+use paperscout_proto::{DigestAction, DigestAnswer, DigestRequest};
+use paperscout_rank::digest::DigestParams;
+use paperscout_store::Store;
+
+use super::query::{MAX_K, day_or, digest_params};
+use super::{Interactive, Service, app, lock, read, write};
+use crate::error::{DaemonError, Result};
+
+impl Service {
+    /// `digest`: build, preview, or send (record as sent, in one transaction).
+    pub fn digest(&self, request: &DigestRequest) -> Result<DigestAnswer> {
+        let day = day_or(request.date.as_deref(), choose::today)?;
+        let window = Window {
+            day,
+            days: request.days,
+            after_last_sent: true,
+        };
+        let params = digest_params(request.mmr_lambda, request.min_similarity);
+        let build = |store: &dyn Store| {
+            choose::build(
+                store,
+                &Interactive(&self.model),
+                &request.user,
+                window,
+                &params,
+                request.size.map(|size| size.min(MAX_K)),
+            )
+            .map_err(app)
+        };
+        if request.email {
+            return self.digest_by_email(request, &build);
+        }
+        let (digest, recorded) = if request.action == DigestAction::Send {
+            // The writer is held from choosing to recording, so two sends cannot both pick
+            // the same papers.
+            let mut writer = lock(&self.writer);
+            let digest = build(&*writer)?;
+            let ids: Vec<&str> = digest.papers.iter().map(|e| e.paper.id.as_str()).collect();
+            let recorded = writer.record_sent(&request.user, &ids, paperscout_store::now())?;
+            (digest, Some(recorded))
+        } else {
+            (self.readers.with(|store| build(store))?, None)
+        };
+        let rendered = (request.action != DigestAction::Build)
+            .then(|| render::render(&digest, request.format, paperscout_store::now()));
+        Ok(DigestAnswer {
+            digest,
+            rendered,
+            recorded,
+            recipient: None,
+            delivery: None,
+        })
+    }
+
+    /// `digest` with `email`: the message is composed, then (for `send`) queued with the
+    /// papers' record in one transaction and delivered; `rendered` is the message itself.
+    fn digest_by_email(
+        &self,
+        request: &DigestRequest,
+        build: &dyn Fn(&dyn Store) -> Result<Digest>,
+    ) -> Result<DigestAnswer> {
+        let mailer = self.mailer()?.ok_or_else(|| {
+            DaemonError::BadRequest(
+                "e-mail is not set up: set smtp_host and from in the [mail] table of the daemon's config file, then send it SIGHUP"
+                    .to_owned(),
+            )
+        })?;
+        let recipient = self
+            .readers
+            .with(|store| mail::recipient(store, &request.user).map_err(app))?;
+        if request.action != DigestAction::Send {
+            let digest = self.readers.with(|store| build(store))?;
+            let message = mail::compose(&digest, mailer.from(), &recipient)?;
+            let rendered = String::from_utf8_lossy(&message).into_owned();
+            return Ok(DigestAnswer {
+                digest,
+                rendered: Some(rendered),
+                recorded: None,
+                recipient: None,
+                delivery: None,
+            });
+        }
+        let (digest, recorded) = {
+            let mut writer = lock(&self.writer);
+            let digest = build(&*writer)?;
+            if digest.papers.is_empty() {
+                return Ok(DigestAnswer {
+                    digest,
+                    rendered: None,
+                    recorded: Some(0),
+                    recipient: None,
+                    delivery: None,
+                });
+            }
+            let recorded = mail::queue(&mut *writer, &digest, &mailer, &recipient)?;
+            (digest, recorded)
+        };
+        // The store is free while the server is talked to.
+        let delivery = mail::deliver_queued(&mut &self.writer, &mailer)?;
+        Ok(DigestAnswer {
+            digest,
+            rendered: None,
+            recorded: Some(recorded),
+            recipient: Some(recipient),
+            delivery: Some(delivery),
+        })
+    }
+
+    /// The mailer the current `[mail]` table describes; none when e-mail is not set up.
+    pub fn mailer(&self) -> Result<Option<mail::Mailer>> {
+        let config = read(&self.mail).clone();
+        if config.smtp_host.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(mail::Mailer::new(&config)?))
+    }
+
+    /// Replaces the `[mail]` table (SIGHUP).
+    pub fn set_mail_config(&self, config: MailConfig) {
+        *write(&self.mail) = config;
+    }
+
+    /// Delivers every queued digest e-mail; none when e-mail is not set up.
+    pub fn deliver_mail(&self) -> Result<Option<mail::Delivery>> {
+        let Some(mailer) = self.mailer()? else {
+            return Ok(None);
+        };
+        Ok(Some(mail::deliver_queued(&mut &self.writer, &mailer)?))
+    }
+
+    /// Chooses `user`'s digest of the window, writes it into `outbox/<user>/` and records its
+    /// papers as sent (see [`outbox::deliver`]); a user with an e-mail address, when e-mail is
+    /// set up, also gets the digest queued as a message in the same transaction
+    /// ([`Service::deliver_mail`] sends it). Returns the digest's file, or none when there was
+    /// nothing new.
+    pub fn deliver_digest(
+        &self,
+        user: &str,
+        window: Window,
+        params: &DigestParams,
+        format: Format,
+        outbox: &Path,
+    ) -> Result<Option<PathBuf>> {
+        let mailer = self.mailer()?;
+        // The writer is held throughout: nothing else can send this user papers meanwhile.
+        let mut writer = lock(&self.writer);
+        Ok(outbox::deliver(
+            &mut *writer,
+            &Interactive(&self.model),
+            mailer.as_ref(),
+            user,
+            window,
+            params,
+            format,
+            outbox,
+        )?)
+    }
+
+    /// Settles digests a crash left `.pending` in the outbox (see [`outbox::recover`]).
+    /// Returns how many were kept.
+    pub fn recover_outbox(&self, outbox: &Path) -> Result<usize> {
+        self.readers
+            .with(|store| outbox::recover(store, outbox).map_err(app))
+    }
+}

@@ -1,0 +1,256 @@
+//! The daemon's operations over its state: the store (one writer, pooled readers), the live
+//! index, the catalogue and the model worker. Every function here is synchronous; the server
+//! runs them on blocking threads, so the async runtime only moves bytes.
+//!
+//! This module holds the state and the dispatch; each group of operations has its own
+//! module: `query` (`similar`, `recommend`), `digests` (`digest`, the schedule's digests
+//! and e-mail), `people` (`feedback`, `user`), `ingest` (papers in) and `upkeep`
+//! (`stats`, `health`, compaction and saving).
+
+mod digests;
+mod ingest;
+mod people;
+mod query;
+mod upkeep;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
+
+use paperscout_app::choose::TextEmbedder;
+use paperscout_app::live_index::LiveIndex;
+use paperscout_app::mail::MailConfig;
+use paperscout_app::store_model::StoreModel;
+use paperscout_app::{AppError, Settings};
+use paperscout_ingest::Embed;
+use paperscout_proto::{Answer, ErrorCode, QueryKind, Request};
+use paperscout_store::{ModelKey, SqliteStore, Store};
+
+use crate::catalog::Catalog;
+use crate::error::{DaemonError, Result};
+use crate::model_worker::ModelWorker;
+
+pub use query::MAX_K;
+
+/// A failed request as the protocol answers it: a stable code and a message that says what
+/// to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Failure {
+    /// The code.
+    pub code: ErrorCode,
+    /// What went wrong and what to do.
+    pub message: String,
+}
+
+impl From<&DaemonError> for Failure {
+    fn from(err: &DaemonError) -> Self {
+        let code = ErrorCode::of(err.fault());
+        let message = if code == ErrorCode::Internal {
+            format!("{err}; see the daemon's log")
+        } else {
+            err.to_string()
+        };
+        Self { code, message }
+    }
+}
+
+/// The daemon's knobs that the service uses.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceOptions {
+    /// Interactive requests that may wait for the model.
+    pub model_queue: usize,
+    /// Texts of waiting requests embedded together.
+    pub model_batch: usize,
+    /// The share of tombstones in the index past which it is rebuilt in the background.
+    pub compact_above: f64,
+}
+
+impl ServiceOptions {
+    /// The options the `[daemon]` table gives.
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            model_queue: settings.daemon.model_queue(),
+            model_batch: settings.daemon.model_batch(),
+            compact_above: settings.daemon.compact_above(),
+        }
+    }
+}
+
+/// Read-only store connections, reused between requests.
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<SqliteStore>>,
+}
+
+/// Connections kept for reuse; more are opened while busy and closed after.
+const IDLE_READERS: usize = 16;
+
+impl Readers {
+    fn with<T>(&self, work: impl FnOnce(&SqliteStore) -> Result<T>) -> Result<T> {
+        let reader = lock(&self.idle).pop();
+        let reader = match reader {
+            Some(reader) => reader,
+            None => SqliteStore::open_read_only(&self.path)?,
+        };
+        let result = work(&reader);
+        let mut idle = lock(&self.idle);
+        if idle.len() < IDLE_READERS {
+            idle.push(reader);
+        }
+        result
+    }
+}
+
+/// Everything the daemon serves from.
+pub struct Service {
+    writer: Mutex<SqliteStore>,
+    readers: Readers,
+    index: LiveIndex,
+    catalog: RwLock<Catalog>,
+    model: ModelWorker,
+    /// E-mail delivery, replaced on SIGHUP.
+    mail: RwLock<MailConfig>,
+    started: Instant,
+    /// Connections open now (kept by the server, shown by `health`).
+    pub connections: AtomicUsize,
+}
+
+/// The model worker as the ranking code sees it: interactive priority.
+struct Interactive<'a>(&'a ModelWorker);
+
+impl TextEmbedder for Interactive<'_> {
+    fn key(&self) -> &ModelKey {
+        self.0.key()
+    }
+
+    fn embed_texts(&self, texts: &[String]) -> paperscout_app::Result<Vec<Vec<f32>>> {
+        Ok(self.0.embed_now(texts.to_vec())?)
+    }
+}
+
+/// The model worker as the ingest pipeline sees it: bulk priority.
+struct Bulk<'a>(&'a ModelWorker);
+
+impl Embed for Bulk<'_> {
+    fn model(&self) -> &ModelKey {
+        self.0.key()
+    }
+
+    fn embed(&mut self, texts: &[String]) -> std::result::Result<Vec<Vec<f32>>, String> {
+        self.0.embed_bulk(texts).map_err(|err| err.to_string())
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Service {
+    /// Takes the store's writer lock, loads the model, opens (or rebuilds) the index and
+    /// reads the catalogue.
+    pub fn open(settings: &Settings, options: ServiceOptions) -> Result<Self> {
+        let store_path = paperscout_store::file_in(&settings.data_dir);
+        let writer = SqliteStore::open(&store_path)?;
+        let model = StoreModel::load(settings)?;
+        let (index, opened) = LiveIndex::open(
+            &writer,
+            model.key(),
+            &settings.data_dir,
+            options.compact_above,
+        )?;
+        tracing::info!(
+            papers = index.read().len(),
+            caught_up = opened.caught_up,
+            seconds = opened.seconds,
+            "index ready"
+        );
+        let mut catalog = Catalog::default();
+        for stored in writer.papers_announced("0000-01-01", "9999-12-31")? {
+            catalog.insert(&stored.paper);
+        }
+        let model = ModelWorker::start(model, options.model_queue, options.model_batch)
+            .map_err(|err| DaemonError::io("could not start the model's thread", err))?;
+        Ok(Self {
+            writer: Mutex::new(writer),
+            readers: Readers {
+                path: store_path,
+                idle: Mutex::new(Vec::new()),
+            },
+            index,
+            catalog: RwLock::new(catalog),
+            model,
+            mail: RwLock::new(settings.mail.clone()),
+            started: Instant::now(),
+            connections: AtomicUsize::new(0),
+        })
+    }
+
+    /// Answers one request; a failure is logged at error level when it is the daemon's (an
+    /// `internal` answer tells the user to read the log), at debug level when it is the
+    /// request's.
+    pub fn handle(&self, request: Request) -> Result<Answer, Failure> {
+        let op = request.op();
+        let answer = match request {
+            Request::Similar(similar) => self.similar(&similar).map(Answer::Similar),
+            Request::Recommend(recommend) => self.recommend(&recommend).map(Answer::Recommend),
+            Request::Digest(digest) => self.digest(&digest).map(Answer::Digest),
+            Request::Feedback(feedback) => self.feedback(&feedback).map(Answer::Feedback),
+            Request::User(user) => self.user(&user).map(Answer::User),
+            Request::Ingest(ingest) => self.ingest(&ingest).map(Answer::Ingest),
+            Request::Stats(_) => self.stats().map(Answer::Stats),
+            Request::Health(_) => Ok(Answer::Health(self.health())),
+        };
+        answer.map_err(|err| {
+            let failure = Failure::from(&err);
+            if failure.code == ErrorCode::Internal {
+                tracing::error!(op, fault = ?err.fault(), "{err}");
+            } else {
+                tracing::debug!(op, code = failure.code.name(), "{}", failure.message);
+            }
+            failure
+        })
+    }
+
+    /// Whether answering takes no more than a few hundred microseconds of CPU and waits for
+    /// nothing (no model, no store writer): such requests are answered on the async runtime's
+    /// own threads rather than handed to a blocking thread.
+    pub fn is_quick(&self, request: &Request) -> bool {
+        match request {
+            Request::Health(_) => true,
+            Request::Similar(similar) => match similar.by {
+                QueryKind::Text => false,
+                QueryKind::Paper | QueryKind::Title => true,
+                QueryKind::Auto => {
+                    let text = similar.query.trim();
+                    paperscout_types::ArxivId::parse(text).is_some()
+                        || read(&self.catalog).find_title(text).is_some()
+                }
+            },
+            _ => false,
+        }
+    }
+
+    /// The users' names.
+    pub fn user_names(&self) -> Result<Vec<String>> {
+        self.readers
+            .with(|store| Ok(store.users()?.into_iter().map(|u| u.name).collect()))
+    }
+}
+
+/// A use case's error as the daemon's.
+fn app(err: AppError) -> DaemonError {
+    DaemonError::App(err)
+}

@@ -1,0 +1,276 @@
+//! The daemon's operations called in process, without a socket, on the real model and a
+//! real SQLite store: what `similar` resolves a query to, and how a digest, feedback and a
+//! settings change go through the service.
+
+use std::path::Path;
+
+use paperscout_app::Settings;
+use paperscout_app::settings::{DaemonConfig, ModelConfig, ScheduleConfig};
+use paperscout_proto::{
+    DigestAction, DigestRequest, ErrorCode, FeedbackRequest, IngestRequest, QueryKind, Request,
+    SimilarRequest, UserAction, UserAnswer, UserRequest,
+};
+use paperscout_store::FeedbackKind;
+use serde_json::Value;
+
+use super::{Service, ServiceOptions};
+
+fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/daemon is two folders down")
+}
+
+/// The first `n` papers of the shared sample, or `None` (said loudly) where it is absent.
+fn sample(n: usize) -> Option<Vec<Value>> {
+    let path = repo_root().join("../shared/data/arxiv-cs/sample-2k.jsonl");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!("\n!!!!! SKIPPED: {} is missing !!!!!\n", path.display());
+        return None;
+    };
+    Some(
+        text.lines()
+            .take(n)
+            .map(|line| serde_json::from_str(line).expect("a paper"))
+            .collect(),
+    )
+}
+
+fn settings(data_dir: &Path) -> Settings {
+    let model = repo_root().join("models/all-MiniLM-L6-v2");
+    assert!(
+        model.join("model.safetensors").is_file(),
+        "the model is not at {}: run `models/fetch` (`make test` does it)",
+        model.display()
+    );
+    Settings {
+        data_dir: data_dir.to_path_buf(),
+        model: ModelConfig::default(),
+        daemon: DaemonConfig::default(),
+        schedule: ScheduleConfig::default(),
+        mail: paperscout_app::mail::MailConfig::default(),
+        socket: data_dir.join("unused.sock"),
+    }
+}
+
+/// A service over 40 sample papers, the fifth given a DOI, and the user ada following the
+/// first two.
+fn service(home: &Path) -> Option<(Service, Vec<Value>)> {
+    let mut papers = sample(40)?;
+    papers[4]["doi"] = Value::from("10.1000/Paperscout.Test");
+    let settings = settings(home);
+    let service = Service::open(&settings, ServiceOptions::from_settings(&settings)).expect("open");
+    let ingested = service
+        .ingest(&IngestRequest {
+            path: None,
+            papers: papers.clone(),
+            batch: Some(16),
+        })
+        .expect("ingested");
+    assert_eq!(ingested.report.written.added, 40);
+    let added = service
+        .user(&UserRequest {
+            action: UserAction::Add,
+            name: Some("ada".to_owned()),
+            papers: vec![id(&papers[0]), id(&papers[1])],
+            interests: Vec::new(),
+            settings: Default::default(),
+        })
+        .expect("ada is added");
+    assert!(matches!(added, UserAnswer::Added(ref a) if a.created && a.added == 2));
+    Some((service, papers))
+}
+
+fn id(paper: &Value) -> String {
+    paper["id"].as_str().expect("an id").to_owned()
+}
+
+fn similar(query: &str, by: QueryKind) -> SimilarRequest {
+    SimilarRequest {
+        query: query.to_owned(),
+        by,
+        k: 5,
+        since: None,
+        until: None,
+        categories: Vec::new(),
+    }
+}
+
+#[test]
+fn similar_finds_the_same_paper_by_arxiv_id_doi_title_and_its_own_text() {
+    let home = tempfile::tempdir().expect("a temp dir");
+    let Some((service, papers)) = service(home.path()) else {
+        return;
+    };
+    let paper = &papers[4];
+    let bare = paper["arxiv_id"].as_str().expect("an arXiv id");
+    let title = paper["title"].as_str().expect("a title");
+
+    let by_id = service
+        .similar(&similar(&format!("arXiv:{bare}v3"), QueryKind::Auto))
+        .expect("by id");
+    assert_eq!(by_id.query.kind, "paper");
+    assert_eq!(by_id.query.id.as_deref(), Some(id(paper).as_str()));
+    assert_eq!(by_id.hits.len(), 5);
+    assert!(
+        by_id.hits.iter().all(|hit| hit.id != id(paper)),
+        "never itself"
+    );
+
+    for query in [
+        "10.1000/paperscout.test",
+        "https://doi.org/10.1000/PAPERSCOUT.TEST",
+    ] {
+        let by_doi = service
+            .similar(&similar(query, QueryKind::Auto))
+            .expect(query);
+        assert_eq!(by_doi, by_id, "{query}");
+    }
+    let shouted = title.to_uppercase();
+    let by_title = service
+        .similar(&similar(&shouted, QueryKind::Auto))
+        .expect("by title");
+    assert_eq!(by_title.hits, by_id.hits);
+
+    let text = format!(
+        "{title}\n{}",
+        paper["abstract"].as_str().expect("an abstract")
+    );
+    let by_text = service
+        .similar(&similar(&text, QueryKind::Text))
+        .expect("by text");
+    assert_eq!(by_text.query.kind, "text");
+    assert_eq!(
+        by_text.hits[0].id,
+        id(paper),
+        "a paper is its own text's nearest"
+    );
+    assert!(by_text.hits[0].score > 0.999, "{:?}", by_text.hits[0]);
+    let neighbours: Vec<&str> = by_id.hits.iter().map(|h| h.id.as_str()).collect();
+    let from_text: Vec<&str> = by_text.hits[1..].iter().map(|h| h.id.as_str()).collect();
+    assert_eq!(from_text, neighbours[..4]);
+}
+
+#[test]
+fn a_bad_or_unknown_query_is_answered_with_its_code() {
+    let home = tempfile::tempdir().expect("a temp dir");
+    let Some((service, _)) = service(home.path()) else {
+        return;
+    };
+    let code = |request: SimilarRequest| {
+        service
+            .handle(Request::Similar(request))
+            .expect_err("a failure")
+            .code
+    };
+    assert_eq!(
+        code(similar("2599.99999", QueryKind::Auto)),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        code(similar("No Such Title", QueryKind::Title)),
+        ErrorCode::NotFound
+    );
+    assert_eq!(code(similar("   ", QueryKind::Auto)), ErrorCode::BadRequest);
+    let mut huge = similar("graphs", QueryKind::Text);
+    huge.k = 100_000;
+    assert_eq!(code(huge), ErrorCode::BadRequest);
+    let mut bad_day = similar("graphs", QueryKind::Text);
+    bad_day.since = Some("yesterday".to_owned());
+    assert_eq!(code(bad_day), ErrorCode::BadRequest);
+}
+
+#[test]
+fn a_sent_digest_is_recorded_once_and_feedback_and_settings_go_through_the_store() {
+    let home = tempfile::tempdir().expect("a temp dir");
+    let Some((service, papers)) = service(home.path()) else {
+        return;
+    };
+    let day = papers[39]["date"].as_str().expect("a date").to_owned();
+    let digest = |action| DigestRequest {
+        user: "ada".to_owned(),
+        action,
+        date: Some(day.clone()),
+        days: 30,
+        size: Some(3),
+        mmr_lambda: None,
+        min_similarity: None,
+        format: paperscout_app::render::Format::Markdown,
+        email: false,
+    };
+    let preview = service
+        .digest(&digest(DigestAction::Preview))
+        .expect("preview");
+    assert_eq!((preview.digest.papers.len(), preview.recorded), (3, None));
+    assert!(
+        preview
+            .rendered
+            .expect("rendered")
+            .contains("# paperscout digest for ada")
+    );
+    let sent = service.digest(&digest(DigestAction::Send)).expect("send");
+    assert_eq!(sent.recorded, Some(3));
+    assert_eq!(
+        sent.digest.papers, preview.digest.papers,
+        "a preview records nothing"
+    );
+    let again = service
+        .digest(&digest(DigestAction::Send))
+        .expect("send again");
+    assert_eq!(
+        again.recorded,
+        Some(0),
+        "nothing new after the newest day sent"
+    );
+
+    let rated = service
+        .feedback(&FeedbackRequest {
+            user: "ada".to_owned(),
+            kind: FeedbackKind::Dislike,
+            papers: vec![id(&papers[20])],
+        })
+        .expect("recorded");
+    assert_eq!(rated.papers, [id(&papers[20])]);
+    let failure = service
+        .handle(Request::Feedback(FeedbackRequest {
+            user: "nobody".to_owned(),
+            kind: FeedbackKind::Like,
+            papers: vec![id(&papers[20])],
+        }))
+        .expect_err("no such user");
+    assert_eq!(failure.code, ErrorCode::NotFound);
+
+    let set = service
+        .user(&UserRequest {
+            action: UserAction::Set,
+            name: Some("ada".to_owned()),
+            papers: Vec::new(),
+            interests: Vec::new(),
+            settings: paperscout_app::users::SettingsChange {
+                size: Some(2),
+                ..Default::default()
+            },
+        })
+        .expect("set");
+    let UserAnswer::Set(set) = set else {
+        panic!("{set:?}")
+    };
+    assert_eq!(set.settings.rules.size, Some(2));
+    let shown = service
+        .user(&UserRequest {
+            action: UserAction::Show,
+            name: Some("ada".to_owned()),
+            papers: Vec::new(),
+            interests: Vec::new(),
+            settings: Default::default(),
+        })
+        .expect("shown");
+    let UserAnswer::Show(shown) = shown else {
+        panic!("{shown:?}")
+    };
+    assert_eq!(
+        (shown.profile.len(), shown.feedback.len(), shown.sent),
+        (2, 1, 3)
+    );
+}
