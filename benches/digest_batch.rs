@@ -3,7 +3,7 @@
 //! `make bench-digest` (or `cargo bench --bench digest_batch`) takes the last 1,500 papers of
 //! `../shared/data/arxiv-cs/papers.jsonl.gz` as the day, and builds users from earlier real
 //! papers (3 to 12 each, every fifth user with a dislike), with the peer's vectors from
-//! `embeddings/` (the digest does not run the model). It times `Day::new` plus `select_many`
+//! `embeddings/` (the digest does not run the model). It times `CandidateSet::new` plus `select_many`
 //! (hybrid scores, dislikes, MMR, explanations) and, as the in-process baseline, the one-user
 //! path that prepares the day again for every user, on the first 100 users.
 //!
@@ -14,8 +14,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use paperscout_rank::Matrix;
-use paperscout_rank::digest::{Day, DigestInput, DigestParams, UserProfile, select};
+use paperscout_rank::{CandidateSet, DigestInput, DigestParams, Matrix, UserProfile, select};
 
 mod common;
 
@@ -70,7 +69,7 @@ fn main() {
     let day_texts: Vec<String> = day_rows.iter().map(|&r| texts[r].clone()).collect();
     let params = DigestParams::default();
     let started = Instant::now();
-    let day = Day::new(day_vectors.clone(), &day_texts);
+    let day = CandidateSet::new(day_vectors.clone(), &day_texts);
     let day_seconds = started.elapsed().as_secs_f64();
     let views: Vec<UserProfile<'_>> = users
         .iter()
@@ -99,10 +98,10 @@ fn main() {
     writeln!(out, "\ndigests for {user_count} users × {day_size} candidates, {} threads ({picked} papers picked; users built in {profiles_seconds:.1} s, not timed)\n", rayon::current_num_threads()).unwrap();
     writeln!(out, "| path | wall s | users/s |").unwrap();
     writeln!(out, "|---|---:|---:|").unwrap();
-    writeln!(out, "| Day::new (once) | {day_seconds:.2} | |").unwrap();
+    writeln!(out, "| CandidateSet::new (once) | {day_seconds:.2} | |").unwrap();
     writeln!(
         out,
-        "| Day::new + select_many, all users | {batch_seconds:.2} | {:.0} |",
+        "| CandidateSet::new + select_many, all users | {batch_seconds:.2} | {:.0} |",
         user_count as f64 / batch_seconds
     )
     .unwrap();

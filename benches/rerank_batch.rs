@@ -7,10 +7,10 @@
 //! rerank` keeps them for a group of users.
 //!
 //! Rows:
-//! - hybrid: `Day::rank_each` (the code of `rerank`, `recommend` and digests: hybrid scores,
+//! - hybrid: `CandidateSet::rank_each` (the code of `rerank`, `recommend` and digests: hybrid scores,
 //!   dislikes, MMR, explanations), all users in one group (`PAPERSCOUT_BENCH_GROUP` users a
 //!   group when set), picks counted as they are handed on;
-//! - centroid: `Day::centroid_shared` (each user's normalised mean item against every
+//! - centroid: `CandidateSet::centroid_shared` (each user's normalised mean item against every
 //!   candidate, top 50, explained), over the same rows, blocks of 4,096 users;
 //! - the scoring kernels alone (the hybrid's distinct profile rows × one block of candidates,
 //!   the centroids × candidates product), in GFLOP/s and as a share of the machine's FP32 peak,
@@ -25,9 +25,9 @@
 
 use std::time::Instant;
 
-use paperscout_rank::Matrix;
-use paperscout_rank::digest::{Day, DigestParams};
-use paperscout_rank::sweep::{DEFAULT_BLOCK_BYTES, ItemRef, ProfileRows, SharedProfile};
+use paperscout_rank::{
+    CandidateSet, DEFAULT_BLOCK_BYTES, DigestParams, ItemRef, Matrix, ProfileRows, SharedProfile,
+};
 
 mod common;
 
@@ -107,7 +107,7 @@ fn main() {
     };
     // Hybrid, the default method.
     let started = Instant::now();
-    let day = Day::new(candidate_vectors.clone(), &candidate_texts);
+    let day = CandidateSet::new(candidate_vectors.clone(), &candidate_texts);
     let day_seconds = started.elapsed().as_secs_f64();
     let params = DigestParams {
         size: top,
@@ -153,7 +153,7 @@ fn main() {
     let hybrid_seconds = started.elapsed().as_secs_f64();
     let rss_hybrid = peak_rss_mib();
 
-    // Centroid: `Day::centroid_shared` over the same rows (one matrix product per chunk of
+    // Centroid: `CandidateSet::centroid_shared` over the same rows (one matrix product per chunk of
     // users, the top of each row, explanations), as `rerank --method centroid` runs it, in
     // blocks; its kernel timed alone on the first block.
     let started = Instant::now();
@@ -217,7 +217,7 @@ fn main() {
     println!("|---|---:|---:|---:|---:|");
     if hybrid_users > 0 {
         println!(
-            "| hybrid (Day::new {day_seconds:.1} s + rank_each) | {hybrid_seconds:.1} | {:.0} | {picked} | {rss_hybrid:.0} |",
+            "| hybrid (CandidateSet::new {day_seconds:.1} s + rank_each) | {hybrid_seconds:.1} | {:.0} | {picked} | {rss_hybrid:.0} |",
             hybrid_users as f64 / hybrid_seconds
         );
     }

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use paperscout_rank::digest::DigestParams;
+use paperscout_rank::DigestParams;
 use paperscout_store::{SqliteStore, Store};
 
 use crate::cli::DigestArgs;

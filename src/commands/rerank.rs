@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use paperscout_rank::digest::DigestParams;
+use paperscout_rank::DigestParams;
 use paperscout_store::{Recommendation, SqliteStore, Store, StoredPaper, StoredRecommendations};
 use serde::{Deserialize, Serialize};
 
@@ -187,7 +187,7 @@ pub fn run(args: &RerankArgs, settings: &Settings, quiet: bool) -> Result<()> {
             pending: Vec::new(),
             error: None,
         };
-        let mut take = |user: usize, picks: Vec<paperscout_rank::digest::Pick>| {
+        let mut take = |user: usize, picks: Vec<paperscout_rank::Pick>| {
             let input = &inputs[user];
             let ranked = Ranked {
                 user: input.name.clone(),

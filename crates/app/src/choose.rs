@@ -10,10 +10,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use chrono::{Days, NaiveDate};
-use paperscout_rank::Matrix;
-use paperscout_rank::digest::{Day, DigestParams, Pick};
-use paperscout_rank::sweep::{DEFAULT_BLOCK_BYTES, ItemRef, ProfileRows, SharedProfile};
-use paperscout_rank::{CompiledRules, PaperFacts};
+use paperscout_rank::{
+    CandidateSet, CompiledRules, DEFAULT_BLOCK_BYTES, DigestParams, ItemRef, Matrix, PaperFacts,
+    Pick, ProfileRows, SharedProfile,
+};
 use paperscout_store::{FeedbackKind, ModelKey, ProfileSubject, Store, StoredPaper};
 use paperscout_types::Paper;
 use serde::{Deserialize, Serialize};
@@ -120,11 +120,11 @@ struct Item {
 }
 
 /// The candidates of a window, prepared once for any number of users: their papers and the
-/// ranking's [`Day`] (vectors, vocabulary, term vectors).
+/// ranking's [`CandidateSet`] (vectors, vocabulary, term vectors).
 pub struct Pool {
     /// The candidate papers, in the day's order.
     pub papers: Vec<StoredPaper>,
-    day: Day,
+    day: CandidateSet,
     position: HashMap<String, usize>,
     /// What users' rules look at, prepared the first time a user has rules.
     facts: OnceLock<Vec<PaperFacts>>,
@@ -163,7 +163,7 @@ impl Pool {
             .map(|(i, p)| (p.paper.id.clone(), i))
             .collect();
         Ok(Self {
-            day: Day::new(vectors, &texts),
+            day: CandidateSet::new(vectors, &texts),
             papers,
             position,
             facts: OnceLock::new(),

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use paperscout_rank::digest::DigestParams;
+use paperscout_rank::DigestParams;
 use paperscout_store::Store;
 
 use crate::choose::{self, Digest, TextEmbedder, Window};

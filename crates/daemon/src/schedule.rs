@@ -11,7 +11,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use chrono::{Local, NaiveDate, NaiveTime};
-use paperscout_rank::digest::DigestParams;
+use paperscout_rank::DigestParams;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 

@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 mod calibrate;
+mod calibration;
 mod distance;
 mod error;
 mod frozen;
@@ -28,7 +29,8 @@ mod paper_index;
 mod persist;
 mod scored;
 
-pub use calibrate::{CALIBRATION_MIN_PAPERS, Calibration, EF_LADDER, RecallTally};
+pub use calibrate::RecallTally;
+pub use calibration::{CALIBRATION_MIN_PAPERS, Calibration, EF_LADDER};
 pub use distance::{UnitDotF16, dot};
 pub use error::{IndexError, Result};
 pub use frozen::FrozenGraph;

@@ -92,7 +92,7 @@ pub struct PaperIndex {
     /// The flat copy of the graph that searches walk, when it covers every point.
     pub(crate) frozen: FrozenGraph,
     /// How ef_search was chosen, when it was measured ([`PaperIndex::calibrate`]).
-    pub(crate) calibration: Option<crate::calibrate::Calibration>,
+    pub(crate) calibration: Option<crate::calibration::Calibration>,
 }
 
 impl PaperIndex {

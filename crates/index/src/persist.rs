@@ -23,7 +23,7 @@ use hnsw_rs::hnswio::HnswIo;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::calibrate::Calibration;
+use crate::calibration::Calibration;
 use crate::distance::UnitDotF16;
 use crate::error::{IndexError, Result};
 use crate::frozen::FrozenGraph;

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use paperscout_types::Fault;
 use serde_json::Value;
 
+use crate::envelope::{ErrorCode, Response, request_line};
 use crate::ops::Op;
-use crate::wire::{ErrorCode, Response, request_line};
 
 /// Why a call to the daemon failed.
 #[derive(Debug, thiserror::Error)]

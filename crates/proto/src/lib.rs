@@ -10,15 +10,18 @@
 
 pub mod answers;
 mod client;
+mod envelope;
 pub mod ops;
 pub mod tables;
 mod wire;
 
 pub use answers::*;
 pub use client::{Client, ClientError};
+pub use envelope::{
+    ErrorBody, ErrorCode, Response, VERSION, answer_line, parse_request, request_line,
+};
 pub use ops::{Answer, HealthRequest, OPS, Op, Request, StatsRequest};
 pub use wire::{
-    DigestAction, DigestRequest, ErrorBody, ErrorCode, FeedbackRequest, IngestRequest, QueryKind,
-    RecommendRequest, Response, SimilarRequest, UserAction, UserRequest, VERSION, answer_line,
-    parse_request, request_line,
+    DigestAction, DigestRequest, FeedbackRequest, IngestRequest, QueryKind, RecommendRequest,
+    SimilarRequest, UserAction, UserRequest,
 };

@@ -12,7 +12,6 @@ use crate::answers::{
 };
 use crate::wire::{
     DigestRequest, FeedbackRequest, IngestRequest, RecommendRequest, SimilarRequest, UserRequest,
-    params,
 };
 use paperscout_app::choose::Digest;
 
@@ -115,4 +114,18 @@ ops! {
     Stats = "stats" (StatsRequest) -> StatsAnswer { const TAKES_PARAMETERS: bool = false; };
     /// Whether the daemon is up, and how busy.
     Health = "health" (HealthRequest) -> HealthAnswer { const TAKES_PARAMETERS: bool = false; };
+}
+
+/// An op's parameters, with the path of the field at fault in the message.
+fn params<T: serde::de::DeserializeOwned>(
+    object: serde_json::Map<String, Value>,
+) -> Result<T, String> {
+    serde_path_to_error::deserialize(Value::Object(object)).map_err(|err| {
+        let path = err.path().to_string();
+        if path == "." {
+            format!("bad parameters: {}", err.inner())
+        } else {
+            format!("bad parameter {path}: {}", err.inner())
+        }
+    })
 }

@@ -6,23 +6,43 @@
 //! - [`svm`]: a per-user linear SVM (the arxiv-sanity-lite baseline).
 //! - [`methods`]: the scoring methods, baselines and paperscout's own, behind one function.
 //! - [`metrics`]: nDCG, recall, MRR, MAP and bootstrap intervals.
-//! - [`digest`]: choosing, diversifying and explaining a digest.
-//! - [`sweep`]: the engine of every digest: many users against a day's candidates in blocks,
-//!   each distinct profile item compared with the candidates once.
 //! - [`eval`]: the evaluation of `shared/EVAL.md` over an in-memory corpus.
+//! - [`rules`]: a user's hard rules, judged against each candidate.
+//!
+//! The digest engine is one entry point, [`CandidateSet::rank`]: the candidates prepared once
+//! ([`CandidateSet`]), the users' [`ProfileRows`] and [`SharedProfile`]s, and the
+//! [`DigestParams`]; it hands back [`Pick`]s. Its parts are private modules, one idea each:
+//! `params`, `candidates`, `profile` (users and the rows they share), `sweep` (the engine),
+//! `mmr` (diversity), `explain` (a pick and its shared terms) and `centroid` (the batch's fast
+//! method, [`CandidateSet::centroid_shared`]). `digest` holds conveniences for tests and
+//! benchmarks (choosing from vectors the caller holds), behind the `testing` feature.
 
 #![forbid(unsafe_code)]
 
+mod candidates;
+mod centroid;
 pub mod dense;
-pub mod digest;
+#[cfg(any(test, feature = "testing"))]
+mod digest;
 pub mod eval;
+mod explain;
 pub mod lexical;
 pub mod methods;
 pub mod metrics;
 mod mmr;
+mod params;
+mod profile;
 pub mod rules;
 pub mod svm;
-pub mod sweep;
+mod sweep;
+
+pub use candidates::CandidateSet;
+#[cfg(any(test, feature = "testing"))]
+pub use digest::{DigestInput, select};
+pub use explain::Pick;
+pub use params::DigestParams;
+pub use profile::{ItemRef, ProfileRows, SharedProfile, UserProfile, fade};
+pub use sweep::DEFAULT_BLOCK_BYTES;
 
 pub use dense::Matrix;
 pub use lexical::{Postings, SparseVec, Tfidf, TfidfParams};

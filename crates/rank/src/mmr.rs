@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use crate::dense::Matrix;
-use crate::digest::DigestParams;
+use crate::params::DigestParams;
 
 /// A candidate in a user's ranking: higher scores first, then lower indices (so that ties
 /// break the same way every time).

@@ -1,6 +1,6 @@
-//! Ranking many users against one day's candidates at once: the engine behind
-//! [`Day::select`] and [`Day::select_many`], so that a digest, the daemon's `recommend` and a
-//! batch re-rank of every user score and choose alike (one user is a batch of one).
+//! Ranking many users against the candidates at once ([`CandidateSet::rank`]): the engine of
+//! every digest, the daemon's `recommend` and a batch re-rank of every user, so that they score
+//! and choose alike (one user is a batch of one).
 //!
 //! Users refer to [`ProfileRows`], where each distinct paper or statement of interest is
 //! stored once: a paper in a thousand libraries is compared with the candidates once, not a
@@ -18,11 +18,13 @@ use std::collections::{BinaryHeap, HashMap};
 
 use rayon::prelude::*;
 
-use crate::dense::Matrix;
-use crate::digest::{Day, DigestParams, Pick, UserProfile, fade, shared_terms};
+use crate::candidates::CandidateSet;
+use crate::explain::{Pick, shared_terms};
 use crate::lexical::{Postings, SparseVec};
 use crate::methods::Moments;
 use crate::mmr::{Ranked, mmr};
+use crate::params::DigestParams;
+use crate::profile::{ItemRef, ProfileRows, SharedProfile, fade};
 use paperscout_linalg::soft_max_rows;
 
 /// How many bytes of similarities one block of candidates may take, unless told otherwise.
@@ -34,52 +36,7 @@ const MIN_BLOCK: usize = 64;
 /// Users whose picks are finished (MMR, explanations) and handed on together.
 const FINISH_CHUNK: usize = 4096;
 
-/// The distinct rows that users' profiles refer to.
-#[derive(Debug, Clone)]
-pub struct ProfileRows {
-    /// Unit vectors: of profile items and of disliked papers.
-    pub vectors: Matrix,
-    /// Texts of profile items (title and abstract, or the statement of interest).
-    pub texts: Vec<String>,
-}
-
-/// One profile item: its rows in [`ProfileRows`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ItemRef {
-    /// Its vector.
-    pub vector: u32,
-    /// Its text.
-    pub text: u32,
-}
-
-/// One user as [`Day::rank`] sees them: [`UserProfile`] with rows referred to, not held.
-#[derive(Debug, Clone)]
-pub struct SharedProfile<'a> {
-    /// The profile items, newest first.
-    pub items: Vec<ItemRef>,
-    /// The vectors of disliked and dismissed papers.
-    pub negatives: Vec<u32>,
-    /// Candidates never to choose, by index (see [`UserProfile::excluded`]).
-    pub excluded: &'a [usize],
-    /// Each item's age in days as feedback; empty: none fades.
-    pub item_ages_days: &'a [f32],
-    /// Each negative's age in days; empty: none fades.
-    pub negative_ages_days: &'a [f32],
-    /// Candidates the user's rules lift, with how many rules fired.
-    pub boosted: &'a [(usize, usize)],
-    /// The user's own floor on the closest item's cosine.
-    pub min_similarity: Option<f32>,
-}
-
 impl ProfileRows {
-    /// No rows yet, of vectors `dim` long.
-    pub fn new(dim: usize) -> Self {
-        Self {
-            vectors: Matrix::new(dim),
-            texts: Vec::new(),
-        }
-    }
-
     /// The distinct rows a block compares with its candidates.
     fn distinct(&self, params: &DigestParams) -> usize {
         self.vectors.rows()
@@ -128,45 +85,6 @@ impl ProfileRows {
             })
             .collect();
         (own, users)
-    }
-
-    /// Profiles as shared rows, each distinct vector and text stored once.
-    pub fn intern<'a>(dim: usize, users: &[UserProfile<'a>]) -> (Self, Vec<SharedProfile<'a>>) {
-        let mut rows = Self::new(dim);
-        let mut vectors: HashMap<Vec<u32>, u32> = HashMap::new();
-        let mut texts: HashMap<&'a str, u32> = HashMap::new();
-        let mut vector_row = |rows: &mut Self, vector: &[f32]| -> u32 {
-            let key: Vec<u32> = vector.iter().map(|x| x.to_bits()).collect();
-            *vectors.entry(key).or_insert_with(|| {
-                rows.vectors.push(vector);
-                (rows.vectors.rows() - 1) as u32
-            })
-        };
-        let mut shared = Vec::with_capacity(users.len());
-        for user in users {
-            let mut items = Vec::with_capacity(user.item_vectors.rows());
-            for (i, text) in (0..user.item_vectors.rows()).zip(user.item_texts) {
-                let vector = vector_row(&mut rows, user.item_vectors.row(i));
-                let text = *texts.entry(text.as_str()).or_insert_with(|| {
-                    rows.texts.push(text.clone());
-                    (rows.texts.len() - 1) as u32
-                });
-                items.push(ItemRef { vector, text });
-            }
-            let negatives = (0..user.negative_vectors.rows())
-                .map(|n| vector_row(&mut rows, user.negative_vectors.row(n)))
-                .collect();
-            shared.push(SharedProfile {
-                items,
-                negatives,
-                excluded: user.excluded,
-                item_ages_days: user.item_ages_days,
-                negative_ages_days: user.negative_ages_days,
-                boosted: user.boosted,
-                min_similarity: user.min_similarity,
-            });
-        }
-        (rows, shared)
     }
 }
 
@@ -501,7 +419,7 @@ impl State {
     }
 }
 
-impl Day {
+impl CandidateSet {
     /// Chooses up to `params.size` candidates for each user, best first: the users' hybrid
     /// scores (standardised over the candidates each may be offered), pushed down by their
     /// dislikes, lifted by their rules, cut by their floors, diversified by maximal marginal
@@ -528,7 +446,7 @@ impl Day {
         picks
     }
 
-    /// [`Day::rank`], handing each user's picks to `sink` (user index, picks) in the users'
+    /// [`CandidateSet::rank`], handing each user's picks to `sink` (user index, picks) in the users'
     /// order as they are ready rather than holding them all, and telling `progress` (steps
     /// done, steps in all) as the work goes.
     pub fn rank_each(
@@ -563,7 +481,7 @@ impl Day {
         }
     }
 
-    /// [`Day::rank_each`] for users who share few rows: as many users at a time as one block
+    /// [`CandidateSet::rank_each`] for users who share few rows: as many users at a time as one block
     /// of every candidate holds the rows of.
     fn rank_in_chunks(
         &self,
@@ -604,7 +522,7 @@ impl Day {
         }
     }
 
-    /// [`Day::rank_each`] by sweeping the candidates in blocks: once when one block holds them
+    /// [`CandidateSet::rank_each`] by sweeping the candidates in blocks: once when one block holds them
     /// all, else twice.
     fn sweep_all(
         &self,

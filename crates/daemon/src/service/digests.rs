@@ -9,7 +9,7 @@ use paperscout_app::mail::{self, MailConfig};
 use paperscout_app::outbox;
 use paperscout_app::render::{self, Format};
 use paperscout_proto::{DigestAction, DigestAnswer, DigestRequest};
-use paperscout_rank::digest::DigestParams;
+use paperscout_rank::DigestParams;
 use paperscout_store::Store;
 
 use super::query::{MAX_K, day_or, digest_params};

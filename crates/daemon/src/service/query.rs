@@ -5,7 +5,7 @@ use paperscout_index::Filter;
 use paperscout_proto::{
     QueryKind, RecommendRequest, ResolvedQuery, SimilarAnswer, SimilarHit, SimilarRequest,
 };
-use paperscout_rank::digest::DigestParams;
+use paperscout_rank::DigestParams;
 use paperscout_store::Store;
 
 use super::{Interactive, Service, app, read};

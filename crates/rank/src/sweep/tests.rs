@@ -1,8 +1,10 @@
 //! The sweep against the all-at-once computation it replaced.
 
 use super::*;
+use crate::dense::Matrix;
 use crate::dense::normalise;
 use crate::methods::{Candidates, Profile, hybrid_scores, standardise_over};
+use crate::profile::UserProfile;
 
 /// A fixed stream of numbers in [0, 1).
 struct Numbers(u64);
@@ -67,7 +69,11 @@ type Sink<'a> = dyn FnMut(usize, Vec<Pick>) + 'a;
 /// The digest of one user as it was computed before the sweep: every score of the
 /// whole day at once, the head by a full sort, MMR comparing every candidate with every
 /// pick. The oracle the engine must agree with.
-fn reference(day: &Day, user: &UserProfile<'_>, params: &DigestParams) -> Vec<(usize, f32)> {
+fn reference(
+    day: &CandidateSet,
+    user: &UserProfile<'_>,
+    params: &DigestParams,
+) -> Vec<(usize, f32)> {
     let count = day.len();
     let items = user.item_vectors.rows();
     let similarities = user.item_vectors.dot_all(&day.vectors, false);
@@ -179,7 +185,7 @@ struct Owned {
 
 /// 600 candidates and 40 users whose items are drawn from 30 shared papers and some of
 /// their own; every fifth user dislikes a paper, some have exclusions, rules and floors.
-fn day_and_users() -> (Day, Vec<Owned>) {
+fn day_and_users() -> (CandidateSet, Vec<Owned>) {
     let mut numbers = Numbers(0x5EED_CAFE);
     let count = 600;
     let mut vectors = Matrix::new(DIM);
@@ -188,7 +194,7 @@ fn day_and_users() -> (Day, Vec<Owned>) {
         vectors.push(&numbers.unit(DIM));
         texts.push(numbers.text());
     }
-    let day = Day::new(vectors, &texts);
+    let day = CandidateSet::new(vectors, &texts);
     let library: Vec<(Vec<f32>, String)> = (0..30)
         .map(|_| (numbers.unit(DIM), numbers.text()))
         .collect();

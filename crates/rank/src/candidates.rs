@@ -1,0 +1,50 @@
+//! The candidates of a ranking, prepared once for every user: their vectors, the vocabulary
+//! of their own texts, their term vectors and an inverted index. A day's papers for a digest,
+//! or months of them for a batch re-rank.
+
+use crate::dense::Matrix;
+use crate::lexical::{Postings, SparseVec, Tfidf, TfidfParams};
+
+/// The candidates, prepared once for every user: the vocabulary of their texts, their term
+/// vectors and their inverted index.
+pub struct CandidateSet {
+    pub(crate) vectors: Matrix,
+    pub(crate) tfidf: Tfidf,
+    pub(crate) terms: Vec<SparseVec>,
+    pub(crate) postings: Postings,
+}
+
+impl CandidateSet {
+    /// Prepares the candidates (unit vectors and title + abstract texts, in the same order).
+    pub fn new(vectors: Matrix, texts: &[String]) -> Self {
+        // The vocabulary is the day's: a term in a single candidate is the strongest evidence
+        // when a profile shares it, and against a day's papers rather than a whole archive a
+        // term is common only past half of them.
+        let tfidf = Tfidf::fit(
+            texts,
+            TfidfParams {
+                min_df: 1,
+                max_df: 0.5,
+                ..TfidfParams::wide()
+            },
+        );
+        let terms = tfidf.transform_all(texts);
+        let postings = Postings::new(&terms, tfidf.len());
+        Self {
+            vectors,
+            tfidf,
+            terms,
+            postings,
+        }
+    }
+
+    /// The number of candidates.
+    pub fn len(&self) -> usize {
+        self.vectors.rows()
+    }
+
+    /// Whether there are no candidates.
+    pub fn is_empty(&self) -> bool {
+        self.vectors.rows() == 0
+    }
+}
