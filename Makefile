@@ -43,7 +43,7 @@ run: model build
 	$(BIN) --data-dir $(DEMO)/data status
 	$(BIN) --data-dir $(DEMO)/data stats
 	sed -n '10p;150p;250p' $(DEMO)/papers.jsonl | grep -o '"id": "[^"]*"' | cut -d'"' -f4 > $(DEMO)/profile.txt
-	-$(BIN) --data-dir $(DEMO)/data --quiet user remove demo 2>/dev/null
+	@$(BIN) --data-dir $(DEMO)/data --quiet user remove demo 2>/dev/null || true
 	$(BIN) --data-dir $(DEMO)/data user add demo --papers $(DEMO)/profile.txt --interest "diffusion models for image generation"
 	$(BIN) --data-dir $(DEMO)/data digest --user demo --date 2025-03-19 --days 2 --size 5 --dry-run
 	$(BIN) --data-dir $(DEMO)/data similar $$(head -n 1 $(DEMO)/profile.txt) -k 5

@@ -1,31 +1,21 @@
 //! The index as paperscout keeps it: loaded from `<data-dir>/index/<model>/`, caught up with
 //! the store, and rebuilt from the store (with a log line saying why) when missing, stale or
-//! corrupt ([`open`]); and, for a process that keeps it open, [`LiveIndex`] with its
-//! housekeeping. Each model has its own folder, so re-embedding with a new model builds its
-//! index beside the current one. The policy numbers (target recall, calibration queries,
-//! tombstone limit) are the constants of this module and nowhere else.
+//! corrupt ([`open`]); and, for a process that keeps it open, the same served with its
+//! housekeeping ([`open_served`], an `HnswIndex`). Each model has its own folder, so
+//! re-embedding with a new model builds its index beside the current one. The policy numbers
+//! (target recall, calibration queries, tombstone limit) are `paperscout_index::hnsw`'s.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
-use paperscout_index::{Expected, IndexError, IndexParams, PaperIndex, RecallTally, Upsert};
+use paperscout_index::hnsw::{
+    CALIBRATION_K, CALIBRATION_QUERIES, TARGET_RECALL, TOMBSTONE_LIMIT, save_unless_empty,
+};
+use paperscout_index::{Expected, HnswIndex, IndexError, IndexParams, PaperIndex, Payload, Upsert};
 use paperscout_store::{ModelKey, Store};
 
 use crate::error::Result;
-
-/// The recall@10 that the index's ef_search is chosen for, measured on the index's own
-/// papers (see [`PaperIndex::calibrate`]).
-pub const TARGET_RECALL: f64 = 0.97;
-
-/// Stored papers a calibration uses as queries.
-pub const CALIBRATION_QUERIES: usize = 300;
-
-/// Past this share of tombstones (replaced or removed papers still in the graph), opening
-/// the index rebuilds it from its live papers.
-pub const TOMBSTONE_LIMIT: f64 = 0.10;
 
 /// The index folder of a model in a data directory: its name and the start of its weights'
 /// sha256.
@@ -172,244 +162,31 @@ pub fn open(
         || compacted
         || opened.calibrated.is_some()
     {
-        save(&index, dir, &id)?;
+        save_unless_empty(&index, dir, &id)?;
     }
     opened.seconds = started.elapsed().as_secs_f64();
     Ok((index, opened))
 }
 
-/// Saves the index; an empty one is not saved (hnsw_rs cannot dump an empty graph, and the
-/// next open rebuilds nothing from an empty store in no time).
-fn save(index: &PaperIndex, dir: &Path, model_id: &str) -> Result<()> {
-    if !index.is_empty() {
-        index.save(dir, model_id)?;
-    }
-    Ok(())
-}
-
-/// Papers a search asks for at once, the calibration's k.
-const CALIBRATION_K: usize = 10;
-
-/// Fewest new papers in a batch for ef to be chosen again on them.
-pub const RECALIBRATION_MIN_QUERIES: usize = 100;
-
-/// Papers upserted under one write lock: searches wait for one chunk at a time, not a batch.
-const UPSERT_CHUNK: usize = 64;
-
-/// A paper id and its vector, owned.
-type OwnedRow = (String, Vec<f32>);
-
-/// The index a long-lived process serves from, with all of its housekeeping: searches under
-/// a read lock, upserts in small chunks, the flat copy taken anew after each batch, ef chosen
-/// again when the index has grown by a fifth, a compaction in the background while searches
-/// go on, and a save when anything changed.
-pub struct LiveIndex {
-    index: RwLock<PaperIndex>,
-    dir: PathBuf,
-    model_id: String,
-    dirty: AtomicBool,
-    /// Counts the index's replacements by a compacted copy, so a flat copy taken of the old
-    /// graph is never installed on the new one.
-    generation: AtomicU64,
-    /// While a compaction runs, the papers upserted meanwhile, replayed into the compacted
-    /// index before it replaces the old; `None` when none runs.
-    compaction_log: Mutex<Option<Vec<OwnedRow>>>,
+/// Opens the index of `model` in `data_dir` with [`open`], to be served with its
+/// housekeeping: `payloads` are the stored papers' days and categories, for filters; past
+/// `compact_above` tombstones it is compacted in the background.
+pub fn open_served(
+    store: &dyn Store,
+    model: &ModelKey,
+    data_dir: &Path,
+    payloads: HashMap<String, Payload>,
     compact_above: f64,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl LiveIndex {
-    /// Opens (or rebuilds) the index of `model` in `data_dir` with [`open`]; past
-    /// `compact_above` tombstones it is compacted in the background.
-    pub fn open(
-        store: &dyn Store,
-        model: &ModelKey,
-        data_dir: &Path,
-        compact_above: f64,
-    ) -> Result<(Self, Opened)> {
-        let dir = dir_for(data_dir, model);
-        let (index, opened) = open(store, model, &dir, IndexParams::default())?;
-        let live = Self {
-            index: RwLock::new(index),
-            dir,
-            model_id: model_id(model),
-            dirty: AtomicBool::new(false),
-            generation: AtomicU64::new(0),
-            compaction_log: Mutex::new(None),
-            compact_above,
-        };
-        Ok((live, opened))
-    }
-
-    /// The index, for searches and reads, under a read lock.
-    pub fn read(&self) -> RwLockReadGuard<'_, PaperIndex> {
-        read(&self.index)
-    }
-
-    /// Upserts a committed batch's vectors: ef is chosen again first when due, the papers go
-    /// in by chunks (logged for a compaction that runs meanwhile), and the flat copy is taken
-    /// anew and swapped in.
-    pub fn upsert(&self, rows: &[(&str, &[f32])]) -> Result<()> {
-        self.recalibrate_before_insert(rows);
-        for chunk in rows.chunks(UPSERT_CHUNK) {
-            let mut index = write(&self.index);
-            index.upsert_batch(chunk)?;
-            // Logged under the index's lock, so a compaction swapping the index in cannot
-            // miss a chunk.
-            if let Some(log) = lock(&self.compaction_log).as_mut() {
-                log.extend(chunk.iter().map(|(id, v)| ((*id).to_owned(), v.to_vec())));
-            }
-        }
-        if !rows.is_empty() {
-            self.dirty.store(true, Ordering::Relaxed);
-            // The flat copy is taken while searches go on, and swapped in at once; until
-            // then searches use the graph itself, complete but slower.
-            let generation = self.generation.load(Ordering::Acquire);
-            let frozen = read(&self.index).frozen_copy();
-            let mut index = write(&self.index);
-            if self.generation.load(Ordering::Acquire) != generation || !index.install(frozen) {
-                tracing::debug!("the index changed while it was copied; copied again next batch");
-            }
-        }
-        Ok(())
-    }
-
-    /// When the index has grown or shrunk by a fifth since its ef was chosen (or never had it
-    /// chosen), measures it again on this batch's new papers before they are inserted: true
-    /// held-out queries. One read lock per query, so searches and other writers go on between
-    /// them.
-    fn recalibrate_before_insert(&self, rows: &[(&str, &[f32])]) {
-        let (stale, new) = {
-            let index = read(&self.index);
-            let new: Vec<&[f32]> = rows
-                .iter()
-                .filter(|(id, _)| index.vector(id).is_none())
-                .map(|(_, vector)| *vector)
-                .collect();
-            let after = index.len() + new.len();
-            let stale = index.len() >= paperscout_index::CALIBRATION_MIN_PAPERS
-                && index.calibration_due(after);
-            (stale, new)
-        };
-        if !stale || new.len() < RECALIBRATION_MIN_QUERIES {
-            return;
-        }
-        let started = Instant::now();
-        let mut tally = RecallTally::new(TARGET_RECALL, CALIBRATION_K);
-        for query in new
-            .iter()
-            .step_by((new.len() / CALIBRATION_QUERIES).max(1))
-            .take(CALIBRATION_QUERIES)
-        {
-            read(&self.index).tally_held_out(query, &mut tally);
-        }
-        if let Some(calibration) = tally.calibration() {
-            write(&self.index).apply_calibration(calibration);
-            self.dirty.store(true, Ordering::Relaxed);
-            tracing::info!(
-                ef = calibration.ef,
-                recall = calibration.recall,
-                queries = calibration.queries,
-                papers = calibration.papers,
-                seconds = started.elapsed().as_secs_f64(),
-                "the index grew by a fifth: ef chosen again on new papers before inserting them"
-            );
-        }
-    }
-
-    /// Rebuilds the index without its tombstones when they pass the threshold, while searches
-    /// go on against the old one: the live papers are copied out under a short read lock, the
-    /// new graph is built without any lock, and papers upserted meanwhile are replayed into it
-    /// before it replaces the old in one swap. Returns whether it compacted.
-    pub fn compact_if_needed(&self) -> Result<bool> {
-        let ratio = read(&self.index).tombstone_ratio();
-        if ratio <= self.compact_above {
-            return Ok(false);
-        }
-        {
-            let mut log = lock(&self.compaction_log);
-            if log.is_some() {
-                return Ok(false);
-            }
-            *log = Some(Vec::new());
-        }
-        let compacted = self.compact(ratio);
-        *lock(&self.compaction_log) = None;
-        compacted.map(|()| true)
-    }
-
-    fn compact(&self, ratio: f64) -> Result<()> {
-        let started = Instant::now();
-        let (dim, params, live) = {
-            let index = read(&self.index);
-            let live: Vec<OwnedRow> = index
-                .live_papers()
-                .map(|(id, v)| (id.to_owned(), v.to_vec()))
-                .collect();
-            (index.dim(), index.params(), live)
-        };
-        let mut fresh = PaperIndex::new(dim, params, live.len());
-        let rows: Vec<(&str, &[f32])> = live
-            .iter()
-            .map(|(id, v)| (id.as_str(), v.as_slice()))
-            .collect();
-        // Built anew, so ef is chosen anew, on papers held back from the new graph.
-        let (_, calibration) =
-            fresh.upsert_and_calibrate(&rows, TARGET_RECALL, CALIBRATION_QUERIES, CALIBRATION_K)?;
-        if !fresh.is_optimised() {
-            fresh.optimise();
-        }
-        let mut index = write(&self.index);
-        let replay = lock(&self.compaction_log).take().unwrap_or_default();
-        if !replay.is_empty() {
-            let rows: Vec<(&str, &[f32])> = replay
-                .iter()
-                .map(|(id, v)| (id.as_str(), v.as_slice()))
-                .collect();
-            fresh.upsert_batch(&rows)?;
-            fresh.optimise();
-        }
-        *index = fresh;
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.dirty.store(true, Ordering::Relaxed);
-        tracing::info!(
-            tombstones = format!("{:.0}%", ratio * 100.0),
-            papers = index.len(),
-            replayed = replay.len(),
-            ef = index.params().ef_search,
-            calibrated = calibration.is_some(),
-            seconds = started.elapsed().as_secs_f64(),
-            "index compacted in the background"
-        );
-        Ok(())
-    }
-
-    /// Saves the index if it changed since it was last saved.
-    pub fn persist(&self) -> Result<()> {
-        if self.dirty.swap(false, Ordering::Relaxed) {
-            let saved = save(&read(&self.index), &self.dir, &self.model_id);
-            if let Err(err) = saved {
-                self.dirty.store(true, Ordering::Relaxed);
-                return Err(err);
-            }
-        }
-        Ok(())
-    }
+) -> Result<(HnswIndex, Opened)> {
+    let dir = dir_for(data_dir, model);
+    let (index, opened) = open(store, model, &dir, IndexParams::default())?;
+    let served = HnswIndex::new(index, payloads, dir, model_id(model), compact_above);
+    Ok((served, opened))
 }
 
 #[cfg(test)]
 mod tests {
+    use paperscout_index::{SearchFilter, VectorIndex};
     use paperscout_store::{MemoryStore, PaperWrite};
 
     use super::*;
@@ -475,26 +252,36 @@ mod tests {
         assert_eq!(index.len(), 8, "every stored paper is back");
     }
 
+    /// The stored papers' payloads, as the daemon reads them with its catalogue.
+    fn payloads(store: &MemoryStore) -> HashMap<String, Payload> {
+        store
+            .papers_announced("0000-01-01", "9999-12-31")
+            .expect("papers")
+            .into_iter()
+            .map(|stored| (stored.paper.id.clone(), Payload::of(&stored.paper)))
+            .collect()
+    }
+
     #[test]
     fn an_empty_store_opens_an_empty_index_that_searches_and_grows() {
         let store = MemoryStore::new();
         let data = tempfile::tempdir().expect("a temp dir");
         let key = Words::new().key().clone();
-        let (live, opened) = LiveIndex::open(&store, &key, data.path(), TOMBSTONE_LIMIT)
-            .expect("an empty store opens");
+        let (live, opened) =
+            open_served(&store, &key, data.path(), HashMap::new(), TOMBSTONE_LIMIT)
+                .expect("an empty store opens");
         assert_eq!(opened.rebuilt_because.as_deref(), Some("there is none yet"));
         let vector = Words::vector("graphs");
-        let filter = paperscout_index::Filter::default();
+        let everything = SearchFilter::default();
         assert!(
-            live.read()
-                .search(&vector, 3, &filter)
+            live.search(&vector, 3, &everything)
                 .expect("searched")
                 .is_empty()
         );
-        live.persist().expect("nothing to save is no error");
-        live.upsert(&[("arXiv:2503.1", vector.as_slice())])
+        live.flush().expect("nothing to save is no error");
+        live.upsert(&[("arXiv:2503.1", vector.as_slice(), Payload::default())])
             .expect("upserted");
-        live.persist().expect("saved");
+        live.flush().expect("saved");
         assert!(dir_for(data.path(), &key).join("CURRENT").is_file());
     }
 
@@ -512,33 +299,88 @@ mod tests {
     }
 
     #[test]
-    fn a_live_index_saves_only_when_it_changed() {
+    fn a_served_index_filters_by_payload_and_saves_only_when_it_changed() {
         let store = testing::store();
         let data = tempfile::tempdir().expect("a temp dir");
         let key = Words::new().key().clone();
-        let (live, _) = LiveIndex::open(&store, &key, data.path(), TOMBSTONE_LIMIT).expect("open");
-        let saved = fs_err::read_to_string(dir_for(data.path(), &key).join("CURRENT"))
-            .expect("saved at open");
-        live.persist().expect("nothing to save");
-        let unchanged = fs_err::read_to_string(dir_for(data.path(), &key).join("CURRENT"))
-            .expect("still there");
-        assert_eq!(saved, unchanged, "no new generation without a change");
+        let (live, _) = open_served(&store, &key, data.path(), payloads(&store), TOMBSTONE_LIMIT)
+            .expect("open");
+        let current = || fs_err::read_to_string(dir_for(data.path(), &key).join("CURRENT"));
+        let saved = current().expect("saved at open");
+        live.flush().expect("nothing to save");
+        assert_eq!(
+            saved,
+            current().expect("still there"),
+            "no change, no generation"
+        );
+
+        let query = Words::vector("graph networks for molecules");
+        let ids = |filter: &SearchFilter| -> Vec<String> {
+            let hits = live.search(&query, 7, filter).expect("searched");
+            hits.into_iter().map(|hit| hit.id).collect()
+        };
+        let all = ids(&SearchFilter::default());
+        assert_eq!(all.len(), 7);
+        let recent = ids(&SearchFilter {
+            since: Some("2025-03-18".to_owned()),
+            exclude: vec!["arXiv:2503.10001".to_owned()],
+            ..SearchFilter::default()
+        });
+        assert_eq!(
+            recent.len(),
+            5,
+            "the profile paper is older, one is excluded"
+        );
+        assert!(
+            !recent
+                .iter()
+                .any(|id| id == "arXiv:2503.00001" || id == "arXiv:2503.10001")
+        );
+        let physics = ids(&SearchFilter {
+            categories: vec!["physics".to_owned()],
+            ..SearchFilter::default()
+        });
+        assert_eq!(physics, ["arXiv:2503.10002"]);
 
         let vector = Words::vector("graph kernels for molecules");
-        live.upsert(&[("arXiv:2503.20000", vector.as_slice())])
+        let payload = Payload {
+            date: Some("2025-03-19".to_owned()),
+            categories: vec!["physics.chem-ph".to_owned()],
+        };
+        live.upsert(&[("arXiv:2503.20000", vector.as_slice(), payload)])
             .expect("upserted");
         let hits = live
-            .read()
-            .search(&vector, 1, &paperscout_index::Filter::default())
+            .search(&vector, 1, &SearchFilter::default())
             .expect("searched");
         assert_eq!(hits[0].id, "arXiv:2503.20000");
-        live.persist().expect("saved");
-        let after =
-            fs_err::read_to_string(dir_for(data.path(), &key).join("CURRENT")).expect("saved");
-        assert_ne!(saved, after, "a new generation");
+        assert_eq!(
+            ids(&SearchFilter {
+                categories: vec!["physics".to_owned()],
+                ..SearchFilter::default()
+            })
+            .len(),
+            2
+        );
+        live.flush().expect("saved");
+        assert_ne!(saved, current().expect("saved"), "a new generation");
+        assert_eq!(
+            live.remove(&["arXiv:2503.20000", "nope"]).expect("removed"),
+            1
+        );
+        assert_eq!((live.counts().papers, live.counts().points), (7, 8));
         assert!(
-            !live.compact_if_needed().expect("checked"),
-            "no tombstones yet"
+            live.maintain().expect("compacted"),
+            "one tombstone of eight is over 10%"
+        );
+        assert_eq!(
+            (live.counts().points, live.counts().tombstone_ratio),
+            (7, 0.0)
+        );
+        assert!(!live.maintain().expect("checked"), "nothing more to do");
+        assert_eq!(
+            ids(&SearchFilter::default()),
+            all,
+            "the same answers after compaction"
         );
     }
 }

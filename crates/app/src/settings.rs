@@ -246,7 +246,7 @@ pub mod defaults {
     /// Seconds shutdown waits for requests in flight.
     pub const SHUTDOWN_DEADLINE_SECS: u64 = 10;
     /// Share of tombstones in the index past which it is rebuilt.
-    pub const COMPACT_ABOVE: f64 = crate::live_index::TOMBSTONE_LIMIT;
+    pub const COMPACT_ABOVE: f64 = paperscout_index::hnsw::TOMBSTONE_LIMIT;
     /// Minutes between feed fetches.
     pub const FEED_EVERY_MINUTES: u64 = 60;
     /// Papers per scheduled digest.

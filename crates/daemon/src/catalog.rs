@@ -1,6 +1,6 @@
 //! What the daemon keeps in memory about every paper to answer `similar` without touching the
 //! store: titles (to show hits and to find a paper by its title), announcement days and
-//! categories (for filters).
+//! categories (to show with hits; the index filters on its own payloads).
 
 use std::collections::HashMap;
 
@@ -93,64 +93,9 @@ impl Catalog {
     }
 }
 
-/// Which papers a `similar` request admits.
-#[derive(Debug, Default, Clone)]
-pub struct Admit {
-    /// On or after this day.
-    pub since: Option<String>,
-    /// On or before this day.
-    pub until: Option<String>,
-    /// In one of these categories (`cs` admits every `cs.*`); empty admits all.
-    pub categories: Vec<String>,
-}
-
-impl Admit {
-    /// Whether nothing is filtered.
-    pub fn is_everything(&self) -> bool {
-        self.since.is_none() && self.until.is_none() && self.categories.is_empty()
-    }
-
-    /// Whether the paper passes. A paper with no known day fails any day bound.
-    pub fn admits(&self, entry: Option<&Entry>) -> bool {
-        if self.is_everything() {
-            return true;
-        }
-        let Some(entry) = entry else {
-            return false;
-        };
-        let date = entry.date.as_deref();
-        if let Some(since) = &self.since
-            && date.is_none_or(|d| d < since.as_str())
-        {
-            return false;
-        }
-        if let Some(until) = &self.until
-            && date.is_none_or(|d| d > until.as_str())
-        {
-            return false;
-        }
-        self.categories.is_empty()
-            || entry.categories.iter().any(|have| {
-                self.categories.iter().any(|want| {
-                    have == want
-                        || (have.starts_with(want.as_str())
-                            && have.as_bytes().get(want.len()) == Some(&b'.'))
-                })
-            })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entry(date: &str, categories: &[&str]) -> Entry {
-        Entry {
-            title: String::new(),
-            date: Some(date.to_owned()),
-            categories: categories.iter().map(|c| (*c).to_owned()).collect(),
-        }
-    }
 
     #[test]
     fn titles_meet_whatever_their_case_and_punctuation() {
@@ -159,21 +104,5 @@ mod tests {
             title_key("attention  is all\nyou need")
         );
         assert_ne!(title_key("Attention"), title_key("Retention"));
-    }
-
-    #[test]
-    fn filters_bound_days_and_match_category_prefixes_at_a_dot() {
-        let admit = Admit {
-            since: Some("2025-03-01".to_owned()),
-            until: Some("2025-03-31".to_owned()),
-            categories: vec!["cs".to_owned(), "stat.ML".to_owned()],
-        };
-        assert!(admit.admits(Some(&entry("2025-03-01", &["cs.LG"]))));
-        assert!(admit.admits(Some(&entry("2025-03-31", &["math.OC", "stat.ML"]))));
-        assert!(!admit.admits(Some(&entry("2025-02-28", &["cs.LG"]))));
-        assert!(!admit.admits(Some(&entry("2025-04-01", &["cs.LG"]))));
-        assert!(!admit.admits(Some(&entry("2025-03-10", &["csx.XX", "stat.ME"]))));
-        assert!(!admit.admits(None));
-        assert!(Admit::default().admits(None));
     }
 }

@@ -219,7 +219,7 @@ async fn save_periodically(service: Arc<Service>, mut stopped: watch::Receiver<b
             _ = stopped.changed() => return,
         }
         let compacting = Arc::clone(&service);
-        match tokio::task::spawn_blocking(move || compacting.compact_if_needed()).await {
+        match tokio::task::spawn_blocking(move || compacting.maintain_index()).await {
             Ok(Ok(_)) => {}
             Ok(Err(err)) => tracing::warn!("could not compact the index: {err}"),
             Err(err) => tracing::warn!("compacting the index panicked: {err}"),

@@ -1,8 +1,14 @@
 //! Approximate nearest-neighbour search over paper embeddings.
 //!
+//! [`VectorIndex`] is what paperscout asks of a vector engine: upsert with a [`Payload`],
+//! remove, search with a [`SearchFilter`] made of data (days, categories, excluded ids), a
+//! paper's vector, counts, and maintenance. [`HnswIndex`] is the implementation on hnsw_rs,
+//! in [`hnsw`], with everything only an HNSW graph needs (compaction, calibration, the flat
+//! copy searches walk, persistence) behind it.
+//!
 //! [`PaperIndex`] keeps an HNSW graph (hnsw_rs) over unit vectors, keyed by paper id: adding a
 //! paper twice is a no-op, a changed vector replaces the old one, and replaced or removed papers
-//! become tombstones that searches skip. Searches take a [`Filter`] (ids to exclude, a
+//! become tombstones that searches skip. Its searches take a [`Filter`] (ids to exclude, a
 //! predicate for date or category); when the graph cannot find `k` admissible papers, an exact
 //! search over every live paper answers instead, and the same exact search is the ground truth
 //! for measuring recall.
@@ -18,22 +24,15 @@
 
 #![forbid(unsafe_code)]
 
-mod calibrate;
-mod calibration;
-mod distance;
 mod error;
-mod frozen;
+pub mod hnsw;
 mod import;
-mod locality;
-mod paper_index;
-mod persist;
-mod scored;
+mod vector_index;
 
-pub use calibrate::RecallTally;
-pub use calibration::{CALIBRATION_MIN_PAPERS, Calibration, EF_LADDER};
-pub use distance::{UnitDotF16, dot};
 pub use error::{IndexError, Result};
-pub use frozen::FrozenGraph;
+pub use hnsw::{
+    CALIBRATION_MIN_PAPERS, Calibration, EF_LADDER, Expected, FileEntry, Filter, FrozenGraph, Hit,
+    HnswIndex, IndexParams, Manifest, PaperIndex, RecallTally, UnitDotF16, Upsert, dot,
+};
 pub use import::f16_rows;
-pub use paper_index::{Filter, Hit, IndexParams, PaperIndex, Upsert};
-pub use persist::{Expected, FileEntry, Manifest};
+pub use vector_index::{IndexCounts, Payload, SearchFilter, VectorIndex};

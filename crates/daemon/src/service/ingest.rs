@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use paperscout_app::settings::defaults;
+use paperscout_index::Payload;
 use paperscout_ingest::{Input, Options, Progress, Records};
 use paperscout_proto::{IngestAnswer, IngestRequest};
 use paperscout_store::Store;
@@ -106,10 +107,18 @@ impl Service {
                 catalog.insert(&paper.paper);
             }
         }
-        let rows: Vec<(&str, &[f32])> = papers
+        // The payloads are the merged papers' days and categories.
+        let payloads: std::collections::HashMap<&str, Payload> = stored
+            .iter()
+            .map(|s| (s.paper.id.as_str(), Payload::of(&s.paper)))
+            .collect();
+        let rows: Vec<(&str, &[f32], Payload)> = papers
             .iter()
             .zip(vectors)
-            .filter_map(|(paper, vector)| Some((paper.id.as_str(), vector.as_deref()?)))
+            .filter_map(|(paper, vector)| {
+                let payload = payloads.get(paper.id.as_str()).cloned().unwrap_or_default();
+                Some((paper.id.as_str(), vector.as_deref()?, payload))
+            })
             .collect();
         self.index.upsert(&rows)?;
         Ok(())

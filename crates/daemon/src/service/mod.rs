@@ -22,10 +22,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockW
 use std::time::Instant;
 
 use paperscout_app::choose::TextEmbedder;
-use paperscout_app::live_index::LiveIndex;
 use paperscout_app::mail::MailConfig;
 use paperscout_app::store_model::StoreModel;
 use paperscout_app::{AppError, Settings};
+use paperscout_index::{Payload, VectorIndex};
 use paperscout_ingest::Embed;
 use paperscout_proto::{Answer, ErrorCode, QueryKind, Request};
 use paperscout_store::{ModelKey, SqliteStore, Store};
@@ -110,7 +110,8 @@ impl Readers {
 pub struct Service {
     writer: Mutex<SqliteStore>,
     readers: Readers,
-    index: LiveIndex,
+    /// The vector engine: the HNSW index today, any [`VectorIndex`] tomorrow.
+    index: Box<dyn VectorIndex>,
     catalog: RwLock<Catalog>,
     model: ModelWorker,
     /// E-mail delivery, replaced on SIGHUP.
@@ -165,22 +166,26 @@ impl Service {
         let store_path = paperscout_store::file_in(&settings.data_dir);
         let writer = SqliteStore::open(&store_path)?;
         let model = StoreModel::load(settings)?;
-        let (index, opened) = LiveIndex::open(
+        // One pass over the stored papers fills the catalogue and the index's payloads.
+        let mut catalog = Catalog::default();
+        let mut payloads = std::collections::HashMap::new();
+        for stored in writer.papers_announced("0000-01-01", "9999-12-31")? {
+            catalog.insert(&stored.paper);
+            payloads.insert(stored.paper.id.clone(), Payload::of(&stored.paper));
+        }
+        let (index, opened) = paperscout_app::live_index::open_served(
             &writer,
             model.key(),
             &settings.data_dir,
+            payloads,
             options.compact_above,
         )?;
         tracing::info!(
-            papers = index.read().len(),
+            papers = index.counts().papers,
             caught_up = opened.caught_up,
             seconds = opened.seconds,
             "index ready"
         );
-        let mut catalog = Catalog::default();
-        for stored in writer.papers_announced("0000-01-01", "9999-12-31")? {
-            catalog.insert(&stored.paper);
-        }
         let model = ModelWorker::start(model, options.model_queue, options.model_batch)
             .map_err(|err| DaemonError::io("could not start the model's thread", err))?;
         Ok(Self {
@@ -189,7 +194,7 @@ impl Service {
                 path: store_path,
                 idle: Mutex::new(Vec::new()),
             },
-            index,
+            index: Box::new(index),
             catalog: RwLock::new(catalog),
             model,
             mail: RwLock::new(settings.mail.clone()),

@@ -1,7 +1,7 @@
 //! `similar` and `recommend`: the requests a person waits on.
 
 use paperscout_app::choose::{self, Digest, Window};
-use paperscout_index::Filter;
+use paperscout_index::SearchFilter;
 use paperscout_proto::{
     QueryKind, RecommendRequest, ResolvedQuery, SimilarAnswer, SimilarHit, SimilarRequest,
 };
@@ -9,7 +9,6 @@ use paperscout_rank::DigestParams;
 use paperscout_store::Store;
 
 use super::{Interactive, Service, app, read};
-use crate::catalog::Admit;
 use crate::error::{DaemonError, Result};
 
 /// Most papers one `similar` may ask for.
@@ -30,22 +29,14 @@ impl Service {
             }
         }
         let (query, vector) = self.resolve(request)?;
-        let admit = Admit {
+        let filter = SearchFilter {
             since: request.since.clone(),
             until: request.until.clone(),
             categories: request.categories.clone(),
+            exclude: query.id.iter().cloned().collect(),
         };
+        let found = self.index.search(&vector, request.k, &filter)?;
         let catalog = read(&self.catalog);
-        let allow = |id: &str| admit.admits(catalog.get(id));
-        let filter = Filter {
-            exclude: query.id.iter().map(String::as_str).collect(),
-            allow: if admit.is_everything() {
-                None
-            } else {
-                Some(&allow)
-            },
-        };
-        let found = self.index.read().search(&vector, request.k, &filter)?;
         let hits = found
             .into_iter()
             .map(|hit| {
@@ -137,8 +128,8 @@ impl Service {
 
     /// The indexed vector of a paper; else the stored one; else a fresh one.
     fn paper_vector(&self, id: &str) -> Result<Vec<f32>> {
-        if let Some(vector) = self.index.read().vector(id) {
-            return Ok(vector.to_vec());
+        if let Some(vector) = self.index.vector(id) {
+            return Ok(vector);
         }
         let key = self.model.key().clone();
         let (stored, text) = self.readers.with(|store| {

@@ -12,14 +12,14 @@ impl Service {
     /// `stats`.
     pub fn stats(&self) -> Result<StatsAnswer> {
         let store = self.readers.with(|store| Ok(store.stats()?))?;
-        let index = self.index.read();
+        let counts = self.index.counts();
         let key = self.model.key();
         Ok(StatsAnswer {
             store,
             index: IndexStats {
-                papers: index.len(),
-                points: index.point_count(),
-                tombstone_ratio: index.tombstone_ratio(),
+                papers: counts.papers,
+                points: counts.points,
+                tombstone_ratio: counts.tombstone_ratio,
             },
             catalog: CatalogStats {
                 papers: read(&self.catalog).len(),
@@ -40,21 +40,20 @@ impl Service {
             protocol: paperscout_proto::VERSION,
             pid: std::process::id(),
             uptime_seconds: self.started.elapsed().as_secs_f64(),
-            papers_indexed: self.index.read().len(),
+            papers_indexed: self.index.counts().papers,
             model_queue: self.model.waiting(),
             connections: self.connections.load(Ordering::Relaxed),
         }
     }
 
-    /// Rebuilds the index without its tombstones when they pass the threshold, while searches
-    /// go on (see [`paperscout_app::live_index::LiveIndex::compact_if_needed`]). Returns
-    /// whether it compacted.
-    pub fn compact_if_needed(&self) -> Result<bool> {
-        Ok(self.index.compact_if_needed()?)
+    /// The index's housekeeping (for the HNSW index, a compaction in the background when
+    /// tombstones pass the threshold, while searches go on). Returns whether it did any.
+    pub fn maintain_index(&self) -> Result<bool> {
+        Ok(self.index.maintain()?)
     }
 
-    /// Saves the index if it changed since it was last saved.
+    /// Makes the index's changes durable (saves the HNSW index if it changed).
     pub fn persist(&self) -> Result<()> {
-        Ok(self.index.persist()?)
+        Ok(self.index.flush()?)
     }
 }

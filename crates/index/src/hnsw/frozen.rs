@@ -24,8 +24,8 @@ use hnsw_rs::hnsw::Hnsw;
 
 use half::f16;
 
-use crate::distance::{dot_f16, prefetch};
-use crate::scored::Scored;
+use crate::hnsw::distance::{dot_f16, prefetch};
+use crate::hnsw::scored::Scored;
 
 /// The graph's edges by point number.
 #[derive(Debug, Clone, Default)]

@@ -14,7 +14,7 @@
 
 use rayon::prelude::*;
 
-use crate::distance::dot;
+use crate::hnsw::distance::dot;
 
 /// Papers per leaf: about 3 MiB of 384-d vectors, which the caches hold while a leaf is
 /// inserted.

@@ -16,10 +16,10 @@ use std::collections::{HashMap, HashSet};
 
 use rayon::prelude::*;
 
-use crate::calibration::{CALIBRATION_MIN_PAPERS, Calibration, EF_LADDER};
-use crate::distance::to_f16;
 use crate::error::Result;
-use crate::paper_index::{Filter, PaperIndex, Upsert};
+use crate::hnsw::calibration::{CALIBRATION_MIN_PAPERS, Calibration, EF_LADDER};
+use crate::hnsw::distance::to_f16;
+use crate::hnsw::paper_index::{Filter, PaperIndex, Upsert};
 
 /// Fewest new papers that [`PaperIndex::upsert_and_calibrate`] holds back some of.
 const MIN_HELD_OUT: usize = 100;

@@ -10,10 +10,10 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 use hnsw_rs::hnsw::Hnsw;
 use rayon::prelude::*;
 
-use crate::distance::{UnitDotF16, dot, to_f16};
 use crate::error::{IndexError, Result};
-use crate::frozen::FrozenGraph;
-use crate::locality::locality_order;
+use crate::hnsw::distance::{UnitDotF16, dot, to_f16};
+use crate::hnsw::frozen::FrozenGraph;
+use crate::hnsw::locality::locality_order;
 
 /// How the graph is built and searched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +76,7 @@ impl Filter<'_> {
 pub struct PaperIndex {
     pub(crate) params: IndexParams,
     pub(crate) dim: usize,
-    /// The graph over the vectors in half precision ([`crate::distance`] says why).
+    /// The graph over the vectors in half precision ([`crate::hnsw::distance`] says why).
     pub(crate) graph: Hnsw<'static, half::f16, UnitDotF16>,
     /// Vector of each point, row after row, tombstones included.
     pub(crate) vectors: Vec<f32>,
@@ -92,7 +92,7 @@ pub struct PaperIndex {
     /// The flat copy of the graph that searches walk, when it covers every point.
     pub(crate) frozen: FrozenGraph,
     /// How ef_search was chosen, when it was measured ([`PaperIndex::calibrate`]).
-    pub(crate) calibration: Option<crate::calibration::Calibration>,
+    pub(crate) calibration: Option<crate::hnsw::calibration::Calibration>,
 }
 
 impl PaperIndex {
@@ -393,7 +393,7 @@ impl PaperIndex {
         let best = (0..self.ids.len())
             .into_par_iter()
             .filter(|&p| self.live[p] && filter.admits(&self.ids[p]))
-            .map(|p| crate::scored::Scored(dot(query, self.row(p)), p))
+            .map(|p| crate::hnsw::scored::Scored(dot(query, self.row(p)), p))
             .fold(BinaryHeap::new, |heap, scored| keep_best(heap, scored, k))
             .reduce(BinaryHeap::new, |a, b| {
                 b.into_iter()
@@ -402,7 +402,7 @@ impl PaperIndex {
         let mut best: Vec<Scored> = best.into_iter().map(|kept| kept.0).collect();
         best.sort_by(|a, b| b.cmp(a));
         best.into_iter()
-            .map(|crate::scored::Scored(score, p)| Hit {
+            .map(|crate::hnsw::scored::Scored(score, p)| Hit {
                 id: self.ids[p].clone(),
                 score,
             })
@@ -446,7 +446,7 @@ impl PaperIndex {
 }
 
 /// A score and a point number.
-type Scored = crate::scored::Scored<usize>;
+type Scored = crate::hnsw::scored::Scored<usize>;
 
 /// Keeps the `k` best in a min-heap (scores reversed).
 fn keep_best(

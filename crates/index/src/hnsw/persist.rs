@@ -23,11 +23,11 @@ use hnsw_rs::hnswio::HnswIo;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::calibration::Calibration;
-use crate::distance::UnitDotF16;
 use crate::error::{IndexError, Result};
-use crate::frozen::FrozenGraph;
-use crate::paper_index::{IndexParams, PaperIndex};
+use crate::hnsw::calibration::Calibration;
+use crate::hnsw::distance::UnitDotF16;
+use crate::hnsw::frozen::FrozenGraph;
+use crate::hnsw::paper_index::{IndexParams, PaperIndex};
 
 /// The layout version of a saved index.
 const FORMAT: u32 = 2;
@@ -257,7 +257,7 @@ impl PaperIndex {
             },
             dim: manifest.dim,
             graph,
-            halves: crate::distance::to_f16(&vectors),
+            halves: crate::hnsw::distance::to_f16(&vectors),
             vectors,
             ids,
             live,

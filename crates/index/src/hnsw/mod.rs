@@ -1,0 +1,26 @@
+//! The HNSW implementation of [`crate::VectorIndex`], on hnsw_rs: the graph and its exact
+//! fallback ([`PaperIndex`]), its half-precision distance, the locality order of large
+//! batches, the flat copy searches walk, the calibration of ef, persistence, and
+//! [`HnswIndex`], the index a long-lived process serves from with all of its housekeeping.
+//! A remote engine would have none of these.
+
+pub(crate) mod calibrate;
+pub(crate) mod calibration;
+pub(crate) mod distance;
+pub(crate) mod frozen;
+mod live;
+pub(crate) mod locality;
+pub(crate) mod paper_index;
+pub(crate) mod persist;
+pub(crate) mod scored;
+
+pub use calibrate::RecallTally;
+pub use calibration::{CALIBRATION_MIN_PAPERS, Calibration, EF_LADDER};
+pub use distance::{UnitDotF16, dot};
+pub use frozen::FrozenGraph;
+pub use live::{
+    CALIBRATION_K, CALIBRATION_QUERIES, HnswIndex, RECALIBRATION_MIN_QUERIES, TARGET_RECALL,
+    TOMBSTONE_LIMIT, save_unless_empty,
+};
+pub use paper_index::{Filter, Hit, IndexParams, PaperIndex, Upsert};
+pub use persist::{Expected, FileEntry, Manifest};
