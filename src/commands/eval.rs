@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use paperscout_ingest::{Embed, Item, Options as IngestOptions, Progress, Records, ingest};
+use paperscout_ingest::{Item, Options as IngestOptions, Progress, Records, TextEmbedder, ingest};
 use paperscout_rank::eval::{Corpus, Options, Outcome, Prepared, Query};
 use paperscout_rank::{HybridParams, Matrix, Method, Summary, summarise};
 use paperscout_store::{SqliteStore, Store};
@@ -188,7 +188,7 @@ fn store_vectors(
 ) -> Result<(String, HashMap<String, Vec<f32>>)> {
     let path = paperscout_store::file_in(&settings.data_dir);
     let mut store = SqliteStore::open(&path)?;
-    let mut model = StoreModel::load(settings)?;
+    let model = StoreModel::load(settings)?;
     let input = paperscout_ingest::open(papers)?;
     let bar = crate::progress::bytes(input.len, quiet);
     let consumed = std::sync::Arc::clone(&input.consumed);
@@ -196,7 +196,7 @@ fn store_vectors(
         &mut store,
         Records::new(input)?,
         papers,
-        Some(&mut model as &mut dyn Embed),
+        Some(&model as &dyn TextEmbedder),
         IngestOptions::default(),
         paperscout_store::now(),
         &mut |progress| {

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use paperscout_ingest::{Embed, Options, Progress, Records, Report, ingest};
+use paperscout_ingest::{Options, Progress, Records, Report, TextEmbedder, ingest};
 use paperscout_store::SqliteStore;
 use serde::Serialize;
 
@@ -32,7 +32,7 @@ pub fn run(args: &IngestArgs, settings: &Settings, quiet: bool) -> Result<()> {
     let path = paperscout_store::file_in(&settings.data_dir);
     // The lock first: a second writer should hear so before a model loads.
     let mut store = SqliteStore::open(&path)?;
-    let mut model = if args.no_embed {
+    let model = if args.no_embed {
         None
     } else {
         Some(StoreModel::load(settings)?)
@@ -58,7 +58,7 @@ pub fn run(args: &IngestArgs, settings: &Settings, quiet: bool) -> Result<()> {
             &mut store,
             records,
             source,
-            model.as_mut().map(|model| model as &mut dyn Embed),
+            model.as_ref().map(|model| model as &dyn TextEmbedder),
             options,
             paperscout_store::now(),
             &mut |progress| match progress {

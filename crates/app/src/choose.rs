@@ -14,19 +14,13 @@ use paperscout_rank::{
     CandidateSet, CompiledRules, DEFAULT_BLOCK_BYTES, DigestParams, ItemRef, Matrix, PaperFacts,
     Pick, ProfileRows, SharedProfile,
 };
-use paperscout_store::{FeedbackKind, ModelKey, ProfileSubject, Store, StoredPaper};
+use paperscout_store::{FeedbackKind, ProfileSubject, Store, StoredPaper};
 use paperscout_types::Paper;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AppError, Result};
 
-/// Whatever turns texts into vectors of the store's model.
-pub trait TextEmbedder {
-    /// The model the vectors come from.
-    fn key(&self) -> &ModelKey;
-    /// One unit vector per text, in order.
-    fn embed_texts(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
-}
+pub use paperscout_ingest::TextEmbedder;
 
 /// Why a profile item is in the profile: how a pick's explanation begins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -618,7 +612,10 @@ fn fill_missing<const N: usize>(
     if texts.is_empty() {
         return Ok(());
     }
-    let mut vectors = model.embed_texts(&texts)?.into_iter();
+    let mut vectors = model
+        .embed_texts(&texts)
+        .map_err(AppError::Embedding)?
+        .into_iter();
     for group in groups {
         for (_, slot) in group.iter_mut().filter(|(_, vector)| vector.is_none()) {
             *slot = Some(vectors.next().ok_or_else(fewer_vectors)?);

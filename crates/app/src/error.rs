@@ -83,14 +83,9 @@ pub enum AppError {
         source: serde_json::Error,
     },
 
-    /// The model's worker (the daemon's model thread) refused or failed the texts.
-    #[error("{message}")]
-    Worker {
-        /// Whose fault: [`Fault::Busy`] for a full queue.
-        fault: Fault,
-        /// What happened and what to do.
-        message: String,
-    },
+    /// The embedder (the loaded model, the daemon's model thread) refused or failed the texts.
+    #[error(transparent)]
+    Embedding(paperscout_ingest::EmbedFailure),
 
     /// Something that cannot happen did: a bug.
     #[error("{0} (a bug in paperscout: please report it)")]
@@ -114,7 +109,7 @@ impl AppError {
             Self::MailConfig(_) | Self::Smtp(_) | Self::NoModel(_) | Self::Io { .. } => {
                 Fault::Environment
             }
-            Self::Worker { fault, .. } => *fault,
+            Self::Embedding(failure) => failure.fault,
             Self::Json { .. } | Self::Bug(_) => Fault::Bug,
         }
     }

@@ -2,10 +2,9 @@
 //! model and its exact weights, and an [`Embed`] that computes vectors.
 
 use paperscout_embed::Embedder;
-use paperscout_ingest::Embed;
+use paperscout_ingest::{EmbedFailure, TextEmbedder};
 use paperscout_store::ModelKey;
 
-use crate::choose::TextEmbedder;
 use crate::error::Result;
 use crate::settings::Settings;
 
@@ -50,22 +49,15 @@ pub fn key_of(settings: &Settings) -> Result<ModelKey> {
     })
 }
 
-impl Embed for StoreModel {
-    fn model(&self) -> &ModelKey {
-        &self.key
-    }
-
-    fn embed(&mut self, texts: &[String]) -> std::result::Result<Vec<Vec<f32>>, String> {
-        self.embedder.embed(texts).map_err(|err| err.to_string())
-    }
-}
-
 impl TextEmbedder for StoreModel {
     fn key(&self) -> &ModelKey {
         &self.key
     }
 
-    fn embed_texts(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
-        Ok(self.embedder.embed(texts)?)
+    fn embed_texts(&self, texts: &[String]) -> std::result::Result<Vec<Vec<f32>>, EmbedFailure> {
+        self.embedder.embed(texts).map_err(|err| EmbedFailure {
+            fault: err.fault(),
+            message: err.to_string(),
+        })
     }
 }

@@ -48,7 +48,10 @@ impl TextEmbedder for Words {
         &self.key
     }
 
-    fn embed_texts(&self, texts: &[String]) -> crate::Result<Vec<Vec<f32>>> {
+    fn embed_texts(
+        &self,
+        texts: &[String],
+    ) -> Result<Vec<Vec<f32>>, paperscout_ingest::EmbedFailure> {
         Ok(texts.iter().map(|text| Self::vector(text)).collect())
     }
 }

@@ -63,9 +63,9 @@ impl WorkerError {
     }
 }
 
-impl From<WorkerError> for paperscout_app::AppError {
+impl From<WorkerError> for paperscout_ingest::EmbedFailure {
     fn from(err: WorkerError) -> Self {
-        Self::Worker {
+        Self {
             fault: err.fault(),
             message: err.to_string(),
         }

@@ -54,7 +54,7 @@ pub enum IngestError {
 
     /// The embedder failed.
     #[error("embedding failed: {0}")]
-    Embed(String),
+    Embed(crate::EmbedFailure),
 
     /// The store failed.
     #[error(transparent)]
@@ -68,7 +68,8 @@ impl IngestError {
         use paperscout_types::Fault;
         match self {
             Self::Read { .. } | Self::UnknownFormat { .. } | Self::Strict(_) => Fault::User,
-            Self::Fetch { .. } | Self::Oai { .. } | Self::Embed(_) => Fault::Environment,
+            Self::Fetch { .. } | Self::Oai { .. } => Fault::Environment,
+            Self::Embed(failure) => failure.fault,
             Self::Store(err) => err.fault(),
         }
     }

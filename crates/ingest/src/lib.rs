@@ -4,7 +4,7 @@
 //! [`Records`] detects the format from the content and yields [`Item`]s: papers, and bad
 //! records with their line or record number and the reason, which are reported and skipped.
 //! [`ingest`] writes them to a [`paperscout_store::Store`] a batch per transaction, embedding
-//! new and changed papers with any [`Embed`].
+//! new and changed papers with any [`TextEmbedder`].
 //!
 //! Formats: JSON lines (paperscout's paper format, as in `shared/data`, and the arXiv metadata
 //! snapshot), the arXiv API's Atom feeds, arXiv RSS listings (2.0 and 1.0), and OAI-PMH
@@ -28,6 +28,6 @@ mod xml;
 
 pub use error::{IngestError, Result};
 pub use input::{Input, is_url, open};
-pub use pipeline::{Embed, Options, Progress, Report, ingest};
+pub use pipeline::{EmbedFailure, Options, Progress, Report, TextEmbedder, ingest};
 pub use reader::{Format, Records};
 pub use record::{BadRecord, Item, Location};

@@ -9,20 +9,31 @@
 use std::time::Instant;
 
 use paperscout_store::{ModelKey, PaperWrite, Store, Timestamp, WriteSummary};
-use paperscout_types::Paper;
+use paperscout_types::{Fault, Paper};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{IngestError, Result};
 use crate::reader::Records;
 use crate::record::{BadRecord, Item};
 
-/// Whatever computes embeddings for the pipeline: the model, behind a small interface, so this
-/// crate does not depend on it.
-pub trait Embed {
-    /// The model the vectors come from.
-    fn model(&self) -> &ModelKey;
-    /// One vector per text, in order.
-    fn embed(&mut self, texts: &[String]) -> std::result::Result<Vec<Vec<f32>>, String>;
+/// Whatever turns texts into unit vectors of one model: the model the command line loaded, the
+/// daemon's model worker. Behind this small interface so that this crate (and the use cases
+/// above it) do not depend on the model; the one embedder trait of paperscout.
+pub trait TextEmbedder {
+    /// The model the vectors come from, as the store keys them.
+    fn key(&self) -> &ModelKey;
+    /// One unit vector per text, in order.
+    fn embed_texts(&self, texts: &[String]) -> std::result::Result<Vec<Vec<f32>>, EmbedFailure>;
+}
+
+/// Why texts were not embedded: whose fault it is and what happened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct EmbedFailure {
+    /// Whose fault: [`Fault::Busy`] for a model whose queue is full.
+    pub fault: Fault,
+    /// What went wrong and what to do.
+    pub message: String,
 }
 
 /// How to ingest.
@@ -96,7 +107,7 @@ pub fn ingest(
     store: &mut dyn Store,
     records: Records,
     source: &str,
-    mut embedder: Option<&mut dyn Embed>,
+    embedder: Option<&dyn TextEmbedder>,
     options: Options,
     now: Timestamp,
     on_progress: &mut dyn FnMut(Progress<'_>),
@@ -109,16 +120,7 @@ pub fn ingest(
                 report.read += 1;
                 batch.push(paper);
                 if batch.len() >= options.batch_size {
-                    let vectors = commit(
-                        store,
-                        &batch,
-                        source,
-                        embedder
-                            .as_mut()
-                            .map(|embedder| &mut **embedder as &mut dyn Embed),
-                        now,
-                        &mut report,
-                    )?;
+                    let vectors = commit(store, &batch, source, embedder, now, &mut report)?;
                     on_progress(Progress::Written {
                         papers: &batch,
                         vectors: &vectors,
@@ -152,12 +154,12 @@ fn commit(
     store: &mut dyn Store,
     batch: &[Paper],
     source: &str,
-    embedder: Option<&mut dyn Embed>,
+    embedder: Option<&dyn TextEmbedder>,
     now: Timestamp,
     report: &mut Report,
 ) -> Result<Vec<Option<Vec<f32>>>> {
     let started = Instant::now();
-    let model = embedder.as_ref().map(|embedder| embedder.model().clone());
+    let model = embedder.map(|embedder| embedder.key().clone());
     let classified = store.classify(batch, model.as_ref())?;
     let wanted: Vec<usize> = classified
         .iter()
@@ -173,13 +175,12 @@ fn commit(
     {
         let started = Instant::now();
         let texts: Vec<String> = wanted.iter().map(|&i| batch[i].embedding_text()).collect();
-        let computed = embedder.embed(&texts).map_err(IngestError::Embed)?;
+        let computed = embedder.embed_texts(&texts).map_err(IngestError::Embed)?;
         if computed.len() != texts.len() {
-            return Err(IngestError::Embed(format!(
-                "{} vectors for {} texts",
-                computed.len(),
-                texts.len()
-            )));
+            return Err(IngestError::Embed(EmbedFailure {
+                fault: Fault::Bug,
+                message: format!("{} vectors for {} texts", computed.len(), texts.len()),
+            }));
         }
         for (index, vector) in wanted.iter().zip(computed) {
             vectors[*index] = Some(vector);

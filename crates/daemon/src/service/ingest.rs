@@ -47,7 +47,7 @@ impl Service {
             &mut shared,
             records,
             &source,
-            Some(&mut Bulk(&self.model)),
+            Some(&Bulk(&self.model)),
             Options {
                 batch_size: request
                     .batch

@@ -26,7 +26,7 @@ use paperscout_app::mail::MailConfig;
 use paperscout_app::store_model::StoreModel;
 use paperscout_app::{AppError, Settings};
 use paperscout_index::{Payload, VectorIndex};
-use paperscout_ingest::Embed;
+use paperscout_ingest::EmbedFailure;
 use paperscout_proto::{Answer, ErrorCode, QueryKind, Request};
 use paperscout_store::{ModelKey, SqliteStore, Store};
 
@@ -129,7 +129,7 @@ impl TextEmbedder for Interactive<'_> {
         self.0.key()
     }
 
-    fn embed_texts(&self, texts: &[String]) -> paperscout_app::Result<Vec<Vec<f32>>> {
+    fn embed_texts(&self, texts: &[String]) -> std::result::Result<Vec<Vec<f32>>, EmbedFailure> {
         Ok(self.0.embed_now(texts.to_vec())?)
     }
 }
@@ -137,13 +137,13 @@ impl TextEmbedder for Interactive<'_> {
 /// The model worker as the ingest pipeline sees it: bulk priority.
 struct Bulk<'a>(&'a ModelWorker);
 
-impl Embed for Bulk<'_> {
-    fn model(&self) -> &ModelKey {
+impl TextEmbedder for Bulk<'_> {
+    fn key(&self) -> &ModelKey {
         self.0.key()
     }
 
-    fn embed(&mut self, texts: &[String]) -> std::result::Result<Vec<Vec<f32>>, String> {
-        self.0.embed_bulk(texts).map_err(|err| err.to_string())
+    fn embed_texts(&self, texts: &[String]) -> std::result::Result<Vec<Vec<f32>>, EmbedFailure> {
+        Ok(self.0.embed_bulk(texts)?)
     }
 }
 
