@@ -121,7 +121,11 @@ fn a_malformed_qrels_line_is_named() {
     )
     .unwrap();
     let output = eval(home.path(), &["--method", "tfidf"]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a malformed data set is the user's to fix"
+    );
     assert!(
         stderr(&output).contains("qrels.tsv line 2: relevance \"high\" is not a number"),
         "{}",

@@ -2,20 +2,19 @@
 //! `shared/EVAL.md`, with paperscout's own embeddings (cached in the store) or imported ones.
 
 use std::collections::HashMap;
-use std::io::{BufRead, Write};
-use std::path::Path;
+use std::io::Write;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
-use paperscout_ingest::{Item, Options as IngestOptions, Progress, Records, TextEmbedder, ingest};
-use paperscout_rank::eval::{Corpus, Options, Outcome, Prepared, Query};
+use anyhow::{Context, Result};
+use paperscout_ingest::{Options as IngestOptions, Progress, Records, TextEmbedder, ingest};
+use paperscout_rank::eval::{Corpus, Options, Outcome, Prepared};
 use paperscout_rank::{HybridParams, Matrix, Method, Summary, summarise};
 use paperscout_store::{SqliteStore, Store};
-use paperscout_types::Paper;
 use serde::Serialize;
 
 use crate::cli::EvalArgs;
 use paperscout_app::Settings;
+use paperscout_app::eval_set::{imported_vectors, read_papers, read_queries, sample};
 use paperscout_app::store_model::StoreModel;
 
 /// Bootstrap resamples for the intervals.
@@ -221,122 +220,4 @@ fn store_vectors(
         vectors.insert(id.to_owned(), vector.to_vec());
     })?;
     Ok((model.key().name.clone(), vectors))
-}
-
-fn read_papers(source: &str) -> Result<Vec<Paper>> {
-    let mut papers = Vec::new();
-    for item in Records::new(paperscout_ingest::open(source)?)? {
-        match item? {
-            Item::Paper(paper) => papers.push(paper),
-            Item::Bad(bad) => bail!("{bad}: eval needs every paper readable"),
-            Item::Deleted => {}
-        }
-    }
-    Ok(papers)
-}
-
-fn imported_vectors(path: &Path, papers: usize) -> Result<Matrix> {
-    let bytes = fs_err::read(path)?;
-    let dim = bytes.len() / 2 / papers.max(1);
-    let rows = paperscout_index::f16_rows(&bytes, dim).with_context(|| {
-        format!(
-            "{} is not a float16 matrix of one row per paper",
-            path.display()
-        )
-    })?;
-    if rows.len() != papers {
-        bail!(
-            "{} holds {} rows for {papers} papers",
-            path.display(),
-            rows.len()
-        );
-    }
-    let mut matrix = Matrix::from_data(dim, rows.into_iter().flatten().collect());
-    matrix.normalise_rows();
-    Ok(matrix)
-}
-
-/// Reads the queries (`query_id<TAB>paper_id`) and the qrels (`query_id<TAB>paper_id<TAB>grade`).
-fn read_queries(queries: &Path, qrels: &Path, index: &HashMap<&str, usize>) -> Result<Vec<Query>> {
-    let mut by_id: HashMap<String, Query> = HashMap::new();
-    let mut order: Vec<String> = Vec::new();
-    let mut unknown = 0;
-    for (fields, _) in tsv(queries, 2)? {
-        let [query, paper, ..] = fields.as_slice() else {
-            continue;
-        };
-        let Some(&row) = index.get(paper.as_str()) else {
-            unknown += 1;
-            continue;
-        };
-        let entry = by_id.entry(query.clone()).or_insert_with(|| {
-            order.push(query.clone());
-            Query {
-                id: query.clone(),
-                profile: Vec::new(),
-                relevance: HashMap::new(),
-            }
-        });
-        entry.profile.push(row);
-    }
-    for (fields, line) in tsv(qrels, 3)? {
-        let [query, paper, grade, ..] = fields.as_slice() else {
-            continue;
-        };
-        let grade: f64 = grade.parse().with_context(|| {
-            format!(
-                "{} line {line}: relevance {grade:?} is not a number",
-                qrels.display()
-            )
-        })?;
-        let (Some(entry), Some(&row)) = (by_id.get_mut(query.as_str()), index.get(paper.as_str()))
-        else {
-            unknown += 1;
-            continue;
-        };
-        entry.relevance.insert(row, grade);
-    }
-    if unknown > 0 {
-        tracing::warn!(
-            "{unknown} query or qrels lines name a paper or query not in the data; skipped"
-        );
-    }
-    Ok(order
-        .into_iter()
-        .filter_map(|id| by_id.remove(&id))
-        .collect())
-}
-
-/// The lines of a tab-separated file after its header, split, with their line numbers.
-fn tsv(path: &Path, fields: usize) -> Result<Vec<(Vec<String>, usize)>> {
-    let file = fs_err::File::open(path)?;
-    let mut rows = Vec::new();
-    for (number, line) in std::io::BufReader::new(file).lines().enumerate().skip(1) {
-        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let parts: Vec<String> = line.split('\t').map(|s| s.trim().to_owned()).collect();
-        if parts.len() < fields {
-            bail!(
-                "{} line {}: expected {fields} tab-separated fields",
-                path.display(),
-                number + 1
-            );
-        }
-        rows.push((parts, number + 1));
-    }
-    Ok(rows)
-}
-
-/// Keeps `limit` queries, spread evenly over the list (deterministic).
-fn sample(queries: &mut Vec<Query>, limit: usize) {
-    if queries.len() <= limit || limit == 0 {
-        return;
-    }
-    let step = queries.len() as f64 / limit as f64;
-    let kept: Vec<Query> = (0..limit)
-        .map(|i| queries[(i as f64 * step) as usize].clone())
-        .collect();
-    *queries = kept;
 }

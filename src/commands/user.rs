@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use anyhow::{Result, bail};
-use paperscout_store::{FeedbackKind, ProfileItem, ProfileSubject, SqliteStore, Store};
+use paperscout_store::{FeedbackKind, ProfileSubject, SqliteStore, Store};
 
 use paperscout_proto::FeedbackAnswer;
 
@@ -48,11 +48,22 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
                 (added, unknown) = paperscout_app::users::add_papers(&mut store, name, &keys, now)?;
             }
             if let Some(file) = bibtex {
-                let (from_library, external) = add_library(&mut store, name, file, now)?;
-                added += from_library;
-                if !quiet && external > 0 {
+                let text = fs_err::read_to_string(file)?;
+                let library = paperscout_app::library::add_library(
+                    &mut store,
+                    name,
+                    &file.display().to_string(),
+                    &text,
+                    now,
+                )?;
+                for skipped in &library.skipped {
+                    tracing::warn!("{skipped}; skipped");
+                }
+                added += library.added;
+                if !quiet && library.external > 0 {
                     eprintln!(
-                        "{external} library entries not in the store joined as external papers"
+                        "{} library entries not in the store joined as external papers",
+                        library.external
                     );
                 }
             }
@@ -137,91 +148,6 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
             Ok(())
         }
     }
-}
-
-/// Adds a BibTeX library's entries to a profile: stored papers by arXiv id or DOI, others as
-/// external papers (no announcement date, so never a digest candidate). Returns the items
-/// added and how many of them are external.
-fn add_library(
-    store: &mut SqliteStore,
-    user: &str,
-    file: &std::path::Path,
-    now: i64,
-) -> Result<(usize, usize)> {
-    let text = fs_err::read_to_string(file)?;
-    let (entries, bad) = paperscout_ingest::bibtex::parse_library(&text);
-    for entry in &bad {
-        tracing::warn!(
-            "{} line {}: {}; skipped",
-            file.display(),
-            entry.line,
-            entry.reason
-        );
-    }
-    let source = format!("bibtex:{}", file.display());
-    let (mut added, mut external) = (0, 0);
-    for entry in entries {
-        let keys = entry
-            .arxiv
-            .iter()
-            .map(|id| id.paper_id())
-            .chain(entry.doi.clone());
-        let mut found = None;
-        for key in keys {
-            if let Some(stored) = store.find_paper(&key)? {
-                found = Some(stored.paper.id);
-                break;
-            }
-        }
-        let id = match (found, &entry.title) {
-            (Some(id), _) => id,
-            (None, Some(title)) => {
-                let id = match (&entry.arxiv, &entry.doi) {
-                    (Some(arxiv), _) => arxiv.paper_id(),
-                    (None, Some(doi)) => paperscout_types::doi_paper_id(doi),
-                    (None, None) => format!("bib:{}", entry.key),
-                };
-                let paper = paperscout_types::Paper {
-                    id: id.clone(),
-                    arxiv_id: entry.arxiv.as_ref().map(|a| a.base.clone()),
-                    version: None,
-                    doi: entry.doi.clone(),
-                    title: title.clone(),
-                    abstract_text: entry.abstract_text.clone().unwrap_or_default(),
-                    authors: entry.authors.clone(),
-                    date: None,
-                    categories: Vec::new(),
-                    comment: None,
-                    links: None,
-                };
-                let write = paperscout_store::PaperWrite {
-                    paper: &paper,
-                    source: &source,
-                    embedding: None,
-                };
-                store.write_papers(&[write], None, now)?;
-                external += 1;
-                id
-            }
-            (None, None) => {
-                tracing::warn!(
-                    "{} line {}: {} has no title and is not in the store; skipped",
-                    file.display(),
-                    entry.line,
-                    entry.key
-                );
-                continue;
-            }
-        };
-        let item = ProfileItem {
-            subject: ProfileSubject::Paper(id),
-            weight: 1.0,
-            added: now,
-        };
-        store.add_profile_item(user, &item)?;
-        added += 1;
-    }
-    Ok((added, external))
 }
 
 /// Runs `paperscout like|dislike|save|dismiss USER PAPER...`.

@@ -57,6 +57,10 @@ pub enum AppError {
     #[error("{0}")]
     Smtp(String),
 
+    /// A data set for `eval` is malformed.
+    #[error("{0}")]
+    DataSet(String),
+
     /// The config file is unreadable or invalid.
     #[error("{0}")]
     Config(String),
@@ -105,7 +109,8 @@ impl AppError {
             | Self::BadSetting(_)
             | Self::BadDay { .. }
             | Self::NoAddress(_)
-            | Self::Config(_) => Fault::User,
+            | Self::Config(_)
+            | Self::DataSet(_) => Fault::User,
             Self::MailConfig(_) | Self::Smtp(_) | Self::NoModel(_) | Self::Io { .. } => {
                 Fault::Environment
             }

@@ -9,7 +9,8 @@
 //!   each user's [`choose::UserInput`], the profile rows they share);
 //! - [`render`], [`mail`] and [`outbox`]: a digest as text, as e-mail, and as files written in
 //!   step with the store's record of what was sent;
-//! - [`users`]: profile, feedback and settings changes.
+//! - [`users`]: profile, feedback and settings changes; [`library`]: a BibTeX library into a
+//!   profile.
 //!
 //! Every fallible function returns an [`AppError`], which says whose fault it is.
 
@@ -17,6 +18,8 @@
 
 pub mod choose;
 mod error;
+pub mod eval_set;
+pub mod library;
 pub mod live_index;
 pub mod mail;
 pub mod model;

@@ -1,5 +1,5 @@
 //! The embedding model as the store and the ingest pipeline see it: a [`ModelKey`] naming the
-//! model and its exact weights, and an [`Embed`] that computes vectors.
+//! model and its exact weights, and a [`TextEmbedder`] that computes vectors.
 
 use paperscout_embed::Embedder;
 use paperscout_ingest::{EmbedFailure, TextEmbedder};

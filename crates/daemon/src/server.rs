@@ -218,15 +218,37 @@ async fn answer(service: &Arc<Service>, line: &[u8]) -> Option<String> {
                 return Some(Response::error(id, ErrorCode::BadRequest, message).to_line());
             }
         };
+        let op = request.op();
         return Some(match run_blocking(service, request).await {
             Ok(answer) => answer_line(&id, &answer),
-            Err(failure) => Response::error(id, failure.code, failure.message).to_line(),
+            Err(failure) => {
+                log_failure(op, &id, &failure);
+                Response::error(id, failure.code, failure.message).to_line()
+            }
         });
     }
     Some(match text::parse(text) {
-        Ok(command) => text::render(run_blocking(service, command.request).await),
+        Ok(command) => {
+            let op = command.request.op();
+            let answer = run_blocking(service, command.request).await;
+            if let Err(failure) = &answer {
+                log_failure(op, &Value::Null, failure);
+            }
+            text::render(answer)
+        }
         Err(help) => help,
     })
+}
+
+/// A failed request in the log: at error level when it failed inside the daemon (its answer
+/// tells the user to read the log), with the request's op and id; at debug level when it was
+/// the request's fault.
+fn log_failure(op: &str, id: &Value, failure: &Failure) {
+    if failure.code == ErrorCode::Internal {
+        tracing::error!(op, id = %id, "{}", failure.message);
+    } else {
+        tracing::debug!(op, id = %id, code = failure.code.name(), "{}", failure.message);
+    }
 }
 
 async fn run_blocking(service: &Arc<Service>, request: Request) -> Result<Answer, Failure> {

@@ -4,7 +4,15 @@
 //! [`Payload`] each paper is stored with for that.
 
 use crate::error::Result;
-use crate::hnsw::Hit;
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// The paper's id.
+    pub id: String,
+    /// Inner product with the query: the cosine, for unit vectors.
+    pub score: f32,
+}
 
 /// What an index keeps with each paper's vector so that a filter can be evaluated beside it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

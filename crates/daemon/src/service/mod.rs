@@ -203,11 +203,8 @@ impl Service {
         })
     }
 
-    /// Answers one request; a failure is logged at error level when it is the daemon's (an
-    /// `internal` answer tells the user to read the log), at debug level when it is the
-    /// request's.
+    /// Answers one request (the server logs a failure with the request's op and id).
     pub fn handle(&self, request: Request) -> Result<Answer, Failure> {
-        let op = request.op();
         let answer = match request {
             Request::Similar(similar) => self.similar(&similar).map(Answer::Similar),
             Request::Recommend(recommend) => self.recommend(&recommend).map(Answer::Recommend),
@@ -218,15 +215,7 @@ impl Service {
             Request::Stats(_) => self.stats().map(Answer::Stats),
             Request::Health(_) => Ok(Answer::Health(self.health())),
         };
-        answer.map_err(|err| {
-            let failure = Failure::from(&err);
-            if failure.code == ErrorCode::Internal {
-                tracing::error!(op, fault = ?err.fault(), "{err}");
-            } else {
-                tracing::debug!(op, code = failure.code.name(), "{}", failure.message);
-            }
-            failure
-        })
+        answer.map_err(|err| Failure::from(&err))
     }
 
     /// Whether answering takes no more than a few hundred microseconds of CPU and waits for

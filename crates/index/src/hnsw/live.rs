@@ -14,8 +14,8 @@ use std::time::Instant;
 use crate::error::Result;
 use crate::hnsw::calibrate::RecallTally;
 use crate::hnsw::calibration::CALIBRATION_MIN_PAPERS;
-use crate::hnsw::paper_index::{Filter, Hit, PaperIndex};
-use crate::vector_index::{IndexCounts, Payload, SearchFilter, VectorIndex};
+use crate::hnsw::paper_index::{Filter, PaperIndex};
+use crate::vector_index::{Hit, IndexCounts, Payload, SearchFilter, VectorIndex};
 
 /// The recall@10 that ef_search is chosen for, measured on papers held back from the graph.
 pub const TARGET_RECALL: f64 = 0.97;

@@ -22,5 +22,5 @@ pub use live::{
     CALIBRATION_K, CALIBRATION_QUERIES, HnswIndex, RECALIBRATION_MIN_QUERIES, TARGET_RECALL,
     TOMBSTONE_LIMIT, save_unless_empty,
 };
-pub use paper_index::{Filter, Hit, IndexParams, PaperIndex, Upsert};
+pub use paper_index::{Filter, IndexParams, PaperIndex, Upsert};
 pub use persist::{Expected, FileEntry, Manifest};

@@ -14,6 +14,7 @@ use crate::error::{IndexError, Result};
 use crate::hnsw::distance::{UnitDotF16, dot, to_f16};
 use crate::hnsw::frozen::FrozenGraph;
 use crate::hnsw::locality::locality_order;
+use crate::vector_index::Hit;
 
 /// How the graph is built and searched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,15 +46,6 @@ pub enum Upsert {
     Unchanged,
     /// The paper was there with another vector, which is now a tombstone.
     Replaced,
-}
-
-/// One search result.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hit {
-    /// The paper's id.
-    pub id: String,
-    /// Inner product with the query: the cosine, for unit vectors.
-    pub score: f32,
 }
 
 /// Which papers a search may return.
