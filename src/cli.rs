@@ -105,6 +105,14 @@ pub enum Command {
     /// newest day in the store). Asks the running daemon; without one, works here.
     Recommend(RecommendArgs),
 
+    /// Why a paper is, or is not, in a user's next digest.
+    ///
+    /// Says where the paper ranks among the digest's candidates and against its last pick,
+    /// which profile items it is nearest, and the exact reason it was left out: sent before,
+    /// rated, in the profile, muted by a rule, announced outside the window, below the
+    /// similarity floor, pushed out by diversity for a named pick, or outranked.
+    WhyNot(WhyNotArgs),
+
     /// Rank every selected user against a set of candidates, offline, and write each user's
     /// top papers with scores and reasons as JSON lines.
     ///
@@ -266,7 +274,7 @@ pub struct SimilarArgs {
 /// `paperscout recommend ...`
 #[derive(Debug, Args)]
 pub struct RecommendArgs {
-    /// Whose
+    /// The user
     #[arg(long)]
     pub user: String,
 
@@ -290,6 +298,34 @@ pub struct RecommendArgs {
     /// now
     #[arg(long, conflicts_with_all = ["days", "date"])]
     pub stored: bool,
+
+    /// Which model, on which device (without a daemon).
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// `paperscout why-not ...`
+#[derive(Debug, Args)]
+pub struct WhyNotArgs {
+    /// The paper: an arXiv id (any spelling), a DOI or a paperscout id
+    #[arg(value_name = "PAPER")]
+    pub paper: String,
+
+    /// The user
+    #[arg(long)]
+    pub user: String,
+
+    /// The digest's day [default: today]
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<String>,
+
+    /// How many days up to --date a first digest covers
+    #[arg(long, default_value_t = 1)]
+    pub days: u32,
+
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
 
     /// Which model, on which device (without a daemon).
     #[command(flatten)]

@@ -104,6 +104,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             let settings = Settings::resolve(&cli.overrides(Some(&args.model)))?;
             commands::query::recommend(args, &settings)
         }
+        Command::WhyNot(args) => {
+            let settings = Settings::resolve(&cli.overrides(Some(&args.model)))?;
+            commands::query::why_not(args, &settings)
+        }
         Command::Rerank(args) => {
             let settings = Settings::resolve(&cli.overrides(Some(&args.model)))?;
             commands::rerank::run(args, &settings, cli.quiet)
@@ -133,37 +137,21 @@ fn feedback(cli: &Cli, kind: FeedbackKind, args: &cli::FeedbackArgs) -> anyhow::
 /// The exit status of a failed command, from the fault of the first paperscout error in its
 /// chain (see [`Fault::exit_code`]); 1 for anything else.
 fn exit_code(err: &anyhow::Error) -> ExitCode {
+    macro_rules! fault_of {
+        ($cause:expr, $($error:ty),+) => {
+            None $(.or_else(|| $cause.downcast_ref::<$error>().map(<$error>::fault)))+
+        };
+    }
     let fault = err.chain().find_map(|cause| {
-        None.or_else(|| {
-            cause
-                .downcast_ref::<paperscout_app::AppError>()
-                .map(|e| e.fault())
-        })
-        .or_else(|| {
-            cause
-                .downcast_ref::<paperscout_daemon::DaemonError>()
-                .map(|e| e.fault())
-        })
-        .or_else(|| {
-            cause
-                .downcast_ref::<paperscout_proto::ClientError>()
-                .map(|e| e.fault())
-        })
-        .or_else(|| {
-            cause
-                .downcast_ref::<paperscout_embed::EmbedError>()
-                .map(|e| e.fault())
-        })
-        .or_else(|| {
-            cause
-                .downcast_ref::<paperscout_ingest::IngestError>()
-                .map(|e| e.fault())
-        })
-        .or_else(|| {
-            cause
-                .downcast_ref::<paperscout_store::StoreError>()
-                .map(|e| e.fault())
-        })
+        fault_of!(
+            cause,
+            paperscout_app::AppError,
+            paperscout_daemon::DaemonError,
+            paperscout_proto::ClientError,
+            paperscout_embed::EmbedError,
+            paperscout_ingest::IngestError,
+            paperscout_store::StoreError
+        )
     });
     ExitCode::from(fault.map_or(1, Fault::exit_code))
 }

@@ -356,6 +356,35 @@ fn the_daemon_answers_every_kind_of_query_and_stops_cleanly() {
         );
     }
 
+    // why-not, asked of the same chooser: a paper the digest sent, one the user liked, one in
+    // the profile, over JSON, the command line and the text side.
+    let sent_id = first["papers"][0]["id"].as_str().unwrap();
+    let why = conn.ask(&json!({
+        "op": "why_not", "user": "ada", "paper": sent_id, "date": "2025-03-19", "days": 2
+    }));
+    assert_eq!(why["result"]["verdict"], "already_sent", "{why}");
+    assert_eq!(why["result"]["paper"]["id"], sent_id, "{why}");
+    let rated: Value = serde_json::from_slice(&cli(&[
+        "why-not",
+        &ids[3],
+        "--user",
+        "ada",
+        "--date",
+        "2025-03-19",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        (rated["verdict"].as_str(), rated["kind"].as_str()),
+        (Some("rated"), Some("like")),
+        "{rated}"
+    );
+    assert!(!rated["nearest"].as_array().unwrap().is_empty(), "{rated}");
+    let in_profile = conn.text(&format!("why-not ada {}", ids[0]));
+    assert!(in_profile.contains("in your profile"), "{in_profile}");
+    let unknown = conn.ask(&json!({"op": "why_not", "user": "ada", "paper": "2599.99999"}));
+    assert_eq!(unknown["error"]["code"], "not_found", "{unknown}");
+
     // A second daemon on the same socket is refused, naming the first.
     let refused = paperscout(home)
         .arg("--socket")

@@ -261,7 +261,7 @@ fn a_stored_rerank_becomes_each_users_current_recommendations() {
         .args(["recommend", "--user", "user001", "--stored"])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(3), "nothing stored: missing");
     assert!(
         stderr(&output).contains("run `paperscout rerank --users all --store"),
         "{}",

@@ -6,9 +6,8 @@
 //! the next digest; it can never drop one silently.
 
 use std::io::Write;
-use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use paperscout_rank::DigestParams;
 use paperscout_store::{SqliteStore, Store};
 
@@ -60,7 +59,7 @@ pub fn run(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
     let rendered =
         paperscout_app::render::render(&digest, args.format.into(), paperscout_store::now());
     match &args.out {
-        Some(path) => write_atomically(path, &rendered)?,
+        Some(path) => paperscout_app::files::write_atomically(path, rendered.as_bytes())?,
         None => std::io::stdout().lock().write_all(rendered.as_bytes())?,
     }
     if args.dry_run {
@@ -134,20 +133,4 @@ fn params(args: &DigestArgs) -> DigestParams {
         min_similarity: args.min_similarity,
         ..DigestParams::default()
     }
-}
-
-/// Writes a file in one rename: readers see the old content or the new, never half.
-pub fn write_atomically(path: &Path, content: &str) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut staged = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write into {}", dir.display()))?;
-    staged.write_all(content.as_bytes())?;
-    staged.as_file().sync_all()?;
-    staged
-        .persist(path)
-        .with_context(|| format!("could not move the digest into {}", path.display()))?;
-    Ok(())
 }

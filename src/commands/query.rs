@@ -7,10 +7,12 @@ use anyhow::Result;
 use paperscout_app::Settings;
 use paperscout_app::choose::Digest;
 use paperscout_daemon::service::{Service, ServiceOptions};
-use paperscout_proto::tables::{recommendations, similar_table};
-use paperscout_proto::{Client, Op, QueryKind, RecommendRequest, SimilarAnswer, SimilarRequest};
+use paperscout_proto::tables::{recommendations, similar_table, why_not_text};
+use paperscout_proto::{
+    Client, Op, QueryKind, RecommendRequest, SimilarAnswer, SimilarRequest, WhyNotRequest,
+};
 
-use crate::cli::{QueryBy, RecommendArgs, SimilarArgs};
+use crate::cli::{QueryBy, RecommendArgs, SimilarArgs, WhyNotArgs};
 
 /// Sends the request to the daemon when one runs; else opens the service here and has
 /// `local` answer it with the same operation the daemon runs.
@@ -83,64 +85,43 @@ pub fn recommend(args: &RecommendArgs, settings: &Settings) -> Result<()> {
     Ok(())
 }
 
-/// One paper of `recommend --stored`.
-#[derive(serde::Serialize)]
-struct StoredPaper {
-    id: String,
-    title: String,
-    score: f32,
-    because: paperscout_app::choose::Because,
+/// Runs `paperscout why-not`.
+pub fn why_not(args: &WhyNotArgs, settings: &Settings) -> Result<()> {
+    let request = WhyNotRequest {
+        user: args.user.clone(),
+        paper: args.paper.clone(),
+        date: args.date.clone(),
+        days: args.days,
+    };
+    let answer = ask(settings, request, Service::why_not)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
+    } else {
+        out.write_all(why_not_text(&answer).as_bytes())?;
+    }
+    Ok(())
 }
 
 /// `recommend --stored`: what the last `rerank --store` kept for the user.
 fn stored(args: &RecommendArgs, settings: &Settings) -> Result<()> {
-    use paperscout_store::{SqliteStore, Store};
-    let store = SqliteStore::open_read_only(&paperscout_store::file_in(&settings.data_dir))?;
-    let Some(stored) = store.recommendations(&args.user)? else {
-        anyhow::bail!(
-            "no stored recommendations for {}: run `paperscout rerank --users all --store --out FILE` first",
-            args.user
-        );
-    };
-    let mut papers = Vec::new();
-    for paper in stored.papers.iter().take(args.n) {
-        papers.push(StoredPaper {
-            id: paper.paper_id.clone(),
-            title: store
-                .paper(&paper.paper_id)?
-                .map(|p| p.paper.title)
-                .unwrap_or_default(),
-            score: paper.score,
-            because: serde_json::from_str(&paper.because)?,
-        });
-    }
+    let store = paperscout_store::SqliteStore::open_read_only(&paperscout_store::file_in(
+        &settings.data_dir,
+    ))?;
+    let ranking = paperscout_app::rerank::stored_ranking(&store, &args.user, args.n)?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        // Serialised straight from the f32 scores, so they read back as stored.
-        #[derive(serde::Serialize)]
-        struct Answer<'a> {
-            user: &'a str,
-            method: &'a str,
-            computed: i64,
-            papers: &'a [StoredPaper],
-        }
-        let answer = Answer {
-            user: &args.user,
-            method: &stored.method,
-            computed: stored.computed,
-            papers: &papers,
-        };
-        writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&ranking)?)?;
         return Ok(());
     }
-    let when = chrono::DateTime::from_timestamp(stored.computed, 0)
+    let when = chrono::DateTime::from_timestamp(ranking.computed, 0)
         .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M UTC").to_string());
     writeln!(
         out,
         "{}'s recommendations, ranked by {} at {when}:",
-        args.user, stored.method
+        args.user, ranking.method
     )?;
-    for (rank, paper) in papers.iter().enumerate() {
+    for (rank, paper) in ranking.papers.iter().enumerate() {
         writeln!(
             out,
             "{:>3}. {:>6.2}  {}  {}\n       {}",

@@ -36,7 +36,7 @@ pub fn feedback(
         },
     )?;
     if !quiet {
-        crate::commands::user::print_feedback(&answer);
+        eprint!("{}", paperscout_proto::tables::feedback_lines(&answer));
     }
     Ok(())
 }
@@ -96,11 +96,12 @@ pub fn user(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<(
         return Ok(());
     }
     match answer {
-        UserAnswer::Set(set) => crate::commands::user::print_settings(
-            &mut std::io::stderr().lock(),
-            &set.user,
-            &set.settings,
-        )?,
+        UserAnswer::Set(set) => {
+            eprint!(
+                "{}",
+                paperscout_proto::tables::settings_lines(&set.user, &set.settings)
+            );
+        }
         UserAnswer::Removed(removed) => eprintln!(
             "removed user {} with their profile, feedback and digest history",
             removed.removed
@@ -117,6 +118,10 @@ pub fn user(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<(
                 added.unknown.len(),
             );
         }
+        UserAnswer::Revoked(revoked) => eprintln!(
+            "every web link and session of {} has ended",
+            revoked.revoked
+        ),
         UserAnswer::List(_) | UserAnswer::Show(_) => {}
     }
     Ok(())
@@ -154,7 +159,7 @@ pub fn digest(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()>
     }
     let rendered = answer.rendered.as_deref().unwrap_or_default();
     match &args.out {
-        Some(path) => crate::commands::digest::write_atomically(path, rendered)?,
+        Some(path) => paperscout_app::files::write_atomically(path, rendered.as_bytes())?,
         None => std::io::stdout().lock().write_all(rendered.as_bytes())?,
     }
     if !quiet {

@@ -7,6 +7,7 @@ use anyhow::{Result, bail};
 use paperscout_store::{FeedbackKind, ProfileSubject, SqliteStore, Store};
 
 use paperscout_proto::FeedbackAnswer;
+use paperscout_proto::tables::{feedback_lines, settings_lines};
 
 use crate::cli::UserCommand;
 use paperscout_app::Settings;
@@ -22,52 +23,49 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
             interests,
         } => {
             let mut store = SqliteStore::open(&path)?;
-            let now = paperscout_store::now();
-            let created = match store.user(name)? {
-                Some(_) if papers.is_none() && bibtex.is_none() && interests.is_empty() => {
-                    bail!(
-                        "a user named {name:?} already exists: give --papers or --interest to add to their profile"
-                    )
-                }
-                Some(_) => false,
-                None => {
-                    store.add_user(name, now)?;
-                    true
-                }
-            };
-            let mut added = 0;
-            let mut unknown = Vec::new();
-            if let Some(file) = papers {
-                let text = fs_err::read_to_string(file)?;
-                let keys: Vec<String> = text
+            if store.user(name)?.is_some()
+                && papers.is_none()
+                && bibtex.is_none()
+                && interests.is_empty()
+            {
+                bail!(
+                    "a user named {name:?} already exists: give --papers or --interest to add to their profile"
+                )
+            }
+            let keys: Vec<String> = match papers {
+                Some(file) => fs_err::read_to_string(file)?
                     .lines()
                     .map(str::trim)
                     .filter(|l| !l.is_empty() && !l.starts_with('#'))
                     .map(str::to_owned)
-                    .collect();
-                (added, unknown) = paperscout_app::users::add_papers(&mut store, name, &keys, now)?;
+                    .collect(),
+                None => Vec::new(),
+            };
+            let library = match bibtex {
+                Some(file) => Some((file.display().to_string(), fs_err::read_to_string(file)?)),
+                None => None,
+            };
+            let additions = paperscout_app::users::Additions {
+                papers: &keys,
+                interests,
+                library: library.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
+            };
+            let done = paperscout_app::users::add_to_profile(
+                &mut store,
+                name,
+                &additions,
+                paperscout_store::now(),
+            )?;
+            for skipped in &done.skipped {
+                tracing::warn!("{skipped}; skipped");
             }
-            if let Some(file) = bibtex {
-                let text = fs_err::read_to_string(file)?;
-                let library = paperscout_app::library::add_library(
-                    &mut store,
-                    name,
-                    &file.display().to_string(),
-                    &text,
-                    now,
-                )?;
-                for skipped in &library.skipped {
-                    tracing::warn!("{skipped}; skipped");
-                }
-                added += library.added;
-                if !quiet && library.external > 0 {
-                    eprintln!(
-                        "{} library entries not in the store joined as external papers",
-                        library.external
-                    );
-                }
+            if !quiet && done.external > 0 {
+                eprintln!(
+                    "{} library entries not in the store joined as external papers",
+                    done.external
+                );
             }
-            added += paperscout_app::users::add_interests(&mut store, name, interests, now)?;
+            let (created, added, unknown) = (done.created, done.added, done.unknown);
             for key in &unknown {
                 tracing::warn!("{key} is not in the store; ingest it first, then add it again");
             }
@@ -120,7 +118,7 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
             for event in &shown.feedback {
                 writeln!(out, "  {:<9} {}", event.kind.as_str(), event.paper_id)?;
             }
-            print_settings(&mut out, name, &shown.user.settings)?;
+            out.write_all(settings_lines(name, &shown.user.settings).as_bytes())?;
             Ok(())
         }
         UserCommand::Set { name, change } => {
@@ -133,7 +131,7 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
             let mut store = SqliteStore::open(&path)?;
             let now = paperscout_app::users::change_settings(&mut store, name, &change)?;
             if !quiet {
-                print_settings(&mut std::io::stderr().lock(), name, &now)?;
+                eprint!("{}", settings_lines(name, &now));
             }
             Ok(())
         }
@@ -167,62 +165,14 @@ pub fn feedback(
         paperscout_store::now(),
     )?;
     if !quiet {
-        print_feedback(&FeedbackAnswer {
-            user: user.to_owned(),
-            kind,
-            papers: recorded.into_iter().map(|found| found.paper.id).collect(),
-        });
-    }
-    Ok(())
-}
-
-/// What `like` and the others recorded, the same whether the daemon or this process did.
-pub fn print_feedback(answer: &FeedbackAnswer) {
-    for id in &answer.papers {
-        eprintln!("{} {}: {id}", answer.user, past_tense(answer.kind));
-    }
-}
-
-/// How a kind of feedback reads in a sentence.
-pub fn past_tense(kind: FeedbackKind) -> &'static str {
-    match kind {
-        FeedbackKind::Like => "liked",
-        FeedbackKind::Dislike => "disliked",
-        FeedbackKind::Save => "saved",
-        FeedbackKind::Dismiss => "dismissed",
-    }
-}
-
-/// A user's e-mail address and rules, one line each.
-pub fn print_settings(
-    out: &mut dyn Write,
-    name: &str,
-    settings: &paperscout_types::UserSettings,
-) -> Result<()> {
-    let rules = &settings.rules;
-    writeln!(
-        out,
-        "settings of {name}: e-mail {}",
-        settings.email.as_deref().unwrap_or("(none)")
-    )?;
-    let lists = [
-        ("only categories", &rules.categories),
-        ("muted categories", &rules.mute_categories),
-        ("boosted keywords", &rules.boost_keywords),
-        ("muted keywords", &rules.mute_keywords),
-        ("boosted authors", &rules.boost_authors),
-        ("muted authors", &rules.mute_authors),
-    ];
-    for (label, list) in lists {
-        if !list.is_empty() {
-            writeln!(out, "  {label}: {}", list.join("; "))?;
-        }
-    }
-    if let Some(floor) = rules.min_similarity {
-        writeln!(out, "  minimum similarity: {floor}")?;
-    }
-    if let Some(size) = rules.size {
-        writeln!(out, "  digest size: {size}")?;
+        eprint!(
+            "{}",
+            feedback_lines(&FeedbackAnswer {
+                user: user.to_owned(),
+                kind,
+                papers: recorded.into_iter().map(|found| found.paper.id).collect(),
+            })
+        );
     }
     Ok(())
 }

@@ -52,6 +52,17 @@ pub struct Because {
     pub rules: Vec<String>,
 }
 
+/// A profile item and how near a paper is to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProfileMatch {
+    /// How the item entered the profile.
+    pub reason: Reason,
+    /// The item: a paper's title or the statement of interest.
+    pub item: String,
+    /// Cosine between the paper and the item.
+    pub similarity: f32,
+}
+
 /// One recommended paper.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
@@ -230,6 +241,16 @@ impl Pool {
             .day
             .rank(&rows.rows, &[user.view()], params, DEFAULT_BLOCK_BYTES);
         self.entries(picks.into_iter().next().unwrap_or_default(), user)
+    }
+
+    /// The candidate of this paper id, when it is one.
+    pub fn position_of(&self, id: &str) -> Option<usize> {
+        self.position.get(id).copied()
+    }
+
+    /// The unit vector of a candidate, by index.
+    pub fn vector(&self, candidate: usize) -> &[f32] {
+        self.day.vector(candidate)
     }
 
     /// A paper of the pool, by index.
@@ -514,6 +535,31 @@ impl UserInput {
         }
     }
 
+    /// The profile items nearest `vector`, best first, at most `n`.
+    pub fn nearest_items(&self, rows: &SharedRows, vector: &[f32], n: usize) -> Vec<ProfileMatch> {
+        let mut matches: Vec<ProfileMatch> = self
+            .items
+            .iter()
+            .zip(&self.item_rows)
+            .map(|(item, row)| ProfileMatch {
+                reason: item.reason,
+                item: item.label.clone(),
+                similarity: paperscout_rank::dense::dot(
+                    rows.rows.vectors.row(row.vector as usize),
+                    vector,
+                ),
+            })
+            .collect();
+        matches.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+        matches.truncate(n);
+        matches
+    }
+
+    /// The user's own similarity floor, when they set one.
+    pub fn floor(&self) -> Option<f32> {
+        self.min_similarity
+    }
+
     /// Candidates this user may be offered.
     pub fn eligible(&self, pool: &Pool) -> usize {
         pool.len() - self.excluded.len()
@@ -564,7 +610,7 @@ pub fn build(
 
 /// The first and last day of the window: since the last digest (the day after the newest
 /// paper sent), else the last `days` days.
-fn window_days(
+pub(crate) fn window_days(
     store: &dyn Store,
     sent: &HashSet<String>,
     window: Window,

@@ -32,9 +32,20 @@ pub enum AppError {
     #[error("{0} is not in the store: ingest it first")]
     UnknownPaper(String),
 
+    /// A user with no ranking stored by `rerank --store`.
+    #[error(
+        "no stored recommendations for {0}: run `paperscout rerank --users all --store --out FILE` first"
+    )]
+    NoStoredRanking(String),
+
     /// A setting a user asked for that cannot be.
     #[error("{0}")]
     BadSetting(String),
+
+    /// A command's arguments that cannot be honoured (a bad selection, a checkpoint of another
+    /// run).
+    #[error("{0}")]
+    Usage(String),
 
     /// A day given in the wrong form.
     #[error("{option} {text:?} is not a day (YYYY-MM-DD)")]
@@ -104,9 +115,10 @@ impl AppError {
             Self::Embed(err) => err.fault(),
             Self::Index(err) => err.fault(),
             Self::Ingest(err) => err.fault(),
-            Self::UnknownPaper(_) => Fault::Missing,
+            Self::UnknownPaper(_) | Self::NoStoredRanking(_) => Fault::Missing,
             Self::EmptyProfile(_)
             | Self::BadSetting(_)
+            | Self::Usage(_)
             | Self::BadDay { .. }
             | Self::NoAddress(_)
             | Self::Config(_)

@@ -9,6 +9,57 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{AppError, Result};
 
+/// What to add to a profile, creating the user when there is none of that name.
+#[derive(Debug, Clone, Default)]
+pub struct Additions<'a> {
+    /// Paper keys: arXiv ids in any spelling, DOIs or paperscout ids.
+    pub papers: &'a [String],
+    /// Statements of interest.
+    pub interests: &'a [String],
+    /// A BibTeX library: its name (for messages and as the papers' source) and its text.
+    pub library: Option<(&'a str, &'a str)>,
+}
+
+/// What [`add_to_profile`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileAdded {
+    /// Whether the user was created.
+    pub created: bool,
+    /// Profile items added: papers, library entries and interests.
+    pub added: usize,
+    /// Paper keys the store does not hold.
+    pub unknown: Vec<String>,
+    /// Library entries not in the store, added as external papers.
+    pub external: usize,
+    /// Library entries left out, each with its line and why.
+    pub skipped: Vec<String>,
+}
+
+/// Creates `user` if there is none, then adds papers, a library and interests to the profile.
+pub fn add_to_profile(
+    store: &mut dyn Store,
+    user: &str,
+    additions: &Additions<'_>,
+    now: Timestamp,
+) -> Result<ProfileAdded> {
+    let mut done = ProfileAdded::default();
+    if store.user(user)?.is_none() {
+        store.add_user(user, now)?;
+        done.created = true;
+    }
+    let (papers, unknown) = add_papers(store, user, additions.papers, now)?;
+    done.added += papers;
+    done.unknown = unknown;
+    if let Some((name, text)) = additions.library {
+        let library = crate::library::add_library(store, user, name, text, now)?;
+        done.added += library.added;
+        done.external = library.external;
+        done.skipped = library.skipped;
+    }
+    done.added += add_interests(store, user, additions.interests, now)?;
+    Ok(done)
+}
+
 /// Adds stored papers (by arXiv id in any spelling, DOI or paperscout id) to a profile.
 /// Returns how many were added and the keys not found in the store.
 pub fn add_papers(
@@ -55,7 +106,9 @@ pub fn add_interests(
 }
 
 /// Records a user's feedback on stored papers; the user must exist and every key must name a
-/// stored paper (both checked before anything is written). Returns the papers.
+/// stored paper (both checked before anything is written). A rating the paper has already
+/// (its latest is of the same kind: a double click, the same link from two devices) is not
+/// recorded again. Returns the papers.
 pub fn record_feedback(
     store: &mut dyn Store,
     user: &str,
@@ -74,7 +127,15 @@ pub fn record_feedback(
                 .ok_or_else(|| AppError::UnknownPaper(key.clone()))?,
         );
     }
+    let given = store.feedback(user)?;
     for found in &papers {
+        let latest = given
+            .iter()
+            .rev()
+            .find(|event| event.paper_id == found.paper.id);
+        if latest.is_some_and(|event| event.kind == kind) {
+            continue;
+        }
         store.add_feedback(
             user,
             &Feedback {
@@ -85,6 +146,31 @@ pub fn record_feedback(
         )?;
     }
     Ok(papers)
+}
+
+/// Forgets the user's ratings of a paper (an undo). Returns the paper and how many ratings
+/// were forgotten.
+pub fn undo_feedback(store: &mut dyn Store, user: &str, key: &str) -> Result<(StoredPaper, usize)> {
+    if store.user(user)?.is_none() {
+        return Err(paperscout_store::StoreError::NoSuchUser(user.to_owned()).into());
+    }
+    let found = store
+        .find_paper(key)?
+        .ok_or_else(|| AppError::UnknownPaper(key.to_owned()))?;
+    let removed = store.remove_feedback(user, &found.paper.id)?;
+    Ok((found, removed))
+}
+
+/// Ends every web link and session of a user by moving their link epoch on. Returns the new
+/// epoch.
+pub fn revoke_links(store: &mut dyn Store, user: &str) -> Result<u32> {
+    let mut settings = store
+        .user(user)?
+        .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(user.to_owned()))?
+        .settings;
+    settings.links_epoch = settings.links_epoch.wrapping_add(1);
+    store.set_user_settings(user, &settings)?;
+    Ok(settings.links_epoch)
 }
 
 /// A user as `user show` prints it.
@@ -240,6 +326,51 @@ mod tests {
 
     use super::*;
     use crate::testing;
+
+    #[test]
+    fn a_rating_given_twice_is_one_and_an_undo_forgets_it() {
+        let mut store = testing::store();
+        let key = vec!["2503.10004".to_owned()];
+        for at in [10, 11] {
+            record_feedback(&mut store, "ada", FeedbackKind::Dislike, &key, at).expect("rated");
+        }
+        assert_eq!(
+            store.feedback("ada").expect("read").len(),
+            1,
+            "a double click is one"
+        );
+        record_feedback(&mut store, "ada", FeedbackKind::Save, &key, 12).expect("changed mind");
+        assert_eq!(store.feedback("ada").expect("read").len(), 2);
+        let (paper, removed) = undo_feedback(&mut store, "ada", "2503.10004").expect("undone");
+        assert_eq!((paper.paper.id.as_str(), removed), ("arXiv:2503.10004", 2));
+        assert!(store.feedback("ada").expect("read").is_empty());
+        assert!(undo_feedback(&mut store, "nobody", "2503.10004").is_err());
+    }
+
+    #[test]
+    fn revoking_moves_the_link_epoch_on() {
+        let mut store = testing::store();
+        assert_eq!(
+            store
+                .user("ada")
+                .expect("read")
+                .expect("ada")
+                .settings
+                .links_epoch,
+            0
+        );
+        assert_eq!(revoke_links(&mut store, "ada").expect("revoked"), 1);
+        assert_eq!(revoke_links(&mut store, "ada").expect("revoked"), 2);
+        assert_eq!(
+            store
+                .user("ada")
+                .expect("read")
+                .expect("ada")
+                .settings
+                .links_epoch,
+            2
+        );
+    }
 
     #[test]
     fn a_settings_change_adds_rules_once_and_clear_rules_starts_afresh() {

@@ -69,18 +69,43 @@ fn limits(flags: &ServeOverrides, file: &DaemonConfig) -> Limits {
     }
 }
 
+/// Another door into the daemon, served on its runtime beside the socket and sharing its
+/// service (the web page): started once the service is open, stopped with the daemon.
+pub trait Frontend: Send + 'static {
+    /// Binds and starts serving; called on the runtime before the daemon reports that it
+    /// serves, so a bad address fails the start. The task ends once `stopped` turns true.
+    fn start(
+        self: Box<Self>,
+        service: Arc<Service>,
+        stopped: watch::Receiver<bool>,
+    ) -> Result<tokio::task::JoinHandle<()>>;
+}
+
 /// Runs the daemon in this process until SIGTERM or SIGINT: opens the service, binds the
 /// socket and serves, then saves the index.
 pub fn serve(settings: &Settings, options: &ServeOptions) -> Result<()> {
+    serve_with(settings, options, Vec::new())
+}
+
+/// [`serve`], with more doors into the same service.
+pub fn serve_with(
+    settings: &Settings,
+    options: &ServeOptions,
+    frontends: Vec<Box<dyn Frontend>>,
+) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("paperscout-io")
         .build()
         .map_err(|err| DaemonError::io("could not start the async runtime", err))?;
-    runtime.block_on(run(settings, options))
+    runtime.block_on(run(settings, options, frontends))
 }
 
-async fn run(settings: &Settings, args: &ServeOptions) -> Result<()> {
+async fn run(
+    settings: &Settings,
+    args: &ServeOptions,
+    frontends: Vec<Box<dyn Frontend>>,
+) -> Result<()> {
     let path = settings.socket.clone();
     raise_file_limit();
     schedule::validate(&settings.schedule)?;
@@ -108,6 +133,17 @@ async fn run(settings: &Settings, args: &ServeOptions) -> Result<()> {
     std_listener.set_nonblocking(true)?;
     let listener = tokio::net::UnixListener::from_std(std_listener)?;
     let limits = Arc::new(RwLock::new(limits(&args.limits, &settings.daemon)));
+    let (stop, stopped) = watch::channel(false);
+    let mut doors = Vec::with_capacity(frontends.len());
+    for frontend in frontends {
+        match frontend.start(Arc::clone(&service), stopped.clone()) {
+            Ok(door) => doors.push(door),
+            Err(err) => {
+                let _ = fs_err::remove_file(&path);
+                return Err(err);
+            }
+        }
+    }
     tracing::info!(
         socket = %path.display(),
         pid = std::process::id(),
@@ -115,7 +151,6 @@ async fn run(settings: &Settings, args: &ServeOptions) -> Result<()> {
         "serving"
     );
 
-    let (stop, stopped) = watch::channel(false);
     let schedule_config = Arc::new(RwLock::new(settings.schedule.clone()));
     let signals = tokio::spawn(watch_signals(
         stop,
@@ -138,6 +173,9 @@ async fn run(settings: &Settings, args: &ServeOptions) -> Result<()> {
     saver.abort();
     // A round in progress finishes its current file or digest first.
     let _ = scheduled.await;
+    for door in doors {
+        let _ = door.await;
+    }
 
     tracing::info!("stopping: saving the index");
     let saving = Arc::clone(&service);

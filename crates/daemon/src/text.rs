@@ -1,9 +1,9 @@
 //! The plain-text side of the socket, for people with `nc -U` or `socat`: a line that does not
 //! start with `{` is a command such as `similar 2503.11677 k=5`, and the answer is a table.
 
-use paperscout_proto::tables::{recommendations, similar_table};
+use paperscout_proto::tables::{recommendations, similar_table, why_not_text};
 use paperscout_proto::{
-    Answer, HealthRequest, RecommendRequest, Request, SimilarRequest, StatsRequest,
+    Answer, HealthRequest, RecommendRequest, Request, SimilarRequest, StatsRequest, WhyNotRequest,
 };
 
 use crate::service::Failure;
@@ -21,6 +21,8 @@ paperscout answers one command a line (or one JSON request a line, see docs/prot
       papers like a stored paper (arXiv id, DOI or exact title) or like free text
   recommend USER [n=N] [days=N]
       the user's current top papers, explained
+  why-not USER PAPER [days=N]
+      why a paper is, or is not, in the user's next digest
   stats      what the store and the index hold
   health     whether the daemon is up, and how busy
   help       this text
@@ -77,6 +79,12 @@ pub fn parse(line: &str) -> Result<Command, String> {
             days: u32::try_from(number("days", 7)?).unwrap_or(7),
             mmr_lambda: None,
         }),
+        "why-not" | "why_not" if rest.len() == 2 => Request::WhyNot(WhyNotRequest {
+            user: rest[0].to_owned(),
+            paper: rest[1].to_owned(),
+            date: None,
+            days: u32::try_from(number("days", 1)?).unwrap_or(1),
+        }),
         "stats" => Request::Stats(StatsRequest {}),
         "health" => Request::Health(HealthRequest {}),
         "help" => return Err(HELP.to_owned()),
@@ -94,6 +102,7 @@ pub fn render(answer: Result<Answer, Failure>) -> String {
     match answer {
         Ok(Answer::Similar(result)) => similar_table(&result),
         Ok(Answer::Recommend(digest)) => recommendations(&digest),
+        Ok(Answer::WhyNot(answer)) => why_not_text(&answer),
         Ok(other) => serde_json::to_string_pretty(&other).unwrap_or_default() + "\n",
         Err(failure) => format!("error ({}): {}\n", failure.code.name(), failure.message),
     }
@@ -114,6 +123,13 @@ mod tests {
         assert_eq!(similar.categories, ["cs.LG", "stat"]);
         assert!(parse("similar").is_err());
         assert!(parse("similar x k=many").unwrap_err().contains("k=many"));
+        let Request::WhyNot(why) = parse("why-not ada 2503.11677 days=3").unwrap().request else {
+            panic!()
+        };
+        assert_eq!(
+            (why.user.as_str(), why.paper.as_str(), why.days),
+            ("ada", "2503.11677", 3)
+        );
         assert!(parse("fly away").unwrap_err().contains("not a command"));
         assert!(matches!(
             parse("HEALTH").unwrap().request,

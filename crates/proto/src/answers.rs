@@ -90,6 +90,18 @@ pub enum UserAnswer {
     Set(SettingsSet),
     /// `remove`: who was removed.
     Removed(Removed),
+    /// `revoke_links`: the user's new link epoch.
+    Revoked(Revoked),
+}
+
+/// What `user revoke_links` did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revoked {
+    /// The user whose links and sessions ended.
+    pub revoked: String,
+    /// The epoch new links are made in.
+    pub links_epoch: u32,
 }
 
 /// What `user add` did.

@@ -12,8 +12,10 @@ use crate::answers::{
 };
 use crate::wire::{
     DigestRequest, FeedbackRequest, IngestRequest, RecommendRequest, SimilarRequest, UserRequest,
+    WhyNotRequest,
 };
 use paperscout_app::choose::Digest;
+use paperscout_app::why_not::WhyNot;
 
 /// A request's parameters, tied to its op's name and the type of its answer.
 pub trait Op: Serialize {
@@ -102,6 +104,8 @@ ops! {
     Similar = "similar" (SimilarRequest) -> SimilarAnswer;
     /// A user's current top papers, explained, without recording anything.
     Recommend = "recommend" (RecommendRequest) -> Digest;
+    /// Why a paper is, or is not, in a user's next digest.
+    WhyNot = "why_not" (WhyNotRequest) -> WhyNot;
     /// Build, preview or send (record as sent) a user's digest.
     Digest = "digest" (DigestRequest) -> DigestAnswer;
     /// Likes, dislikes, saves and dismissals.

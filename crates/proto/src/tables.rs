@@ -2,8 +2,14 @@
 //! answers with, the same for a local and a remote answer.
 
 use paperscout_app::choose::Digest;
+use paperscout_app::why_not::WhyNot;
 
-use crate::answers::SimilarAnswer;
+use std::fmt::Write as _;
+
+use paperscout_store::FeedbackKind;
+use paperscout_types::UserSettings;
+
+use crate::answers::{FeedbackAnswer, SimilarAnswer};
 
 /// `similar`'s answer as a table, for people.
 pub fn similar_table(result: &SimilarAnswer) -> String {
@@ -61,6 +67,78 @@ fn clip(text: &str, limit: usize) -> String {
     }
 }
 
+/// `why_not`'s answer, for people: the verdict, the score against the cut-off, and the profile
+/// items the paper is nearest.
+pub fn why_not_text(answer: &WhyNot) -> String {
+    let mut out = format!(
+        "{}  {}\n{}\n",
+        answer.paper.id,
+        answer.paper.title,
+        answer.sentence()
+    );
+    if let (Some(score), Some(cutoff)) = (answer.score, answer.cutoff) {
+        let _ = writeln!(
+            out,
+            "score {score:.2}; the digest's last pick scores {cutoff:.2}"
+        );
+    }
+    if let Some(because) = &answer.because {
+        let _ = writeln!(out, "{}", paperscout_app::render::because_line(because));
+    }
+    for nearest in &answer.nearest {
+        let _ = writeln!(out, "  {:>5.2}  {}", nearest.similarity, nearest.item);
+    }
+    out
+}
+
+/// How a kind of feedback reads in a sentence.
+pub fn past_tense(kind: FeedbackKind) -> &'static str {
+    match kind {
+        FeedbackKind::Like => "liked",
+        FeedbackKind::Dislike => "disliked",
+        FeedbackKind::Save => "saved",
+        FeedbackKind::Dismiss => "dismissed",
+    }
+}
+
+/// What `like` and the others recorded, a line a paper.
+pub fn feedback_lines(answer: &FeedbackAnswer) -> String {
+    answer
+        .papers
+        .iter()
+        .map(|id| format!("{} {}: {id}\n", answer.user, past_tense(answer.kind)))
+        .collect()
+}
+
+/// A user's e-mail address and rules, one line each.
+pub fn settings_lines(name: &str, settings: &UserSettings) -> String {
+    let rules = &settings.rules;
+    let mut out = format!(
+        "settings of {name}: e-mail {}\n",
+        settings.email.as_deref().unwrap_or("(none)")
+    );
+    let lists = [
+        ("only categories", &rules.categories),
+        ("muted categories", &rules.mute_categories),
+        ("boosted keywords", &rules.boost_keywords),
+        ("muted keywords", &rules.mute_keywords),
+        ("boosted authors", &rules.boost_authors),
+        ("muted authors", &rules.mute_authors),
+    ];
+    for (label, list) in lists {
+        if !list.is_empty() {
+            let _ = writeln!(out, "  {label}: {}", list.join("; "));
+        }
+    }
+    if let Some(floor) = rules.min_similarity {
+        let _ = writeln!(out, "  minimum similarity: {floor}");
+    }
+    if let Some(size) = rules.size {
+        let _ = writeln!(out, "  digest size: {size}");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +147,30 @@ mod tests {
     fn a_long_title_is_clipped_with_an_ellipsis_and_a_short_one_kept() {
         assert_eq!(clip("short", 10), "short");
         assert_eq!(clip("a longer title", 6), "a lon…");
+    }
+
+    #[test]
+    fn settings_show_only_the_rules_set() {
+        let mut settings = UserSettings::default();
+        settings.rules.mute_keywords = vec!["survey".to_owned(), "position paper".to_owned()];
+        settings.rules.size = Some(7);
+        let text = settings_lines("ada", &settings);
+        assert_eq!(
+            text,
+            "settings of ada: e-mail (none)\n  muted keywords: survey; position paper\n  digest size: 7\n"
+        );
+    }
+
+    #[test]
+    fn feedback_reads_as_a_sentence_a_paper() {
+        let answer = FeedbackAnswer {
+            user: "ada".to_owned(),
+            kind: FeedbackKind::Dismiss,
+            papers: vec!["arXiv:2503.1".to_owned(), "arXiv:2503.2".to_owned()],
+        };
+        assert_eq!(
+            feedback_lines(&answer),
+            "ada dismissed: arXiv:2503.1\nada dismissed: arXiv:2503.2\n"
+        );
     }
 }

@@ -77,6 +77,22 @@ pub struct RecommendRequest {
     pub mmr_lambda: Option<f32>,
 }
 
+/// `why_not`: why a paper is, or is not, in a user's next digest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhyNotRequest {
+    /// The user.
+    pub user: String,
+    /// The paper: an arXiv id, a DOI or a paperscout id.
+    pub paper: String,
+    /// The digest's day [default: today].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// How many days up to `date` a first digest covers.
+    #[serde(default = "default_one")]
+    pub days: u32,
+}
+
 /// What `digest` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -153,6 +169,8 @@ pub enum UserAction {
     Remove,
     /// Change a user's e-mail address and rules.
     Set,
+    /// End every web link and session of the user.
+    RevokeLinks,
 }
 
 /// `user`.

@@ -47,4 +47,9 @@ impl CandidateSet {
     pub fn is_empty(&self) -> bool {
         self.vectors.rows() == 0
     }
+
+    /// The unit vector of candidate `i`.
+    pub fn vector(&self, i: usize) -> &[f32] {
+        self.vectors.row(i)
+    }
 }

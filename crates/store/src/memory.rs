@@ -349,6 +349,14 @@ impl Store for MemoryStore {
         Ok(self.feedback.get(&user_id).cloned().unwrap_or_default())
     }
 
+    fn remove_feedback(&mut self, user: &str, paper_id: &str) -> Result<usize> {
+        let user_id = self.user_id(user)?;
+        let events = self.feedback.entry(user_id).or_default();
+        let before = events.len();
+        events.retain(|event| event.paper_id != paper_id);
+        Ok(before - events.len())
+    }
+
     fn record_sent(&mut self, user: &str, paper_ids: &[&str], _at: Timestamp) -> Result<usize> {
         let user_id = self.user_id(user)?;
         for paper_id in paper_ids {

@@ -107,6 +107,10 @@ impl<S: Store> Store for &Mutex<S> {
         lock(self).feedback(user)
     }
 
+    fn remove_feedback(&mut self, user: &str, paper_id: &str) -> Result<usize> {
+        lock(self).remove_feedback(user, paper_id)
+    }
+
     fn record_sent(&mut self, user: &str, paper_ids: &[&str], at: Timestamp) -> Result<usize> {
         lock(self).record_sent(user, paper_ids, at)
     }

@@ -646,6 +646,15 @@ impl Store for SqliteStore {
         .collect()
     }
 
+    fn remove_feedback(&mut self, user: &str, paper_id: &str) -> Result<usize> {
+        let user_id = self.user_id(user)?;
+        let removed = self.writable()?.execute(
+            "DELETE FROM feedback WHERE user_id = ?1 AND paper_id = ?2",
+            params![user_id, paper_id],
+        )?;
+        Ok(removed)
+    }
+
     fn record_sent(&mut self, user: &str, paper_ids: &[&str], at: Timestamp) -> Result<usize> {
         let user_id = self.user_id(user)?;
         let transaction = self.writable()?.transaction()?;

@@ -87,6 +87,9 @@ pub trait Store {
     /// A user's feedback, oldest first.
     fn feedback(&self, user: &str) -> Result<Vec<Feedback>>;
 
+    /// Forgets every rating the user gave a paper (an undo); returns how many there were.
+    fn remove_feedback(&mut self, user: &str, paper_id: &str) -> Result<usize>;
+
     /// Records papers as sent to a user, in one transaction. Papers already sent are left as
     /// they were; returns how many were newly recorded.
     fn record_sent(&mut self, user: &str, paper_ids: &[&str], at: Timestamp) -> Result<usize>;

@@ -304,8 +304,24 @@ fn users_profiles_feedback_and_digests(store: &mut dyn Store) {
         at: 140,
     };
     store.add_feedback("ada", &dislike).expect("feedback");
-    assert_eq!(store.feedback("ada").expect("feedback"), [dislike]);
+    assert_eq!(store.feedback("ada").expect("feedback"), std::slice::from_ref(&dislike));
     assert!(store.feedback("alan").expect("feedback").is_empty());
+    // An undo forgets every rating of the paper, and only of that paper and user.
+    let like = Feedback {
+        paper_id: one.id.clone(),
+        kind: FeedbackKind::Like,
+        at: 141,
+    };
+    store.add_feedback("ada", &like).expect("feedback");
+    store.add_feedback("alan", &like).expect("feedback");
+    assert_eq!(store.remove_feedback("ada", &one.id).expect("undo"), 1);
+    assert_eq!(
+        store.remove_feedback("ada", &one.id).expect("undo again"),
+        0
+    );
+    assert_eq!(store.feedback("ada").expect("feedback"), std::slice::from_ref(&dislike));
+    assert_eq!(store.feedback("alan").expect("feedback").len(), 1);
+    store.remove_feedback("alan", &one.id).expect("undo");
 
     assert_eq!(
         store
@@ -352,6 +368,7 @@ fn settings_and_the_mail_outbox(store: &mut dyn Store) {
             min_similarity: Some(0.3),
             ..Rules::default()
         },
+        links_epoch: 3,
     };
     store.set_user_settings("ada", &settings).expect("set");
     assert_eq!(

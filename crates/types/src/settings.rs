@@ -12,6 +12,14 @@ pub struct UserSettings {
     pub email: Option<String>,
     /// Hard rules over the ranking.
     pub rules: Rules,
+    /// The generation of the user's web links and sessions: every signed link names the one
+    /// it was made in, and revoking moves it on, ending them all.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub links_epoch: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Rules a user sets over the ranking. Matching ignores case; a keyword or an author matches
@@ -61,6 +69,7 @@ mod tests {
                 size: Some(5),
                 ..Rules::default()
             },
+            links_epoch: 2,
         };
         let text = serde_json::to_string(&settings).expect("serialises");
         assert_eq!(

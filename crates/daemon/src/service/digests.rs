@@ -8,7 +8,8 @@ use paperscout_app::choose::{self, Digest, Window};
 use paperscout_app::mail::{self, MailConfig};
 use paperscout_app::outbox;
 use paperscout_app::render::{self, Format};
-use paperscout_proto::{DigestAction, DigestAnswer, DigestRequest};
+use paperscout_app::why_not::WhyNot;
+use paperscout_proto::{DigestAction, DigestAnswer, DigestRequest, WhyNotRequest};
 use paperscout_rank::DigestParams;
 use paperscout_store::Store;
 
@@ -17,6 +18,29 @@ use super::{Interactive, Service, app, lock, read, write};
 use crate::error::{DaemonError, Result};
 
 impl Service {
+    /// `why_not`: why a paper is, or is not, in the user's next digest, asked of the chooser
+    /// the digest uses, with the digest's window.
+    pub fn why_not(&self, request: &WhyNotRequest) -> Result<WhyNot> {
+        let window = Window {
+            day: day_or(request.date.as_deref(), choose::today)?,
+            days: request.days,
+            after_last_sent: true,
+        };
+        let params = digest_params(None, None);
+        self.readers.with(|store| {
+            paperscout_app::why_not::why_not(
+                store,
+                &Interactive(&self.model),
+                &request.user,
+                &request.paper,
+                window,
+                &params,
+                None,
+            )
+            .map_err(app)
+        })
+    }
+
     /// `digest`: build, preview, or send (record as sent, in one transaction).
     pub fn digest(&self, request: &DigestRequest) -> Result<DigestAnswer> {
         let day = day_or(request.date.as_deref(), choose::today)?;

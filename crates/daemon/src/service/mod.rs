@@ -209,6 +209,7 @@ impl Service {
             Request::Similar(similar) => self.similar(&similar).map(Answer::Similar),
             Request::Recommend(recommend) => self.recommend(&recommend).map(Answer::Recommend),
             Request::Digest(digest) => self.digest(&digest).map(Answer::Digest),
+            Request::WhyNot(why_not) => self.why_not(&why_not).map(Answer::WhyNot),
             Request::Feedback(feedback) => self.feedback(&feedback).map(Answer::Feedback),
             Request::User(user) => self.user(&user).map(Answer::User),
             Request::Ingest(ingest) => self.ingest(&ingest).map(Answer::Ingest),

@@ -3,10 +3,10 @@
 
 use paperscout_app::users;
 use paperscout_proto::{
-    Added, FeedbackAnswer, FeedbackRequest, Removed, SettingsSet, UserAction, UserAnswer,
+    Added, FeedbackAnswer, FeedbackRequest, Removed, Revoked, SettingsSet, UserAction, UserAnswer,
     UserRequest,
 };
-use paperscout_store::{Store, StoreError};
+use paperscout_store::{Store, StoreError, StoredPaper};
 
 use super::{Service, app, lock};
 use crate::error::{DaemonError, Result};
@@ -30,7 +30,20 @@ impl Service {
         })
     }
 
-    /// `user`: add, list, show, remove, set.
+    /// Forgets the user's ratings of a paper (the web page's undo). Returns the paper and how
+    /// many ratings were forgotten.
+    pub fn undo_feedback(&self, user: &str, paper: &str) -> Result<(StoredPaper, usize)> {
+        let mut writer = lock(&self.writer);
+        Ok(users::undo_feedback(&mut *writer, user, paper)?)
+    }
+
+    /// Runs `read` on one of the store's readers: for a front door (the web page) whose pages
+    /// show more than one operation answers.
+    pub fn read_store<T>(&self, read: impl FnOnce(&dyn Store) -> Result<T>) -> Result<T> {
+        self.readers.with(|store| read(store))
+    }
+
+    /// `user`: add, list, show, remove, set, revoke_links.
     pub fn user(&self, request: &UserRequest) -> Result<UserAnswer> {
         let name = || {
             request.name.as_deref().ok_or_else(|| {
@@ -68,24 +81,30 @@ impl Service {
                     settings,
                 }))
             }
+            UserAction::RevokeLinks => {
+                let name = name()?;
+                let mut writer = lock(&self.writer);
+                let links_epoch = users::revoke_links(&mut *writer, name)?;
+                Ok(UserAnswer::Revoked(Revoked {
+                    revoked: name.to_owned(),
+                    links_epoch,
+                }))
+            }
             UserAction::Add => {
                 let name = name()?;
                 let now = paperscout_store::now();
                 let mut writer = lock(&self.writer);
-                let created = if writer.user(name)?.is_none() {
-                    writer.add_user(name, now)?;
-                    true
-                } else {
-                    false
+                let additions = users::Additions {
+                    papers: &request.papers,
+                    interests: &request.interests,
+                    library: None,
                 };
-                let (papers, unknown) =
-                    users::add_papers(&mut *writer, name, &request.papers, now)?;
-                let interests = users::add_interests(&mut *writer, name, &request.interests, now)?;
+                let done = users::add_to_profile(&mut *writer, name, &additions, now)?;
                 Ok(UserAnswer::Added(Added {
                     user: name.to_owned(),
-                    created,
-                    added: papers + interests,
-                    unknown,
+                    created: done.created,
+                    added: done.added,
+                    unknown: done.unknown,
                 }))
             }
         }

@@ -1,0 +1,255 @@
+//! `eval`: the ranking methods judged on a data set in the format of `shared/EVAL.md`
+//! ([`crate::eval_set`] reads it), with paperscout's own embeddings (cached in the store,
+//! embedding what it lacks) or imported ones.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use paperscout_ingest::{Options as IngestOptions, Progress, Records, TextEmbedder, ingest};
+use paperscout_rank::eval::{Corpus, Options, Outcome, Prepared};
+use paperscout_rank::{Matrix, Method, Summary, summarise};
+use paperscout_store::{SqliteStore, Store};
+use serde::Serialize;
+
+use crate::eval_set::{imported_vectors, read_papers, read_queries, sample};
+use crate::store_model::StoreModel;
+use crate::{AppError, Result, Settings};
+
+/// Bootstrap resamples for the intervals.
+const RESAMPLES: usize = 1000;
+
+/// What to judge, on what.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The methods, in the order they are reported.
+    pub methods: Vec<Method>,
+    /// Papers, JSONL or JSONL.gz.
+    pub papers: PathBuf,
+    /// Profiles: `query_id<TAB>paper_id` lines.
+    pub queries: PathBuf,
+    /// Relevance: `query_id<TAB>paper_id<TAB>relevance` lines.
+    pub qrels: PathBuf,
+    /// Float16 vectors, row i for paper i, instead of the store's.
+    pub vectors: Option<PathBuf>,
+    /// Evaluate this many queries, spread evenly over the file.
+    pub max_queries: Option<usize>,
+    /// The candidates, depth and hybrid's knobs.
+    pub options: Options,
+}
+
+/// Parses `--method`: a method, several joined by commas, or `all`.
+pub fn parse_methods(text: &str) -> Result<Vec<Method>> {
+    if text == "all" {
+        return Ok(Method::ALL.to_vec());
+    }
+    text.split(',')
+        .map(|name| name.trim().parse().map_err(AppError::Usage))
+        .collect()
+}
+
+/// One method's scores.
+#[derive(Debug, Clone, Serialize)]
+pub struct MethodReport {
+    /// The method's name.
+    pub method: String,
+    /// Where its vectors came from (`none` for a lexical method).
+    pub model: String,
+    /// Queries judged.
+    pub queries: usize,
+    /// Candidates each query ranked.
+    pub candidates: usize,
+    /// nDCG, recall, MRR and MAP with bootstrap intervals.
+    #[serde(flatten)]
+    pub summary: Summary,
+    /// Seconds the ranking took.
+    pub seconds: f64,
+}
+
+/// The whole evaluation: the headline method's figures at the top level (hybrid when it ran),
+/// every method's when several ran.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The headline method.
+    #[serde(flatten)]
+    pub first: MethodReport,
+    /// Every method run, the headline one included, when several were.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<MethodReport>,
+    /// Whether each query kept only its newest profile paper.
+    pub single_paper: bool,
+    /// Wall time of the whole run.
+    pub seconds: f64,
+}
+
+/// What a running evaluation tells its caller.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Event<'a> {
+    /// Ingesting the papers into the store: bytes read of the file's length, papers read and
+    /// embedded so far.
+    Ingesting {
+        /// Bytes of the input consumed.
+        bytes: u64,
+        /// The input's length, when known.
+        len: Option<u64>,
+        /// Papers read.
+        read: usize,
+        /// Papers embedded.
+        embedded: usize,
+    },
+    /// The store lacked this many vectors and now has them.
+    Embedded(usize),
+    /// A method starts ranking.
+    Ranking(&'a str),
+}
+
+/// Runs the evaluation.
+pub fn evaluate(
+    settings: &Settings,
+    request: &Request,
+    events: &mut dyn FnMut(Event<'_>),
+) -> Result<Report> {
+    let started = Instant::now();
+    let papers_arg = request.papers.to_string_lossy().into_owned();
+    let needs_vectors = request.methods.iter().any(|m| m.needs_embeddings());
+    // Vectors come from a file given, or from the store (embedding what it lacks).
+    let (model_name, vectors_by_id) = match (&request.vectors, needs_vectors) {
+        (_, false) => ("none".to_owned(), None),
+        (Some(path), true) => (format!("imported from {}", path.display()), None),
+        (None, true) => {
+            let (name, vectors) = store_vectors(&papers_arg, settings, events)?;
+            (name, Some(vectors))
+        }
+    };
+    let papers = read_papers(&papers_arg)?;
+    let index: HashMap<&str, usize> = papers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.as_str(), i))
+        .collect();
+    let vectors = match (&request.vectors, vectors_by_id) {
+        _ if !needs_vectors => None,
+        (Some(path), _) => Some(imported_vectors(path, papers.len())?),
+        (None, Some(mut by_id)) => {
+            let dim = by_id.values().next().map_or(384, Vec::len);
+            let mut matrix = Matrix::new(dim);
+            for paper in &papers {
+                let vector = by_id.remove(&paper.id).ok_or_else(|| {
+                    AppError::Bug(format!("the store has no embedding of {}", paper.id))
+                })?;
+                matrix.push(&vector);
+            }
+            Some(matrix)
+        }
+        (None, None) => None,
+    };
+    let corpus = Corpus {
+        texts: papers
+            .iter()
+            .map(|p| format!("{} {}", p.title, p.abstract_text))
+            .collect(),
+        dates: papers.iter().map(|p| p.date.clone()).collect(),
+        vectors,
+    };
+    let mut queries = read_queries(&request.queries, &request.qrels, &index)?;
+    if let Some(limit) = request.max_queries {
+        sample(&mut queries, limit);
+    }
+    let options = &request.options;
+    let prepared = Prepared::new(&corpus, options);
+    let mut reports = Vec::new();
+    for &method in &request.methods {
+        events(Event::Ranking(method.name()));
+        let Outcome {
+            per_query, seconds, ..
+        } = prepared.run(&corpus, &queries, method, options);
+        reports.push(MethodReport {
+            method: method.name().to_owned(),
+            model: if method.needs_embeddings() {
+                model_name.clone()
+            } else {
+                "none".to_owned()
+            },
+            queries: per_query.len(),
+            candidates: prepared.candidate_count(),
+            summary: summarise(&per_query, RESAMPLES, 0x5EED),
+            seconds,
+        });
+    }
+    // The headline is the default method when it ran, else the first one.
+    let headline = reports
+        .iter()
+        .position(|r| r.method == Method::Hybrid.name())
+        .unwrap_or(0);
+    let first = reports
+        .get(headline)
+        .cloned()
+        .ok_or_else(|| AppError::Usage("no method to run: name one with --method".to_owned()))?;
+    Ok(Report {
+        first,
+        methods: if reports.len() > 1 {
+            reports
+        } else {
+            Vec::new()
+        },
+        single_paper: options.single_paper,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Ingests the papers into the store, embedding those it lacks, and reads their vectors back.
+fn store_vectors(
+    papers: &str,
+    settings: &Settings,
+    events: &mut dyn FnMut(Event<'_>),
+) -> Result<(String, HashMap<String, Vec<f32>>)> {
+    let mut store = SqliteStore::open(&paperscout_store::file_in(&settings.data_dir))?;
+    let model = StoreModel::load(settings)?;
+    let input = paperscout_ingest::open(papers)?;
+    let len = input.len;
+    let consumed = Arc::clone(&input.consumed);
+    let report = ingest(
+        &mut store,
+        Records::new(input)?,
+        papers,
+        Some(&model as &dyn TextEmbedder),
+        IngestOptions::default(),
+        paperscout_store::now(),
+        &mut |progress| {
+            if let Progress::Committed(report) = progress {
+                events(Event::Ingesting {
+                    bytes: consumed.load(Ordering::Relaxed),
+                    len,
+                    read: report.read,
+                    embedded: report.written.embedded,
+                });
+            }
+        },
+    )?;
+    if report.written.embedded > 0 {
+        events(Event::Embedded(report.written.embedded));
+    }
+    let mut vectors = HashMap::new();
+    store.for_each_embedding(model.key(), &mut |id, vector| {
+        vectors.insert(id.to_owned(), vector.to_vec());
+    })?;
+    Ok((model.key().name.clone(), vectors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_parse_alone_in_lists_and_all() {
+        assert_eq!(parse_methods("all").expect("all"), Method::ALL.to_vec());
+        assert_eq!(
+            parse_methods("hybrid, tfidf").expect("two"),
+            vec![Method::Hybrid, Method::Tfidf]
+        );
+        let err = parse_methods("hybrid,bm25").expect_err("unknown");
+        assert_eq!(err.fault(), paperscout_types::Fault::User);
+    }
+}
