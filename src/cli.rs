@@ -217,6 +217,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N")]
     pub model_batch: Option<usize>,
 
+    /// Also serve the web page here (each user's digest, history, search, profile, one-click
+    /// ratings from the e-mail); beats `[web] listen`. Loopback unless you put a reverse proxy
+    /// with TLS in front (`[web] public_url`)
+    #[arg(long, env = "PAPERSCOUT_HTTP", value_name = "IP:PORT")]
+    pub http: Option<String>,
+
     /// Which model, on which device.
     #[command(flatten)]
     pub model: ModelArgs,
@@ -508,6 +514,25 @@ pub enum UserCommand {
     Remove {
         /// The user's name
         name: String,
+    },
+    /// Print a link that signs the user in to the web page, or end every link and session.
+    ///
+    /// The link carries a token signed with the data directory's secret; it works for --days
+    /// and is built from `[web] public_url`, else the listen address. With --revoke every
+    /// session, mail link and feed URL of the user stops working at once.
+    Link {
+        /// The user's name
+        name: String,
+        /// End every link and session of the user instead
+        #[arg(long)]
+        revoke: bool,
+        /// Days the link works
+        #[arg(long, default_value_t = 7, value_name = "N",
+              value_parser = clap::value_parser!(u32).range(1..=365))]
+        days: u32,
+        /// The page's address, when not `[web] listen` [default: 127.0.0.1:8737]
+        #[arg(long, env = "PAPERSCOUT_HTTP", value_name = "IP:PORT")]
+        http: Option<String>,
     },
 }
 

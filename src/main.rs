@@ -147,6 +147,7 @@ fn exit_code(err: &anyhow::Error) -> ExitCode {
             cause,
             paperscout_app::AppError,
             paperscout_daemon::DaemonError,
+            paperscout_web::WebError,
             paperscout_proto::ClientError,
             paperscout_embed::EmbedError,
             paperscout_ingest::IngestError,

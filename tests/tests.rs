@@ -13,3 +13,4 @@ mod ingest;
 mod mail;
 mod model_folder;
 mod rerank;
+mod web;

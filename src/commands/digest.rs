@@ -27,10 +27,18 @@ pub fn run(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
     // Before the model loads: an e-mail digest needs an address and a server.
     let email = if args.email {
         let recipient = paperscout_app::mail::recipient(&store, user)?;
-        Some((
-            recipient,
-            paperscout_app::mail::Mailer::new(&settings.mail)?,
-        ))
+        let mut mailer = paperscout_app::mail::Mailer::new(&settings.mail)?;
+        // With a web page configured, each pick carries its one-click links.
+        if settings.web.listen.is_some() {
+            let epoch = store
+                .user(user)?
+                .map_or(0, |found| found.settings.links_epoch);
+            let maker = paperscout_web::links::LinkMaker::from_settings(settings, None)?;
+            mailer = mailer.with_links(std::sync::Arc::new(paperscout_web::links::UserLinks::new(
+                maker, user, epoch,
+            )));
+        }
+        Some((recipient, mailer))
     } else {
         None
     };
@@ -101,7 +109,7 @@ fn send_by_email(
         return Ok(());
     }
     if args.dry_run {
-        let message = paperscout_app::mail::compose(digest, mailer.from(), recipient)?;
+        let message = mailer.compose(digest, recipient)?;
         std::io::stdout().lock().write_all(&message)?;
         if !quiet {
             eprintln!("dry run: nothing sent or recorded");

@@ -87,7 +87,16 @@ pub fn user(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<(
             interests: Vec::new(),
             settings: change.change(),
         },
-        UserCommand::List { .. } | UserCommand::Show { .. } => {
+        UserCommand::Link {
+            name, revoke: true, ..
+        } => UserRequest {
+            action: UserAction::RevokeLinks,
+            name: Some(name.clone()),
+            papers: Vec::new(),
+            interests: Vec::new(),
+            settings: SettingsChange::default(),
+        },
+        UserCommand::List { .. } | UserCommand::Show { .. } | UserCommand::Link { .. } => {
             return crate::commands::user::run(command, settings, quiet);
         }
     };

@@ -28,7 +28,13 @@ pub fn run(cli: &Cli, args: &ServeArgs, settings: &Settings, quiet: bool) -> Res
             idle_timeout: args.idle_timeout,
         },
     };
-    Ok(paperscout_daemon::serve(settings, &options)?)
+    let mut frontends: Vec<Box<dyn paperscout_daemon::Frontend>> = Vec::new();
+    if let Some(web) = paperscout_web::WebOptions::from_settings(settings, args.http.as_deref())? {
+        frontends.push(Box::new(paperscout_web::Web::new(settings, web)?));
+    }
+    Ok(paperscout_daemon::serve_with(
+        settings, &options, frontends,
+    )?)
 }
 
 /// Starts `paperscout serve --foreground` detached, logging to a file, and waits until it

@@ -135,6 +135,36 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
             }
             Ok(())
         }
+        UserCommand::Link {
+            name,
+            revoke,
+            days,
+            http,
+        } => {
+            if *revoke {
+                let mut store = SqliteStore::open(&path)?;
+                paperscout_app::users::revoke_links(&mut store, name)?;
+                if !quiet {
+                    eprintln!(
+                        "every web link and session of {name} has ended; `paperscout user link {name}` makes a new one"
+                    );
+                }
+                return Ok(());
+            }
+            let store = SqliteStore::open_read_only(&path)?;
+            let user = store
+                .user(name)?
+                .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(name.clone()))?;
+            let maker = paperscout_web::links::LinkMaker::from_settings(settings, http.as_deref())?;
+            let link = maker.login(
+                name,
+                user.settings.links_epoch,
+                *days,
+                paperscout_store::now(),
+            );
+            writeln!(std::io::stdout().lock(), "{link}")?;
+            Ok(())
+        }
         UserCommand::Remove { name } => {
             let mut store = SqliteStore::open(&path)?;
             if !store.remove_user(name)? {

@@ -68,6 +68,8 @@ pub struct MailConfig {
 pub struct Mailer {
     transport: SmtpTransport,
     from: Mailbox,
+    /// One-click links for each pick, when the web page is set up.
+    links: Option<std::sync::Arc<dyn crate::render::PickLinks>>,
 }
 
 impl Mailer {
@@ -129,7 +131,19 @@ impl Mailer {
         Ok(Self {
             transport: builder.build(),
             from,
+            links: None,
         })
+    }
+
+    /// This mailer, putting one-click links under every pick.
+    pub fn with_links(mut self, links: std::sync::Arc<dyn crate::render::PickLinks>) -> Self {
+        self.links = Some(links);
+        self
+    }
+
+    /// The digest as this mailer sends it (with its links, if it has any).
+    pub fn compose(&self, digest: &Digest, to: &str) -> Result<Vec<u8>> {
+        compose_linked(digest, &self.from, to, self.links.as_deref())
     }
 
     /// The sender.
@@ -154,6 +168,16 @@ impl Mailer {
 /// The digest as an e-mail: the Markdown as its plain-text part, the e-mail-safe HTML as its
 /// HTML part.
 pub fn compose(digest: &Digest, from: &Mailbox, to: &str) -> Result<Vec<u8>> {
+    compose_linked(digest, from, to, None)
+}
+
+/// [`compose`], with one-click links under every pick of both parts.
+pub fn compose_linked(
+    digest: &Digest,
+    from: &Mailbox,
+    to: &str,
+    links: Option<&dyn crate::render::PickLinks>,
+) -> Result<Vec<u8>> {
     let to: Mailbox = to.parse().map_err(|err| {
         AppError::BadSetting(format!(
             "{to:?} is not an e-mail address ({err}): fix it with `paperscout user set {} --email ADDRESS`",
@@ -185,12 +209,12 @@ pub fn compose(digest: &Digest, from: &Mailbox, to: &str) -> Result<Vec<u8>> {
                 .singlepart(
                     SinglePart::builder()
                         .header(ContentType::TEXT_PLAIN)
-                        .body(crate::render::markdown(digest)),
+                        .body(crate::render::markdown_linked(digest, links)),
                 )
                 .singlepart(
                     SinglePart::builder()
                         .header(ContentType::TEXT_HTML)
-                        .body(crate::render::html(digest)),
+                        .body(crate::render::html_linked(digest, links)),
                 ),
         )
         .map_err(|err| AppError::Bug(format!("could not build the digest's message: {err}")))?;
@@ -223,7 +247,7 @@ pub fn queue(
     mailer: &Mailer,
     recipient: &str,
 ) -> Result<usize> {
-    let message = compose(digest, mailer.from(), recipient)?;
+    let message = mailer.compose(digest, recipient)?;
     let ids: Vec<&str> = digest.papers.iter().map(|e| e.paper.id.as_str()).collect();
     let mail = NewMail {
         day: &digest.to,

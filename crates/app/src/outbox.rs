@@ -98,6 +98,41 @@ pub fn recover(store: &dyn Store, outbox: &Path) -> Result<usize> {
     Ok(kept)
 }
 
+/// The days of `user`'s delivered digests in the outbox, newest first.
+pub fn delivered_days(outbox: &Path, user: &str) -> Result<Vec<String>> {
+    let Ok(entries) = std::fs::read_dir(outbox.join(user)) else {
+        return Ok(Vec::new());
+    };
+    let mut days: Vec<String> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let day = name.strip_suffix(".json")?;
+            choose::parse_day(day, "day").ok()?;
+            Some(day.to_owned())
+        })
+        .collect();
+    days.sort_unstable_by(|a, b| b.cmp(a));
+    Ok(days)
+}
+
+/// `user`'s delivered digest of `day`, if the outbox holds one.
+pub fn delivered(outbox: &Path, user: &str, day: &str) -> Result<Option<Digest>> {
+    choose::parse_day(day, "day")?;
+    let path = outbox.join(user).join(format!("{day}.json"));
+    let text = match fs_err::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err.into()),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|source| AppError::Json {
+            what: format!("{} is not a digest", path.display()),
+            source,
+        })
+}
+
 /// A pending file made final, or removed.
 fn settle(path: &Path, keep: bool) -> Result<()> {
     if keep {
@@ -212,6 +247,28 @@ mod tests {
             "nothing new that day"
         );
         assert_eq!(recover(&store, outbox.path()).expect("recovered"), 0);
+        assert_eq!(
+            delivered_days(outbox.path(), "ada").expect("listed"),
+            ["2025-03-18"]
+        );
+        let read = delivered(outbox.path(), "ada", "2025-03-18")
+            .expect("read")
+            .expect("there");
+        assert_eq!(read.papers.len(), 2);
+        assert!(
+            delivered(outbox.path(), "ada", "2025-03-17")
+                .expect("read")
+                .is_none()
+        );
+        assert!(
+            delivered(outbox.path(), "ada", "../../etc").is_err(),
+            "days only"
+        );
+        assert!(
+            delivered_days(outbox.path(), "bob")
+                .expect("listed")
+                .is_empty()
+        );
     }
 
     /// The two crashes a digest can meet: after its papers were recorded (its files are kept)

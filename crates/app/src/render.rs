@@ -35,18 +35,71 @@ impl Format {
     }
 }
 
+/// What a one-click link in a digest does with its paper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkAction {
+    /// Open the paper's page.
+    Open,
+    /// More like this.
+    Like,
+    /// Keep it for later.
+    Save,
+    /// Not for me.
+    Dislike,
+    /// Seen, not interested.
+    Dismiss,
+}
+
+impl LinkAction {
+    /// The ratings, in the order a digest shows them.
+    pub const RATINGS: [Self; 4] = [Self::Like, Self::Save, Self::Dislike, Self::Dismiss];
+
+    /// How the link reads.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Like => "more like this",
+            Self::Save => "save",
+            Self::Dislike => "not for me",
+            Self::Dismiss => "dismiss",
+        }
+    }
+}
+
+/// Makes the one-click links of a digest's picks (the web page signs them); without one, a
+/// digest has none.
+pub trait PickLinks: Send + Sync {
+    /// The URL that does `action` on `paper_id` for `user`.
+    fn link(&self, user: &str, paper_id: &str, action: LinkAction) -> String;
+}
+
 /// The digest in `format`; `now` dates the Atom feed.
 pub fn render(digest: &Digest, format: Format, now: i64) -> String {
+    render_linked(digest, format, now, None)
+}
+
+/// [`render`], with one-click links on every pick of the Markdown and HTML forms.
+pub fn render_linked(
+    digest: &Digest,
+    format: Format,
+    now: i64,
+    links: Option<&dyn PickLinks>,
+) -> String {
     match format {
-        Format::Markdown => markdown(digest),
+        Format::Markdown => markdown_linked(digest, links),
         Format::Json => serde_json::to_string_pretty(digest).unwrap_or_default() + "\n",
-        Format::Html => html(digest),
+        Format::Html => html_linked(digest, links),
         Format::Atom => atom(digest, now),
     }
 }
 
 /// The digest as Markdown, the plain-text part of its e-mail too.
 pub fn markdown(digest: &Digest) -> String {
+    markdown_linked(digest, None)
+}
+
+/// [`markdown`], with a line of one-click links under each pick.
+pub fn markdown_linked(digest: &Digest, links: Option<&dyn PickLinks>) -> String {
     let mut out = format!(
         "# paperscout digest for {} — {}\n\n{} of {} papers announced {} … {}\n",
         &digest.user,
@@ -74,6 +127,19 @@ pub fn markdown(digest: &Digest) -> String {
         out += &format!("{line}\n\n> {}\n\n", snippet(&paper.abstract_text, 320));
         out += &because_line(&entry.because);
         out += "\n";
+        if let Some(links) = links {
+            let line: Vec<String> = std::iter::once(LinkAction::Open)
+                .chain(LinkAction::RATINGS)
+                .map(|action| {
+                    format!(
+                        "[{}]({})",
+                        action.label(),
+                        links.link(&digest.user, &paper.id, action)
+                    )
+                })
+                .collect();
+            out += &format!("\n{}\n", line.join(" · "));
+        }
     }
     out
 }
@@ -105,6 +171,11 @@ fn escape(text: &str) -> String {
 
 /// An e-mail-safe page: tables and inline styles only, no scripts or external resources.
 pub fn html(digest: &Digest) -> String {
+    html_linked(digest, None)
+}
+
+/// [`html`], with a row of one-click links under each pick.
+pub fn html_linked(digest: &Digest, links: Option<&dyn PickLinks>) -> String {
     let mut out = format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>paperscout digest for {user} — {to}</title></head>\n\
          <body style=\"margin:0;padding:16px;background:#f6f6f6;font-family:Georgia,serif;color:#222\">\n\
@@ -137,7 +208,7 @@ pub fn html(digest: &Digest) -> String {
              <p style=\"margin:0 0 8px;font-size:14px;line-height:1.4\">{snippet}</p>\n\
              <table role=\"presentation\" width=\"160\" style=\"border-collapse:collapse;margin:0 0 6px\"><tr>\
              <td width=\"{width}%\" style=\"background:#3b7;height:6px\"></td><td style=\"background:#ddd;height:6px\"></td></tr></table>\n\
-             <p style=\"margin:0;color:#444;font-size:13px;font-style:italic\">{because}</p>\n</td></tr>\n",
+             <p style=\"margin:0;color:#444;font-size:13px;font-style:italic\">{because}</p>\n{actions}</td></tr>\n",
             number = n + 1,
             abs = escape(&abs),
             title = escape(&paper.title),
@@ -146,9 +217,31 @@ pub fn html(digest: &Digest) -> String {
             pdf = escape(&pdf),
             snippet = escape(&snippet(&paper.abstract_text, 400)),
             because = escape(&because_line(&entry.because)),
+            actions = links.map_or_else(String::new, |links| action_row(
+                links,
+                &digest.user,
+                &paper.id
+            )),
         );
     }
     out + "</table>\n</body></html>\n"
+}
+
+/// The one-click links of a pick in the HTML mail: buttons made of links, since a mail program
+/// runs no forms or scripts.
+fn action_row(links: &dyn PickLinks, user: &str, paper_id: &str) -> String {
+    let button = |action: LinkAction| {
+        format!(
+            "<a href=\"{}\" style=\"display:inline-block;margin:8px 6px 0 0;padding:3px 10px;border:1px solid #bbb;border-radius:4px;color:#1a0dab;text-decoration:none;font-size:13px\">{}</a>",
+            escape(&links.link(user, paper_id, action)),
+            action.label()
+        )
+    };
+    let mut row = String::from("<p style=\"margin:0\">");
+    for action in std::iter::once(LinkAction::Open).chain(LinkAction::RATINGS) {
+        row += &button(action);
+    }
+    row + "</p>\n"
 }
 
 /// An Atom feed of the digest's papers; entry ids are the papers' pages, so a reader that

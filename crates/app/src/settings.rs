@@ -48,6 +48,13 @@ use crate::render::Format;
 /// [schedule.users.ada]
 /// digest_at = "08:30"                     # this user's own time
 ///
+/// [web]                                   # the page and its one-click links
+/// listen = "127.0.0.1:8737"               # serve it (or `serve --http ADDR`)
+/// public_url = "https://papers.lab.org"   # behind a reverse proxy: links are built from it
+/// link_days = 60                          # how long a mail link works
+/// session_days = 30                       # how long a sign-in lasts
+/// requests_per_second = 50                # per client address, after a burst of 4x
+///
 /// [mail]                                  # see paperscout_app::mail::MailConfig
 /// smtp_host = "smtp.example.org"
 /// from = "paperscout <paperscout@example.org>"
@@ -69,6 +76,52 @@ pub struct FileConfig {
     /// E-mail delivery.
     #[serde(default)]
     pub mail: MailConfig,
+    /// The web page.
+    #[serde(default)]
+    pub web: WebConfig,
+}
+
+/// The `[web]` table.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// Where the page listens (`127.0.0.1:8737`); none: no page.
+    pub listen: Option<String>,
+    /// The URL users reach it at, when a reverse proxy stands in front; links are built from
+    /// it. None: `http://` and the listen address.
+    pub public_url: Option<String>,
+    /// Days a one-click mail link works.
+    pub link_days: Option<u32>,
+    /// Days a sign-in lasts.
+    pub session_days: Option<u32>,
+    /// Requests a second per client address, sustained.
+    pub requests_per_second: Option<f64>,
+}
+
+impl WebConfig {
+    /// `link_days`, at least 1.
+    pub fn link_days(&self) -> u32 {
+        self.link_days.unwrap_or(defaults::LINK_DAYS).max(1)
+    }
+
+    /// `session_days`, at least 1.
+    pub fn session_days(&self) -> u32 {
+        self.session_days.unwrap_or(defaults::SESSION_DAYS).max(1)
+    }
+
+    /// `requests_per_second`, at least 1.
+    pub fn requests_per_second(&self) -> f64 {
+        self.requests_per_second
+            .unwrap_or(defaults::REQUESTS_PER_SECOND)
+            .max(1.0)
+    }
+
+    /// The listen address, or the default one.
+    pub fn listen_or_default(&self) -> String {
+        self.listen
+            .clone()
+            .unwrap_or_else(|| defaults::WEB_LISTEN.to_owned())
+    }
 }
 
 /// The `[schedule]` table.
@@ -159,6 +212,8 @@ pub struct Settings {
     pub schedule: ScheduleConfig,
     /// E-mail delivery.
     pub mail: MailConfig,
+    /// The web page.
+    pub web: WebConfig,
     /// The daemon's socket: --socket, else the file's, else the default place.
     pub socket: PathBuf,
 }
@@ -206,6 +261,7 @@ impl Settings {
             daemon: file.daemon,
             schedule: file.schedule,
             mail: file.mail,
+            web: file.web,
             socket,
         })
     }
@@ -257,6 +313,14 @@ pub mod defaults {
     pub const POLL_SECONDS: u64 = 30;
     /// Papers per ingest transaction.
     pub const INGEST_BATCH: usize = 512;
+    /// Where the web page listens when it is asked for without an address.
+    pub const WEB_LISTEN: &str = "127.0.0.1:8737";
+    /// Days a one-click mail link works.
+    pub const LINK_DAYS: u32 = 60;
+    /// Days a sign-in on the web page lasts.
+    pub const SESSION_DAYS: u32 = 30;
+    /// Web requests a second per client address, sustained (four times as many at once).
+    pub const REQUESTS_PER_SECOND: f64 = 50.0;
 }
 
 impl DaemonConfig {

@@ -304,7 +304,10 @@ fn users_profiles_feedback_and_digests(store: &mut dyn Store) {
         at: 140,
     };
     store.add_feedback("ada", &dislike).expect("feedback");
-    assert_eq!(store.feedback("ada").expect("feedback"), std::slice::from_ref(&dislike));
+    assert_eq!(
+        store.feedback("ada").expect("feedback"),
+        std::slice::from_ref(&dislike)
+    );
     assert!(store.feedback("alan").expect("feedback").is_empty());
     // An undo forgets every rating of the paper, and only of that paper and user.
     let like = Feedback {
@@ -319,7 +322,10 @@ fn users_profiles_feedback_and_digests(store: &mut dyn Store) {
         store.remove_feedback("ada", &one.id).expect("undo again"),
         0
     );
-    assert_eq!(store.feedback("ada").expect("feedback"), std::slice::from_ref(&dislike));
+    assert_eq!(
+        store.feedback("ada").expect("feedback"),
+        std::slice::from_ref(&dislike)
+    );
     assert_eq!(store.feedback("alan").expect("feedback").len(), 1);
     store.remove_feedback("alan", &one.id).expect("undo");
 

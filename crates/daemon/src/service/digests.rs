@@ -104,7 +104,7 @@ impl Service {
             .with(|store| mail::recipient(store, &request.user).map_err(app))?;
         if request.action != DigestAction::Send {
             let digest = self.readers.with(|store| build(store))?;
-            let message = mail::compose(&digest, mailer.from(), &recipient)?;
+            let message = mailer.compose(&digest, &recipient)?;
             let rendered = String::from_utf8_lossy(&message).into_owned();
             return Ok(DigestAnswer {
                 digest,
@@ -146,7 +146,17 @@ impl Service {
         if config.smtp_host.is_none() {
             return Ok(None);
         }
-        Ok(Some(mail::Mailer::new(&config)?))
+        let mailer = mail::Mailer::new(&config)?;
+        Ok(Some(match read(&self.links).clone() {
+            Some(links) => mailer.with_links(links),
+            None => mailer,
+        }))
+    }
+
+    /// Puts one-click links under every pick of the e-mail from now on (the web page does, as
+    /// it starts).
+    pub fn set_links(&self, links: std::sync::Arc<dyn render::PickLinks>) {
+        *write(&self.links) = Some(links);
     }
 
     /// Replaces the `[mail]` table (SIGHUP).

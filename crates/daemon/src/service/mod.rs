@@ -116,6 +116,8 @@ pub struct Service {
     model: ModelWorker,
     /// E-mail delivery, replaced on SIGHUP.
     mail: RwLock<MailConfig>,
+    /// The web page's one-click links for e-mailed picks, once it serves.
+    links: RwLock<Option<std::sync::Arc<dyn paperscout_app::render::PickLinks>>>,
     started: Instant,
     /// Connections open now (kept by the server, shown by `health`).
     pub connections: AtomicUsize,
@@ -198,6 +200,7 @@ impl Service {
             catalog: RwLock::new(catalog),
             model,
             mail: RwLock::new(settings.mail.clone()),
+            links: RwLock::new(None),
             started: Instant::now(),
             connections: AtomicUsize::new(0),
         })

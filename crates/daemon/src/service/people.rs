@@ -37,6 +37,27 @@ impl Service {
         Ok(users::undo_feedback(&mut *writer, user, paper)?)
     }
 
+    /// Adds a BibTeX library's entries to a profile (the web page's upload): matched to stored
+    /// papers by arXiv id or DOI, the rest kept as external papers.
+    pub fn add_library(
+        &self,
+        user: &str,
+        name: &str,
+        text: &str,
+    ) -> Result<paperscout_app::library::LibraryAdded> {
+        let mut writer = lock(&self.writer);
+        if writer.user(user)?.is_none() {
+            return Err(StoreError::NoSuchUser(user.to_owned()).into());
+        }
+        Ok(paperscout_app::library::add_library(
+            &mut *writer,
+            user,
+            name,
+            text,
+            paperscout_store::now(),
+        )?)
+    }
+
     /// Runs `read` on one of the store's readers: for a front door (the web page) whose pages
     /// show more than one operation answers.
     pub fn read_store<T>(&self, read: impl FnOnce(&dyn Store) -> Result<T>) -> Result<T> {

@@ -50,6 +50,7 @@ fn settings(data_dir: &Path) -> Settings {
         daemon: DaemonConfig::default(),
         schedule: ScheduleConfig::default(),
         mail: paperscout_app::mail::MailConfig::default(),
+        web: paperscout_app::settings::WebConfig::default(),
         socket: data_dir.join("unused.sock"),
     }
 }

@@ -1,0 +1,569 @@
+//! The web page as a person and a hostile client meet it: a real daemon serving HTTP on
+//! loopback, its real store, a real SMTP server for the e-mailed links. Requests are made
+//! by hand over a TCP stream, so every header (`Host`, `Cookie`) is the test's to choose.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::mail::{SmtpServer, free_port, python_with_aiosmtpd};
+use crate::util::{ingest_lines, paper_id, paperscout, sample_lines, stderr};
+
+/// An HTTP answer.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The session cookie it sets, as a `Cookie` header's value.
+    fn session(&self) -> String {
+        let set = self.header("set-cookie").expect("a cookie is set");
+        set.split(';').next().unwrap().to_owned()
+    }
+
+    /// Every value of `name="…" value="…"` inputs, in page order.
+    fn inputs(&self, name: &str) -> Vec<String> {
+        let needle = format!("name=\"{name}\" value=\"");
+        self.body
+            .match_indices(&needle)
+            .map(|(at, _)| {
+                let rest = &self.body[at + needle.len()..];
+                unescape(&rest[..rest.find('"').unwrap()])
+            })
+            .collect()
+    }
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The page of a daemon on `port`.
+struct Page {
+    port: u16,
+}
+
+impl Page {
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(120)))
+            .unwrap();
+        let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            head += &format!("Host: {}\r\n", self.host());
+        }
+        for (key, value) in headers {
+            head += &format!("{key}: {value}\r\n");
+        }
+        if method == "POST" {
+            head += &format!(
+                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+                body.len()
+            );
+        }
+        stream
+            .write_all(format!("{head}\r\n{body}").as_bytes())
+            .unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).unwrap();
+        let text = String::from_utf8(raw).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(": "))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let chunked = headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v == "chunked");
+        Answer {
+            status,
+            body: if chunked {
+                dechunk(body)
+            } else {
+                body.to_owned()
+            },
+            headers,
+        }
+    }
+
+    fn get(&self, path: &str, cookie: Option<&str>) -> Answer {
+        match cookie {
+            Some(cookie) => self.request("GET", path, &[("Cookie", cookie)], ""),
+            None => self.request("GET", path, &[], ""),
+        }
+    }
+
+    fn post(&self, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Answer {
+        let body: Vec<String> = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
+        match cookie {
+            Some(cookie) => self.request("POST", path, &[("Cookie", cookie)], &body.join("&")),
+            None => self.request("POST", path, &[], &body.join("&")),
+        }
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out += &rest[..size];
+        body = &rest[size + 2..];
+    }
+    out
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A `paperscout serve --foreground` with the page on, killed when dropped.
+struct Served {
+    child: Child,
+}
+
+impl Served {
+    fn start(home: &Path, page: &Page) -> Self {
+        let log = std::fs::File::create(home.join("daemon.log")).unwrap();
+        let child = paperscout(home)
+            .args(["serve", "--foreground", "--http", &page.host()])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut served = Self { child };
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while TcpStream::connect(("127.0.0.1", page.port)).is_err() {
+            if let Ok(Some(status)) = served.child.try_wait() {
+                panic!(
+                    "the daemon exited ({status}): {}",
+                    std::fs::read_to_string(home.join("daemon.log")).unwrap_or_default()
+                );
+            }
+            assert!(Instant::now() < deadline, "the page never answered");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        served
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn cli(home: &Path, args: &[&str]) -> String {
+    let output = paperscout(home).args(args).output().unwrap();
+    assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn feedback(home: &Path, user: &str) -> Vec<(String, String)> {
+    let shown: Value = serde_json::from_str(&cli(home, &["user", "show", user, "--json"])).unwrap();
+    shown["feedback"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["paper_id"].as_str().unwrap().to_owned(),
+                f["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Signs in with `user link`, returning the session cookie.
+fn sign_in(home: &Path, page: &Page, user: &str) -> String {
+    let link = cli(home, &["user", "link", user, "--http", &page.host()]);
+    let path = link
+        .trim()
+        .strip_prefix(&format!("http://{}", page.host()))
+        .unwrap();
+    let answer = page.get(path, None);
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    assert_eq!(answer.header("location"), Some("/today"));
+    let set = answer.header("set-cookie").unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+    answer.session()
+}
+
+#[test]
+fn a_user_rates_undoes_searches_and_sets_rules_on_the_page_and_reaches_only_their_own() {
+    let Some(mut lines) = sample_lines(0, 150) else {
+        return;
+    };
+    // A paper whose title and abstract hold markup: shown, never run.
+    lines.push(
+        serde_json::json!({
+            "id": "2503.99999", "title": "<script>alert(\"t\")</script> & 'graphs'",
+            "abstract": "We study <b>graph neural networks</b> & molecules, $a<b$.",
+            "authors": ["Eve <img src=x>"], "categories": ["cs.LG"], "date": "2025-03-19"
+        })
+        .to_string(),
+    );
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ingest_lines(home, "papers.jsonl", &lines);
+    let profile = home.join("ada.txt");
+    std::fs::write(
+        &profile,
+        format!("{}\n{}\n", paper_id(&lines[10]), paper_id(&lines[40])),
+    )
+    .unwrap();
+    cli(
+        home,
+        &["user", "add", "ada", "--papers", profile.to_str().unwrap()],
+    );
+    cli(
+        home,
+        &["user", "add", "bob", "--interest", "speech recognition"],
+    );
+    let page = Page { port: free_port() };
+    let _served = Served::start(home, &page);
+
+    // Nobody signed in: pages send to the sign-in page, forms are refused, bad links cost a
+    // delay and say nothing of the user.
+    assert_eq!(page.get("/today", None).status, 303);
+    assert_eq!(page.get("/profile", None).status, 303);
+    assert_eq!(
+        page.post(
+            "/rate",
+            None,
+            &[("paper", "x"), ("kind", "like"), ("csrf", "x")]
+        )
+        .status,
+        403
+    );
+    let started = Instant::now();
+    let forged = page.get(
+        "/login/bG9naW4KYWRhCjAKOTk5OTk5OTk5OQ.AAAAAAAAAAAAAAAAAAAAAA",
+        None,
+    );
+    assert_eq!(forged.status, 403);
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "a wrong token costs time"
+    );
+    // A page asked for under another name (DNS rebinding) is refused.
+    let rebound = page.request("GET", "/", &[("Host", "evil.example:80")], "");
+    assert_eq!(rebound.status, 421);
+
+    let ada = sign_in(home, &page, "ada");
+    let today = page.get("/today", Some(&ada));
+    assert_eq!(today.status, 200);
+    assert!(today.body.contains("Because you follow"), "{}", today.body);
+    let csp = today.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("form-action 'self'"),
+        "{csp}"
+    );
+    let csrf = today.inputs("csrf")[0].clone();
+    let mut picks = today.inputs("paper");
+    picks.dedup();
+    assert!(picks.len() >= 3, "{picks:?}");
+
+    // Dislike one (twice: one rating), dismiss another, undo the dismissal.
+    for _ in 0..2 {
+        let rated = page.post(
+            "/rate",
+            Some(&ada),
+            &[
+                ("paper", &picks[0]),
+                ("kind", "dislike"),
+                ("csrf", &csrf),
+                ("back", "/today"),
+            ],
+        );
+        assert_eq!(
+            (rated.status, rated.header("location")),
+            (303, Some("/today"))
+        );
+    }
+    let rated = page.post(
+        "/rate",
+        Some(&ada),
+        &[
+            ("paper", &picks[1]),
+            ("kind", "dismiss"),
+            ("csrf", &csrf),
+            ("back", "//evil.example/"),
+        ],
+    );
+    assert_eq!(
+        rated.header("location"),
+        Some("/today"),
+        "back goes nowhere else"
+    );
+    assert_eq!(
+        feedback(home, "ada"),
+        [
+            (picks[0].clone(), "dislike".to_owned()),
+            (picks[1].clone(), "dismiss".to_owned())
+        ]
+    );
+    let history = page.get("/history", Some(&ada));
+    assert!(
+        history.body.contains(">dislike<") && history.body.contains(">dismiss<"),
+        "{}",
+        history.body
+    );
+    page.post(
+        "/undo",
+        Some(&ada),
+        &[("paper", &picks[1]), ("csrf", &csrf), ("back", "/history")],
+    );
+    assert_eq!(
+        feedback(home, "ada"),
+        [(picks[0].clone(), "dislike".to_owned())]
+    );
+
+    // Search by free text, and the hostile paper is shown as text.
+    let found = page.get("/search?q=graph+neural+networks+for+molecules", Some(&ada));
+    assert_eq!(found.status, 200);
+    assert!(
+        found
+            .body
+            .contains("&lt;script&gt;alert(&quot;t&quot;)&lt;/script&gt; &amp; &#39;graphs&#39;"),
+        "{}",
+        found.body
+    );
+    assert!(!found.body.contains("<script>alert") && !found.body.contains("<img src=x>"));
+    assert!(
+        found
+            .body
+            .contains("&lt;b&gt;graph neural networks&lt;/b&gt;")
+    );
+
+    // A paper's page says why it is not offered: it was rated.
+    let paper = page.get(&format!("/paper/{}", encode(&picks[0])), Some(&ada));
+    assert_eq!(paper.status, 200);
+    assert!(
+        paper.body.contains("You rated it (dislike)"),
+        "{}",
+        paper.body
+    );
+    assert!(paper.body.contains("Similar papers"));
+
+    // A rule from the profile page is the CLI's settings change, and the next ranking obeys it.
+    let set = page.post(
+        "/profile/rules",
+        Some(&ada),
+        &[("csrf", &csrf), ("mute_categories", "cs.CV"), ("size", "4")],
+    );
+    assert_eq!(set.status, 303, "{}", set.body);
+    let shown: Value =
+        serde_json::from_str(&cli(home, &["user", "show", "ada", "--json"])).unwrap();
+    assert_eq!(
+        shown["settings"]["rules"]["mute_categories"],
+        serde_json::json!(["cs.CV"])
+    );
+    let next: Value =
+        serde_json::from_str(&cli(home, &["recommend", "--user", "ada", "--json"])).unwrap();
+    for pick in next["papers"].as_array().unwrap() {
+        assert!(
+            !pick["categories"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!("cs.CV")),
+            "{pick}"
+        );
+        assert_ne!(
+            pick["id"],
+            picks[0].as_str(),
+            "a disliked paper is not offered"
+        );
+    }
+    assert!(page.get("/today", Some(&ada)).body.contains("Your papers"));
+
+    // Bob sees his own pages; Ada's form token does not work with his session, nor his
+    // session's changes reach her.
+    let bob = sign_in(home, &page, "bob");
+    let bobs = page.get("/profile", Some(&bob));
+    assert!(
+        bobs.body.contains("speech recognition") && !bobs.body.contains("cs.CV"),
+        "{}",
+        bobs.body
+    );
+    let cross = page.post(
+        "/rate",
+        Some(&bob),
+        &[("paper", &picks[2]), ("kind", "like"), ("csrf", &csrf)],
+    );
+    assert_eq!(cross.status, 403);
+    let bob_csrf = bobs.inputs("csrf")[0].clone();
+    page.post(
+        "/rate",
+        Some(&bob),
+        &[("paper", &picks[2]), ("kind", "like"), ("csrf", &bob_csrf)],
+    );
+    assert_eq!(
+        feedback(home, "bob"),
+        [(picks[2].clone(), "like".to_owned())]
+    );
+    assert_eq!(feedback(home, "ada").len(), 1);
+    let bobs_history = page.get("/history", Some(&bob));
+    assert!(
+        !bobs_history.body.contains(">dislike<"),
+        "{}",
+        bobs_history.body
+    );
+
+    // Revoking ends every session and link of Ada, and only hers.
+    cli(home, &["user", "link", "ada", "--revoke"]);
+    assert_eq!(page.get("/today", Some(&ada)).status, 303);
+    assert_eq!(page.get("/today", Some(&bob)).status, 200);
+}
+
+#[test]
+fn a_mail_scanner_that_fetches_every_link_records_nothing_and_the_button_records_once() {
+    let Some(lines) = sample_lines(0, 80) else {
+        return;
+    };
+    let Some(python) = python_with_aiosmtpd() else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ingest_lines(home, "papers.jsonl", &lines);
+    let profile = home.join("ada.txt");
+    std::fs::write(
+        &profile,
+        format!("{}\n{}\n", paper_id(&lines[3]), paper_id(&lines[30])),
+    )
+    .unwrap();
+    cli(
+        home,
+        &["user", "add", "ada", "--papers", profile.to_str().unwrap()],
+    );
+    cli(home, &["user", "set", "ada", "--email", "ada@example.org"]);
+    let smtp_port = free_port();
+    let server = SmtpServer::start(&python, smtp_port, &home.join("maildir"));
+    let page = Page { port: free_port() };
+    std::fs::create_dir_all(home.join("config/paperscout")).unwrap();
+    std::fs::write(
+        home.join("config/paperscout/config.toml"),
+        format!(
+            "[schedule]\ndigest_at = \"00:00\"\ndigest_days = 4000\ndigest_size = 3\npoll_seconds = 1\n\
+             [mail]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {smtp_port}\nsecurity = \"none\"\n\
+             from = \"paperscout <digest@paperscout.test>\"\n"
+        ),
+    )
+    .unwrap();
+    let _served = Served::start(home, &page);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while server.messages(&python).is_empty() {
+        assert!(Instant::now() < deadline, "no digest was mailed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let message = &server.messages(&python)[0];
+    let base = format!("http://{}", page.host());
+    let mut urls = Vec::new();
+    for part in message["parts"].as_array().unwrap() {
+        let text = part["text"].as_str().unwrap();
+        for (at, _) in text.match_indices(&base) {
+            let rest = &text[at + base.len()..];
+            let end = rest
+                .find(|c: char| c == ')' || c == '"' || c.is_whitespace())
+                .unwrap_or(rest.len());
+            urls.push(unescape(&rest[..end]));
+        }
+    }
+    // Three picks, five links each (open, like, save, dislike, dismiss), in both parts.
+    assert_eq!(urls.len(), 3 * 5 * 2, "{urls:?}");
+
+    // A scanner fetches every link, without cookies, as Safe Links does: nothing is recorded.
+    for url in &urls {
+        let answer = page.get(url, None);
+        assert!(
+            matches!(answer.status, 200 | 303),
+            "{url}: {}",
+            answer.status
+        );
+    }
+    assert!(feedback(home, "ada").is_empty(), "a GET recorded a rating");
+
+    // The person follows "not for me" and presses its button, twice: one rating.
+    let plain = message["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["type"] == "text/plain")
+        .unwrap();
+    let plain = plain["text"].as_str().unwrap();
+    let at = plain.find("[not for me](").unwrap() + "[not for me](".len();
+    let link = &plain[at..at + plain[at..].find(')').unwrap()];
+    let path = link.strip_prefix(&base).unwrap();
+    let shown = page.get(path, None);
+    assert!(
+        shown.body.contains(&format!("action=\"{path}\"")),
+        "{}",
+        shown.body
+    );
+    assert!(
+        shown
+            .body
+            .contains("Nothing is recorded until you press the button")
+    );
+    let cookie = shown.session();
+    for _ in 0..2 {
+        let pressed = page.post(path, Some(&cookie), &[]);
+        assert_eq!(pressed.status, 200, "{}", pressed.body);
+        assert!(pressed.body.contains("takes effect in your next digest"));
+    }
+    let rated = feedback(home, "ada");
+    assert_eq!(rated.len(), 1, "{rated:?}");
+    assert_eq!(rated[0].1, "dislike");
+    // The link's page signed the user in: today shows the delivered digest, rated.
+    let today = page.get("/today", Some(&cookie));
+    assert!(today.body.contains("Your digest of"), "{}", today.body);
+}
