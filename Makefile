@@ -4,11 +4,13 @@ CARGO   ?= cargo
 SHARED  ?= ../shared
 SAMPLE  := $(SHARED)/data/arxiv-cs/sample-2k.jsonl
 DEMO    := target/demo
+# The demo's web page.
+WEB     ?= 127.0.0.1:8737
 BIN     := target/debug/paperscout
 # A Python with aiosmtpd: the real SMTP server the e-mail tests send to.
 TEST_VENV := .venv-test
 
-.PHONY: help model build run test test-venv lint unit bench-embed bench-index bench-ingest bench-digest bench-daemon bench-rerank bench-venv clean
+.PHONY: help model build run test test-venv test-browser lint unit bench-embed bench-index bench-ingest bench-digest bench-daemon bench-rerank bench-web bench-venv clean
 
 help:
 	@echo "make run          fetch the model, build, ingest 500 sample papers, start the daemon, show a digest and similar papers"
@@ -18,6 +20,7 @@ help:
 	@echo "make bench-ingest ingest papers/s and peak memory, with and without the model"
 	@echo "make bench-digest digests for 10,000 users x 1,500 new papers"
 	@echo "make bench-daemon queries/s and p50/p99 latency of similar on the socket, 1/8/64 clients"
+	@echo "make bench-web    the page of a 50-pick digest and a rating's round trip, 8 clients, beside similar"
 	@echo "make bench-rerank 100,000 users x 20,000 candidates, top 50: wall time, memory, kernel FLOP/s"
 	@echo "make bench-venv   a Python with torch, sentence-transformers, hnswlib and faiss for the benchmarks"
 
@@ -39,7 +42,7 @@ run: model build
 	head -n 500 $(SAMPLE) > $(DEMO)/papers.jsonl
 	$(BIN) model info
 	$(BIN) --data-dir $(DEMO)/data ingest $(DEMO)/papers.jsonl
-	$(BIN) --data-dir $(DEMO)/data serve
+	$(BIN) --data-dir $(DEMO)/data serve --http $(WEB)
 	$(BIN) --data-dir $(DEMO)/data status
 	$(BIN) --data-dir $(DEMO)/data stats
 	sed -n '10p;150p;250p' $(DEMO)/papers.jsonl | grep -o '"id": "[^"]*"' | cut -d'"' -f4 > $(DEMO)/profile.txt
@@ -50,6 +53,8 @@ run: model build
 	$(BIN) --data-dir $(DEMO)/data similar "graph neural networks for molecules" -k 5
 	@echo
 	@echo "The daemon keeps running on $$PAPERSCOUT_SOCKET (log: $(DEMO)/data/paperscout.log)."
+	@echo "The demo user's page (this link signs in for 7 days):"
+	@$(BIN) --data-dir $(DEMO)/data user link demo --http $(WEB)
 	@echo "Try: PAPERSCOUT_SOCKET=$$PAPERSCOUT_SOCKET $(BIN) recommend --user demo"
 	@echo "Stop it with: PAPERSCOUT_SOCKET=$$PAPERSCOUT_SOCKET $(BIN) stop"
 
@@ -58,8 +63,17 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --quiet
 
-unit: test-venv
-	PAPERSCOUT_TEST_PYTHON=$(abspath $(TEST_VENV))/bin/python PAPERSCOUT_REQUIRE_SMTP=1 $(CARGO) test --workspace
+unit: test-venv test-browser
+	PAPERSCOUT_TEST_PYTHON=$(abspath $(TEST_VENV))/bin/python PAPERSCOUT_REQUIRE_SMTP=1 \
+	PAPERSCOUT_REQUIRE_BROWSER=1 $(CARGO) test --workspace
+
+# Idempotent: the headless browser and its WebDriver for the browser tests (Debian packages,
+# installed when missing; this needs root, as CI has).
+test-browser:
+	@command -v chromedriver >/dev/null && command -v chromium >/dev/null || { \
+		echo "installing chromium and chromium-driver for the browser tests"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver >/dev/null \
+		|| { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver >/dev/null; }; }
 
 # Idempotent: made once, then only checked.
 test-venv:
@@ -80,6 +94,9 @@ bench-ingest: model
 
 bench-digest:
 	$(CARGO) bench --bench digest_batch
+
+bench-web: model
+	$(CARGO) bench --bench web_load
 
 bench-daemon: model
 	$(CARGO) bench --bench daemon_load

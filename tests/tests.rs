@@ -4,6 +4,7 @@
 
 mod util;
 
+mod browser;
 mod cli;
 mod daemon;
 mod digest;

@@ -56,12 +56,12 @@ fn unescape(text: &str) -> String {
 }
 
 /// The page of a daemon on `port`.
-struct Page {
-    port: u16,
+pub struct Page {
+    pub port: u16,
 }
 
 impl Page {
-    fn host(&self) -> String {
+    pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
@@ -162,12 +162,12 @@ fn encode(text: &str) -> String {
 }
 
 /// A `paperscout serve --foreground` with the page on, killed when dropped.
-struct Served {
+pub struct Served {
     child: Child,
 }
 
 impl Served {
-    fn start(home: &Path, page: &Page) -> Self {
+    pub fn start(home: &Path, page: &Page) -> Self {
         let log = std::fs::File::create(home.join("daemon.log")).unwrap();
         let child = paperscout(home)
             .args(["serve", "--foreground", "--http", &page.host()])
@@ -198,13 +198,13 @@ impl Drop for Served {
     }
 }
 
-fn cli(home: &Path, args: &[&str]) -> String {
+pub fn cli(home: &Path, args: &[&str]) -> String {
     let output = paperscout(home).args(args).output().unwrap();
     assert!(output.status.success(), "{args:?}: {}", stderr(&output));
     String::from_utf8(output.stdout).unwrap()
 }
 
-fn feedback(home: &Path, user: &str) -> Vec<(String, String)> {
+pub fn feedback(home: &Path, user: &str) -> Vec<(String, String)> {
     let shown: Value = serde_json::from_str(&cli(home, &["user", "show", user, "--json"])).unwrap();
     shown["feedback"]
         .as_array()

@@ -55,7 +55,10 @@ h1 { font-size:1.4rem; margin:.4rem 0 .2rem; } h2 { font-size:1.1rem; margin:1.4
 .meta { color:var(--muted); font-size:.88rem; }
 .chip { display:inline-block; background:var(--chip); border-radius:99px; padding:0 .5rem; font-size:.8rem; margin-right:.25rem; }
 .because { font-size:.9rem; margin:.4rem 0; } .because b { font-weight:600; }
-details summary { cursor:pointer; color:var(--accent); font-size:.9rem; }
+details summary { cursor:pointer; font-size:.92rem; list-style:none; }
+details summary::-webkit-details-marker { display:none; }
+details summary::after { content:" more"; color:var(--accent); }
+details[open] summary { display:none; }
 details p { margin:.4rem 0 0; }
 .actions { display:flex; gap:.4rem; flex-wrap:wrap; margin-top:.5rem; }
 .actions form { margin:0; }

@@ -331,9 +331,9 @@ pub fn rating_forms(
     );
     let mut out = String::from("<div class=\"actions\">");
     for (kind, label) in [
-        (FeedbackKind::Like, "👍 Like"),
+        (FeedbackKind::Like, "♥ Like"),
         (FeedbackKind::Save, "★ Save"),
-        (FeedbackKind::Dislike, "👎 Not for me"),
+        (FeedbackKind::Dislike, "⊘ Not for me"),
         (FeedbackKind::Dismiss, "✕ Dismiss"),
     ] {
         let on = if rating == Some(kind) {
