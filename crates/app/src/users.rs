@@ -127,13 +127,8 @@ pub fn record_feedback(
                 .ok_or_else(|| AppError::UnknownPaper(key.clone()))?,
         );
     }
-    let given = store.feedback(user)?;
     for found in &papers {
-        let latest = given
-            .iter()
-            .rev()
-            .find(|event| event.paper_id == found.paper.id);
-        if latest.is_some_and(|event| event.kind == kind) {
+        if store.latest_feedback(user, &found.paper.id)? == Some(kind) {
             continue;
         }
         store.add_feedback(

@@ -349,6 +349,21 @@ impl Store for MemoryStore {
         Ok(self.feedback.get(&user_id).cloned().unwrap_or_default())
     }
 
+    fn latest_feedback(
+        &self,
+        user: &str,
+        paper_id: &str,
+    ) -> Result<Option<crate::records::FeedbackKind>> {
+        let user_id = self.user_id(user)?;
+        Ok(self.feedback.get(&user_id).and_then(|events| {
+            events
+                .iter()
+                .rev()
+                .find(|event| event.paper_id == paper_id)
+                .map(|event| event.kind)
+        }))
+    }
+
     fn remove_feedback(&mut self, user: &str, paper_id: &str) -> Result<usize> {
         let user_id = self.user_id(user)?;
         let events = self.feedback.entry(user_id).or_default();

@@ -107,6 +107,14 @@ impl<S: Store> Store for &Mutex<S> {
         lock(self).feedback(user)
     }
 
+    fn latest_feedback(
+        &self,
+        user: &str,
+        paper_id: &str,
+    ) -> Result<Option<crate::records::FeedbackKind>> {
+        lock(self).latest_feedback(user, paper_id)
+    }
+
     fn remove_feedback(&mut self, user: &str, paper_id: &str) -> Result<usize> {
         lock(self).remove_feedback(user, paper_id)
     }

@@ -646,6 +646,24 @@ impl Store for SqliteStore {
         .collect()
     }
 
+    fn latest_feedback(&self, user: &str, paper_id: &str) -> Result<Option<FeedbackKind>> {
+        let user_id = self.user_id(user)?;
+        let kind: Option<String> = self
+            .connection
+            .prepare_cached(
+                "SELECT kind FROM feedback WHERE user_id = ?1 AND paper_id = ?2 ORDER BY at DESC, id DESC LIMIT 1",
+            )?
+            .query_row(params![user_id, paper_id], |row| row.get(0))
+            .optional()?;
+        kind.map(|kind| {
+            kind.parse().map_err(|detail| StoreError::Corrupt {
+                what: "feedback kind",
+                detail,
+            })
+        })
+        .transpose()
+    }
+
     fn remove_feedback(&mut self, user: &str, paper_id: &str) -> Result<usize> {
         let user_id = self.user_id(user)?;
         let removed = self.writable()?.execute(

@@ -87,6 +87,13 @@ pub trait Store {
     /// A user's feedback, oldest first.
     fn feedback(&self, user: &str) -> Result<Vec<Feedback>>;
 
+    /// The kind of the user's latest rating of a paper, if they rated it.
+    fn latest_feedback(
+        &self,
+        user: &str,
+        paper_id: &str,
+    ) -> Result<Option<crate::records::FeedbackKind>>;
+
     /// Forgets every rating the user gave a paper (an undo); returns how many there were.
     fn remove_feedback(&mut self, user: &str, paper_id: &str) -> Result<usize>;
 

@@ -317,7 +317,16 @@ fn users_profiles_feedback_and_digests(store: &mut dyn Store) {
     };
     store.add_feedback("ada", &like).expect("feedback");
     store.add_feedback("alan", &like).expect("feedback");
+    assert_eq!(
+        store.latest_feedback("ada", &one.id).expect("read"),
+        Some(FeedbackKind::Like)
+    );
+    assert_eq!(
+        store.latest_feedback("ada", &two.id).expect("read"),
+        Some(FeedbackKind::Dislike)
+    );
     assert_eq!(store.remove_feedback("ada", &one.id).expect("undo"), 1);
+    assert_eq!(store.latest_feedback("ada", &one.id).expect("read"), None);
     assert_eq!(
         store.remove_feedback("ada", &one.id).expect("undo again"),
         0
