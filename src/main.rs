@@ -33,31 +33,34 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
+    let quiet = cli.quiet;
+    // The settings: the config file under the flags; `model` for the commands that run it.
+    let resolve = |model| Settings::resolve(&cli.overrides(model));
     match &cli.command {
         Command::Embed(args) => {
-            let settings = Settings::resolve(&cli.overrides(Some(&args.model)))?;
+            let settings = resolve(Some(&args.model))?;
             if args.all {
-                commands::embed::run_all(&settings, cli.quiet)
+                commands::embed::run_all(&settings, quiet)
             } else if args.missing {
-                commands::embed::run_missing(&settings, cli.quiet)
+                commands::embed::run_missing(&settings, quiet)
             } else {
-                commands::embed::run(args, &settings, cli.quiet)
+                commands::embed::run(args, &settings, quiet)
             }
         }
         Command::Ingest(args) => {
-            let settings = Settings::resolve(&cli.overrides(Some(&args.model)))?;
+            let settings = resolve(Some(&args.model))?;
             if paperscout_daemon::running(&settings) {
-                commands::remote::ingest(args, &settings, cli.quiet)
+                commands::remote::ingest(args, &settings, quiet)
             } else {
-                commands::ingest::run(args, &settings, cli.quiet)
+                commands::ingest::run(args, &settings, quiet)
             }
         }
         Command::User { command } => {
-            let settings = Settings::resolve(&cli.overrides(None))?;
+            let settings = resolve(None)?;
             if paperscout_daemon::running(&settings) {
-                commands::remote::user(command, &settings, cli.quiet)
+                commands::remote::user(command, &settings, quiet)
             } else {
-                commands::user::run(command, &settings, cli.quiet)
+                commands::user::run(command, &settings, quiet)
             }
         }
         Command::Like(args) => feedback(cli, FeedbackKind::Like, args),
@@ -65,63 +68,29 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Save(args) => feedback(cli, FeedbackKind::Save, args),
         Command::Dismiss(args) => feedback(cli, FeedbackKind::Dismiss, args),
         Command::Digest(args) => {
-            let settings = Settings::resolve(&cli.overrides(Some(&args.model)))?;
+            let settings = resolve(Some(&args.model))?;
             if paperscout_daemon::running(&settings) {
-                commands::remote::digest(args, &settings, cli.quiet)
+                commands::remote::digest(args, &settings, quiet)
             } else {
-                commands::digest::run(args, &settings, cli.quiet)
+                commands::digest::run(args, &settings, quiet)
             }
         }
-        Command::Mail { command } => {
-            let settings = Settings::resolve(&cli.overrides(None))?;
-            commands::mail::run(command, &settings, cli.quiet)
-        }
-        Command::Index { command } => {
-            let settings = Settings::resolve(&cli.overrides(None))?;
-            commands::index::run(command, &settings, cli.quiet)
-        }
-        Command::Eval(args) => {
-            let settings = Settings::resolve(&cli.overrides(Some(&args.model)))?;
-            commands::eval::run(args, &settings, cli.quiet)
-        }
+        Command::Mail { command } => commands::mail::run(command, &resolve(None)?, quiet),
+        Command::Index { command } => commands::index::run(command, &resolve(None)?, quiet),
+        Command::Eval(args) => commands::eval::run(args, &resolve(Some(&args.model))?, quiet),
         Command::Serve(args) => {
-            let settings = Settings::resolve(&cli.overrides(Some(&args.model)))?;
-            commands::serve::run(cli, args, &settings, cli.quiet)
+            commands::serve::run(cli, args, &resolve(Some(&args.model))?, quiet)
         }
-        Command::Status { json } => {
-            let settings = Settings::resolve(&cli.overrides(None))?;
-            commands::serve::status(&settings, *json)
-        }
-        Command::Stop => {
-            let settings = Settings::resolve(&cli.overrides(None))?;
-            commands::serve::stop(&settings, cli.quiet)
-        }
-        Command::Similar(args) => {
-            let settings = Settings::resolve(&cli.overrides(Some(&args.model)))?;
-            commands::query::similar(args, &settings)
-        }
-        Command::Recommend(args) => {
-            let settings = Settings::resolve(&cli.overrides(Some(&args.model)))?;
-            commands::query::recommend(args, &settings)
-        }
-        Command::WhyNot(args) => {
-            let settings = Settings::resolve(&cli.overrides(Some(&args.model)))?;
-            commands::query::why_not(args, &settings)
-        }
-        Command::Rerank(args) => {
-            let settings = Settings::resolve(&cli.overrides(Some(&args.model)))?;
-            commands::rerank::run(args, &settings, cli.quiet)
-        }
-        Command::Stats { json } => {
-            let settings = Settings::resolve(&cli.overrides(None))?;
-            commands::stats::run(&settings, *json)
-        }
+        Command::Status { json } => commands::serve::status(&resolve(None)?, *json),
+        Command::Stop => commands::serve::stop(&resolve(None)?, quiet),
+        Command::Similar(args) => commands::query::similar(args, &resolve(Some(&args.model))?),
+        Command::Recommend(args) => commands::query::recommend(args, &resolve(Some(&args.model))?),
+        Command::WhyNot(args) => commands::query::why_not(args, &resolve(Some(&args.model))?),
+        Command::Rerank(args) => commands::rerank::run(args, &resolve(Some(&args.model))?, quiet),
+        Command::Stats { json } => commands::stats::run(&resolve(None)?, *json),
         Command::Model {
             command: ModelCommand::Info { json, model },
-        } => {
-            let settings = Settings::resolve(&cli.overrides(Some(model)))?;
-            commands::model::info(&settings, *json)
-        }
+        } => commands::model::info(&resolve(Some(model))?, *json),
     }
 }
 

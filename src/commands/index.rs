@@ -37,28 +37,7 @@ pub fn run(command: &IndexCommand, settings: &Settings, quiet: bool) -> Result<(
                 writeln!(out)?;
                 return Ok(());
             }
-            writeln!(
-                out,
-                "index of {} papers (opened in {:.1} s)",
-                check.papers, check.open_seconds
-            )?;
-            writeln!(
-                out,
-                "recall@{} over {} stored papers as queries, ef {}: {:.4}",
-                check.k, check.queries, check.ef_search, check.recall
-            )?;
-            if let Some(c) = &check.calibration {
-                writeln!(
-                    out,
-                    "calibrated ef {} (recall@{} {:.4} on {} papers, aiming at {}, when it held {} papers)",
-                    c.ef, c.k, c.recall, c.queries, c.target, c.papers
-                )?;
-            }
-            writeln!(
-                out,
-                "queries/s: hnsw {:.0}, exact {:.0}",
-                check.hnsw_queries_per_second, check.exact_queries_per_second
-            )?;
+            out.write_all(check.text().as_bytes())?;
         }
     }
     Ok(())

@@ -56,15 +56,7 @@ pub fn user(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<(
                      pid `paperscout serve` printed), add the library, and start it again"
                 );
             }
-            let keys = match papers {
-                Some(file) => fs_err::read_to_string(file)?
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .map(str::to_owned)
-                    .collect(),
-                None => Vec::new(),
-            };
+            let keys = super::read_keys(papers.as_deref())?;
             UserRequest {
                 action: UserAction::Add,
                 name: Some(name.clone()),

@@ -2,12 +2,11 @@
 //! (re-running this binary with `--foreground`, logging to a file), asked how it is, and
 //! stopped by its pid.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use paperscout_app::Settings;
-use paperscout_daemon::{ServeOptions, ServeOverrides, socket};
+use paperscout_daemon::{ServeOptions, ServeOverrides};
 use paperscout_proto::{Client, ClientError, ErrorCode, HealthAnswer, HealthRequest};
 
 use crate::cli::{Cli, ServeArgs};
@@ -37,60 +36,19 @@ pub fn run(cli: &Cli, args: &ServeArgs, settings: &Settings, quiet: bool) -> Res
     )?)
 }
 
-/// Starts `paperscout serve --foreground` detached, logging to a file, and waits until it
-/// answers on the socket.
+/// Starts `paperscout serve --foreground` detached and says where it serves.
 fn start_in_background(settings: &Settings, quiet: bool) -> Result<()> {
-    use std::os::unix::process::CommandExt;
-
-    let path = &settings.socket;
-    if let Some(pid) = socket::live_daemon(path) {
-        bail!(
-            "paperscout is already running as pid {pid} on {}",
-            path.display()
+    let args = std::env::args_os().skip(1).collect();
+    let started = paperscout_daemon::detach::start_in_background(settings, args)?;
+    if !quiet {
+        eprintln!(
+            "paperscout is serving on {} as pid {}; log: {}",
+            settings.socket.display(),
+            started.pid,
+            started.log.display()
         );
     }
-    fs_err::create_dir_all(&settings.data_dir)?;
-    let log_path = settings.data_dir.join("paperscout.log");
-    let log = fs_err::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)?;
-    let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    args.push("--foreground".into());
-    let exe = std::env::current_exe().context("cannot find this program's own path")?;
-    let mut child = std::process::Command::new(exe)
-        .args(&args)
-        .env("PAPERSCOUT_SOCKET", path)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?.into_parts().0)
-        .stderr(log.into_parts().0)
-        .process_group(0)
-        .spawn()
-        .context("could not start the daemon")?;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while Instant::now() < deadline {
-        if let Some(pid) = socket::live_daemon(path) {
-            if !quiet {
-                eprintln!(
-                    "paperscout is serving on {} as pid {pid}; log: {}",
-                    path.display(),
-                    log_path.display()
-                );
-            }
-            return Ok(());
-        }
-        if let Some(status) = child.try_wait()? {
-            bail!(
-                "the daemon stopped at start ({status}); see {}",
-                log_path.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    bail!(
-        "the daemon did not answer within 10 minutes; see {}",
-        log_path.display()
-    )
+    Ok(())
 }
 
 /// `paperscout status`.

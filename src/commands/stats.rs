@@ -39,40 +39,8 @@ pub fn run(settings: &Settings, json: bool) -> Result<()> {
         writeln!(out)?;
         return Ok(());
     }
-    let dates = match (&stats.first_date, &stats.last_date) {
-        (Some(first), Some(last)) => format!("{first} … {last}"),
-        _ => "none".to_owned(),
-    };
-    writeln!(out, "{:<12} {}", "store", path.display())?;
-    if let Some(bytes) = stats.file_bytes {
-        writeln!(
-            out,
-            "{:<12} {:.1} MiB",
-            "size",
-            bytes as f64 / (1024.0 * 1024.0)
-        )?;
-    }
-    writeln!(out, "{:<12} {}", "papers", stats.papers)?;
-    writeln!(out, "{:<12} {dates}", "announced")?;
-    writeln!(out, "{:<12} {}", "users", stats.users)?;
-    writeln!(out, "{:<12} {}", "embeddings", stats.embeddings)?;
-    if let Some(index) = &index {
-        writeln!(
-            out,
-            "{:<12} {} papers in the running daemon's index ({} points)",
-            "index", index.papers, index.points
-        )?;
-    }
-    for model in &stats.models {
-        let share = 100.0 * model.count as f64 / (stats.papers.max(1)) as f64;
-        writeln!(
-            out,
-            "  {} ({}-d, sha256 {}…): {} ({share:.1}% of papers)",
-            model.name,
-            model.dim,
-            model.sha256.get(..12).unwrap_or(&model.sha256),
-            model.count
-        )?;
-    }
+    let text =
+        paperscout_proto::tables::stats_text(&path.display().to_string(), &stats, index.as_ref());
+    out.write_all(text.as_bytes())?;
     Ok(())
 }

@@ -32,15 +32,7 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
                     "a user named {name:?} already exists: give --papers or --interest to add to their profile"
                 )
             }
-            let keys: Vec<String> = match papers {
-                Some(file) => fs_err::read_to_string(file)?
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .map(str::to_owned)
-                    .collect(),
-                None => Vec::new(),
-            };
+            let keys = super::read_keys(papers.as_deref())?;
             let library = match bibtex {
                 Some(file) => Some((file.display().to_string(), fs_err::read_to_string(file)?)),
                 None => None,

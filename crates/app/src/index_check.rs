@@ -37,6 +37,26 @@ pub struct IndexCheck {
     pub open_seconds: f64,
 }
 
+impl IndexCheck {
+    /// The check for people, a line a fact.
+    pub fn text(&self) -> String {
+        let mut out = format!(
+            "index of {} papers (opened in {:.1} s)\nrecall@{} over {} stored papers as queries, ef {}: {:.4}\n",
+            self.papers, self.open_seconds, self.k, self.queries, self.ef_search, self.recall
+        );
+        if let Some(c) = &self.calibration {
+            out += &format!(
+                "calibrated ef {} (recall@{} {:.4} on {} papers, aiming at {}, when it held {} papers)\n",
+                c.ef, c.k, c.recall, c.queries, c.target, c.papers
+            );
+        }
+        out + &format!(
+            "queries/s: hnsw {:.0}, exact {:.0}\n",
+            self.hnsw_queries_per_second, self.exact_queries_per_second
+        )
+    }
+}
+
 /// What [`rebuild`] did.
 #[derive(Debug, Clone)]
 pub struct Rebuilt {

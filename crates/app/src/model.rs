@@ -106,3 +106,54 @@ pub fn load(settings: &Settings) -> Result<(Embedder, Located)> {
     let embedder = Embedder::load(&located.dir, &options)?;
     Ok((embedder, located))
 }
+
+/// `model info`: the model in use, its weights' hash, and whether they were checked.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelReport {
+    /// What the embedder says of itself.
+    #[serde(flatten)]
+    pub info: paperscout_embed::ModelInfo,
+    /// sha256 of model.safetensors: identifies the weights exactly.
+    pub sha256: String,
+    /// Whether the files were checked against the committed manifest.
+    pub verified: bool,
+}
+
+impl ModelReport {
+    /// Loads the model the settings name and reports on it.
+    pub fn of(settings: &Settings) -> Result<Self> {
+        let (embedder, located) = load(settings)?;
+        Ok(Self {
+            info: embedder.info().clone(),
+            sha256: embedder.weights_sha256()?,
+            verified: located.is_default,
+        })
+    }
+
+    /// The report for people, a line a fact.
+    pub fn text(&self) -> String {
+        let info = &self.info;
+        let verified = if self.verified {
+            "yes, against models/all-MiniLM-L6-v2.sha256"
+        } else {
+            "no (not the default model)"
+        };
+        let rows = [
+            ("model", info.name.clone()),
+            ("path", info.path.display().to_string()),
+            ("dimension", info.dim.to_string()),
+            ("pooling", format!("{:?}", info.pooling).to_lowercase()),
+            ("max length", format!("{} tokens", info.max_seq_length)),
+            ("layers", info.layers.to_string()),
+            ("device", info.device.clone()),
+            ("engine", format!("{:?}", info.engine).to_lowercase()),
+            ("threads", info.threads.to_string()),
+            ("batch size", info.batch_size.to_string()),
+            ("sha256", self.sha256.clone()),
+            ("verified", verified.to_owned()),
+        ];
+        rows.iter()
+            .map(|(key, value)| format!("{key:<11} {value}\n"))
+            .collect()
+    }
+}

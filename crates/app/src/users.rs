@@ -105,17 +105,16 @@ pub fn add_interests(
     Ok(interests.len())
 }
 
-/// Records a user's feedback on stored papers; the user must exist and every key must name a
-/// stored paper (both checked before anything is written). A rating the paper has already
-/// (its latest is of the same kind: a double click, the same link from two devices) is not
-/// recorded again. Returns the papers.
-pub fn record_feedback(
-    store: &mut dyn Store,
+/// The ratings a feedback request makes: the user must exist and every key must name a
+/// stored paper. A paper whose latest rating is of the same kind already (a double click, the
+/// same link from two devices) gets none. Reads only; returns the papers and the new ratings.
+pub fn plan_feedback(
+    store: &dyn Store,
     user: &str,
     kind: FeedbackKind,
     keys: &[String],
     now: Timestamp,
-) -> Result<Vec<StoredPaper>> {
+) -> Result<(Vec<StoredPaper>, Vec<Feedback>)> {
     if store.user(user)?.is_none() {
         return Err(paperscout_store::StoreError::NoSuchUser(user.to_owned()).into());
     }
@@ -127,19 +126,36 @@ pub fn record_feedback(
                 .ok_or_else(|| AppError::UnknownPaper(key.clone()))?,
         );
     }
+    let mut ratings: Vec<Feedback> = Vec::new();
     for found in &papers {
-        if store.latest_feedback(user, &found.paper.id)? == Some(kind) {
-            continue;
-        }
-        store.add_feedback(
-            user,
-            &Feedback {
-                paper_id: found.paper.id.clone(),
+        let id = &found.paper.id;
+        let earlier = match ratings.iter().rev().find(|r| r.paper_id == *id) {
+            Some(planned) => Some(planned.kind),
+            None => store.latest_feedback(user, id)?,
+        };
+        if earlier != Some(kind) {
+            ratings.push(Feedback {
+                paper_id: id.clone(),
                 kind,
                 at: now,
-            },
-        )?;
+            });
+        }
     }
+    Ok((papers, ratings))
+}
+
+/// Records a user's feedback on stored papers, all of it in one transaction, as
+/// [`plan_feedback`] plans it. Returns the papers.
+pub fn record_feedback(
+    store: &mut dyn Store,
+    user: &str,
+    kind: FeedbackKind,
+    keys: &[String],
+    now: Timestamp,
+) -> Result<Vec<StoredPaper>> {
+    let (papers, ratings) = plan_feedback(&*store, user, kind, keys, now)?;
+    let events: Vec<(&str, Feedback)> = ratings.into_iter().map(|r| (user, r)).collect();
+    store.add_feedback_many(&events)?;
     Ok(papers)
 }
 

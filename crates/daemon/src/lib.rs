@@ -5,11 +5,13 @@
 //! [`service`] holds the operations (testable without a socket), [`server`] the sockets and
 //! their limits, [`model_worker`] the model's thread, [`catalog`] the in-memory metadata,
 //! [`text`] the plain-text commands, [`socket`] the socket file itself, [`schedule`] what the
-//! daemon does by itself. The wire format is the `paperscout-proto` crate.
+//! daemon does by itself, [`detach`] a start in the background. The wire format is the
+//! `paperscout-proto` crate.
 
 #![forbid(unsafe_code)]
 
 pub mod catalog;
+pub mod detach;
 mod error;
 pub mod model_worker;
 pub mod schedule;

@@ -91,6 +91,50 @@ pub fn why_not_text(answer: &WhyNot) -> String {
     out
 }
 
+/// `stats` for people: the store at `path`, and the running daemon's index when one runs.
+pub fn stats_text(
+    path: &str,
+    stats: &paperscout_store::Stats,
+    index: Option<&crate::IndexStats>,
+) -> String {
+    let dates = match (&stats.first_date, &stats.last_date) {
+        (Some(first), Some(last)) => format!("{first} … {last}"),
+        _ => "none".to_owned(),
+    };
+    let mut out = format!("{:<12} {path}\n", "store");
+    if let Some(bytes) = stats.file_bytes {
+        let _ = writeln!(
+            out,
+            "{:<12} {:.1} MiB",
+            "size",
+            bytes as f64 / (1024.0 * 1024.0)
+        );
+    }
+    let _ = writeln!(out, "{:<12} {}", "papers", stats.papers);
+    let _ = writeln!(out, "{:<12} {dates}", "announced");
+    let _ = writeln!(out, "{:<12} {}", "users", stats.users);
+    let _ = writeln!(out, "{:<12} {}", "embeddings", stats.embeddings);
+    if let Some(index) = index {
+        let _ = writeln!(
+            out,
+            "{:<12} {} papers in the running daemon's index ({} points)",
+            "index", index.papers, index.points
+        );
+    }
+    for model in &stats.models {
+        let share = 100.0 * model.count as f64 / (stats.papers.max(1)) as f64;
+        let _ = writeln!(
+            out,
+            "  {} ({}-d, sha256 {}…): {} ({share:.1}% of papers)",
+            model.name,
+            model.dim,
+            model.sha256.get(..12).unwrap_or(&model.sha256),
+            model.count
+        );
+    }
+    out
+}
+
 /// How a kind of feedback reads in a sentence.
 pub fn past_tense(kind: FeedbackKind) -> &'static str {
     match kind {

@@ -344,6 +344,17 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    fn add_feedback_many(&mut self, events: &[(&str, Feedback)]) -> Result<()> {
+        for (user, feedback) in events {
+            self.user_id(user)?;
+            self.require_paper(&feedback.paper_id)?;
+        }
+        for (user, feedback) in events {
+            self.add_feedback(user, feedback)?;
+        }
+        Ok(())
+    }
+
     fn feedback(&self, user: &str) -> Result<Vec<Feedback>> {
         let user_id = self.user_id(user)?;
         Ok(self.feedback.get(&user_id).cloned().unwrap_or_default())

@@ -103,6 +103,10 @@ impl<S: Store> Store for &Mutex<S> {
         lock(self).add_feedback(user, feedback)
     }
 
+    fn add_feedback_many(&mut self, events: &[(&str, Feedback)]) -> Result<()> {
+        lock(self).add_feedback_many(events)
+    }
+
     fn feedback(&self, user: &str) -> Result<Vec<Feedback>> {
         lock(self).feedback(user)
     }

@@ -623,6 +623,33 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn add_feedback_many(&mut self, events: &[(&str, Feedback)]) -> Result<()> {
+        let mut rows = Vec::with_capacity(events.len());
+        for (user, feedback) in events {
+            let user_id = self.user_id(user)?;
+            if self.paper(&feedback.paper_id)?.is_none() {
+                return Err(StoreError::NoSuchPaper(feedback.paper_id.clone()));
+            }
+            rows.push((user_id, feedback));
+        }
+        let transaction = self.writable()?.transaction()?;
+        {
+            let mut insert = transaction.prepare_cached(
+                "INSERT INTO feedback (user_id, paper_id, kind, at) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (user_id, feedback) in rows {
+                insert.execute(params![
+                    user_id,
+                    feedback.paper_id,
+                    feedback.kind.as_str(),
+                    feedback.at
+                ])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
     fn feedback(&self, user: &str) -> Result<Vec<Feedback>> {
         let user_id = self.user_id(user)?;
         let mut statement = self.connection.prepare_cached(

@@ -84,6 +84,10 @@ pub trait Store {
     /// Records a user's reaction to a stored paper.
     fn add_feedback(&mut self, user: &str, feedback: &Feedback) -> Result<()>;
 
+    /// Records several users' reactions in one transaction: all of them, or none when a user
+    /// or a paper is unknown (group commit of concurrent ratings).
+    fn add_feedback_many(&mut self, events: &[(&str, Feedback)]) -> Result<()>;
+
     /// A user's feedback, oldest first.
     fn feedback(&self, user: &str) -> Result<Vec<Feedback>>;
 

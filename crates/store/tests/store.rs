@@ -337,6 +337,39 @@ fn users_profiles_feedback_and_digests(store: &mut dyn Store) {
     );
     assert_eq!(store.feedback("alan").expect("feedback").len(), 1);
     store.remove_feedback("alan", &one.id).expect("undo");
+    // Several users' ratings in one transaction: all, or none when one names no paper.
+    let save = Feedback {
+        paper_id: one.id.clone(),
+        kind: FeedbackKind::Save,
+        at: 142,
+    };
+    let nothing = Feedback {
+        paper_id: "arXiv:2599.99999".to_owned(),
+        kind: FeedbackKind::Save,
+        at: 142,
+    };
+    assert!(
+        store
+            .add_feedback_many(&[("ada", save.clone()), ("alan", nothing)])
+            .is_err()
+    );
+    assert_eq!(
+        store.feedback("ada").expect("feedback"),
+        std::slice::from_ref(&dislike)
+    );
+    store
+        .add_feedback_many(&[("ada", save.clone()), ("alan", save.clone())])
+        .expect("both");
+    assert_eq!(
+        store.latest_feedback("ada", &one.id).expect("read"),
+        Some(FeedbackKind::Save)
+    );
+    assert_eq!(
+        store.feedback("alan").expect("feedback"),
+        std::slice::from_ref(&save)
+    );
+    store.remove_feedback("ada", &one.id).expect("undo");
+    store.remove_feedback("alan", &one.id).expect("undo");
 
     assert_eq!(
         store

@@ -18,7 +18,7 @@ mod tests;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
 use paperscout_app::choose::TextEmbedder;
@@ -106,9 +106,17 @@ impl Readers {
     }
 }
 
+/// A rating waiting for the store's writer, and its answer once written.
+struct QueuedRating {
+    request: paperscout_proto::FeedbackRequest,
+    answer: Mutex<Option<Result<paperscout_proto::FeedbackAnswer>>>,
+}
+
 /// Everything the daemon serves from.
 pub struct Service {
     writer: Mutex<SqliteStore>,
+    /// Ratings waiting to be written together (see `Service::feedback`).
+    ratings: Mutex<Vec<Arc<QueuedRating>>>,
     readers: Readers,
     /// The vector engine: the HNSW index today, any [`VectorIndex`] tomorrow.
     index: Box<dyn VectorIndex>,
@@ -117,7 +125,7 @@ pub struct Service {
     /// E-mail delivery, replaced on SIGHUP.
     mail: RwLock<MailConfig>,
     /// The web page's one-click links for e-mailed picks, once it serves.
-    links: RwLock<Option<std::sync::Arc<dyn paperscout_app::render::PickLinks>>>,
+    links: RwLock<Option<Arc<dyn paperscout_app::render::PickLinks>>>,
     started: Instant,
     /// Connections open now (kept by the server, shown by `health`).
     pub connections: AtomicUsize,
@@ -201,6 +209,7 @@ impl Service {
             model,
             mail: RwLock::new(settings.mail.clone()),
             links: RwLock::new(None),
+            ratings: Mutex::new(Vec::new()),
             started: Instant::now(),
             connections: AtomicUsize::new(0),
         })

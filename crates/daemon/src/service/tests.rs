@@ -275,3 +275,55 @@ fn a_sent_digest_is_recorded_once_and_feedback_and_settings_go_through_the_store
         (2, 1, 3)
     );
 }
+
+/// Ratings sent at once from many threads are written together; each is answered, none is
+/// lost or doubled, and a bad one fails alone.
+#[test]
+fn concurrent_ratings_are_each_recorded_once_and_a_bad_one_fails_alone() {
+    let home = tempfile::tempdir().expect("a temp dir");
+    let Some((service, papers)) = service(home.path()) else {
+        return;
+    };
+    let answers: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..24)
+            .map(|i| {
+                let service = &service;
+                // Papers 10..18, each rated by three threads at once (two of them alike).
+                let paper = id(&papers[10 + i % 8]);
+                let kind = if i < 16 {
+                    FeedbackKind::Like
+                } else {
+                    FeedbackKind::Save
+                };
+                scope.spawn(move || {
+                    service.feedback(&FeedbackRequest {
+                        user: if i == 23 { "nobody" } else { "ada" }.to_owned(),
+                        kind,
+                        papers: vec![paper],
+                    })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("no panic"))
+            .collect()
+    });
+    assert_eq!(answers.iter().filter(|a| a.is_ok()).count(), 23);
+    assert!(answers[23].is_err(), "an unknown user fails alone");
+    let feedback = service
+        .read_store(|store| Ok(store.feedback("ada")?))
+        .expect("read");
+    for offset in 0..8 {
+        let paper = id(&papers[10 + offset]);
+        let kinds: Vec<FeedbackKind> = feedback
+            .iter()
+            .filter(|f| f.paper_id == paper)
+            .map(|f| f.kind)
+            .collect();
+        let likes = kinds.iter().filter(|k| **k == FeedbackKind::Like).count();
+        assert!(likes <= 2 && !kinds.is_empty(), "{paper}: {kinds:?}");
+        // No two alike in a row: a double rating is one.
+        assert!(kinds.windows(2).all(|w| w[0] != w[1]), "{paper}: {kinds:?}");
+    }
+}
