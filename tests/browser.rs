@@ -14,8 +14,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
 use crate::mail::free_port;
-use crate::util::{ingest_lines, paper_id, repo_root, sample_lines};
-use crate::web::{Page, Served, cli, feedback};
+use crate::util::{repo_root, sample_lines};
+use crate::web::{Page, Served, cli, feedback, home_with_ada};
 
 /// `chromedriver`: $PAPERSCOUT_CHROMEDRIVER, else on the PATH.
 fn chromedriver() -> Option<PathBuf> {
@@ -103,27 +103,12 @@ fn a_person_signs_in_rates_undoes_searches_and_sets_a_rule_in_a_real_browser() {
     let Some(binary) = chromedriver() else {
         return;
     };
-    let home = tempfile::tempdir().unwrap();
-    let home = home.path();
-    ingest_lines(home, "papers.jsonl", &lines);
-    let profile = home.join("ada.txt");
-    std::fs::write(
-        &profile,
-        format!("{}\n{}\n", paper_id(&lines[10]), paper_id(&lines[40])),
-    )
-    .unwrap();
-    cli(
-        home,
-        &[
-            "user",
-            "add",
-            "ada",
-            "--papers",
-            profile.to_str().unwrap(),
-            "--interest",
-            "diffusion models for image generation",
-        ],
+    let home = home_with_ada(
+        &lines,
+        [10, 40],
+        &["--interest", "diffusion models for image generation"],
     );
+    let home = home.path();
     let page = Page { port: free_port() };
     let _served = Served::start(home, &page);
     let link = cli(home, &["user", "link", "ada", "--http", &page.host()]);

@@ -219,6 +219,21 @@ pub fn feedback(home: &Path, user: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A home with `lines` ingested and ada following the papers of the lines at `follows`, plus
+/// the `extra` flags of `user add` (interests).
+pub fn home_with_ada(lines: &[String], follows: [usize; 2], extra: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    ingest_lines(home, "papers.jsonl", lines);
+    let profile = home.join("ada.txt");
+    let keys: Vec<String> = follows.iter().map(|&i| paper_id(&lines[i])).collect();
+    std::fs::write(&profile, keys.join("\n") + "\n").unwrap();
+    let mut args = vec!["user", "add", "ada", "--papers", profile.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    cli(home, &args);
+    dir
+}
+
 /// Signs in with `user link`, returning the session cookie.
 fn sign_in(home: &Path, page: &Page, user: &str) -> String {
     let link = cli(home, &["user", "link", user, "--http", &page.host()]);
@@ -251,19 +266,8 @@ fn a_user_rates_undoes_searches_and_sets_rules_on_the_page_and_reaches_only_thei
         })
         .to_string(),
     );
-    let home = tempfile::tempdir().unwrap();
+    let home = home_with_ada(&lines, [10, 40], &[]);
     let home = home.path();
-    ingest_lines(home, "papers.jsonl", &lines);
-    let profile = home.join("ada.txt");
-    std::fs::write(
-        &profile,
-        format!("{}\n{}\n", paper_id(&lines[10]), paper_id(&lines[40])),
-    )
-    .unwrap();
-    cli(
-        home,
-        &["user", "add", "ada", "--papers", profile.to_str().unwrap()],
-    );
     cli(
         home,
         &["user", "add", "bob", "--interest", "speech recognition"],
@@ -472,19 +476,8 @@ fn a_mail_scanner_that_fetches_every_link_records_nothing_and_the_button_records
     let Some(python) = python_with_aiosmtpd() else {
         return;
     };
-    let home = tempfile::tempdir().unwrap();
+    let home = home_with_ada(&lines, [3, 30], &[]);
     let home = home.path();
-    ingest_lines(home, "papers.jsonl", &lines);
-    let profile = home.join("ada.txt");
-    std::fs::write(
-        &profile,
-        format!("{}\n{}\n", paper_id(&lines[3]), paper_id(&lines[30])),
-    )
-    .unwrap();
-    cli(
-        home,
-        &["user", "add", "ada", "--papers", profile.to_str().unwrap()],
-    );
     cli(home, &["user", "set", "ada", "--email", "ada@example.org"]);
     let smtp_port = free_port();
     let server = SmtpServer::start(&python, smtp_port, &home.join("maildir"));
