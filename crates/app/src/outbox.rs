@@ -133,6 +133,14 @@ pub fn delivered(outbox: &Path, user: &str, day: &str) -> Result<Option<Digest>>
         })
 }
 
+/// `user`'s latest delivered digest, if the outbox holds any.
+pub fn latest_delivered(outbox: &Path, user: &str) -> Result<Option<Digest>> {
+    match delivered_days(outbox, user)?.first() {
+        Some(day) => delivered(outbox, user, day),
+        None => Ok(None),
+    }
+}
+
 /// A pending file made final, or removed.
 fn settle(path: &Path, keep: bool) -> Result<()> {
     if keep {

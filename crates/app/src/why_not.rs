@@ -235,10 +235,7 @@ pub fn why_not(
         .as_deref()
         .is_some_and(|day| from.as_str() <= day && day <= to.as_str());
     let best = answer.nearest.first().map_or(-1.0, |m| m.similarity);
-    let floor = match (params.min_similarity, input.floor()) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    };
+    let floor = params.floor_for(input.floor());
     // The order is the chooser's: what it never considers first, then what it filters.
     let profile = store.profile(user)?;
     let rated = store

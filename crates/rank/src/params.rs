@@ -27,6 +27,16 @@ pub struct DigestParams {
     pub hybrid: HybridParams,
 }
 
+impl DigestParams {
+    /// The floor that applies to a user with their own `user_floor`: the stricter of the two.
+    pub fn floor_for(&self, user_floor: Option<f32>) -> Option<f32> {
+        match (self.min_similarity, user_floor) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 impl Default for DigestParams {
     fn default() -> Self {
         Self {

@@ -146,10 +146,7 @@ impl Prepared {
         excluded.dedup();
         let mut boosted = user.boosted.to_vec();
         boosted.sort_unstable();
-        let floor = match (params.min_similarity, user.min_similarity) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        let floor = params.floor_for(user.min_similarity);
         Self {
             weights,
             negative_weights,

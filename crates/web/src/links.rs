@@ -2,8 +2,6 @@
 //! links under each e-mailed pick, and the secret feed URL. Built from `[web] public_url`
 //! (for a daemon behind a reverse proxy), else from the listen address.
 
-use std::path::Path;
-
 use paperscout_app::Settings;
 use paperscout_app::render::{LinkAction, PickLinks};
 use paperscout_store::FeedbackKind;
@@ -184,11 +182,6 @@ impl<F: Fn(&str) -> Option<u32> + Send + Sync> PickLinks for StoreLinks<F> {
             None => self.maker.url("/"),
         }
     }
-}
-
-/// Whether a data directory has a secret already (so links made now would work).
-pub fn has_secret(data_dir: &Path) -> bool {
-    crate::secret::file_in(data_dir).is_file()
 }
 
 /// An error for a listen address that is not one.

@@ -179,11 +179,7 @@ pub async fn feed(State(shared): State<Arc<Shared>>, Path(token): Path<String>) 
     };
     let outbox = shared.options.outbox.clone();
     let digest = blocking(&shared, move |_| {
-        let days = paperscout_app::outbox::delivered_days(&outbox, &user)?;
-        let digest = match days.first() {
-            Some(day) => paperscout_app::outbox::delivered(&outbox, &user, day)?,
-            None => None,
-        };
+        let digest = paperscout_app::outbox::latest_delivered(&outbox, &user)?;
         Ok(digest.unwrap_or(paperscout_app::choose::Digest {
             user,
             from: String::new(),

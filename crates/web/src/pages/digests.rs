@@ -27,12 +27,7 @@ pub async fn today(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Pag
     let user = session.user.clone();
     let outbox_dir = shared.options.outbox.clone();
     let (digest, delivered, rated) = blocking(&shared, move |service| {
-        let days = outbox::delivered_days(&outbox_dir, &user)?;
-        let delivered = match days.first() {
-            Some(day) => outbox::delivered(&outbox_dir, &user, day)?,
-            None => None,
-        };
-        let (digest, delivered) = match delivered {
+        let (digest, delivered) = match outbox::latest_delivered(&outbox_dir, &user)? {
             Some(digest) => (digest, true),
             None => (
                 service.recommend(&RecommendRequest {
