@@ -15,19 +15,27 @@ use serde_json::{Value, json};
 use crate::util::{ingest_lines, paper_id, paperscout, sample_lines, stderr, write_lines};
 
 /// Ingests papers with the command line, no daemon running.
-fn ingest_locally(home: &Path, lines: &[String]) {
+pub(crate) fn ingest_locally(home: &Path, lines: &[String]) {
     ingest_lines(home, "local.jsonl", lines);
 }
 
 /// A running `paperscout serve --foreground`, killed when dropped.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     socket: PathBuf,
     log: PathBuf,
 }
 
 impl Daemon {
-    fn start(home: &Path, socket: &Path, extra: &[&str]) -> Self {
+    /// Starts the daemon and waits until it answers `health`.
+    pub(crate) fn start(home: &Path, socket: &Path, extra: &[&str]) -> Self {
+        let mut daemon = Self::spawn(home, socket, extra);
+        daemon.wait_ready();
+        daemon
+    }
+
+    /// Starts the daemon without waiting for it.
+    pub(crate) fn spawn(home: &Path, socket: &Path, extra: &[&str]) -> Self {
         let log = home.join(format!(
             "daemon-{}.log",
             Instant::now().elapsed().as_nanos()
@@ -45,39 +53,39 @@ impl Daemon {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let mut daemon = Self {
+        Self {
             child,
             socket: socket.to_path_buf(),
             log,
-        };
+        }
+    }
+
+    /// Waits until the daemon answers `health`; panics with its log if it exits first.
+    pub(crate) fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(180);
         loop {
-            if let Ok(Some(status)) = daemon.child.try_wait() {
+            if let Ok(Some(status)) = self.child.try_wait() {
                 panic!(
                     "the daemon exited at start ({status}):\n{}",
-                    daemon.log_text()
+                    self.log_text()
                 );
             }
-            if daemon.socket.exists()
-                && let Ok(mut conn) = daemon.try_connect()
+            if self.socket.exists()
+                && let Ok(mut conn) = self.try_connect()
                 && conn.ask(&json!({"op": "health"}))["ok"] == true
             {
-                return daemon;
+                return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "no answer:\n{}",
-                daemon.log_text()
-            );
+            assert!(Instant::now() < deadline, "no answer:\n{}", self.log_text());
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    fn try_connect(&self) -> std::io::Result<Conn> {
+    pub(crate) fn try_connect(&self) -> std::io::Result<Conn> {
         let stream = UnixStream::connect(&self.socket)?;
         stream.set_read_timeout(Some(Duration::from_secs(120)))?;
         Ok(Conn {
@@ -86,24 +94,24 @@ impl Daemon {
         })
     }
 
-    fn connect(&self) -> Conn {
+    pub(crate) fn connect(&self) -> Conn {
         self.try_connect().unwrap()
     }
 
-    fn ask(&self, request: &Value) -> Value {
+    pub(crate) fn ask(&self, request: &Value) -> Value {
         self.connect().ask(request)
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    fn signal(&self, signal: nix::sys::signal::Signal) {
+    pub(crate) fn signal(&self, signal: nix::sys::signal::Signal) {
         let pid = nix::unistd::Pid::from_raw(i32::try_from(self.pid()).unwrap());
         nix::sys::signal::kill(pid, signal).unwrap();
     }
 
-    fn wait(&mut self, limit: Duration) -> ExitStatus {
+    pub(crate) fn wait(&mut self, limit: Duration) -> ExitStatus {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -118,12 +126,12 @@ impl Daemon {
         }
     }
 
-    fn kill_9(mut self) {
+    pub(crate) fn kill_9(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
 
-    fn resident_kib(&self) -> u64 {
+    pub(crate) fn resident_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
         status
             .lines()
@@ -143,29 +151,29 @@ impl Drop for Daemon {
 }
 
 /// One connection: lines out, lines in.
-struct Conn {
+pub(crate) struct Conn {
     stream: UnixStream,
     reader: BufReader<UnixStream>,
 }
 
 impl Conn {
-    fn send(&mut self, bytes: &[u8]) {
+    pub(crate) fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).unwrap();
     }
 
-    fn line(&mut self) -> String {
+    pub(crate) fn line(&mut self) -> String {
         let mut line = String::new();
         self.reader.read_line(&mut line).unwrap();
         line
     }
 
-    fn ask(&mut self, request: &Value) -> Value {
+    pub(crate) fn ask(&mut self, request: &Value) -> Value {
         self.send(format!("{request}\n").as_bytes());
         serde_json::from_str(&self.line()).unwrap()
     }
 
     /// Reads a text answer: lines until a short pause.
-    fn text(&mut self, command: &str) -> String {
+    pub(crate) fn text(&mut self, command: &str) -> String {
         self.send(format!("{command}\n").as_bytes());
         let mut out = self.line();
         self.stream

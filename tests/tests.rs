@@ -10,6 +10,7 @@ mod daemon;
 mod digest;
 mod embed_parity;
 mod eval;
+mod faults;
 mod ingest;
 mod mail;
 mod model_folder;

@@ -281,7 +281,7 @@ pub fn deliver_queued(store: &mut dyn Store, mailer: &Mailer) -> Result<Delivery
             Err(err) => {
                 let why = err.to_string();
                 tracing::warn!(
-                    "the digest of {} for {} to {} is still queued: {why}",
+                    "the digest of {} for {:?} to {:?} is still queued: {why}",
                     mail.user,
                     mail.day,
                     mail.recipient

@@ -2,21 +2,26 @@
 //! step that records its papers as sent, so that a crash at any point neither loses a
 //! recorded digest nor records one twice.
 //!
-//! The files are written as `.pending` first and synced, then the papers are recorded (and,
-//! for a user with an e-mail address, the message queued, in the same transaction), then the
-//! files are renamed. [`recover`] settles what a crash left pending: kept when its papers were
-//! recorded, removed when they were not (they will be chosen again).
+//! The files are written as `.pending` first and synced, then the delivery is recorded in one
+//! transaction (the user's digest of the day done, its papers sent, and for a user with an
+//! e-mail address its message queued), then the files are renamed. [`recover`] settles what a
+//! crash left pending: kept when its delivery was recorded, removed when it was not (its papers
+//! will be chosen again). A day's files are never overwritten, and the store refuses a second
+//! delivery of a day, so a user gets at most one scheduled digest a day whatever crashes.
+//!
+//! A user's folder is [`paperscout_types::folder_name`] of the name: the name itself, or an
+//! escaped form for a name from before names were checked, so no name reaches outside it.
 
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use paperscout_rank::DigestParams;
-use paperscout_store::Store;
+use paperscout_store::{Delivery, NewMail, Store};
 
 use crate::choose::{self, Digest, TextEmbedder, Window};
 use crate::error::{AppError, Result};
-use crate::mail::{self, Mailer};
+use crate::mail::Mailer;
 use crate::render::{self, Format};
 
 /// Chooses `user`'s digest of the window, writes it into `outbox/<user>/` and records its
@@ -40,23 +45,48 @@ pub fn deliver(
     if digest.papers.is_empty() {
         return Ok(None);
     }
-    let dir = outbox.join(user);
+    let dir = user_folder(outbox, user);
     fs_err::create_dir_all(&dir)?;
     let files = Files::of(&dir, &digest.to, format);
+    if let Some(existing) = files.all().find(|path| path.exists()) {
+        return Err(AppError::Usage(format!(
+            "the outbox already holds {user:?}'s digest of {} ({}); it is never overwritten: \
+             move it away to send that day again",
+            digest.to,
+            existing.display()
+        )));
+    }
     write_synced(&pending(&files.data), &to_json(&digest)?)?;
     if let Some(rendered) = &files.rendered {
         let text = render::render(&digest, format, paperscout_store::now());
         write_synced(&pending(rendered), &text)?;
     }
     let email = store.user(user)?.and_then(|u| u.settings.email);
-    match (email, mailer) {
-        (Some(recipient), Some(mailer)) => {
-            mail::queue(store, &digest, mailer, &recipient)?;
+    let message = match (&email, mailer) {
+        (Some(recipient), Some(mailer)) => Some(mailer.compose(&digest, recipient)?),
+        _ => None,
+    };
+    let ids: Vec<&str> = digest.papers.iter().map(|e| e.paper.id.as_str()).collect();
+    let recorded = store.record_delivery(&Delivery {
+        user,
+        day: &digest.to,
+        paper_ids: &ids,
+        at: paperscout_store::now(),
+        mail: email
+            .as_deref()
+            .zip(message.as_deref())
+            .map(|(recipient, message)| NewMail {
+                day: &digest.to,
+                recipient,
+                message,
+            }),
+    });
+    if let Err(err) = recorded {
+        // Nothing was recorded: the pending files go, as recovery would remove them.
+        for path in files.all() {
+            let _ = std::fs::remove_file(pending(path));
         }
-        _ => {
-            let ids: Vec<&str> = digest.papers.iter().map(|e| e.paper.id.as_str()).collect();
-            store.record_sent(user, &ids, paperscout_store::now())?;
-        }
+        return Err(err.into());
     }
     if let Some(rendered) = &files.rendered {
         fs_err::rename(pending(rendered), rendered)?;
@@ -82,8 +112,11 @@ pub fn recover(store: &dyn Store, outbox: &Path) -> Result<usize> {
                 what: format!("{} is not a digest", path.display()),
                 source,
             })?;
-            let sent: HashSet<String> = store.sent(&digest.user)?.into_iter().collect();
-            let recorded = digest.papers.iter().all(|e| sent.contains(&e.paper.id));
+            let recorded = store.delivered_on(&digest.user, &digest.to)? || {
+                // A digest pending from before deliveries were recorded by day.
+                let sent: HashSet<String> = store.sent(&digest.user)?.into_iter().collect();
+                digest.papers.iter().all(|e| sent.contains(&e.paper.id))
+            };
             let siblings = format!("{base}.");
             for sibling in fs_err::read_dir(&user_dir)?.flatten().map(|e| e.path()) {
                 let name = file_name(&sibling);
@@ -100,7 +133,7 @@ pub fn recover(store: &dyn Store, outbox: &Path) -> Result<usize> {
 
 /// The days of `user`'s delivered digests in the outbox, newest first.
 pub fn delivered_days(outbox: &Path, user: &str) -> Result<Vec<String>> {
-    let Ok(entries) = std::fs::read_dir(outbox.join(user)) else {
+    let Ok(entries) = std::fs::read_dir(user_folder(outbox, user)) else {
         return Ok(Vec::new());
     };
     let mut days: Vec<String> = entries
@@ -119,7 +152,7 @@ pub fn delivered_days(outbox: &Path, user: &str) -> Result<Vec<String>> {
 /// `user`'s delivered digest of `day`, if the outbox holds one.
 pub fn delivered(outbox: &Path, user: &str, day: &str) -> Result<Option<Digest>> {
     choose::parse_day(day, "day")?;
-    let path = outbox.join(user).join(format!("{day}.json"));
+    let path = user_folder(outbox, user).join(format!("{day}.json"));
     let text = match fs_err::read_to_string(&path) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -141,10 +174,24 @@ pub fn latest_delivered(outbox: &Path, user: &str) -> Result<Option<Digest>> {
     }
 }
 
+/// The folder of a user's digests.
+pub fn user_folder(outbox: &Path, user: &str) -> PathBuf {
+    outbox.join(paperscout_types::folder_name(user))
+}
+
 /// A pending file made final, or removed.
 fn settle(path: &Path, keep: bool) -> Result<()> {
     if keep {
-        fs_err::rename(path, path.with_extension(""))?;
+        let last = path.with_extension("");
+        if last.exists() {
+            return Err(AppError::Usage(format!(
+                "{} and {} are both there: the outbox never overwrites a day's digest; \
+                 keep one and remove the other",
+                path.display(),
+                last.display()
+            )));
+        }
+        fs_err::rename(path, last)?;
     } else {
         fs_err::remove_file(path)?;
     }
@@ -170,6 +217,12 @@ impl Files {
             data: dir.join(format!("{day}.json")),
             rendered: rendered.map(|ext| dir.join(format!("{day}.{ext}"))),
         }
+    }
+}
+
+impl Files {
+    fn all(&self) -> impl Iterator<Item = &PathBuf> {
+        std::iter::once(&self.data).chain(&self.rendered)
     }
 }
 
@@ -320,6 +373,64 @@ mod tests {
             "text"
         );
         assert!(!dir.join("2025-03-18.md.pending").exists());
+    }
+
+    /// Issue 25, defects 2 and 3: one scheduled digest per user and day, whatever is asked,
+    /// and a name from before names were checked stays inside the outbox.
+    #[test]
+    fn a_day_is_delivered_once_and_no_name_escapes_the_outbox() {
+        let mut store = testing::store();
+        let outbox = tempfile::tempdir().expect("a temp dir");
+        let params = DigestParams {
+            size: 1,
+            ..DigestParams::default()
+        };
+        let every_paper = Window {
+            after_last_sent: false,
+            days: 7,
+            ..window()
+        };
+        let send = |store: &mut dyn Store| {
+            deliver(
+                store,
+                &Words::new(),
+                None,
+                "ada",
+                every_paper,
+                &params,
+                Format::Json,
+                outbox.path(),
+            )
+        };
+        let first = send(&mut store).expect("delivered").expect("a digest");
+        let written = fs_err::read_to_string(&first).expect("readable");
+        let again = send(&mut store).unwrap_err().to_string();
+        assert!(again.contains("never overwritten"), "{again}");
+        assert_eq!(fs_err::read_to_string(&first).expect("readable"), written);
+
+        // With the file moved away, the store still refuses the day, and leaves no pending file.
+        fs_err::rename(&first, outbox.path().join("moved.json")).expect("moved");
+        let refused = send(&mut store).unwrap_err().to_string();
+        assert!(refused.contains("already delivered"), "{refused}");
+        assert_eq!(
+            fs_err::read_dir(first.parent().expect("a folder"))
+                .expect("listed")
+                .count(),
+            0
+        );
+        assert_eq!(store.sent("ada").expect("sent").len(), 1, "one paper, once");
+
+        assert_eq!(user_folder(outbox.path(), "ada"), outbox.path().join("ada"));
+        for hostile in ["..", "/etc", "../../x", "", "."] {
+            let folder = user_folder(outbox.path(), hostile);
+            assert_eq!(
+                folder.parent(),
+                Some(outbox.path()),
+                "{hostile:?}: {}",
+                folder.display()
+            );
+            assert_ne!(folder, outbox.path().join("ada"));
+        }
     }
 
     #[test]

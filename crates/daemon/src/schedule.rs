@@ -269,6 +269,19 @@ impl Scheduler {
             if now.time() < at || state.digests.get(&user).is_some_and(|last| *last >= today) {
                 continue;
             }
+            // The store, not this file, is what says a day's digest went: the file is saved at
+            // the end of a round, and a crash mid-round must not send anyone a second digest.
+            match self.service.delivered_on(&user, today) {
+                Ok(true) => {
+                    state.digests.insert(user, today);
+                    continue;
+                }
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::error!("could not tell whether {user:?}'s digest went today: {err}");
+                    continue;
+                }
+            }
             let window = Window {
                 day: today,
                 days: config.digest_days(),
@@ -283,11 +296,13 @@ impl Scheduler {
                 .service
                 .deliver_digest(&user, window, &params, format, &outbox)
             {
-                Ok(Some(file)) => tracing::info!(%user, file = %file.display(), "digest sent"),
-                Ok(None) => tracing::info!(%user, "no new papers: no digest today"),
+                // Names are written escaped (`?`): one from before names were checked may hold
+                // a newline, which must not forge a log line.
+                Ok(Some(file)) => tracing::info!(?user, file = ?file.display(), "digest sent"),
+                Ok(None) => tracing::info!(?user, "no new papers: no digest today"),
                 Err(err) => {
                     // Tried again next round.
-                    tracing::error!("the digest for {user} failed: {err}");
+                    tracing::error!("the digest for {user:?} failed: {err}");
                     continue;
                 }
             }

@@ -67,6 +67,19 @@ pub enum StoreError {
     #[error("a user named {0:?} already exists: pick another name, or remove that user first")]
     UserExists(String),
 
+    /// A new user's name breaks the naming rule.
+    #[error(transparent)]
+    BadUserName(#[from] paperscout_types::BadUserName),
+
+    /// The user's scheduled digest of that day is already recorded: it is never sent twice.
+    #[error("{user:?}'s digest of {day} was already delivered; it is not sent twice")]
+    AlreadyDelivered {
+        /// The user.
+        user: String,
+        /// The digest's day.
+        day: String,
+    },
+
     /// The paper is not in the store.
     #[error("there is no paper {0:?} in the store: ingest it first (`paperscout ingest`)")]
     NoSuchPaper(String),
@@ -101,7 +114,8 @@ impl StoreError {
         use paperscout_types::Fault;
         match self {
             Self::NoSuchUser(_) | Self::NoSuchPaper(_) | Self::Missing { .. } => Fault::Missing,
-            Self::UserExists(_) | Self::Dimension { .. } => Fault::User,
+            Self::UserExists(_) | Self::BadUserName(_) | Self::Dimension { .. } => Fault::User,
+            Self::AlreadyDelivered { .. } => Fault::User,
             Self::InUse { .. }
             | Self::TooNew { .. }
             | Self::Open { .. }

@@ -26,8 +26,8 @@ pub use lock::lock_path;
 pub use memory::MemoryStore;
 pub use merge::merge;
 pub use records::{
-    Change, Classification, Feedback, FeedbackKind, ModelKey, ModelStats, NewMail, PaperWrite,
-    ProfileItem, ProfileSubject, QueuedMail, Recommendation, Stats, StoredPaper,
+    Change, Classification, Delivery, Feedback, FeedbackKind, ModelKey, ModelStats, NewMail,
+    PaperWrite, ProfileItem, ProfileSubject, QueuedMail, Recommendation, Stats, StoredPaper,
     StoredRecommendations, Timestamp, User, WriteSummary, text_digest,
 };
 pub use sqlite::SqliteStore;

@@ -11,9 +11,9 @@ use paperscout_types::{ArxivId, Paper, UserSettings, normalise_doi};
 use crate::error::{Result, StoreError};
 use crate::merge::{after_write, merge};
 use crate::records::{
-    Change, Classification, Feedback, ModelKey, ModelStats, NewMail, PaperWrite, ProfileItem,
-    ProfileSubject, QueuedMail, Stats, StoredPaper, StoredRecommendations, Timestamp, User,
-    WriteSummary, text_digest,
+    Change, Classification, Delivery, Feedback, ModelKey, ModelStats, NewMail, PaperWrite,
+    ProfileItem, ProfileSubject, QueuedMail, Stats, StoredPaper, StoredRecommendations, Timestamp,
+    User, WriteSummary, text_digest,
 };
 use crate::store::Store;
 
@@ -30,6 +30,8 @@ pub struct MemoryStore {
     profiles: HashMap<i64, Vec<ProfileItem>>,
     feedback: HashMap<i64, Vec<Feedback>>,
     sent: HashMap<i64, BTreeSet<String>>,
+    /// The days of each user's delivered scheduled digests.
+    deliveries: HashMap<i64, BTreeSet<String>>,
     /// Queued e-mails by number, with when each was delivered.
     outbox: BTreeMap<i64, (QueuedMail, Option<Timestamp>)>,
     recommendations: HashMap<i64, StoredRecommendations>,
@@ -284,6 +286,7 @@ impl Store for MemoryStore {
     }
 
     fn add_user(&mut self, name: &str, now: Timestamp) -> Result<User> {
+        paperscout_types::check_user_name(name)?;
         if self.users.contains_key(name) {
             return Err(StoreError::UserExists(name.to_owned()));
         }
@@ -313,6 +316,7 @@ impl Store for MemoryStore {
         self.profiles.remove(&user.id);
         self.feedback.remove(&user.id);
         self.sent.remove(&user.id);
+        self.deliveries.remove(&user.id);
         self.outbox.retain(|_, (mail, _)| mail.user != name);
         self.recommendations.remove(&user.id);
         Ok(true)
@@ -402,6 +406,48 @@ impl Store for MemoryStore {
             .get(&user_id)
             .map(|sent| sent.iter().cloned().collect())
             .unwrap_or_default())
+    }
+
+    fn record_delivery(&mut self, delivery: &Delivery<'_>) -> Result<(usize, Option<i64>)> {
+        let user_id = self.user_id(delivery.user)?;
+        if self.delivered_on(delivery.user, delivery.day)? {
+            return Err(StoreError::AlreadyDelivered {
+                user: delivery.user.to_owned(),
+                day: delivery.day.to_owned(),
+            });
+        }
+        // Checked before anything changes, so that a failure changes nothing.
+        for paper_id in delivery.paper_ids {
+            self.require_paper(paper_id)?;
+        }
+        let (recorded, mail) = match &delivery.mail {
+            Some(mail) => {
+                let (recorded, id) = self.record_sent_with_mail(
+                    delivery.user,
+                    delivery.paper_ids,
+                    delivery.at,
+                    mail,
+                )?;
+                (recorded, Some(id))
+            }
+            None => (
+                self.record_sent(delivery.user, delivery.paper_ids, delivery.at)?,
+                None,
+            ),
+        };
+        self.deliveries
+            .entry(user_id)
+            .or_default()
+            .insert(delivery.day.to_owned());
+        Ok((recorded, mail))
+    }
+
+    fn delivered_on(&self, user: &str, day: &str) -> Result<bool> {
+        let user_id = self.user_id(user)?;
+        Ok(self
+            .deliveries
+            .get(&user_id)
+            .is_some_and(|days| days.contains(day)))
     }
 
     fn set_user_settings(&mut self, user: &str, settings: &UserSettings) -> Result<()> {

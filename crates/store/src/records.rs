@@ -171,6 +171,22 @@ pub struct NewMail<'a> {
     pub message: &'a [u8],
 }
 
+/// A scheduled digest, recorded as delivered all at once: its day, its papers as sent and,
+/// for a user with an e-mail address, its message queued.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    /// The user it went to.
+    pub user: &'a str,
+    /// The digest's day (`YYYY-MM-DD`): one scheduled digest per user and day.
+    pub day: &'a str,
+    /// The papers it sends.
+    pub paper_ids: &'a [&'a str],
+    /// When.
+    pub at: Timestamp,
+    /// Its e-mail, if it goes by mail too.
+    pub mail: Option<NewMail<'a>>,
+}
+
 /// A digest e-mail in the outbox, not delivered yet.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QueuedMail {

@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use crate::error::Result;
 
 /// Each entry migrates from its index to the next version.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The version this build writes.
 pub fn current_version() -> i64 {
@@ -121,6 +121,17 @@ CREATE TABLE recommendations (
     method    TEXT NOT NULL,
     computed  INTEGER NOT NULL,
     PRIMARY KEY (user_id, rank)
+) WITHOUT ROWID;
+";
+
+/// The days each user's scheduled digest was delivered, written in the transaction that
+/// records the digest's papers: what keeps a crash mid-round from sending a day's digest again.
+const V4: &str = "
+CREATE TABLE deliveries (
+    user_id   INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    day       TEXT NOT NULL,             -- YYYY-MM-DD
+    at        INTEGER NOT NULL,
+    PRIMARY KEY (user_id, day)
 ) WITHOUT ROWID;
 ";
 

@@ -11,8 +11,8 @@ use paperscout_types::{Paper, UserSettings};
 
 use crate::error::Result;
 use crate::records::{
-    Classification, Feedback, ModelKey, NewMail, PaperWrite, ProfileItem, QueuedMail, Stats,
-    StoredPaper, StoredRecommendations, Timestamp, User, WriteSummary,
+    Classification, Delivery, Feedback, ModelKey, NewMail, PaperWrite, ProfileItem, QueuedMail,
+    Stats, StoredPaper, StoredRecommendations, Timestamp, User, WriteSummary,
 };
 use crate::store::Store;
 
@@ -125,6 +125,14 @@ impl<S: Store> Store for &Mutex<S> {
 
     fn record_sent(&mut self, user: &str, paper_ids: &[&str], at: Timestamp) -> Result<usize> {
         lock(self).record_sent(user, paper_ids, at)
+    }
+
+    fn record_delivery(&mut self, delivery: &Delivery<'_>) -> Result<(usize, Option<i64>)> {
+        lock(self).record_delivery(delivery)
+    }
+
+    fn delivered_on(&self, user: &str, day: &str) -> Result<bool> {
+        lock(self).delivered_on(user, day)
     }
 
     fn sent(&self, user: &str) -> Result<Vec<String>> {

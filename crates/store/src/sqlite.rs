@@ -14,8 +14,8 @@ use crate::error::{Result, StoreError};
 use crate::lock::WriterLock;
 use crate::merge::{after_write, merge};
 use crate::records::{
-    Change, Classification, Feedback, FeedbackKind, ModelKey, ModelStats, NewMail, PaperWrite,
-    ProfileItem, ProfileSubject, QueuedMail, Recommendation, Stats, StoredPaper,
+    Change, Classification, Delivery, Feedback, FeedbackKind, ModelKey, ModelStats, NewMail,
+    PaperWrite, ProfileItem, ProfileSubject, QueuedMail, Recommendation, Stats, StoredPaper,
     StoredRecommendations, Timestamp, User, WriteSummary, text_digest,
 };
 use crate::schema;
@@ -522,6 +522,7 @@ impl Store for SqliteStore {
     }
 
     fn add_user(&mut self, name: &str, now: Timestamp) -> Result<User> {
+        paperscout_types::check_user_name(name)?;
         let connection = self.writable()?;
         let inserted = connection
             .prepare_cached("INSERT OR IGNORE INTO users (name, created) VALUES (?1, ?2)")?
@@ -726,6 +727,44 @@ impl Store for SqliteStore {
         let id = transaction.last_insert_rowid();
         transaction.commit()?;
         Ok((recorded, id))
+    }
+
+    fn record_delivery(&mut self, delivery: &Delivery<'_>) -> Result<(usize, Option<i64>)> {
+        let user_id = self.user_id(delivery.user)?;
+        let transaction = self.writable()?.transaction()?;
+        let fresh = transaction
+            .prepare_cached(
+                "INSERT OR IGNORE INTO deliveries (user_id, day, at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![user_id, delivery.day, delivery.at])?;
+        if fresh == 0 {
+            return Err(StoreError::AlreadyDelivered {
+                user: delivery.user.to_owned(),
+                day: delivery.day.to_owned(),
+            });
+        }
+        let recorded = insert_sent(&transaction, user_id, delivery.paper_ids, delivery.at)?;
+        let mail = match &delivery.mail {
+            Some(mail) => {
+                transaction.execute(
+                    "INSERT INTO mail_outbox (user_id, day, recipient, message, queued)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![user_id, mail.day, mail.recipient, mail.message, delivery.at],
+                )?;
+                Some(transaction.last_insert_rowid())
+            }
+            None => None,
+        };
+        transaction.commit()?;
+        Ok((recorded, mail))
+    }
+
+    fn delivered_on(&self, user: &str, day: &str) -> Result<bool> {
+        let user_id = self.user_id(user)?;
+        Ok(self
+            .connection
+            .prepare_cached("SELECT 1 FROM deliveries WHERE user_id = ?1 AND day = ?2")?
+            .exists(params![user_id, day])?)
     }
 
     fn sent(&self, user: &str) -> Result<Vec<String>> {

@@ -5,8 +5,8 @@ use paperscout_types::{Paper, UserSettings};
 
 use crate::error::Result;
 use crate::records::{
-    Classification, Feedback, ModelKey, NewMail, PaperWrite, ProfileItem, QueuedMail, Stats,
-    StoredPaper, StoredRecommendations, Timestamp, User, WriteSummary,
+    Classification, Delivery, Feedback, ModelKey, NewMail, PaperWrite, ProfileItem, QueuedMail,
+    Stats, StoredPaper, StoredRecommendations, Timestamp, User, WriteSummary,
 };
 
 /// Papers, embeddings, users, profiles, feedback and sent digests.
@@ -121,6 +121,16 @@ pub trait Store {
         at: Timestamp,
         mail: &NewMail<'_>,
     ) -> Result<(usize, i64)>;
+
+    /// Records a scheduled digest as delivered, in one transaction: the user's digest of its
+    /// day is done, its papers are sent, its e-mail (if any) is queued. Fails with
+    /// [`crate::StoreError::AlreadyDelivered`], changing nothing, when that day is done already,
+    /// so that no crash or second daemon sends a user two digests of one day. Returns how many
+    /// papers were newly recorded and the mail's number in the outbox.
+    fn record_delivery(&mut self, delivery: &Delivery<'_>) -> Result<(usize, Option<i64>)>;
+
+    /// Whether the user's scheduled digest of `day` (`YYYY-MM-DD`) is recorded as delivered.
+    fn delivered_on(&self, user: &str, day: &str) -> Result<bool>;
 
     /// Every queued e-mail not delivered yet, oldest first.
     fn undelivered_mail(&self) -> Result<Vec<QueuedMail>>;

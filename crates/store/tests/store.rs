@@ -2,8 +2,9 @@
 //! persistence, the writer lock and schema migrations.
 
 use paperscout_store::{
-    Change, Feedback, FeedbackKind, MemoryStore, ModelKey, NewMail, PaperWrite, ProfileItem,
-    ProfileSubject, Recommendation, SqliteStore, Store, StoreError, StoredRecommendations,
+    Change, Delivery, Feedback, FeedbackKind, MemoryStore, ModelKey, NewMail, PaperWrite,
+    ProfileItem, ProfileSubject, Recommendation, SqliteStore, Store, StoreError,
+    StoredRecommendations,
 };
 use paperscout_types::{Paper, PaperLinks, Rules, UserSettings};
 
@@ -526,6 +527,75 @@ fn stored_recommendations_are_replaced_whole(store: &mut dyn Store) {
     assert_eq!(store.recommendations("alan").expect("read"), Some(theirs));
 }
 
+/// Issue 25, defect 2: a scheduled digest's day, its papers and its mail are recorded at once,
+/// and a second delivery of the same day is refused with nothing changed.
+fn a_day_is_delivered_once(store: &mut dyn Store) {
+    let one = paper(1, None, "First.", "2025-03-18");
+    let two = paper(2, None, "Second.", "2025-03-19");
+    write(store, &[(&one, None), (&two, None)], 100).expect("write");
+    store.add_user("ada", 100).expect("add");
+    assert!(!store.delivered_on("ada", "2025-03-19").expect("read"));
+    let first = Delivery {
+        user: "ada",
+        day: "2025-03-19",
+        paper_ids: &[one.id.as_str()],
+        at: 200,
+        mail: Some(NewMail {
+            day: "2025-03-19",
+            recipient: "ada@example.org",
+            message: b"Subject: x\r\n\r\nbody",
+        }),
+    };
+    let (recorded, mail) = store.record_delivery(&first).expect("recorded");
+    assert_eq!(recorded, 1);
+    assert!(mail.is_some());
+    assert!(store.delivered_on("ada", "2025-03-19").expect("read"));
+    assert!(!store.delivered_on("ada", "2025-03-20").expect("read"));
+
+    let again = Delivery {
+        paper_ids: &[two.id.as_str()],
+        ..first
+    };
+    let err = store.record_delivery(&again).unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyDelivered { .. }), "{err}");
+    assert_eq!(
+        store.sent("ada").expect("sent"),
+        [one.id.clone()],
+        "nothing changed"
+    );
+    assert_eq!(store.undelivered_mail().expect("outbox").len(), 1);
+
+    // A paper the store lacks fails the whole delivery, its day included.
+    let missing = Delivery {
+        day: "2025-03-20",
+        paper_ids: &["arXiv:2599.00001"],
+        mail: None,
+        ..first
+    };
+    assert!(store.record_delivery(&missing).is_err());
+    assert!(!store.delivered_on("ada", "2025-03-20").expect("read"));
+    assert!(store.remove_user("ada").expect("removed"));
+    store.add_user("ada", 300).expect("added again");
+    assert!(
+        !store.delivered_on("ada", "2025-03-19").expect("read"),
+        "a new user starts afresh"
+    );
+}
+
+/// Issue 25, defect 3: a user's name becomes a folder and a log field, so names that are
+/// paths, controls or flags are refused where users are created.
+fn names_that_are_paths_are_refused(store: &mut dyn Store) {
+    for name in ["", ".", "..", "/tmp/x", "../../x", "a\nb", "a\0b", "-rf"] {
+        let err = store.add_user(name, 100).unwrap_err();
+        assert!(matches!(err, StoreError::BadUserName(_)), "{name:?}: {err}");
+        assert_eq!(err.fault(), paperscout_types::Fault::User);
+    }
+    assert!(store.users().expect("users").is_empty());
+    store
+        .add_user("ada.lovelace", 100)
+        .expect("an ordinary name");
+}
+
 macro_rules! on_both_stores {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -559,6 +629,8 @@ on_both_stores!(
     users_profiles_feedback_and_digests,
     settings_and_the_mail_outbox,
     stored_recommendations_are_replaced_whole,
+    a_day_is_delivered_once,
+    names_that_are_paths_are_refused,
 );
 
 #[test]
@@ -670,6 +742,12 @@ fn a_version_1_store_opens_with_everything_in_it() {
         1
     );
     assert_eq!(store.profile("ada").expect("profile").len(), 2);
+    assert!(
+        !store
+            .delivered_on("ada", "2025-03-18")
+            .expect("the deliveries table exists"),
+        "migrated through version 4"
+    );
     assert_eq!(
         store.feedback("ada").expect("feedback")[0].kind,
         FeedbackKind::Dislike

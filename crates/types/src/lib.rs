@@ -11,8 +11,10 @@ mod fault;
 mod ids;
 mod paper;
 mod settings;
+mod user_name;
 
 pub use fault::Fault;
 pub use ids::{ArxivId, doi_paper_id, normalise_doi};
 pub use paper::{Paper, PaperLinks, embedding_text};
 pub use settings::{Rules, UserSettings};
+pub use user_name::{BadUserName, MAX_USER_NAME, check_user_name, folder_name};

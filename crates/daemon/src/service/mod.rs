@@ -250,6 +250,13 @@ impl Service {
         }
     }
 
+    /// Whether the user's scheduled digest of `day` is recorded as delivered.
+    pub fn delivered_on(&self, user: &str, day: chrono::NaiveDate) -> Result<bool> {
+        let day = day.format("%Y-%m-%d").to_string();
+        self.readers
+            .with(|store| Ok(store.delivered_on(user, &day)?))
+    }
+
     /// The users' names.
     pub fn user_names(&self) -> Result<Vec<String>> {
         self.readers
