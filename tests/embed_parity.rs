@@ -197,3 +197,58 @@ fn nothing_in_nothing_out() {
     let vectors = embedder().embed::<&str>(&[]).unwrap();
     assert!(vectors.is_empty());
 }
+
+/// Issue 25, defect 4: a stored 100 MB abstract cost 6 GB and 39 s each time it was embedded,
+/// because the whole text was tokenised before truncation. Only the part the tokenizer needs
+/// reaches it now, and that part gives the same first tokens as the whole text.
+#[test]
+fn a_huge_text_is_cut_before_tokenizing_without_changing_its_tokens() {
+    let mut tokenizer =
+        tokenizers::Tokenizer::from_file(crate::util::model_dir().join("tokenizer.json")).unwrap();
+    // Every token of the text, as the embedder's own tokenizer would see them before it
+    // truncates.
+    tokenizer.with_truncation(None).unwrap();
+    tokenizer.with_padding(None);
+    let words = [
+        "Graph",
+        "neural-networks",
+        "(GNNs)",
+        "über",
+        "naïve",
+        "机器学习",
+        "x²+y²",
+        "—",
+        "\u{0}",
+        "https://arxiv.org/abs/2503.11677",
+        "superlongwordwithoutanybreaksthatexceedsthewordpiecelimitofonehundredcharactersbyquiteabitmorethanneeded",
+    ];
+    let text: String = (0..20_000)
+        .map(|i| words[i % words.len()])
+        .collect::<Vec<_>>()
+        .join(" ");
+    let max_tokens = 256;
+    let prefix = paperscout_embed::tokenizer_prefix(&text, max_tokens);
+    assert!(
+        prefix.len() * 50 < text.len(),
+        "{} of {}",
+        prefix.len(),
+        text.len()
+    );
+    let whole = tokenizer.encode(text.as_str(), true).unwrap();
+    let cut = tokenizer.encode(prefix, true).unwrap();
+    assert!(
+        cut.get_ids().len() >= max_tokens,
+        "{} tokens of {} bytes: {:?}",
+        cut.get_ids().len(),
+        prefix.len(),
+        &prefix[..200]
+    );
+    assert_eq!(
+        &whole.get_ids()[..max_tokens - 1],
+        &cut.get_ids()[..max_tokens - 1]
+    );
+    // And the embedder takes a 20 MB text in stride, with the vector of its first words.
+    let huge = text.repeat(40);
+    let vectors = embedder().embed(&[huge.as_str(), prefix]).unwrap();
+    assert!(cosine(&vectors[0], &vectors[1]) > MIN_COSINE);
+}

@@ -54,6 +54,7 @@ pub fn run(args: &IngestArgs, settings: &Settings, quiet: bool) -> Result<()> {
         let consumed = std::sync::Arc::clone(&input.consumed);
         let records = Records::new(input)?;
         let source_started = Instant::now();
+        let mut log = paperscout_ingest::LogBudget::default();
         let report = ingest(
             &mut store,
             records,
@@ -62,7 +63,13 @@ pub fn run(args: &IngestArgs, settings: &Settings, quiet: bool) -> Result<()> {
             options,
             paperscout_store::now(),
             &mut |progress| match progress {
-                Progress::Bad(bad) => bar.suspend(|| tracing::warn!("{bad}; skipped")),
+                Progress::Bad(bad) if log.allows() => {
+                    bar.suspend(|| tracing::warn!("{bad}; skipped"));
+                }
+                Progress::Shortened(note) if log.allows() => {
+                    bar.suspend(|| tracing::warn!("{note}; kept"));
+                }
+                Progress::Bad(_) | Progress::Shortened(_) => {}
                 Progress::Written { .. } => {}
                 Progress::Committed(report) => {
                     bar.set_position(consumed.load(Ordering::Relaxed));
@@ -76,6 +83,12 @@ pub fn run(args: &IngestArgs, settings: &Settings, quiet: bool) -> Result<()> {
         )
         .with_context(|| format!("ingesting {source} stopped"))?;
         bar.finish_and_clear();
+        if log.refused() > 0 {
+            tracing::warn!(
+                "{source}: {} more bad or cut records were not logged; the report counts them",
+                log.refused()
+            );
+        }
         if !quiet && !args.json {
             eprintln!(
                 "{}",
@@ -119,6 +132,9 @@ fn describe(source: &str, report: &Report, seconds: f64) -> String {
     }
     if report.deleted > 0 {
         line += &format!("; {} deleted upstream", report.deleted);
+    }
+    if report.shortened > 0 {
+        line += &format!("; {} with over-long fields cut", report.shortened);
     }
     if report.bad > 0 {
         line += &format!("; {} bad records skipped", report.bad);

@@ -18,7 +18,7 @@ pub fn read_papers(source: &str) -> Result<Vec<Paper>> {
     let mut papers = Vec::new();
     for item in Records::new(paperscout_ingest::open(source)?)? {
         match item? {
-            Item::Paper(paper) => papers.push(paper),
+            Item::Paper(paper) | Item::Shortened { paper, .. } => papers.push(paper),
             Item::Bad(bad) => {
                 return Err(AppError::DataSet(format!(
                     "{bad}: eval needs every paper readable"

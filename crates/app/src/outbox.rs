@@ -112,7 +112,8 @@ pub fn recover(store: &dyn Store, outbox: &Path) -> Result<usize> {
                 what: format!("{} is not a digest", path.display()),
                 source,
             })?;
-            let recorded = store.delivered_on(&digest.user, &digest.to)? || {
+            // The day is the file's: that is the digest this pending file would complete.
+            let recorded = store.delivered_on(&digest.user, base)? || {
                 // A digest pending from before deliveries were recorded by day.
                 let sent: HashSet<String> = store.sent(&digest.user)?.into_iter().collect();
                 digest.papers.iter().all(|e| sent.contains(&e.paper.id))

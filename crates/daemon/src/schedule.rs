@@ -169,9 +169,25 @@ impl Scheduler {
         }
     }
 
-    /// Ingests every file in the folder, oldest first, moving each to `done/` or `failed/`.
-    /// Names starting with `.` or ending in `.tmp` or `.part` are files still being written.
+    /// Ingests every file in the folder, oldest first, moving each to `done/`, or to
+    /// `failed/` when it could not be read or none of its records could. Names starting with
+    /// `.` or ending in `.tmp` or `.part` are files still being written.
+    ///
+    /// A file is moved into `ingesting/` while it is read, so that one which kills the
+    /// process (whatever the cause) is found there at the next start and put in `failed/`,
+    /// rather than killing the daemon at every restart.
     fn watch_folder(&self, dir: &Path) {
+        let in_flight = dir.join("ingesting");
+        if let Ok(left) = std::fs::read_dir(&in_flight) {
+            for path in left.flatten().map(|e| e.path()) {
+                tracing::error!(
+                    "{} was being ingested when the daemon stopped; it goes to failed/ (move it \
+                     back into the folder to try again)",
+                    path.display()
+                );
+                move_into(&path, &dir.join("failed"));
+            }
+        }
         let Ok(entries) = std::fs::read_dir(dir) else {
             tracing::warn!("cannot read the watched folder {}", dir.display());
             return;
@@ -193,14 +209,25 @@ impl Scheduler {
             .collect();
         files.sort();
         for (_, path) in files {
+            let Some(path) = move_into(&path, &in_flight) else {
+                continue;
+            };
             let request = IngestRequest {
                 path: Some(path.display().to_string()),
                 papers: Vec::new(),
                 batch: None,
             };
             let outcome = match self.service.ingest(&request) {
-                Ok(report) => {
-                    tracing::info!(file = %path.display(), report = ?report.report, "ingested");
+                Ok(answer) if answer.report.read == 0 && answer.report.bad > 0 => {
+                    tracing::error!(
+                        "no record of {} could be read ({} bad); it goes to failed/",
+                        path.display(),
+                        answer.report.bad
+                    );
+                    "failed"
+                }
+                Ok(answer) => {
+                    tracing::info!(file = %path.display(), report = ?answer.report, "ingested");
                     "done"
                 }
                 Err(err) => {
@@ -208,16 +235,7 @@ impl Scheduler {
                     "failed"
                 }
             };
-            let target = dir.join(outcome);
-            let moved = fs_err::create_dir_all(&target).and_then(|()| {
-                fs_err::rename(&path, target.join(path.file_name().unwrap_or_default()))
-            });
-            if let Err(err) = moved {
-                tracing::error!(
-                    "could not move {} out of the watched folder: {err}",
-                    path.display()
-                );
-            }
+            move_into(&path, &dir.join(outcome));
         }
     }
 
@@ -307,6 +325,24 @@ impl Scheduler {
                 }
             }
             state.digests.insert(user, today);
+        }
+    }
+}
+
+/// Moves a file into a folder (made if need be), keeping its name; logs a failure. Returns
+/// where it now is.
+fn move_into(path: &Path, folder: &Path) -> Option<PathBuf> {
+    let target = folder.join(path.file_name()?);
+    let moved = fs_err::create_dir_all(folder).and_then(|()| fs_err::rename(path, &target));
+    match moved {
+        Ok(()) => Some(target),
+        Err(err) => {
+            tracing::error!(
+                "could not move {} into {}: {err}",
+                path.display(),
+                folder.display()
+            );
+            None
         }
     }
 }

@@ -31,7 +31,10 @@ mod pooling;
 mod source;
 
 pub use device::DeviceSpec;
-pub use embedder::{DEFAULT_BATCH_SIZE, Embedder, EmbedderOptions, Engine, ModelInfo};
+pub use embedder::{
+    DEFAULT_BATCH_SIZE, Embedder, EmbedderOptions, Engine, MAX_TOKENIZED_BYTES, ModelInfo,
+    tokenizer_prefix,
+};
 pub use error::{EmbedError, Fault, Result};
 pub use manifest::{Manifest, sha256_file};
 pub use model_dir::{ModelFolder, Pooling, TOKENIZER_FILE, WEIGHTS_FILE};

@@ -1,7 +1,9 @@
 //! Opening a source: a file, standard input or an HTTP(S) URL, gzipped or not.
 //!
 //! Compression is detected from the first bytes, not the name, so `papers.jsonl.gz`, a `.gz`
-//! served without a content encoding, and a plain file named `.gz` all read right.
+//! served without a content encoding, and a plain file named `.gz` all read right. A gzip
+//! stream may expand at most [`MAX_EXPANSION`] times (past a grace of
+//! [`EXPANSION_GRACE_BYTES`]): far more than any listing, far less than a decompression bomb.
 
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use std::time::Duration;
 use flate2::read::MultiGzDecoder;
 
 use crate::error::{IngestError, Result};
+use crate::limits::{EXPANSION_GRACE_BYTES, MAX_EXPANSION};
 
 /// An opened source, ready to read.
 pub struct Input {
@@ -79,7 +82,11 @@ fn wrap(name: &str, raw: Box<dyn Read + Send>, len: Option<u64>) -> Result<Input
     let reader: Box<dyn BufRead + Send> = if is_gzip {
         Box::new(BufReader::with_capacity(
             64 * 1024,
-            MultiGzDecoder::new(whole),
+            ExpansionLimit {
+                inner: MultiGzDecoder::new(whole),
+                compressed: Arc::clone(&consumed),
+                expanded: 0,
+            },
         ))
     } else {
         Box::new(BufReader::with_capacity(64 * 1024, whole))
@@ -90,6 +97,31 @@ fn wrap(name: &str, raw: Box<dyn Read + Send>, len: Option<u64>) -> Result<Input
         len,
         consumed,
     })
+}
+
+/// Fails the read once a gzip stream has expanded more than [`MAX_EXPANSION`] times.
+struct ExpansionLimit<R> {
+    inner: R,
+    /// Compressed bytes read so far.
+    compressed: Arc<AtomicU64>,
+    /// Bytes handed out so far.
+    expanded: u64,
+}
+
+impl<R: Read> Read for ExpansionLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.expanded += read as u64;
+        let compressed = self.compressed.load(Ordering::Relaxed).max(1);
+        if self.expanded > EXPANSION_GRACE_BYTES && self.expanded > MAX_EXPANSION * compressed {
+            return Err(std::io::Error::other(format!(
+                "the gzip stream expands more than {MAX_EXPANSION} times ({compressed} bytes to \
+                 over {} MiB so far): no listing does; it is refused as a decompression bomb",
+                self.expanded >> 20
+            )));
+        }
+        Ok(read)
+    }
 }
 
 struct Counting {

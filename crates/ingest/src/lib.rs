@@ -15,9 +15,11 @@
 
 mod atom;
 pub mod bibtex;
+mod complaints;
 mod error;
 mod input;
 mod jsonl;
+pub mod limits;
 mod oai;
 mod pipeline;
 mod reader;
@@ -26,6 +28,7 @@ mod rss;
 pub mod text;
 mod xml;
 
+pub use complaints::{LOGGED_PER_SOURCE, LogBudget};
 pub use error::{IngestError, Result};
 pub use input::{Input, is_url, open};
 pub use pipeline::{EmbedFailure, Options, Progress, Report, TextEmbedder, ingest};

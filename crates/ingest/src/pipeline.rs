@@ -63,6 +63,9 @@ pub struct Report {
     pub bad: usize,
     /// Records the source marked as deleted.
     pub deleted: usize,
+    /// Papers stored with fields cut to [`crate::limits`]' sizes.
+    #[serde(default)]
+    pub shortened: usize,
     /// What the store did with the papers.
     pub written: WriteSummary,
     /// Seconds spent in the embedder.
@@ -77,6 +80,7 @@ impl Report {
         self.read += other.read;
         self.bad += other.bad;
         self.deleted += other.deleted;
+        self.shortened += other.shortened;
         self.written.absorb(other.written);
         self.embed_seconds += other.embed_seconds;
         self.store_seconds += other.store_seconds;
@@ -88,6 +92,8 @@ impl Report {
 pub enum Progress<'a> {
     /// A record was skipped.
     Bad(&'a BadRecord),
+    /// A paper's fields were cut before it was stored; the note says which.
+    Shortened(&'a BadRecord),
     /// A batch was committed: its papers as read, and the vector stored for each (none for
     /// papers that were unchanged, older than stored, or not embedded). Comes just before
     /// [`Progress::Committed`].
@@ -115,19 +121,12 @@ pub fn ingest(
     let mut report = Report::default();
     let mut batch: Vec<Paper> = Vec::with_capacity(options.batch_size);
     for item in records {
-        match item? {
-            Item::Paper(paper) => {
-                report.read += 1;
-                batch.push(paper);
-                if batch.len() >= options.batch_size {
-                    let vectors = commit(store, &batch, source, embedder, now, &mut report)?;
-                    on_progress(Progress::Written {
-                        papers: &batch,
-                        vectors: &vectors,
-                    });
-                    batch.clear();
-                    on_progress(Progress::Committed(&report));
-                }
+        let paper = match item? {
+            Item::Paper(paper) => paper,
+            Item::Shortened { paper, note } => {
+                report.shortened += 1;
+                on_progress(Progress::Shortened(&note));
+                paper
             }
             Item::Bad(bad) => {
                 if options.strict {
@@ -135,8 +134,23 @@ pub fn ingest(
                 }
                 report.bad += 1;
                 on_progress(Progress::Bad(&bad));
+                continue;
             }
-            Item::Deleted => report.deleted += 1,
+            Item::Deleted => {
+                report.deleted += 1;
+                continue;
+            }
+        };
+        report.read += 1;
+        batch.push(paper);
+        if batch.len() >= options.batch_size {
+            let vectors = commit(store, &batch, source, embedder, now, &mut report)?;
+            on_progress(Progress::Written {
+                papers: &batch,
+                vectors: &vectors,
+            });
+            batch.clear();
+            on_progress(Progress::Committed(&report));
         }
     }
     if !batch.is_empty() {

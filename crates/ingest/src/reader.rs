@@ -3,8 +3,11 @@
 
 use std::io::BufRead;
 
+use paperscout_types::Paper;
+
 use crate::error::{IngestError, Result};
 use crate::input::{self, Input};
+use crate::limits::{self, MAX_RECORD_BYTES};
 use crate::record::{BadRecord, Item, Location};
 use crate::xml::{LossyUtf8, XmlItem, XmlRecords};
 use crate::{atom, jsonl, oai, rss};
@@ -94,6 +97,27 @@ impl Records {
         })
     }
 
+    /// A paper read, its fields cut to [`limits::shorten`]'s sizes, saying so if they were.
+    fn checked(&self, mut paper: Paper, location: Location) -> Item {
+        let cut = limits::shorten(&mut paper);
+        if cut.is_empty() {
+            return Item::Paper(paper);
+        }
+        Item::Shortened {
+            paper,
+            note: BadRecord {
+                source: self.name.clone(),
+                location,
+                reason: format!(
+                    "{} cut to the longest paperscout keeps (a title {} KiB, an abstract {} KiB)",
+                    cut.join(", "),
+                    limits::MAX_TITLE_BYTES >> 10,
+                    limits::MAX_ABSTRACT_BYTES >> 10
+                ),
+            },
+        }
+    }
+
     fn next_json(&mut self) -> Option<Result<Item>> {
         loop {
             let State::Json {
@@ -105,12 +129,13 @@ impl Records {
                 return None;
             };
             line.clear();
-            match reader.read_until(b'\n', line) {
-                Ok(0) => {
+            let too_long = match read_line_within(reader, line, MAX_RECORD_BYTES) {
+                Ok(LineRead::End) => {
                     self.state = State::Done;
                     return None;
                 }
-                Ok(_) => {}
+                Ok(LineRead::Line) => None,
+                Ok(LineRead::TooLong(length)) => Some(length),
                 Err(error) => {
                     self.state = State::Done;
                     return Some(Err(IngestError::Read {
@@ -118,9 +143,16 @@ impl Records {
                         error,
                     }));
                 }
-            }
+            };
             *number += 1;
             let at = Location::Line(*number);
+            if let Some(length) = too_long {
+                let reason = format!(
+                    "{length} bytes long, more than a record may be ({} MiB): skipped unread",
+                    MAX_RECORD_BYTES >> 20
+                );
+                return Some(Ok(self.bad(at, reason)));
+            }
             let bytes = if *number == 1 {
                 line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
             } else {
@@ -135,7 +167,7 @@ impl Records {
                 })
                 .and_then(jsonl::parse_line);
             match parsed {
-                Ok(Some(paper)) => return Some(Ok(Item::Paper(paper))),
+                Ok(Some(paper)) => return Some(Ok(self.checked(paper, at))),
                 Ok(None) => {}
                 Err(reason) => return Some(Ok(self.bad(at, reason))),
             }
@@ -199,7 +231,11 @@ impl Records {
                     };
                     *number += 1;
                     let at = Location::Record(*number);
-                    return Some(Ok(parsed.unwrap_or_else(|reason| self.bad(at, reason))));
+                    return Some(Ok(match parsed {
+                        Ok(Item::Paper(paper)) => self.checked(paper, at),
+                        Ok(item) => item,
+                        Err(reason) => self.bad(at, reason),
+                    }));
                 }
             }
         }
@@ -307,6 +343,59 @@ fn first_significant_byte(reader: &mut Boxed) -> std::io::Result<(Option<u8>, us
         lines += buffer.iter().filter(|byte| **byte == b'\n').count();
         let all = buffer.len();
         reader.consume(all);
+    }
+}
+
+/// How a bounded line read ended.
+#[derive(Debug, PartialEq, Eq)]
+enum LineRead {
+    /// No more input.
+    End,
+    /// A line, in the buffer (with its newline, unless it is the last).
+    Line,
+    /// A line longer than the limit, of this many bytes, consumed but not kept.
+    TooLong(usize),
+}
+
+/// Reads one line into `line`, keeping at most `limit` bytes of it: a longer line is read to
+/// its end and dropped, so memory never grows with the line.
+fn read_line_within(
+    reader: &mut Boxed,
+    line: &mut Vec<u8>,
+    limit: usize,
+) -> std::io::Result<LineRead> {
+    let mut length = 0usize;
+    loop {
+        let buffer = match reader.fill_buf() {
+            Ok(buffer) => buffer,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        if buffer.is_empty() {
+            return Ok(match length {
+                0 => LineRead::End,
+                n if n > limit => LineRead::TooLong(n),
+                _ => LineRead::Line,
+            });
+        }
+        let (taken, ended) = match buffer.iter().position(|byte| *byte == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (buffer.len(), false),
+        };
+        if length + taken <= limit {
+            line.extend_from_slice(&buffer[..taken]);
+        } else {
+            line.clear();
+        }
+        length += taken;
+        reader.consume(taken);
+        if ended {
+            return Ok(if length > limit {
+                LineRead::TooLong(length)
+            } else {
+                LineRead::Line
+            });
+        }
     }
 }
 

@@ -11,7 +11,8 @@ pub enum Location {
     Record(usize),
 }
 
-/// A record that was skipped, with the reason a user can act on.
+/// A record that was skipped (or, for [`Item::Shortened`], cut), with the reason a user can
+/// act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadRecord {
     /// The file or URL.
@@ -42,6 +43,13 @@ pub enum Item {
     Paper(paperscout_types::Paper),
     /// A record that could not be read.
     Bad(BadRecord),
+    /// A paper whose fields were cut to [`crate::limits`]' sizes, with a note saying which.
+    Shortened {
+        /// The paper, cut.
+        paper: paperscout_types::Paper,
+        /// What was cut, where.
+        note: BadRecord,
+    },
     /// A record the source marks as withdrawn from the listing (OAI-PMH `status="deleted"`).
     Deleted,
 }

@@ -6,7 +6,11 @@
 //! local names (namespace prefixes dropped): `arxiv:doi` is `doi`, `dc:creator` is `creator`.
 //!
 //! A syntax error inside a record costs that record: it is reported, and reading goes on from
-//! the next record the parser can find. Bytes that are not UTF-8 would stop quick-xml for good,
+//! the next record the parser can find. So does a record nested deeper than
+//! [`MAX_XML_DEPTH`] or bigger than [`MAX_RECORD_BYTES`]: its tree is dropped as soon as it
+//! crosses the line and the rest of it is skipped, so neither memory nor the (recursive) walks
+//! and drops of a tree grow with what a file holds. A single token (a text, a tag, a comment)
+//! longer than [`MAX_RECORD_BYTES`] stops the document, since no reader can resync inside it. Bytes that are not UTF-8 would stop quick-xml for good,
 //! so [`LossyUtf8`] replaces them with U+FFFD on the way in, and the record holding one is
 //! reported as not valid UTF-8 (see [`Element::has_replacement_character`]).
 
@@ -15,7 +19,11 @@ use std::io::BufRead;
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
+use crate::limits::{MAX_RECORD_BYTES, MAX_XML_DEPTH};
 use crate::text::normalise_space;
+
+/// What a record's element costs against [`MAX_RECORD_BYTES`] besides its name and text.
+const ELEMENT_OVERHEAD: usize = 64;
 
 /// An element with its attributes, its own text and its children.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -86,11 +94,15 @@ pub enum XmlItem {
 
 /// Reads the elements named in `capture` wherever they appear outside another captured one.
 pub struct XmlRecords<R: BufRead> {
-    reader: Reader<R>,
+    reader: Reader<TokenLimit<R>>,
     capture: &'static [&'static str],
     buffer: Vec<u8>,
     /// The captured element being built, innermost last.
     open: Vec<Element>,
+    /// Bytes the record being built holds, against [`MAX_RECORD_BYTES`].
+    record_bytes: usize,
+    /// A record over a limit being skipped: how deep inside it the reader is, and why.
+    skipping: Option<(usize, String)>,
     root_seen: bool,
     captured: usize,
     last_error_at: Option<u64>,
@@ -100,13 +112,19 @@ pub struct XmlRecords<R: BufRead> {
 impl<R: BufRead> XmlRecords<R> {
     /// A reader over `input` that captures the elements with these local names.
     pub fn new(input: R, capture: &'static [&'static str]) -> Self {
-        let mut reader = Reader::from_reader(input);
+        let mut reader = Reader::from_reader(TokenLimit {
+            inner: input,
+            since_event: 0,
+            tripped: false,
+        });
         reader.config_mut().check_end_names = true;
         Self {
             reader,
             capture,
             buffer: Vec::with_capacity(16 * 1024),
             open: Vec::new(),
+            record_bytes: 0,
+            skipping: None,
             root_seen: false,
             captured: 0,
             last_error_at: None,
@@ -114,7 +132,12 @@ impl<R: BufRead> XmlRecords<R> {
         }
     }
 
-    fn start(&mut self, start: &BytesStart<'_>) -> Result<Option<XmlItem>, String> {
+    /// An element opens (and, when `empty`, closes at once).
+    fn start(&mut self, start: &BytesStart<'_>, empty: bool) -> Result<Option<XmlItem>, String> {
+        if let Some((depth, _)) = &mut self.skipping {
+            *depth += usize::from(!empty);
+            return Ok(None);
+        }
         let name = start.local_name().as_ref().to_owned();
         if !self.root_seen {
             self.root_seen = true;
@@ -125,6 +148,11 @@ impl<R: BufRead> XmlRecords<R> {
         }
         if self.open.is_empty() {
             self.captured += 1;
+            self.record_bytes = 0;
+        }
+        if self.open.len() >= MAX_XML_DEPTH {
+            let reason = format!("nested more than {MAX_XML_DEPTH} elements deep");
+            return Ok(self.skip(usize::from(!empty), reason));
         }
         let mut attributes = Vec::new();
         for attribute in start.attributes() {
@@ -137,15 +165,57 @@ impl<R: BufRead> XmlRecords<R> {
                 value.into_owned(),
             ));
         }
+        self.record_bytes += ELEMENT_OVERHEAD
+            + name.len()
+            + attributes
+                .iter()
+                .map(|(key, value)| key.len() + value.len())
+                .sum::<usize>();
+        if self.record_bytes > MAX_RECORD_BYTES {
+            return Ok(self.skip(usize::from(!empty), too_big()));
+        }
         self.open.push(Element {
             name,
             attributes,
             ..Element::default()
         });
+        if empty {
+            return Ok(self.end());
+        }
         Ok(None)
     }
 
+    /// Drops the record being built and skips the rest of it: `inside` more elements are
+    /// open than the tree holds. Reports it at once when nothing of it is left open.
+    fn skip(&mut self, inside: usize, reason: String) -> Option<XmlItem> {
+        let depth = self.open.len() + inside;
+        // Dropped innermost first, so no drop recurses deeper than one element.
+        while let Some(element) = self.open.pop() {
+            drop(element);
+        }
+        if depth == 0 {
+            return Some(self.broken(reason));
+        }
+        self.skipping = Some((depth, reason));
+        None
+    }
+
+    fn broken(&self, reason: String) -> XmlItem {
+        XmlItem::Broken {
+            record: self.captured,
+            reason,
+        }
+    }
+
     fn end(&mut self) -> Option<XmlItem> {
+        if let Some((depth, _)) = &mut self.skipping {
+            *depth -= 1;
+            if *depth == 0 {
+                let (_, reason) = self.skipping.take()?;
+                return Some(self.broken(reason));
+            }
+            return None;
+        }
         let finished = self.open.pop()?;
         match self.open.last_mut() {
             Some(parent) => {
@@ -156,31 +226,32 @@ impl<R: BufRead> XmlRecords<R> {
         }
     }
 
-    fn text(&mut self, text: &str) {
+    fn text(&mut self, text: &str) -> Option<XmlItem> {
+        if self.skipping.is_some() || self.open.is_empty() {
+            return None;
+        }
+        self.record_bytes += text.len();
+        if self.record_bytes > MAX_RECORD_BYTES {
+            return self.skip(0, too_big());
+        }
         if let Some(element) = self.open.last_mut() {
             element.text.push_str(text);
         }
+        None
     }
 
     fn read(&mut self) -> Result<Option<XmlItem>, quick_xml::Error> {
         self.buffer.clear();
         let event = self.reader.read_event_into(&mut self.buffer)?.into_owned();
+        self.reader.get_mut().since_event = 0;
         let item = match event {
-            Event::Start(start) => self.start(&start).map_err(attribute_error)?,
-            Event::Empty(start) => match self.start(&start).map_err(attribute_error)? {
-                Some(item) => Some(item),
-                None if !self.open.is_empty() => self.end(),
-                None => None,
-            },
+            Event::Start(start) => self.start(&start, false).map_err(attribute_error)?,
+            Event::Empty(start) => self.start(&start, true).map_err(attribute_error)?,
             Event::End(_) => self.end(),
-            Event::Text(text) => {
-                self.text(&text.xml10_content());
-                None
-            }
+            Event::Text(text) => self.text(&text.xml10_content()),
             Event::CData(data) => {
                 let text = data.xml10_content().into_owned();
-                self.text(&text);
-                None
+                self.text(&text)
             }
             Event::GeneralRef(reference) => {
                 let resolved = match reference.resolve_char_ref()? {
@@ -191,12 +262,11 @@ impl<R: BufRead> XmlRecords<R> {
                             .map_or_else(|| format!("&{name};"), str::to_owned)
                     }
                 };
-                self.text(&resolved);
-                None
+                self.text(&resolved)
             }
             Event::Eof => {
                 self.done = true;
-                if self.open.is_empty() {
+                if self.open.is_empty() && self.skipping.take().is_none() {
                     None
                 } else {
                     self.open.clear();
@@ -226,16 +296,18 @@ impl<R: BufRead> Iterator for XmlRecords<R> {
                 Ok(None) => {}
                 Err(err) => {
                     let at = self.reader.error_position();
-                    // No progress since the last error: the parser cannot resync.
+                    // No progress since the last error, or inside a token too long to read:
+                    // the parser cannot resync.
                     let position = self.reader.buffer_position();
-                    if self.last_error_at == Some(position) {
+                    if self.last_error_at == Some(position) || self.reader.get_ref().tripped {
                         self.done = true;
                     }
+                    let in_record = !self.open.is_empty() || self.skipping.take().is_some();
                     self.last_error_at = Some(position);
-                    let record = if self.open.is_empty() {
-                        self.captured + 1
-                    } else {
+                    let record = if in_record {
                         self.captured
+                    } else {
+                        self.captured + 1
                     };
                     self.open.clear();
                     let rest = if self.done {
@@ -251,6 +323,53 @@ impl<R: BufRead> Iterator for XmlRecords<R> {
             }
         }
         None
+    }
+}
+
+/// `Read` for a reader whose `BufRead` side does the work.
+fn read_through_buffer(reader: &mut impl BufRead, buf: &mut [u8]) -> std::io::Result<usize> {
+    let available = reader.fill_buf()?;
+    let n = available.len().min(buf.len());
+    buf[..n].copy_from_slice(&available[..n]);
+    reader.consume(n);
+    Ok(n)
+}
+
+fn too_big() -> String {
+    format!("bigger than {} MiB", MAX_RECORD_BYTES >> 20)
+}
+
+/// Refuses to hand the XML reader more than [`MAX_RECORD_BYTES`] for one event, since
+/// quick-xml buffers a whole token (a text, a tag, a comment) before it returns it.
+pub struct TokenLimit<R: BufRead> {
+    inner: R,
+    /// Bytes consumed since the last event was returned.
+    since_event: usize,
+    /// Whether the limit was hit: the document cannot be read further.
+    tripped: bool,
+}
+
+impl<R: BufRead> std::io::Read for TokenLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        read_through_buffer(self, buf)
+    }
+}
+
+impl<R: BufRead> BufRead for TokenLimit<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.since_event > MAX_RECORD_BYTES {
+            self.tripped = true;
+            return Err(std::io::Error::other(format!(
+                "one XML token (a text, tag or comment) is longer than {} MiB",
+                MAX_RECORD_BYTES >> 20
+            )));
+        }
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.since_event += amount;
+        self.inner.consume(amount);
     }
 }
 
@@ -325,11 +444,7 @@ impl<R: BufRead> LossyUtf8<R> {
 
 impl<R: BufRead> std::io::Read for LossyUtf8<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let available = self.fill_buf()?;
-        let n = available.len().min(buf.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        self.consume(n);
-        Ok(n)
+        read_through_buffer(self, buf)
     }
 }
 
@@ -411,6 +526,76 @@ mod tests {
         assert!(
             titles.contains(&"one".to_owned()) && titles.contains(&"three".to_owned()),
             "{items:?}"
+        );
+    }
+
+    /// Issue 25, defect 1: an entry nested 40,000 levels deep overflowed the stack when its
+    /// tree was dropped or walked. Now it is reported, and the next entry read.
+    #[test]
+    fn a_record_nested_too_deep_is_reported_and_the_next_one_read() {
+        let depth = 40_000;
+        let xml = format!(
+            "<feed><entry>{}deep{}</entry><entry><title>next</title></entry></feed>",
+            "<x>".repeat(depth),
+            "</x>".repeat(depth)
+        );
+        let items = items(&xml);
+        assert!(
+            matches!(&items[1], XmlItem::Broken { record: 1, reason } if reason.contains("nested more than 64")),
+            "{:?}",
+            &items[1]
+        );
+        assert!(
+            matches!(&items[2], XmlItem::Element(e) if e.text_of("title").as_deref() == Some("next")),
+            "{:?}",
+            &items[2..]
+        );
+        assert_eq!(items.len(), 3);
+        // Deep, but not too deep, reads.
+        let fine = format!(
+            "<feed><entry>{}ok{}</entry></feed>",
+            "<x>".repeat(60),
+            "</x>".repeat(60)
+        );
+        assert!(matches!(&self::items(&fine)[1], XmlItem::Element(_)));
+    }
+
+    /// Issue 25, defect 4: a record's tree and a single token are bounded, whatever the file.
+    #[test]
+    fn a_record_or_token_over_the_limit_is_reported_not_held() {
+        let many = format!(
+            "<feed><entry>{}</entry><entry><title>next</title></entry></feed>",
+            "<author><name>A. Author</name></author>".repeat(20_000)
+        );
+        let items = items(&many);
+        assert!(
+            matches!(&items[1], XmlItem::Broken { record: 1, reason } if reason.contains("bigger than 1 MiB")),
+            "{:?}",
+            &items[1]
+        );
+        assert!(
+            matches!(&items[2], XmlItem::Element(_)),
+            "{:?}",
+            &items[2..]
+        );
+
+        let long_text = format!(
+            "<feed><entry><title>{}</title></entry><entry><title>next</title></entry></feed>",
+            "a".repeat(3 << 20)
+        );
+        // As files are read: through a buffer, so the token arrives in pieces.
+        let buffered = std::io::BufReader::with_capacity(64 * 1024, long_text.as_bytes());
+        let items: Vec<XmlItem> = XmlRecords::new(buffered, &["entry"]).collect();
+        assert_eq!(
+            items.len(),
+            2,
+            "the rest of the document is skipped: {:?}",
+            items.len()
+        );
+        assert!(
+            matches!(&items[1], XmlItem::Broken { record: 1, reason } if reason.contains("longer than 1 MiB") && reason.contains("rest of the document")),
+            "{:?}",
+            &items[1]
         );
     }
 }

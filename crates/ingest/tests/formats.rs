@@ -697,3 +697,95 @@ fn non_utf8_inside_an_xml_record_costs_that_record_only() {
     let ids: Vec<&str> = papers(&items).iter().map(|p| p.id.as_str()).collect();
     assert_eq!(ids, ["arXiv:2503.00001", "arXiv:2503.00003"]);
 }
+
+// --- Limits (issue 25, defect 4) ------------------------------------------------------------
+
+#[test]
+fn a_line_longer_than_a_record_may_be_is_skipped_unread() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let good = |n: u32| {
+        format!(r#"{{"id": "arXiv:2503.{n:05}", "title": "T{n}", "abstract": "A."}}"#) + "\n"
+    };
+    let huge = format!(
+        r#"{{"id": "arXiv:2503.00002", "title": "{}"}}"#,
+        "x".repeat(3 << 20)
+    );
+    let content = good(1) + &huge + "\n" + &good(3);
+    let items = read_text(dir.path(), "huge-line.jsonl", content.as_bytes());
+    assert_eq!(papers(&items).len(), 2);
+    let bad = bad_messages(&items);
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert!(
+        bad[0].contains("line 2: 3145") && bad[0].contains("skipped unread"),
+        "{bad:?}"
+    );
+
+    // A file that is one enormous line (as a sparse file starting with `{`): one bad record.
+    let mut endless = b"{".to_vec();
+    endless.resize(5 << 20, 0);
+    let items = read_text(dir.path(), "sparse.jsonl", &endless);
+    assert_eq!(bad_messages(&items).len(), 1);
+    assert!(papers(&items).is_empty());
+}
+
+#[test]
+fn over_long_fields_are_cut_and_the_record_says_so() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let line = format!(
+        r#"{{"id": "arXiv:2503.00001", "title": "T", "abstract": "{}"}}"#,
+        "words and more words ".repeat(10_000)
+    );
+    let items = read_text(dir.path(), "long.jsonl", line.as_bytes());
+    let [Item::Shortened { paper, note }] = items.as_slice() else {
+        panic!("{items:?}")
+    };
+    assert!(paper.abstract_text.len() <= paperscout_ingest::limits::MAX_ABSTRACT_BYTES);
+    assert!(note.to_string().contains("line 1: abstract cut"), "{note}");
+
+    let mut store = MemoryStore::new();
+    let records =
+        Records::new(open(&dir.path().join("long.jsonl").display().to_string()).expect("open"))
+            .expect("known");
+    let report = ingest(
+        &mut store,
+        records,
+        "long",
+        None,
+        Options::default(),
+        1,
+        &mut |_| {},
+    )
+    .expect("ingested");
+    assert_eq!((report.read, report.shortened, report.bad), (1, 1, 0));
+}
+
+#[test]
+fn a_decompression_bomb_is_refused_without_holding_it() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("bomb.jsonl.gz");
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(&path).expect("create"),
+        flate2::Compression::best(),
+    );
+    // One line of 100 MiB, which the line limit would skip: only the bomb check stops it.
+    encoder.write_all(b"{").expect("compress");
+    let zeros = vec![b' '; 1 << 20];
+    for _ in 0..100 {
+        encoder.write_all(&zeros).expect("compress");
+    }
+    encoder.finish().expect("compress");
+    let records = Records::new(open(&path.display().to_string()).expect("open")).expect("known");
+    let err = records.collect::<Result<Vec<_>, _>>().expect_err("refused");
+    assert!(err.to_string().contains("decompression bomb"), "{err}");
+
+    // A real listing, gzipped, reads whole.
+    let lines: String = (0..20_000)
+        .map(|n| {
+            format!(r#"{{"id": "arXiv:2503.{n:05}", "title": "T{n}", "abstract": "A."}}"#) + "\n"
+        })
+        .collect();
+    let listing = dir.path().join("listing.jsonl.gz");
+    std::fs::write(&listing, gzip(&lines)).expect("write");
+    let (_, items) = read_all(&listing.display().to_string());
+    assert_eq!(papers(&items).len(), 20_000);
+}

@@ -556,11 +556,13 @@ fn a_day_is_delivered_once(store: &mut dyn Store) {
         paper_ids: &[two.id.as_str()],
         ..first
     };
-    let err = store.record_delivery(&again).unwrap_err();
+    let err = store
+        .record_delivery(&again)
+        .expect_err("a second delivery of the day");
     assert!(matches!(err, StoreError::AlreadyDelivered { .. }), "{err}");
     assert_eq!(
         store.sent("ada").expect("sent"),
-        [one.id.clone()],
+        std::slice::from_ref(&one.id),
         "nothing changed"
     );
     assert_eq!(store.undelivered_mail().expect("outbox").len(), 1);
@@ -586,7 +588,7 @@ fn a_day_is_delivered_once(store: &mut dyn Store) {
 /// paths, controls or flags are refused where users are created.
 fn names_that_are_paths_are_refused(store: &mut dyn Store) {
     for name in ["", ".", "..", "/tmp/x", "../../x", "a\nb", "a\0b", "-rf"] {
-        let err = store.add_user(name, 100).unwrap_err();
+        let err = store.add_user(name, 100).expect_err("a bad name");
         assert!(matches!(err, StoreError::BadUserName(_)), "{name:?}: {err}");
         assert_eq!(err.fault(), paperscout_types::Fault::User);
     }

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use paperscout_app::settings::defaults;
 use paperscout_index::Payload;
-use paperscout_ingest::{Input, Options, Progress, Records};
+use paperscout_ingest::{Input, LogBudget, Options, Progress, Records};
 use paperscout_proto::{IngestAnswer, IngestRequest};
 use paperscout_store::Store;
 
@@ -41,6 +41,7 @@ impl Service {
         let records = Records::new(input)?;
         let started = Instant::now();
         let mut bad = Vec::new();
+        let mut log = LogBudget::default();
         let mut failed = None;
         let mut shared = &self.writer;
         let report = paperscout_ingest::ingest(
@@ -58,9 +59,16 @@ impl Service {
             paperscout_store::now(),
             &mut |progress| match progress {
                 Progress::Bad(record) => {
-                    tracing::warn!("{record}; skipped");
+                    if log.allows() {
+                        tracing::warn!("{record}; skipped");
+                    }
                     if bad.len() < 100 {
                         bad.push(record.to_string());
+                    }
+                }
+                Progress::Shortened(note) => {
+                    if log.allows() {
+                        tracing::warn!("{note}; kept");
                     }
                 }
                 Progress::Written { papers, vectors } => {
@@ -71,6 +79,12 @@ impl Service {
                 Progress::Committed(_) => {}
             },
         )?;
+        if log.refused() > 0 {
+            tracing::warn!(
+                "{source}: {} more bad or cut records were not logged; the report counts them",
+                log.refused()
+            );
+        }
         if let Some(err) = failed {
             return Err(DaemonError::Bug(format!(
                 "the papers were stored, but the index lags behind the store until the daemon \
