@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::util::{ingest_lines, paper_id, paperscout, sample_lines, stderr, write_lines};
+use crate::util::{
+    ingest_lines, paper_id, paperscout, sample_lines, stderr, write_config, write_lines,
+};
 
 /// Ingests papers with the command line, no daemon running.
 pub(crate) fn ingest_locally(home: &Path, lines: &[String]) {
@@ -776,16 +778,14 @@ fn the_schedule_ingests_dropped_files_and_sends_each_digest_once() {
     assert!(output.status.success(), "{}", stderr(&output));
     let incoming = home.join("incoming");
     std::fs::create_dir_all(&incoming).unwrap();
-    std::fs::create_dir_all(home.join("config/paperscout")).unwrap();
-    std::fs::write(
-        home.join("config/paperscout/config.toml"),
-        format!(
+    write_config(
+        home,
+        &format!(
             "[schedule]\nwatch = {:?}\ndigest_at = \"00:00\"\ndigest_days = 4000\n\
              digest_size = 4\npoll_seconds = 1\n",
             incoming.display().to_string()
         ),
-    )
-    .unwrap();
+    );
     let socket = home.join("paperscout.sock");
     let mut daemon = Daemon::start(home, &socket, &[]);
 
@@ -906,17 +906,15 @@ fn the_daemon_mails_scheduled_and_requested_digests() {
     let port = free_port();
     let maildir = home.join("maildir");
     let server = SmtpServer::start(&python, port, &maildir);
-    std::fs::create_dir_all(home.join("config/paperscout")).unwrap();
-    std::fs::write(
-        home.join("config/paperscout/config.toml"),
-        format!(
+    write_config(
+        home,
+        &format!(
             "[schedule]\ndigest_at = \"00:00\"\ndigest_days = 4000\ndigest_size = 3\npoll_seconds = 1\n\
              [schedule.users.alan]\ndigest_at = \"23:59\"\n\
              [mail]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {port}\nsecurity = \"none\"\n\
              from = \"paperscout <digest@paperscout.test>\"\n"
         ),
-    )
-    .unwrap();
+    );
     let socket = home.join("paperscout.sock");
     let mut daemon = Daemon::start(home, &socket, &[]);
 

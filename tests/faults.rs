@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::daemon::{Daemon, ingest_locally};
-use crate::util::{paper_id, paperscout, sample_lines, stderr, write_lines};
+use crate::util::{paper_id, paperscout, sample_lines, stderr, write_config, write_lines};
 
 /// The users' digest folders holding today's digest.
 fn done_today(outbox: &Path, users: &[String], today: &str) -> usize {
@@ -45,13 +45,11 @@ fn a_crash_mid_round_sends_no_one_a_second_digest() {
             .unwrap();
         assert!(output.status.success(), "{}", stderr(&output));
     }
-    std::fs::create_dir_all(home.join("config/paperscout")).unwrap();
-    std::fs::write(
-        home.join("config/paperscout/config.toml"),
+    write_config(
+        home,
         "[schedule]\ndigest_at = \"00:00\"\ndigest_days = 4000\ndigest_size = 3\n\
          poll_seconds = 1\n",
-    )
-    .unwrap();
+    );
     let socket = home.join("paperscout.sock");
     let outbox = home.join("data/paperscout/digests");
     let today = chrono::Local::now()
@@ -191,15 +189,13 @@ fn deeply_nested_xml_is_a_bad_record_not_a_crash() {
     std::fs::write(&deep, deep_atom(40_000)).unwrap();
     let incoming = home.join("incoming");
     std::fs::create_dir_all(&incoming).unwrap();
-    std::fs::create_dir_all(home.join("config/paperscout")).unwrap();
-    std::fs::write(
-        home.join("config/paperscout/config.toml"),
-        format!(
+    write_config(
+        home,
+        &format!(
             "[schedule]\nwatch = {:?}\npoll_seconds = 1\n",
             incoming.display().to_string()
         ),
-    )
-    .unwrap();
+    );
     let socket = home.join("paperscout.sock");
     let daemon = Daemon::start(home, &socket, &[]);
     let answer = daemon.ask(&json!({"op": "ingest", "path": deep}));

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::mail::{SmtpServer, free_port, python_with_aiosmtpd};
-use crate::util::{ingest_lines, paper_id, paperscout, sample_lines, stderr};
+use crate::util::{ingest_lines, paper_id, paperscout, sample_lines, stderr, write_config};
 
 /// An HTTP answer.
 struct Answer {
@@ -482,16 +482,14 @@ fn a_mail_scanner_that_fetches_every_link_records_nothing_and_the_button_records
     let smtp_port = free_port();
     let server = SmtpServer::start(&python, smtp_port, &home.join("maildir"));
     let page = Page { port: free_port() };
-    std::fs::create_dir_all(home.join("config/paperscout")).unwrap();
-    std::fs::write(
-        home.join("config/paperscout/config.toml"),
-        format!(
+    write_config(
+        home,
+        &format!(
             "[schedule]\ndigest_at = \"00:00\"\ndigest_days = 4000\ndigest_size = 3\npoll_seconds = 1\n\
              [mail]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {smtp_port}\nsecurity = \"none\"\n\
              from = \"paperscout <digest@paperscout.test>\"\n"
         ),
-    )
-    .unwrap();
+    );
     let _served = Served::start(home, &page);
     let deadline = Instant::now() + Duration::from_secs(120);
     while server.messages(&python).is_empty() {

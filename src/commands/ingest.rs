@@ -83,12 +83,7 @@ pub fn run(args: &IngestArgs, settings: &Settings, quiet: bool) -> Result<()> {
         )
         .with_context(|| format!("ingesting {source} stopped"))?;
         bar.finish_and_clear();
-        if log.refused() > 0 {
-            tracing::warn!(
-                "{source}: {} more bad or cut records were not logged; the report counts them",
-                log.refused()
-            );
-        }
+        log.log_refused(source);
         if !quiet && !args.json {
             eprintln!(
                 "{}",

@@ -206,3 +206,10 @@ pub fn index_dir(home: &Path) -> PathBuf {
     assert_eq!(folders.len(), 1, "one model's index in {}", root.display());
     folders.into_iter().next().expect("one")
 }
+
+/// Writes the config file a `paperscout` of this home reads.
+pub fn write_config(home: &Path, text: &str) {
+    let dir = home.join("config/paperscout");
+    std::fs::create_dir_all(&dir).expect("config folder");
+    std::fs::write(dir.join("config.toml"), text).expect("config file");
+}

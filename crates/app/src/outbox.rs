@@ -219,9 +219,7 @@ impl Files {
             rendered: rendered.map(|ext| dir.join(format!("{day}.{ext}"))),
         }
     }
-}
 
-impl Files {
     fn all(&self) -> impl Iterator<Item = &PathBuf> {
         std::iter::once(&self.data).chain(&self.rendered)
     }

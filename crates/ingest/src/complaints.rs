@@ -35,9 +35,19 @@ impl LogBudget {
         }
     }
 
-    /// How many records were not logged: to log once, as a count, at the end.
+    /// How many records were not logged.
     pub fn refused(&self) -> usize {
         self.refused
+    }
+
+    /// Logs, once a source is read, how many of its records were not logged, if any.
+    pub fn log_refused(&self, source: &str) {
+        if self.refused > 0 {
+            tracing::warn!(
+                "{source}: {} more bad or cut records were not logged; the report counts them",
+                self.refused
+            );
+        }
     }
 }
 

@@ -57,21 +57,21 @@ pub fn shorten(paper: &mut Paper) -> Vec<&'static str> {
     {
         cut.push("comment");
     }
-    let mut authors_cut = paper.authors.len() > MAX_AUTHORS;
-    paper.authors.truncate(MAX_AUTHORS);
-    for author in &mut paper.authors {
-        authors_cut |= cut_text(author, MAX_AUTHOR_BYTES);
-    }
-    if authors_cut {
+    if cut_list(&mut paper.authors, MAX_AUTHORS) {
         cut.push("authors");
     }
-    let mut categories_cut = paper.categories.len() > MAX_CATEGORIES;
-    paper.categories.truncate(MAX_CATEGORIES);
-    for category in &mut paper.categories {
-        categories_cut |= cut_text(category, MAX_AUTHOR_BYTES);
-    }
-    if categories_cut {
+    if cut_list(&mut paper.categories, MAX_CATEGORIES) {
         cut.push("categories");
+    }
+    cut
+}
+
+/// Keeps at most `max` entries, each cut to [`MAX_AUTHOR_BYTES`]; returns whether any was cut.
+fn cut_list(list: &mut Vec<String>, max: usize) -> bool {
+    let mut cut = list.len() > max;
+    list.truncate(max);
+    for entry in list.iter_mut() {
+        cut |= cut_text(entry, MAX_AUTHOR_BYTES);
     }
     cut
 }

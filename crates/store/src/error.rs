@@ -114,8 +114,10 @@ impl StoreError {
         use paperscout_types::Fault;
         match self {
             Self::NoSuchUser(_) | Self::NoSuchPaper(_) | Self::Missing { .. } => Fault::Missing,
-            Self::UserExists(_) | Self::BadUserName(_) | Self::Dimension { .. } => Fault::User,
-            Self::AlreadyDelivered { .. } => Fault::User,
+            Self::UserExists(_)
+            | Self::BadUserName(_)
+            | Self::AlreadyDelivered { .. }
+            | Self::Dimension { .. } => Fault::User,
             Self::InUse { .. }
             | Self::TooNew { .. }
             | Self::Open { .. }

@@ -719,12 +719,7 @@ impl Store for SqliteStore {
         let user_id = self.user_id(user)?;
         let transaction = self.writable()?.transaction()?;
         let recorded = insert_sent(&transaction, user_id, paper_ids, at)?;
-        transaction.execute(
-            "INSERT INTO mail_outbox (user_id, day, recipient, message, queued)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![user_id, mail.day, mail.recipient, mail.message, at],
-        )?;
-        let id = transaction.last_insert_rowid();
+        let id = insert_mail(&transaction, user_id, mail, at)?;
         transaction.commit()?;
         Ok((recorded, id))
     }
@@ -744,17 +739,10 @@ impl Store for SqliteStore {
             });
         }
         let recorded = insert_sent(&transaction, user_id, delivery.paper_ids, delivery.at)?;
-        let mail = match &delivery.mail {
-            Some(mail) => {
-                transaction.execute(
-                    "INSERT INTO mail_outbox (user_id, day, recipient, message, queued)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![user_id, mail.day, mail.recipient, mail.message, delivery.at],
-                )?;
-                Some(transaction.last_insert_rowid())
-            }
-            None => None,
-        };
+        let mail = delivery
+            .mail
+            .map(|mail| insert_mail(&transaction, user_id, &mail, delivery.at))
+            .transpose()?;
         transaction.commit()?;
         Ok((recorded, mail))
     }
@@ -922,6 +910,21 @@ fn decode_user((id, name, created, settings): UserRow) -> Result<User> {
 }
 
 /// Records papers as sent inside a transaction; returns how many were new.
+/// Queues a digest's e-mail in the outbox table; returns its number.
+fn insert_mail(
+    transaction: &Transaction<'_>,
+    user_id: i64,
+    mail: &NewMail<'_>,
+    at: Timestamp,
+) -> Result<i64> {
+    transaction.execute(
+        "INSERT INTO mail_outbox (user_id, day, recipient, message, queued)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![user_id, mail.day, mail.recipient, mail.message, at],
+    )?;
+    Ok(transaction.last_insert_rowid())
+}
+
 fn insert_sent(
     transaction: &Transaction<'_>,
     user_id: i64,

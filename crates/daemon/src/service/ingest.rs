@@ -79,12 +79,7 @@ impl Service {
                 Progress::Committed(_) => {}
             },
         )?;
-        if log.refused() > 0 {
-            tracing::warn!(
-                "{source}: {} more bad or cut records were not logged; the report counts them",
-                log.refused()
-            );
-        }
+        log.log_refused(&source);
         if let Some(err) = failed {
             return Err(DaemonError::Bug(format!(
                 "the papers were stored, but the index lags behind the store until the daemon \
