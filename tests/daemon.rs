@@ -172,6 +172,46 @@ impl Conn {
         self.stream.write_all(bytes).unwrap();
     }
 
+    /// Sends what the daemon takes before the write times out or the daemon closes.
+    pub(crate) fn try_send(&mut self, bytes: &[u8]) {
+        let _ = self.stream.write_all(bytes);
+    }
+
+    pub(crate) fn set_read_timeout(&self, limit: Duration) {
+        self.stream.set_read_timeout(Some(limit)).unwrap();
+    }
+
+    pub(crate) fn set_write_timeout(&self, limit: Duration) {
+        self.stream.set_write_timeout(Some(limit)).unwrap();
+    }
+
+    /// The answer to one request, or `None` where the daemon closed the connection first
+    /// (it may refuse one before reading it).
+    pub(crate) fn try_ask(&mut self, request: &Value) -> Option<Value> {
+        self.try_send(format!("{request}\n").as_bytes());
+        let mut line = String::new();
+        self.reader.read_line(&mut line).ok()?;
+        serde_json::from_str(&line).ok()
+    }
+
+    /// Whether the daemon closes the connection once what it sent is read (within 20 s).
+    pub(crate) fn drains_to_eof(&mut self) -> bool {
+        use std::io::Read;
+        self.set_read_timeout(Duration::from_secs(20));
+        let mut buffer = vec![0u8; 1 << 16];
+        loop {
+            match self.reader.read(&mut buffer) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(err) => {
+                    eprintln!("the connection is still open: {err}");
+                    return false;
+                }
+            }
+        }
+    }
+
     pub(crate) fn line(&mut self) -> String {
         let mut line = String::new();
         self.reader.read_line(&mut line).unwrap();

@@ -1,9 +1,11 @@
 //! `paperscout digest`: a user's papers of the day, chosen, diversified, explained, rendered,
 //! and recorded as sent so none is ever sent twice.
 //!
-//! The order is: choose, write the output (a file appears in one rename), then record the
-//! papers as sent in one transaction. A crash between the last two can show a paper again in
-//! the next digest; it can never drop one silently.
+//! To a file (`--out`), the order is the outbox's (`paperscout_app::sent_file`): the output
+//! pending, the papers recorded as sent, the output in place; a digest a crash interrupted is
+//! settled by the next run, so no paper is sent twice and none recorded is lost. To standard
+//! output, which cannot be taken back, the digest is written and then recorded: a crash
+//! between the two can show a paper again in the next digest, never drop one.
 
 use std::io::Write;
 
@@ -18,6 +20,9 @@ use paperscout_app::store_model::StoreModel;
 
 /// Runs the command.
 pub fn run(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
+    params(args)
+        .check()
+        .map_err(paperscout_app::AppError::BadSetting)?;
     let path = paperscout_store::file_in(&settings.data_dir);
     let mut store = SqliteStore::open(&path)?;
     let user = &args.user;
@@ -42,6 +47,26 @@ pub fn run(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
     } else {
         None
     };
+    if let (Some(out), false) = (&args.out, args.dry_run) {
+        use paperscout_app::sent_file::{Interrupted, finish_interrupted};
+        match finish_interrupted(&store, out)? {
+            Interrupted::None => {}
+            Interrupted::Discarded => tracing::info!(
+                "a digest to {} was interrupted before its papers were recorded; choosing again",
+                out.display()
+            ),
+            Interrupted::Completed(papers) => {
+                if !quiet {
+                    eprintln!(
+                        "digest for {user}: completed the digest of {papers} papers that a crash \
+                         interrupted in {}; run again for the next one",
+                        out.display()
+                    );
+                }
+                return Ok(());
+            }
+        }
+    }
     let model = StoreModel::load(settings)?;
     let day = match &args.date {
         Some(text) => choose::parse_day(text, "--date")?,
@@ -66,10 +91,26 @@ pub fn run(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
     }
     let rendered =
         paperscout_app::render::render(&digest, args.format.into(), paperscout_store::now());
-    match &args.out {
-        Some(path) => paperscout_app::files::write_atomically(path, rendered.as_bytes())?,
-        None => std::io::stdout().lock().write_all(rendered.as_bytes())?,
-    }
+    let ids: Vec<&str> = digest.papers.iter().map(|e| e.paper.id.as_str()).collect();
+    let recorded = match (&args.out, args.dry_run) {
+        (Some(path), false) => {
+            paperscout_app::sent_file::write_and_record(&mut store, user, &ids, &rendered, path)?
+        }
+        (Some(path), true) => {
+            paperscout_app::files::write_atomically(path, rendered.as_bytes())?;
+            0
+        }
+        (None, dry_run) => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(rendered.as_bytes())?;
+            out.flush()?;
+            if dry_run {
+                0
+            } else {
+                store.record_sent(user, &ids, paperscout_store::now())?
+            }
+        }
+    };
     if args.dry_run {
         if !quiet {
             eprintln!(
@@ -79,8 +120,6 @@ pub fn run(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
         }
         return Ok(());
     }
-    let ids: Vec<&str> = digest.papers.iter().map(|e| e.paper.id.as_str()).collect();
-    let recorded = store.record_sent(user, &ids, paperscout_store::now())?;
     if !quiet {
         eprintln!(
             "digest for {user}: {} of {} papers announced {} … {}; recorded as sent",

@@ -11,6 +11,12 @@ use crate::cli::RerankArgs;
 
 /// Runs the command.
 pub fn run(args: &RerankArgs, settings: &Settings, quiet: bool) -> Result<()> {
+    paperscout_rank::DigestParams {
+        mmr_lambda: args.mmr_lambda,
+        ..paperscout_rank::DigestParams::default()
+    }
+    .check()
+    .map_err(paperscout_app::AppError::BadSetting)?;
     let job = Job {
         users: args.users.clone(),
         candidates: args.candidates.clone(),

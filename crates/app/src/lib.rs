@@ -10,6 +10,8 @@
 //!   each user's [`choose::UserInput`], the profile rows they share);
 //! - [`render`], [`mail`] and [`outbox`]: a digest as text, as e-mail, and as files written in
 //!   step with the store's record of what was sent;
+//! - [`sent_file`]: a digest to a file the user named, recorded as sent exactly once;
+//!   [`crash`]: the named points where tests kill the process;
 //! - [`rerank`]: every user against a backlog, offline, resumable;
 //! - [`embedding`]: records, missing vectors and a whole store embedded outside a digest;
 //!   [`files`]: outputs written in one rename; [`evaluation`]: the ranking methods judged on
@@ -23,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod choose;
+pub mod crash;
 pub mod embedding;
 mod error;
 pub mod eval_set;
@@ -36,6 +39,7 @@ pub mod model;
 pub mod outbox;
 pub mod render;
 pub mod rerank;
+pub mod sent_file;
 pub mod settings;
 pub mod store_model;
 pub mod users;

@@ -51,6 +51,9 @@ pub struct Opened {
     pub calibrated: Option<paperscout_index::Calibration>,
     /// Seconds spent.
     pub seconds: f64,
+    /// Why the changed index could not be saved, if it could not: it is whole in memory, and
+    /// a long-lived process saves it again later.
+    pub unsaved_because: Option<String>,
 }
 
 /// Loads the saved index or rebuilds it, brings it up to date with the store's embeddings
@@ -162,7 +165,15 @@ pub fn open(
         || compacted
         || opened.calibrated.is_some()
     {
-        save_unless_empty(&index, dir, &id)?;
+        // A disk that is full or read-only costs the saved copy, not the index: it is rebuilt
+        // or caught up in memory, and saving is tried again later.
+        if let Err(err) = save_unless_empty(&index, dir, &id) {
+            tracing::warn!(
+                "the index could not be saved ({err}); it is served from memory and saved \
+                 again later; free some space or fix the folder's permissions"
+            );
+            opened.unsaved_because = Some(err.to_string());
+        }
     }
     opened.seconds = started.elapsed().as_secs_f64();
     Ok((index, opened))
@@ -181,6 +192,10 @@ pub fn open_served(
     let dir = dir_for(data_dir, model);
     let (index, opened) = open(store, model, &dir, IndexParams::default())?;
     let served = HnswIndex::new(index, payloads, dir, model_id(model), compact_above);
+    if opened.unsaved_because.is_some() {
+        // `flush` tries again.
+        served.mark_unsaved();
+    }
     Ok((served, opened))
 }
 
@@ -209,6 +224,56 @@ mod tests {
         let dir = dir_for(data_dir, Words::new().key());
         let current = fs_err::read_to_string(dir.join("CURRENT")).expect("a current generation");
         dir.join(current.trim()).join("points.bin")
+    }
+
+    /// Issue 25, defects 12 and 14: an index that could not be saved at start (a full disk, a
+    /// read-only folder, a file in the folder's place) stopped the daemon, and a partial
+    /// generation was left behind; a damaged `CURRENT` was logged as "there is none yet".
+    #[test]
+    fn an_index_that_cannot_be_saved_is_served_and_a_damaged_current_is_named() {
+        let mut store = testing::store();
+        let data = tempfile::tempdir().expect("a temp dir");
+        let dir = dir_for(data.path(), Words::new().key());
+        fs_err::create_dir_all(dir.parent().expect("a parent")).expect("index/");
+        fs_err::write(&dir, "not a folder").expect("a file in the folder's place");
+        let (index, opened) = open_in(&store, data.path());
+        assert_eq!(index.len(), 7, "served from memory");
+        assert!(opened.unsaved_because.is_some());
+        fs_err::remove_file(&dir).expect("removed");
+
+        let (_, opened) = open_in(&store, data.path());
+        assert_eq!(opened.unsaved_because, None);
+        let paper = testing::paper("2503.10007", "2025-03-18", "Graph kernels", "Kernels.", &[]);
+        let vector = Words::vector(&paper.embedding_text());
+        let write = PaperWrite {
+            paper: &paper,
+            source: "test",
+            embedding: Some(&vector),
+        };
+        store
+            .write_papers(&[write], Some(Words::new().key()), 2)
+            .expect("written");
+        // The switch to the new generation fails: the generation written for it goes.
+        fs_err::create_dir(dir.join("CURRENT.tmp")).expect("in the way");
+        let (index, opened) = open_in(&store, data.path());
+        assert_eq!(index.len(), 8);
+        assert!(opened.unsaved_because.is_some());
+        let generations: Vec<String> = fs_err::read_dir(&dir)
+            .expect("listed")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("gen-"))
+            .collect();
+        assert_eq!(generations, ["gen-1"], "no partial generation is left");
+        fs_err::remove_dir(dir.join("CURRENT.tmp")).expect("removed");
+
+        fs_err::write(dir.join("CURRENT"), "garbage\n").expect("damaged");
+        let (index, opened) = open_in(&store, data.path());
+        let why = opened.rebuilt_because.expect("rebuilt");
+        assert!(why.contains("names no generation"), "{why}");
+        assert_eq!(index.len(), 8);
+        let current = fs_err::read_to_string(dir.join("CURRENT")).expect("saved again");
+        assert_eq!(current.trim(), "gen-2", "past every generation on disk");
     }
 
     #[test]

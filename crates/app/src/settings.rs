@@ -27,8 +27,11 @@ use crate::render::Format;
 /// socket = "/run/user/1000/paperscout.sock"   # default: $XDG_RUNTIME_DIR, else the data dir
 /// socket_group = "research"                   # mode 0660 for this group; default 0600
 /// max_connections = 4096
+/// max_connections_per_user = 2048             # per uid on the socket; default half the above
 /// max_line_bytes = 1048576
 /// idle_timeout_secs = 300
+/// write_timeout_secs = 30                     # a client that stops reading is dropped
+/// shared_ingest_folders = ["/srv/paperscout/incoming"]  # files any socket user may ingest
 /// model_queue = 256
 /// model_batch = 32
 /// shutdown_deadline_secs = 10
@@ -170,10 +173,18 @@ pub struct DaemonConfig {
     pub socket_group: Option<String>,
     /// Connections open at once.
     pub max_connections: Option<usize>,
+    /// Connections one user (uid) may hold at once.
+    pub max_connections_per_user: Option<usize>,
     /// Longest request line.
     pub max_line_bytes: Option<usize>,
     /// Seconds a connection may stay silent.
     pub idle_timeout_secs: Option<u64>,
+    /// Seconds an answer may wait for a client to read it.
+    pub write_timeout_secs: Option<u64>,
+    /// Folders whose files any user of the socket may have the daemon ingest by path; other
+    /// paths and URLs are the daemon's own user's (and root's) to ask for.
+    #[serde(default)]
+    pub shared_ingest_folders: Vec<PathBuf>,
     /// Requests that may wait for the model.
     pub model_queue: Option<usize>,
     /// Texts of waiting requests embedded together.
@@ -295,6 +306,8 @@ pub mod defaults {
     pub const MAX_CONNECTIONS: usize = 4096;
     /// Seconds a connection may stay silent.
     pub const IDLE_TIMEOUT_SECS: u64 = 300;
+    /// Seconds an answer may wait for its client to read it.
+    pub const WRITE_TIMEOUT_SECS: u64 = 30;
     /// Interactive requests that may wait for the model.
     pub const MODEL_QUEUE: usize = 256;
     /// Texts of waiting requests embedded together.
@@ -335,6 +348,22 @@ impl DaemonConfig {
     pub fn max_connections(&self) -> usize {
         self.max_connections
             .unwrap_or(defaults::MAX_CONNECTIONS)
+            .max(1)
+    }
+
+    /// `max_connections_per_user` under a total of `max_connections`: at least 1, at most the
+    /// total, by default half of it, so that one user of a shared socket cannot lock the
+    /// others out.
+    pub fn max_connections_per_user(&self, max_connections: usize) -> usize {
+        self.max_connections_per_user
+            .unwrap_or(max_connections.div_ceil(2))
+            .clamp(1, max_connections.max(1))
+    }
+
+    /// `write_timeout_secs`, at least 1.
+    pub fn write_timeout_secs(&self) -> u64 {
+        self.write_timeout_secs
+            .unwrap_or(defaults::WRITE_TIMEOUT_SECS)
             .max(1)
     }
 

@@ -3,7 +3,7 @@
 //! folder, feeds, digests, e-mail).
 //!
 //! [`service`] holds the operations (testable without a socket), [`server`] the sockets and
-//! their limits, [`model_worker`] the model's thread, [`catalog`] the in-memory metadata,
+//! their limits, [`peer`] who may have the daemon read what, [`model_worker`] the model's thread, [`catalog`] the in-memory metadata,
 //! [`text`] the plain-text commands, [`socket`] the socket file itself, [`schedule`] what the
 //! daemon does by itself, [`detach`] a start in the background. The wire format is the
 //! `paperscout-proto` crate.
@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod detach;
 mod error;
 pub mod model_worker;
+pub mod peer;
 pub mod schedule;
 pub mod server;
 pub mod service;
@@ -55,18 +56,21 @@ pub struct ServeOptions {
 
 /// The limits: flags first, then the config file, then the defaults.
 fn limits(flags: &ServeOverrides, file: &DaemonConfig) -> Limits {
+    let max_connections = flags
+        .max_connections
+        .map_or_else(|| file.max_connections(), |n| n.max(1));
     Limits {
         max_line: flags
             .max_line
             .map_or_else(|| file.max_line_bytes(), |n| n.max(1024)),
-        max_connections: flags
-            .max_connections
-            .map_or_else(|| file.max_connections(), |n| n.max(1)),
+        max_connections,
+        max_per_user: file.max_connections_per_user(max_connections),
         idle_timeout: Duration::from_secs(
             flags
                 .idle_timeout
                 .map_or_else(|| file.idle_timeout_secs(), |n| n.max(1)),
         ),
+        write_timeout: Duration::from_secs(file.write_timeout_secs()),
         shutdown_deadline: Duration::from_secs(file.shutdown_deadline_secs()),
     }
 }
@@ -100,8 +104,15 @@ pub fn serve_with(
         .thread_name("paperscout-io")
         .build()
         .map_err(|err| DaemonError::io("could not start the async runtime", err))?;
-    runtime.block_on(run(settings, options, frontends))
+    let served = runtime.block_on(run(settings, options, frontends));
+    // A request still running on a blocking thread (reading a slow disk, say) must not keep
+    // a stopped daemon alive: its store transaction either committed or never will.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    served
 }
+
+/// How long a stopped daemon waits for blocking work still running before it exits.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 async fn run(
     settings: &Settings,
@@ -170,7 +181,17 @@ async fn run(
         mail_retry: std::sync::Mutex::new(schedule::MailRetry::default()),
     });
     let scheduled = tokio::spawn(scheduler.run(stopped.clone()));
-    server::run(Arc::clone(&service), listener, Arc::clone(&limits), stopped).await;
+    let policy = Arc::new(peer::ReadPolicy::new(
+        &settings.daemon.shared_ingest_folders,
+    ));
+    server::run(
+        Arc::clone(&service),
+        listener,
+        Arc::clone(&limits),
+        policy,
+        stopped,
+    )
+    .await;
     signals.abort();
     saver.abort();
     // A round in progress finishes its current file or digest first.
@@ -228,7 +249,11 @@ async fn watch_signals(
                         let mut current = limits.write().unwrap_or_else(PoisonError::into_inner);
                         let fresh = self::limits(&overrides, &file.daemon);
                         // The connection limit is fixed at start (it sizes a semaphore).
-                        *current = Limits { max_connections: current.max_connections, ..fresh };
+                        *current = Limits {
+                            max_connections: current.max_connections,
+                            max_per_user: fresh.max_per_user.min(current.max_connections),
+                            ..fresh
+                        };
                         tracing::info!(?current, "configuration reloaded");
                         match schedule::validate(&file.schedule) {
                             Ok(()) => {

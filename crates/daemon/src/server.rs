@@ -1,8 +1,12 @@
 //! The accept loop and the connections: newline-delimited requests, read with a length
-//! limit and an idle timeout, answered in order, each on a blocking thread.
+//! limit and an idle timeout, answered in order (each on a blocking thread unless quick), and
+//! written with a timeout, so a client that stops reading loses its connection rather than
+//! holding a slot. Connections are capped in all and per user (uid), so one user of a shared
+//! socket cannot lock the others out.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use paperscout_proto::{Answer, ErrorCode, Request, Response, answer_line, parse_request};
@@ -13,6 +17,7 @@ use tokio::net::unix::OwnedReadHalf;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
+use crate::peer::{Peer, ReadPolicy};
 use crate::service::{Failure, Service};
 use crate::text;
 
@@ -23,8 +28,12 @@ pub struct Limits {
     pub max_line: usize,
     /// Connections open at once; more are answered `overloaded` and closed.
     pub max_connections: usize,
+    /// Connections one user (uid) may hold at once; more are refused the same way.
+    pub max_per_user: usize,
     /// A connection that sends no complete line for this long is closed.
     pub idle_timeout: Duration,
+    /// A connection whose client has not taken an answer after this long is closed.
+    pub write_timeout: Duration,
     /// How long shutdown waits for requests in flight.
     pub shutdown_deadline: Duration,
 }
@@ -78,34 +87,90 @@ async fn read_line(
     }
 }
 
+/// Connections open per user.
+#[derive(Debug, Default)]
+struct PerUser(Mutex<HashMap<Option<u32>, usize>>);
+
+/// One user's connection, counted while it lives.
+struct UserSlot {
+    users: Arc<PerUser>,
+    uid: Option<u32>,
+}
+
+impl PerUser {
+    /// A slot for this user, unless they hold `max` already.
+    fn take(self: &Arc<Self>, uid: Option<u32>, max: usize) -> Option<UserSlot> {
+        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = counts.entry(uid).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(UserSlot {
+            users: Arc::clone(self),
+            uid,
+        })
+    }
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        let mut counts = self.users.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(&self.uid) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.uid);
+            }
+        }
+    }
+}
+
 /// Serves until `shutdown` turns true, then waits up to the deadline for requests in flight.
 pub async fn run(
     service: Arc<Service>,
     listener: UnixListener,
     limits: Arc<RwLock<Limits>>,
+    policy: Arc<ReadPolicy>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let max_connections = current(&limits).max_connections;
     let permits = Arc::new(Semaphore::new(max_connections));
+    let users = Arc::new(PerUser::default());
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => match Arc::clone(&permits).try_acquire_owned() {
-                    Ok(permit) => {
-                        connections.spawn(connection(
-                            Arc::clone(&service),
-                            stream,
-                            Arc::clone(&limits),
-                            shutdown.clone(),
-                            permit,
-                        ));
+                Ok((stream, _)) => {
+                    let peer = Peer::of(&stream);
+                    let max_per_user = current(&limits).max_per_user;
+                    let Some(slot) = users.take(peer.uid, max_per_user) else {
+                        tokio::spawn(refuse(stream, format!(
+                            "you have {max_per_user} connections open to the daemon, the limit \
+                             per user: close some and retry, or raise \
+                             daemon.max_connections_per_user"
+                        )));
+                        continue;
+                    };
+                    match Arc::clone(&permits).try_acquire_owned() {
+                        Ok(permit) => {
+                            connections.spawn(connection(
+                                Arc::clone(&service),
+                                stream,
+                                Arc::clone(&limits),
+                                Arc::clone(&policy),
+                                shutdown.clone(),
+                                (permit, slot, peer),
+                            ));
+                        }
+                        Err(_) => {
+                            tokio::spawn(refuse(stream, format!(
+                                "the daemon has {max_connections} connections open, its limit: \
+                                 retry later, or raise daemon.max_connections"
+                            )));
+                        }
                     }
-                    Err(_) => {
-                        tokio::spawn(refuse(stream, max_connections));
-                    }
-                },
+                }
                 Err(err) => {
                     // Out of file descriptors, typically: let connections close.
                     tracing::warn!("could not accept a connection: {err}");
@@ -134,13 +199,8 @@ fn current(limits: &RwLock<Limits>) -> Limits {
     *limits.read().unwrap_or_else(PoisonError::into_inner)
 }
 
-async fn refuse(mut stream: tokio::net::UnixStream, max: usize) {
-    let line = Response::error(
-        Value::Null,
-        ErrorCode::Overloaded,
-        format!("the daemon has {max} connections open, its limit: retry later, or raise daemon.max_connections"),
-    )
-    .to_line();
+async fn refuse(mut stream: tokio::net::UnixStream, message: String) {
+    let line = Response::error(Value::Null, ErrorCode::Overloaded, message).to_line();
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(line.as_bytes())).await;
 }
 
@@ -157,8 +217,9 @@ async fn connection(
     service: Arc<Service>,
     stream: tokio::net::UnixStream,
     limits: Arc<RwLock<Limits>>,
+    policy: Arc<ReadPolicy>,
     mut shutdown: watch::Receiver<bool>,
-    _permit: OwnedSemaphorePermit,
+    (_permit, _slot, peer): (OwnedSemaphorePermit, UserSlot, Peer),
 ) {
     service.connections.fetch_add(1, Ordering::Relaxed);
     let _counted = Counted(Arc::clone(&service));
@@ -169,6 +230,7 @@ async fn connection(
         let Limits {
             max_line,
             idle_timeout,
+            write_timeout,
             ..
         } = current(&limits);
         line.clear();
@@ -184,19 +246,34 @@ async fn connection(
                 format!("the request line is longer than {max_line} bytes, the limit; send papers in smaller requests"),
             )
             .to_line(),
-            Ok(Ok(LineRead::Line)) => match answer(&service, &line).await {
+            Ok(Ok(LineRead::Line)) => match answer(&service, &policy, peer, &line).await {
                 Some(answer) => answer,
                 None => continue,
             },
         };
-        if write.write_all(answer.as_bytes()).await.is_err() {
+        let written = tokio::select! {
+            written = tokio::time::timeout(write_timeout, write.write_all(answer.as_bytes())) => written,
+            _ = shutdown.changed() => return,
+        };
+        if !matches!(written, Ok(Ok(()))) {
+            if written.is_err() {
+                tracing::debug!(
+                    ?peer,
+                    "a client took no answer for {write_timeout:?}; closed"
+                );
+            }
             return;
         }
     }
 }
 
 /// The answer to one line; none for a blank line.
-async fn answer(service: &Arc<Service>, line: &[u8]) -> Option<String> {
+async fn answer(
+    service: &Arc<Service>,
+    policy: &ReadPolicy,
+    peer: Peer,
+    line: &[u8],
+) -> Option<String> {
     let Ok(text) = std::str::from_utf8(line) else {
         return Some(
             Response::error(
@@ -219,7 +296,7 @@ async fn answer(service: &Arc<Service>, line: &[u8]) -> Option<String> {
             }
         };
         let op = request.op();
-        return Some(match run_blocking(service, request).await {
+        return Some(match run_for(service, policy, peer, request).await {
             Ok(answer) => answer_line(&id, &answer),
             Err(failure) => {
                 log_failure(op, &id, &failure);
@@ -230,7 +307,7 @@ async fn answer(service: &Arc<Service>, line: &[u8]) -> Option<String> {
     Some(match text::parse(text) {
         Ok(command) => {
             let op = command.request.op();
-            let answer = run_blocking(service, command.request).await;
+            let answer = run_for(service, policy, peer, command.request).await;
             if let Err(failure) = &answer {
                 log_failure(op, &Value::Null, failure);
             }
@@ -238,6 +315,16 @@ async fn answer(service: &Arc<Service>, line: &[u8]) -> Option<String> {
         }
         Err(help) => help,
     })
+}
+
+/// Runs a request as this peer may have it run.
+async fn run_for(
+    service: &Arc<Service>,
+    policy: &ReadPolicy,
+    peer: Peer,
+    request: Request,
+) -> Result<Answer, Failure> {
+    run_blocking(service, policy.admit(request, peer)?).await
 }
 
 /// A failed request in the log: at error level when it failed inside the daemon (its answer

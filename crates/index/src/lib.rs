@@ -35,4 +35,4 @@ pub use hnsw::{
     HnswIndex, IndexParams, Manifest, PaperIndex, RecallTally, UnitDotF16, Upsert, dot,
 };
 pub use import::f16_rows;
-pub use vector_index::{Hit, IndexCounts, Payload, SearchFilter, VectorIndex};
+pub use vector_index::{Bounds, Hit, IndexCounts, Payload, SearchFilter, VectorIndex};

@@ -54,33 +54,64 @@ impl SearchFilter {
 
     /// Whether a paper with this payload passes the day and category bounds (the excluded ids
     /// are the engine's to check). A paper with no payload, or no known day, fails any bound
-    /// on it.
+    /// on it. For many papers, [`SearchFilter::bounds`] once and ask it.
     pub fn admits(&self, payload: Option<&Payload>) -> bool {
-        if !self.reads_payloads() {
+        self.bounds().admits(payload)
+    }
+
+    /// The day and category bounds, ready to be asked of many papers: the categories in a set,
+    /// so a paper costs its own few categories, however many the filter names.
+    pub fn bounds(&self) -> Bounds<'_> {
+        Bounds {
+            since: self.since.as_deref(),
+            until: self.until.as_deref(),
+            categories: self.categories.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// A [`SearchFilter`]'s day and category bounds, compiled for asking many times.
+#[derive(Debug, Clone)]
+pub struct Bounds<'a> {
+    since: Option<&'a str>,
+    until: Option<&'a str>,
+    categories: std::collections::HashSet<&'a str>,
+}
+
+impl Bounds<'_> {
+    /// Whether a paper with this payload passes: see [`SearchFilter::admits`].
+    pub fn admits(&self, payload: Option<&Payload>) -> bool {
+        if self.since.is_none() && self.until.is_none() && self.categories.is_empty() {
             return true;
         }
         let Some(payload) = payload else {
             return false;
         };
         let date = payload.date.as_deref();
-        if let Some(since) = &self.since
-            && date.is_none_or(|d| d < since.as_str())
+        if let Some(since) = self.since
+            && date.is_none_or(|d| d < since)
         {
             return false;
         }
-        if let Some(until) = &self.until
-            && date.is_none_or(|d| d > until.as_str())
+        if let Some(until) = self.until
+            && date.is_none_or(|d| d > until)
         {
             return false;
         }
         self.categories.is_empty()
-            || payload.categories.iter().any(|have| {
-                self.categories.iter().any(|want| {
-                    have == want
-                        || (have.starts_with(want.as_str())
-                            && have.as_bytes().get(want.len()) == Some(&b'.'))
-                })
-            })
+            || payload
+                .categories
+                .iter()
+                .any(|have| self.admits_category(have))
+    }
+
+    /// Whether `have` is named, or lies under a named archive: `cs` admits `cs.LG`, and a name
+    /// matches only up to a dot, so `cs` does not admit `csx.AI`.
+    fn admits_category(&self, have: &str) -> bool {
+        self.categories.contains(have)
+            || have
+                .match_indices('.')
+                .any(|(at, _)| self.categories.contains(&have[..at]))
     }
 }
 

@@ -17,8 +17,7 @@ pub fn paper(entry: &Element) -> Result<Paper, String> {
             summary.unwrap_or(title)
         ));
     }
-    let arxiv =
-        ArxivId::parse(&id_text).ok_or_else(|| format!("<id> {id_text:?} is not an arXiv id"))?;
+    let arxiv = ArxivId::parse(&id_text).ok_or("<id> is not an arXiv id")?;
     let abstract_text = summary.ok_or("has no <summary> (the abstract)")?;
     let date = entry
         .text_of("published")

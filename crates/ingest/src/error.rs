@@ -13,6 +13,20 @@ pub enum IngestError {
         error: std::io::Error,
     },
 
+    /// A path names something other than a regular file where only files are read: a FIFO,
+    /// a device, a socket or a folder, any of which could block a reader forever.
+    #[error(
+        "{source_name} is not a regular file (it is {kind}): the daemon reads only files. Copy \
+         it into a file and ingest that, or pipe it into `paperscout ingest -` with the daemon \
+         stopped"
+    )]
+    NotAFile {
+        /// The path.
+        source_name: String,
+        /// What it is instead.
+        kind: &'static str,
+    },
+
     /// A URL could not be fetched.
     #[error(
         "cannot fetch {url}: {message}. Check the address and the network, or download the file and ingest it"
@@ -67,7 +81,10 @@ impl IngestError {
     pub fn fault(&self) -> paperscout_types::Fault {
         use paperscout_types::Fault;
         match self {
-            Self::Read { .. } | Self::UnknownFormat { .. } | Self::Strict(_) => Fault::User,
+            Self::Read { .. }
+            | Self::NotAFile { .. }
+            | Self::UnknownFormat { .. }
+            | Self::Strict(_) => Fault::User,
             Self::Fetch { .. } | Self::Oai { .. } => Fault::Environment,
             Self::Embed(failure) => failure.fault,
             Self::Store(err) => err.fault(),

@@ -58,6 +58,53 @@ pub fn open(source: &str) -> Result<Input> {
     wrap(source, Box::new(file), len)
 }
 
+/// Opens a regular file and nothing else: what a long-lived process reads on a client's
+/// behalf. The open does not block (a FIFO without a writer would block it forever), and what
+/// is not a regular file once open — a FIFO, a device, a socket, a folder — is refused, as are
+/// `-` and URLs, which name no file.
+pub fn open_file(path: &str) -> Result<Input> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    if path == "-" || is_url(path) {
+        return Err(IngestError::NotAFile {
+            source_name: path.to_owned(),
+            kind: if path == "-" {
+                "standard input"
+            } else {
+                "a URL"
+            },
+        });
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map_err(|error| IngestError::Read {
+            source_name: path.to_owned(),
+            error,
+        })?;
+    let meta = file.metadata().map_err(|error| IngestError::Read {
+        source_name: path.to_owned(),
+        error,
+    })?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        return Err(IngestError::NotAFile {
+            source_name: path.to_owned(),
+            kind: if kind.is_dir() {
+                "a folder"
+            } else if kind.is_fifo() {
+                "a FIFO"
+            } else if kind.is_socket() {
+                "a socket"
+            } else {
+                "a device"
+            },
+        });
+    }
+    // O_NONBLOCK means nothing to a regular file's reads.
+    wrap(path, Box::new(file), Some(meta.len()))
+}
+
 fn wrap(name: &str, raw: Box<dyn Read + Send>, len: Option<u64>) -> Result<Input> {
     let consumed = Arc::new(AtomicU64::new(0));
     let mut counted = Counting {

@@ -48,9 +48,10 @@ fn identify(
     doi: Option<&str>,
 ) -> Result<(String, Option<ArxivId>, Option<String>), String> {
     let arxiv = match arxiv {
-        Some(text) => {
-            Some(ArxivId::parse(text).ok_or_else(|| format!("{text:?} is not an arXiv id"))?)
-        }
+        Some(text) => Some(
+            ArxivId::parse(text)
+                .ok_or("the id is not an arXiv id (such as 2503.11677 or hep-th/9901001)")?,
+        ),
         None => None,
     };
     let doi = doi.and_then(|text| text.split_whitespace().find_map(normalise_doi));
@@ -77,13 +78,37 @@ fn paper_record(mut record: Map<String, Value>) -> Result<Paper, String> {
     record.insert("id".into(), Value::String(id.clone()));
     record.insert("title".into(), Value::String(title));
     record.insert("abstract".into(), Value::String(abstract_text));
-    let mut paper: Paper = serde_json::from_value(Value::Object(record))
-        .map_err(|err| format!("a field has the wrong type ({err})"))?;
+    let mut paper: Paper =
+        serde_path_to_error::deserialize(Value::Object(record)).map_err(|err| {
+            format!(
+                "`{}` has the wrong type ({})",
+                err.path(),
+                without_values(&err.inner().to_string())
+            )
+        })?;
     paper.version = paper.version.or(arxiv.as_ref().and_then(|id| id.version));
     paper.arxiv_id = arxiv.map(|id| id.base);
     paper.doi = doi;
     paper.date = date;
     Ok(paper)
+}
+
+/// A serde message with the values it quotes left out, so that no error repeats what a file
+/// holds (a file the daemon read for someone else may hold secrets): `invalid type: string
+/// "Ada", expected a sequence` becomes `invalid type: string, expected a sequence`.
+fn without_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(open) = rest.find(['"', '`']) {
+        let quote = rest.as_bytes()[open];
+        let Some(close) = rest[open + 1..].find(char::from(quote)) else {
+            break;
+        };
+        out.push_str(rest[..open].trim_end());
+        rest = &rest[open + 1 + close + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The arXiv metadata snapshot: `categories` a space-separated string, `versions` a list of
@@ -219,11 +244,11 @@ mod tests {
             ),
             (
                 r#"{"id": "arXiv:2503.00001", "title": "T", "abstract": "A.", "date": "2025-13-01"}"#,
-                "bad date \"2025-13-01\" (expected YYYY-MM-DD)",
+                "bad date (expected YYYY-MM-DD)",
             ),
             (
                 r#"{"id": "arXiv:2503.00001", "title": "T", "abstract": "A.", "authors": "Ada"}"#,
-                "a field has the wrong type (invalid type: string \"Ada\", expected a sequence)",
+                "`authors` has the wrong type (invalid type: string, expected a sequence)",
             ),
         ] {
             assert_eq!(parse_line(line), Err(reason.to_owned()), "{line}");

@@ -21,8 +21,7 @@ pub fn record(record: &Element) -> Result<Option<Paper>, String> {
         .text_of("id")
         .or_else(|| header.text_of("identifier"))
         .ok_or("has no <id>")?;
-    let arxiv =
-        ArxivId::parse(&id_text).ok_or_else(|| format!("<id> {id_text:?} is not an arXiv id"))?;
+    let arxiv = ArxivId::parse(&id_text).ok_or("<id> is not an arXiv id")?;
     let title = metadata.text_of("title").ok_or("has no <title>")?;
     let abstract_text = metadata.text_of("abstract").ok_or("has no <abstract>")?;
     let date = metadata

@@ -20,21 +20,21 @@ pub fn iso_day(text: &str) -> Result<String, String> {
     let text = text.trim();
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map(|day| day.format("%Y-%m-%d").to_string())
-        .map_err(|_| format!("bad date {text:?} (expected YYYY-MM-DD)"))
+        .map_err(|_| "bad date (expected YYYY-MM-DD)".to_owned())
 }
 
 /// The day of an RFC 3339 time (`2025-03-14T17:59:59Z`), in the time's own offset.
 pub fn day_of_rfc3339(text: &str) -> Result<String, String> {
     DateTime::parse_from_rfc3339(text.trim())
         .map(|time| time.date_naive().format("%Y-%m-%d").to_string())
-        .map_err(|_| format!("bad date {:?} (expected an RFC 3339 time)", text.trim()))
+        .map_err(|_| "bad date (expected an RFC 3339 time)".to_owned())
 }
 
 /// The day of an RFC 2822 time (`Tue, 18 Mar 2025 00:00:00 -0400`), in the time's own offset.
 pub fn day_of_rfc2822(text: &str) -> Result<String, String> {
     DateTime::parse_from_rfc2822(text.trim())
         .map(|time| time.date_naive().format("%Y-%m-%d").to_string())
-        .map_err(|_| format!("bad date {:?} (expected an RFC 2822 time)", text.trim()))
+        .map_err(|_| "bad date (expected an RFC 2822 time)".to_owned())
 }
 
 /// Splits an author list written as prose: `A, B and C`, `A, B, and C`, `A and B`.

@@ -304,6 +304,12 @@ impl<R: BufRead> Iterator for XmlRecords<R> {
                     }
                     let in_record = !self.open.is_empty() || self.skipping.take().is_some();
                     self.last_error_at = Some(position);
+                    // After a record broken by a missing end tag, the parser's expected end tags
+                    // are one off, so each end tag that closes an ancestor fails too: those echo
+                    // the break already reported, and lose no record.
+                    if !in_record && !self.done && is_end_tag_mismatch(&err) {
+                        continue;
+                    }
                     let record = if in_record {
                         self.captured
                     } else {
@@ -333,6 +339,17 @@ fn read_through_buffer(reader: &mut impl BufRead, buf: &mut [u8]) -> std::io::Re
     buf[..n].copy_from_slice(&available[..n]);
     reader.consume(n);
     Ok(n)
+}
+
+/// Whether the parser failed on an end tag that does not close the element open.
+fn is_end_tag_mismatch(err: &quick_xml::Error) -> bool {
+    use quick_xml::errors::IllFormedError;
+    matches!(
+        err,
+        quick_xml::Error::IllFormed(
+            IllFormedError::MismatchedEndTag { .. } | IllFormedError::UnmatchedEndTag(_)
+        )
+    )
 }
 
 fn too_big() -> String {
@@ -504,6 +521,25 @@ mod tests {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut LossyUtf8::new(reader), &mut text).expect("read");
         assert_eq!(text, "café caf\u{FFFD} end\u{FFFD}");
+    }
+
+    /// Issue 25, defect 14: an element left open inside one record made every end tag after
+    /// it fail too (the parser's expected tags were one off), so one broken record counted as
+    /// three.
+    #[test]
+    fn an_element_left_open_breaks_one_record_not_three() {
+        let xml = "<feed><entry><title>one</title><author><unclosed></author></entry>\
+                   <entry><title>two</title></entry></feed>";
+        let items = items(xml);
+        let broken = items
+            .iter()
+            .filter(|item| matches!(item, XmlItem::Broken { .. }))
+            .count();
+        assert_eq!(broken, 1, "{items:?}");
+        assert!(
+            items.iter().any(|item| matches!(item, XmlItem::Element(e) if e.text_of("title").as_deref() == Some("two"))),
+            "{items:?}"
+        );
     }
 
     #[test]

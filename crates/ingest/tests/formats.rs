@@ -450,7 +450,7 @@ fn bad_json_lines_are_reported_with_their_line_and_the_rest_kept() {
             format!("{name} line 2: not valid JSON (key must be a string at line 1 column 2)"),
             format!("{name} line 5: not valid UTF-8 (byte 41 of the line)"),
             format!("{name} line 6: has no `title`"),
-            format!("{name} line 7: bad date \"2025-02-30\" (expected YYYY-MM-DD)"),
+            format!("{name} line 7: bad date (expected YYYY-MM-DD)"),
         ]
     );
     let ids: Vec<&str> = papers(&items).iter().map(|p| p.id.as_str()).collect();
@@ -484,7 +484,7 @@ fn bad_xml_records_are_reported_with_their_number_and_the_rest_kept() {
         messages[..2],
         [
             format!("{name} record 2: has no <summary> (the abstract)"),
-            format!("{name} record 3: bad date \"March\" (expected an RFC 3339 time)"),
+            format!("{name} record 3: bad date (expected an RFC 3339 time)"),
         ]
     );
     assert!(

@@ -28,6 +28,26 @@ pub struct DigestParams {
 }
 
 impl DigestParams {
+    /// Whether the knobs a caller can set are in range: `mmr_lambda` from 0 to 1, and
+    /// `min_similarity` a cosine, from -1 to 1. The error names the knob and its range.
+    pub fn check(&self) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.mmr_lambda) {
+            return Err(format!(
+                "mmr_lambda {} is out of range: give a number from 0 (variety) to 1 (relevance \
+                 only)",
+                self.mmr_lambda
+            ));
+        }
+        if let Some(floor) = self.min_similarity
+            && !(-1.0..=1.0).contains(&floor)
+        {
+            return Err(format!(
+                "min_similarity {floor} is not a cosine: give a number from -1 to 1"
+            ));
+        }
+        Ok(())
+    }
+
     /// The floor that applies to a user with their own `user_floor`: the stricter of the two.
     pub fn floor_for(&self, user_floor: Option<f32>) -> Option<f32> {
         match (self.min_similarity, user_floor) {

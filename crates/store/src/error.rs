@@ -47,9 +47,18 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
 
-    /// A query failed after the store was opened.
+    /// A query failed after the store was opened. SQLite's error is in the message, not the
+    /// error's source, so that a chain of causes does not say it twice.
     #[error("the store failed: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
+
+    /// The disk holding the store is full.
+    #[error(
+        "the disk holding the store is full: free some space (or move the data directory to a \
+         bigger disk) and try again; everything committed before is kept, and nothing of the \
+         failed write was"
+    )]
+    DiskFull,
 
     /// A file next to the database (the lock file, the folder) could not be used.
     #[error(transparent)]
@@ -107,6 +116,19 @@ pub enum StoreError {
     },
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        match &err {
+            rusqlite::Error::SqliteFailure(failure, _)
+                if failure.code == rusqlite::ErrorCode::DiskFull =>
+            {
+                Self::DiskFull
+            }
+            _ => Self::Sqlite(err),
+        }
+    }
+}
+
 impl StoreError {
     /// Whose fault this is: a missing user or paper is the request's, a store in use or from
     /// a newer paperscout the environment's, a write through a read-only store a bug.
@@ -122,6 +144,7 @@ impl StoreError {
             | Self::TooNew { .. }
             | Self::Open { .. }
             | Self::Sqlite(_)
+            | Self::DiskFull
             | Self::Io(_)
             | Self::Corrupt { .. } => Fault::Environment,
             Self::ReadOnly => Fault::Bug,
@@ -131,3 +154,30 @@ impl StoreError {
 
 /// Results of this crate.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 25, defect 14: a full disk said "database or disk is full" three times over (the
+    /// message, then SQLite's error as its source, then that error's own source), and nothing
+    /// about what to do.
+    #[test]
+    fn a_full_disk_is_said_once_with_what_to_do() {
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            Some("database or disk is full".to_owned()),
+        );
+        let err = StoreError::from(full);
+        assert!(matches!(err, StoreError::DiskFull), "{err:?}");
+        assert!(err.to_string().contains("free some space"), "{err}");
+        assert!(std::error::Error::source(&err).is_none());
+
+        let other = StoreError::from(rusqlite::Error::InvalidQuery);
+        assert!(matches!(other, StoreError::Sqlite(_)));
+        assert!(
+            std::error::Error::source(&other).is_none(),
+            "SQLite's error is in the message only"
+        );
+    }
+}

@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use crate::error::Result;
 
 /// Each entry migrates from its index to the next version.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The version this build writes.
 pub fn current_version() -> i64 {
@@ -133,6 +133,16 @@ CREATE TABLE deliveries (
     at        INTEGER NOT NULL,
     PRIMARY KEY (user_id, day)
 ) WITHOUT ROWID;
+";
+
+/// Version 5: a count of the write transactions committed, kept beside the data too (in
+/// `<store>.commits`), so that commits a damaged write-ahead log lost are noticed at open.
+const V5: &str = "
+CREATE TABLE commits (
+    id     INTEGER PRIMARY KEY CHECK (id = 1),
+    count  INTEGER NOT NULL
+);
+INSERT INTO commits (id, count) VALUES (1, 0);
 ";
 
 /// The version of an open database (0 for a new, empty file).

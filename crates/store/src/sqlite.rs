@@ -4,6 +4,11 @@
 //! (`synchronous = FULL`), so a crash at any moment leaves every committed write in place and
 //! nothing half-written. Writers take the [`WriterLock`] first; readers need no lock, since
 //! WAL lets them read while one writer writes.
+//!
+//! Each write transaction also counts itself in the `commits` table, and the writer copies the
+//! count into `<store>.commits` after each commit. SQLite reads a damaged write-ahead log only
+//! up to its first bad frame, silently dropping every commit after it; at open, a count in the
+//! file behind the one beside it says so ([`SqliteStore::lost_commits`]).
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +36,19 @@ pub struct SqliteStore {
     connection: Connection,
     path: PathBuf,
     lock: Option<WriterLock>,
+    /// Commits the write-ahead log lost, as found at open.
+    lost_commits: u64,
+}
+
+/// Counts a write transaction in the `commits` table and commits it; returns the count.
+fn commit(transaction: Transaction<'_>) -> Result<i64> {
+    let count = transaction.query_row(
+        "UPDATE commits SET count = count + 1 WHERE id = 1 RETURNING count",
+        [],
+        |row| row.get(0),
+    )?;
+    transaction.commit()?;
+    Ok(count)
 }
 
 impl SqliteStore {
@@ -49,11 +67,65 @@ impl SqliteStore {
         let found = schema::version(&connection)?;
         check_not_too_new(path, found)?;
         schema::migrate(&mut connection, found)?;
-        Ok(Self {
+        let mut store = Self {
             connection,
             path: path.to_path_buf(),
             lock: Some(lock),
-        })
+            lost_commits: 0,
+        };
+        store.check_commits()?;
+        Ok(store)
+    }
+
+    /// The file beside the store that holds its count of commits.
+    fn commits_file(&self) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".commits");
+        PathBuf::from(name)
+    }
+
+    /// Compares the count of commits in the file with the one beside it, says so when the
+    /// file's went backwards, and starts the count beside it again from the file's.
+    fn check_commits(&mut self) -> Result<()> {
+        let counted: i64 =
+            self.connection
+                .query_row("SELECT count FROM commits WHERE id = 1", [], |row| {
+                    row.get(0)
+                })?;
+        // Unreadable or absent (a store from before the count, a crash while it was written):
+        // nothing to compare with.
+        let beside = std::fs::read_to_string(self.commits_file())
+            .ok()
+            .and_then(|text| text.trim().parse::<i64>().ok());
+        if let Some(beside) = beside
+            && beside > counted
+        {
+            self.lost_commits = (beside - counted).unsigned_abs();
+            tracing::error!(
+                store = %self.path.display(),
+                "the store has {counted} of the {beside} write transactions it committed: its \
+                 write-ahead log (paperscout.sqlite3-wal) was damaged, and SQLite dropped the last \
+                 {} of them. Papers, ratings or digests recorded in them are gone: ingest the \
+                 latest files again, and check the disk",
+                self.lost_commits
+            );
+        }
+        self.note_commits(counted);
+        Ok(())
+    }
+
+    /// Copies the count of commits beside the store. Not synced: after a power cut the copy
+    /// may lag behind, which hides a loss rather than inventing one.
+    fn note_commits(&self, count: i64) {
+        if let Err(err) = std::fs::write(self.commits_file(), format!("{count}\n")) {
+            tracing::debug!("could not note the store's commit count: {err}");
+        }
+    }
+
+    /// How many committed write transactions were missing when the store was opened (0 unless
+    /// its write-ahead log was damaged).
+    pub fn lost_commits(&self) -> u64 {
+        self.lost_commits
     }
 
     /// Opens an existing store for reading only; no lock is taken and nothing is changed.
@@ -85,6 +157,7 @@ impl SqliteStore {
             connection,
             path: path.to_path_buf(),
             lock: None,
+            lost_commits: 0,
         })
     }
 
@@ -133,9 +206,59 @@ fn user_id(connection: &Connection, name: &str) -> Result<i64> {
         .ok_or_else(|| StoreError::NoSuchUser(name.to_owned()))
 }
 
+/// A text column read whatever its bytes: SQLite stores what it is given, and a damaged file
+/// (or another program) can leave bytes that are not UTF-8, which must not stop every read of
+/// the table. Returns the text and whether it had to be repaired.
+fn lossy_text(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<(String, bool)>> {
+    use rusqlite::types::ValueRef;
+    Ok(match row.get_ref(index)? {
+        ValueRef::Null => None,
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => Some(match std::str::from_utf8(bytes) {
+            Ok(text) => (text.to_owned(), false),
+            Err(_) => (String::from_utf8_lossy(bytes).into_owned(), true),
+        }),
+        ValueRef::Integer(n) => Some((n.to_string(), true)),
+        ValueRef::Real(x) => Some((x.to_string(), true)),
+    })
+}
+
+/// Reads a paper's row. Text that is not UTF-8 is read with U+FFFD in place of the bad bytes
+/// and the paper named in a warning: it is served, and an ingest of it repairs the row.
 fn read_paper(row: &Row<'_>) -> rusqlite::Result<(StoredPaper, Vec<u8>)> {
-    let json_list = |index: usize| -> rusqlite::Result<Vec<String>> {
-        let text: String = row.get(index)?;
+    let mut damaged = false;
+    let mut text = |index: usize| -> rusqlite::Result<Option<String>> {
+        Ok(lossy_text(row, index)?.map(|(text, repaired)| {
+            damaged |= repaired;
+            text
+        }))
+    };
+    let required = |text: Option<String>, index: usize| {
+        text.ok_or(rusqlite::Error::InvalidColumnType(
+            index,
+            "NULL".to_owned(),
+            rusqlite::types::Type::Null,
+        ))
+    };
+    let id = required(text(0)?, 0)?;
+    let arxiv_id = text(1)?;
+    let doi = text(3)?;
+    let title = required(text(4)?, 4)?;
+    let abstract_text = required(text(5)?, 5)?;
+    let authors = required(text(6)?, 6)?;
+    let categories = required(text(7)?, 7)?;
+    let date = text(8)?;
+    let comment = text(9)?;
+    let abs = text(10)?;
+    let pdf = text(11)?;
+    let source = required(text(12)?, 12)?;
+    if damaged {
+        tracing::warn!(
+            paper = %id,
+            "the store holds text of this paper that is not UTF-8 (a damaged file?): it is read \
+             with U+FFFD in place of the bad bytes; ingest the paper again to repair it"
+        );
+    }
+    let json_list = |text: String, index: usize| -> rusqlite::Result<Vec<String>> {
         serde_json::from_str(&text).map_err(|err| {
             rusqlite::Error::FromSqlConversionFailure(
                 index,
@@ -144,35 +267,57 @@ fn read_paper(row: &Row<'_>) -> rusqlite::Result<(StoredPaper, Vec<u8>)> {
             )
         })
     };
-    let abs: Option<String> = row.get(10)?;
-    let pdf: Option<String> = row.get(11)?;
     let paper = Paper {
-        id: row.get(0)?,
-        arxiv_id: row.get(1)?,
+        id,
+        arxiv_id,
         version: row.get(2)?,
-        doi: row.get(3)?,
-        title: row.get(4)?,
-        abstract_text: row.get(5)?,
-        authors: json_list(6)?,
-        categories: json_list(7)?,
-        date: row.get(8)?,
-        comment: row.get(9)?,
+        doi,
+        title,
+        abstract_text,
+        authors: json_list(authors, 6)?,
+        categories: json_list(categories, 7)?,
+        date,
+        comment,
         links: (abs.is_some() || pdf.is_some()).then_some(PaperLinks { abs, pdf }),
     };
     let stored = StoredPaper {
         paper,
-        source: row.get(12)?,
+        source,
         first_seen: row.get(13)?,
         updated: row.get(14)?,
     };
     Ok((stored, row.get(15)?))
 }
 
+/// [`read_paper`] for a scan over many rows: a row whose values cannot be read at all (a list
+/// column that is not JSON, a missing title) is skipped and named in a warning, so one damaged
+/// row does not stop every scan; the store's own failures still stop it.
+fn read_paper_or_skip(row: &Row<'_>) -> rusqlite::Result<Option<(StoredPaper, Vec<u8>)>> {
+    match read_paper(row) {
+        Ok(read) => Ok(Some(read)),
+        Err(
+            err @ (rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)),
+        ) => {
+            let id = lossy_text(row, 0)?.map(|(id, _)| id).unwrap_or_default();
+            tracing::warn!(
+                paper = %id,
+                "a damaged row of the store is skipped ({err}); ingest the paper again to \
+                 replace it"
+            );
+            Ok(None)
+        }
+        Err(err) => Err(err),
+    }
+}
+
 fn paper_by_id(connection: &Connection, id: &str) -> Result<Option<(StoredPaper, Vec<u8>)>> {
     Ok(connection
         .prepare_cached(&format!("SELECT {PAPER_COLUMNS} FROM papers WHERE id = ?1"))?
-        .query_row([id], read_paper)
-        .optional()?)
+        // A row too damaged to read is no paper: an ingest of it writes it afresh.
+        .query_row([id], read_paper_or_skip)
+        .optional()?
+        .flatten())
 }
 
 fn model_id(connection: &Connection, model: &ModelKey) -> Result<Option<i64>> {
@@ -354,7 +499,8 @@ impl Store for SqliteStore {
                 summary.embedded += 1;
             }
         }
-        transaction.commit()?;
+        let commits = commit(transaction)?;
+        self.note_commits(commits);
         Ok(summary)
     }
 
@@ -387,9 +533,9 @@ impl Store for SqliteStore {
         let mut statement = self.connection.prepare_cached(&format!(
             "SELECT {PAPER_COLUMNS} FROM papers WHERE date BETWEEN ?1 AND ?2 ORDER BY date, id"
         ))?;
-        let rows = statement.query_map([from, to], read_paper)?;
+        let rows = statement.query_map([from, to], read_paper_or_skip)?;
         Ok(rows
-            .map(|row| row.map(|(paper, _)| paper))
+            .filter_map(|row| row.map(|read| read.map(|(paper, _)| paper)).transpose())
             .collect::<rusqlite::Result<_>>()?)
     }
 
@@ -409,10 +555,13 @@ impl Store for SqliteStore {
         ))?;
         let rows = statement.query_map(
             params![after.unwrap_or(""), model_id, limit as i64],
-            read_paper,
+            read_paper_or_skip,
         )?;
         Ok(rows
-            .map(|row| row.map(|(stored, _)| stored.paper))
+            .filter_map(|row| {
+                row.map(|read| read.map(|(stored, _)| stored.paper))
+                    .transpose()
+            })
             .collect::<rusqlite::Result<_>>()?)
     }
 
@@ -437,7 +586,8 @@ impl Store for SqliteStore {
             )?;
             stored += 1;
         }
-        transaction.commit()?;
+        let commits = commit(transaction)?;
+        self.note_commits(commits);
         Ok(stored)
     }
 
@@ -647,7 +797,8 @@ impl Store for SqliteStore {
                 ])?;
             }
         }
-        transaction.commit()?;
+        let commits = commit(transaction)?;
+        self.note_commits(commits);
         Ok(())
     }
 
@@ -705,7 +856,8 @@ impl Store for SqliteStore {
         let user_id = self.user_id(user)?;
         let transaction = self.writable()?.transaction()?;
         let recorded = insert_sent(&transaction, user_id, paper_ids, at)?;
-        transaction.commit()?;
+        let commits = commit(transaction)?;
+        self.note_commits(commits);
         Ok(recorded)
     }
 
@@ -720,7 +872,8 @@ impl Store for SqliteStore {
         let transaction = self.writable()?.transaction()?;
         let recorded = insert_sent(&transaction, user_id, paper_ids, at)?;
         let id = insert_mail(&transaction, user_id, mail, at)?;
-        transaction.commit()?;
+        let commits = commit(transaction)?;
+        self.note_commits(commits);
         Ok((recorded, id))
     }
 
@@ -743,7 +896,8 @@ impl Store for SqliteStore {
             .mail
             .map(|mail| insert_mail(&transaction, user_id, &mail, delivery.at))
             .transpose()?;
-        transaction.commit()?;
+        let commits = commit(transaction)?;
+        self.note_commits(commits);
         Ok((recorded, mail))
     }
 
@@ -847,7 +1001,8 @@ impl Store for SqliteStore {
                     ])?;
             }
         }
-        transaction.commit()?;
+        let commits = commit(transaction)?;
+        self.note_commits(commits);
         Ok(())
     }
 

@@ -781,3 +781,110 @@ fn an_empty_file_is_migrated_and_a_newer_schema_is_refused() {
     assert!(err.to_string().contains("schema version 99"), "{err}");
     assert!(err.to_string().contains("upgrade paperscout"), "{err}");
 }
+
+/// Issue 25, defect 11: one paper whose text was not UTF-8 (SQLite's `integrity_check` says
+/// ok) made every scan of the papers fail, naming no row, and an ingest of that paper failed
+/// too. Now such text is read with U+FFFD in its place, a row too damaged to read is skipped,
+/// and an ingest of either writes it afresh.
+#[test]
+fn a_damaged_row_is_read_or_skipped_and_an_ingest_repairs_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("paperscout.sqlite3");
+    let papers: Vec<Paper> = (1..=3)
+        .map(|n| paper(n, Some(1), "An abstract.", "2025-03-18"))
+        .collect();
+    {
+        let mut store = SqliteStore::open(&path).expect("open");
+        let rows: Vec<(&Paper, Option<&[f32]>)> = papers.iter().map(|p| (p, None)).collect();
+        write(&mut store, &rows, 100).expect("write");
+    }
+    {
+        let raw = rusqlite::Connection::open(&path).expect("raw");
+        raw.execute(
+            "UPDATE papers SET abstract = CAST(X'41FF42' AS TEXT) WHERE id = ?1",
+            [&papers[0].id],
+        )
+        .expect("bad bytes");
+        raw.execute(
+            "UPDATE papers SET authors = 'not a list' WHERE id = ?1",
+            [&papers[1].id],
+        )
+        .expect("bad list");
+    }
+    let mut store = SqliteStore::open(&path).expect("open again");
+    let listed = store
+        .papers_announced("2025-03-18", "2025-03-18")
+        .expect("a damaged row stops no scan");
+    let ids: Vec<&str> = listed.iter().map(|s| s.paper.id.as_str()).collect();
+    assert_eq!(ids, [papers[0].id.as_str(), papers[2].id.as_str()]);
+    assert_eq!(listed[0].paper.abstract_text, "A\u{fffd}B");
+    assert!(store.paper(&papers[1].id).expect("read").is_none());
+    assert_eq!(
+        store
+            .missing_embeddings(&model("m"), None, 10)
+            .expect("scan")
+            .len(),
+        2
+    );
+
+    let rows: Vec<(&Paper, Option<&[f32]>)> = papers.iter().map(|p| (p, None)).collect();
+    write(&mut store, &rows, 200).expect("an ingest of the damaged papers");
+    for paper in &papers {
+        let stored = store.paper(&paper.id).expect("read").expect("stored");
+        assert_eq!(&stored.paper, paper);
+    }
+}
+
+/// Issue 25, defect 13: SQLite reads a damaged write-ahead log only up to its first bad frame,
+/// so committed papers vanished without a word. Now the commits counted in the file are
+/// compared at open with the count kept beside it, and a loss is reported.
+#[test]
+fn commits_a_damaged_write_ahead_log_lost_are_reported_at_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("paperscout.sqlite3");
+    let mut store = SqliteStore::open(&path).expect("open");
+    assert_eq!(store.lost_commits(), 0);
+    let papers: Vec<Paper> = (1..=40)
+        .map(|n| paper(n, Some(1), "An abstract.", "2025-03-18"))
+        .collect();
+    for paper in &papers {
+        write(&mut store, &[(paper, None)], 100).expect("one commit a paper");
+    }
+    // The files as a kill -9 leaves them: the store, its log and the count beside it.
+    let copy = |to: &std::path::Path| {
+        fs_err::create_dir_all(to).expect("folder");
+        for suffix in ["", "-wal", ".commits"] {
+            fs_err::copy(
+                format!("{}{suffix}", path.display()),
+                format!("{}/paperscout.sqlite3{suffix}", to.display()),
+            )
+            .expect("copied");
+        }
+        to.join("paperscout.sqlite3")
+    };
+    let whole = copy(&dir.path().join("whole"));
+    let damaged = copy(&dir.path().join("damaged"));
+    drop(store);
+
+    let reopened = SqliteStore::open(&whole).expect("whole");
+    assert_eq!(reopened.lost_commits(), 0);
+    assert_eq!(reopened.stats().expect("stats").papers, 40);
+
+    let wal = format!("{}-wal", damaged.display());
+    let mut bytes = fs_err::read(&wal).expect("the log");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    fs_err::write(&wal, bytes).expect("damaged");
+    let reopened = SqliteStore::open(&damaged).expect("damaged");
+    let kept = reopened.stats().expect("stats").papers;
+    assert!(kept < 40, "the damage lost nothing: {kept} papers");
+    assert!(
+        reopened.lost_commits() >= 40 - kept,
+        "{} commits reported lost, {} papers gone",
+        reopened.lost_commits(),
+        40 - kept
+    );
+    drop(reopened);
+    let again = SqliteStore::open(&damaged).expect("again");
+    assert_eq!(again.lost_commits(), 0, "a loss is reported once");
+}

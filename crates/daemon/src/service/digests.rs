@@ -26,7 +26,7 @@ impl Service {
             days: request.days,
             after_last_sent: true,
         };
-        let params = digest_params(None, None);
+        let params = digest_params(None, None)?;
         self.readers.with(|store| {
             paperscout_app::why_not::why_not(
                 store,
@@ -49,7 +49,7 @@ impl Service {
             days: request.days,
             after_last_sent: true,
         };
-        let params = digest_params(request.mmr_lambda, request.min_similarity);
+        let params = digest_params(request.mmr_lambda, request.min_similarity)?;
         let build = |store: &dyn Store| {
             choose::build(
                 store,

@@ -17,7 +17,10 @@ impl Service {
     /// transaction only) and join the index and the catalogue as each batch commits.
     pub fn ingest(&self, request: &IngestRequest) -> Result<IngestAnswer> {
         let input = match (&request.path, request.papers.is_empty()) {
-            (Some(path), true) => paperscout_ingest::open(path)?,
+            // A URL is fetched; a path must be a regular file, opened without blocking, since
+            // a FIFO or `-` would hold a thread (and shutdown) until something wrote to it.
+            (Some(url), true) if paperscout_ingest::is_url(url) => paperscout_ingest::open(url)?,
+            (Some(path), true) => paperscout_ingest::open_file(path)?,
             (None, false) => {
                 let mut bytes = Vec::new();
                 for paper in &request.papers {

@@ -34,7 +34,10 @@ use crate::catalog::Catalog;
 use crate::error::{DaemonError, Result};
 use crate::model_worker::ModelWorker;
 
-pub use query::MAX_K;
+pub use query::{MAX_CATEGORIES, MAX_K};
+
+/// Most hits an unfiltered `similar` by id may ask for and still count as quick.
+const QUICK_K: usize = 100;
 
 /// A failed request as the protocol answers it: a stable code and a message that says what
 /// to do.
@@ -48,14 +51,13 @@ pub struct Failure {
 }
 
 impl From<&DaemonError> for Failure {
+    /// The message is the error's own: each says what to do (a bug's says to read the
+    /// daemon's log, where the server writes every `internal` failure at error level).
     fn from(err: &DaemonError) -> Self {
-        let code = ErrorCode::of(err.fault());
-        let message = if code == ErrorCode::Internal {
-            format!("{err}; see the daemon's log")
-        } else {
-            err.to_string()
-        };
-        Self { code, message }
+        Self {
+            code: ErrorCode::of(err.fault()),
+            message: err.to_string(),
+        }
     }
 }
 
@@ -237,6 +239,16 @@ impl Service {
     pub fn is_quick(&self, request: &Request) -> bool {
         match request {
             Request::Health(_) => true,
+            // A filter makes the graph walk further for admissible papers, and many hits
+            // cost their titles: both are work for a blocking thread, not the runtime's.
+            Request::Similar(similar)
+                if similar.since.is_some()
+                    || similar.until.is_some()
+                    || !similar.categories.is_empty()
+                    || similar.k > QUICK_K =>
+            {
+                false
+            }
             Request::Similar(similar) => match similar.by {
                 QueryKind::Text => false,
                 QueryKind::Paper | QueryKind::Title => true,

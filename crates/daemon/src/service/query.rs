@@ -14,6 +14,49 @@ use crate::error::{DaemonError, Result};
 /// Most papers one `similar` may ask for.
 pub const MAX_K: usize = 1000;
 
+/// Most categories one `similar` may filter on: a filter costs each candidate paper a set
+/// lookup per category it has, but a list longer than arXiv's own (about 160) is a mistake or
+/// an attack.
+pub const MAX_CATEGORIES: usize = 200;
+
+/// Longest category name a filter may hold (arXiv's longest, `physics.atom-ph` and the like,
+/// are under 20).
+const MAX_CATEGORY_LEN: usize = 32;
+
+/// The start of a text to quote in a message, whatever its length.
+fn first_chars(text: &str, most: usize) -> String {
+    match text.char_indices().nth(most) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+/// Refuses a category filter that is too long or names what cannot be a category.
+fn check_categories(categories: &[String]) -> Result<()> {
+    if categories.len() > MAX_CATEGORIES {
+        return Err(DaemonError::BadRequest(format!(
+            "{} categories is too many to filter on: name at most {MAX_CATEGORIES} (an archive \
+             such as `cs` stands for all of its categories)",
+            categories.len()
+        )));
+    }
+    for category in categories {
+        let shaped = !category.is_empty()
+            && category.len() <= MAX_CATEGORY_LEN
+            && category
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        if !shaped {
+            return Err(DaemonError::BadRequest(format!(
+                "{:?} is not an arXiv category: give names like `cs.LG` or `cs`, at most \
+                 {MAX_CATEGORY_LEN} letters, digits, dots and dashes",
+                first_chars(category, MAX_CATEGORY_LEN)
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Service {
     /// `similar`.
     pub fn similar(&self, request: &SimilarRequest) -> Result<SimilarAnswer> {
@@ -23,6 +66,7 @@ impl Service {
                 request.k
             )));
         }
+        check_categories(&request.categories)?;
         for (name, day) in [("since", &request.since), ("until", &request.until)] {
             if let Some(day) = day {
                 choose::parse_day(day, name).map_err(app)?;
@@ -161,7 +205,7 @@ impl Service {
             days: request.days,
             after_last_sent: false,
         };
-        let params = digest_params(request.mmr_lambda, None);
+        let params = digest_params(request.mmr_lambda, None)?;
         let digest = self.readers.with(|store| {
             choose::build(
                 store,
@@ -177,15 +221,21 @@ impl Service {
     }
 }
 
-/// The chooser's knobs a request sets; the rest stay at their defaults. The size is given to
-/// [`choose::build`] on its own, since a user's own setting stands in for a missing one.
-pub(super) fn digest_params(mmr_lambda: Option<f32>, min_similarity: Option<f32>) -> DigestParams {
+/// The chooser's knobs a request sets, checked; the rest stay at their defaults. The size is
+/// given to [`choose::build`] on its own, since a user's own setting stands in for a missing
+/// one.
+pub(super) fn digest_params(
+    mmr_lambda: Option<f32>,
+    min_similarity: Option<f32>,
+) -> Result<DigestParams> {
     let defaults = DigestParams::default();
-    DigestParams {
+    let params = DigestParams {
         mmr_lambda: mmr_lambda.unwrap_or(defaults.mmr_lambda),
         min_similarity,
         ..defaults
-    }
+    };
+    params.check().map_err(DaemonError::BadRequest)?;
+    Ok(params)
 }
 
 /// The request's day, a bad one being the client's mistake; else the default.

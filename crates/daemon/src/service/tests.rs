@@ -327,3 +327,82 @@ fn concurrent_ratings_are_each_recorded_once_and_a_bad_one_fails_alone() {
         assert!(kinds.windows(2).all(|w| w[0] != w[1]), "{paper}: {kinds:?}");
     }
 }
+
+/// Issue 25, defect 5: a category filter cost papers × categories on the runtime's own
+/// threads, so one request naming 250,000 categories froze the daemon for seconds. Now a list
+/// longer than [`super::MAX_CATEGORIES`] is refused, a long one is answered as a short one is,
+/// and a filtered request goes to a blocking thread.
+#[test]
+fn a_huge_category_filter_is_refused_and_a_filtered_one_is_blocking_work() {
+    let home = tempfile::tempdir().expect("a temp dir");
+    let Some((service, papers)) = service(home.path()) else {
+        return;
+    };
+    let query = id(&papers[3]);
+    let mut huge = similar(&query, QueryKind::Auto);
+    huge.categories = (0..250_000).map(|n| format!("x{n}.AI")).collect();
+    let refused = service
+        .handle(Request::Similar(huge))
+        .expect_err("too many");
+    assert_eq!(refused.code, ErrorCode::BadRequest);
+    assert!(refused.message.contains("at most"), "{}", refused.message);
+
+    let mut odd = similar(&query, QueryKind::Auto);
+    odd.categories = vec!["cs.LG".to_owned(), "cs LG\n".repeat(100)];
+    let refused = service
+        .handle(Request::Similar(odd))
+        .expect_err("not a category");
+    assert_eq!(refused.code, ErrorCode::BadRequest);
+    assert!(refused.message.len() < 300, "{}", refused.message);
+
+    let mut short = similar(&query, QueryKind::Auto);
+    short.categories = vec!["cs".to_owned()];
+    let mut long = short.clone();
+    long.categories
+        .extend((1..super::MAX_CATEGORIES).map(|n| format!("x{n}.AI")));
+    let by_short = service.similar(&short).expect("short");
+    assert!(!by_short.hits.is_empty());
+    assert_eq!(service.similar(&long).expect("long").hits, by_short.hits);
+
+    let plain = similar(&query, QueryKind::Auto);
+    assert!(service.is_quick(&Request::Similar(plain.clone())));
+    assert!(!service.is_quick(&Request::Similar(short)));
+    let mut many = plain;
+    many.k = 1000;
+    assert!(!service.is_quick(&Request::Similar(many)));
+}
+
+/// Issue 25, defect 14: `mmr_lambda` 1e39 and a `min_similarity` of 3 were accepted, against
+/// the protocol's own ranges.
+#[test]
+fn knobs_out_of_range_are_refused() {
+    let home = tempfile::tempdir().expect("a temp dir");
+    let Some((service, _)) = service(home.path()) else {
+        return;
+    };
+    let digest = |mmr_lambda, min_similarity| {
+        service.handle(Request::Digest(DigestRequest {
+            user: "ada".to_owned(),
+            action: DigestAction::Preview,
+            date: Some("2025-03-18".to_owned()),
+            days: 7,
+            size: Some(3),
+            mmr_lambda,
+            min_similarity,
+            format: paperscout_app::render::Format::Markdown,
+            email: false,
+        }))
+    };
+    for (lambda, floor) in [
+        (Some(f32::INFINITY), None),
+        (Some(2.0), None),
+        (Some(f32::NAN), None),
+        (Some(-0.1), None),
+        (None, Some(3.0)),
+        (None, Some(-1.5)),
+    ] {
+        let refused = digest(lambda, floor).expect_err("out of range");
+        assert_eq!(refused.code, ErrorCode::BadRequest, "{}", refused.message);
+    }
+    assert!(digest(Some(0.5), Some(0.2)).is_ok());
+}

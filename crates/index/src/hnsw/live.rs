@@ -99,6 +99,12 @@ impl HnswIndex {
         }
     }
 
+    /// Marks the index as changed since it was saved, so the next [`VectorIndex::flush`] saves
+    /// it: for an index whose save failed.
+    pub fn mark_unsaved(&self) {
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
     /// The HNSW index itself, under a read lock.
     pub fn graph(&self) -> RwLockReadGuard<'_, PaperIndex> {
         read(&self.index)
@@ -252,7 +258,8 @@ impl VectorIndex for HnswIndex {
 
     fn search(&self, query: &[f32], k: usize, filter: &SearchFilter) -> Result<Vec<Hit>> {
         let payloads = read(&self.payloads);
-        let allow = |id: &str| filter.admits(payloads.get(id));
+        let bounds = filter.bounds();
+        let allow = |id: &str| bounds.admits(payloads.get(id));
         let filter = Filter {
             exclude: filter.exclude.iter().map(String::as_str).collect(),
             allow: if filter.reads_payloads() {

@@ -90,18 +90,49 @@ impl PaperIndex {
             why,
         };
         fs_err::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-        let generation = current_generation(dir).map_or(1, |(n, _)| n + 1);
+        let generation = next_generation(dir);
         let gen_dir = dir.join(format!("gen-{generation}"));
         if gen_dir.exists() {
             fs_err::remove_dir_all(&gen_dir).map_err(|e| fail(e.to_string()))?;
         }
         fs_err::create_dir(&gen_dir).map_err(|e| fail(e.to_string()))?;
+        // A generation that could not be written whole (a full disk) is removed, not left to
+        // take the space the next attempt needs.
+        let staged = dir.join(format!("{CURRENT_FILE}.tmp"));
+        let switched = self
+            .write_generation(&gen_dir, model)
+            .and_then(|()| {
+                write_synced(&staged, format!("gen-{generation}\n").as_bytes())?;
+                fs_err::rename(&staged, dir.join(CURRENT_FILE))
+            })
+            .map_err(|e| e.to_string());
+        if let Err(why) = switched {
+            let _ = std::fs::remove_file(&staged);
+            let _ = std::fs::remove_dir_all(&gen_dir);
+            return Err(fail(why));
+        }
+        sync(dir).map_err(|e| fail(e.to_string()))?;
+
+        // Older generations are garbage now; failing to remove one costs only space.
+        if let Ok(entries) = fs_err::read_dir(dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with("gen-") && name != format!("gen-{generation}") {
+                    let _ = fs_err::remove_dir_all(entry.path());
+                }
+            }
+        }
+        Ok(gen_dir)
+    }
+
+    /// Writes every file of a generation into `gen_dir` and syncs them.
+    fn write_generation(&self, gen_dir: &Path, model: &str) -> std::io::Result<()> {
+        let fail = |why: String| std::io::Error::other(why);
 
         self.graph
-            .file_dump(&gen_dir, GRAPH_BASENAME)
+            .file_dump(gen_dir, GRAPH_BASENAME)
             .map_err(|e| fail(format!("hnsw_rs could not dump the graph: {e}")))?;
-        self.write_points(&gen_dir.join(POINTS_FILE))
-            .map_err(|e| fail(e.to_string()))?;
+        self.write_points(&gen_dir.join(POINTS_FILE))?;
 
         let mut files = Vec::new();
         for name in [
@@ -110,8 +141,8 @@ impl PaperIndex {
             POINTS_FILE.to_owned(),
         ] {
             let path = gen_dir.join(&name);
-            sync(&path).map_err(|e| fail(e.to_string()))?;
-            let (bytes, sha256) = digest(&path).map_err(|e| fail(e.to_string()))?;
+            sync(&path)?;
+            let (bytes, sha256) = digest(&path)?;
             files.push(FileEntry {
                 name,
                 bytes,
@@ -130,27 +161,8 @@ impl PaperIndex {
             calibration: self.calibration,
         };
         let text = serde_json::to_string_pretty(&manifest).map_err(|e| fail(e.to_string()))?;
-        write_synced(&gen_dir.join(MANIFEST_FILE), text.as_bytes())
-            .map_err(|e| fail(e.to_string()))?;
-        sync(&gen_dir).map_err(|e| fail(e.to_string()))?;
-
-        // The switch: one rename.
-        let staged = dir.join(format!("{CURRENT_FILE}.tmp"));
-        write_synced(&staged, format!("gen-{generation}\n").as_bytes())
-            .map_err(|e| fail(e.to_string()))?;
-        fs_err::rename(&staged, dir.join(CURRENT_FILE)).map_err(|e| fail(e.to_string()))?;
-        sync(dir).map_err(|e| fail(e.to_string()))?;
-
-        // Older generations are garbage now; failing to remove one costs only space.
-        if let Ok(entries) = fs_err::read_dir(dir) {
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name.starts_with("gen-") && name != format!("gen-{generation}") {
-                    let _ = fs_err::remove_dir_all(entry.path());
-                }
-            }
-        }
-        Ok(gen_dir)
+        write_synced(&gen_dir.join(MANIFEST_FILE), text.as_bytes())?;
+        sync(gen_dir)
     }
 
     /// Loads the current generation of `dir`, if it is whole and made as `expected` says.
@@ -163,7 +175,7 @@ impl PaperIndex {
             dir: dir.to_path_buf(),
             why,
         };
-        let Some((_, gen_dir)) = current_generation(dir) else {
+        let Some((_, gen_dir)) = current_generation(dir).map_err(corrupt)? else {
             return Err(IndexError::Missing {
                 dir: dir.to_path_buf(),
             });
@@ -322,11 +334,39 @@ fn read_points(path: &Path, dim: usize) -> std::result::Result<Points, String> {
 }
 
 /// The current generation's number and folder.
-fn current_generation(dir: &Path) -> Option<(u64, PathBuf)> {
-    let name = fs_err::read_to_string(dir.join(CURRENT_FILE)).ok()?;
+/// The generation `CURRENT` names: none when there is no `CURRENT` (no index was ever saved
+/// here), an error saying why when it cannot be read or names no generation.
+fn current_generation(dir: &Path) -> std::result::Result<Option<(u64, PathBuf)>, String> {
+    let name = match std::fs::read_to_string(dir.join(CURRENT_FILE)) {
+        Ok(name) => name,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(format!("{CURRENT_FILE} cannot be read ({err})")),
+    };
     let name = name.trim();
-    let number = name.strip_prefix("gen-")?.parse().ok()?;
-    Some((number, dir.join(name)))
+    match name.strip_prefix("gen-").and_then(|n| n.parse().ok()) {
+        Some(number) => Ok(Some((number, dir.join(name)))),
+        None => Err(format!(
+            "{CURRENT_FILE} names no generation (it holds {} bytes that are not `gen-N`)",
+            name.len()
+        )),
+    }
+}
+
+/// The number of the next generation: past `CURRENT`'s and past every `gen-N` folder, so that
+/// a damaged `CURRENT` never leads a save onto a folder in use.
+fn next_generation(dir: &Path) -> u64 {
+    let current = current_generation(dir).ok().flatten().map_or(0, |(n, _)| n);
+    let folders = fs_err::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            name.to_str()?.strip_prefix("gen-")?.parse::<u64>().ok()
+        })
+        .max()
+        .unwrap_or(0);
+    current.max(folders) + 1
 }
 
 fn digest(path: &Path) -> std::io::Result<(u64, String)> {

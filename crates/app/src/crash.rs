@@ -1,0 +1,19 @@
+//! Named points where a test may kill the process, the way `kill -9` would, to check that
+//! what a crash leaves behind is consistent.
+//!
+//! `PAPERSCOUT_CRASH_AT=<name>` in the environment aborts the process when it reaches the point
+//! of that name (`std::process::abort`: no destructors, no flushing, as a kill). The variable is
+//! read once; without it a point costs one relaxed load. The points are named where they stand,
+//! with the step they follow: `digest-pending`, `digest-recorded`.
+
+use std::sync::OnceLock;
+
+/// Aborts the process here if the environment names this point.
+pub fn point(name: &str) {
+    static CHOSEN: OnceLock<Option<String>> = OnceLock::new();
+    let chosen = CHOSEN.get_or_init(|| std::env::var("PAPERSCOUT_CRASH_AT").ok());
+    if chosen.as_deref() == Some(name) {
+        eprintln!("paperscout: crashing at {name}, as PAPERSCOUT_CRASH_AT asks");
+        std::process::abort();
+    }
+}
