@@ -105,6 +105,13 @@ pub fn add_interests(
     Ok(interests.len())
 }
 
+/// The user, or the error that names the missing one.
+fn require_user(store: &dyn Store, user: &str) -> Result<User> {
+    Ok(store
+        .user(user)?
+        .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(user.to_owned()))?)
+}
+
 /// The ratings a feedback request makes: the user must exist and every key must name a
 /// stored paper. A paper whose latest rating is of the same kind already (a double click, the
 /// same link from two devices) gets none. Reads only; returns the papers and the new ratings.
@@ -115,9 +122,7 @@ pub fn plan_feedback(
     keys: &[String],
     now: Timestamp,
 ) -> Result<(Vec<StoredPaper>, Vec<Feedback>)> {
-    if store.user(user)?.is_none() {
-        return Err(paperscout_store::StoreError::NoSuchUser(user.to_owned()).into());
-    }
+    require_user(store, user)?;
     let mut papers = Vec::with_capacity(keys.len());
     for key in keys {
         papers.push(
@@ -162,9 +167,7 @@ pub fn record_feedback(
 /// Forgets the user's ratings of a paper (an undo). Returns the paper and how many ratings
 /// were forgotten.
 pub fn undo_feedback(store: &mut dyn Store, user: &str, key: &str) -> Result<(StoredPaper, usize)> {
-    if store.user(user)?.is_none() {
-        return Err(paperscout_store::StoreError::NoSuchUser(user.to_owned()).into());
-    }
+    require_user(store, user)?;
     let found = store
         .find_paper(key)?
         .ok_or_else(|| AppError::UnknownPaper(key.to_owned()))?;
@@ -175,10 +178,7 @@ pub fn undo_feedback(store: &mut dyn Store, user: &str, key: &str) -> Result<(St
 /// Ends every web link and session of a user by moving their link epoch on. Returns the new
 /// epoch.
 pub fn revoke_links(store: &mut dyn Store, user: &str) -> Result<u32> {
-    let mut settings = store
-        .user(user)?
-        .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(user.to_owned()))?
-        .settings;
+    let mut settings = require_user(&*store, user)?.settings;
     settings.links_epoch = settings.links_epoch.wrapping_add(1);
     store.set_user_settings(user, &settings)?;
     Ok(settings.links_epoch)
@@ -200,9 +200,7 @@ pub struct Shown {
 
 /// Everything about a user.
 pub fn show(store: &dyn Store, name: &str) -> Result<Shown> {
-    let user = store
-        .user(name)?
-        .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(name.to_owned()))?;
+    let user = require_user(store, name)?;
     Ok(Shown {
         user,
         profile: store.profile(name)?,
@@ -321,10 +319,7 @@ pub fn change_settings(
     user: &str,
     change: &SettingsChange,
 ) -> Result<UserSettings> {
-    let mut settings = store
-        .user(user)?
-        .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(user.to_owned()))?
-        .settings;
+    let mut settings = require_user(&*store, user)?.settings;
     change.apply(&mut settings)?;
     store.set_user_settings(user, &settings)?;
     Ok(settings)

@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use crate::error::Result;
 
 /// Each entry migrates from its index to the next version.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The version this build writes.
 pub fn current_version() -> i64 {
@@ -143,6 +143,13 @@ CREATE TABLE commits (
     count  INTEGER NOT NULL
 );
 INSERT INTO commits (id, count) VALUES (1, 0);
+";
+
+/// Version 6: a user's latest rating of a paper found by one index seek. Every rating asks
+/// for it (a rating given twice is one), and `feedback_by_user` alone made that a scan of
+/// all the user's ratings.
+const V6: &str = "
+CREATE INDEX feedback_by_user_paper ON feedback(user_id, paper_id, at, id);
 ";
 
 /// The version of an open database (0 for a new, empty file).

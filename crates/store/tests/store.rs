@@ -888,3 +888,36 @@ fn commits_a_damaged_write_ahead_log_lost_are_reported_at_open() {
     let again = SqliteStore::open(&damaged).expect("again");
     assert_eq!(again.lost_commits(), 0, "a loss is reported once");
 }
+
+/// Ratings are committed without a disk sync (the one such write): a process killed right
+/// after loses none of them, because the log is in the kernel's hands, and the writes after
+/// them are synced again.
+#[test]
+fn ratings_committed_without_a_sync_survive_the_process() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("paperscout.sqlite3");
+    let mut store = SqliteStore::open(&path).expect("open");
+    let one = paper(1, Some(1), "An abstract.", "2025-03-18");
+    write(&mut store, &[(&one, None)], 100).expect("a paper");
+    store.add_user("ada", 100).expect("ada");
+    let like = Feedback {
+        paper_id: one.id.clone(),
+        kind: FeedbackKind::Like,
+        at: 101,
+    };
+    store
+        .add_feedback_many(&[("ada", like.clone())])
+        .expect("rated");
+    // The files as a kill -9 leaves them.
+    let copy = dir.path().join("copy");
+    fs_err::create_dir_all(&copy).expect("folder");
+    for suffix in ["", "-wal"] {
+        fs_err::copy(
+            format!("{}{suffix}", path.display()),
+            format!("{}/paperscout.sqlite3{suffix}", copy.display()),
+        )
+        .expect("copied");
+    }
+    let reopened = SqliteStore::open(&copy.join("paperscout.sqlite3")).expect("reopened");
+    assert_eq!(reopened.feedback("ada").expect("read"), [like]);
+}

@@ -130,7 +130,7 @@ impl Service {
             (digest, recorded)
         };
         // The store is free while the server is talked to.
-        let delivery = mail::deliver_queued(&mut &self.writer, &mailer)?;
+        let delivery = mail::deliver_queued(&mut &*self.writer, &mailer)?;
         Ok(DigestAnswer {
             digest,
             rendered: None,
@@ -169,7 +169,7 @@ impl Service {
         let Some(mailer) = self.mailer()? else {
             return Ok(None);
         };
-        Ok(Some(mail::deliver_queued(&mut &self.writer, &mailer)?))
+        Ok(Some(mail::deliver_queued(&mut &*self.writer, &mailer)?))
     }
 
     /// Chooses `user`'s digest of the window, writes it into `outbox/<user>/` and records its

@@ -46,7 +46,7 @@ impl Service {
         let mut bad = Vec::new();
         let mut log = LogBudget::default();
         let mut failed = None;
-        let mut shared = &self.writer;
+        let mut shared = &*self.writer;
         let report = paperscout_ingest::ingest(
             &mut shared,
             records,

@@ -8,9 +8,11 @@
 //! (`stats`, `health`, compaction and saving).
 
 mod digests;
+mod epochs;
 mod ingest;
 mod people;
 mod query;
+mod ratings;
 mod upkeep;
 
 #[cfg(test)]
@@ -108,17 +110,11 @@ impl Readers {
     }
 }
 
-/// A rating waiting for the store's writer, and its answer once written.
-struct QueuedRating {
-    request: paperscout_proto::FeedbackRequest,
-    answer: Mutex<Option<Result<paperscout_proto::FeedbackAnswer>>>,
-}
-
 /// Everything the daemon serves from.
 pub struct Service {
-    writer: Mutex<SqliteStore>,
-    /// Ratings waiting to be written together (see `Service::feedback`).
-    ratings: Mutex<Vec<Arc<QueuedRating>>>,
+    writer: Arc<Mutex<SqliteStore>>,
+    /// The thread that writes ratings in groups (see `ratings`).
+    ratings: ratings::RatingWriter,
     readers: Readers,
     /// The vector engine: the HNSW index today, any [`VectorIndex`] tomorrow.
     index: Box<dyn VectorIndex>,
@@ -131,6 +127,8 @@ pub struct Service {
     started: Instant,
     /// Connections open now (kept by the server, shown by `health`).
     pub connections: AtomicUsize,
+    /// The users' link epochs, for the web page's session checks.
+    epochs: epochs::Epochs,
 }
 
 /// The model worker as the ranking code sees it: interactive priority.
@@ -200,8 +198,11 @@ impl Service {
         );
         let model = ModelWorker::start(model, options.model_queue, options.model_batch)
             .map_err(|err| DaemonError::io("could not start the model's thread", err))?;
+        let writer = Arc::new(Mutex::new(writer));
+        let ratings = ratings::RatingWriter::start(Arc::clone(&writer))
+            .map_err(|err| DaemonError::io("could not start the ratings' thread", err))?;
         Ok(Self {
-            writer: Mutex::new(writer),
+            writer,
             readers: Readers {
                 path: store_path,
                 idle: Mutex::new(Vec::new()),
@@ -211,9 +212,10 @@ impl Service {
             model,
             mail: RwLock::new(settings.mail.clone()),
             links: RwLock::new(None),
-            ratings: Mutex::new(Vec::new()),
+            ratings,
             started: Instant::now(),
             connections: AtomicUsize::new(0),
+            epochs: epochs::Epochs::default(),
         })
     }
 

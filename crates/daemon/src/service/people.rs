@@ -6,80 +6,34 @@ use paperscout_proto::{
     Added, FeedbackAnswer, FeedbackRequest, Removed, Revoked, SettingsSet, UserAction, UserAnswer,
     UserRequest,
 };
-use std::sync::{Arc, Mutex};
 
-use paperscout_store::{Feedback, Store, StoreError, StoredPaper};
+use paperscout_store::{Store, StoreError, StoredPaper};
 
-use super::{QueuedRating, Service, app, lock};
+use super::{Service, app, lock};
 use crate::error::{DaemonError, Result};
+
+fn rating_lost() -> DaemonError {
+    DaemonError::Bug("a queued rating went unanswered".to_owned())
+}
 
 impl Service {
     /// `feedback`: every paper named must be stored (checked before anything is written).
-    ///
-    /// Ratings arriving together are written together (group commit): each request joins the
-    /// queue, and whoever takes the store's writer next writes every queued rating in one
-    /// transaction (one sync of the disk) and answers each request; a request answered while it
-    /// waited returns at once. A bad request fails alone.
+    /// Ratings arriving together are written together, by the rating writer's thread (see
+    /// `ratings`); a bad request fails alone.
     pub fn feedback(&self, request: &FeedbackRequest) -> Result<FeedbackAnswer> {
-        let mine = Arc::new(QueuedRating {
-            request: request.clone(),
-            answer: Mutex::new(None),
-        });
-        lock(&self.ratings).push(Arc::clone(&mine));
-        let mut writer = lock(&self.writer);
-        if let Some(answer) = lock(&mine.answer).take() {
-            return answer;
-        }
-        let batch = std::mem::take(&mut *lock(&self.ratings));
-        let now = paperscout_store::now();
-        let mut plans = Vec::with_capacity(batch.len());
-        let mut events: Vec<(String, Feedback)> = Vec::new();
-        for queued in &batch {
-            let asked = &queued.request;
-            match users::plan_feedback(&*writer, &asked.user, asked.kind, &asked.papers, now) {
-                Ok((papers, ratings)) => {
-                    for rating in ratings {
-                        // The same rating twice in one batch (a double click) is one.
-                        let again = events.iter().rev().find(|(user, earlier)| {
-                            *user == asked.user && earlier.paper_id == rating.paper_id
-                        });
-                        if again.is_none_or(|(_, earlier)| earlier.kind != rating.kind) {
-                            events.push((asked.user.clone(), rating));
-                        }
-                    }
-                    plans.push(Ok(papers));
-                }
-                Err(err) => plans.push(Err(err)),
-            }
-        }
-        let refs: Vec<(&str, Feedback)> = events
-            .iter()
-            .map(|(user, rating)| (user.as_str(), rating.clone()))
-            .collect();
-        let written = writer
-            .add_feedback_many(&refs)
-            .map_err(|err| err.to_string());
-        for (queued, plan) in batch.iter().zip(plans) {
-            let answer = match (&written, plan) {
-                (_, Err(err)) => Err(err.into()),
-                (Err(message), Ok(_)) => Err(DaemonError::io(
-                    "the store could not record the ratings",
-                    std::io::Error::other(message.clone()),
-                )),
-                (Ok(()), Ok(papers)) => Ok(FeedbackAnswer {
-                    user: queued.request.user.clone(),
-                    kind: queued.request.kind,
-                    papers: papers.into_iter().map(|p| p.paper.id).collect(),
-                }),
-            };
-            *lock(&queued.answer) = Some(answer);
-        }
-        drop(writer);
-        lock(&mine.answer).take().unwrap_or_else(|| {
-            Err(DaemonError::Bug(
-                "a queued rating went unanswered".to_owned(),
-            ))
-        })
+        self.ratings
+            .submit(request.clone())
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(rating_lost()))
+    }
+
+    /// [`Service::feedback`] for an async caller: it waits for the answer without holding a
+    /// thread.
+    pub async fn feedback_async(&self, request: FeedbackRequest) -> Result<FeedbackAnswer> {
+        self.ratings
+            .submit(request)
+            .await
+            .unwrap_or_else(|_| Err(rating_lost()))
     }
 
     /// Forgets the user's ratings of a paper (the web page's undo). Returns the paper and how
@@ -116,8 +70,26 @@ impl Service {
         self.readers.with(|store| read(store))
     }
 
+    /// A user's link epoch (none for no such user), from memory after the first time: what
+    /// every session and mail link of the web page is checked against.
+    pub fn link_epoch(&self, user: &str) -> Result<Option<u32>> {
+        self.epochs.get(user, || {
+            self.readers
+                .with(|store| Ok(store.user(user)?.map(|u| u.settings.links_epoch)))
+        })
+    }
+
     /// `user`: add, list, show, remove, set, revoke_links.
     pub fn user(&self, request: &UserRequest) -> Result<UserAnswer> {
+        let answer = self.change_user(request);
+        if !matches!(request.action, UserAction::List | UserAction::Show) {
+            // Whatever it did, the next session check reads the user afresh.
+            self.epochs.forget(request.name.as_deref());
+        }
+        answer
+    }
+
+    fn change_user(&self, request: &UserRequest) -> Result<UserAnswer> {
         let name = || {
             request.name.as_deref().ok_or_else(|| {
                 DaemonError::BadRequest("this user action needs a \"name\"".to_owned())

@@ -154,7 +154,11 @@ pub async fn mail_action(
         kind,
         papers: vec![paper.clone()],
     };
-    blocking(&shared, move |service| service.feedback(&request)).await?;
+    shared
+        .service
+        .feedback_async(request)
+        .await
+        .map_err(Failure::from)?;
     let found = paper_of(&shared, &paper).await?;
     // The undo needs the session the link's page set; without one the paper's page offers it
     // after signing in.

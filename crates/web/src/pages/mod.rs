@@ -119,13 +119,10 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(Failure::from)
 }
 
-/// The user's link epoch, if the user exists.
-async fn epoch_of(shared: &Arc<Shared>, user: &str) -> Result<Option<u32>, Failure> {
-    let user = user.to_owned();
-    blocking(shared, move |service| {
-        service.read_store(move |store| Ok(store.user(&user)?.map(|u| u.settings.links_epoch)))
-    })
-    .await
+/// The user's link epoch, if the user exists: from the daemon's memory (a store read the
+/// first time), so checking a session costs no hand-off to a blocking thread.
+fn epoch_of(shared: &Arc<Shared>, user: &str) -> Result<Option<u32>, Failure> {
+    shared.service.link_epoch(user).map_err(Failure::from)
 }
 
 /// The claim of a token whose user exists and whose epoch is current; a short delay and none
@@ -133,7 +130,7 @@ async fn epoch_of(shared: &Arc<Shared>, user: &str) -> Result<Option<u32>, Failu
 pub async fn valid_claim(shared: &Arc<Shared>, token: &str) -> Result<Option<Claim>, Failure> {
     let claim = tokens::check(shared.links.signer(), token, paperscout_store::now());
     if let Some(claim) = claim
-        && epoch_of(shared, claim.user()).await? == Some(claim.epoch())
+        && epoch_of(shared, claim.user())? == Some(claim.epoch())
     {
         return Ok(Some(claim));
     }
@@ -146,6 +143,14 @@ pub async fn session(
     shared: &Arc<Shared>,
     headers: &HeaderMap,
 ) -> Result<Option<Session>, Failure> {
+    Ok(session_and_token(shared, headers)?.map(|(session, _)| session))
+}
+
+/// The valid session of a request's cookie, with the cookie's token.
+fn session_and_token(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+) -> Result<Option<(Session, String)>, Failure> {
     let Some(token) = cookie(headers, COOKIE) else {
         return Ok(None);
     };
@@ -153,13 +158,14 @@ pub async fn session(
     let Some(Claim::Session { user, epoch, .. }) = claim else {
         return Ok(None);
     };
-    if epoch_of(shared, &user).await? != Some(epoch) {
+    if epoch_of(shared, &user)? != Some(epoch) {
         return Ok(None);
     }
-    Ok(Some(Session {
+    let session = Session {
         csrf: csrf_of(shared.links.signer(), &token),
         user,
-    }))
+    };
+    Ok(Some((session, token)))
 }
 
 /// The session, or the way to the sign-in page.
@@ -177,10 +183,7 @@ pub async fn posted_by(
     headers: &HeaderMap,
     csrf: &str,
 ) -> Result<Session, Failure> {
-    let session = session(shared, headers)
-        .await?
-        .ok_or_else(Failure::forbidden)?;
-    let token = cookie(headers, COOKIE).unwrap_or_default();
+    let (session, token) = session_and_token(shared, headers)?.ok_or_else(Failure::forbidden)?;
     if !tokens::csrf_checks(shared.links.signer(), &token, csrf) {
         return Err(Failure::forbidden());
     }

@@ -55,7 +55,11 @@ pub async fn rate(
         kind,
         papers: vec![form.paper],
     };
-    blocking(&shared, move |service| service.feedback(&request)).await?;
+    shared
+        .service
+        .feedback_async(request)
+        .await
+        .map_err(Failure::from)?;
     if wants_json(&headers) {
         let message = format!("{} It takes effect in your next digest.", rated_as(kind));
         return Ok(Json(serde_json::json!({"kind": kind, "message": message})).into_response());
