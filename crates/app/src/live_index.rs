@@ -219,6 +219,20 @@ mod tests {
         .expect("opened")
     }
 
+    /// Stores and embeds an eighth paper, `arXiv:2503.10007`.
+    fn add_graph_kernels(store: &mut MemoryStore) {
+        let paper = testing::paper("2503.10007", "2025-03-18", "Graph kernels", "Kernels.", &[]);
+        let vector = Words::vector(&paper.embedding_text());
+        let write = PaperWrite {
+            paper: &paper,
+            source: "test",
+            embedding: Some(&vector),
+        };
+        store
+            .write_papers(&[write], Some(Words::new().key()), 2)
+            .expect("written");
+    }
+
     /// The saved index's points file, whichever generation is current.
     fn points_file(data_dir: &Path) -> PathBuf {
         let dir = dir_for(data_dir, Words::new().key());
@@ -243,16 +257,7 @@ mod tests {
 
         let (_, opened) = open_in(&store, data.path());
         assert_eq!(opened.unsaved_because, None);
-        let paper = testing::paper("2503.10007", "2025-03-18", "Graph kernels", "Kernels.", &[]);
-        let vector = Words::vector(&paper.embedding_text());
-        let write = PaperWrite {
-            paper: &paper,
-            source: "test",
-            embedding: Some(&vector),
-        };
-        store
-            .write_papers(&[write], Some(Words::new().key()), 2)
-            .expect("written");
+        add_graph_kernels(&mut store);
         // The switch to the new generation fails: the generation written for it goes.
         fs_err::create_dir(dir.join("CURRENT.tmp")).expect("in the way");
         let (index, opened) = open_in(&store, data.path());
@@ -289,16 +294,7 @@ mod tests {
         assert_eq!(opened.rebuilt_because, None, "the saved index is used");
         assert_eq!((index.len(), opened.caught_up), (7, 0));
 
-        let paper = testing::paper("2503.10007", "2025-03-18", "Graph kernels", "Kernels.", &[]);
-        let vector = Words::vector(&paper.embedding_text());
-        let write = PaperWrite {
-            paper: &paper,
-            source: "test",
-            embedding: Some(&vector),
-        };
-        store
-            .write_papers(&[write], Some(Words::new().key()), 2)
-            .expect("written");
+        add_graph_kernels(&mut store);
         let (index, opened) = open_in(&store, data.path());
         assert_eq!((opened.rebuilt_because, opened.caught_up), (None, 1));
         assert_eq!(
