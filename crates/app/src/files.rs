@@ -2,7 +2,7 @@
 //! half of it.
 
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::{AppError, Result};
 
@@ -37,6 +37,14 @@ pub fn write_in_one_rename<T>(
         )
     })?;
     Ok(value)
+}
+
+/// Where a file waits until the step that makes it real (a record in the store) is done:
+/// its path with `.pending` added (`2025-03-18.md` → `2025-03-18.md.pending`).
+pub fn pending_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".pending");
+    PathBuf::from(name)
 }
 
 /// Writes `content` to `path` in one rename.

@@ -21,6 +21,7 @@ use paperscout_store::{Delivery, NewMail, Store};
 
 use crate::choose::{self, Digest, TextEmbedder, Window};
 use crate::error::{AppError, Result};
+use crate::files::pending_path;
 use crate::mail::Mailer;
 use crate::render::{self, Format};
 
@@ -56,10 +57,10 @@ pub fn deliver(
             existing.display()
         )));
     }
-    write_synced(&pending(&files.data), &to_json(&digest)?)?;
+    write_synced(&pending_path(&files.data), &to_json(&digest)?)?;
     if let Some(rendered) = &files.rendered {
         let text = render::render(&digest, format, paperscout_store::now());
-        write_synced(&pending(rendered), &text)?;
+        write_synced(&pending_path(rendered), &text)?;
     }
     let email = store.user(user)?.and_then(|u| u.settings.email);
     let message = match (&email, mailer) {
@@ -84,14 +85,14 @@ pub fn deliver(
     if let Err(err) = recorded {
         // Nothing was recorded: the pending files go, as recovery would remove them.
         for path in files.all() {
-            let _ = std::fs::remove_file(pending(path));
+            let _ = std::fs::remove_file(pending_path(path));
         }
         return Err(err.into());
     }
     if let Some(rendered) = &files.rendered {
-        fs_err::rename(pending(rendered), rendered)?;
+        fs_err::rename(pending_path(rendered), rendered)?;
     }
-    fs_err::rename(pending(&files.data), &files.data)?;
+    fs_err::rename(pending_path(&files.data), &files.data)?;
     Ok(Some(files.rendered.unwrap_or(files.data)))
 }
 
@@ -223,14 +224,6 @@ impl Files {
     fn all(&self) -> impl Iterator<Item = &PathBuf> {
         std::iter::once(&self.data).chain(&self.rendered)
     }
-}
-
-fn pending(path: &Path) -> PathBuf {
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default();
-    path.with_extension(format!("{extension}.pending"))
 }
 
 fn file_name(path: &Path) -> &str {

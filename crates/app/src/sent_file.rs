@@ -8,14 +8,15 @@
 //! they are chosen again. A crash after leaves one whose papers are: it is completed into
 //! `<out>`. Either way no paper is sent twice, and none recorded as sent is in no file.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use paperscout_store::Store;
 
+use crate::crash;
 use crate::error::{AppError, Result};
-use crate::{crash, files};
+use crate::files::{self, pending_path};
 
 /// What `<out>.pending` holds.
 #[derive(Debug, Serialize, Deserialize)]
@@ -23,13 +24,6 @@ struct Pending {
     user: String,
     papers: Vec<String>,
     content: String,
-}
-
-/// The pending file of an output.
-pub fn pending_path(out: &Path) -> PathBuf {
-    let mut name = out.as_os_str().to_owned();
-    name.push(".pending");
-    PathBuf::from(name)
 }
 
 /// Writes `content` to `out` and records `paper_ids` as sent to `user`, in the crash-safe

@@ -23,14 +23,6 @@ pub const MAX_CATEGORIES: usize = 200;
 /// are under 20).
 const MAX_CATEGORY_LEN: usize = 32;
 
-/// The start of a text to quote in a message, whatever its length.
-fn first_chars(text: &str, most: usize) -> String {
-    match text.char_indices().nth(most) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_owned(),
-    }
-}
-
 /// Refuses a category filter that is too long or names what cannot be a category.
 fn check_categories(categories: &[String]) -> Result<()> {
     if categories.len() > MAX_CATEGORIES {
@@ -47,10 +39,11 @@ fn check_categories(categories: &[String]) -> Result<()> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
         if !shaped {
+            let mut quoted = category.clone();
+            paperscout_ingest::limits::cut_text(&mut quoted, MAX_CATEGORY_LEN);
             return Err(DaemonError::BadRequest(format!(
-                "{:?} is not an arXiv category: give names like `cs.LG` or `cs`, at most \
-                 {MAX_CATEGORY_LEN} letters, digits, dots and dashes",
-                first_chars(category, MAX_CATEGORY_LEN)
+                "{quoted:?} is not an arXiv category: give names like `cs.LG` or `cs`, at most \
+                 {MAX_CATEGORY_LEN} letters, digits, dots and dashes"
             )));
         }
     }
