@@ -36,8 +36,9 @@ use service::{Service, ServiceOptions};
 
 /// How often a changed index is saved while the daemon runs.
 const SAVE_EVERY: Duration = Duration::from_secs(60);
-/// How often the index's tombstones are checked against the compaction threshold.
-const COMPACT_CHECK_EVERY: Duration = Duration::from_secs(5);
+/// How often the index's tombstones are checked against the compaction threshold and the
+/// store's write-ahead log is checkpointed.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// What `paperscout serve`'s flags chose; each beats the config file's `[daemon]` key.
 #[derive(Debug, Clone, Default)]
@@ -274,13 +275,14 @@ async fn watch_signals(
     Ok(())
 }
 
-/// The index's upkeep: a compaction when tombstones pass the threshold (checked every
-/// `COMPACT_CHECK_EVERY`, run in the background), and a save every `SAVE_EVERY` if it changed.
+/// The upkeep: every `UPKEEP_EVERY`, a compaction of the index when tombstones pass the
+/// threshold (run in the background) and a checkpoint of the store's log; a save of the index
+/// every `SAVE_EVERY` if it changed.
 async fn save_periodically(service: Arc<Service>, mut stopped: watch::Receiver<bool>) {
     let mut last_save = Instant::now();
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(COMPACT_CHECK_EVERY) => {}
+            _ = tokio::time::sleep(UPKEEP_EVERY) => {}
             _ = stopped.changed() => return,
         }
         let compacting = Arc::clone(&service);
@@ -288,6 +290,12 @@ async fn save_periodically(service: Arc<Service>, mut stopped: watch::Receiver<b
             Ok(Ok(_)) => {}
             Ok(Err(err)) => tracing::warn!("could not compact the index: {err}"),
             Err(err) => tracing::warn!("compacting the index panicked: {err}"),
+        }
+        let checkpointing = Arc::clone(&service);
+        match tokio::task::spawn_blocking(move || checkpointing.checkpoint_store()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!("could not checkpoint the store's log: {err}"),
+            Err(err) => tracing::warn!("checkpointing the store's log panicked: {err}"),
         }
         if last_save.elapsed() < SAVE_EVERY {
             continue;

@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+mod checkpoint;
 mod error;
 mod lock;
 mod memory;
@@ -21,6 +22,7 @@ mod store;
 
 use std::path::{Path, PathBuf};
 
+pub use checkpoint::{Checkpoint, Checkpointer};
 pub use error::{Result, StoreError};
 pub use lock::lock_path;
 pub use memory::MemoryStore;

@@ -187,6 +187,11 @@ impl SqliteStore {
         &self.path
     }
 
+    /// The connection, for the store's other modules.
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
     fn writable(&mut self) -> Result<&mut Connection> {
         if self.lock.is_none() {
             return Err(StoreError::ReadOnly);

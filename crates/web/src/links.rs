@@ -139,6 +139,17 @@ pub fn action_of(action: LinkAction) -> Action {
     }
 }
 
+/// A token's action as the digest link that carries it, whose label its button repeats.
+pub fn link_action_of(action: Action) -> LinkAction {
+    match action {
+        Action::Open => LinkAction::Open,
+        Action::Rate(FeedbackKind::Like) => LinkAction::Like,
+        Action::Rate(FeedbackKind::Save) => LinkAction::Save,
+        Action::Rate(FeedbackKind::Dislike) => LinkAction::Dislike,
+        Action::Rate(FeedbackKind::Dismiss) => LinkAction::Dismiss,
+    }
+}
+
 impl PickLinks for UserLinks {
     fn link(&self, user: &str, paper_id: &str, action: LinkAction) -> String {
         // A digest is one user's; a link for anyone else would be a bug, so it goes nowhere.
@@ -229,5 +240,18 @@ mod tests {
         assert_eq!(action, Action::Rate(FeedbackKind::Dislike));
         let behind_proxy = base_url("127.0.0.1:8737", Some("https://papers.lab.org/ps/"));
         assert_eq!(behind_proxy, "https://papers.lab.org/ps");
+    }
+
+    #[test]
+    fn a_token_action_maps_back_to_the_link_that_carried_it() {
+        for action in [
+            LinkAction::Open,
+            LinkAction::Like,
+            LinkAction::Save,
+            LinkAction::Dislike,
+            LinkAction::Dismiss,
+        ] {
+            assert_eq!(link_action_of(action_of(action)), action);
+        }
     }
 }

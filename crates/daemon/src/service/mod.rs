@@ -113,6 +113,9 @@ impl Readers {
 /// Everything the daemon serves from.
 pub struct Service {
     writer: Arc<Mutex<SqliteStore>>,
+    /// Copies the store's write-ahead log into its file, off the writer's path (the writer's
+    /// commits no longer do: a rating would wait for it).
+    checkpointer: Mutex<paperscout_store::Checkpointer>,
     /// The thread that writes ratings in groups (see `ratings`).
     ratings: ratings::RatingWriter,
     readers: Readers,
@@ -174,7 +177,9 @@ impl Service {
     /// reads the catalogue.
     pub fn open(settings: &Settings, options: ServiceOptions) -> Result<Self> {
         let store_path = paperscout_store::file_in(&settings.data_dir);
-        let writer = SqliteStore::open(&store_path)?;
+        let mut writer = SqliteStore::open(&store_path)?;
+        writer.defer_checkpoints()?;
+        let checkpointer = Mutex::new(writer.checkpointer()?);
         let model = StoreModel::load(settings)?;
         // One pass over the stored papers fills the catalogue and the index's payloads.
         let mut catalog = Catalog::default();
@@ -203,6 +208,7 @@ impl Service {
             .map_err(|err| DaemonError::io("could not start the ratings' thread", err))?;
         Ok(Self {
             writer,
+            checkpointer,
             readers: Readers {
                 path: store_path,
                 idle: Mutex::new(Vec::new()),

@@ -1,11 +1,12 @@
-//! `stats` and `health`, and the index's upkeep: compaction in the background and saving.
+//! `stats` and `health`, and the upkeep: the index's compaction in the background and saving, and
+//! the store's log checkpoints.
 
 use std::sync::atomic::Ordering;
 
 use paperscout_proto::{CatalogStats, HealthAnswer, IndexStats, ModelStats, StatsAnswer};
 use paperscout_store::Store;
 
-use super::{Service, read};
+use super::{Service, lock, read};
 use crate::error::Result;
 
 impl Service {
@@ -55,5 +56,14 @@ impl Service {
     /// Makes the index's changes durable (saves the HNSW index if it changed).
     pub fn persist(&self) -> Result<()> {
         Ok(self.index.flush()?)
+    }
+
+    /// Checkpoints the store's write-ahead log (see `paperscout_store::Checkpointer`).
+    pub fn checkpoint_store(&self) -> Result<()> {
+        let done = lock(&self.checkpointer).checkpoint()?;
+        if done.copied_pages < done.log_pages {
+            tracing::debug!(?done, "a reader holds part of the store's log back");
+        }
+        Ok(())
     }
 }

@@ -81,16 +81,13 @@ async fn paper_of(shared: &Arc<Shared>, id: &str) -> Result<paperscout_types::Pa
     .await
 }
 
-fn action_label(action: Action) -> &'static str {
-    match action {
-        Action::Open => "Open",
-        Action::Rate(kind) => match kind {
-            paperscout_store::FeedbackKind::Like => "More like this",
-            paperscout_store::FeedbackKind::Save => "Save it",
-            paperscout_store::FeedbackKind::Dislike => "Not for me",
-            paperscout_store::FeedbackKind::Dismiss => "Dismiss it",
-        },
-    }
+/// The button of a mail link's page reads as the link did in the mail.
+fn action_label(action: Action) -> String {
+    let label = crate::links::link_action_of(action).label();
+    let mut chars = label.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
 }
 
 /// `GET /m/TOKEN`: the paper and one button that does what the link says. Reading changes
