@@ -28,7 +28,8 @@ help:
 model:
 	models/fetch
 
-# The dev profile with optimised dependencies (see Cargo.toml): fast to build, fast enough to run.
+# The dev profile, its hot dependencies optimised (see Cargo.toml): quick to build, fast enough to
+# run, and the same build `make test` uses.
 build:
 	$(CARGO) build --bins
 
