@@ -276,8 +276,8 @@ async fn watch_signals(
 }
 
 /// The upkeep: every `UPKEEP_EVERY`, a compaction of the index when tombstones pass the
-/// threshold (run in the background) and a checkpoint of the store's log; a save of the index
-/// every `SAVE_EVERY` if it changed.
+/// threshold and a checkpoint of the store's log; a save of the index every `SAVE_EVERY` if it
+/// changed. Each round is one blocking task, so the jobs never run beside each other.
 async fn save_periodically(service: Arc<Service>, mut stopped: watch::Receiver<bool>) {
     let mut last_save = Instant::now();
     loop {
@@ -285,28 +285,27 @@ async fn save_periodically(service: Arc<Service>, mut stopped: watch::Receiver<b
             _ = tokio::time::sleep(UPKEEP_EVERY) => {}
             _ = stopped.changed() => return,
         }
-        let compacting = Arc::clone(&service);
-        match tokio::task::spawn_blocking(move || compacting.maintain_index()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(err)) => tracing::warn!("could not compact the index: {err}"),
-            Err(err) => tracing::warn!("compacting the index panicked: {err}"),
+        let save_due = last_save.elapsed() >= SAVE_EVERY;
+        if save_due {
+            last_save = Instant::now();
         }
-        let checkpointing = Arc::clone(&service);
-        match tokio::task::spawn_blocking(move || checkpointing.checkpoint_store()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => tracing::warn!("could not checkpoint the store's log: {err}"),
-            Err(err) => tracing::warn!("checkpointing the store's log panicked: {err}"),
+        let upkeeping = Arc::clone(&service);
+        if let Err(err) = tokio::task::spawn_blocking(move || upkeep(&upkeeping, save_due)).await {
+            tracing::warn!("the daemon's upkeep panicked: {err}");
         }
-        if last_save.elapsed() < SAVE_EVERY {
-            continue;
-        }
-        last_save = Instant::now();
-        let saving = Arc::clone(&service);
-        match tokio::task::spawn_blocking(move || saving.persist()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => tracing::warn!("could not save the index: {err}"),
-            Err(err) => tracing::warn!("saving the index panicked: {err}"),
-        }
+    }
+}
+
+/// One round of upkeep; a job that fails is logged and the next one still runs.
+fn upkeep(service: &Service, save_due: bool) {
+    if let Err(err) = service.maintain_index() {
+        tracing::warn!("could not compact the index: {err}");
+    }
+    if let Err(err) = service.checkpoint_store() {
+        tracing::warn!("could not checkpoint the store's log: {err}");
+    }
+    if save_due && let Err(err) = service.persist() {
+        tracing::warn!("could not save the index: {err}");
     }
 }
 

@@ -11,10 +11,10 @@
 
 use std::path::Path;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 
-use crate::error::{Result, StoreError};
-use crate::sqlite::SqliteStore;
+use crate::error::Result;
+use crate::sqlite::{self, SqliteStore};
 
 /// The largest the log file is left on disk after a checkpoint has emptied it, in bytes; a
 /// big ingest may grow it far past this between two checkpoints.
@@ -54,11 +54,7 @@ pub struct Checkpointer {
 
 impl Checkpointer {
     fn open(path: &Path) -> Result<Self> {
-        let connection = Connection::open(path).map_err(|source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        let connection = sqlite::connect(path, OpenFlags::default())?;
         // The copy is synced before the log is reused, as at any checkpoint.
         connection.pragma_update(None, "synchronous", "FULL")?;
         Ok(Self { connection })
@@ -85,9 +81,7 @@ mod tests {
     use crate::Store;
 
     fn log_bytes(store: &Path) -> u64 {
-        let mut wal = store.as_os_str().to_owned();
-        wal.push("-wal");
-        std::fs::metadata(Path::new(&wal)).map_or(0, |meta| meta.len())
+        std::fs::metadata(sqlite::log_path(store)).map_or(0, |meta| meta.len())
     }
 
     fn write_users(store: &mut SqliteStore, from: usize, count: usize) {

@@ -59,10 +59,7 @@ impl SqliteStore {
             fs_err::create_dir_all(dir)?;
         }
         let lock = WriterLock::acquire(path)?;
-        let mut connection = Connection::open(path).map_err(|source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let mut connection = connect(path, OpenFlags::default())?;
         configure(&connection)?;
         let found = schema::version(&connection)?;
         check_not_too_new(path, found)?;
@@ -157,12 +154,7 @@ impl SqliteStore {
             });
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let connection =
-            Connection::open_with_flags(path, flags).map_err(|source| StoreError::Open {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        let connection = connect(path, flags)?;
         let found = schema::version(&connection)?;
         check_not_too_new(path, found)?;
         if found < schema::current_version() {
@@ -204,8 +196,26 @@ impl SqliteStore {
     }
 }
 
-fn configure(connection: &Connection) -> Result<()> {
+/// Opens a connection to the database file at `path`, waiting up to 5 s for a lock another
+/// connection holds rather than failing at once.
+pub(crate) fn connect(path: &Path, flags: OpenFlags) -> Result<Connection> {
+    let connection =
+        Connection::open_with_flags(path, flags).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(connection)
+}
+
+/// The write-ahead log beside the database file at `path`.
+pub(crate) fn log_path(path: &Path) -> PathBuf {
+    let mut log = path.as_os_str().to_owned();
+    log.push("-wal");
+    PathBuf::from(log)
+}
+
+fn configure(connection: &Connection) -> Result<()> {
     connection
         .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))?;
     connection.pragma_update(None, "synchronous", "FULL")?;
@@ -692,8 +702,6 @@ impl Store for SqliteStore {
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let file_size = |path: &Path| std::fs::metadata(path).map_or(0, |meta| meta.len());
-        let mut wal = self.path.as_os_str().to_owned();
-        wal.push("-wal");
         Ok(Stats {
             papers,
             embeddings: models.iter().map(|model| model.count).sum(),
@@ -701,7 +709,7 @@ impl Store for SqliteStore {
             users,
             first_date,
             last_date,
-            file_bytes: Some(file_size(&self.path) + file_size(Path::new(&wal))),
+            file_bytes: Some(file_size(&self.path) + file_size(&log_path(&self.path))),
         })
     }
 
