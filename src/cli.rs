@@ -143,6 +143,9 @@ pub enum Command {
     Save(FeedbackArgs),
     /// Record that a user is not interested in papers (never shown again).
     Dismiss(FeedbackArgs),
+    /// Forget a user's ratings of papers (likes, dislikes, saves, dismissals), as if never
+    /// given: the next ranking no longer counts them.
+    Undo(FeedbackArgs),
 
     /// Choose a user's papers of a day: ranked, diversified, each explained; then record them as
     /// sent, so no paper is sent twice.

@@ -67,6 +67,14 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Dislike(args) => feedback(cli, FeedbackKind::Dislike, args),
         Command::Save(args) => feedback(cli, FeedbackKind::Save, args),
         Command::Dismiss(args) => feedback(cli, FeedbackKind::Dismiss, args),
+        Command::Undo(args) => {
+            let settings = resolve(None)?;
+            if paperscout_daemon::running(&settings) {
+                commands::remote::undo(&args.user, &args.papers, &settings, quiet)
+            } else {
+                commands::user::undo(&args.user, &args.papers, &settings, quiet)
+            }
+        }
         Command::Digest(args) => {
             let settings = resolve(Some(&args.model))?;
             if paperscout_daemon::running(&settings) {

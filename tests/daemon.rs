@@ -372,6 +372,11 @@ fn the_daemon_answers_every_kind_of_query_and_stops_cleanly() {
         "image generation",
     ]);
     cli(&["like", "ada", &ids[3]]);
+    // An undo through the daemon forgets the rating; the like is then given again.
+    cli(&["undo", "ada", &ids[3]]);
+    let shown: Value = serde_json::from_slice(&cli(&["user", "show", "ada", "--json"])).unwrap();
+    assert_eq!(shown["feedback"].as_array().unwrap().len(), 0, "{shown}");
+    cli(&["like", "ada", &ids[3]]);
     let shown: Value = serde_json::from_slice(&cli(&["user", "show", "ada", "--json"])).unwrap();
     assert_eq!(shown["profile"].as_array().unwrap().len(), 3, "{shown}");
     assert_eq!(shown["feedback"].as_array().unwrap().len(), 1, "{shown}");

@@ -112,10 +112,21 @@ fn digests_are_explained_never_repeat_and_dry_runs_record_nothing() {
     let second_day = ingest_sample(home.path(), 328, 40).unwrap();
     let disliked = second_day[0].clone();
     let output = paperscout(home.path())
-        .args(["dislike", "ada", &disliked])
+        .args(["dislike", "ada", &disliked, &second_day[1]])
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
+    // Second thoughts about one of them: the undo forgets it as if never given.
+    let output = paperscout(home.path())
+        .args(["undo", "ada", &second_day[1]])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!("ada: forgot the rating of {}", second_day[1])),
+        "{}",
+        stderr(&output)
+    );
     let next = digest(home.path(), &["--date", "2025-03-19", "--size", "8"]);
     let first_ids: HashSet<String> = ids(&first).into_iter().collect();
     assert!(!ids(&next).is_empty(), "{next}");
@@ -134,7 +145,9 @@ fn digests_are_explained_never_repeat_and_dry_runs_record_nothing() {
         shown["sent"].as_u64(),
         Some((ids(&first).len() + ids(&next).len()) as u64)
     );
+    assert_eq!(shown["feedback"].as_array().unwrap().len(), 1, "{shown}");
     assert_eq!(shown["feedback"][0]["kind"], "dislike");
+    assert_eq!(shown["feedback"][0]["paper_id"], disliked.as_str());
 }
 
 #[test]

@@ -87,7 +87,11 @@ pub fn run(args: &IngestArgs, settings: &Settings, quiet: bool) -> Result<()> {
         if !quiet && !args.json {
             eprintln!(
                 "{}",
-                describe(source, &report, source_started.elapsed().as_secs_f64())
+                paperscout_proto::tables::ingest_line(
+                    source,
+                    &report,
+                    source_started.elapsed().as_secs_f64()
+                )
             );
         }
         summary.total.absorb(&report);
@@ -99,40 +103,10 @@ pub fn run(args: &IngestArgs, settings: &Settings, quiet: bool) -> Result<()> {
         serde_json::to_writer_pretty(&mut out, &summary)?;
         writeln!(out)?;
     } else if !quiet && summary.sources.len() > 1 {
-        eprintln!("{}", describe("in all", &summary.total, summary.seconds));
-    }
-    Ok(())
-}
-
-fn describe(source: &str, report: &Report, seconds: f64) -> String {
-    let written = &report.written;
-    let mut line = format!(
-        "{source}: {} papers read in {seconds:.1} s ({:.0} papers/s): {} new, {} updated, {} \
-         unchanged",
-        report.read,
-        report.read as f64 / seconds.max(1e-9),
-        written.added,
-        written.updated,
-        written.unchanged,
-    );
-    if written.older > 0 {
-        line += &format!(", {} older than stored", written.older);
-    }
-    line += &format!("; {} embedded", written.embedded);
-    if report.embed_seconds > 0.0 {
-        line += &format!(
-            " ({:.0}% of the time in the model)",
-            100.0 * report.embed_seconds / seconds.max(1e-9)
+        eprintln!(
+            "{}",
+            paperscout_proto::tables::ingest_line("in all", &summary.total, summary.seconds)
         );
     }
-    if report.deleted > 0 {
-        line += &format!("; {} deleted upstream", report.deleted);
-    }
-    if report.shortened > 0 {
-        line += &format!("; {} with over-long fields cut", report.shortened);
-    }
-    if report.bad > 0 {
-        line += &format!("; {} bad records skipped", report.bad);
-    }
-    line
+    Ok(())
 }

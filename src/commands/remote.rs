@@ -6,10 +6,9 @@ use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 use paperscout_app::Settings;
-use paperscout_app::users::SettingsChange;
 use paperscout_proto::{
-    Client, DigestAction, DigestRequest, FeedbackRequest, IngestRequest, Op, UserAction,
-    UserAnswer, UserRequest,
+    Client, DigestAction, DigestRequest, FeedbackRequest, IngestRequest, Op, UndoRequest,
+    UserAction, UserAnswer, UserRequest,
 };
 use paperscout_store::FeedbackKind;
 
@@ -41,6 +40,19 @@ pub fn feedback(
     Ok(())
 }
 
+/// `undo USER PAPER...`.
+pub fn undo(user: &str, papers: &[String], settings: &Settings, quiet: bool) -> Result<()> {
+    let request = UndoRequest {
+        user: user.to_owned(),
+        papers: papers.to_vec(),
+    };
+    let answer = call(settings, request)?;
+    if !quiet {
+        eprint!("{}", paperscout_proto::tables::undo_lines(&answer));
+    }
+    Ok(())
+}
+
 /// `user add` and `user remove`; the reading subcommands read the store directly.
 pub fn user(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()> {
     let request = match command {
@@ -58,72 +70,31 @@ pub fn user(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<(
             }
             let keys = super::read_keys(papers.as_deref())?;
             UserRequest {
-                action: UserAction::Add,
-                name: Some(name.clone()),
                 papers: keys,
                 interests: interests.clone(),
-                settings: SettingsChange::default(),
+                ..UserRequest::new(UserAction::Add, name)
             }
         }
-        UserCommand::Remove { name } => UserRequest {
-            action: UserAction::Remove,
-            name: Some(name.clone()),
-            papers: Vec::new(),
-            interests: Vec::new(),
-            settings: SettingsChange::default(),
-        },
+        UserCommand::Remove { name } => UserRequest::new(UserAction::Remove, name),
         UserCommand::Set { name, change } => UserRequest {
-            action: UserAction::Set,
-            name: Some(name.clone()),
-            papers: Vec::new(),
-            interests: Vec::new(),
             settings: change.change(),
+            ..UserRequest::new(UserAction::Set, name)
         },
         UserCommand::Link {
             name, revoke: true, ..
-        } => UserRequest {
-            action: UserAction::RevokeLinks,
-            name: Some(name.clone()),
-            papers: Vec::new(),
-            interests: Vec::new(),
-            settings: SettingsChange::default(),
-        },
+        } => UserRequest::new(UserAction::RevokeLinks, name),
         UserCommand::List { .. } | UserCommand::Show { .. } | UserCommand::Link { .. } => {
             return crate::commands::user::run(command, settings, quiet);
         }
     };
     let answer = call(settings, request)?;
-    if quiet {
-        return Ok(());
+    if let UserAnswer::Added(added) = &answer {
+        for key in &added.unknown {
+            tracing::warn!("{key} is not in the store; ingest it first, then add it again");
+        }
     }
-    match answer {
-        UserAnswer::Set(set) => {
-            eprint!(
-                "{}",
-                paperscout_proto::tables::settings_lines(&set.user, &set.settings)
-            );
-        }
-        UserAnswer::Removed(removed) => eprintln!(
-            "removed user {} with their profile, feedback and digest history",
-            removed.removed
-        ),
-        UserAnswer::Added(added) => {
-            for key in &added.unknown {
-                tracing::warn!("{key} is not in the store; ingest it first, then add it again");
-            }
-            eprintln!(
-                "{} user {}: {} profile items added, {} unknown papers",
-                if added.created { "created" } else { "updated" },
-                added.user,
-                added.added,
-                added.unknown.len(),
-            );
-        }
-        UserAnswer::Revoked(revoked) => eprintln!(
-            "every web link and session of {} has ended",
-            revoked.revoked
-        ),
-        UserAnswer::List(_) | UserAnswer::Show(_) => {}
+    if !quiet {
+        eprint!("{}", paperscout_proto::tables::user_lines(&answer));
     }
     Ok(())
 }
@@ -207,17 +178,9 @@ pub fn ingest(args: &IngestArgs, settings: &Settings, quiet: bool) -> Result<()>
             tracing::warn!("{bad}; skipped");
         }
         if !quiet && !args.json {
-            let report = &answer.report;
-            eprintln!(
-                "{source}: {} papers read by the daemon in {:.1} s: {} new, {} updated, {} \
-                 unchanged; {} embedded",
-                report.read,
-                answer.seconds,
-                report.written.added,
-                report.written.updated,
-                report.written.unchanged,
-                report.written.embedded,
-            );
+            let line =
+                paperscout_proto::tables::ingest_line(source, &answer.report, answer.seconds);
+            eprintln!("{line}");
         }
         reports.push(answer);
     }

@@ -6,8 +6,10 @@ use std::io::Write;
 use anyhow::{Result, bail};
 use paperscout_store::{FeedbackKind, ProfileSubject, SqliteStore, Store};
 
-use paperscout_proto::FeedbackAnswer;
-use paperscout_proto::tables::{feedback_lines, settings_lines};
+use paperscout_proto::tables::{feedback_lines, settings_lines, undo_lines, user_lines};
+use paperscout_proto::{
+    Added, FeedbackAnswer, Removed, Revoked, SettingsSet, UndoAnswer, UserAnswer,
+};
 
 use crate::cli::UserCommand;
 use paperscout_app::Settings;
@@ -57,18 +59,16 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
                     done.external
                 );
             }
-            let (created, added, unknown) = (done.created, done.added, done.unknown);
-            for key in &unknown {
+            for key in &done.unknown {
                 tracing::warn!("{key} is not in the store; ingest it first, then add it again");
             }
-            if !quiet {
-                let verb = if created { "created" } else { "updated" };
-                eprintln!(
-                    "{verb} user {name}: {added} profile items added, {} unknown papers",
-                    unknown.len()
-                );
-            }
-            Ok(())
+            let answer = UserAnswer::Added(Added {
+                user: name.clone(),
+                created: done.created,
+                added: done.added,
+                unknown: done.unknown,
+            });
+            report(&answer, quiet)
         }
         UserCommand::List { json } => {
             let store = SqliteStore::open_read_only(&path)?;
@@ -121,11 +121,12 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
                 );
             }
             let mut store = SqliteStore::open(&path)?;
-            let now = paperscout_app::users::change_settings(&mut store, name, &change)?;
-            if !quiet {
-                eprint!("{}", settings_lines(name, &now));
-            }
-            Ok(())
+            let settings = paperscout_app::users::change_settings(&mut store, name, &change)?;
+            let answer = UserAnswer::Set(SettingsSet {
+                user: name.clone(),
+                settings,
+            });
+            report(&answer, quiet)
         }
         UserCommand::Link {
             name,
@@ -135,13 +136,12 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
         } => {
             if *revoke {
                 let mut store = SqliteStore::open(&path)?;
-                paperscout_app::users::revoke_links(&mut store, name)?;
-                if !quiet {
-                    eprintln!(
-                        "every web link and session of {name} has ended; `paperscout user link {name}` makes a new one"
-                    );
-                }
-                return Ok(());
+                let links_epoch = paperscout_app::users::revoke_links(&mut store, name)?;
+                let answer = UserAnswer::Revoked(Revoked {
+                    revoked: name.clone(),
+                    links_epoch,
+                });
+                return report(&answer, quiet);
             }
             let store = SqliteStore::open_read_only(&path)?;
             let user = store
@@ -162,12 +162,31 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
             if !store.remove_user(name)? {
                 return Err(paperscout_store::StoreError::NoSuchUser(name.clone()).into());
             }
-            if !quiet {
-                eprintln!("removed user {name} with their profile, feedback and digest history");
-            }
-            Ok(())
+            let answer = UserAnswer::Removed(Removed {
+                removed: name.clone(),
+            });
+            report(&answer, quiet)
         }
     }
+}
+
+/// What a changing command did, as the remote command prints it too.
+fn report(answer: &UserAnswer, quiet: bool) -> Result<()> {
+    if !quiet {
+        eprint!("{}", user_lines(answer));
+    }
+    Ok(())
+}
+
+/// Runs `paperscout undo USER PAPER...`.
+pub fn undo(user: &str, papers: &[String], settings: &Settings, quiet: bool) -> Result<()> {
+    let mut store = SqliteStore::open(&paperscout_store::file_in(&settings.data_dir))?;
+    let undone = paperscout_app::users::undo_feedback(&mut store, user, papers)?;
+    if !quiet {
+        let answer = UndoAnswer::new(user, undone);
+        eprint!("{}", undo_lines(&answer));
+    }
+    Ok(())
 }
 
 /// Runs `paperscout like|dislike|save|dismiss USER PAPER...`.

@@ -164,15 +164,28 @@ pub fn record_feedback(
     Ok(papers)
 }
 
-/// Forgets the user's ratings of a paper (an undo). Returns the paper and how many ratings
-/// were forgotten.
-pub fn undo_feedback(store: &mut dyn Store, user: &str, key: &str) -> Result<(StoredPaper, usize)> {
+/// Forgets the user's ratings of papers (an undo). Every paper named must be stored (checked
+/// before anything is forgotten). Returns each paper with how many ratings were forgotten.
+pub fn undo_feedback(
+    store: &mut dyn Store,
+    user: &str,
+    keys: &[String],
+) -> Result<Vec<(StoredPaper, usize)>> {
     require_user(store, user)?;
-    let found = store
-        .find_paper(key)?
-        .ok_or_else(|| AppError::UnknownPaper(key.to_owned()))?;
-    let removed = store.remove_feedback(user, &found.paper.id)?;
-    Ok((found, removed))
+    let mut papers = Vec::with_capacity(keys.len());
+    for key in keys {
+        papers.push(
+            store
+                .find_paper(key)?
+                .ok_or_else(|| AppError::UnknownPaper(key.clone()))?,
+        );
+    }
+    let mut undone = Vec::with_capacity(papers.len());
+    for found in papers {
+        let removed = store.remove_feedback(user, &found.paper.id)?;
+        undone.push((found, removed));
+    }
+    Ok(undone)
 }
 
 /// Ends every web link and session of a user by moving their link epoch on. Returns the new
@@ -347,10 +360,28 @@ mod tests {
         );
         record_feedback(&mut store, "ada", FeedbackKind::Save, &key, 12).expect("changed mind");
         assert_eq!(store.feedback("ada").expect("read").len(), 2);
-        let (paper, removed) = undo_feedback(&mut store, "ada", "2503.10004").expect("undone");
-        assert_eq!((paper.paper.id.as_str(), removed), ("arXiv:2503.10004", 2));
+        let with_unknown = vec!["2503.10004".to_owned(), "2503.99999".to_owned()];
+        assert!(matches!(
+            undo_feedback(&mut store, "ada", &with_unknown),
+            Err(AppError::UnknownPaper(key)) if key == "2503.99999"
+        ));
+        assert_eq!(
+            store.feedback("ada").expect("read").len(),
+            2,
+            "an unknown paper undoes nothing"
+        );
+        let undone = undo_feedback(&mut store, "ada", &key).expect("undone");
+        assert_eq!(undone.len(), 1);
+        assert_eq!(
+            (undone[0].0.paper.id.as_str(), undone[0].1),
+            ("arXiv:2503.10004", 2)
+        );
         assert!(store.feedback("ada").expect("read").is_empty());
-        assert!(undo_feedback(&mut store, "nobody", "2503.10004").is_err());
+        assert_eq!(
+            undo_feedback(&mut store, "ada", &key).expect("again")[0].1,
+            0
+        );
+        assert!(undo_feedback(&mut store, "nobody", &key).is_err());
     }
 
     #[test]

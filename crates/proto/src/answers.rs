@@ -5,7 +5,7 @@ use paperscout_app::choose::Digest;
 use paperscout_app::mail::Delivery;
 use paperscout_app::users::Shown;
 use paperscout_ingest::Report;
-use paperscout_store::{FeedbackKind, Stats, User};
+use paperscout_store::{FeedbackKind, Stats, StoredPaper, User};
 use paperscout_types::UserSettings;
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +74,41 @@ pub struct FeedbackAnswer {
     pub kind: FeedbackKind,
     /// The papers' ids, as stored.
     pub papers: Vec<String>,
+}
+
+/// `undo`'s answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UndoAnswer {
+    /// The user.
+    pub user: String,
+    /// Each paper named, with how many of its ratings were forgotten (0: it had none).
+    pub papers: Vec<Undone>,
+}
+
+impl UndoAnswer {
+    /// The answer to an undo of `user`'s ratings: each paper with its ratings forgotten, as
+    /// `paperscout_app::users::undo_feedback` returns them.
+    pub fn new(user: &str, undone: Vec<(StoredPaper, usize)>) -> Self {
+        Self {
+            user: user.to_owned(),
+            papers: undone
+                .into_iter()
+                .map(|(found, forgotten)| Undone {
+                    paper: found.paper.id,
+                    forgotten,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One paper of an `undo`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Undone {
+    /// The paper's id, as stored.
+    pub paper: String,
+    /// Its ratings forgotten.
+    pub forgotten: usize,
 }
 
 /// `user`'s answer, one shape per action.

@@ -23,5 +23,5 @@ pub use envelope::{
 pub use ops::{Answer, HealthRequest, OPS, Op, Request, StatsRequest};
 pub use wire::{
     DigestAction, DigestRequest, FeedbackRequest, IngestRequest, QueryKind, RecommendRequest,
-    SimilarRequest, UserAction, UserRequest, WhyNotRequest,
+    SimilarRequest, UndoRequest, UserAction, UserRequest, WhyNotRequest,
 };

@@ -8,11 +8,11 @@ use serde_json::Value;
 
 use crate::answers::{
     DigestAnswer, FeedbackAnswer, HealthAnswer, IngestAnswer, SimilarAnswer, StatsAnswer,
-    UserAnswer,
+    UndoAnswer, UserAnswer,
 };
 use crate::wire::{
-    DigestRequest, FeedbackRequest, IngestRequest, RecommendRequest, SimilarRequest, UserRequest,
-    WhyNotRequest,
+    DigestRequest, FeedbackRequest, IngestRequest, RecommendRequest, SimilarRequest, UndoRequest,
+    UserRequest, WhyNotRequest,
 };
 use paperscout_app::choose::Digest;
 use paperscout_app::why_not::WhyNot;
@@ -110,6 +110,8 @@ ops! {
     Digest = "digest" (DigestRequest) -> DigestAnswer;
     /// Likes, dislikes, saves and dismissals.
     Feedback = "feedback" (FeedbackRequest) -> FeedbackAnswer;
+    /// Forget a user's ratings of papers.
+    Undo = "undo" (UndoRequest) -> UndoAnswer;
     /// Users and their profiles.
     User = "user" (UserRequest) -> UserAnswer;
     /// Papers into the store, the index and the catalogue.

@@ -6,10 +6,11 @@ use paperscout_app::why_not::WhyNot;
 
 use std::fmt::Write as _;
 
+use paperscout_ingest::Report;
 use paperscout_store::FeedbackKind;
 use paperscout_types::UserSettings;
 
-use crate::answers::{FeedbackAnswer, SimilarAnswer};
+use crate::answers::{FeedbackAnswer, SimilarAnswer, UndoAnswer, UserAnswer};
 
 /// `similar`'s answer as a table, for people.
 pub fn similar_table(result: &SimilarAnswer) -> String {
@@ -152,6 +153,78 @@ pub fn feedback_lines(answer: &FeedbackAnswer) -> String {
         .iter()
         .map(|id| format!("{} {}: {id}\n", answer.user, past_tense(answer.kind)))
         .collect()
+}
+
+/// What `undo` forgot, a line a paper.
+pub fn undo_lines(answer: &UndoAnswer) -> String {
+    answer
+        .papers
+        .iter()
+        .map(|undone| match undone.forgotten {
+            0 => format!("{}: {} had no rating to undo\n", answer.user, undone.paper),
+            1 => format!("{}: forgot the rating of {}\n", answer.user, undone.paper),
+            n => format!("{}: forgot {n} ratings of {}\n", answer.user, undone.paper),
+        })
+        .collect()
+}
+
+/// What a changing `user` action did, as the command line reports it (`list` and `show`
+/// print their own tables).
+pub fn user_lines(answer: &UserAnswer) -> String {
+    match answer {
+        UserAnswer::Set(set) => settings_lines(&set.user, &set.settings),
+        UserAnswer::Removed(removed) => format!(
+            "removed user {} with their profile, feedback and digest history\n",
+            removed.removed
+        ),
+        UserAnswer::Added(added) => format!(
+            "{} user {}: {} profile items added, {} unknown papers\n",
+            if added.created { "created" } else { "updated" },
+            added.user,
+            added.added,
+            added.unknown.len(),
+        ),
+        UserAnswer::Revoked(revoked) => format!(
+            "every web link and session of {0} has ended; `paperscout user link {0}` makes a new one\n",
+            revoked.revoked
+        ),
+        UserAnswer::List(_) | UserAnswer::Show(_) => String::new(),
+    }
+}
+
+/// What an ingest of one source (or of all, `source` "in all") did, in one line.
+pub fn ingest_line(source: &str, report: &Report, seconds: f64) -> String {
+    let written = &report.written;
+    let mut line = format!(
+        "{source}: {} papers read in {seconds:.1} s ({:.0} papers/s): {} new, {} updated, {} \
+         unchanged",
+        report.read,
+        report.read as f64 / seconds.max(1e-9),
+        written.added,
+        written.updated,
+        written.unchanged,
+    );
+    if written.older > 0 {
+        let _ = write!(line, ", {} older than stored", written.older);
+    }
+    let _ = write!(line, "; {} embedded", written.embedded);
+    if report.embed_seconds > 0.0 {
+        let _ = write!(
+            line,
+            " ({:.0}% of the time in the model)",
+            100.0 * report.embed_seconds / seconds.max(1e-9)
+        );
+    }
+    if report.deleted > 0 {
+        let _ = write!(line, "; {} deleted upstream", report.deleted);
+    }
+    if report.shortened > 0 {
+        let _ = write!(line, "; {} with over-long fields cut", report.shortened);
+    }
+    if report.bad > 0 {
+        let _ = write!(line, "; {} bad records skipped", report.bad);
+    }
+    line
 }
 
 /// A user's e-mail address and rules, one line each.

@@ -155,6 +155,16 @@ pub struct FeedbackRequest {
     pub papers: Vec<String>,
 }
 
+/// `undo`: forget a user's ratings of papers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UndoRequest {
+    /// The user.
+    pub user: String,
+    /// arXiv ids or DOIs of stored papers.
+    pub papers: Vec<String>,
+}
+
 /// What `user` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -191,6 +201,20 @@ pub struct UserRequest {
     /// For `set`: what to change.
     #[serde(default, skip_serializing_if = "SettingsChange::is_empty")]
     pub settings: SettingsChange,
+}
+
+impl UserRequest {
+    /// `action` on the user `name`, with no papers, interests or settings: set the fields an
+    /// action needs on what this returns.
+    pub fn new(action: UserAction, name: &str) -> Self {
+        Self {
+            action,
+            name: Some(name.to_owned()),
+            papers: Vec::new(),
+            interests: Vec::new(),
+            settings: SettingsChange::default(),
+        }
+    }
 }
 
 /// `ingest`: a file the daemon can read, or papers inline.

@@ -233,6 +233,7 @@ impl Service {
             Request::Digest(digest) => self.digest(&digest).map(Answer::Digest),
             Request::WhyNot(why_not) => self.why_not(&why_not).map(Answer::WhyNot),
             Request::Feedback(feedback) => self.feedback(&feedback).map(Answer::Feedback),
+            Request::Undo(undo) => self.undo(&undo).map(Answer::Undo),
             Request::User(user) => self.user(&user).map(Answer::User),
             Request::Ingest(ingest) => self.ingest(&ingest).map(Answer::Ingest),
             Request::Stats(_) => self.stats().map(Answer::Stats),

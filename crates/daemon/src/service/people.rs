@@ -3,11 +3,11 @@
 
 use paperscout_app::users;
 use paperscout_proto::{
-    Added, FeedbackAnswer, FeedbackRequest, Removed, Revoked, SettingsSet, UserAction, UserAnswer,
-    UserRequest,
+    Added, FeedbackAnswer, FeedbackRequest, Removed, Revoked, SettingsSet, UndoAnswer, UndoRequest,
+    UserAction, UserAnswer, UserRequest,
 };
 
-use paperscout_store::{Store, StoreError, StoredPaper};
+use paperscout_store::{Store, StoreError};
 
 use super::{Service, app, lock};
 use crate::error::{DaemonError, Result};
@@ -36,11 +36,12 @@ impl Service {
             .unwrap_or_else(|_| Err(rating_lost()))
     }
 
-    /// Forgets the user's ratings of a paper (the web page's undo). Returns the paper and how
-    /// many ratings were forgotten.
-    pub fn undo_feedback(&self, user: &str, paper: &str) -> Result<(StoredPaper, usize)> {
+    /// `undo`: forgets the user's ratings of papers (also the web page's undo). Every paper
+    /// named must be stored, or nothing is forgotten.
+    pub fn undo(&self, request: &UndoRequest) -> Result<UndoAnswer> {
         let mut writer = lock(&self.writer);
-        Ok(users::undo_feedback(&mut *writer, user, paper)?)
+        let undone = users::undo_feedback(&mut *writer, &request.user, &request.papers)?;
+        Ok(UndoAnswer::new(&request.user, undone))
     }
 
     /// Adds a BibTeX library's entries to a profile (the web page's upload): matched to stored

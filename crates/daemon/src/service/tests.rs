@@ -8,7 +8,7 @@ use paperscout_app::Settings;
 use paperscout_app::settings::{DaemonConfig, ModelConfig, ScheduleConfig};
 use paperscout_proto::{
     DigestAction, DigestRequest, ErrorCode, FeedbackRequest, IngestRequest, QueryKind, Request,
-    SimilarRequest, UserAction, UserAnswer, UserRequest,
+    SimilarRequest, UndoRequest, UserAction, UserAnswer, UserRequest,
 };
 use paperscout_store::FeedbackKind;
 use serde_json::Value;
@@ -72,11 +72,8 @@ fn service(home: &Path) -> Option<(Service, Vec<Value>)> {
     assert_eq!(ingested.report.written.added, 40);
     let added = service
         .user(&UserRequest {
-            action: UserAction::Add,
-            name: Some("ada".to_owned()),
             papers: vec![id(&papers[0]), id(&papers[1])],
-            interests: Vec::new(),
-            settings: Default::default(),
+            ..UserRequest::new(UserAction::Add, "ada")
         })
         .expect("ada is added");
     assert!(matches!(added, UserAnswer::Added(ref a) if a.created && a.added == 2));
@@ -244,14 +241,11 @@ fn a_sent_digest_is_recorded_once_and_feedback_and_settings_go_through_the_store
 
     let set = service
         .user(&UserRequest {
-            action: UserAction::Set,
-            name: Some("ada".to_owned()),
-            papers: Vec::new(),
-            interests: Vec::new(),
             settings: paperscout_app::users::SettingsChange {
                 size: Some(2),
                 ..Default::default()
             },
+            ..UserRequest::new(UserAction::Set, "ada")
         })
         .expect("set");
     let UserAnswer::Set(set) = set else {
@@ -259,13 +253,7 @@ fn a_sent_digest_is_recorded_once_and_feedback_and_settings_go_through_the_store
     };
     assert_eq!(set.settings.rules.size, Some(2));
     let shown = service
-        .user(&UserRequest {
-            action: UserAction::Show,
-            name: Some("ada".to_owned()),
-            papers: Vec::new(),
-            interests: Vec::new(),
-            settings: Default::default(),
-        })
+        .user(&UserRequest::new(UserAction::Show, "ada"))
         .expect("shown");
     let UserAnswer::Show(shown) = shown else {
         panic!("{shown:?}")
@@ -274,6 +262,40 @@ fn a_sent_digest_is_recorded_once_and_feedback_and_settings_go_through_the_store
         (shown.profile.len(), shown.feedback.len(), shown.sent),
         (2, 1, 3)
     );
+
+    // An undo forgets one paper's ratings, and nothing when a paper named is unknown.
+    service
+        .feedback(&FeedbackRequest {
+            user: "ada".to_owned(),
+            kind: FeedbackKind::Like,
+            papers: vec![id(&papers[21])],
+        })
+        .expect("liked");
+    let unknown = service
+        .handle(Request::Undo(UndoRequest {
+            user: "ada".to_owned(),
+            papers: vec![id(&papers[21]), "2501.99999".to_owned()],
+        }))
+        .expect_err("no such paper");
+    assert_eq!(unknown.code, ErrorCode::NotFound);
+    let undone = service
+        .undo(&UndoRequest {
+            user: "ada".to_owned(),
+            papers: vec![id(&papers[21])],
+        })
+        .expect("undone");
+    assert_eq!(
+        (undone.papers[0].paper.as_str(), undone.papers[0].forgotten),
+        (id(&papers[21]).as_str(), 1)
+    );
+    let feedback =
+        |service: &Service| match service.user(&UserRequest::new(UserAction::Show, "ada")) {
+            Ok(UserAnswer::Show(shown)) => shown.feedback,
+            other => panic!("{other:?}"),
+        };
+    let left = feedback(&service);
+    assert_eq!(left.len(), 1, "the dislike of another paper stays");
+    assert_eq!(left[0].paper_id, id(&papers[20]));
 }
 
 /// Ratings sent at once from many threads are written together; each is answered, none is

@@ -30,13 +30,7 @@ pub async fn show(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Page
     };
     let user = session.user.clone();
     let (shown, titles) = blocking(&shared, move |service| {
-        let answer = service.user(&UserRequest {
-            action: UserAction::Show,
-            name: Some(user),
-            papers: Vec::new(),
-            interests: Vec::new(),
-            settings: SettingsChange::default(),
-        })?;
+        let answer = service.user(&UserRequest::new(UserAction::Show, &user))?;
         let UserAnswer::Show(shown) = answer else {
             return Err(paperscout_daemon::DaemonError::Bug(
                 "user show answered something else".into(),
@@ -162,15 +156,13 @@ pub async fn add(
     }
     let interest = form.interest.trim().to_owned();
     let request = UserRequest {
-        action: UserAction::Add,
-        name: Some(session.user),
         papers,
         interests: if interest.is_empty() {
             Vec::new()
         } else {
             vec![interest]
         },
-        settings: SettingsChange::default(),
+        ..UserRequest::new(UserAction::Add, &session.user)
     };
     let answer = blocking(&shared, move |service| service.user(&request)).await?;
     if let UserAnswer::Added(added) = answer
@@ -262,11 +254,8 @@ pub async fn rules(
 ) -> PageResult {
     let session = posted_by(&shared, &headers, &form.csrf).await?;
     let request = UserRequest {
-        action: UserAction::Set,
-        name: Some(session.user),
-        papers: Vec::new(),
-        interests: Vec::new(),
         settings: change_of(&form)?,
+        ..UserRequest::new(UserAction::Set, &session.user)
     };
     blocking(&shared, move |service| service.user(&request)).await?;
     Ok(Redirect::to("/profile").into_response())
@@ -334,13 +323,7 @@ pub async fn revoke(
     Form(form): Form<RevokeForm>,
 ) -> PageResult {
     let session = posted_by(&shared, &headers, &form.csrf).await?;
-    let request = UserRequest {
-        action: UserAction::RevokeLinks,
-        name: Some(session.user),
-        papers: Vec::new(),
-        interests: Vec::new(),
-        settings: SettingsChange::default(),
-    };
+    let request = UserRequest::new(UserAction::RevokeLinks, &session.user);
     blocking(&shared, move |service| service.user(&request)).await?;
     Ok(([(header::SET_COOKIE, cleared_cookie())], Redirect::to("/")).into_response())
 }

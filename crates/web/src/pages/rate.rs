@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect};
 use axum::{Form, Json};
-use paperscout_proto::FeedbackRequest;
+use paperscout_proto::{FeedbackRequest, UndoRequest};
 use paperscout_store::FeedbackKind;
 use serde::Deserialize;
 
@@ -74,9 +74,11 @@ pub async fn undo(
     Form(form): Form<UndoForm>,
 ) -> PageResult {
     let session = posted_by(&shared, &headers, &form.csrf).await?;
-    let user = session.user;
-    let paper = form.paper;
-    blocking(&shared, move |service| service.undo_feedback(&user, &paper)).await?;
+    let request = UndoRequest {
+        user: session.user,
+        papers: vec![form.paper],
+    };
+    blocking(&shared, move |service| service.undo(&request)).await?;
     if wants_json(&headers) {
         return Ok(
             Json(serde_json::json!({"kind": null, "message": "Rating undone."})).into_response(),
