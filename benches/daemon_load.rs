@@ -13,15 +13,18 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::Command;
 
 use paperscout_index::f16_rows;
 use paperscout_store::{ModelKey, SqliteStore, Store};
 use serde_json::{Value, json};
+
+#[path = "common/load.rs"]
+mod load;
+
+use load::{Conn, Daemon, Latencies, healthy, run_clients};
 
 const DIM: usize = 384;
 
@@ -52,33 +55,38 @@ fn main() {
 
     println!("| query | batching | clients | queries | q/s | p50 ms | p99 ms |");
     println!("|---|---|---:|---:|---:|---:|---:|");
-    let daemon = Daemon::start(&data_dir, &socket, &[]);
+    let daemon = start(&data_dir, &socket, &[]);
     // Spread over the corpus; the load cycles through them.
     let by_id: Vec<Value> = ids
         .iter()
         .step_by(27)
         .map(|id| json!({"op": "similar", "query": id, "k": 10}))
         .collect();
-    let titles = daemon.titles(&ids);
+    let titles = titles(&socket, &ids);
     let by_text: Vec<Value> = titles
         .iter()
         .map(|t| json!({"op": "similar", "query": t, "by": "text", "k": 10}))
         .collect();
     for clients in [1, 8, 64] {
-        run(&socket, &by_id, clients, seconds).print("by id", "-", clients);
+        print(
+            &run(&socket, &by_id, clients, seconds),
+            "by id",
+            "-",
+            clients,
+        );
     }
     let mut batched = Vec::new();
     for clients in [1, 8, 64] {
         let row = run(&socket, &by_text, clients, seconds * 2.0);
-        row.print("free text", "on", clients);
+        print(&row, "free text", "on", clients);
         batched.push(row.per_second());
     }
     drop(daemon);
-    let daemon = Daemon::start(&data_dir, &socket, &["--model-batch", "1"]);
+    let daemon = start(&data_dir, &socket, &["--model-batch", "1"]);
     let mut single = Vec::new();
     for clients in [1, 8, 64] {
         let row = run(&socket, &by_text, clients, seconds * 2.0);
-        row.print("free text", "off", clients);
+        print(&row, "free text", "off", clients);
         single.push(row.per_second());
     }
     drop(daemon);
@@ -167,168 +175,58 @@ fn prepare_store(data_dir: &Path, papers: &Path, vectors: &Path) -> Vec<String> 
     ids
 }
 
-struct Daemon {
-    child: Child,
-    socket: PathBuf,
+/// Starts a daemon on the store, waiting until it answers.
+fn start(data_dir: &Path, socket: &Path, extra: &[&str]) -> Daemon {
+    let mut command = bin();
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--socket")
+        .arg(socket)
+        .args(["serve", "--foreground"])
+        .args(extra);
+    Daemon::start(command, &data_dir.join("../daemon.log"), || healthy(socket))
 }
 
-impl Daemon {
-    fn start(data_dir: &Path, socket: &Path, extra: &[&str]) -> Self {
-        let log = data_dir.join("../daemon.log");
-        let started = Instant::now();
-        let child = bin()
-            .args([
-                "--data-dir",
-                data_dir.to_str().unwrap(),
-                "--socket",
-                socket.to_str().unwrap(),
-            ])
-            .args(["serve", "--foreground"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut daemon = Self {
-            child,
-            socket: socket.to_path_buf(),
-        };
-        loop {
-            if let Some(status) = daemon.child.try_wait().unwrap() {
-                panic!("the daemon stopped ({status}); see {}", log.display());
-            }
-            if let Ok(stream) = UnixStream::connect(socket)
-                && ask(&mut Conn::new(stream), &json!({"op": "health"}))["ok"] == true
-            {
-                eprintln!("daemon ready in {:.1} s", started.elapsed().as_secs_f64());
-                return daemon;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Titles of 500 papers spread over the corpus, as free-text queries.
-    fn titles(&self, ids: &[String]) -> Vec<String> {
-        let mut conn = Conn::new(UnixStream::connect(&self.socket).unwrap());
-        ids.iter()
-            .step_by(ids.len() / 500)
-            .take(500)
-            .map(|id| {
-                let answer = ask(&mut conn, &json!({"op": "similar", "query": id, "k": 1}));
-                answer["result"]["query"]["text"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned()
-            })
-            .collect()
-    }
+/// Titles of 500 papers spread over the corpus, as free-text queries.
+fn titles(socket: &Path, ids: &[String]) -> Vec<String> {
+    let mut conn = Conn::connect(socket).unwrap();
+    ids.iter()
+        .step_by(ids.len() / 500)
+        .take(500)
+        .map(|id| {
+            let answer = conn.ask(&json!({"op": "similar", "query": id, "k": 1}));
+            answer["result"]["query"]["text"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let _ = self.child.wait();
-    }
-}
-
-struct Conn {
-    writer: UnixStream,
-    reader: BufReader<UnixStream>,
-}
-
-impl Conn {
-    fn new(stream: UnixStream) -> Self {
-        Self {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            writer: stream,
-        }
-    }
-}
-
-fn ask(conn: &mut Conn, request: &Value) -> Value {
-    conn.writer
-        .write_all(format!("{request}\n").as_bytes())
-        .unwrap();
-    let mut line = String::new();
-    conn.reader.read_line(&mut line).unwrap();
-    serde_json::from_str(&line).unwrap()
-}
-
-struct Row {
-    latencies: Vec<f64>,
-    seconds: f64,
-    errors: usize,
-}
-
-impl Row {
-    fn per_second(&self) -> f64 {
-        self.latencies.len() as f64 / self.seconds
-    }
-
-    fn percentile(&self, p: f64) -> f64 {
-        let mut sorted = self.latencies.clone();
-        sorted.sort_by(f64::total_cmp);
-        sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)] * 1e3
-    }
-
-    fn print(&self, query: &str, batching: &str, clients: usize) {
-        println!(
-            "| {query} | {batching} | {clients} | {} | {:.0} | {:.2} | {:.2} |",
-            self.latencies.len(),
-            self.per_second(),
-            self.percentile(0.5),
-            self.percentile(0.99)
-        );
-        if self.errors > 0 {
-            println!("({} requests failed)", self.errors);
-        }
+fn print(row: &Latencies, query: &str, batching: &str, clients: usize) {
+    println!(
+        "| {query} | {batching} | {clients} | {} | {:.0} | {:.2} | {:.2} |",
+        row.latencies.len(),
+        row.per_second(),
+        row.percentile(0.5),
+        row.percentile(0.99)
+    );
+    if row.failed > 0 {
+        println!("({} requests failed)", row.failed);
     }
 }
 
 /// `clients` threads, each on its own connection, asking one request after another for
 /// `seconds`.
-fn run(socket: &Path, requests: &[Value], clients: usize, seconds: f64) -> Row {
+fn run(socket: &Path, requests: &[Value], clients: usize, seconds: f64) -> Latencies {
     let lines: Vec<String> = requests.iter().map(|r| format!("{r}\n")).collect();
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs_f64(seconds);
-    let results: Vec<(Vec<f64>, usize)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..clients)
-            .map(|client| {
-                let lines = &lines;
-                scope.spawn(move || {
-                    let mut conn = Conn::new(UnixStream::connect(socket).unwrap());
-                    let mut latencies = Vec::new();
-                    let mut errors = 0;
-                    let mut line = String::new();
-                    let mut n = client * 7919;
-                    while Instant::now() < deadline {
-                        let request = &lines[n % lines.len()];
-                        n += 1;
-                        let sent = Instant::now();
-                        conn.writer.write_all(request.as_bytes()).unwrap();
-                        line.clear();
-                        conn.reader.read_line(&mut line).unwrap();
-                        latencies.push(sent.elapsed().as_secs_f64());
-                        if !line.starts_with("{\"v\":1,\"ok\":true") {
-                            errors += 1;
-                        }
-                    }
-                    (latencies, errors)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let seconds = started.elapsed().as_secs_f64();
-    let mut row = Row {
-        latencies: Vec::new(),
-        seconds,
-        errors: 0,
-    };
-    for (latencies, errors) in results {
-        row.latencies.extend(latencies);
-        row.errors += errors;
-    }
-    row
+    run_clients(clients, seconds, |_| {
+        let mut conn = Conn::connect(socket).unwrap();
+        let lines = &lines;
+        move |n| {
+            conn.send(&lines[n % lines.len()])
+                .starts_with("{\"v\":1,\"ok\":true")
+        }
+    })
 }

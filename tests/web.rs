@@ -2,7 +2,6 @@
 //! loopback, its real store, a real SMTP server for the e-mailed links. Requests are made
 //! by hand over a TCP stream, so every header (`Host`, `Cookie`) is the test's to choose.
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Stdio};
@@ -11,155 +10,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::mail::{SmtpServer, free_port, python_with_aiosmtpd};
+pub use crate::util::http::Page;
+use crate::util::http::{encode, unescape};
 use crate::util::{ingest_lines, paper_id, paperscout, sample_lines, stderr, write_config};
-
-/// An HTTP answer.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    }
-
-    /// The session cookie it sets, as a `Cookie` header's value.
-    fn session(&self) -> String {
-        let set = self.header("set-cookie").expect("a cookie is set");
-        set.split(';').next().unwrap().to_owned()
-    }
-
-    /// Every value of `name="…" value="…"` inputs, in page order.
-    fn inputs(&self, name: &str) -> Vec<String> {
-        let needle = format!("name=\"{name}\" value=\"");
-        self.body
-            .match_indices(&needle)
-            .map(|(at, _)| {
-                let rest = &self.body[at + needle.len()..];
-                unescape(&rest[..rest.find('"').unwrap()])
-            })
-            .collect()
-    }
-}
-
-fn unescape(text: &str) -> String {
-    text.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// The page of a daemon on `port`.
-pub struct Page {
-    pub port: u16,
-}
-
-impl Page {
-    pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(120)))
-            .unwrap();
-        let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
-        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-            head += &format!("Host: {}\r\n", self.host());
-        }
-        for (key, value) in headers {
-            head += &format!("{key}: {value}\r\n");
-        }
-        if method == "POST" {
-            head += &format!(
-                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-                body.len()
-            );
-        }
-        stream
-            .write_all(format!("{head}\r\n{body}").as_bytes())
-            .unwrap();
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).unwrap();
-        let text = String::from_utf8(raw).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .unwrap()
-            .split(' ')
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap();
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(": "))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        let chunked = headers
-            .iter()
-            .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v == "chunked");
-        Answer {
-            status,
-            body: if chunked {
-                dechunk(body)
-            } else {
-                body.to_owned()
-            },
-            headers,
-        }
-    }
-
-    fn get(&self, path: &str, cookie: Option<&str>) -> Answer {
-        match cookie {
-            Some(cookie) => self.request("GET", path, &[("Cookie", cookie)], ""),
-            None => self.request("GET", path, &[], ""),
-        }
-    }
-
-    fn post(&self, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Answer {
-        let body: Vec<String> = form
-            .iter()
-            .map(|(k, v)| format!("{k}={}", encode(v)))
-            .collect();
-        match cookie {
-            Some(cookie) => self.request("POST", path, &[("Cookie", cookie)], &body.join("&")),
-            None => self.request("POST", path, &[], &body.join("&")),
-        }
-    }
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        out += &rest[..size];
-        body = &rest[size + 2..];
-    }
-    out
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
 
 /// A `paperscout serve --foreground` with the page on, killed when dropped.
 pub struct Served {
@@ -428,6 +281,50 @@ fn a_user_rates_undoes_searches_and_sets_rules_on_the_page_and_reaches_only_thei
         );
     }
     assert!(page.get("/today", Some(&ada)).body.contains("Your papers"));
+
+    // A digest the command sends (through the daemon) is today's digest, and in history.
+    let sent: Value = serde_json::from_str(&cli(
+        home,
+        &[
+            "digest",
+            "--user",
+            "ada",
+            "--date",
+            "2025-03-19",
+            "--days",
+            "3",
+            "--format",
+            "json",
+        ],
+    ))
+    .unwrap();
+    let mut sent: Vec<String> = sent["papers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!sent.is_empty() && sent.len() <= 4, "{sent:?}");
+    let today = page.get("/today", Some(&ada));
+    assert!(
+        today.body.contains("Your digest of 2025-03-19"),
+        "{}",
+        today.body
+    );
+    let mut shown = today.inputs("paper");
+    shown.dedup();
+    sent.sort();
+    shown.sort();
+    assert_eq!(shown, sent);
+    let history = page.get("/history", Some(&ada));
+    assert!(history.body.contains("2025-03-19"), "{}", history.body);
+    for id in &sent {
+        assert!(
+            history.body.contains(&format!("/paper/{}", encode(id))),
+            "{id}: {}",
+            history.body
+        );
+    }
 
     // Bob sees his own pages; Ada's form token does not work with his session, nor his
     // session's changes reach her.

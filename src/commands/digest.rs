@@ -34,14 +34,11 @@ pub fn run(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
         let recipient = paperscout_app::mail::recipient(&store, user)?;
         let mut mailer = paperscout_app::mail::Mailer::new(&settings.mail)?;
         // With a web page configured, each pick carries its one-click links.
-        if settings.web.listen.is_some() {
-            let epoch = store
-                .user(user)?
-                .map_or(0, |found| found.settings.links_epoch);
-            let maker = paperscout_web::links::LinkMaker::from_settings(settings, None)?;
-            mailer = mailer.with_links(std::sync::Arc::new(paperscout_web::links::UserLinks::new(
-                maker, user, epoch,
-            )));
+        let epoch = store
+            .user(user)?
+            .map_or(0, |found| found.settings.links_epoch);
+        if let Some(links) = paperscout_web::links::UserLinks::when_served(settings, user, epoch)? {
+            mailer = mailer.with_links(links);
         }
         Some((recipient, mailer))
     } else {
@@ -87,7 +84,15 @@ pub fn run(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
         return Ok(());
     }
     if let Some((recipient, mailer)) = email {
-        return send_by_email(&mut store, &digest, &recipient, &mailer, args, quiet);
+        let outbox = settings.outbox();
+        return send_by_email(
+            &mut store,
+            &digest,
+            (&recipient, &mailer),
+            &outbox,
+            args,
+            quiet,
+        );
     }
     let rendered =
         paperscout_app::render::render(&digest, args.format.into(), paperscout_store::now());
@@ -120,6 +125,7 @@ pub fn run(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
         }
         return Ok(());
     }
+    paperscout_app::outbox::keep_sent(&settings.outbox(), &digest, paperscout_store::now());
     if !quiet {
         eprintln!(
             "digest for {user}: {} of {} papers announced {} … {}; recorded as sent",
@@ -134,8 +140,8 @@ pub fn run(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
 fn send_by_email(
     store: &mut SqliteStore,
     digest: &choose::Digest,
-    recipient: &str,
-    mailer: &paperscout_app::mail::Mailer,
+    (recipient, mailer): (&str, &paperscout_app::mail::Mailer),
+    outbox: &std::path::Path,
     args: &DigestArgs,
     quiet: bool,
 ) -> Result<()> {
@@ -156,6 +162,7 @@ fn send_by_email(
         return Ok(());
     }
     let recorded = paperscout_app::mail::queue(store, digest, mailer, recipient)?;
+    paperscout_app::outbox::keep_sent(outbox, digest, paperscout_store::now());
     let delivery = paperscout_app::mail::deliver_queued(store, mailer)?;
     if !quiet {
         eprintln!(

@@ -21,23 +21,7 @@ pub fn run(command: &MailCommand, settings: &Settings, quiet: bool) -> Result<()
                 writeln!(out)?;
                 return Ok(());
             }
-            if queued.is_empty() {
-                writeln!(out, "no e-mail waiting")?;
-            }
-            for mail in queued {
-                writeln!(
-                    out,
-                    "#{}  {}  {}  → {}  ({} tries{})",
-                    mail.id,
-                    mail.user,
-                    mail.day,
-                    mail.recipient,
-                    mail.attempts,
-                    mail.last_error
-                        .map(|why| format!("; last: {why}"))
-                        .unwrap_or_default()
-                )?;
-            }
+            out.write_all(paperscout_proto::tables::mail_queue_lines(&queued).as_bytes())?;
             Ok(())
         }
         MailCommand::Flush => {

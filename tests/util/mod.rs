@@ -1,5 +1,7 @@
 //! Helpers shared by the integration tests: where things are, the one shared model, vector maths.
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;

@@ -133,28 +133,55 @@ pub fn recover(store: &dyn Store, outbox: &Path) -> Result<usize> {
     Ok(kept)
 }
 
-/// The days of `user`'s delivered digests in the outbox, newest first.
-pub fn delivered_days(outbox: &Path, user: &str) -> Result<Vec<String>> {
+/// Keeps a copy of a digest sent outside the schedule (by the `digest` command or request),
+/// after its papers were recorded as sent, so that the web page's today and history show it
+/// beside the scheduled ones: `<outbox>/<user>/<day>.sent-<at>.json`. The copy is for
+/// reading only: the store's record is what keeps papers from being sent twice, so a copy a
+/// crash or a full disk lost costs the page one digest and nothing else, and a failure is
+/// logged rather than returned. Nothing is kept of a digest with no papers.
+pub fn keep_sent(outbox: &Path, digest: &Digest, at: paperscout_store::Timestamp) {
+    if digest.papers.is_empty() {
+        return;
+    }
+    let dir = user_folder(outbox, &digest.user);
+    let path = dir.join(format!("{}.sent-{at}.json", digest.to));
+    let kept = fs_err::create_dir_all(&dir)
+        .map_err(AppError::from)
+        .and_then(|()| to_json(digest))
+        .and_then(|json| crate::files::write_atomically(&path, json.as_bytes()));
+    if let Err(err) = kept {
+        tracing::warn!(
+            "the digest sent to {} was recorded, but its copy for the web page could not be kept: {err}",
+            digest.user
+        );
+    }
+}
+
+/// The keys of `user`'s digests in the outbox, newest first: a scheduled digest's day
+/// (`2025-03-18`), or a day and the time it was sent for a digest sent outside the schedule
+/// (`2025-03-18.sent-1742342400`, see [`keep_sent`]).
+pub fn digest_keys(outbox: &Path, user: &str) -> Result<Vec<String>> {
     let Ok(entries) = std::fs::read_dir(user_folder(outbox, user)) else {
         return Ok(Vec::new());
     };
-    let mut days: Vec<String> = entries
+    let mut keys: Vec<String> = entries
         .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
-            let day = name.strip_suffix(".json")?;
-            choose::parse_day(day, "day").ok()?;
-            Some(day.to_owned())
-        })
+        .filter_map(|entry| digest_key(&entry.file_name().into_string().ok()?).map(str::to_owned))
         .collect();
-    days.sort_unstable_by(|a, b| b.cmp(a));
-    Ok(days)
+    // Days sort as text, and a day's sent copies (ten-digit times) after its scheduled digest.
+    keys.sort_unstable_by(|a, b| b.cmp(a));
+    Ok(keys)
 }
 
-/// `user`'s delivered digest of `day`, if the outbox holds one.
-pub fn delivered(outbox: &Path, user: &str, day: &str) -> Result<Option<Digest>> {
-    choose::parse_day(day, "day")?;
-    let path = user_folder(outbox, user).join(format!("{day}.json"));
+/// `user`'s digest of `key` (see [`digest_keys`]), if the outbox holds it.
+pub fn delivered(outbox: &Path, user: &str, key: &str) -> Result<Option<Digest>> {
+    let name = format!("{key}.json");
+    if digest_key(&name).is_none() {
+        return Err(AppError::Usage(format!(
+            "{key:?} names no digest: give a day, YYYY-MM-DD"
+        )));
+    }
+    let path = user_folder(outbox, user).join(name);
     let text = match fs_err::read_to_string(&path) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -168,12 +195,22 @@ pub fn delivered(outbox: &Path, user: &str, day: &str) -> Result<Option<Digest>>
         })
 }
 
-/// `user`'s latest delivered digest, if the outbox holds any.
+/// `user`'s latest digest in the outbox, scheduled or sent, if it holds any.
 pub fn latest_delivered(outbox: &Path, user: &str) -> Result<Option<Digest>> {
-    match delivered_days(outbox, user)?.first() {
-        Some(day) => delivered(outbox, user, day),
+    match digest_keys(outbox, user)?.first() {
+        Some(key) => delivered(outbox, user, key),
         None => Ok(None),
     }
+}
+
+/// The key of a digest's data file (`2025-03-18.json`, `2025-03-18.sent-1742342400.json`);
+/// none for any other file.
+fn digest_key(file_name: &str) -> Option<&str> {
+    let key = file_name.strip_suffix(".json")?;
+    let (day, rest) = key.split_at_checked(10)?;
+    choose::parse_day(day, "day").ok()?;
+    let sent_at = |at: &str| !at.is_empty() && at.bytes().all(|b| b.is_ascii_digit());
+    (rest.is_empty() || rest.strip_prefix(".sent-").is_some_and(sent_at)).then_some(key)
 }
 
 /// The folder of a user's digests.
@@ -301,7 +338,7 @@ mod tests {
         );
         assert_eq!(recover(&store, outbox.path()).expect("recovered"), 0);
         assert_eq!(
-            delivered_days(outbox.path(), "ada").expect("listed"),
+            digest_keys(outbox.path(), "ada").expect("listed"),
             ["2025-03-18"]
         );
         let read = delivered(outbox.path(), "ada", "2025-03-18")
@@ -318,9 +355,59 @@ mod tests {
             "days only"
         );
         assert!(
-            delivered_days(outbox.path(), "bob")
+            digest_keys(outbox.path(), "bob")
                 .expect("listed")
                 .is_empty()
+        );
+    }
+
+    /// A digest sent outside the schedule is kept beside the scheduled ones and read back
+    /// as the latest; a scheduled digest of the same day is still written, and names that
+    /// only look like digests are passed over.
+    #[test]
+    fn a_sent_digest_is_kept_beside_the_scheduled_ones_and_is_the_latest() {
+        let mut store = testing::store();
+        let outbox = tempfile::tempdir().expect("a temp dir");
+        deliver_to(&mut store, outbox.path()).expect("the scheduled digest");
+        let scheduled = delivered(outbox.path(), "ada", "2025-03-18")
+            .expect("read")
+            .expect("there");
+        // As the `digest` command would send one more of the same day.
+        let sent = Digest {
+            papers: scheduled.papers[..1].to_vec(),
+            ..scheduled.clone()
+        };
+        keep_sent(outbox.path(), &sent, 1_742_342_400);
+        let empty = Digest {
+            papers: Vec::new(),
+            ..scheduled.clone()
+        };
+        keep_sent(outbox.path(), &empty, 1_742_342_500);
+        let folder = outbox.path().join("ada");
+        for stray in [
+            "2025-03-18.sent-.json",
+            "2025-03-18.sent-12x.json",
+            "notes.json",
+        ] {
+            fs_err::write(folder.join(stray), "{}").expect("written");
+        }
+        assert_eq!(
+            digest_keys(outbox.path(), "ada").expect("listed"),
+            ["2025-03-18.sent-1742342400", "2025-03-18"],
+            "an empty digest is not kept, and strays are not digests"
+        );
+        let latest = latest_delivered(outbox.path(), "ada")
+            .expect("read")
+            .expect("there");
+        assert_eq!(latest.papers, sent.papers);
+        assert_eq!(
+            recover(&store, outbox.path()).expect("recovered"),
+            0,
+            "a kept copy is nothing to recover"
+        );
+        assert!(
+            delivered(outbox.path(), "ada", "2025-03-18.sent-../x").is_err(),
+            "keys only"
         );
     }
 

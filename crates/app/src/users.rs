@@ -123,14 +123,7 @@ pub fn plan_feedback(
     now: Timestamp,
 ) -> Result<(Vec<StoredPaper>, Vec<Feedback>)> {
     require_user(store, user)?;
-    let mut papers = Vec::with_capacity(keys.len());
-    for key in keys {
-        papers.push(
-            store
-                .find_paper(key)?
-                .ok_or_else(|| AppError::UnknownPaper(key.clone()))?,
-        );
-    }
+    let papers = find_papers(store, keys)?;
     let mut ratings: Vec<Feedback> = Vec::new();
     for found in &papers {
         let id = &found.paper.id;
@@ -164,6 +157,17 @@ pub fn record_feedback(
     Ok(papers)
 }
 
+/// The stored paper of each key, in order; an error naming the first key not stored.
+fn find_papers(store: &dyn Store, keys: &[String]) -> Result<Vec<StoredPaper>> {
+    keys.iter()
+        .map(|key| {
+            store
+                .find_paper(key)?
+                .ok_or_else(|| AppError::UnknownPaper(key.clone()))
+        })
+        .collect()
+}
+
 /// Forgets the user's ratings of papers (an undo). Every paper named must be stored (checked
 /// before anything is forgotten). Returns each paper with how many ratings were forgotten.
 pub fn undo_feedback(
@@ -172,14 +176,7 @@ pub fn undo_feedback(
     keys: &[String],
 ) -> Result<Vec<(StoredPaper, usize)>> {
     require_user(store, user)?;
-    let mut papers = Vec::with_capacity(keys.len());
-    for key in keys {
-        papers.push(
-            store
-                .find_paper(key)?
-                .ok_or_else(|| AppError::UnknownPaper(key.clone()))?,
-        );
-    }
+    let papers = find_papers(&*store, keys)?;
     let mut undone = Vec::with_capacity(papers.len());
     for found in papers {
         let removed = store.remove_feedback(user, &found.paper.id)?;

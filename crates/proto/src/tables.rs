@@ -7,7 +7,7 @@ use paperscout_app::why_not::WhyNot;
 use std::fmt::Write as _;
 
 use paperscout_ingest::Report;
-use paperscout_store::FeedbackKind;
+use paperscout_store::{FeedbackKind, QueuedMail};
 use paperscout_types::UserSettings;
 
 use crate::answers::{FeedbackAnswer, SimilarAnswer, UndoAnswer, UserAnswer};
@@ -225,6 +225,27 @@ pub fn ingest_line(source: &str, report: &Report, seconds: f64) -> String {
         let _ = write!(line, "; {} bad records skipped", report.bad);
     }
     line
+}
+
+/// The e-mail waiting in the outbox, a line a message.
+pub fn mail_queue_lines(queued: &[QueuedMail]) -> String {
+    if queued.is_empty() {
+        return "no e-mail waiting\n".to_owned();
+    }
+    let mut out = String::new();
+    for mail in queued {
+        let last = mail
+            .last_error
+            .as_ref()
+            .map(|why| format!("; last: {why}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "#{}  {}  {}  → {}  ({} tries{last})",
+            mail.id, mail.user, mail.day, mail.recipient, mail.attempts
+        );
+    }
+    out
 }
 
 /// A user's e-mail address and rules, one line each.

@@ -126,6 +126,20 @@ impl UserLinks {
             epoch,
         }
     }
+
+    /// `user`'s links when the settings serve a web page (`[web] listen`), for a mailer's
+    /// `with_links`; none when they do not, since a link would then lead nowhere.
+    pub fn when_served(
+        settings: &Settings,
+        user: &str,
+        epoch: u32,
+    ) -> Result<Option<std::sync::Arc<Self>>> {
+        if settings.web.listen.is_none() {
+            return Ok(None);
+        }
+        let maker = LinkMaker::from_settings(settings, None)?;
+        Ok(Some(std::sync::Arc::new(Self::new(maker, user, epoch))))
+    }
 }
 
 /// A digest link's action as a token's.

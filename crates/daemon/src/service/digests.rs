@@ -70,7 +70,11 @@ impl Service {
             let mut writer = lock(&self.writer);
             let digest = build(&*writer)?;
             let ids: Vec<&str> = digest.papers.iter().map(|e| e.paper.id.as_str()).collect();
-            let recorded = writer.record_sent(&request.user, &ids, paperscout_store::now())?;
+            let at = paperscout_store::now();
+            let recorded = writer.record_sent(&request.user, &ids, at)?;
+            drop(writer);
+            // A copy for the web page, written without holding the writer.
+            outbox::keep_sent(&self.outbox, &digest, at);
             (digest, Some(recorded))
         } else {
             (self.readers.with(|store| build(store))?, None)
@@ -129,6 +133,7 @@ impl Service {
             let recorded = mail::queue(&mut *writer, &digest, &mailer, &recipient)?;
             (digest, recorded)
         };
+        outbox::keep_sent(&self.outbox, &digest, paperscout_store::now());
         // The store is free while the server is talked to.
         let delivery = mail::deliver_queued(&mut &*self.writer, &mailer)?;
         Ok(DigestAnswer {

@@ -132,6 +132,8 @@ pub struct Service {
     pub connections: AtomicUsize,
     /// The users' link epochs, for the web page's session checks.
     epochs: epochs::Epochs,
+    /// Where digests sent on request are kept for the web page (`outbox::keep_sent`).
+    outbox: PathBuf,
 }
 
 /// The model worker as the ranking code sees it: interactive priority.
@@ -222,6 +224,7 @@ impl Service {
             started: Instant::now(),
             connections: AtomicUsize::new(0),
             epochs: epochs::Epochs::default(),
+            outbox: settings.outbox(),
         })
     }
 

@@ -86,7 +86,7 @@ pub async fn history(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> P
     let outbox_dir = shared.options.outbox.clone();
     let (digests, events, rated) = blocking(&shared, move |service| {
         let mut digests: Vec<Digest> = Vec::new();
-        for day in outbox::delivered_days(&outbox_dir, &user)? {
+        for day in outbox::digest_keys(&outbox_dir, &user)? {
             if let Some(digest) = outbox::delivered(&outbox_dir, &user, &day)? {
                 digests.push(digest);
             }
