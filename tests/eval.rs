@@ -132,3 +132,98 @@ fn a_malformed_qrels_line_is_named() {
         stderr(&output)
     );
 }
+
+/// The data set of [`write_data_set`] as a data set from another field would key it: bare
+/// DOIs and plain numbers for the originals, OpenAlex-style ids for the copies, and no field
+/// but `id`, `title`, `abstract` and `date`.
+fn write_foreign_data_set(dir: &Path) -> Option<()> {
+    let sample = shared_file("data/arxiv-cs/sample-2k.jsonl")?;
+    let originals: Vec<Paper> = BufReader::new(std::fs::File::open(sample).unwrap())
+        .lines()
+        .take(40)
+        .map(|line| serde_json::from_str(&line.unwrap()).unwrap())
+        .collect();
+    let own_id = |i: usize| {
+        if i.is_multiple_of(2) {
+            serde_json::json!(format!("10.9999/orig.{i}"))
+        } else {
+            serde_json::json!(1000 + i)
+        }
+    };
+    let id_text = |i: usize| match own_id(i) {
+        Value::String(id) => id,
+        number => number.to_string(),
+    };
+    let mut lines: Vec<String> = originals
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            serde_json::json!({"id": own_id(i), "title": p.title, "abstract": p.abstract_text,
+                               "date": "2025-03-18"})
+            .to_string()
+        })
+        .collect();
+    for i in (0..5).chain(20..25) {
+        let p = &originals[i];
+        lines.push(
+            serde_json::json!({"id": format!("W{i}"), "title": p.title,
+                               "abstract": p.abstract_text, "date": "2026-01-05"})
+            .to_string(),
+        );
+    }
+    std::fs::write(dir.join("papers.jsonl"), lines.join("\n") + "\n").unwrap();
+    let mut queries = String::from("query_id\tpaper_id\n");
+    let mut qrels = String::from("query_id\tpaper_id\trelevance\n");
+    for i in 0..5 {
+        queries += &format!("q{i}\t{}\n", id_text(i));
+        qrels += &format!("q{i}\tW{i}\t1\n");
+    }
+    std::fs::write(dir.join("queries.tsv"), queries).unwrap();
+    std::fs::write(dir.join("qrels.tsv"), qrels).unwrap();
+    Some(())
+}
+
+#[test]
+fn a_data_set_is_judged_by_its_own_ids_and_one_that_matches_nothing_says_why() {
+    let home = tempfile::tempdir().unwrap();
+    if write_foreign_data_set(home.path()).is_none() {
+        return;
+    }
+    let output = eval(home.path(), &["--method", "all"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (report["queries"].as_u64(), report["candidates"].as_u64()),
+        (Some(5), Some(10))
+    );
+    for method in report["methods"].as_array().unwrap() {
+        let name = method["method"].as_str().unwrap();
+        if ["centroid", "max-sim", "zotero", "hybrid"].contains(&name) {
+            // Exact copies under other ids, embedded whether the store can key them or not.
+            assert_eq!(method["mrr"]["mean"].as_f64(), Some(1.0), "{name}");
+        }
+    }
+    // Only the papers with a DOI could be kept in the store; the rest were embedded for the run.
+    let stats = paperscout(home.path())
+        .args(["stats", "--json"])
+        .output()
+        .unwrap();
+    let stats: Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(stats["papers"].as_u64(), Some(20), "{stats}");
+
+    // Qrels that name no paper of the data: an error that says why, with an example.
+    std::fs::write(
+        home.path().join("qrels.tsv"),
+        "query_id\tpaper_id\trelevance\nq0\tW-missing\t1\n",
+    )
+    .unwrap();
+    let output = eval(home.path(), &["--method", "tfidf"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let said = stderr(&output);
+    assert!(said.contains("no query can be evaluated"), "{said}");
+    assert!(
+        said.contains("qrels.tsv line 2 names the paper \"W-missing\""),
+        "{said}"
+    );
+    assert!(!said.contains("-0.0000"), "{said}");
+}

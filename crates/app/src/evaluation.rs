@@ -14,12 +14,15 @@ use paperscout_rank::{Matrix, Method, Summary, summarise};
 use paperscout_store::{SqliteStore, Store};
 use serde::Serialize;
 
-use crate::eval_set::{imported_vectors, read_papers, read_queries, sample};
+use crate::eval_set::{EvalPaper, imported_vectors, read_papers, read_queries, sample};
 use crate::store_model::StoreModel;
 use crate::{AppError, Result, Settings};
 
 /// Bootstrap resamples for the intervals.
 const RESAMPLES: usize = 1000;
+
+/// Texts per call to the model for papers the store cannot keep.
+const EMBED_BATCH: usize = 256;
 
 /// What to judge, on what.
 #[derive(Debug, Clone)]
@@ -115,12 +118,12 @@ pub fn evaluate(
     let papers_arg = request.papers.to_string_lossy().into_owned();
     let needs_vectors = request.methods.iter().any(|m| m.needs_embeddings());
     // Vectors come from a file given, or from the store (embedding what it lacks).
-    let (model_name, vectors_by_id) = match (&request.vectors, needs_vectors) {
+    let (model_name, vectors_by_key) = match (&request.vectors, needs_vectors) {
         (_, false) => ("none".to_owned(), None),
         (Some(path), true) => (format!("imported from {}", path.display()), None),
         (None, true) => {
-            let (name, vectors) = store_vectors(&papers_arg, settings, events)?;
-            (name, Some(vectors))
+            let (model, vectors) = store_vectors(&papers_arg, settings, events)?;
+            (model.key().name.clone(), Some((model, vectors)))
         }
     };
     let papers = read_papers(&papers_arg)?;
@@ -129,20 +132,10 @@ pub fn evaluate(
         .enumerate()
         .map(|(i, p)| (p.id.as_str(), i))
         .collect();
-    let vectors = match (&request.vectors, vectors_by_id) {
+    let vectors = match (&request.vectors, vectors_by_key) {
         _ if !needs_vectors => None,
         (Some(path), _) => Some(imported_vectors(path, papers.len())?),
-        (None, Some(mut by_id)) => {
-            let dim = by_id.values().next().map_or(384, Vec::len);
-            let mut matrix = Matrix::new(dim);
-            for paper in &papers {
-                let vector = by_id.remove(&paper.id).ok_or_else(|| {
-                    AppError::Bug(format!("the store has no embedding of {}", paper.id))
-                })?;
-                matrix.push(&vector);
-            }
-            Some(matrix)
-        }
+        (None, Some((model, by_key))) => Some(gather_vectors(&papers, &model, by_key, events)?),
         (None, None) => None,
     };
     let corpus = Corpus {
@@ -165,6 +158,18 @@ pub fn evaluate(
         let Outcome {
             per_query, seconds, ..
         } = prepared.run(&corpus, &queries, method, options);
+        if per_query.is_empty() {
+            return Err(AppError::DataSet(format!(
+                "no query has a relevant paper among the {} candidates{}: nothing to judge",
+                prepared.candidate_count(),
+                options
+                    .candidates_since
+                    .as_ref()
+                    .map_or_else(String::new, |day| format!(
+                        " (papers dated {day} or later); an earlier --candidates-since may help"
+                    ))
+            )));
+        }
         reports.push(MethodReport {
             method: method.name().to_owned(),
             model: if method.needs_embeddings() {
@@ -199,12 +204,15 @@ pub fn evaluate(
     })
 }
 
-/// Ingests the papers into the store, embedding those it lacks, and reads their vectors back.
+/// Ingests the papers into the store, embedding those it lacks, and reads their vectors back
+/// by the store's key, with the model for the papers the store cannot key. A paper with
+/// neither an arXiv id nor a DOI is a bad record to ingest, skipped there without a word:
+/// [`gather_vectors`] embeds it.
 fn store_vectors(
     papers: &str,
     settings: &Settings,
     events: &mut dyn FnMut(Event<'_>),
-) -> Result<(String, HashMap<String, Vec<f32>>)> {
+) -> Result<(StoreModel, HashMap<String, Vec<f32>>)> {
     let mut store = SqliteStore::open(&paperscout_store::file_in(&settings.data_dir))?;
     let model = StoreModel::load(settings)?;
     let input = paperscout_ingest::open(papers)?;
@@ -235,7 +243,38 @@ fn store_vectors(
     store.for_each_embedding(model.key(), &mut |id, vector| {
         vectors.insert(id.to_owned(), vector.to_vec());
     })?;
-    Ok((model.key().name.clone(), vectors))
+    Ok((model, vectors))
+}
+
+/// Each paper's vector, row i for paper i: the store's, by key, and for the papers it has
+/// none of (no arXiv id or DOI to key them by), the model's, computed for this run only.
+fn gather_vectors(
+    papers: &[EvalPaper],
+    model: &StoreModel,
+    mut by_key: HashMap<String, Vec<f32>>,
+    events: &mut dyn FnMut(Event<'_>),
+) -> Result<Matrix> {
+    let mut rows: Vec<Option<Vec<f32>>> = papers
+        .iter()
+        .map(|paper| paper.key.as_ref().and_then(|key| by_key.remove(key)))
+        .collect();
+    let missing: Vec<usize> = (0..papers.len()).filter(|&i| rows[i].is_none()).collect();
+    for chunk in missing.chunks(EMBED_BATCH) {
+        let texts: Vec<String> = chunk.iter().map(|&i| papers[i].embedding_text()).collect();
+        let vectors = model.embed_texts(&texts).map_err(AppError::Embedding)?;
+        for (&i, vector) in chunk.iter().zip(vectors) {
+            rows[i] = Some(vector);
+        }
+    }
+    if !missing.is_empty() {
+        events(Event::Embedded(missing.len()));
+    }
+    let dim = rows.iter().flatten().next().map_or(384, Vec::len);
+    let mut matrix = Matrix::new(dim);
+    for row in rows.iter().flatten() {
+        matrix.push(row);
+    }
+    Ok(matrix)
 }
 
 #[cfg(test)]

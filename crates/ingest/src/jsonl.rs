@@ -66,13 +66,20 @@ fn identify(
 fn paper_record(mut record: Map<String, Value>) -> Result<Paper, String> {
     let title = required(&record, "title")?;
     let abstract_text = required(&record, "abstract")?;
+    let own_id = string(&record, "id")?;
     let arxiv_text = match string(&record, "arxiv_id")? {
         Some(id) => Some(id.to_owned()),
-        None => string(&record, "id")?
+        None => own_id
             .filter(|id| ArxivId::parse(id).is_some())
             .map(str::to_owned),
     };
-    let (id, arxiv, doi) = identify(arxiv_text.as_deref(), string(&record, "doi")?)?;
+    // A bare DOI in `id` (`10.1145/3343413.3377957`, as data sets from other fields key their
+    // papers) stands for `doi` when that is absent.
+    let doi_text = match string(&record, "doi")? {
+        Some(doi) => Some(doi),
+        None => own_id.filter(|id| normalise_doi(id).is_some()),
+    };
+    let (id, arxiv, doi) = identify(arxiv_text.as_deref(), doi_text)?;
     let date = string(&record, "date")?.map(iso_day).transpose()?;
     // The remaining fields have the shape of `Paper`; serde checks their types.
     record.insert("id".into(), Value::String(id.clone()));
@@ -195,6 +202,17 @@ mod tests {
         assert_eq!(paper.arxiv_id.as_deref(), Some("2503.11677"));
         assert_eq!(paper.categories, ["cs.HC", "cs.CV"]);
         assert_eq!(paper.date.as_deref(), Some("2025-03-18"));
+    }
+
+    #[test]
+    fn a_bare_doi_in_id_keys_the_paper() {
+        let paper = parse_line(
+            r#"{"id": "10.1145/3343413.3377957", "title": "T", "abstract": "A.", "date": "2020-03-14"}"#,
+        )
+        .expect("read")
+        .expect("a paper");
+        assert_eq!(paper.id, "doi:10.1145/3343413.3377957");
+        assert_eq!(paper.doi.as_deref(), Some("10.1145/3343413.3377957"));
     }
 
     #[test]

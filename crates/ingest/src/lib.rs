@@ -31,6 +31,7 @@ mod xml;
 pub use complaints::{LOGGED_PER_SOURCE, LogBudget};
 pub use error::{IngestError, Result};
 pub use input::{Input, is_url, open, open_file};
+pub use jsonl::parse_line as parse_json_line;
 pub use pipeline::{EmbedFailure, Options, Progress, Report, TextEmbedder, ingest};
 pub use reader::{Format, Records};
 pub use record::{BadRecord, Item, Location};

@@ -120,10 +120,14 @@ pub fn summarise(per_query: &[QueryMetrics], resamples: usize, seed: u64) -> Sum
         );
     }
     let estimate = |field: fn(&QueryMetrics) -> f64| -> Estimate {
-        let mean = per_query.iter().map(field).sum::<f64>() / n.max(1) as f64;
+        // Summed from +0.0: an empty sum of `f64`s is -0.0, which prints as "-0.0000".
+        let average = |values: &mut dyn Iterator<Item = f64>| {
+            values.fold(0.0, |total, value| total + value) / n.max(1) as f64
+        };
+        let mean = average(&mut per_query.iter().map(field));
         let mut means: Vec<f64> = draws
             .iter()
-            .map(|draw| draw.iter().map(|&i| field(&per_query[i])).sum::<f64>() / n.max(1) as f64)
+            .map(|draw| average(&mut draw.iter().map(|&i| field(&per_query[i]))))
             .collect();
         means.sort_by(f64::total_cmp);
         let at = |q: f64| {
@@ -179,6 +183,14 @@ mod tests {
     fn top_k_is_best_first_with_stable_ties() {
         assert_eq!(top_k(&[0.1, 0.9, 0.5, 0.9, 0.0], 3), [1, 3, 2]);
         assert_eq!(top_k(&[0.3, 0.2], 5), [0, 1]);
+    }
+
+    #[test]
+    fn no_query_summarises_to_zeros_that_print_without_a_sign() {
+        let empty = summarise(&[], 10, 7).ndcg_10;
+        for value in [empty.mean, empty.low, empty.high] {
+            assert_eq!(format!("{value:.4}"), "0.0000");
+        }
     }
 
     #[test]
