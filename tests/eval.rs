@@ -90,7 +90,24 @@ fn every_method_is_judged_and_exact_copies_come_first() {
             assert_eq!(method["recall@10"]["mean"].as_f64(), Some(1.0), "{name}");
             assert_eq!(method["model"], "all-MiniLM-L6-v2", "{name}");
         }
+        // The headline's paired difference against every other method, query by query.
+        let difference = &method["headline_minus_this"];
+        if name == "hybrid" {
+            assert!(difference.is_null(), "{method}");
+        } else {
+            let gain = difference["mrr"]["mean"].as_f64().unwrap();
+            assert!((gain - (1.0 - mrr)).abs() < 1e-9, "{name}: {difference}");
+            let interval = &difference["mrr"];
+            assert!(
+                interval["low"].as_f64() <= Some(gain) && Some(gain) <= interval["high"].as_f64()
+            );
+        }
     }
+    assert!(
+        stderr(&output).contains("| hybrid minus | nDCG@10 |"),
+        "{}",
+        stderr(&output)
+    );
     // The table for people goes to standard error.
     assert!(
         stderr(&output).contains("| hybrid | 5 |"),

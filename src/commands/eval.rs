@@ -7,7 +7,7 @@ use std::io::Write;
 use anyhow::Result;
 use indicatif::ProgressBar;
 use paperscout_app::Settings;
-use paperscout_app::evaluation::{Event, MethodReport, Request, evaluate, parse_methods};
+use paperscout_app::evaluation::{Event, Request, evaluate, parse_methods};
 use paperscout_rank::HybridParams;
 use paperscout_rank::eval::Options;
 
@@ -64,35 +64,10 @@ pub fn run(args: &EvalArgs, settings: &Settings, quiet: bool) -> Result<()> {
         }
     })?;
     if !quiet {
-        let all = if report.methods.is_empty() {
-            std::slice::from_ref(&report.first)
-        } else {
-            &report.methods
-        };
-        print_table(all);
+        eprint!("\n{}", report.table());
     }
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, &report)?;
     writeln!(out)?;
     Ok(())
-}
-
-fn print_table(reports: &[MethodReport]) {
-    let interval =
-        |e: paperscout_rank::Estimate| format!("{:.4} [{:.4}, {:.4}]", e.mean, e.low, e.high);
-    eprintln!("\n| method | queries | nDCG@10 | recall@10 | recall@100 | MRR | MAP@100 | s |");
-    eprintln!("|---|---:|---|---|---|---|---|---:|");
-    for r in reports {
-        eprintln!(
-            "| {} | {} | {} | {} | {} | {} | {} | {:.1} |",
-            r.method,
-            r.queries,
-            interval(r.summary.ndcg_10),
-            interval(r.summary.recall_10),
-            interval(r.summary.recall_100),
-            interval(r.summary.mrr),
-            interval(r.summary.map_100),
-            r.seconds
-        );
-    }
 }

@@ -3,6 +3,7 @@
 //! embedding what it lacks) or imported ones.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -10,7 +11,7 @@ use std::time::Instant;
 
 use paperscout_ingest::{Options as IngestOptions, Progress, Records, TextEmbedder, ingest};
 use paperscout_rank::eval::{Corpus, Options, Outcome, Prepared};
-use paperscout_rank::{Matrix, Method, Summary, summarise};
+use paperscout_rank::{Estimate, Matrix, Method, Summary, paired_difference, summarise};
 use paperscout_store::{SqliteStore, Store};
 use serde::Serialize;
 
@@ -69,6 +70,10 @@ pub struct MethodReport {
     pub summary: Summary,
     /// Seconds the ranking took.
     pub seconds: f64,
+    /// The headline method's per-query advantage over this one (headline minus this, query
+    /// by query, with a paired bootstrap interval); none for the headline itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headline_minus_this: Option<Summary>,
 }
 
 /// The whole evaluation: the headline method's figures at the top level (hybrid when it ran),
@@ -85,6 +90,62 @@ pub struct Report {
     pub single_paper: bool,
     /// Wall time of the whole run.
     pub seconds: f64,
+}
+
+impl Report {
+    /// Every method's figures as a Markdown table for people, then the headline method's
+    /// paired differences against each other method when several ran.
+    pub fn table(&self) -> String {
+        let all = if self.methods.is_empty() {
+            std::slice::from_ref(&self.first)
+        } else {
+            &self.methods
+        };
+        let interval = |e: Estimate| format!("{:.4} [{:.4}, {:.4}]", e.mean, e.low, e.high);
+        let mut out = String::from(
+            "| method | queries | nDCG@10 | recall@10 | recall@100 | MRR | MAP@100 | s |\n\
+             |---|---:|---|---|---|---|---|---:|\n",
+        );
+        for r in all {
+            let s = &r.summary;
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+                r.method,
+                r.queries,
+                interval(s.ndcg_10),
+                interval(s.recall_10),
+                interval(s.recall_100),
+                interval(s.mrr),
+                interval(s.map_100),
+                r.seconds
+            );
+        }
+        let signed = |e: Estimate| format!("{:+.4} [{:+.4}, {:+.4}]", e.mean, e.low, e.high);
+        let paired: Vec<_> = all
+            .iter()
+            .filter_map(|r| Some((r, r.headline_minus_this?)))
+            .collect();
+        if !paired.is_empty() {
+            let _ = write!(
+                out,
+                "\n| {} minus | nDCG@10 | recall@10 | MRR | MAP@100 |\n|---|---|---|---|---|\n",
+                self.first.method
+            );
+            for (r, d) in paired {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} |",
+                    r.method,
+                    signed(d.ndcg_10),
+                    signed(d.recall_10),
+                    signed(d.mrr),
+                    signed(d.map_100)
+                );
+            }
+        }
+        out
+    }
 }
 
 /// What a running evaluation tells its caller.
@@ -153,6 +214,7 @@ pub fn evaluate(
     let options = &request.options;
     let prepared = Prepared::new(&corpus, options);
     let mut reports = Vec::new();
+    let mut outcomes = Vec::new();
     for &method in &request.methods {
         events(Event::Ranking(method.name()));
         let Outcome {
@@ -181,13 +243,26 @@ pub fn evaluate(
             candidates: prepared.candidate_count(),
             summary: summarise(&per_query, RESAMPLES, 0x5EED),
             seconds,
+            headline_minus_this: None,
         });
+        outcomes.push(per_query);
     }
     // The headline is the default method when it ran, else the first one.
     let headline = reports
         .iter()
         .position(|r| r.method == Method::Hybrid.name())
         .unwrap_or(0);
+    // Every method judged the same queries, in the same order: the differences are paired.
+    for (i, report) in reports.iter_mut().enumerate() {
+        if i != headline {
+            report.headline_minus_this = Some(paired_difference(
+                &outcomes[headline],
+                &outcomes[i],
+                RESAMPLES,
+                0x5EED,
+            ));
+        }
+    }
     let first = reports
         .get(headline)
         .cloned()
