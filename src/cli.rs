@@ -603,16 +603,25 @@ pub struct DigestArgs {
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// Papers: JSONL or JSONL.gz in paperscout's paper format
-    #[arg(long, value_name = "FILE")]
-    pub papers: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "user")]
+    pub papers: Option<PathBuf>,
 
     /// Profiles: `query_id<TAB>paper_id` lines after a header
-    #[arg(long, value_name = "FILE")]
-    pub queries: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "user")]
+    pub queries: Option<PathBuf>,
 
     /// Relevance: `query_id<TAB>paper_id<TAB>relevance` lines after a header
-    #[arg(long, value_name = "FILE")]
-    pub qrels: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "user")]
+    pub qrels: Option<PathBuf>,
+
+    /// Backtest this user instead of a data set: hide their latest papers and likes, replay
+    /// the days those were announced, and report where each would have ranked
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["papers", "queries", "qrels"])]
+    pub user: Option<String>,
+
+    /// With --user: the share of the user's papers and likes to hide (0.2 or 20%)
+    #[arg(long, default_value = "20%", value_name = "SHARE", value_parser = share)]
+    pub holdout: f64,
 
     /// Candidates are the papers dated on or after this day [default: every paper]
     #[arg(long, value_name = "YYYY-MM-DD")]
@@ -661,6 +670,16 @@ pub struct EvalArgs {
     /// Which model, on which device.
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+/// A share, as `0.2` or `20%`.
+fn share(text: &str) -> Result<f64, String> {
+    let (number, scale) = text.strip_suffix('%').map_or((text, 1.0), |n| (n, 100.0));
+    number
+        .trim()
+        .parse::<f64>()
+        .map(|value| value / scale)
+        .map_err(|_| format!("{text:?} is not a share: give 0.2 or 20%"))
 }
 
 /// `paperscout embed ...`

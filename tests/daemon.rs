@@ -390,6 +390,17 @@ fn the_daemon_answers_every_kind_of_query_and_stops_cleanly() {
         );
         assert!(![&ids[0], &ids[10], &ids[3]].contains(&&pick["id"].as_str().unwrap().to_owned()));
     }
+    // The personal backtest through the daemon: two of ada's three papers held out.
+    let backtest: Value =
+        serde_json::from_slice(&cli(&["eval", "--user", "ada", "--holdout", "50%"])).unwrap();
+    assert_eq!(
+        (
+            backtest["kept"].as_u64(),
+            backtest["held_out"].as_array().map(Vec::len)
+        ),
+        (Some(1), Some(2)),
+        "{backtest}"
+    );
     let digest_args = [
         "digest",
         "--user",

@@ -244,3 +244,54 @@ fn a_data_set_is_judged_by_its_own_ids_and_one_that_matches_nothing_says_why() {
     );
     assert!(!said.contains("-0.0000"), "{said}");
 }
+
+/// The personal backtest on real papers: a user who follows papers of several days and
+/// liked others; the latest are held out, and their days replayed.
+#[test]
+fn a_users_backtest_ranks_their_held_out_papers_on_their_days() {
+    let home = tempfile::tempdir().unwrap();
+    let Some(lines) = crate::util::sample_lines(0, 600) else {
+        return;
+    };
+    crate::util::ingest_lines(home.path(), "papers.jsonl", &lines);
+    let id = |i: usize| crate::util::paper_id(&lines[i]);
+    let profile = home.path().join("ada.txt");
+    std::fs::write(&profile, format!("{}\n{}\n{}\n", id(5), id(120), id(480))).unwrap();
+    let ok = |args: &[&str]| {
+        let output = paperscout(home.path()).args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        output
+    };
+    ok(&["user", "add", "ada", "--papers", profile.to_str().unwrap()]);
+    ok(&["like", "ada", &id(300), &id(590)]);
+    let output = ok(&["eval", "--user", "ada", "--holdout", "40%"]);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let held = report["held_out"].as_array().unwrap();
+    assert_eq!(
+        (report["kept"].as_u64(), held.len()),
+        (Some(3), 2),
+        "{report}"
+    );
+    for paper in held {
+        assert!(paper["candidates"].as_u64().unwrap() > 10, "{paper}");
+        let day = paper["day"].as_str().unwrap();
+        assert!(day.starts_with("2025-03-"), "{paper}");
+    }
+    assert_eq!(report["hit_at"].as_array().unwrap().len(), 4);
+    assert!((0.0..=1.0).contains(&report["mrr"].as_f64().unwrap()));
+    assert!(
+        stderr(&output).contains("backtest of ada: 2 papers held out"),
+        "{}",
+        stderr(&output)
+    );
+    // Nothing was changed: the profile and the likes are as they were.
+    let shown: Value =
+        serde_json::from_slice(&ok(&["user", "show", "ada", "--json"]).stdout).unwrap();
+    assert_eq!(shown["feedback"].as_array().unwrap().len(), 2);
+    // No such user: the exit status of something missing.
+    let output = paperscout(home.path())
+        .args(["eval", "--user", "nobody"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+}

@@ -15,11 +15,15 @@ use crate::cli::EvalArgs;
 
 /// Runs the command.
 pub fn run(args: &EvalArgs, settings: &Settings, quiet: bool) -> Result<()> {
+    if let Some(user) = &args.user {
+        return super::query::backtest(user, args.holdout, settings, quiet);
+    }
+    // clap requires the three files without --user.
     let request = Request {
         methods: parse_methods(&args.method)?,
-        papers: args.papers.clone(),
-        queries: args.queries.clone(),
-        qrels: args.qrels.clone(),
+        papers: args.papers.clone().unwrap_or_default(),
+        queries: args.queries.clone().unwrap_or_default(),
+        qrels: args.qrels.clone().unwrap_or_default(),
         vectors: args.vectors.clone(),
         max_queries: args.max_queries,
         options: Options {

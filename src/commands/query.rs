@@ -9,7 +9,8 @@ use paperscout_app::choose::Digest;
 use paperscout_daemon::service::{Service, ServiceOptions};
 use paperscout_proto::tables::{recommendations, similar_table, why_not_text};
 use paperscout_proto::{
-    Client, Op, QueryKind, RecommendRequest, SimilarAnswer, SimilarRequest, WhyNotRequest,
+    BacktestRequest, Client, Op, QueryKind, RecommendRequest, SimilarAnswer, SimilarRequest,
+    WhyNotRequest,
 };
 
 use crate::cli::{QueryBy, RecommendArgs, SimilarArgs, WhyNotArgs};
@@ -103,6 +104,22 @@ pub fn why_not(args: &WhyNotArgs, settings: &Settings) -> Result<()> {
     Ok(())
 }
 
+/// `eval --user`: the personal backtest, answered by the daemon when one runs; the report
+/// for people on standard error, as JSON on standard output.
+pub fn backtest(user: &str, holdout: f64, settings: &Settings, quiet: bool) -> Result<()> {
+    let request = BacktestRequest {
+        user: user.to_owned(),
+        holdout,
+    };
+    let answer = ask(settings, request, Service::backtest)?;
+    if !quiet {
+        eprint!("{}", paperscout_proto::tables::backtest_text(&answer));
+    }
+    let json = serde_json::to_string_pretty(&answer)?;
+    writeln!(std::io::stdout().lock(), "{json}")?;
+    Ok(())
+}
+
 /// `recommend --stored`: what the last `rerank --store` kept for the user.
 fn stored(args: &RecommendArgs, settings: &Settings) -> Result<()> {
     let store = paperscout_store::SqliteStore::open_read_only(&paperscout_store::file_in(
@@ -114,23 +131,6 @@ fn stored(args: &RecommendArgs, settings: &Settings) -> Result<()> {
         writeln!(out, "{}", serde_json::to_string_pretty(&ranking)?)?;
         return Ok(());
     }
-    let when = chrono::DateTime::from_timestamp(ranking.computed, 0)
-        .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M UTC").to_string());
-    writeln!(
-        out,
-        "{}'s recommendations, ranked by {} at {when}:",
-        args.user, ranking.method
-    )?;
-    for (rank, paper) in ranking.papers.iter().enumerate() {
-        writeln!(
-            out,
-            "{:>3}. {:>6.2}  {}  {}\n       {}",
-            rank + 1,
-            paper.score,
-            paper.id,
-            paper.title,
-            paperscout_app::render::because_line(&paper.because)
-        )?;
-    }
+    out.write_all(paperscout_proto::tables::stored_ranking_text(&ranking).as_bytes())?;
     Ok(())
 }

@@ -402,6 +402,20 @@ impl UserInput {
         pool: &Pool,
         rows: &mut SharedRows,
     ) -> Result<Self> {
+        Self::load_hiding(store, model, user, pool, rows, &HashSet::new())
+    }
+
+    /// [`UserInput::load`] as if the papers in `hidden` had never been in the profile, rated
+    /// or sent: a backtest's held-out papers, which must be ranked like any candidate and
+    /// must not inform the ranking.
+    pub fn load_hiding(
+        store: &dyn Store,
+        model: &dyn TextEmbedder,
+        user: &str,
+        pool: &Pool,
+        rows: &mut SharedRows,
+        hidden: &HashSet<String>,
+    ) -> Result<Self> {
         let settings = store
             .user(user)?
             .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(user.to_owned()))?
@@ -410,10 +424,16 @@ impl UserInput {
         // Whole days: a ranking must not change from one second to the next (a resumed
         // batch re-rank writes the same bytes as an uninterrupted one).
         let age = |at: i64| ((now - at).max(0) / DAY_SECONDS) as f32;
-        let feedback = store.feedback(user)?;
-        let profile_items = store.profile(user)?;
+        let mut feedback = store.feedback(user)?;
+        feedback.retain(|event| !hidden.contains(&event.paper_id));
+        let mut profile_items = store.profile(user)?;
+        profile_items.retain(|item| match &item.subject {
+            ProfileSubject::Paper(id) => !hidden.contains(id),
+            ProfileSubject::Interest(_) => true,
+        });
         // Never offer what was sent, rated, or is in the profile already.
         let mut known: HashSet<String> = store.sent(user)?.into_iter().collect();
+        known.retain(|id| !hidden.contains(id));
         known.extend(feedback.iter().map(|f| f.paper_id.clone()));
         known.extend(profile_items.iter().filter_map(|item| match &item.subject {
             ProfileSubject::Paper(id) => Some(id.clone()),
@@ -558,6 +578,13 @@ impl UserInput {
     /// The user's own similarity floor, when they set one.
     pub fn floor(&self) -> Option<f32> {
         self.min_similarity
+    }
+
+    /// This user without their floor (`min_similarity`): every eligible candidate ranked,
+    /// for a caller that asks what a floor would have cost.
+    pub(crate) fn without_floor(mut self) -> Self {
+        self.min_similarity = None;
+        self
     }
 
     /// Candidates this user may be offered.

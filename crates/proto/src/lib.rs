@@ -22,6 +22,6 @@ pub use envelope::{
 };
 pub use ops::{Answer, HealthRequest, OPS, Op, Request, StatsRequest};
 pub use wire::{
-    DigestAction, DigestRequest, FeedbackRequest, IngestRequest, QueryKind, RecommendRequest,
-    SimilarRequest, UndoRequest, UserAction, UserRequest, WhyNotRequest,
+    BacktestRequest, DigestAction, DigestRequest, FeedbackRequest, IngestRequest, QueryKind,
+    RecommendRequest, SimilarRequest, UndoRequest, UserAction, UserRequest, WhyNotRequest,
 };

@@ -11,9 +11,10 @@ use crate::answers::{
     UndoAnswer, UserAnswer,
 };
 use crate::wire::{
-    DigestRequest, FeedbackRequest, IngestRequest, RecommendRequest, SimilarRequest, UndoRequest,
-    UserRequest, WhyNotRequest,
+    BacktestRequest, DigestRequest, FeedbackRequest, IngestRequest, RecommendRequest,
+    SimilarRequest, UndoRequest, UserRequest, WhyNotRequest,
 };
+use paperscout_app::backtest::Backtest;
 use paperscout_app::choose::Digest;
 use paperscout_app::why_not::WhyNot;
 
@@ -106,6 +107,8 @@ ops! {
     Recommend = "recommend" (RecommendRequest) -> Digest;
     /// Why a paper is, or is not, in a user's next digest.
     WhyNot = "why_not" (WhyNotRequest) -> WhyNot;
+    /// How well the user's digests would have found their own latest papers.
+    Backtest = "backtest" (BacktestRequest) -> Backtest;
     /// Build, preview or send (record as sent) a user's digest.
     Digest = "digest" (DigestRequest) -> DigestAnswer;
     /// Likes, dislikes, saves and dismissals.

@@ -1,7 +1,9 @@
 //! Answers as people read them: the tables the command line prints and the text protocol
 //! answers with, the same for a local and a remote answer.
 
+use paperscout_app::backtest::{Backtest, DEPTH};
 use paperscout_app::choose::Digest;
+use paperscout_app::rerank::StoredRanking;
 use paperscout_app::why_not::WhyNot;
 
 use std::fmt::Write as _;
@@ -153,6 +155,63 @@ pub fn feedback_lines(answer: &FeedbackAnswer) -> String {
         .iter()
         .map(|id| format!("{} {}: {id}\n", answer.user, past_tense(answer.kind)))
         .collect()
+}
+
+/// A backtest's report for people: each held-out paper's place on its day, then hit@N,
+/// MRR and what a floor would have cost.
+pub fn backtest_text(report: &Backtest) -> String {
+    let mut out = format!(
+        "backtest of {}: {} papers held out, ranked with the {} kept\n",
+        report.user,
+        report.held_out.len(),
+        report.kept
+    );
+    for held in &report.held_out {
+        let place = held.rank.map_or_else(
+            || format!("not in the top {DEPTH}"),
+            |rank| format!("#{rank} of {}", held.candidates),
+        );
+        let _ = writeln!(
+            out,
+            "  {}  {place:<14}  {} ({}) {}",
+            held.day, held.paper, held.how, held.title
+        );
+    }
+    let hits: Vec<String> = report
+        .hit_at
+        .iter()
+        .map(|(size, share)| format!("hit@{size} {share:.2}"))
+        .collect();
+    let _ = writeln!(out, "{}; MRR {:.3}", hits.join(", "), report.mrr);
+    for (floor, cut) in &report.floor_cost {
+        let _ = writeln!(
+            out,
+            "a floor of {floor:.1} would have left out {cut} of the top-10 hits"
+        );
+    }
+    out
+}
+
+/// A user's stored ranking (`recommend --stored`), a paper and its reason each.
+pub fn stored_ranking_text(ranking: &StoredRanking) -> String {
+    let when = chrono::DateTime::from_timestamp(ranking.computed, 0)
+        .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+    let mut out = format!(
+        "{}'s recommendations, ranked by {} at {when}:\n",
+        ranking.user, ranking.method
+    );
+    for (rank, paper) in ranking.papers.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{:>3}. {:>6.2}  {}  {}\n       {}",
+            rank + 1,
+            paper.score,
+            paper.id,
+            paper.title,
+            paperscout_app::render::because_line(&paper.because)
+        );
+    }
+    out
 }
 
 /// What `undo` forgot, a line a paper.

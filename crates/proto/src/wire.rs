@@ -93,6 +93,21 @@ pub struct WhyNotRequest {
     pub days: u32,
 }
 
+/// `backtest`: how well the user's digests would have found their own latest papers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BacktestRequest {
+    /// The user.
+    pub user: String,
+    /// The share of the user's profile papers, likes and saves to hold out (0 to 1).
+    #[serde(default = "default_holdout")]
+    pub holdout: f64,
+}
+
+fn default_holdout() -> f64 {
+    0.2
+}
+
 /// What `digest` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

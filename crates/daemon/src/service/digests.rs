@@ -1,15 +1,16 @@
-//! `digest`, and the schedule's digests and e-mail: choosing, recording as sent, writing the
+//! `digest`, `why_not`, `backtest`, and the schedule's digests and e-mail: choosing, recording as sent, writing the
 //! outbox and delivering mail, each in the order that keeps a crash from losing or repeating
 //! a digest.
 
 use std::path::{Path, PathBuf};
 
+use paperscout_app::backtest::Backtest;
 use paperscout_app::choose::{self, Digest, Window};
 use paperscout_app::mail::{self, MailConfig};
 use paperscout_app::outbox;
 use paperscout_app::render::{self, Format};
 use paperscout_app::why_not::WhyNot;
-use paperscout_proto::{DigestAction, DigestAnswer, DigestRequest, WhyNotRequest};
+use paperscout_proto::{BacktestRequest, DigestAction, DigestAnswer, DigestRequest, WhyNotRequest};
 use paperscout_rank::DigestParams;
 use paperscout_store::Store;
 
@@ -36,6 +37,22 @@ impl Service {
                 window,
                 &params,
                 None,
+            )
+            .map_err(app)
+        })
+    }
+
+    /// `backtest`: the user's latest papers held out and their days replayed (see
+    /// [`paperscout_app::backtest`]).
+    pub fn backtest(&self, request: &BacktestRequest) -> Result<Backtest> {
+        let params = digest_params(None, None)?;
+        self.readers.with(|store| {
+            paperscout_app::backtest::backtest(
+                store,
+                &Interactive(&self.model),
+                &request.user,
+                request.holdout,
+                &params,
             )
             .map_err(app)
         })

@@ -235,6 +235,7 @@ impl Service {
             Request::Recommend(recommend) => self.recommend(&recommend).map(Answer::Recommend),
             Request::Digest(digest) => self.digest(&digest).map(Answer::Digest),
             Request::WhyNot(why_not) => self.why_not(&why_not).map(Answer::WhyNot),
+            Request::Backtest(backtest) => self.backtest(&backtest).map(Answer::Backtest),
             Request::Feedback(feedback) => self.feedback(&feedback).map(Answer::Feedback),
             Request::Undo(undo) => self.undo(&undo).map(Answer::Undo),
             Request::User(user) => self.user(&user).map(Answer::User),
