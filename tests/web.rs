@@ -132,6 +132,7 @@ fn a_user_rates_undoes_searches_and_sets_rules_on_the_page_and_reaches_only_thei
     // delay and say nothing of the user.
     assert_eq!(page.get("/today", None).status, 303);
     assert_eq!(page.get("/profile", None).status, 303);
+    assert_eq!(page.get("/profile/backtest", None).status, 303);
     assert_eq!(
         page.post(
             "/rate",
@@ -325,6 +326,22 @@ fn a_user_rates_undoes_searches_and_sets_rules_on_the_page_and_reaches_only_thei
             history.body
         );
     }
+
+    // The backtest page ranks ada's latest paper again on its day, and changes nothing.
+    let backtest = page.get("/profile/backtest", Some(&ada));
+    assert_eq!(backtest.status, 200, "{}", backtest.body);
+    assert!(
+        backtest
+            .body
+            .contains("1 of your papers and likes were hidden")
+            && backtest.body.contains("mean reciprocal rank"),
+        "{}",
+        backtest.body
+    );
+    assert_eq!(
+        feedback(home, "ada"),
+        [(picks[0].clone(), "dislike".to_owned())]
+    );
 
     // Bob sees his own pages; Ada's form token does not work with his session, nor his
     // session's changes reach her.

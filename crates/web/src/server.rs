@@ -118,6 +118,7 @@ impl Web {
             .route("/rate", post(pages::rate::rate))
             .route("/undo", post(pages::rate::undo))
             .route("/profile", get(pages::profile::show))
+            .route("/profile/backtest", get(pages::profile::backtest))
             .route("/profile/add", post(pages::profile::add))
             .route("/profile/rules", post(pages::profile::rules))
             .route(

@@ -11,7 +11,7 @@ use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect};
 use paperscout_app::users::SettingsChange;
-use paperscout_proto::{UserAction, UserAnswer, UserRequest};
+use paperscout_proto::{BacktestRequest, UserAction, UserAnswer, UserRequest};
 use paperscout_store::ProfileSubject;
 use serde::Deserialize;
 
@@ -115,6 +115,9 @@ pub async fn show(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Page
         lines(&rules.boost_authors),
         lines(&rules.mute_authors),
     );
+    body += "<h2>How well it works for you</h2><p><a href=\"/profile/backtest\">Run your \
+             backtest</a>: your latest fifth of papers and likes is hidden, and the days they were \
+             announced are ranked again, to see where each would have stood in your digest.</p>";
     let feed = shared.links.feed(&session.user, settings.links_epoch);
     let _ = write!(
         body,
@@ -125,6 +128,62 @@ pub async fn show(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Page
         esc(&feed)
     );
     Ok(user_page("Profile", &session, Tab::Profile, &body))
+}
+
+/// `/profile/backtest`: the personal backtest (see `paperscout_app::backtest`), which only
+/// reads.
+pub async fn backtest(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> PageResult {
+    let session = match signed_in(&shared, &headers).await {
+        Ok(session) => session,
+        Err(response) => return Ok(response),
+    };
+    let request = BacktestRequest {
+        user: session.user.clone(),
+        holdout: 0.2,
+    };
+    let report = blocking(&shared, move |service| service.backtest(&request)).await?;
+    let mut body = format!(
+        "<h1>Your backtest</h1><p class=\"sub\">{} of your papers and likes were hidden; each \
+         day one of them was announced was ranked again with the other {}, as your digest \
+         ranks.</p><table><tr><th>day</th><th>paper</th><th>came in as</th><th>its place</th></tr>",
+        report.held_out.len(),
+        report.kept
+    );
+    for held in &report.held_out {
+        let place = held.rank.map_or_else(
+            || format!("not in the top {}", paperscout_app::backtest::DEPTH),
+            |rank| format!("#{rank} of {}", held.candidates),
+        );
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td><a href=\"/paper/{}\">{}</a></td><td>{}</td><td>{place}</td></tr>",
+            esc(&held.day),
+            url_part(&held.paper),
+            esc(if held.title.is_empty() {
+                &held.paper
+            } else {
+                &held.title
+            }),
+            esc(&held.how)
+        );
+    }
+    body += "</table><h2>In short</h2><ul>";
+    for (size, share) in &report.hit_at {
+        let _ = write!(
+            body,
+            "<li>a digest of {size} would have held {:.0}% of them</li>",
+            share * 100.0
+        );
+    }
+    let _ = write!(body, "<li>mean reciprocal rank {:.3}</li>", report.mrr);
+    for (floor, cut) in &report.floor_cost {
+        let _ = write!(
+            body,
+            "<li>a similarity floor of {floor:.1} would have left out {cut} of the top-10 hits</li>"
+        );
+    }
+    body += "</ul><p><a href=\"/profile\">Back to your profile</a></p>";
+    Ok(user_page("Backtest", &session, Tab::Profile, &body))
 }
 
 /// The add form.
