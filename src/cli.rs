@@ -513,6 +513,31 @@ pub enum UserCommand {
         #[command(flatten)]
         change: SettingsFlags,
     },
+    /// Watch a text for scoops: a new paper at least this close to it is e-mailed at once,
+    /// beside it, out of the daily digest (the user needs an e-mail address, the daemon mail).
+    #[command(
+        after_help = "Examples:\n  paperscout user watch ada --text draft-abstract.txt --threshold 0.8\n  paperscout user watch ada --paper 2503.11677"
+    )]
+    Watch {
+        /// The user's name
+        name: String,
+        /// A file holding the text: a draft's title and abstract
+        #[arg(long, value_name = "FILE", required_unless_present = "paper")]
+        text: Option<PathBuf>,
+        /// A stored paper whose title and abstract are the text (say, the user's own preprint)
+        #[arg(long, value_name = "ID", conflicts_with = "text")]
+        paper: Option<String>,
+        /// The cosine at or above which a new paper is sent (0 to 1)
+        #[arg(long, default_value_t = 0.8, value_name = "COSINE")]
+        threshold: f32,
+    },
+    /// Stop watching a text (named as `user show` lists it: the file's name or the paper's id).
+    Unwatch {
+        /// The user's name
+        name: String,
+        /// The watch's label
+        label: String,
+    },
     /// Remove a user with their profile, feedback and digest history.
     Remove {
         /// The user's name
@@ -620,7 +645,7 @@ pub struct EvalArgs {
     pub user: Option<String>,
 
     /// With --user: the share of the user's papers and likes to hide (0.2 or 20%)
-    #[arg(long, default_value = "20%", value_name = "SHARE", value_parser = share)]
+    #[arg(long, default_value = "20%", value_name = "SHARE", value_parser = paperscout_app::backtest::parse_share)]
     pub holdout: f64,
 
     /// Candidates are the papers dated on or after this day [default: every paper]
@@ -670,16 +695,6 @@ pub struct EvalArgs {
     /// Which model, on which device.
     #[command(flatten)]
     pub model: ModelArgs,
-}
-
-/// A share, as `0.2` or `20%`.
-fn share(text: &str) -> Result<f64, String> {
-    let (number, scale) = text.strip_suffix('%').map_or((text, 1.0), |n| (n, 100.0));
-    number
-        .trim()
-        .parse::<f64>()
-        .map(|value| value / scale)
-        .map_err(|_| format!("{text:?} is not a share: give 0.2 or 20%"))
 }
 
 /// `paperscout embed ...`
@@ -830,6 +845,7 @@ impl SettingsFlags {
             mute_authors: self.mute_authors.clone(),
             min_similarity: self.min_similarity,
             size: self.size,
+            ..SettingsChange::default()
         }
     }
 }

@@ -1102,3 +1102,112 @@ fn replaced_papers_are_compacted_away_in_the_background_while_searches_go_on() {
     let answer = daemon.ask(&json!({"op": "similar", "query": text, "by": "text", "k": 3}));
     assert_eq!(hit_ids(&answer)[0], paper_id(&lines[3]), "{answer}");
 }
+
+/// A scoop alert: a paper that arrives close to a text ada watches is mailed to her at once,
+/// beside her text, and only once; a watch can be listed and dropped.
+#[test]
+fn a_paper_close_to_a_watched_text_is_mailed_at_once_and_only_once() {
+    use crate::mail::{SmtpServer, free_port, python_with_aiosmtpd};
+    let Some(lines) = sample_lines(0, 60) else {
+        return;
+    };
+    let Some(python) = python_with_aiosmtpd() else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ingest_locally(home, &lines[..40]);
+    let cli = |args: &[&str]| {
+        let output = paperscout(home).args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        output
+    };
+    let profile = write_lines(
+        home,
+        "ada.txt",
+        &[paper_id(&lines[2]), paper_id(&lines[30])],
+    );
+    cli(&["user", "add", "ada", "--papers", profile.to_str().unwrap()]);
+    cli(&["user", "set", "ada", "--email", "ada@example.org"]);
+    // Ada's draft is, in effect, the paper of line 50, which has not arrived yet.
+    let scooped: Value = serde_json::from_str(&lines[50]).unwrap();
+    let draft = home.join("draft.txt");
+    std::fs::write(
+        &draft,
+        format!(
+            "{}\n{}",
+            scooped["title"].as_str().unwrap(),
+            scooped["abstract"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    cli(&[
+        "user",
+        "watch",
+        "ada",
+        "--text",
+        draft.to_str().unwrap(),
+        "--threshold",
+        "0.9",
+    ]);
+    cli(&["user", "watch", "ada", "--paper", &paper_id(&lines[3])]);
+    cli(&["user", "unwatch", "ada", &paper_id(&lines[3])]);
+    let shown: Value =
+        serde_json::from_slice(&cli(&["user", "show", "ada", "--json"]).stdout).unwrap();
+    let watches = shown["settings"]["watches"].as_array().unwrap();
+    assert_eq!(watches.len(), 1, "{shown}");
+    assert!(
+        (watches[0]["threshold"].as_f64().unwrap() - 0.9).abs() < 1e-6,
+        "{shown}"
+    );
+
+    let port = free_port();
+    let server = SmtpServer::start(&python, port, &home.join("maildir"));
+    write_config(
+        home,
+        &format!(
+            "[mail]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {port}\nsecurity = \"none\"\n\
+             from = \"paperscout <digest@paperscout.test>\"\n"
+        ),
+    );
+    let socket = home.join("paperscout.sock");
+    let daemon = Daemon::start(home, &socket, &[]);
+    let arriving = write_lines(home, "arriving.jsonl", &lines[40..]);
+    let remote = |args: &[&str]| {
+        let output = paperscout(home)
+            .arg("--socket")
+            .arg(&socket)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    };
+    remote(&["ingest", arriving.to_str().unwrap()]);
+    let messages = server.messages(&python);
+    assert_eq!(messages.len(), 1, "{}", daemon.log_text());
+    let alert = &messages[0];
+    assert_eq!(alert["headers"]["to"], "ada@example.org");
+    assert!(
+        alert["headers"]["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("paperscout alert: a new paper close to"),
+        "{alert}"
+    );
+    let plain = alert["parts"][0]["text"].as_str().unwrap();
+    assert!(
+        plain.contains(scooped["title"].as_str().unwrap()),
+        "{plain}"
+    );
+    assert!(plain.contains("YOURS ("), "{plain}");
+    // The same papers again, or once more as changed text: no second alert.
+    remote(&["ingest", arriving.to_str().unwrap()]);
+    assert_eq!(server.messages(&python).len(), 1);
+    let shown: Value =
+        serde_json::from_slice(&cli(&["user", "show", "ada", "--json"]).stdout).unwrap();
+    assert!(
+        shown["sent"].as_u64().unwrap() >= 1,
+        "the alerted paper counts as sent"
+    );
+    drop(daemon);
+}

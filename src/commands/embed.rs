@@ -75,10 +75,7 @@ pub fn run(args: &EmbedArgs, settings: &Settings, quiet: bool) -> Result<()> {
     let (embedder, _) = paperscout_app::model::load(settings)?;
     let (reader, input_len) = open_input(&args.input)?;
     let progress = crate::progress::bytes(input_len, quiet);
-    let counting = CountingReader {
-        inner: reader,
-        progress: progress.clone(),
-    };
+    let counting = progress.wrap_read(reader);
     let format = match args.format {
         OutputFormat::Jsonl => VectorFormat::Jsonl,
         OutputFormat::F32 => VectorFormat::F32,
@@ -129,18 +126,4 @@ fn open_input(path: &Path) -> Result<(Box<dyn Read>, Option<u64>)> {
     let file = fs_err::File::open(path).context("cannot read the input")?;
     let len = file.metadata().ok().map(|m| m.len());
     Ok((Box::new(file), len))
-}
-
-/// Advances the progress bar by the bytes read.
-struct CountingReader<R> {
-    inner: R,
-    progress: ProgressBar,
-}
-
-impl<R: Read> Read for CountingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let read = self.inner.read(buf)?;
-        self.progress.inc(read as u64);
-        Ok(read)
-    }
 }

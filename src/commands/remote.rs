@@ -55,35 +55,42 @@ pub fn undo(user: &str, papers: &[String], settings: &Settings, quiet: bool) -> 
 
 /// `user add` and `user remove`; the reading subcommands read the store directly.
 pub fn user(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()> {
-    let request = match command {
-        UserCommand::Add {
-            name,
-            papers,
-            bibtex,
-            interests,
-        } => {
+    let change = crate::commands::user::change_of(command, settings)?;
+    let request = match (command, change) {
+        (_, Some((name, settings))) => UserRequest {
+            settings,
+            ..UserRequest::new(UserAction::Set, name)
+        },
+        (
+            UserCommand::Add {
+                name,
+                papers,
+                bibtex,
+                interests,
+            },
+            None,
+        ) => {
             if bibtex.is_some() {
                 bail!(
                     "--bibtex cannot go through the running daemon yet: stop it (`kill -TERM` the \
                      pid `paperscout serve` printed), add the library, and start it again"
                 );
             }
-            let keys = super::read_keys(papers.as_deref())?;
+            let keys = paperscout_app::users::read_keys(papers.as_deref())?;
             UserRequest {
                 papers: keys,
                 interests: interests.clone(),
                 ..UserRequest::new(UserAction::Add, name)
             }
         }
-        UserCommand::Remove { name } => UserRequest::new(UserAction::Remove, name),
-        UserCommand::Set { name, change } => UserRequest {
-            settings: change.change(),
-            ..UserRequest::new(UserAction::Set, name)
-        },
-        UserCommand::Link {
-            name, revoke: true, ..
-        } => UserRequest::new(UserAction::RevokeLinks, name),
-        UserCommand::List { .. } | UserCommand::Show { .. } | UserCommand::Link { .. } => {
+        (UserCommand::Remove { name }, None) => UserRequest::new(UserAction::Remove, name),
+        (
+            UserCommand::Link {
+                name, revoke: true, ..
+            },
+            None,
+        ) => UserRequest::new(UserAction::RevokeLinks, name),
+        _ => {
             return crate::commands::user::run(command, settings, quiet);
         }
     };

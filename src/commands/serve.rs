@@ -2,12 +2,9 @@
 //! (re-running this binary with `--foreground`, logging to a file), asked how it is, and
 //! stopped by its pid.
 
-use std::time::{Duration, Instant};
-
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use paperscout_app::Settings;
 use paperscout_daemon::{ServeOptions, ServeOverrides};
-use paperscout_proto::{Client, ClientError, ErrorCode, HealthAnswer, HealthRequest};
 
 use crate::cli::{Cli, ServeArgs};
 
@@ -53,58 +50,19 @@ fn start_in_background(settings: &Settings, quiet: bool) -> Result<()> {
 
 /// `paperscout status`.
 pub fn status(settings: &Settings, json: bool) -> Result<()> {
-    use std::io::Write;
-
-    let health = health(settings)?;
-    let mut out = std::io::stdout().lock();
-    if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&health)?)?;
+    let health = paperscout_daemon::detach::health(settings)?;
+    let text = if json {
+        serde_json::to_string_pretty(&health)? + "\n"
     } else {
-        writeln!(
-            out,
-            "paperscout {} serving on {} as pid {}: up {:.0} s, {} papers indexed, {} connections, {} requests waiting for the model",
-            health.version,
-            settings.socket.display(),
-            health.pid,
-            health.uptime_seconds,
-            health.papers_indexed,
-            health.connections,
-            health.model_queue,
-        )?;
-    }
+        paperscout_proto::tables::health_line(&health, &settings.socket)
+    };
+    std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())?;
     Ok(())
-}
-
-fn health(settings: &Settings) -> Result<HealthAnswer> {
-    if !paperscout_daemon::running(settings) {
-        return Err(ClientError::Answered {
-            code: ErrorCode::NotFound,
-            message: format!(
-                "no daemon answers on {}: start one with `paperscout serve`",
-                settings.socket.display()
-            ),
-        }
-        .into());
-    }
-    Ok(Client::new(&settings.socket).call(HealthRequest {})?)
 }
 
 /// `paperscout stop`.
 pub fn stop(settings: &Settings, quiet: bool) -> Result<()> {
-    let health = health(settings)?;
-    let pid = i32::try_from(health.pid).context("the daemon's pid is out of range")?;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .with_context(|| format!("could not signal pid {pid}"))?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while settings.socket.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    if settings.socket.exists() {
-        bail!("pid {pid} has not stopped within 2 minutes; see its log");
-    }
+    let pid = paperscout_daemon::detach::stop(settings)?;
     if !quiet {
         eprintln!("stopped paperscout (pid {pid})");
     }

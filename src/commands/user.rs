@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use paperscout_store::{FeedbackKind, ProfileSubject, SqliteStore, Store};
 
 use paperscout_proto::tables::{feedback_lines, settings_lines, undo_lines, user_lines};
@@ -13,11 +13,19 @@ use paperscout_proto::{
 
 use crate::cli::UserCommand;
 use paperscout_app::Settings;
+use paperscout_app::users::{SettingsChange, watch_change};
 
 /// Runs `paperscout user ...`.
 pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()> {
     let path = paperscout_store::file_in(&settings.data_dir);
     match command {
+        UserCommand::Set { .. } | UserCommand::Watch { .. } | UserCommand::Unwatch { .. } => {
+            let (name, change) = change_of(command, settings)?.context("a change")?;
+            let mut store = SqliteStore::open(&path)?;
+            let settings = paperscout_app::users::change_settings(&mut store, name, &change)?;
+            let user = name.to_owned();
+            report(&UserAnswer::Set(SettingsSet { user, settings }), quiet)
+        }
         UserCommand::Add {
             name,
             papers,
@@ -34,7 +42,7 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
                     "a user named {name:?} already exists: give --papers or --interest to add to their profile"
                 )
             }
-            let keys = super::read_keys(papers.as_deref())?;
+            let keys = paperscout_app::users::read_keys(papers.as_deref())?;
             let library = match bibtex {
                 Some(file) => Some((file.display().to_string(), fs_err::read_to_string(file)?)),
                 None => None,
@@ -113,21 +121,6 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
             out.write_all(settings_lines(name, &shown.user.settings).as_bytes())?;
             Ok(())
         }
-        UserCommand::Set { name, change } => {
-            let change = change.change();
-            if change.is_empty() {
-                bail!(
-                    "nothing to change: give --email, a rule such as --only-category cs.LG, or see `paperscout user set --help`"
-                );
-            }
-            let mut store = SqliteStore::open(&path)?;
-            let settings = paperscout_app::users::change_settings(&mut store, name, &change)?;
-            let answer = UserAnswer::Set(SettingsSet {
-                user: name.clone(),
-                settings,
-            });
-            report(&answer, quiet)
-        }
         UserCommand::Link {
             name,
             revoke,
@@ -168,6 +161,60 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
             report(&answer, quiet)
         }
     }
+}
+
+/// The settings change `user set`, `user watch` and `user unwatch` ask for, with the user's
+/// name; none for the other commands. A watched file is read here, by the command's user.
+pub fn change_of<'a>(
+    command: &'a UserCommand,
+    settings: &Settings,
+) -> Result<Option<(&'a str, SettingsChange)>> {
+    Ok(Some(match command {
+        UserCommand::Set { name, change } => {
+            let change = change.change();
+            if change.is_empty() {
+                bail!(
+                    "nothing to change: give --email, a rule such as --only-category cs.LG, or see `paperscout user set --help`"
+                );
+            }
+            (name, change)
+        }
+        UserCommand::Watch {
+            name,
+            text,
+            paper,
+            threshold,
+        } => {
+            let text = match text {
+                Some(path) => {
+                    let label = path.file_name().unwrap_or(path.as_os_str());
+                    Some((
+                        label.to_string_lossy().into_owned(),
+                        fs_err::read_to_string(path)?,
+                    ))
+                }
+                None => None,
+            };
+            let text = text
+                .as_ref()
+                .map(|(label, text)| (label.as_str(), text.clone()));
+            let store =
+                SqliteStore::open_read_only(&paperscout_store::file_in(&settings.data_dir))?;
+            let change = watch_change(&store, text, paper.as_deref(), *threshold)?;
+            (name, change)
+        }
+        UserCommand::Unwatch { name, label } => {
+            let unwatch = Some(label.clone());
+            (
+                name,
+                SettingsChange {
+                    unwatch,
+                    ..SettingsChange::default()
+                },
+            )
+        }
+        _ => return Ok(None),
+    }))
 }
 
 /// What a changing command did, as the remote command prints it too.

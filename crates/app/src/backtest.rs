@@ -66,6 +66,16 @@ pub struct Backtest {
     pub floor_cost: Vec<(f32, usize)>,
 }
 
+/// A share as people write it, `0.2` or `20%`, for `--holdout`.
+pub fn parse_share(text: &str) -> std::result::Result<f64, String> {
+    let (number, scale) = text.strip_suffix('%').map_or((text, 1.0), |n| (n, 100.0));
+    number
+        .trim()
+        .parse::<f64>()
+        .map(|value| value / scale)
+        .map_err(|_| format!("{text:?} is not a share: give 0.2 or 20%"))
+}
+
 /// Hides the latest `holdout` share (at least one paper, at most all but one) of `user`'s
 /// profile papers, likes and saves, and replays their days.
 pub fn backtest(
@@ -252,6 +262,13 @@ mod tests {
         assert!(err.to_string().contains("at least two"), "{err}");
         assert!(backtest(&store, &model, "ada", 1.0, &params).is_err());
         assert!(backtest(&store, &model, "nobody", 0.2, &params).is_err());
+    }
+
+    #[test]
+    fn shares_read_as_fractions_or_percentages() {
+        assert_eq!(parse_share("20%"), Ok(0.2));
+        assert_eq!(parse_share("0.25"), Ok(0.25));
+        assert!(parse_share("a fifth").is_err());
     }
 
     #[test]

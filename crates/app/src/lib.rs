@@ -24,6 +24,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod backtest;
 pub mod choose;
 pub mod crash;

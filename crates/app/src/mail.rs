@@ -191,12 +191,28 @@ pub fn compose_linked(
         digest.user,
         digest.to
     );
-    let host = from.email.domain();
-    let message_id = format!(
-        "<digest.{}.{}@{host}>",
-        id_safe(&digest.user),
-        id_safe(&digest.to)
-    );
+    let message_id = format!("digest.{}.{}", id_safe(&digest.user), id_safe(&digest.to));
+    build(
+        from,
+        to,
+        &subject,
+        &message_id,
+        crate::render::markdown_linked(digest, links),
+        crate::render::html_linked(digest, links),
+    )
+}
+
+/// A multipart message (plain text and HTML) from paperscout, marked as sent by a program;
+/// `message_id` is made unique with the sender's domain.
+pub(crate) fn build(
+    from: &Mailbox,
+    to: Mailbox,
+    subject: &str,
+    message_id: &str,
+    plain: String,
+    html: String,
+) -> Result<Vec<u8>> {
+    let message_id = format!("<{message_id}@{}>", from.email.domain());
     let mut message = Message::builder()
         .from(from.clone())
         .to(to)
@@ -209,15 +225,15 @@ pub fn compose_linked(
                 .singlepart(
                     SinglePart::builder()
                         .header(ContentType::TEXT_PLAIN)
-                        .body(crate::render::markdown_linked(digest, links)),
+                        .body(plain),
                 )
                 .singlepart(
                     SinglePart::builder()
                         .header(ContentType::TEXT_HTML)
-                        .body(crate::render::html_linked(digest, links)),
+                        .body(html),
                 ),
         )
-        .map_err(|err| AppError::Bug(format!("could not build the digest's message: {err}")))?;
+        .map_err(|err| AppError::Bug(format!("could not build the message: {err}")))?;
     // Mail robots and vacation replies leave automatic messages alone (RFC 3834).
     message.headers_mut().insert_raw(HeaderValue::new(
         HeaderName::new_from_ascii_str("Auto-Submitted"),
@@ -227,7 +243,7 @@ pub fn compose_linked(
 }
 
 /// Keeps letters, digits, dots and dashes, for a Message-ID.
-fn id_safe(text: &str) -> String {
+pub(crate) fn id_safe(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' || c == '-' {

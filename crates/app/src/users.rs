@@ -4,7 +4,7 @@
 use paperscout_store::{
     Feedback, FeedbackKind, ProfileItem, ProfileSubject, Store, StoredPaper, Timestamp, User,
 };
-use paperscout_types::{Rules, UserSettings};
+use paperscout_types::{Rules, UserSettings, Watch};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AppError, Result};
@@ -259,7 +259,18 @@ pub struct SettingsChange {
     /// Papers per digest
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<usize>,
+    /// Watch this text for scoops (replacing a watch of the same label)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<Box<Watch>>,
+    /// Stop watching the text of this label
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unwatch: Option<String>,
 }
+
+/// Watched texts a user may keep, and the length of each.
+pub const MAX_WATCHES: usize = 20;
+/// The longest watched text, in bytes (a long abstract is about 3,000).
+pub const MAX_WATCH_TEXT: usize = 16 * 1024;
 
 impl SettingsChange {
     /// Applies the change; nothing is changed when a value is invalid.
@@ -283,6 +294,26 @@ impl SettingsChange {
                 "--size 0 would send nothing: give at least 1".into(),
             ));
         }
+        if let Some(watch) = &self.watch {
+            check_watch(watch)?;
+            let others = settings
+                .watches
+                .iter()
+                .filter(|w| w.label != watch.label && Some(&w.label) != self.unwatch.as_ref())
+                .count();
+            if others >= MAX_WATCHES {
+                return Err(AppError::BadSetting(format!(
+                    "{MAX_WATCHES} texts are watched already: unwatch one first"
+                )));
+            }
+        }
+        if let Some(label) = &self.unwatch
+            && !settings.watches.iter().any(|w| &w.label == label)
+        {
+            return Err(AppError::BadSetting(format!(
+                "nothing is watched as {label:?}: `paperscout user show` lists the watches"
+            )));
+        }
         let rules = &mut settings.rules;
         if self.clear_rules {
             *rules = Rules::default();
@@ -305,6 +336,13 @@ impl SettingsChange {
         if self.size.is_some() {
             rules.size = self.size;
         }
+        if let Some(label) = &self.unwatch {
+            settings.watches.retain(|w| &w.label != label);
+        }
+        if let Some(watch) = &self.watch {
+            settings.watches.retain(|w| w.label != watch.label);
+            settings.watches.push(Watch::clone(watch));
+        }
         Ok(())
     }
 
@@ -312,6 +350,73 @@ impl SettingsChange {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
+}
+
+/// The paper keys of a `--papers` file: one a line, blank lines and `#` comments skipped;
+/// none without a file.
+pub fn read_keys(file: Option<&std::path::Path>) -> Result<Vec<String>> {
+    let Some(file) = file else {
+        return Ok(Vec::new());
+    };
+    Ok(fs_err::read_to_string(file)?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// The change that watches a text: a file's (labelled with its name), or a stored paper's
+/// title and abstract (labelled with its id).
+pub fn watch_change(
+    store: &dyn Store,
+    text: Option<(&str, String)>,
+    paper: Option<&str>,
+    threshold: f32,
+) -> Result<SettingsChange> {
+    let (label, text) = match (text, paper) {
+        (Some((label, text)), _) => (label.to_owned(), text),
+        (None, Some(key)) => {
+            let found = store
+                .find_paper(key)?
+                .ok_or_else(|| AppError::UnknownPaper(key.to_owned()))?;
+            (found.paper.id.clone(), found.paper.embedding_text())
+        }
+        (None, None) => {
+            return Err(AppError::Usage(
+                "give the text to watch: --text FILE or --paper ID".into(),
+            ));
+        }
+    };
+    Ok(SettingsChange {
+        watch: Some(Box::new(Watch {
+            label,
+            text,
+            threshold,
+        })),
+        ..SettingsChange::default()
+    })
+}
+
+/// A watch a user may keep: a label, a text of at most [`MAX_WATCH_TEXT`] bytes, a cosine.
+fn check_watch(watch: &Watch) -> Result<()> {
+    if watch.label.trim().is_empty() || watch.label.len() > 200 {
+        return Err(AppError::BadSetting(
+            "a watch needs a label of 1 to 200 bytes".into(),
+        ));
+    }
+    if watch.text.trim().is_empty() || watch.text.len() > MAX_WATCH_TEXT {
+        return Err(AppError::BadSetting(format!(
+            "a watched text must hold 1 to {MAX_WATCH_TEXT} bytes: give a title and an abstract"
+        )));
+    }
+    if !(0.0..=1.0).contains(&watch.threshold) {
+        return Err(AppError::BadSetting(format!(
+            "--threshold {} is out of range: give a cosine from 0 to 1, such as 0.8",
+            watch.threshold
+        )));
+    }
+    Ok(())
 }
 
 fn add_unique(list: &mut Vec<String>, more: &[String]) {

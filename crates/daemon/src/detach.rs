@@ -1,6 +1,7 @@
-//! `paperscout serve` without `--foreground`: this program started again in the foreground,
-//! in its own process group, logging to `<data-dir>/paperscout.log`, and waited for until it
-//! answers on the socket (or stops).
+//! The daemon from outside. `paperscout serve` without `--foreground`: this program started
+//! again in the foreground, in its own process group, logging to `<data-dir>/paperscout.log`,
+//! and waited for until it answers on the socket (or stops). `status` asks its health, and
+//! `stop` signals its pid and waits for it to go.
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -9,6 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use paperscout_app::Settings;
+use paperscout_proto::{Client, HealthAnswer, HealthRequest};
 
 use crate::error::{DaemonError, Result};
 use crate::socket;
@@ -78,4 +80,43 @@ pub fn start_in_background(settings: &Settings, mut args: Vec<OsString>) -> Resu
         "the daemon did not answer within 10 minutes; see {}",
         log.display()
     )))
+}
+
+/// How long `stop` waits for the daemon to finish what it is doing and go.
+const STOP_LIMIT: Duration = Duration::from_secs(120);
+
+/// The running daemon's health, asked over its socket.
+pub fn health(settings: &Settings) -> Result<HealthAnswer> {
+    if !crate::running(settings) {
+        return Err(DaemonError::NotFound(format!(
+            "no daemon answers on {}: start one with `paperscout serve`",
+            settings.socket.display()
+        )));
+    }
+    Client::new(&settings.socket)
+        .call(HealthRequest {})
+        .map_err(|err| DaemonError::Socket(err.to_string()))
+}
+
+/// Stops the running daemon: SIGTERM to its pid, then a wait of up to two minutes for its
+/// socket to go. Returns the pid.
+pub fn stop(settings: &Settings) -> Result<u32> {
+    let pid = health(settings)?.pid;
+    let raw = i32::try_from(pid)
+        .map_err(|_| DaemonError::Bug(format!("the daemon's pid {pid} is out of range")))?;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(raw),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .map_err(|errno| DaemonError::io(format!("could not signal pid {pid}"), errno.into()))?;
+    let deadline = Instant::now() + STOP_LIMIT;
+    while settings.socket.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if settings.socket.exists() {
+        return Err(DaemonError::Socket(format!(
+            "pid {pid} has not stopped within 2 minutes; see its log"
+        )));
+    }
+    Ok(pid)
 }

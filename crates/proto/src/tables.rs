@@ -12,7 +12,7 @@ use paperscout_ingest::Report;
 use paperscout_store::{FeedbackKind, QueuedMail};
 use paperscout_types::UserSettings;
 
-use crate::answers::{FeedbackAnswer, SimilarAnswer, UndoAnswer, UserAnswer};
+use crate::answers::{FeedbackAnswer, HealthAnswer, SimilarAnswer, UndoAnswer, UserAnswer};
 
 /// `similar`'s answer as a table, for people.
 pub fn similar_table(result: &SimilarAnswer) -> String {
@@ -214,6 +214,21 @@ pub fn stored_ranking_text(ranking: &StoredRanking) -> String {
     out
 }
 
+/// `health` as `paperscout status` says it, in one line.
+pub fn health_line(health: &HealthAnswer, socket: &std::path::Path) -> String {
+    format!(
+        "paperscout {} serving on {} as pid {}: up {:.0} s, {} papers indexed, {} connections, \
+         {} requests waiting for the model\n",
+        health.version,
+        socket.display(),
+        health.pid,
+        health.uptime_seconds,
+        health.papers_indexed,
+        health.connections,
+        health.model_queue,
+    )
+}
+
 /// What `undo` forgot, a line a paper.
 pub fn undo_lines(answer: &UndoAnswer) -> String {
     answer
@@ -332,6 +347,15 @@ pub fn settings_lines(name: &str, settings: &UserSettings) -> String {
     }
     if let Some(size) = rules.size {
         let _ = writeln!(out, "  digest size: {size}");
+    }
+    for watch in &settings.watches {
+        let _ = writeln!(
+            out,
+            "  watches {:?} (cosine {}): {}",
+            watch.label,
+            watch.threshold,
+            watch.text.lines().next().unwrap_or_default()
+        );
     }
     out
 }

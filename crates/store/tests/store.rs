@@ -418,6 +418,7 @@ fn settings_and_the_mail_outbox(store: &mut dyn Store) {
             ..Rules::default()
         },
         links_epoch: 3,
+        ..UserSettings::default()
     };
     store.set_user_settings("ada", &settings).expect("set");
     assert_eq!(

@@ -1,5 +1,6 @@
-//! What a user set for their own digests: where to send them, and the hard rules every peer's
-//! users ask for (category filters, keyword and author boosts and mutes, a floor, a size).
+//! What a user set for their own digests: where to send them, the hard rules every peer's
+//! users ask for (category filters, keyword and author boosts and mutes, a floor, a size), and
+//! the texts they watch for scoops.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +17,23 @@ pub struct UserSettings {
     /// it was made in, and revoking moves it on, ending them all.
     #[serde(skip_serializing_if = "is_zero")]
     pub links_epoch: u32,
+    /// Texts the user watches: a new paper this close to one is sent at once, out of the
+    /// daily cycle (a scoop alert).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub watches: Vec<Watch>,
+}
+
+/// A watched text: a draft's abstract, or one's own preprint, that a new paper close to it
+/// should be known of the day it appears.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Watch {
+    /// What the user calls it: the file it came from, or the paper's id.
+    pub label: String,
+    /// The text compared with every new paper (title and abstract).
+    pub text: String,
+    /// The cosine at or above which a new paper is sent.
+    pub threshold: f32,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -70,6 +88,11 @@ mod tests {
                 ..Rules::default()
             },
             links_epoch: 2,
+            watches: vec![Watch {
+                label: "draft.txt".into(),
+                text: "Graph networks\nWe study them.".into(),
+                threshold: 0.8,
+            }],
         };
         let text = serde_json::to_string(&settings).expect("serialises");
         assert_eq!(

@@ -13,6 +13,7 @@ mod ingest;
 mod people;
 mod query;
 mod ratings;
+mod scoops;
 mod upkeep;
 
 #[cfg(test)]

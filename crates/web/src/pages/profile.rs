@@ -302,6 +302,7 @@ fn change_of(form: &RulesForm) -> Result<SettingsChange, Failure> {
         mute_authors: list(&form.mute_authors),
         min_similarity,
         size,
+        ..SettingsChange::default()
     })
 }
 

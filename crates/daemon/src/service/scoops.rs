@@ -1,0 +1,84 @@
+//! Scoop alerts as papers arrive: each committed batch of an ingest is compared with the
+//! texts users watch, and a close paper is queued for its user with the papers' record
+//! (see [`paperscout_app::alerts`]); the queue is delivered when the ingest ends.
+
+use paperscout_app::alerts::{self, Watches};
+use paperscout_app::mail::{self, Mailer};
+use paperscout_types::Paper;
+
+use super::{Interactive, Service, lock};
+use crate::error::Result;
+
+/// What an ingest needs to alert: the mailer and every watch, embedded once.
+pub(super) struct Scoops {
+    mailer: Mailer,
+    watches: Watches,
+    /// Papers queued as alerts so far.
+    pub(super) queued: usize,
+}
+
+impl Service {
+    /// The watches to check an ingest's papers against; none when nobody who has an e-mail
+    /// address watches anything, or e-mail is not set up (an alert has nowhere to go then).
+    pub(super) fn scoops(&self) -> Result<Option<Scoops>> {
+        let Some(mailer) = self.mailer()? else {
+            return Ok(None);
+        };
+        let watches = self
+            .readers
+            .with(|store| Ok(Watches::load(store, &Interactive(&self.model))?))?;
+        Ok((!watches.is_empty()).then_some(Scoops {
+            mailer,
+            watches,
+            queued: 0,
+        }))
+    }
+
+    /// Queues the alerts a committed batch raises: its papers with a new vector, each compared
+    /// with every watch. The writer is held from reading what was sent to recording, so a
+    /// digest cannot send the same paper in between.
+    pub(super) fn alert(
+        &self,
+        scoops: &mut Scoops,
+        papers: &[Paper],
+        vectors: &[Option<Vec<f32>>],
+    ) -> Result<()> {
+        let fresh: Vec<(&Paper, &[f32])> = papers
+            .iter()
+            .zip(vectors)
+            .filter_map(|(paper, vector)| Some((paper, vector.as_deref()?)))
+            .collect();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let mut writer = lock(&self.writer);
+        let found = scoops.watches.alerts(&*writer, &fresh)?;
+        let now = paperscout_store::now();
+        scoops.queued += alerts::queue(&mut *writer, &scoops.mailer, &found, now)?;
+        for alert in &found {
+            tracing::info!(
+                user = %alert.user,
+                papers = alert.matches.len(),
+                "scoop alert queued"
+            );
+        }
+        Ok(())
+    }
+
+    /// Delivers the alerts an ingest queued (with whatever else waits in the outbox); a
+    /// server that refuses leaves them queued for the daemon's next delivery round.
+    pub(super) fn deliver_scoops(&self, scoops: &Scoops) {
+        if scoops.queued == 0 {
+            return;
+        }
+        match mail::deliver_queued(&mut &*self.writer, &scoops.mailer) {
+            Ok(delivery) if delivery.failed.is_empty() => {}
+            Ok(delivery) => tracing::warn!(
+                "{} e-mail stay queued: {}",
+                delivery.failed.len(),
+                delivery.failed.join("; ")
+            ),
+            Err(err) => tracing::warn!("scoop alerts stay queued: {err}"),
+        }
+    }
+}
