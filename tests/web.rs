@@ -142,6 +142,15 @@ fn a_user_rates_undoes_searches_and_sets_rules_on_the_page_and_reaches_only_thei
         .status,
         403
     );
+    assert_eq!(
+        page.post(
+            "/profile/watch",
+            None,
+            &[("label", "x"), ("text", "x"), ("csrf", "x")]
+        )
+        .status,
+        403
+    );
     let started = Instant::now();
     let forged = page.get(
         "/login/bG9naW4KYWRhCjAKOTk5OTk5OTk5OQ.AAAAAAAAAAAAAAAAAAAAAA",
@@ -326,6 +335,50 @@ fn a_user_rates_undoes_searches_and_sets_rules_on_the_page_and_reaches_only_thei
             history.body
         );
     }
+
+    // A text watched from the profile page is the CLI's watch; stopping it drops it.
+    let watched = page.post(
+        "/profile/watch",
+        Some(&ada),
+        &[
+            ("csrf", &csrf),
+            ("label", "my <draft>"),
+            ("text", "Graph networks for molecules\nWe pass messages."),
+            ("threshold", "0.85"),
+        ],
+    );
+    assert_eq!(watched.status, 303, "{}", watched.body);
+    let shown: Value =
+        serde_json::from_str(&cli(home, &["user", "show", "ada", "--json"])).unwrap();
+    assert_eq!(
+        shown["settings"]["watches"][0]["label"], "my <draft>",
+        "{shown}"
+    );
+    let profile = page.get("/profile", Some(&ada));
+    assert!(
+        profile.body.contains("my &lt;draft&gt;"),
+        "{}",
+        profile.body
+    );
+    let too_far = page.post(
+        "/profile/watch",
+        Some(&ada),
+        &[
+            ("csrf", &csrf),
+            ("label", "x"),
+            ("text", "y"),
+            ("threshold", "3"),
+        ],
+    );
+    assert_eq!(too_far.status, 400, "{}", too_far.body);
+    page.post(
+        "/profile/unwatch",
+        Some(&ada),
+        &[("csrf", &csrf), ("label", "my <draft>")],
+    );
+    let shown: Value =
+        serde_json::from_str(&cli(home, &["user", "show", "ada", "--json"])).unwrap();
+    assert!(shown["settings"].get("watches").is_none(), "{shown}");
 
     // The backtest page ranks ada's latest paper again on its day, and changes nothing.
     let backtest = page.get("/profile/backtest", Some(&ada));

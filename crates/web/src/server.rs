@@ -126,6 +126,8 @@ impl Web {
                 post(pages::profile::bibtex).layer(DefaultBodyLimit::max(MAX_UPLOAD)),
             )
             .route("/profile/revoke", post(pages::profile::revoke))
+            .route("/profile/watch", post(pages::profile::watch))
+            .route("/profile/unwatch", post(pages::profile::unwatch))
             .fallback(pages::not_found)
             .layer(DefaultBodyLimit::max(MAX_BODY))
             .layer(middleware::from_fn_with_state(Arc::clone(&shared), guard))

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Redirect};
 use paperscout_app::users::SettingsChange;
 use paperscout_proto::{BacktestRequest, UserAction, UserAnswer, UserRequest};
 use paperscout_store::ProfileSubject;
+use paperscout_types::Watch;
 use serde::Deserialize;
 
 use super::{Failure, PageResult, blocking, cleared_cookie, posted_by, signed_in, user_page};
@@ -114,6 +115,28 @@ pub async fn show(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Page
         lines(&rules.mute_keywords),
         lines(&rules.boost_authors),
         lines(&rules.mute_authors),
+    );
+    body += "<h2>Watched texts</h2><p class=\"meta\">A new paper this close to one of them is \
+             e-mailed to you at once, beside it (it needs your e-mail address).</p><table>";
+    for watch in &settings.watches {
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td class=\"meta\">cosine {}</td><td>{}</td><td><form method=\"post\" \
+             action=\"/profile/unwatch\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <input type=\"hidden\" name=\"label\" value=\"{}\"><button>Stop</button></form></td></tr>",
+            esc(&watch.label),
+            watch.threshold,
+            esc(watch.text.lines().next().unwrap_or_default()),
+            esc(&watch.label)
+        );
+    }
+    let _ = write!(
+        body,
+        "</table><form class=\"wide\" method=\"post\" action=\"/profile/watch\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <label>a name for it<input type=\"text\" name=\"label\" size=\"30\" placeholder=\"my draft\"></label>\
+         <label>the text: a title and an abstract<textarea name=\"text\" rows=\"4\" cols=\"30\"></textarea></label>\
+         <label>how close (cosine, 0 to 1)<input type=\"number\" name=\"threshold\" step=\"0.01\" min=\"0\" max=\"1\" value=\"0.8\"></label>\
+         <button>Watch</button></form>"
     );
     body += "<h2>How well it works for you</h2><p><a href=\"/profile/backtest\">Run your \
              backtest</a>: your latest fifth of papers and likes is hidden, and the days they were \
@@ -368,6 +391,65 @@ pub async fn bibtex(
     }
     body += "<p><a href=\"/profile\">Back to your profile</a></p>";
     Ok(user_page("Library added", &session, Tab::Profile, &body))
+}
+
+/// The watch form.
+#[derive(Debug, Deserialize)]
+pub struct WatchForm {
+    csrf: String,
+    label: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    threshold: Option<f32>,
+}
+
+/// `POST /profile/watch`: watches a text for scoop alerts, as `user watch` does.
+pub async fn watch(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Form(form): Form<WatchForm>,
+) -> PageResult {
+    let session = posted_by(&shared, &headers, &form.csrf).await?;
+    let watch = Watch {
+        label: form.label.trim().to_owned(),
+        text: form.text.trim().to_owned(),
+        threshold: form.threshold.unwrap_or(0.8),
+    };
+    let request = UserRequest {
+        settings: SettingsChange {
+            watch: Some(Box::new(watch)),
+            ..SettingsChange::default()
+        },
+        ..UserRequest::new(UserAction::Set, &session.user)
+    };
+    blocking(&shared, move |service| service.user(&request)).await?;
+    Ok(Redirect::to("/profile").into_response())
+}
+
+/// The unwatch form.
+#[derive(Debug, Deserialize)]
+pub struct UnwatchForm {
+    csrf: String,
+    label: String,
+}
+
+/// `POST /profile/unwatch`.
+pub async fn unwatch(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Form(form): Form<UnwatchForm>,
+) -> PageResult {
+    let session = posted_by(&shared, &headers, &form.csrf).await?;
+    let request = UserRequest {
+        settings: SettingsChange {
+            unwatch: Some(form.label),
+            ..SettingsChange::default()
+        },
+        ..UserRequest::new(UserAction::Set, &session.user)
+    };
+    blocking(&shared, move |service| service.user(&request)).await?;
+    Ok(Redirect::to("/profile").into_response())
 }
 
 /// The form token alone.
