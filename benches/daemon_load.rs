@@ -205,16 +205,7 @@ fn titles(socket: &Path, ids: &[String]) -> Vec<String> {
 }
 
 fn print(row: &Latencies, query: &str, batching: &str, clients: usize) {
-    println!(
-        "| {query} | {batching} | {clients} | {} | {:.0} | {:.2} | {:.2} |",
-        row.latencies.len(),
-        row.per_second(),
-        row.percentile(0.5),
-        row.percentile(0.99)
-    );
-    if row.failed > 0 {
-        println!("({} requests failed)", row.failed);
-    }
+    println!("{}", row.row(&format!("{query} | {batching} | {clients}")));
 }
 
 /// `clients` threads, each on its own connection, asking one request after another for

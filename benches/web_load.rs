@@ -210,14 +210,5 @@ fn main() {
 }
 
 fn print(row: &Latencies, what: &str) {
-    println!(
-        "| {what} | {CLIENTS} | {} | {:.0} | {:.2} | {:.2} |",
-        row.latencies.len(),
-        row.per_second(),
-        row.percentile(0.5),
-        row.percentile(0.99)
-    );
-    if row.failed > 0 {
-        println!("({} requests failed)", row.failed);
-    }
+    println!("{}", row.row(&format!("{what} | {CLIENTS}")));
 }

@@ -9,15 +9,22 @@ use serde_json::Value;
 
 use crate::util::{paperscout, shared_file, stderr};
 
+/// The first 40 papers of the shared sample (of 2025).
+fn originals() -> Option<Vec<Paper>> {
+    let sample = shared_file("data/arxiv-cs/sample-2k.jsonl")?;
+    Some(
+        BufReader::new(std::fs::File::open(sample).unwrap())
+            .lines()
+            .take(40)
+            .map(|line| serde_json::from_str(&line.unwrap()).unwrap())
+            .collect(),
+    )
+}
+
 /// 40 papers of 2025, and in 2026 an exact copy (new id) of each of the first five plus five
 /// distractors. Query i's profile is paper i; its one relevant paper is paper i's copy.
 fn write_data_set(dir: &Path) -> Option<()> {
-    let sample = shared_file("data/arxiv-cs/sample-2k.jsonl")?;
-    let originals: Vec<Paper> = BufReader::new(std::fs::File::open(sample).unwrap())
-        .lines()
-        .take(40)
-        .map(|line| serde_json::from_str(&line.unwrap()).unwrap())
-        .collect();
+    let originals = originals()?;
     let copy = |source: &Paper, number: usize| {
         let mut paper = source.clone();
         paper.arxiv_id = Some(format!("2601.{number:05}"));
@@ -154,12 +161,7 @@ fn a_malformed_qrels_line_is_named() {
 /// DOIs and plain numbers for the originals, OpenAlex-style ids for the copies, and no field
 /// but `id`, `title`, `abstract` and `date`.
 fn write_foreign_data_set(dir: &Path) -> Option<()> {
-    let sample = shared_file("data/arxiv-cs/sample-2k.jsonl")?;
-    let originals: Vec<Paper> = BufReader::new(std::fs::File::open(sample).unwrap())
-        .lines()
-        .take(40)
-        .map(|line| serde_json::from_str(&line.unwrap()).unwrap())
-        .collect();
+    let originals = originals()?;
     let own_id = |i: usize| {
         if i.is_multiple_of(2) {
             serde_json::json!(format!("10.9999/orig.{i}"))

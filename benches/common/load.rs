@@ -100,6 +100,22 @@ impl Latencies {
         self.latencies.len() as f64 / self.seconds
     }
 
+    /// A table row: `labels` (the leading cells, `|`-separated), then requests, requests/s,
+    /// p50 and p99 in milliseconds; a line of failures after it when any failed.
+    pub fn row(&self, labels: &str) -> String {
+        let mut row = format!(
+            "| {labels} | {} | {:.0} | {:.2} | {:.2} |",
+            self.latencies.len(),
+            self.per_second(),
+            self.percentile(0.5),
+            self.percentile(0.99)
+        );
+        if self.failed > 0 {
+            row += &format!("\n({} requests failed)", self.failed);
+        }
+        row
+    }
+
     /// The `p` quantile (0..1) of the latencies, in milliseconds.
     pub fn percentile(&self, p: f64) -> f64 {
         let mut sorted = self.latencies.clone();
