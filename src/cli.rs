@@ -669,6 +669,11 @@ pub struct EvalArgs {
     #[arg(long, value_name = "N")]
     pub max_queries: Option<usize>,
 
+    /// Only one half of the queries, split by a hash of their ids: `tune` to choose constants
+    /// on, `report` to report them on data they never saw
+    #[arg(long, value_name = "tune|report")]
+    pub half: Option<paperscout_app::evaluation::Half>,
+
     /// Precomputed vectors instead of the store's: little-endian float16, row i for paper i of
     /// --papers (as shared/data/arxiv-cs/embeddings/), for development
     #[arg(long, value_name = "FILE")]

@@ -121,6 +121,19 @@ fn every_method_is_judged_and_exact_copies_come_first() {
         "{}",
         stderr(&output)
     );
+    // The two halves share the queries out between them, each judged alone.
+    let judged = |half: &str| {
+        let output = eval(home.path(), &["--method", "tfidf", "--half", half]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(report["half"], half);
+        report["queries"].as_u64().unwrap()
+    };
+    let (tune, report_half) = (judged("tune"), judged("report"));
+    assert!(
+        tune > 0 && report_half > 0 && tune + report_half == 5,
+        "{tune} + {report_half}"
+    );
     // The store now holds the papers and their embeddings, for the next run.
     let stats = paperscout(home.path())
         .args(["stats", "--json"])

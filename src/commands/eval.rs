@@ -26,6 +26,7 @@ pub fn run(args: &EvalArgs, settings: &Settings, quiet: bool) -> Result<()> {
         qrels: args.qrels.clone().unwrap_or_default(),
         vectors: args.vectors.clone(),
         max_queries: args.max_queries,
+        half: args.half,
         options: Options {
             candidates_since: args.candidates_since.clone(),
             k_max: args.k_max,

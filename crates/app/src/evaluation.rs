@@ -40,8 +40,56 @@ pub struct Request {
     pub vectors: Option<PathBuf>,
     /// Evaluate this many queries, spread evenly over the file.
     pub max_queries: Option<usize>,
+    /// Only the queries of one half (see [`Half`]), before `max_queries` samples them.
+    pub half: Option<Half>,
     /// The candidates, depth and hybrid's knobs.
     pub options: Options,
+}
+
+/// One of two halves of a data set's queries, fixed by each query's id alone (FNV-1a, mixed), so
+/// that constants chosen on one half can be reported on the other, which they never saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Half {
+    /// The queries whose id hashes even: where constants are chosen.
+    Tune,
+    /// The queries whose id hashes odd: where they are reported.
+    Report,
+}
+
+impl Half {
+    /// The half a query belongs to.
+    pub fn of(query_id: &str) -> Self {
+        let hash = query_id
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+            });
+        // FNV's low and high bits follow the last bytes too closely (`q0`…`q4` all land
+        // together on its top bit): SplitMix64's finaliser mixes every bit into the last.
+        let mut mixed = hash ^ (hash >> 30);
+        mixed = mixed.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        mixed ^= mixed >> 27;
+        mixed = mixed.wrapping_mul(0x94d0_49bb_1331_11eb);
+        mixed ^= mixed >> 31;
+        if mixed.is_multiple_of(2) {
+            Self::Tune
+        } else {
+            Self::Report
+        }
+    }
+}
+
+impl std::str::FromStr for Half {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text {
+            "tune" => Ok(Self::Tune),
+            "report" => Ok(Self::Report),
+            _ => Err(format!("{text:?} is no half: give tune or report")),
+        }
+    }
 }
 
 /// Parses `--method`: a method, several joined by commas, or `all`.
@@ -88,6 +136,9 @@ pub struct Report {
     pub methods: Vec<MethodReport>,
     /// Whether each query kept only its newest profile paper.
     pub single_paper: bool,
+    /// The half of the queries judged, when only one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub half: Option<Half>,
     /// Wall time of the whole run.
     pub seconds: f64,
 }
@@ -208,6 +259,9 @@ pub fn evaluate(
         vectors,
     };
     let mut queries = read_queries(&request.queries, &request.qrels, &index)?;
+    if let Some(half) = request.half {
+        queries.retain(|query| Half::of(&query.id) == half);
+    }
     if let Some(limit) = request.max_queries {
         sample(&mut queries, limit);
     }
@@ -275,6 +329,7 @@ pub fn evaluate(
             Vec::new()
         },
         single_paper: options.single_paper,
+        half: request.half,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -355,6 +410,21 @@ fn gather_vectors(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_halves_split_queries_by_id_alone() {
+        let ids: Vec<String> = (0..1000).map(|i| format!("dev-author-{i:05}")).collect();
+        let tune = ids.iter().filter(|id| Half::of(id) == Half::Tune).count();
+        assert!((450..550).contains(&tune), "{tune} of 1000");
+        let short: Vec<Half> = ["q0", "q1", "q2", "q3", "q4"].map(Half::of).to_vec();
+        assert!(
+            short.contains(&Half::Tune) && short.contains(&Half::Report),
+            "{short:?}"
+        );
+        assert_eq!(Half::of("q1"), Half::of("q1"));
+        assert_eq!("report".parse::<Half>(), Ok(Half::Report));
+        assert!("both".parse::<Half>().is_err());
+    }
 
     #[test]
     fn methods_parse_alone_in_lists_and_all() {
