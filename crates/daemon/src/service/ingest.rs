@@ -42,12 +42,9 @@ impl Service {
         };
         let source = input.name.clone();
         let records = Records::new(input)?;
-        // Scoop alerts: the watches loaded once, each batch checked as it commits. A failure
-        // there costs the alerts, never the papers.
-        let mut scoops = self.scoops().unwrap_or_else(|err| {
-            tracing::error!("scoop alerts are off for this ingest: {err}");
-            None
-        });
+        // Scoop alerts: each batch checked as it commits. A failure there costs the alerts,
+        // never the papers.
+        let mut scoops = super::scoops::Scoops::default();
         let started = Instant::now();
         let mut bad = Vec::new();
         let mut log = LogBudget::default();
@@ -84,9 +81,7 @@ impl Service {
                     if let Err(err) = self.absorb(papers, vectors) {
                         failed.get_or_insert(err);
                     }
-                    if let Some(scoops) = scoops.as_mut()
-                        && let Err(err) = self.alert(scoops, papers, vectors)
-                    {
+                    if let Err(err) = self.alert(&mut scoops, papers, vectors) {
                         tracing::error!("could not queue scoop alerts: {err}");
                     }
                 }
@@ -94,9 +89,7 @@ impl Service {
             },
         )?;
         log.log_refused(&source);
-        if let Some(scoops) = &scoops {
-            self.deliver_scoops(scoops);
-        }
+        self.deliver_scoops(&scoops);
         if let Some(err) = failed {
             return Err(DaemonError::Bug(format!(
                 "the papers were stored, but the index lags behind the store until the daemon \
