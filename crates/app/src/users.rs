@@ -267,7 +267,7 @@ pub struct SettingsChange {
     pub unwatch: Option<String>,
 }
 
-/// Watched texts a user may keep, and the length of each.
+/// Watched texts a user may keep at most.
 pub const MAX_WATCHES: usize = 20;
 /// The longest watched text, in bytes (a long abstract is about 3,000).
 pub const MAX_WATCH_TEXT: usize = 16 * 1024;
@@ -484,6 +484,46 @@ mod tests {
             0
         );
         assert!(undo_feedback(&mut store, "nobody", &key).is_err());
+    }
+
+    #[test]
+    fn watches_are_added_replaced_by_label_checked_and_dropped() {
+        let watch = |label: &str, threshold: f32| SettingsChange {
+            watch: Some(Box::new(Watch {
+                label: label.to_owned(),
+                text: "Graph networks\nfor molecules".to_owned(),
+                threshold,
+            })),
+            ..SettingsChange::default()
+        };
+        let mut settings = UserSettings::default();
+        watch("draft", 0.8).apply(&mut settings).expect("watched");
+        watch("draft", 0.9).apply(&mut settings).expect("replaced");
+        assert_eq!(settings.watches.len(), 1);
+        assert_eq!(settings.watches[0].threshold, 0.9);
+        let before = settings.clone();
+        for bad in [watch("draft", 1.5), watch(" ", 0.8)] {
+            assert!(bad.apply(&mut settings).is_err());
+        }
+        let unknown = SettingsChange {
+            unwatch: Some("nothing".to_owned()),
+            ..SettingsChange::default()
+        };
+        assert!(unknown.apply(&mut settings).is_err());
+        assert_eq!(settings, before, "a refused change changes nothing");
+        for n in 1..MAX_WATCHES {
+            watch(&format!("w{n}"), 0.8)
+                .apply(&mut settings)
+                .expect("room");
+        }
+        assert!(watch("one too many", 0.8).apply(&mut settings).is_err());
+        let drop = SettingsChange {
+            unwatch: Some("draft".to_owned()),
+            ..SettingsChange::default()
+        };
+        drop.apply(&mut settings).expect("dropped");
+        assert!(settings.watches.iter().all(|w| w.label != "draft"));
+        assert_eq!(settings.watches.len(), MAX_WATCHES - 1);
     }
 
     #[test]
