@@ -283,6 +283,20 @@ fn a_person_signs_in_rates_undoes_searches_and_sets_a_rule_in_a_real_browser() {
             s.contains(&format!(">{muted}</textarea>"))
         })
         .await;
+
+        // The backtest, one click from the profile.
+        client
+            .find(Locator::LinkText("Run your backtest"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        until(&client, "the backtest", |s| {
+            s.contains("mean reciprocal rank")
+        })
+        .await;
+        shoot(&client, "backtest").await;
         client.close().await.unwrap();
     });
 
