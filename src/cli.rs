@@ -538,6 +538,23 @@ pub enum UserCommand {
         /// The watch's label
         label: String,
     },
+    /// Follow a library file (BibTeX, as Zotero's Better BibTeX or JabRef keep one exported):
+    /// its papers join the profile now, and the daemon keeps the profile in step whenever it
+    /// changes (papers added by hand are never taken away).
+    Follow {
+        /// The user's name
+        name: String,
+        /// The library
+        #[arg(long, value_name = "FILE")]
+        bibtex: PathBuf,
+    },
+    /// Stop following a library file; its papers stay in the profile.
+    Unfollow {
+        /// The user's name
+        name: String,
+        /// The library, as `user show` lists it
+        path: String,
+    },
     /// Remove a user with their profile, feedback and digest history.
     Remove {
         /// The user's name

@@ -1211,3 +1211,95 @@ fn a_paper_close_to_a_watched_text_is_mailed_at_once_and_only_once() {
     );
     drop(daemon);
 }
+
+/// A followed library: its papers join the profile at once, and when the file changes the
+/// daemon brings the profile in step within a few seconds.
+#[test]
+fn a_followed_library_keeps_the_profile_in_step() {
+    let Some(lines) = sample_lines(0, 40) else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ingest_locally(home, &lines);
+    let cli = |args: &[&str]| {
+        let output = paperscout(home).args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        output
+    };
+    let arxiv = |i: usize| {
+        let paper: Value = serde_json::from_str(&lines[i]).unwrap();
+        paper["arxiv_id"].as_str().unwrap().to_owned()
+    };
+    let bib = |rows: &[usize]| {
+        rows.iter()
+            .map(|&i| {
+                format!(
+                    "@article{{p{i}, title = {{Paper {i}}}, eprint = {{{}}}, archivePrefix = {{arXiv}}}}\n",
+                    arxiv(i)
+                )
+            })
+            .collect::<String>()
+    };
+    let library = home.join("library.bib");
+    std::fs::write(&library, bib(&[5, 6])).unwrap();
+    let profile = write_lines(home, "ada.txt", &[paper_id(&lines[2])]);
+    cli(&["user", "add", "ada", "--papers", profile.to_str().unwrap()]);
+    let followed = cli(&[
+        "user",
+        "follow",
+        "ada",
+        "--bibtex",
+        library.to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&followed).contains("2 papers joined the profile, 0 left it"),
+        "{}",
+        stderr(&followed)
+    );
+    let papers = || -> Vec<String> {
+        let shown: Value =
+            serde_json::from_slice(&cli(&["user", "show", "ada", "--json"]).stdout).unwrap();
+        let mut ids: Vec<String> = shown["profile"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|item| item["subject"]["kind"] == "paper")
+            .map(|item| item["subject"]["value"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let expect = |rows: &[usize]| {
+        let mut ids: Vec<String> = rows.iter().map(|&i| paper_id(&lines[i])).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(papers(), expect(&[2, 5, 6]));
+
+    let socket = home.join("paperscout.sock");
+    let daemon = Daemon::start(home, &socket, &[]);
+    std::fs::write(&library, bib(&[6, 7])).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while papers() != expect(&[2, 6, 7]) {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}\n{}",
+            papers(),
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let output = paperscout(home)
+        .arg("--socket")
+        .arg(&socket)
+        .args(["user", "unfollow", "ada"])
+        .arg(std::fs::canonicalize(&library).unwrap())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let shown: Value =
+        serde_json::from_slice(&cli(&["user", "show", "ada", "--json"]).stdout).unwrap();
+    assert!(shown["settings"].get("follows").is_none(), "{shown}");
+    drop(daemon);
+}

@@ -45,23 +45,12 @@ pub fn run(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
         None
     };
     if let (Some(out), false) = (&args.out, args.dry_run) {
-        use paperscout_app::sent_file::{Interrupted, finish_interrupted};
-        match finish_interrupted(&store, out)? {
-            Interrupted::None => {}
-            Interrupted::Discarded => tracing::info!(
-                "a digest to {} was interrupted before its papers were recorded; choosing again",
-                out.display()
-            ),
-            Interrupted::Completed(papers) => {
-                if !quiet {
-                    eprintln!(
-                        "digest for {user}: completed the digest of {papers} papers that a crash \
-                         interrupted in {}; run again for the next one",
-                        out.display()
-                    );
-                }
-                return Ok(());
+        let settled = paperscout_app::sent_file::finish_interrupted(&store, out)?;
+        if let Some(message) = settled.completed(user, out) {
+            if !quiet {
+                eprintln!("{message}");
             }
+            return Ok(());
         }
     }
     let model = StoreModel::load(settings)?;

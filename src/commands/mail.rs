@@ -1,7 +1,5 @@
 //! `paperscout mail queue|flush`: the digest e-mail outbox.
 
-use std::io::Write;
-
 use anyhow::{Result, bail};
 use paperscout_store::{SqliteStore, Store};
 
@@ -15,14 +13,9 @@ pub fn run(command: &MailCommand, settings: &Settings, quiet: bool) -> Result<()
         MailCommand::Queue { json } => {
             let store = SqliteStore::open_read_only(&path)?;
             let queued = store.undelivered_mail()?;
-            let mut out = std::io::stdout().lock();
-            if *json {
-                serde_json::to_writer_pretty(&mut out, &queued)?;
-                writeln!(out)?;
-                return Ok(());
-            }
-            out.write_all(paperscout_proto::tables::mail_queue_lines(&queued).as_bytes())?;
-            Ok(())
+            super::print(*json, &queued, |q| {
+                paperscout_proto::tables::mail_queue_lines(q)
+            })
         }
         MailCommand::Flush => {
             if paperscout_daemon::running(settings) {

@@ -13,3 +13,18 @@ pub mod rerank;
 pub mod serve;
 pub mod stats;
 pub mod user;
+
+/// Prints an answer on standard output: as JSON with `json`, else as `text` makes it.
+pub fn print<T: serde::Serialize>(
+    json: bool,
+    answer: &T,
+    text: impl FnOnce(&T) -> String,
+) -> anyhow::Result<()> {
+    let out = if json {
+        serde_json::to_string_pretty(answer)? + "\n"
+    } else {
+        text(answer)
+    };
+    std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes())?;
+    Ok(())
+}

@@ -55,13 +55,7 @@ pub fn similar(args: &SimilarArgs, settings: &Settings) -> Result<()> {
         categories: args.categories.clone(),
     };
     let answer: SimilarAnswer = ask(settings, request, Service::similar)?;
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
-    } else {
-        out.write_all(similar_table(&answer).as_bytes())?;
-    }
-    Ok(())
+    super::print(args.json, &answer, similar_table)
 }
 
 /// Runs `paperscout recommend`.
@@ -77,13 +71,7 @@ pub fn recommend(args: &RecommendArgs, settings: &Settings) -> Result<()> {
         mmr_lambda: None,
     };
     let digest: Digest = ask(settings, request, Service::recommend)?;
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&digest)?)?;
-    } else {
-        out.write_all(recommendations(&digest).as_bytes())?;
-    }
-    Ok(())
+    super::print(args.json, &digest, recommendations)
 }
 
 /// Runs `paperscout why-not`.
@@ -95,13 +83,7 @@ pub fn why_not(args: &WhyNotArgs, settings: &Settings) -> Result<()> {
         days: args.days,
     };
     let answer = ask(settings, request, Service::why_not)?;
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
-    } else {
-        out.write_all(why_not_text(&answer).as_bytes())?;
-    }
-    Ok(())
+    super::print(args.json, &answer, why_not_text)
 }
 
 /// `eval --user`: the personal backtest, answered by the daemon when one runs; the report
@@ -126,11 +108,9 @@ fn stored(args: &RecommendArgs, settings: &Settings) -> Result<()> {
         &settings.data_dir,
     ))?;
     let ranking = paperscout_app::rerank::stored_ranking(&store, &args.user, args.n)?;
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&ranking)?)?;
-        return Ok(());
-    }
-    out.write_all(paperscout_proto::tables::stored_ranking_text(&ranking).as_bytes())?;
-    Ok(())
+    super::print(
+        args.json,
+        &ranking,
+        paperscout_proto::tables::stored_ranking_text,
+    )
 }

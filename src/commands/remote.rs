@@ -58,7 +58,7 @@ pub fn user(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<(
     let change = crate::commands::user::change_of(command, settings)?;
     let request = match (command, change) {
         (_, Some((name, settings))) => UserRequest {
-            settings,
+            settings: Box::new(settings),
             ..UserRequest::new(UserAction::Set, name)
         },
         (

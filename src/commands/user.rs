@@ -4,9 +4,9 @@
 use std::io::Write;
 
 use anyhow::{Context, Result, bail};
-use paperscout_store::{FeedbackKind, ProfileSubject, SqliteStore, Store};
+use paperscout_store::{FeedbackKind, SqliteStore, Store};
 
-use paperscout_proto::tables::{feedback_lines, settings_lines, undo_lines, user_lines};
+use paperscout_proto::tables::{feedback_lines, shown_text, undo_lines, user_lines};
 use paperscout_proto::{
     Added, FeedbackAnswer, Removed, Revoked, SettingsSet, UndoAnswer, UserAnswer,
 };
@@ -19,12 +19,30 @@ use paperscout_app::users::{SettingsChange, watch_change};
 pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()> {
     let path = paperscout_store::file_in(&settings.data_dir);
     match command {
-        UserCommand::Set { .. } | UserCommand::Watch { .. } | UserCommand::Unwatch { .. } => {
-            let (name, change) = change_of(command, settings)?.context("a change")?;
+        UserCommand::Set { .. }
+        | UserCommand::Watch { .. }
+        | UserCommand::Unwatch { .. }
+        | UserCommand::Follow { .. }
+        | UserCommand::Unfollow { .. } => {
+            let (name, change) = change_of(command, settings)?.context("no settings to change")?;
             let mut store = SqliteStore::open(&path)?;
-            let settings = paperscout_app::users::change_settings(&mut store, name, &change)?;
+            let mut settings = paperscout_app::users::change_settings(&mut store, name, &change)?;
+            if change.follow.is_some() {
+                let now = paperscout_store::now();
+                for (file, synced) in paperscout_app::library::sync_follows(&mut store, name, now)?
+                {
+                    eprint!(
+                        "{}",
+                        paperscout_proto::tables::synced_lines(name, &file, &synced?)
+                    );
+                }
+                settings = store.user(name)?.context("the user")?.settings;
+            }
             let user = name.to_owned();
-            report(&UserAnswer::Set(SettingsSet { user, settings }), quiet)
+            report(
+                &UserAnswer::Set(Box::new(SettingsSet { user, settings })),
+                quiet,
+            )
         }
         UserCommand::Add {
             name,
@@ -79,47 +97,19 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
             report(&answer, quiet)
         }
         UserCommand::List { json } => {
-            let store = SqliteStore::open_read_only(&path)?;
-            let users = store.users()?;
-            let mut out = std::io::stdout().lock();
-            if *json {
-                serde_json::to_writer_pretty(&mut out, &users)?;
-                writeln!(out)?;
-            } else {
-                for user in users {
-                    writeln!(out, "{}", user.name)?;
-                }
-            }
-            Ok(())
+            let users = SqliteStore::open_read_only(&path)?.users()?;
+            super::print(*json, &users, |users| {
+                users
+                    .iter()
+                    .map(|user| format!("{}\n", user.name))
+                    .collect()
+            })
         }
         UserCommand::Show { name, json } => {
             let store = SqliteStore::open_read_only(&path)?;
             let shown = paperscout_app::users::show(&store, name)?;
-            let mut out = std::io::stdout().lock();
-            if *json {
-                serde_json::to_writer_pretty(&mut out, &shown)?;
-                writeln!(out)?;
-                return Ok(());
-            }
-            writeln!(
-                out,
-                "user {} ({} papers sent so far)",
-                shown.user.name, shown.sent
-            )?;
-            for item in &shown.profile {
-                match &item.subject {
-                    ProfileSubject::Paper(id) => {
-                        let title = store.paper(id)?.map(|p| p.paper.title).unwrap_or_default();
-                        writeln!(out, "  paper     {id}  {title}")?;
-                    }
-                    ProfileSubject::Interest(text) => writeln!(out, "  interest  {text}")?,
-                }
-            }
-            for event in &shown.feedback {
-                writeln!(out, "  {:<9} {}", event.kind.as_str(), event.paper_id)?;
-            }
-            out.write_all(settings_lines(name, &shown.user.settings).as_bytes())?;
-            Ok(())
+            let title = |id: &str| store.paper(id).ok().flatten().map(|p| p.paper.title);
+            super::print(*json, &shown, |shown| shown_text(shown, &title))
         }
         UserCommand::Link {
             name,
@@ -203,16 +193,27 @@ pub fn change_of<'a>(
             let change = watch_change(&store, text, paper.as_deref(), *threshold)?;
             (name, change)
         }
-        UserCommand::Unwatch { name, label } => {
-            let unwatch = Some(label.clone());
-            (
-                name,
-                SettingsChange {
-                    unwatch,
-                    ..SettingsChange::default()
-                },
-            )
-        }
+        UserCommand::Unwatch { name, label } => (
+            name,
+            SettingsChange {
+                unwatch: Some(label.clone()),
+                ..SettingsChange::default()
+            },
+        ),
+        UserCommand::Follow { name, bibtex } => (
+            name,
+            SettingsChange {
+                follow: Some(fs_err::canonicalize(bibtex)?.display().to_string()),
+                ..SettingsChange::default()
+            },
+        ),
+        UserCommand::Unfollow { name, path } => (
+            name,
+            SettingsChange {
+                unfollow: Some(path.clone()),
+                ..SettingsChange::default()
+            },
+        ),
         _ => return Ok(None),
     }))
 }

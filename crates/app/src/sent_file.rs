@@ -73,6 +73,21 @@ pub enum Interrupted {
     Completed(usize),
 }
 
+impl Interrupted {
+    /// What to tell the user when a digest to `out` was completed (then the run is over);
+    /// none otherwise.
+    pub fn completed(&self, user: &str, out: &Path) -> Option<String> {
+        let Self::Completed(papers) = self else {
+            return None;
+        };
+        Some(format!(
+            "digest for {user}: completed the digest of {papers} papers that a crash \
+             interrupted in {}; run again for the next one",
+            out.display()
+        ))
+    }
+}
+
 /// Settles a digest to `out` that a crash interrupted (see the module's order).
 pub fn finish_interrupted(store: &dyn Store, out: &Path) -> Result<Interrupted> {
     let pending = pending_path(out);
@@ -96,6 +111,10 @@ pub fn finish_interrupted(store: &dyn Store, out: &Path) -> Result<Interrupted> 
     let sent: std::collections::HashSet<String> = store.sent(&staged.user)?.into_iter().collect();
     if !staged.papers.iter().all(|id| sent.contains(id)) {
         fs_err::remove_file(&pending)?;
+        tracing::info!(
+            "a digest to {} was interrupted before its papers were recorded; choosing again",
+            out.display()
+        );
         return Ok(Interrupted::Discarded);
     }
     files::write_atomically(out, staged.content.as_bytes())?;

@@ -4,7 +4,7 @@
 use paperscout_store::{
     Feedback, FeedbackKind, ProfileItem, ProfileSubject, Store, StoredPaper, Timestamp, User,
 };
-use paperscout_types::{Rules, UserSettings, Watch};
+use paperscout_types::{Follow, Rules, UserSettings, Watch};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AppError, Result};
@@ -106,7 +106,7 @@ pub fn add_interests(
 }
 
 /// The user, or the error that names the missing one.
-fn require_user(store: &dyn Store, user: &str) -> Result<User> {
+pub(crate) fn require_user(store: &dyn Store, user: &str) -> Result<User> {
     Ok(store
         .user(user)?
         .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(user.to_owned()))?)
@@ -265,7 +265,16 @@ pub struct SettingsChange {
     /// Stop watching the text of this label
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unwatch: Option<String>,
+    /// Follow this library file (an absolute path): keep the profile in step with it
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow: Option<String>,
+    /// Stop following this library file (its papers stay in the profile)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unfollow: Option<String>,
 }
+
+/// Library files a user may follow at most.
+pub const MAX_FOLLOWS: usize = 10;
 
 /// Watched texts a user may keep at most.
 pub const MAX_WATCHES: usize = 20;
@@ -314,6 +323,26 @@ impl SettingsChange {
                 "nothing is watched as {label:?}: `paperscout user show` lists the watches"
             )));
         }
+        if let Some(path) = &self.follow {
+            if !std::path::Path::new(path).is_absolute() {
+                return Err(AppError::BadSetting(format!(
+                    "follow {path:?}: give the library's absolute path"
+                )));
+            }
+            let others = settings.follows.iter().filter(|f| &f.path != path).count();
+            if others >= MAX_FOLLOWS {
+                return Err(AppError::BadSetting(format!(
+                    "{MAX_FOLLOWS} libraries are followed already: unfollow one first"
+                )));
+            }
+        }
+        if let Some(path) = &self.unfollow
+            && !settings.follows.iter().any(|f| &f.path == path)
+        {
+            return Err(AppError::BadSetting(format!(
+                "{path:?} is not followed: `paperscout user show` lists the followed libraries"
+            )));
+        }
         let rules = &mut settings.rules;
         if self.clear_rules {
             *rules = Rules::default();
@@ -342,6 +371,18 @@ impl SettingsChange {
         if let Some(watch) = &self.watch {
             settings.watches.retain(|w| w.label != watch.label);
             settings.watches.push(Watch::clone(watch));
+        }
+        if let Some(path) = &self.unfollow {
+            settings.follows.retain(|f| &f.path != path);
+        }
+        if let Some(path) = &self.follow
+            && !settings.follows.iter().any(|f| &f.path == path)
+        {
+            settings.follows.push(Follow {
+                path: path.clone(),
+                seen: None,
+                papers: Vec::new(),
+            });
         }
         Ok(())
     }

@@ -276,7 +276,8 @@ async fn watch_signals(
 }
 
 /// The upkeep: every `UPKEEP_EVERY`, a compaction of the index when tombstones pass the
-/// threshold and a checkpoint of the store's log; a save of the index every `SAVE_EVERY` if it
+/// threshold, the followed libraries that changed read again, and a checkpoint of the
+/// store's log; a save of the index every `SAVE_EVERY` if it
 /// changed. Each round is one blocking task, so the jobs never run beside each other.
 async fn save_periodically(service: Arc<Service>, mut stopped: watch::Receiver<bool>) {
     let mut last_save = Instant::now();
@@ -300,6 +301,9 @@ async fn save_periodically(service: Arc<Service>, mut stopped: watch::Receiver<b
 fn upkeep(service: &Service, save_due: bool) {
     if let Err(err) = service.maintain_index() {
         tracing::warn!("could not compact the index: {err}");
+    }
+    if let Err(err) = service.sync_libraries() {
+        tracing::warn!("could not keep the followed libraries in step: {err}");
     }
     if let Err(err) = service.checkpoint_store() {
         tracing::warn!("could not checkpoint the store's log: {err}");

@@ -67,17 +67,32 @@ impl ReadPolicy {
         peer.uid.is_some_and(|uid| uid == self.own_uid || uid == 0)
     }
 
-    /// The request as the daemon may run it for this peer: unchanged, or an `ingest` whose
-    /// path is resolved (symbolic links followed) inside a shared folder; else the refusal.
+    /// The request as the daemon may run it for this peer: unchanged, or with the file it
+    /// names (an `ingest`'s path, a followed library) resolved (symbolic links followed)
+    /// inside a shared folder; else the refusal.
     pub fn admit(&self, request: Request, peer: Peer) -> Result<Request, Failure> {
-        let Request::Ingest(mut ingest) = request else {
-            return Ok(request);
-        };
-        let Some(path) = ingest.path.as_deref() else {
-            return Ok(Request::Ingest(ingest));
-        };
+        match request {
+            Request::Ingest(mut ingest) => {
+                if let Some(path) = ingest.path.take() {
+                    ingest.path = Some(self.readable(path, peer)?);
+                }
+                Ok(Request::Ingest(ingest))
+            }
+            Request::User(mut user) => {
+                if let Some(path) = user.settings.follow.take() {
+                    user.settings.follow = Some(self.readable(path, peer)?);
+                }
+                Ok(Request::User(user))
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// `path` as the daemon may read it for this peer: as given for its own user (or root),
+    /// else resolved inside a shared folder.
+    fn readable(&self, path: String, peer: Peer) -> Result<String, Failure> {
         if self.trusts(peer) {
-            return Ok(Request::Ingest(ingest));
+            return Ok(path);
         }
         let refuse = |what: &str| Failure {
             code: ErrorCode::BadRequest,
@@ -89,18 +104,17 @@ impl ReadPolicy {
                     .map_or_else(|| "unknown".to_owned(), |uid| uid.to_string())
             ),
         };
-        if paperscout_ingest::is_url(path) {
+        if paperscout_ingest::is_url(&path) {
             return Err(refuse("URLs"));
         }
         // Whether a path exists is itself something a peer should not learn.
-        let Ok(canonical) = std::fs::canonicalize(path) else {
+        let Ok(canonical) = std::fs::canonicalize(&path) else {
             return Err(refuse("files outside the shared folders"));
         };
         if !self.allows(&canonical) {
             return Err(refuse("files outside the shared folders"));
         }
-        ingest.path = Some(canonical.display().to_string());
-        Ok(Request::Ingest(ingest))
+        Ok(canonical.display().to_string())
     }
 
     fn allows(&self, canonical: &Path) -> bool {
@@ -188,5 +202,20 @@ mod tests {
                 .admit(ingest("http://127.0.0.1:9/x"), Peer { uid: Some(0) })
                 .is_ok()
         );
+
+        // A library to follow is a file the daemon reads too.
+        let follow = |path: &Path| {
+            Request::User(paperscout_proto::UserRequest {
+                settings: Box::new(paperscout_app::users::SettingsChange {
+                    follow: Some(path.display().to_string()),
+                    ..Default::default()
+                }),
+                ..paperscout_proto::UserRequest::new(paperscout_proto::UserAction::Set, "ada")
+            })
+        };
+        let secret = home.path().join("secret");
+        assert!(policy.admit(follow(&secret), stranger).is_err());
+        assert!(policy.admit(follow(&secret), owner).is_ok());
+        assert!(policy.admit(follow(&plain), stranger).is_ok());
     }
 }

@@ -122,7 +122,7 @@ pub enum UserAnswer {
     /// `add`: what the profile gained.
     Added(Added),
     /// `set`: the settings as they now are.
-    Set(SettingsSet),
+    Set(Box<SettingsSet>),
     /// `remove`: who was removed.
     Removed(Removed),
     /// `revoke_links`: the user's new link epoch.

@@ -3,13 +3,15 @@
 
 use paperscout_app::backtest::{Backtest, DEPTH};
 use paperscout_app::choose::Digest;
+use paperscout_app::library::Synced;
 use paperscout_app::rerank::StoredRanking;
 use paperscout_app::why_not::WhyNot;
 
 use std::fmt::Write as _;
 
+use paperscout_app::users::Shown;
 use paperscout_ingest::Report;
-use paperscout_store::{FeedbackKind, QueuedMail};
+use paperscout_store::{FeedbackKind, ProfileSubject, QueuedMail};
 use paperscout_types::UserSettings;
 
 use crate::answers::{FeedbackAnswer, HealthAnswer, SimilarAnswer, UndoAnswer, UserAnswer};
@@ -229,6 +231,40 @@ pub fn health_line(health: &HealthAnswer, socket: &std::path::Path) -> String {
     )
 }
 
+/// A user as `user show` prints them: papers sent, the profile (each paper with the title
+/// `title` finds), the ratings, and the settings.
+pub fn shown_text(shown: &Shown, title: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = format!(
+        "user {} ({} papers sent so far)\n",
+        shown.user.name, shown.sent
+    );
+    for item in &shown.profile {
+        let _ = match &item.subject {
+            ProfileSubject::Paper(id) => {
+                writeln!(out, "  paper     {id}  {}", title(id).unwrap_or_default())
+            }
+            ProfileSubject::Interest(text) => writeln!(out, "  interest  {text}"),
+        };
+    }
+    for event in &shown.feedback {
+        let _ = writeln!(out, "  {:<9} {}", event.kind.as_str(), event.paper_id);
+    }
+    out + &settings_lines(&shown.user.name, &shown.user.settings)
+}
+
+/// What reading a followed library did to a profile.
+pub fn synced_lines(user: &str, file: &str, synced: &Synced) -> String {
+    let mut out = format!(
+        "{user} follows {file}: {} papers joined the profile, {} left it\n",
+        synced.added.len(),
+        synced.removed.len()
+    );
+    for skipped in &synced.skipped {
+        let _ = writeln!(out, "  skipped: {skipped}");
+    }
+    out
+}
+
 /// What `undo` forgot, a line a paper.
 pub fn undo_lines(answer: &UndoAnswer) -> String {
     answer
@@ -347,6 +383,14 @@ pub fn settings_lines(name: &str, settings: &UserSettings) -> String {
     }
     if let Some(size) = rules.size {
         let _ = writeln!(out, "  digest size: {size}");
+    }
+    for follow in &settings.follows {
+        let _ = writeln!(
+            out,
+            "  follows {} ({} papers from it)",
+            follow.path,
+            follow.papers.len()
+        );
     }
     for watch in &settings.watches {
         let _ = writeln!(

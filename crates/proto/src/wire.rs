@@ -215,7 +215,7 @@ pub struct UserRequest {
     pub interests: Vec<String>,
     /// For `set`: what to change.
     #[serde(default, skip_serializing_if = "SettingsChange::is_empty")]
-    pub settings: SettingsChange,
+    pub settings: Box<SettingsChange>,
 }
 
 impl UserRequest {
@@ -227,7 +227,7 @@ impl UserRequest {
             name: Some(name.to_owned()),
             papers: Vec::new(),
             interests: Vec::new(),
-            settings: SettingsChange::default(),
+            settings: Box::default(),
         }
     }
 }

@@ -379,6 +379,14 @@ impl Store for MemoryStore {
         }))
     }
 
+    fn remove_profile_paper(&mut self, user: &str, paper_id: &str) -> Result<usize> {
+        let user_id = self.user_id(user)?;
+        let items = self.profiles.entry(user_id).or_default();
+        let before = items.len();
+        items.retain(|item| item.subject != ProfileSubject::Paper(paper_id.to_owned()));
+        Ok(before - items.len())
+    }
+
     fn remove_feedback(&mut self, user: &str, paper_id: &str) -> Result<usize> {
         let user_id = self.user_id(user)?;
         let events = self.feedback.entry(user_id).or_default();

@@ -99,6 +99,10 @@ impl<S: Store> Store for &Mutex<S> {
         lock(self).profile(user)
     }
 
+    fn remove_profile_paper(&mut self, user: &str, paper_id: &str) -> Result<usize> {
+        lock(self).remove_profile_paper(user, paper_id)
+    }
+
     fn add_feedback(&mut self, user: &str, feedback: &Feedback) -> Result<()> {
         lock(self).add_feedback(user, feedback)
     }

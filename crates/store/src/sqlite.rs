@@ -878,6 +878,15 @@ impl Store for SqliteStore {
         .transpose()
     }
 
+    fn remove_profile_paper(&mut self, user: &str, paper_id: &str) -> Result<usize> {
+        let user_id = self.user_id(user)?;
+        let removed = self.writable()?.execute(
+            "DELETE FROM profile_items WHERE user_id = ?1 AND paper_id = ?2",
+            params![user_id, paper_id],
+        )?;
+        Ok(removed)
+    }
+
     fn remove_feedback(&mut self, user: &str, paper_id: &str) -> Result<usize> {
         let user_id = self.user_id(user)?;
         let removed = self.writable()?.execute(

@@ -81,6 +81,10 @@ pub trait Store {
     /// A user's profile items, oldest first.
     fn profile(&self, user: &str) -> Result<Vec<ProfileItem>>;
 
+    /// Takes a paper out of a user's profile (every item naming it); returns how many items
+    /// went.
+    fn remove_profile_paper(&mut self, user: &str, paper_id: &str) -> Result<usize>;
+
     /// Records a user's reaction to a stored paper.
     fn add_feedback(&mut self, user: &str, feedback: &Feedback) -> Result<()>;
 

@@ -291,6 +291,25 @@ fn users_profiles_feedback_and_digests(store: &mut dyn Store) {
     ));
     assert_eq!(
         store.profile("ada").expect("profile"),
+        [saved.clone(), interest.clone()],
+        "oldest first"
+    );
+    // A paper taken out of the profile, and put back.
+    assert_eq!(
+        store.remove_profile_paper("ada", &one.id).expect("removed"),
+        1
+    );
+    assert_eq!(
+        store.remove_profile_paper("ada", &one.id).expect("again"),
+        0
+    );
+    assert_eq!(
+        store.profile("ada").expect("profile"),
+        std::slice::from_ref(&interest)
+    );
+    store.add_profile_item("ada", &saved).expect("paper again");
+    assert_eq!(
+        store.profile("ada").expect("profile"),
         [saved, interest],
         "oldest first"
     );

@@ -21,6 +21,26 @@ pub struct UserSettings {
     /// daily cycle (a scoop alert).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub watches: Vec<Watch>,
+    /// Library files the daemon keeps the profile in step with.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub follows: Vec<Follow>,
+}
+
+/// A followed library: a BibTeX file the user's reference manager keeps up to date (Zotero's
+/// Better BibTeX auto-export, JabRef, a `.bib` kept by hand). When it changes, its new papers
+/// join the profile and those that left it leave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Follow {
+    /// The file, as an absolute path.
+    pub path: String,
+    /// Its length and modification time when last read; none before the first read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<String>,
+    /// The papers it put in the profile, which leave again when they leave it (a paper the
+    /// user added by hand is never among them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub papers: Vec<String>,
 }
 
 /// A watched text: a draft's abstract, or one's own preprint, that a new paper close to it
@@ -92,6 +112,11 @@ mod tests {
                 label: "draft.txt".into(),
                 text: "Graph networks\nWe study them.".into(),
                 threshold: 0.8,
+            }],
+            follows: vec![Follow {
+                path: "/home/ada/library.bib".into(),
+                seen: Some("120:1".into()),
+                papers: vec!["arXiv:2503.10001".into()],
             }],
         };
         let text = serde_json::to_string(&settings).expect("serialises");

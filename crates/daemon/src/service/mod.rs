@@ -135,6 +135,8 @@ pub struct Service {
     epochs: epochs::Epochs,
     /// Where digests sent on request are kept for the web page (`outbox::keep_sent`).
     outbox: PathBuf,
+    /// Followed libraries (user, newline, path) that could not be read, said once.
+    unreadable_libraries: Mutex<std::collections::HashSet<String>>,
 }
 
 /// The model worker as the ranking code sees it: interactive priority.
@@ -226,6 +228,7 @@ impl Service {
             connections: AtomicUsize::new(0),
             epochs: epochs::Epochs::default(),
             outbox: settings.outbox(),
+            unreadable_libraries: Mutex::default(),
         })
     }
 

@@ -65,6 +65,43 @@ impl Service {
         )?)
     }
 
+    /// Keeps every followed library in step with its file (see
+    /// [`paperscout_app::library::sync_follows`]): a user at a time, under the writer, only
+    /// files that changed read. What changed is logged; a file that cannot be read is logged
+    /// once, and tried again each round.
+    pub fn sync_libraries(&self) -> Result<()> {
+        let users = self.readers.with(|store| Ok(store.users()?))?;
+        for user in users.iter().filter(|u| !u.settings.follows.is_empty()) {
+            let name = &user.name;
+            let changes = {
+                let mut writer = lock(&self.writer);
+                paperscout_app::library::sync_follows(&mut *writer, name, paperscout_store::now())?
+            };
+            let mut unreadable = lock(&self.unreadable_libraries);
+            for (path, outcome) in changes {
+                let key = format!("{name}\n{path}");
+                match outcome {
+                    Ok(synced) => {
+                        unreadable.remove(&key);
+                        tracing::info!(
+                            user = %name,
+                            library = %path,
+                            added = synced.added.len(),
+                            removed = synced.removed.len(),
+                            skipped = synced.skipped.len(),
+                            "a followed library changed"
+                        );
+                    }
+                    Err(err) if unreadable.insert(key) => tracing::warn!(
+                        "{name} follows {path}, which cannot be read ({err}); tried again every few seconds"
+                    ),
+                    Err(_) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Runs `read` on one of the store's readers: for a front door (the web page) whose pages
     /// show more than one operation answers.
     pub fn read_store<T>(&self, read: impl FnOnce(&dyn Store) -> Result<T>) -> Result<T> {
@@ -122,10 +159,10 @@ impl Service {
                 let name = name()?;
                 let mut writer = lock(&self.writer);
                 let settings = users::change_settings(&mut *writer, name, &request.settings)?;
-                Ok(UserAnswer::Set(SettingsSet {
+                Ok(UserAnswer::Set(Box::new(SettingsSet {
                     user: name.to_owned(),
                     settings,
-                }))
+                })))
             }
             UserAction::RevokeLinks => {
                 let name = name()?;

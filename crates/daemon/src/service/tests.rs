@@ -241,10 +241,10 @@ fn a_sent_digest_is_recorded_once_and_feedback_and_settings_go_through_the_store
 
     let set = service
         .user(&UserRequest {
-            settings: paperscout_app::users::SettingsChange {
+            settings: Box::new(paperscout_app::users::SettingsChange {
                 size: Some(2),
                 ..Default::default()
-            },
+            }),
             ..UserRequest::new(UserAction::Set, "ada")
         })
         .expect("set");

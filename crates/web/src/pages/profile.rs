@@ -337,7 +337,7 @@ pub async fn rules(
 ) -> PageResult {
     let session = posted_by(&shared, &headers, &form.csrf).await?;
     let request = UserRequest {
-        settings: change_of(&form)?,
+        settings: Box::new(change_of(&form)?),
         ..UserRequest::new(UserAction::Set, &session.user)
     };
     blocking(&shared, move |service| service.user(&request)).await?;
@@ -417,10 +417,10 @@ pub async fn watch(
         threshold: form.threshold.unwrap_or(0.8),
     };
     let request = UserRequest {
-        settings: SettingsChange {
+        settings: Box::new(SettingsChange {
             watch: Some(Box::new(watch)),
             ..SettingsChange::default()
-        },
+        }),
         ..UserRequest::new(UserAction::Set, &session.user)
     };
     blocking(&shared, move |service| service.user(&request)).await?;
@@ -442,10 +442,10 @@ pub async fn unwatch(
 ) -> PageResult {
     let session = posted_by(&shared, &headers, &form.csrf).await?;
     let request = UserRequest {
-        settings: SettingsChange {
+        settings: Box::new(SettingsChange {
             unwatch: Some(form.label),
             ..SettingsChange::default()
-        },
+        }),
         ..UserRequest::new(UserAction::Set, &session.user)
     };
     blocking(&shared, move |service| service.user(&request)).await?;
