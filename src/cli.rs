@@ -538,15 +538,21 @@ pub enum UserCommand {
         /// The watch's label
         label: String,
     },
-    /// Follow a library file (BibTeX, as Zotero's Better BibTeX or JabRef keep one exported):
-    /// its papers join the profile now, and the daemon keeps the profile in step whenever it
-    /// changes (papers added by hand are never taken away).
+    /// Follow a library: a BibTeX file (as Zotero's Better BibTeX or JabRef keep one exported)
+    /// or Zotero's own database. Its papers join the profile now, and the daemon keeps the
+    /// profile in step whenever it changes (papers added by hand are never taken away).
     Follow {
         /// The user's name
         name: String,
-        /// The library
-        #[arg(long, value_name = "FILE")]
-        bibtex: PathBuf,
+        /// A BibTeX library
+        #[arg(long, value_name = "FILE", required_unless_present = "zotero")]
+        bibtex: Option<PathBuf>,
+        /// Zotero's database (zotero.sqlite in its data folder), read from a copy
+        #[arg(long, value_name = "FILE", conflicts_with = "bibtex")]
+        zotero: Option<PathBuf>,
+        /// With --zotero: only this collection
+        #[arg(long, value_name = "NAME", requires = "zotero")]
+        collection: Option<String>,
     },
     /// Stop following a library file; its papers stay in the profile.
     Unfollow {

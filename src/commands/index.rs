@@ -1,8 +1,6 @@
 //! `paperscout index check|rebuild`: the HNSW index of the store's embeddings
 //! ([`paperscout_app::index_check`]).
 
-use std::io::Write;
-
 use anyhow::Result;
 use paperscout_app::Settings;
 use paperscout_store::SqliteStore;
@@ -31,13 +29,7 @@ pub fn run(command: &IndexCommand, settings: &Settings, quiet: bool) -> Result<(
             json,
         } => {
             let check = paperscout_app::index_check::check(settings, &store, *queries, *k, *ef)?;
-            let mut out = std::io::stdout().lock();
-            if *json {
-                serde_json::to_writer_pretty(&mut out, &check)?;
-                writeln!(out)?;
-                return Ok(());
-            }
-            out.write_all(check.text().as_bytes())?;
+            super::print(*json, &check, |check| check.text())?;
         }
     }
     Ok(())

@@ -1,6 +1,5 @@
 //! `paperscout ingest`: papers from files and feeds into the store, embedded.
 
-use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -99,9 +98,7 @@ pub fn run(args: &IngestArgs, settings: &Settings, quiet: bool) -> Result<()> {
     }
     summary.seconds = started.elapsed().as_secs_f64();
     if args.json {
-        let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, &summary)?;
-        writeln!(out)?;
+        super::print(true, &summary, |_| String::new())?;
     } else if !quiet && summary.sources.len() > 1 {
         eprintln!(
             "{}",

@@ -192,11 +192,7 @@ pub fn ingest(args: &IngestArgs, settings: &Settings, quiet: bool) -> Result<()>
         reports.push(answer);
     }
     if args.json {
-        writeln!(
-            std::io::stdout().lock(),
-            "{}",
-            serde_json::to_string_pretty(&reports)?
-        )?;
+        super::print(true, &reports, |_| String::new())?;
     }
     Ok(())
 }

@@ -200,13 +200,24 @@ pub fn change_of<'a>(
                 ..SettingsChange::default()
             },
         ),
-        UserCommand::Follow { name, bibtex } => (
+        UserCommand::Follow {
             name,
-            SettingsChange {
-                follow: Some(fs_err::canonicalize(bibtex)?.display().to_string()),
-                ..SettingsChange::default()
-            },
-        ),
+            bibtex,
+            zotero,
+            collection,
+        } => {
+            let file = bibtex.as_ref().or(zotero.as_ref()).context("a library")?;
+            let follow = Some(fs_err::canonicalize(file)?.display().to_string());
+            let collection = collection.clone();
+            (
+                name,
+                SettingsChange {
+                    follow,
+                    collection,
+                    ..SettingsChange::default()
+                },
+            )
+        }
         UserCommand::Unfollow { name, path } => (
             name,
             SettingsChange {

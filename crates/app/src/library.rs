@@ -1,12 +1,15 @@
 //! A reference manager's library (BibTeX or BibLaTeX: a Zotero, Mendeley or JabRef export)
 //! added to a user's profile: entries matched to stored papers by arXiv id or DOI, the others
 //! with a title stored as external papers (no announcement day, so never a digest candidate).
-//! Added once ([`add_library`]), or followed ([`sync_follows`]): read again whenever the file
-//! changes, its new papers joining the profile and the ones that left it leaving.
+//! Added once ([`add_library`]), or followed ([`sync_follows`]): a BibTeX file or a Zotero
+//! database (optionally one collection of it), read again whenever the file changes, its new
+//! papers joining the profile and the ones that left it leaving.
 
 use std::collections::HashSet;
 use std::path::Path;
 
+use paperscout_ingest::bibtex::{BadEntry, BibEntry};
+use paperscout_ingest::zotero;
 use paperscout_store::{PaperWrite, ProfileItem, ProfileSubject, Store, Timestamp};
 use paperscout_types::{Follow, Paper, doi_paper_id};
 
@@ -30,10 +33,9 @@ pub struct LibraryAdded {
 fn resolve(
     store: &mut dyn Store,
     name: &str,
-    text: &str,
+    (entries, bad): (Vec<BibEntry>, Vec<BadEntry>),
     now: Timestamp,
 ) -> Result<(Vec<String>, LibraryAdded)> {
-    let (entries, bad) = paperscout_ingest::bibtex::parse_library(text);
     let mut outcome = LibraryAdded {
         skipped: bad
             .iter()
@@ -117,7 +119,8 @@ pub fn add_library(
     text: &str,
     now: Timestamp,
 ) -> Result<LibraryAdded> {
-    let (ids, mut outcome) = resolve(store, name, text, now)?;
+    let library = paperscout_ingest::bibtex::parse_library(text);
+    let (ids, mut outcome) = resolve(store, name, library, now)?;
     for id in ids {
         add_paper(store, user, id, now)?;
         outcome.added += 1;
@@ -163,11 +166,16 @@ pub fn sync_follow(
     if state.is_some() && state == follow.seen {
         return Ok(None);
     }
-    let text = fs_err::read_to_string(path)?;
     let name = path
         .file_name()
         .map_or_else(|| follow.path.clone(), |n| n.to_string_lossy().into_owned());
-    let (ids, outcome) = resolve(store, &name, &text, now)?;
+    let library = if zotero::is_database(path) {
+        let entries = zotero::read_library(path, follow.collection.as_deref())?;
+        (entries, Vec::new())
+    } else {
+        paperscout_ingest::bibtex::parse_library(&fs_err::read_to_string(path)?)
+    };
+    let (ids, outcome) = resolve(store, &name, library, now)?;
     let wanted: HashSet<&String> = ids.iter().collect();
     let in_profile: HashSet<String> = store
         .profile(user)?
@@ -235,6 +243,33 @@ mod tests {
     /// Syncs the libraries ada follows.
     fn sync(store: &mut dyn Store, now: Timestamp) -> Vec<(String, Result<Synced>)> {
         sync_follows(store, "ada", now).expect("synced")
+    }
+
+    #[test]
+    fn a_followed_zotero_collection_is_kept_in_step() {
+        let mut store = testing::store();
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let file = dir.path().join("zotero.sqlite");
+        zotero::testing::zotero_library(&file, &[1, 2]);
+        let change = crate::users::SettingsChange {
+            follow: Some(file.display().to_string()),
+            collection: Some("Thesis".to_owned()),
+            ..Default::default()
+        };
+        crate::users::change_settings(&mut store, "ada", &change).expect("followed");
+        let first = sync(&mut store, 10);
+        let synced = first[0].1.as_ref().expect("read");
+        // Item 1 is the stored arXiv paper; item 2 a journal paper kept as external.
+        assert_eq!(synced.added, ["arXiv:2503.10001", "doi:10.1000/j.1"]);
+        // Zotero moves item 2 out of the collection and item 3 (arXiv:2503.10005) in.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let next = dir.path().join("next.sqlite");
+        zotero::testing::zotero_library(&next, &[1, 3]);
+        fs_err::rename(&next, &file).expect("replaced");
+        let second = sync(&mut store, 11);
+        let synced = second[0].1.as_ref().expect("read");
+        assert_eq!(synced.added, ["arXiv:2503.10005"]);
+        assert_eq!(synced.removed, ["doi:10.1000/j.1"]);
     }
 
     #[test]

@@ -268,6 +268,9 @@ pub struct SettingsChange {
     /// Follow this library file (an absolute path): keep the profile in step with it
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow: Option<String>,
+    /// With `follow`, a Zotero database: only this collection
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
     /// Stop following this library file (its papers stay in the profile)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unfollow: Option<String>,
@@ -375,14 +378,21 @@ impl SettingsChange {
         if let Some(path) = &self.unfollow {
             settings.follows.retain(|f| &f.path != path);
         }
-        if let Some(path) = &self.follow
-            && !settings.follows.iter().any(|f| &f.path == path)
-        {
-            settings.follows.push(Follow {
-                path: path.clone(),
-                seen: None,
-                papers: Vec::new(),
-            });
+        if let Some(path) = &self.follow {
+            match settings.follows.iter_mut().find(|f| &f.path == path) {
+                // Another collection of the same database: read again.
+                Some(follow) if follow.collection != self.collection => {
+                    follow.collection.clone_from(&self.collection);
+                    follow.seen = None;
+                }
+                Some(_) => {}
+                None => settings.follows.push(Follow {
+                    path: path.clone(),
+                    collection: self.collection.clone(),
+                    seen: None,
+                    papers: Vec::new(),
+                }),
+            }
         }
         Ok(())
     }

@@ -62,6 +62,18 @@ pub enum IngestError {
         message: String,
     },
 
+    /// A Zotero database could not be read.
+    #[error(
+        "cannot read the Zotero library {source_name}: {message}. Give the zotero.sqlite in \
+         Zotero's data folder (Zotero's Settings, Advanced, Files and Folders)"
+    )]
+    Zotero {
+        /// The database file.
+        source_name: String,
+        /// What went wrong.
+        message: String,
+    },
+
     /// `--strict` and a record was bad.
     #[error("{0}; stopped because of --strict, and nothing of its batch was written")]
     Strict(crate::BadRecord),
@@ -84,6 +96,7 @@ impl IngestError {
             Self::Read { .. }
             | Self::NotAFile { .. }
             | Self::UnknownFormat { .. }
+            | Self::Zotero { .. }
             | Self::Strict(_) => Fault::User,
             Self::Fetch { .. } | Self::Oai { .. } => Fault::Environment,
             Self::Embed(failure) => failure.fault,

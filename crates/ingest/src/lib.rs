@@ -27,6 +27,7 @@ mod record;
 mod rss;
 pub mod text;
 mod xml;
+pub mod zotero;
 
 pub use complaints::{LOGGED_PER_SOURCE, LogBudget};
 pub use error::{IngestError, Result};

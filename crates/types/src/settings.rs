@@ -27,13 +27,16 @@ pub struct UserSettings {
 }
 
 /// A followed library: a BibTeX file the user's reference manager keeps up to date (Zotero's
-/// Better BibTeX auto-export, JabRef, a `.bib` kept by hand). When it changes, its new papers
-/// join the profile and those that left it leave.
+/// Better BibTeX auto-export, JabRef, a `.bib` kept by hand), or Zotero's own database. When
+/// it changes, its new papers join the profile and those that left it leave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Follow {
     /// The file, as an absolute path.
     pub path: String,
+    /// For a Zotero database: only the items of this collection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
     /// Its length and modification time when last read; none before the first read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen: Option<String>,
@@ -115,6 +118,7 @@ mod tests {
             }],
             follows: vec![Follow {
                 path: "/home/ada/library.bib".into(),
+                collection: None,
                 seen: Some("120:1".into()),
                 papers: vec!["arXiv:2503.10001".into()],
             }],
