@@ -157,20 +157,25 @@ pub fn keep_sent(outbox: &Path, digest: &Digest, at: paperscout_store::Timestamp
     }
 }
 
-/// The keys of `user`'s digests in the outbox, newest first: a scheduled digest's day
+/// The keys of `user`'s digests in the outbox, newest first (by day, then by when written): a
+/// scheduled digest's day
 /// (`2025-03-18`), or a day and the time it was sent for a digest sent outside the schedule
 /// (`2025-03-18.sent-1742342400`, see [`keep_sent`]).
 pub fn digest_keys(outbox: &Path, user: &str) -> Result<Vec<String>> {
     let Ok(entries) = std::fs::read_dir(user_folder(outbox, user)) else {
         return Ok(Vec::new());
     };
-    let mut keys: Vec<String> = entries
+    let mut keys: Vec<(String, Option<std::time::SystemTime>)> = entries
         .flatten()
-        .filter_map(|entry| digest_key(&entry.file_name().into_string().ok()?).map(str::to_owned))
+        .filter_map(|entry| {
+            let key = digest_key(&entry.file_name().into_string().ok()?)?.to_owned();
+            Some((key, entry.metadata().and_then(|m| m.modified()).ok()))
+        })
         .collect();
-    // Days sort as text, and a day's sent copies (ten-digit times) after its scheduled digest.
-    keys.sort_unstable_by(|a, b| b.cmp(a));
-    Ok(keys)
+    // Newest day first; within a day, the digest written last (a scheduled digest and one
+    // the command sent may come in either order).
+    keys.sort_unstable_by(|(a, a_at), (b, b_at)| b[..10].cmp(&a[..10]).then(b_at.cmp(a_at)));
+    Ok(keys.into_iter().map(|(key, _)| key).collect())
 }
 
 /// `user`'s digest of `key` (see [`digest_keys`]), if the outbox holds it.
@@ -400,6 +405,19 @@ mod tests {
             .expect("read")
             .expect("there");
         assert_eq!(latest.papers, sent.papers);
+        // Written later, the scheduled digest of the same day is the latest again.
+        let scheduled_file = outbox.path().join("ada/2025-03-18.json");
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+        fs_err::File::options()
+            .append(true)
+            .open(&scheduled_file)
+            .expect("opened")
+            .set_modified(later)
+            .expect("touched");
+        assert_eq!(
+            digest_keys(outbox.path(), "ada").expect("listed"),
+            ["2025-03-18", "2025-03-18.sent-1742342400"]
+        );
         assert_eq!(
             recover(&store, outbox.path()).expect("recovered"),
             0,
