@@ -380,6 +380,30 @@ fn a_user_rates_undoes_searches_and_sets_rules_on_the_page_and_reaches_only_thei
         serde_json::from_str(&cli(home, &["user", "show", "ada", "--json"])).unwrap();
     assert!(shown["settings"].get("watches").is_none(), "{shown}");
 
+    // A library followed from the command line is listed on the profile page.
+    let library = home.join("library.bib");
+    std::fs::write(
+        &library,
+        "@article{x, title = {<Escaped & listed>}, doi = {10.1/x}}\n",
+    )
+    .unwrap();
+    cli(
+        home,
+        &[
+            "user",
+            "follow",
+            "ada",
+            "--bibtex",
+            library.to_str().unwrap(),
+        ],
+    );
+    let profile = page.get("/profile", Some(&ada));
+    assert!(
+        profile.body.contains("Followed libraries") && profile.body.contains("library.bib"),
+        "{}",
+        profile.body
+    );
+
     // The backtest page ranks ada's latest paper again on its day, and changes nothing.
     let backtest = page.get("/profile/backtest", Some(&ada));
     assert_eq!(backtest.status, 200, "{}", backtest.body);

@@ -116,6 +116,23 @@ pub async fn show(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Page
         lines(&rules.boost_authors),
         lines(&rules.mute_authors),
     );
+    if !settings.follows.is_empty() {
+        body += "<h2>Followed libraries</h2><p class=\"meta\">Kept in step as they change; \
+                 <code>paperscout user unfollow</code> stops one.</p><table>";
+        for follow in &settings.follows {
+            let _ = write!(
+                body,
+                "<tr><td><code>{}</code>{}</td><td class=\"meta\">{} papers from it</td></tr>",
+                esc(&follow.path),
+                follow
+                    .collection
+                    .as_ref()
+                    .map_or_else(String::new, |c| format!(" (collection {})", esc(c))),
+                follow.papers.len()
+            );
+        }
+        body += "</table>";
+    }
     body += "<h2>Watched texts</h2><p class=\"meta\">A new paper this close to one of them is \
              e-mailed to you at once, beside it (it needs your e-mail address).</p><table>";
     for watch in &settings.watches {
