@@ -106,7 +106,7 @@ impl Watches {
             for &(paper, vector) in papers {
                 let best = watches
                     .iter()
-                    .map(|(watch, watched)| (watch, dot(vector, watched)))
+                    .map(|(watch, watched)| (watch, paperscout_linalg::dot(vector, watched)))
                     .filter(|(watch, similarity)| *similarity >= watch.threshold)
                     .max_by(|a, b| a.1.total_cmp(&b.1));
                 if let Some((watch, similarity)) = best {
@@ -136,10 +136,6 @@ impl Watches {
         }
         Ok(alerts)
     }
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// Queues each alert's message in the transaction that records its papers as sent to the

@@ -353,11 +353,16 @@ pub async fn rules(
     Form(form): Form<RulesForm>,
 ) -> PageResult {
     let session = posted_by(&shared, &headers, &form.csrf).await?;
+    change_settings(&shared, &session.user, change_of(&form)?).await
+}
+
+/// Makes `change` to the user's settings, as `user set` does, and goes back to the profile.
+async fn change_settings(shared: &Arc<Shared>, user: &str, change: SettingsChange) -> PageResult {
     let request = UserRequest {
-        settings: Box::new(change_of(&form)?),
-        ..UserRequest::new(UserAction::Set, &session.user)
+        settings: Box::new(change),
+        ..UserRequest::new(UserAction::Set, user)
     };
-    blocking(&shared, move |service| service.user(&request)).await?;
+    blocking(shared, move |service| service.user(&request)).await?;
     Ok(Redirect::to("/profile").into_response())
 }
 
@@ -433,15 +438,11 @@ pub async fn watch(
         text: form.text.trim().to_owned(),
         threshold: form.threshold.unwrap_or(0.8),
     };
-    let request = UserRequest {
-        settings: Box::new(SettingsChange {
-            watch: Some(Box::new(watch)),
-            ..SettingsChange::default()
-        }),
-        ..UserRequest::new(UserAction::Set, &session.user)
+    let change = SettingsChange {
+        watch: Some(Box::new(watch)),
+        ..SettingsChange::default()
     };
-    blocking(&shared, move |service| service.user(&request)).await?;
-    Ok(Redirect::to("/profile").into_response())
+    change_settings(&shared, &session.user, change).await
 }
 
 /// The unwatch form.
@@ -458,15 +459,11 @@ pub async fn unwatch(
     Form(form): Form<UnwatchForm>,
 ) -> PageResult {
     let session = posted_by(&shared, &headers, &form.csrf).await?;
-    let request = UserRequest {
-        settings: Box::new(SettingsChange {
-            unwatch: Some(form.label),
-            ..SettingsChange::default()
-        }),
-        ..UserRequest::new(UserAction::Set, &session.user)
+    let change = SettingsChange {
+        unwatch: Some(form.label),
+        ..SettingsChange::default()
     };
-    blocking(&shared, move |service| service.user(&request)).await?;
-    Ok(Redirect::to("/profile").into_response())
+    change_settings(&shared, &session.user, change).await
 }
 
 /// The form token alone.
