@@ -688,6 +688,10 @@ pub struct EvalArgs {
     #[arg(long)]
     pub single_paper: bool,
 
+    /// Also judge the digest's sections (one per facet of the profile) against the flat top 10
+    #[arg(long)]
+    pub sections: bool,
+
     /// Evaluate this many queries, spread evenly over the file [default: all]
     #[arg(long, value_name = "N")]
     pub max_queries: Option<usize>,

@@ -9,7 +9,7 @@ use indicatif::ProgressBar;
 use paperscout_app::Settings;
 use paperscout_app::evaluation::{Event, Request, evaluate, parse_methods};
 use paperscout_rank::HybridParams;
-use paperscout_rank::eval::Options;
+use paperscout_rank::eval::{Options, SectionOptions};
 
 use crate::cli::EvalArgs;
 
@@ -38,6 +38,7 @@ pub fn run(args: &EvalArgs, settings: &Settings, quiet: bool) -> Result<()> {
                 recency_decay: args.recency_decay,
             },
         },
+        sections: args.sections.then(|| SectionOptions::for_size(10)),
     };
     let mut bar: Option<ProgressBar> = None;
     let report = evaluate(settings, &request, &mut |event| match event {

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use paperscout_ingest::{Options as IngestOptions, Progress, Records, TextEmbedder, ingest};
-use paperscout_rank::eval::{Corpus, Options, Outcome, Prepared};
+use paperscout_rank::eval::{Corpus, Options, Outcome, Prepared, SectionOptions, SectionOutcome};
 use paperscout_rank::{Estimate, Matrix, Method, Summary, paired_difference, summarise};
 use paperscout_store::{SqliteStore, Store};
 use serde::Serialize;
@@ -44,6 +44,8 @@ pub struct Request {
     pub half: Option<Half>,
     /// The candidates, depth and hybrid's knobs.
     pub options: Options,
+    /// Also judge the digest's sections against the flat ranking (hybrid method).
+    pub sections: Option<SectionOptions>,
 }
 
 /// One of two halves of a data set's queries, fixed by each query's id alone (FNV-1a, mixed), so
@@ -139,8 +141,92 @@ pub struct Report {
     /// The half of the queries judged, when only one was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub half: Option<Half>,
+    /// The sectioned list against the flat one, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sections: Option<SectionReport>,
     /// Wall time of the whole run.
     pub seconds: f64,
+}
+
+/// The digest's sections judged against the flat ranking they are cut from: the same queries,
+/// the same hybrid scores, `size` papers each.
+#[derive(Debug, Clone, Serialize)]
+pub struct SectionReport {
+    /// Papers in each list.
+    pub size: usize,
+    /// Queries judged.
+    pub queries: usize,
+    /// Queries whose profile fell into two facets or more.
+    pub multi_facet_queries: usize,
+    /// The mean number of facets per profile.
+    pub facets_mean: f64,
+    /// The flat ranking's first `size`.
+    pub flat: Summary,
+    /// The sectioned list, in the flat ranking's order.
+    pub sectioned: Summary,
+    /// The sectioned list as a digest shows it, section by section.
+    pub shown: Summary,
+    /// Sectioned minus flat, query by query (paired bootstrap).
+    pub sectioned_minus_flat: Summary,
+    /// Over the multi-facet queries: the mean number of distinct facets in the flat list.
+    pub flat_distinct_facets: f64,
+    /// Over the multi-facet queries: the same for the sectioned list.
+    pub sectioned_distinct_facets: f64,
+}
+
+impl SectionReport {
+    fn new(outcome: &SectionOutcome, size: usize) -> Self {
+        let multi: Vec<usize> = (0..outcome.facets.len())
+            .filter(|&q| outcome.facets[q] > 1)
+            .collect();
+        let mean = |values: &[usize], over: &[usize]| {
+            over.iter().map(|&q| values[q] as f64).sum::<f64>() / over.len().max(1) as f64
+        };
+        let all: Vec<usize> = (0..outcome.facets.len()).collect();
+        Self {
+            size,
+            queries: outcome.flat.len(),
+            multi_facet_queries: multi.len(),
+            facets_mean: mean(&outcome.facets, &all),
+            flat: summarise(&outcome.flat, RESAMPLES, 0x5EED),
+            sectioned: summarise(&outcome.sectioned, RESAMPLES, 0x5EED),
+            shown: summarise(&outcome.shown, RESAMPLES, 0x5EED),
+            sectioned_minus_flat: paired_difference(
+                &outcome.sectioned,
+                &outcome.flat,
+                RESAMPLES,
+                0x5EED,
+            ),
+            flat_distinct_facets: mean(&outcome.flat_distinct, &multi),
+            sectioned_distinct_facets: mean(&outcome.sectioned_distinct, &multi),
+        }
+    }
+
+    /// The comparison as a Markdown table.
+    pub fn table(&self) -> String {
+        let interval = |e: Estimate| format!("{:.4} [{:.4}, {:.4}]", e.mean, e.low, e.high);
+        let d = self.sectioned_minus_flat.ndcg_10;
+        format!(
+            "\n{queries} queries, {multi} with two facets or more ({facets:.2} facets a profile)\n\n\
+             | top-{size} | nDCG@10 | distinct facets (multi-facet profiles) |\n|---|---|---:|\n\
+             | flat | {flat} | {flat_distinct:.2} |\n\
+             | sectioned | {sectioned} | {sectioned_distinct:.2} |\n\
+             | sectioned, as shown | {shown} | |\n\
+             | sectioned minus flat | {d_mean:+.4} [{d_low:+.4}, {d_high:+.4}] | |\n",
+            queries = self.queries,
+            multi = self.multi_facet_queries,
+            facets = self.facets_mean,
+            size = self.size,
+            flat = interval(self.flat.ndcg_10),
+            flat_distinct = self.flat_distinct_facets,
+            sectioned = interval(self.sectioned.ndcg_10),
+            sectioned_distinct = self.sectioned_distinct_facets,
+            shown = interval(self.shown.ndcg_10),
+            d_mean = d.mean,
+            d_low = d.low,
+            d_high = d.high,
+        )
+    }
 }
 
 impl Report {
@@ -194,6 +280,9 @@ impl Report {
                     signed(d.map_100)
                 );
             }
+        }
+        if let Some(sections) = &self.sections {
+            out += &sections.table();
         }
         out
     }
@@ -330,6 +419,11 @@ pub fn evaluate(
         },
         single_paper: options.single_paper,
         half: request.half,
+        sections: request.sections.as_ref().map(|sections| {
+            events(Event::Ranking("sections"));
+            let outcome = prepared.run_sections(&corpus, &queries, options, sections);
+            SectionReport::new(&outcome, sections.size)
+        }),
         seconds: started.elapsed().as_secs_f64(),
     })
 }

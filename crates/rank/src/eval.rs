@@ -11,8 +11,9 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::dense::Matrix;
+use crate::facets::{FacetParams, allot, cluster, good_depth};
 use crate::lexical::{Postings, SparseVec, Tfidf, TfidfParams};
-use crate::methods::{Background, Candidates, HybridParams, Method, Profile, score};
+use crate::methods::{Background, Candidates, HybridParams, Method, Profile, hybrid_scores, score};
 use crate::metrics::{QueryMetrics, evaluate, top_k};
 
 /// The papers of an evaluation, row i of every field being paper i.
@@ -146,32 +147,9 @@ impl Prepared {
             .par_iter()
             .filter(|query| self.is_answerable(query))
             .map(|query| {
-                let mut profile_rows = query.profile.clone();
-                // Newest first, so recency ranks are positions.
-                profile_rows.sort_by(|a, b| corpus.dates[*b].cmp(&corpus.dates[*a]).then(a.cmp(b)));
-                if options.single_paper {
-                    profile_rows.truncate(1);
-                }
-                let vectors = corpus
-                    .vectors
-                    .as_ref()
-                    .map_or_else(|| empty.clone(), |v| v.select(&profile_rows));
-                let lexical: Vec<SparseVec> = profile_rows
-                    .iter()
-                    .map(|&r| self.lexical[r].clone())
-                    .collect();
-                let terms: Vec<SparseVec> = profile_rows
-                    .iter()
-                    .map(|&r| self.terms[r].clone())
-                    .collect();
-                let recency: Vec<usize> = (0..profile_rows.len()).collect();
-                let profile = Profile {
-                    vectors: &vectors,
-                    lexical: &lexical,
-                    terms: &terms,
-                    recency_rank: &recency,
-                    item_weights: &[],
-                };
+                let held = self.profile_of(corpus, query, options, &empty);
+                let recency: Vec<usize> = (0..held.rows.len()).collect();
+                let profile = held.profile(&recency);
                 let own: HashSet<usize> = query.profile.iter().copied().collect();
                 let background = (method == Method::TfidfSvm).then(|| Background {
                     lexical: (0..corpus.texts.len())
@@ -196,13 +174,7 @@ impl Prepared {
                     .into_iter()
                     .map(|p| self.candidates[p])
                     .collect();
-                let relevance: HashMap<usize, f64> = query
-                    .relevance
-                    .iter()
-                    .filter(|(row, _)| self.position.contains_key(row) && !own.contains(row))
-                    .map(|(&row, &grade)| (row, grade))
-                    .collect();
-                evaluate(&ranking, &relevance)
+                evaluate(&ranking, &self.relevance_of(query))
             })
             .collect();
         Outcome {
@@ -210,6 +182,202 @@ impl Prepared {
             per_query,
             seconds: started.elapsed().as_secs_f64(),
         }
+    }
+}
+
+/// How a sectioned list ([`crate::facets`]) is judged against the flat ranking it is cut from.
+#[derive(Debug, Clone, Copy)]
+pub struct SectionOptions {
+    /// The list's length (a digest's size).
+    pub size: usize,
+    /// How deep into the flat ranking the sections may reach.
+    pub depth: usize,
+    /// A facet is good when one of its papers ranks this high (see [`crate::facets::allot`]).
+    pub good_depth: usize,
+    /// How facets are found.
+    pub facets: FacetParams,
+}
+
+impl SectionOptions {
+    /// Lists of `size` cut from the first 100 papers, with the digest's facets and good depth.
+    pub fn for_size(size: usize) -> Self {
+        Self {
+            size,
+            depth: 100.max(size),
+            good_depth: good_depth(size),
+            facets: FacetParams::default(),
+        }
+    }
+}
+
+/// The flat and the sectioned lists of every answerable query (hybrid method), side by side.
+#[derive(Debug, Clone, Default)]
+pub struct SectionOutcome {
+    /// The flat ranking's metrics.
+    pub flat: Vec<QueryMetrics>,
+    /// The sectioned list's metrics, its papers in the flat ranking's order.
+    pub sectioned: Vec<QueryMetrics>,
+    /// The sectioned list's metrics in the order a digest shows it: section by section.
+    pub shown: Vec<QueryMetrics>,
+    /// Each query's number of facets.
+    pub facets: Vec<usize>,
+    /// Distinct facets among the flat ranking's first `size` papers.
+    pub flat_distinct: Vec<usize>,
+    /// Distinct facets in the sectioned list.
+    pub sectioned_distinct: Vec<usize>,
+}
+
+impl Prepared {
+    /// Each answerable query's profile cut into facets, and the first `size` papers of its
+    /// hybrid ranking beside the sectioned list of `size` cut from the same ranking. Each paper
+    /// belongs to the facet of its closest profile paper; a facet's share is its number of
+    /// papers (an author's papers all count alike).
+    pub fn run_sections(
+        &self,
+        corpus: &Corpus,
+        queries: &[Query],
+        options: &Options,
+        sections: &SectionOptions,
+    ) -> SectionOutcome {
+        let empty = Matrix::new(corpus.vectors.as_ref().map_or(1, Matrix::dim));
+        let candidate_vectors = self.candidate_vectors.as_ref().unwrap_or(&empty);
+        let candidates = Candidates {
+            vectors: candidate_vectors,
+            lexical: &self.candidate_lexical,
+            postings: &self.postings,
+            term_postings: &self.term_postings,
+        };
+        let count = candidate_vectors.rows();
+        let judged: Vec<_> = queries
+            .par_iter()
+            .filter(|query| self.is_answerable(query))
+            .map(|query| {
+                let held = self.profile_of(corpus, query, options, &empty);
+                let recency: Vec<usize> = (0..held.rows.len()).collect();
+                let profile = held.profile(&recency);
+                let similarities = held.vectors.dot_all(candidate_vectors, false);
+                let mut scores =
+                    hybrid_scores(&similarities, &profile, &candidates, options.hybrid, None);
+                for row in &query.profile {
+                    if let Some(&p) = self.position.get(row) {
+                        scores[p] = f32::NEG_INFINITY;
+                    }
+                }
+                let top = top_k(&scores, sections.depth.max(options.k_max));
+                let facets = cluster(&held.vectors, &sections.facets);
+                let facet_of: Vec<usize> = top
+                    .iter()
+                    .take(sections.depth)
+                    .map(|&p| {
+                        let closest = (0..held.rows.len())
+                            .max_by(|&a, &b| {
+                                similarities[a * count + p].total_cmp(&similarities[b * count + p])
+                            })
+                            .unwrap_or(0);
+                        facets.of_item.get(closest).copied().unwrap_or(0)
+                    })
+                    .collect();
+                let shares: Vec<f32> = facets.sizes().iter().map(|&s| s as f32).collect();
+                let kept = allot(&facet_of, &shares, sections.size, sections.good_depth);
+                let shown: Vec<usize> = crate::facets::sections(&kept, &facet_of)
+                    .into_iter()
+                    .flat_map(|(_, positions)| positions)
+                    .collect();
+                let distinct = |positions: &mut dyn Iterator<Item = usize>| {
+                    let mut seen: Vec<usize> = positions.map(|p| facet_of[p]).collect();
+                    seen.sort_unstable();
+                    seen.dedup();
+                    seen.len()
+                };
+                let after = |first: &[usize]| -> Vec<usize> {
+                    let mut list: Vec<usize> = first.iter().map(|&p| top[p]).collect();
+                    list.extend(
+                        top.iter()
+                            .enumerate()
+                            .filter(|(p, _)| !first.contains(p))
+                            .map(|(_, &c)| c),
+                    );
+                    list.into_iter().map(|c| self.candidates[c]).collect()
+                };
+                let relevance = self.relevance_of(query);
+                let flat_top = sections.size.min(facet_of.len());
+                (
+                    evaluate(&after(&[]), &relevance),
+                    evaluate(&after(&kept), &relevance),
+                    evaluate(&after(&shown), &relevance),
+                    facets.count(),
+                    distinct(&mut (0..flat_top)),
+                    distinct(&mut kept.iter().copied()),
+                )
+            })
+            .collect();
+        let mut outcome = SectionOutcome::default();
+        for (flat, sectioned, shown, facets, flat_distinct, sectioned_distinct) in judged {
+            outcome.flat.push(flat);
+            outcome.sectioned.push(sectioned);
+            outcome.shown.push(shown);
+            outcome.facets.push(facets);
+            outcome.flat_distinct.push(flat_distinct);
+            outcome.sectioned_distinct.push(sectioned_distinct);
+        }
+        outcome
+    }
+}
+
+/// A query's profile papers as the methods read them, newest first.
+struct HeldProfile {
+    rows: Vec<usize>,
+    vectors: Matrix,
+    lexical: Vec<SparseVec>,
+    terms: Vec<SparseVec>,
+}
+
+impl HeldProfile {
+    fn profile<'a>(&'a self, recency: &'a [usize]) -> Profile<'a> {
+        Profile {
+            vectors: &self.vectors,
+            lexical: &self.lexical,
+            terms: &self.terms,
+            recency_rank: recency,
+            item_weights: &[],
+        }
+    }
+}
+
+impl Prepared {
+    /// The query's profile papers, newest first (so recency ranks are positions); only the
+    /// newest for a single-paper run.
+    fn profile_of(
+        &self,
+        corpus: &Corpus,
+        query: &Query,
+        options: &Options,
+        empty: &Matrix,
+    ) -> HeldProfile {
+        let mut rows = query.profile.clone();
+        rows.sort_by(|a, b| corpus.dates[*b].cmp(&corpus.dates[*a]).then(a.cmp(b)));
+        if options.single_paper {
+            rows.truncate(1);
+        }
+        HeldProfile {
+            vectors: corpus
+                .vectors
+                .as_ref()
+                .map_or_else(|| empty.clone(), |v| v.select(&rows)),
+            lexical: rows.iter().map(|&r| self.lexical[r].clone()).collect(),
+            terms: rows.iter().map(|&r| self.terms[r].clone()).collect(),
+            rows,
+        }
+    }
+
+    /// The query's graded candidates, its own profile papers left out.
+    fn relevance_of(&self, query: &Query) -> HashMap<usize, f64> {
+        query
+            .relevance
+            .iter()
+            .filter(|(row, _)| self.position.contains_key(row) && !query.profile.contains(row))
+            .map(|(&row, &grade)| (row, grade))
+            .collect()
     }
 }
 
@@ -282,9 +450,24 @@ mod tests {
         // of its own topic comes first.
         let single = Options {
             single_paper: true,
-            ..options
+            ..options.clone()
         };
-        let outcome = prepared.run(&corpus, &[query], Method::MaxSim, &single);
+        let outcome = prepared.run(
+            &corpus,
+            std::slice::from_ref(&query),
+            Method::MaxSim,
+            &single,
+        );
         assert_eq!(outcome.per_query[0].reciprocal_rank, 1.0);
+        // Two profile papers are one facet: the sectioned list is the flat one.
+        let sections =
+            prepared.run_sections(&corpus, &[query], &options, &SectionOptions::for_size(2));
+        assert_eq!(sections.facets, [1]);
+        assert_eq!(sections.flat, sections.sectioned);
+        assert_eq!(
+            (sections.flat_distinct[0], sections.sectioned_distinct[0]),
+            (1, 1)
+        );
+        assert!((sections.flat[0].ndcg_10 - 1.0).abs() < 1e-9);
     }
 }

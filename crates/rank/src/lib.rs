@@ -8,6 +8,7 @@
 //! - [`metrics`]: nDCG, recall, MRR, MAP and bootstrap intervals.
 //! - [`eval`]: the evaluation of `shared/EVAL.md` over an in-memory corpus.
 //! - [`rules`]: a user's hard rules, judged against each candidate.
+//! - [`facets`]: a profile's interests found as facets, named, and a ranking cut into sections.
 //!
 //! The digest engine is one entry point, [`CandidateSet::rank`]: the candidates prepared once
 //! ([`CandidateSet`]), the users' [`ProfileRows`] and [`SharedProfile`]s, and the
@@ -26,6 +27,7 @@ pub mod dense;
 mod digest;
 pub mod eval;
 mod explain;
+pub mod facets;
 pub mod lexical;
 pub mod methods;
 pub mod metrics;
@@ -40,6 +42,7 @@ pub use candidates::CandidateSet;
 #[cfg(any(test, feature = "testing"))]
 pub use digest::{DigestInput, select};
 pub use explain::Pick;
+pub use facets::{FacetParams, Facets};
 pub use params::DigestParams;
 pub use profile::{ItemRef, ProfileRows, SharedProfile, UserProfile, fade};
 pub use sweep::DEFAULT_BLOCK_BYTES;
