@@ -19,6 +19,7 @@ use paperscout_types::Paper;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AppError, Result};
+use crate::facets::Section;
 
 pub use paperscout_ingest::TextEmbedder;
 
@@ -73,6 +74,9 @@ pub struct Entry {
     pub score: f32,
     /// The profile item it came from, and what it shares with it.
     pub because: Because,
+    /// The name of the facet (section) it is in, when the digest has sections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facet: Option<String>,
 }
 
 /// A user's chosen papers of a window of days.
@@ -86,8 +90,12 @@ pub struct Digest {
     pub to: String,
     /// Papers that could have been chosen.
     pub candidates: usize,
-    /// The chosen papers, best first.
+    /// The chosen papers: best first, or section by section when there are sections.
     pub papers: Vec<Entry>,
+    /// One section per facet of the profile with papers in the digest, in the order the
+    /// papers are; none when the profile is one interest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sections: Vec<Section>,
 }
 
 /// Which days' papers are candidates.
@@ -119,9 +127,11 @@ pub fn parse_day(text: &str, option: &str) -> Result<NaiveDate> {
 /// A text and its vector, when the store had one.
 type Row = (String, Option<Vec<f32>>);
 
-struct Item {
-    reason: Reason,
-    label: String,
+pub(crate) struct Item {
+    pub(crate) reason: Reason,
+    pub(crate) label: String,
+    /// The paper's id, or the statement of interest: what a facet setting names.
+    pub(crate) key: String,
 }
 
 /// The candidates of a window, prepared once for any number of users: their papers and the
@@ -129,7 +139,7 @@ struct Item {
 pub struct Pool {
     /// The candidate papers, in the day's order.
     pub papers: Vec<StoredPaper>,
-    day: CandidateSet,
+    pub(crate) day: CandidateSet,
     position: HashMap<String, usize>,
     /// What users' rules look at, prepared the first time a user has rules.
     facts: OnceLock<Vec<PaperFacts>>,
@@ -262,19 +272,25 @@ impl Pool {
     pub fn entries(&self, picks: Vec<Pick>, user: &UserInput) -> Vec<Entry> {
         picks
             .into_iter()
-            .map(|pick| Entry {
-                paper: self.papers[pick.candidate].paper.clone(),
-                score: pick.score,
-                because: user.because(pick),
-            })
+            .map(|pick| self.entry(pick, user))
             .collect()
+    }
+
+    /// A pick as an entry, in no section.
+    pub fn entry(&self, pick: Pick, user: &UserInput) -> Entry {
+        Entry {
+            paper: self.papers[pick.candidate].paper.clone(),
+            score: pick.score,
+            because: user.because(pick),
+            facet: None,
+        }
     }
 }
 
 /// The profile rows of the users ranked together: each paper's vector and text once, and
 /// each statement of interest once, however many users hold them.
 pub struct SharedRows {
-    rows: ProfileRows,
+    pub(crate) rows: ProfileRows,
     /// What explains each text row: a paper's title, or the statement itself.
     labels: Vec<String>,
     papers: HashMap<String, ItemRef>,
@@ -377,9 +393,9 @@ pub struct UserInput {
     pub name: String,
     /// Papers per digest the user asked for, if they did.
     pub size: Option<usize>,
-    items: Vec<Item>,
-    item_rows: Vec<ItemRef>,
-    item_ages: Vec<f32>,
+    pub(crate) items: Vec<Item>,
+    pub(crate) item_rows: Vec<ItemRef>,
+    pub(crate) item_ages: Vec<f32>,
     negatives: Vec<u32>,
     negative_ages: Vec<f32>,
     excluded: Vec<usize>,
@@ -387,6 +403,7 @@ pub struct UserInput {
     /// The rules that lifted each boosted candidate, in words.
     fired: HashMap<usize, Vec<String>>,
     min_similarity: Option<f32>,
+    pub(crate) facet_settings: Vec<paperscout_types::FacetSetting>,
 }
 
 /// Seconds in a day, for feedback ages.
@@ -495,12 +512,13 @@ impl UserInput {
         let mut items = Vec::new();
         let mut item_rows = Vec::new();
         let mut item_ages = Vec::new();
-        for ((_, reason, _, item_age), row) in profile.into_iter().zip(found.by_ref()) {
+        for ((_, reason, key, item_age), row) in profile.into_iter().zip(found.by_ref()) {
             // A paper the store does not have is left out.
             let Some(row) = row else { continue };
             items.push(Item {
                 reason,
                 label: rows.labels[row.text as usize].clone(),
+                key,
             });
             item_rows.push(row);
             item_ages.push(item_age);
@@ -528,10 +546,11 @@ impl UserInput {
             boosted,
             fired,
             min_similarity: settings.rules.min_similarity,
+            facet_settings: settings.facets,
         })
     }
 
-    fn view(&self) -> SharedProfile<'_> {
+    pub(crate) fn view(&self) -> SharedProfile<'_> {
         SharedProfile {
             items: self.item_rows.clone(),
             negatives: self.negatives.clone(),
@@ -573,6 +592,19 @@ impl UserInput {
         matches.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
         matches.truncate(n);
         matches
+    }
+
+    /// The profile item nearest `vector` (index into the items), as a pick's closest item is
+    /// found; none for an empty profile.
+    pub(crate) fn nearest_item(&self, rows: &SharedRows, vector: &[f32]) -> Option<usize> {
+        self.item_rows
+            .iter()
+            .map(|row| {
+                paperscout_rank::dense::dot(rows.rows.vectors.row(row.vector as usize), vector)
+            })
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(item, _)| item)
     }
 
     /// The user's own similarity floor, when they set one.
@@ -618,6 +650,7 @@ pub fn build(
         to,
         candidates: 0,
         papers: Vec::new(),
+        sections: Vec::new(),
     };
     if pool.is_empty() {
         return Ok(digest);
@@ -630,7 +663,7 @@ pub fn build(
             size: size.or(input.size).unwrap_or(params.size),
             ..*params
         };
-        digest.papers = pool.choose(&rows, &input, &params);
+        (digest.papers, digest.sections) = pool.choose_sectioned(&rows, &input, &params);
     }
     Ok(digest)
 }

@@ -32,6 +32,7 @@ pub mod embedding;
 mod error;
 pub mod eval_set;
 pub mod evaluation;
+pub mod facets;
 pub mod files;
 pub mod index_check;
 pub mod library;

@@ -109,9 +109,14 @@ pub fn markdown_linked(digest: &Digest, links: Option<&dyn PickLinks>) -> String
         digest.from,
         digest.to
     );
+    let sectioned = !digest.sections.is_empty();
     for (n, entry) in digest.papers.iter().enumerate() {
         let paper = &entry.paper;
-        out += &format!("\n## {}. {}\n\n", n + 1, paper.title);
+        if let Some(section) = section_starting(digest, n) {
+            out += &format!("\n## {section}\n");
+        }
+        let level = if sectioned { "###" } else { "##" };
+        out += &format!("\n{level} {}. {}\n\n", n + 1, paper.title);
         let mut line = paper.authors.join(", ");
         if !paper.categories.is_empty() {
             line += &format!(" · {}", paper.categories.join(" "));
@@ -142,6 +147,16 @@ pub fn markdown_linked(digest: &Digest, links: Option<&dyn PickLinks>) -> String
         }
     }
     out
+}
+
+/// The name of the section that starts at the digest's `n`-th paper, if one does: where the
+/// paper's facet differs from the one before.
+fn section_starting(digest: &Digest, n: usize) -> Option<&str> {
+    let facet = digest.papers[n].facet.as_deref()?;
+    let before = n
+        .checked_sub(1)
+        .and_then(|b| digest.papers[b].facet.as_deref());
+    (before != Some(facet)).then_some(facet)
 }
 
 /// The line that explains a pick.
@@ -201,6 +216,13 @@ pub fn html_linked(digest: &Digest, links: Option<&dyn PickLinks>) -> String {
             .and_then(|l| l.pdf.clone())
             .unwrap_or_default();
         let width = (entry.because.similarity.clamp(0.0, 1.0) * 100.0).round();
+        if let Some(section) = section_starting(digest, n) {
+            out += &format!(
+                "<tr><td style=\"padding:14px 20px 6px;background:#eef2f6;border-bottom:1px solid #ccd\">\
+                 <h2 style=\"margin:0;font-size:16px;color:#334\">{}</h2></td></tr>\n",
+                escape(section)
+            );
+        }
         out += &format!(
             "<tr><td style=\"padding:16px 20px;border-bottom:1px solid #ddd\">\n\
              <h2 style=\"margin:0 0 4px;font-size:18px\">{number}. <a href=\"{abs}\" style=\"color:#1a0dab;text-decoration:none\">{title}</a></h2>\n\
@@ -274,6 +296,12 @@ pub fn atom(digest: &Digest, now: i64) -> String {
         }
         for category in &paper.categories {
             out += &format!("<category term=\"{}\"/>\n", escape(category));
+        }
+        if let Some(facet) = &entry.facet {
+            out += &format!(
+                "<category scheme=\"urn:paperscout:facet\" term=\"{0}\" label=\"{0}\"/>\n",
+                escape(facet)
+            );
         }
         out += &format!(
             "<summary>{}</summary>\n<content type=\"text\">{}\n\n{}</content>\n</entry>\n",

@@ -4,7 +4,7 @@
 use paperscout_store::{
     Feedback, FeedbackKind, ProfileItem, ProfileSubject, Store, StoredPaper, Timestamp, User,
 };
-use paperscout_types::{Follow, Rules, UserSettings, Watch};
+use paperscout_types::{FacetSetting, Follow, Rules, UserSettings, Watch};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AppError, Result};
@@ -274,10 +274,17 @@ pub struct SettingsChange {
     /// Stop following this library file (its papers stay in the profile)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unfollow: Option<String>,
+    /// The user's word on a facet (replacing their word on the facet of the same anchor; a
+    /// normal facet without a name of the user's is forgotten)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facet: Option<Box<FacetSetting>>,
 }
 
 /// Library files a user may follow at most.
 pub const MAX_FOLLOWS: usize = 10;
+
+/// Facet settings a user may keep at most.
+pub const MAX_FACET_SETTINGS: usize = 50;
 
 /// Watched texts a user may keep at most.
 pub const MAX_WATCHES: usize = 20;
@@ -346,6 +353,28 @@ impl SettingsChange {
                 "{path:?} is not followed: `paperscout user show` lists the followed libraries"
             )));
         }
+        if let Some(facet) = &self.facet {
+            let others = settings
+                .facets
+                .iter()
+                .filter(|f| f.anchor != facet.anchor)
+                .count();
+            if others >= MAX_FACET_SETTINGS {
+                return Err(AppError::BadSetting(format!(
+                    "{MAX_FACET_SETTINGS} facets have settings already: reset one first"
+                )));
+            }
+            if facet
+                .name
+                .as_ref()
+                .is_some_and(|n| n.trim().is_empty() || n.len() > crate::facets::MAX_FACET_NAME)
+            {
+                return Err(AppError::BadSetting(format!(
+                    "a facet's name must hold 1 to {} bytes",
+                    crate::facets::MAX_FACET_NAME
+                )));
+            }
+        }
         let rules = &mut settings.rules;
         if self.clear_rules {
             *rules = Rules::default();
@@ -377,6 +406,12 @@ impl SettingsChange {
         }
         if let Some(path) = &self.unfollow {
             settings.follows.retain(|f| &f.path != path);
+        }
+        if let Some(facet) = &self.facet {
+            settings.facets.retain(|f| f.anchor != facet.anchor);
+            if facet.name.is_some() || !facet.mode.is_normal() {
+                settings.facets.push(FacetSetting::clone(facet));
+            }
         }
         if let Some(path) = &self.follow {
             match settings.follows.iter_mut().find(|f| &f.path == path) {

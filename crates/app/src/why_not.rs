@@ -84,6 +84,19 @@ pub enum Verdict {
         /// Where it ranks with diversity.
         rank: usize,
     },
+    /// The user muted the facet of their profile it belongs to (the facet of its nearest item).
+    FacetMuted {
+        /// The facet's name.
+        facet: String,
+    },
+    /// It scores high enough for the digest, but its facet's section was full: the other
+    /// facets' slots went to their own papers (see [`crate::facets`]).
+    SectionFull {
+        /// The facet's name.
+        facet: String,
+        /// Where it ranks by score alone.
+        rank: usize,
+    },
     /// The digest's picks scored higher.
     Outranked {
         /// Where it ranks (1 the first); `None` below the first [`DEPTH`].
@@ -157,6 +170,13 @@ impl WhyNot {
             } => format!(
                 "By relevance alone it would be picked, but it ranks {rank} with diversity: the pick \
                  “{title}” is much like it (similarity {similarity:.2})."
+            ),
+            Verdict::FacetMuted { facet } => {
+                format!("It belongs to your interest “{facet}”, which you muted.")
+            }
+            Verdict::SectionFull { facet, rank } => format!(
+                "It ranks {rank} by score, but your interest “{facet}” had its share of the \
+                 digest's {size} places; the others went to your other interests."
             ),
             Verdict::Outranked { rank: Some(rank) } => format!(
                 "It ranks {rank} of {}; a digest holds {size}{}.",
@@ -286,18 +306,38 @@ fn placed(
             ..*params
         },
     );
-    answer.cutoff = ranked
-        .get(size.min(ranked.len()).saturating_sub(1))
-        .map(|e| e.score);
+    // The digest itself, sectioned as it is sent.
+    let sized = DigestParams { size, ..*params };
+    let (digest, sections) = pool.choose_sectioned(rows, input, &sized);
+    answer.cutoff = digest.iter().map(|e| e.score).reduce(f32::min);
     let Some(place) = ranked.iter().position(|e| e.paper.id == answer.paper.id) else {
         return Ok(answer);
     };
     let entry = &ranked[place];
     answer.score = Some(entry.score);
     answer.because = Some(entry.because.clone());
-    if place < size {
-        answer.verdict = Verdict::Picked { rank: place + 1 };
+    if let Some(pick) = digest.iter().position(|e| e.paper.id == answer.paper.id) {
+        answer.verdict = Verdict::Picked { rank: pick + 1 };
         return Ok(answer);
+    }
+    if !sections.is_empty() || place < size {
+        let facets = crate::facets::find(input, rows, params.feedback_half_life_days);
+        let nearest = input.nearest_item(rows, vector);
+        if let Some(facet) = nearest.and_then(|item| facets.facets.get(facets.of_item[item])) {
+            if facet.mode == paperscout_types::FacetMode::Muted {
+                answer.verdict = Verdict::FacetMuted {
+                    facet: facet.name.clone(),
+                };
+                return Ok(answer);
+            }
+            if place < size {
+                answer.verdict = Verdict::SectionFull {
+                    facet: facet.name.clone(),
+                    rank: place + 1,
+                };
+                return Ok(answer);
+            }
+        }
     }
     answer.verdict = Verdict::Outranked {
         rank: Some(place + 1),

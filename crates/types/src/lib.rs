@@ -16,5 +16,5 @@ mod user_name;
 pub use fault::Fault;
 pub use ids::{ArxivId, doi_paper_id, normalise_doi};
 pub use paper::{Paper, PaperLinks, embedding_text};
-pub use settings::{Follow, Rules, UserSettings, Watch};
+pub use settings::{FacetMode, FacetSetting, Follow, Rules, UserSettings, Watch};
 pub use user_name::{BadUserName, MAX_USER_NAME, check_user_name, folder_name};

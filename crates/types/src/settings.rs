@@ -1,6 +1,7 @@
 //! What a user set for their own digests: where to send them, the hard rules every peer's
 //! users ask for (category filters, keyword and author boosts and mutes, a floor, a size), and
-//! the texts they watch for scoops.
+//! the texts they watch for scoops, the libraries they follow, and what they made of the
+//! facets their profile falls into.
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,45 @@ pub struct UserSettings {
     /// Library files the daemon keeps the profile in step with.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub follows: Vec<Follow>,
+    /// What the user made of the facets their profile falls into: names, mutes, boosts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub facets: Vec<FacetSetting>,
+}
+
+/// A user's word on one facet of their profile (the facets are found anew at each ranking).
+/// The setting holds to the facet that holds its anchor, so it survives papers coming and
+/// going; it lapses when the anchor leaves the profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FacetSetting {
+    /// A profile item of the facet: a paper's id, or a statement of interest.
+    pub anchor: String,
+    /// The user's name for the facet, instead of its terms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Whether its papers are left out, given more room, or neither.
+    #[serde(default, skip_serializing_if = "FacetMode::is_normal")]
+    pub mode: FacetMode,
+}
+
+/// How a facet's papers fare in a digest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FacetMode {
+    /// Slots by the facet's share of the user's engagement.
+    #[default]
+    Normal,
+    /// None of its papers.
+    Muted,
+    /// Twice its share of slots.
+    Boosted,
+}
+
+impl FacetMode {
+    /// Whether this is the default.
+    pub fn is_normal(&self) -> bool {
+        *self == Self::Normal
+    }
 }
 
 /// A followed library: a BibTeX file the user's reference manager keeps up to date (Zotero's
@@ -121,6 +161,11 @@ mod tests {
                 collection: None,
                 seen: Some("120:1".into()),
                 papers: vec!["arXiv:2503.10001".into()],
+            }],
+            facets: vec![FacetSetting {
+                anchor: "arXiv:2503.10001".into(),
+                name: Some("graphs".into()),
+                mode: FacetMode::Boosted,
             }],
         };
         let text = serde_json::to_string(&settings).expect("serialises");

@@ -187,6 +187,7 @@ pub async fn feed(State(shared): State<Arc<Shared>>, Path(token): Path<String>) 
             to: String::new(),
             candidates: 0,
             papers: Vec::new(),
+            sections: Vec::new(),
         }))
     })
     .await?;
