@@ -561,6 +561,35 @@ pub enum UserCommand {
         /// The library, as `user show` lists it
         path: String,
     },
+    /// List the facets a user's profile falls into (a digest has a section for each), or mute,
+    /// boost, rename or reset one, named by its number or name as listed.
+    #[command(
+        after_help = "Examples:\n  paperscout user facet ada\n  paperscout user facet ada 2 --rename \"Speech\" --boost\n  paperscout user facet ada speech --mute\n  paperscout user facet ada 2 --reset"
+    )]
+    Facet {
+        /// The user's name
+        name: String,
+        /// The facet to change: its number or name
+        facet: Option<String>,
+        /// Call the facet this in digests
+        #[arg(long, value_name = "NAME", requires = "facet")]
+        rename: Option<String>,
+        /// Leave its papers out of digests
+        #[arg(long, requires = "facet", conflicts_with_all = ["boost", "normal"])]
+        mute: bool,
+        /// Give it twice its share of a digest's places
+        #[arg(long, requires = "facet", conflicts_with = "normal")]
+        boost: bool,
+        /// Neither muted nor boosted
+        #[arg(long, requires = "facet")]
+        normal: bool,
+        /// Forget its name and mode
+        #[arg(long, requires = "facet", conflicts_with_all = ["rename", "mute", "boost", "normal"])]
+        reset: bool,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove a user with their profile, feedback and digest history.
     Remove {
         /// The user's name

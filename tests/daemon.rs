@@ -401,6 +401,29 @@ fn the_daemon_answers_every_kind_of_query_and_stops_cleanly() {
         (Some(1), Some(2)),
         "{backtest}"
     );
+    // ada's facets through the daemon: listed, renamed and boosted by number, reset by name.
+    let facets: Value = serde_json::from_slice(&cli(&["user", "facet", "ada", "--json"])).unwrap();
+    let items: u64 = facets["facets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["items"].as_u64().unwrap())
+        .sum();
+    assert_eq!(items, 4, "every profile item is in one facet: {facets}");
+    let edit = [
+        "user", "facet", "ada", "1", "--rename", "Mine", "--boost", "--json",
+    ];
+    let renamed: Value = serde_json::from_slice(&cli(&edit)).unwrap();
+    assert_eq!(
+        (&renamed["facets"][0]["name"], &renamed["facets"][0]["mode"]),
+        (&json!("Mine"), &json!("boosted")),
+        "{renamed}"
+    );
+    assert!(conn.text("facets ada").contains("1. Mine"));
+    let reset: Value =
+        serde_json::from_slice(&cli(&["user", "facet", "ada", "mine", "--reset", "--json"]))
+            .unwrap();
+    assert_eq!(reset, facets, "reset, the facet is as it was");
     let digest_args = [
         "digest",
         "--user",

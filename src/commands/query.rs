@@ -6,14 +6,17 @@ use std::io::Write;
 use anyhow::Result;
 use paperscout_app::Settings;
 use paperscout_app::choose::Digest;
+use paperscout_app::facets::{FacetEdit, setting_for};
+use paperscout_app::users::SettingsChange;
 use paperscout_daemon::service::{Service, ServiceOptions};
 use paperscout_proto::tables::{recommendations, similar_table, why_not_text};
 use paperscout_proto::{
-    BacktestRequest, Client, Op, QueryKind, RecommendRequest, SimilarAnswer, SimilarRequest,
-    WhyNotRequest,
+    BacktestRequest, Client, FacetsRequest, Op, QueryKind, RecommendRequest, SimilarAnswer,
+    SimilarRequest, UserAction, UserRequest, WhyNotRequest,
 };
+use paperscout_types::FacetMode;
 
-use crate::cli::{QueryBy, RecommendArgs, SimilarArgs, WhyNotArgs};
+use crate::cli::{QueryBy, RecommendArgs, SimilarArgs, UserCommand, WhyNotArgs};
 
 /// Sends the request to the daemon when one runs; else opens the service here and has
 /// `local` answer it with the same operation the daemon runs.
@@ -84,6 +87,49 @@ pub fn why_not(args: &WhyNotArgs, settings: &Settings) -> Result<()> {
     };
     let answer = ask(settings, request, Service::why_not)?;
     super::print(args.json, &answer, why_not_text)
+}
+
+/// `user facet`: the user's facets, asked of the daemon when one runs; with a facet named, the
+/// user's word on it is kept first (through the daemon, or in the store).
+pub fn facets(command: &UserCommand, settings: &Settings) -> Result<()> {
+    let UserCommand::Facet {
+        name,
+        facet,
+        rename,
+        mute,
+        boost,
+        normal,
+        reset,
+        json,
+    } = command
+    else {
+        anyhow::bail!("not a facet command");
+    };
+    let request = || FacetsRequest { user: name.clone() };
+    let mut list = ask(settings, request(), Service::facets)?;
+    if let Some(which) = facet {
+        let mode = [
+            (*mute, FacetMode::Muted),
+            (*boost, FacetMode::Boosted),
+            (*normal, FacetMode::Normal),
+        ];
+        let edit = FacetEdit {
+            rename: rename.clone(),
+            mode: mode.into_iter().find_map(|(set, mode)| set.then_some(mode)),
+            reset: *reset,
+        };
+        let change = SettingsChange {
+            facet: Some(Box::new(setting_for(&list, which, &edit)?)),
+            ..SettingsChange::default()
+        };
+        let user = UserRequest {
+            settings: Box::new(change),
+            ..UserRequest::new(UserAction::Set, name)
+        };
+        ask(settings, user, Service::user)?;
+        list = ask(settings, request(), Service::facets)?;
+    }
+    super::print(*json, &list, paperscout_proto::tables::facets_text)
 }
 
 /// `eval --user`: the personal backtest, answered by the daemon when one runs; the report

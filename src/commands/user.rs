@@ -105,6 +105,7 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
                     .collect()
             })
         }
+        UserCommand::Facet { .. } => super::query::facets(command, settings),
         UserCommand::Show { name, json } => {
             let store = SqliteStore::open_read_only(&path)?;
             let shown = paperscout_app::users::show(&store, name)?;

@@ -1,9 +1,10 @@
 //! The plain-text side of the socket, for people with `nc -U` or `socat`: a line that does not
 //! start with `{` is a command such as `similar 2503.11677 k=5`, and the answer is a table.
 
-use paperscout_proto::tables::{recommendations, similar_table, why_not_text};
+use paperscout_proto::tables::{facets_text, recommendations, similar_table, why_not_text};
 use paperscout_proto::{
-    Answer, HealthRequest, RecommendRequest, Request, SimilarRequest, StatsRequest, WhyNotRequest,
+    Answer, FacetsRequest, HealthRequest, RecommendRequest, Request, SimilarRequest, StatsRequest,
+    WhyNotRequest,
 };
 
 use crate::service::Failure;
@@ -23,6 +24,8 @@ paperscout answers one command a line (or one JSON request a line, see docs/prot
       the user's current top papers, explained
   why-not USER PAPER [days=N]
       why a paper is, or is not, in the user's next digest
+  facets USER
+      the facets the user's profile falls into (a digest's sections)
   stats      what the store and the index hold
   health     whether the daemon is up, and how busy
   help       this text
@@ -85,6 +88,9 @@ pub fn parse(line: &str) -> Result<Command, String> {
             date: None,
             days: u32::try_from(number("days", 1)?).unwrap_or(1),
         }),
+        "facets" if rest.len() == 1 => Request::Facets(FacetsRequest {
+            user: rest[0].to_owned(),
+        }),
         "stats" => Request::Stats(StatsRequest {}),
         "health" => Request::Health(HealthRequest {}),
         "help" => return Err(HELP.to_owned()),
@@ -97,12 +103,14 @@ pub fn parse(line: &str) -> Result<Command, String> {
     Ok(Command { request })
 }
 
-/// The answer as text: a table for `similar` and `recommend`, JSON for the rest.
+/// The answer as text: a table for `similar`, `recommend`, `why-not` and `facets`, JSON for
+/// the rest.
 pub fn render(answer: Result<Answer, Failure>) -> String {
     match answer {
         Ok(Answer::Similar(result)) => similar_table(&result),
         Ok(Answer::Recommend(digest)) => recommendations(&digest),
         Ok(Answer::WhyNot(answer)) => why_not_text(&answer),
+        Ok(Answer::Facets(list)) => facets_text(&list),
         Ok(other) => serde_json::to_string_pretty(&other).unwrap_or_default() + "\n",
         Err(failure) => format!("error ({}): {}\n", failure.code.name(), failure.message),
     }

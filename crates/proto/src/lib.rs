@@ -22,6 +22,7 @@ pub use envelope::{
 };
 pub use ops::{Answer, HealthRequest, OPS, Op, Request, StatsRequest};
 pub use wire::{
-    BacktestRequest, DigestAction, DigestRequest, FeedbackRequest, IngestRequest, QueryKind,
-    RecommendRequest, SimilarRequest, UndoRequest, UserAction, UserRequest, WhyNotRequest,
+    BacktestRequest, DigestAction, DigestRequest, FacetsRequest, FeedbackRequest, IngestRequest,
+    QueryKind, RecommendRequest, SimilarRequest, UndoRequest, UserAction, UserRequest,
+    WhyNotRequest,
 };

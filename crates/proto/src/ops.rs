@@ -11,11 +11,12 @@ use crate::answers::{
     UndoAnswer, UserAnswer,
 };
 use crate::wire::{
-    BacktestRequest, DigestRequest, FeedbackRequest, IngestRequest, RecommendRequest,
-    SimilarRequest, UndoRequest, UserRequest, WhyNotRequest,
+    BacktestRequest, DigestRequest, FacetsRequest, FeedbackRequest, IngestRequest,
+    RecommendRequest, SimilarRequest, UndoRequest, UserRequest, WhyNotRequest,
 };
 use paperscout_app::backtest::Backtest;
 use paperscout_app::choose::Digest;
+use paperscout_app::facets::UserFacets;
 use paperscout_app::why_not::WhyNot;
 
 /// A request's parameters, tied to its op's name and the type of its answer.
@@ -109,6 +110,8 @@ ops! {
     WhyNot = "why_not" (WhyNotRequest) -> WhyNot;
     /// How well the user's digests would have found their own latest papers.
     Backtest = "backtest" (BacktestRequest) -> Backtest;
+    /// The facets of a user's profile: each named, with its share, mode and items.
+    Facets = "facets" (FacetsRequest) -> UserFacets;
     /// Build, preview or send (record as sent) a user's digest.
     Digest = "digest" (DigestRequest) -> DigestAnswer;
     /// Likes, dislikes, saves and dismissals.

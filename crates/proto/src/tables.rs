@@ -3,6 +3,7 @@
 
 use paperscout_app::backtest::{Backtest, DEPTH};
 use paperscout_app::choose::Digest;
+use paperscout_app::facets::UserFacets;
 use paperscout_app::library::Synced;
 use paperscout_app::rerank::StoredRanking;
 use paperscout_app::why_not::WhyNot;
@@ -12,7 +13,7 @@ use std::fmt::Write as _;
 use paperscout_app::users::Shown;
 use paperscout_ingest::Report;
 use paperscout_store::{FeedbackKind, ProfileSubject, QueuedMail};
-use paperscout_types::UserSettings;
+use paperscout_types::{FacetMode, UserSettings};
 
 use crate::answers::{FeedbackAnswer, HealthAnswer, SimilarAnswer, UndoAnswer, UserAnswer};
 
@@ -51,6 +52,12 @@ pub fn recommendations(digest: &Digest) -> String {
         digest.user
     );
     for (n, entry) in digest.papers.iter().enumerate() {
+        let before = n.checked_sub(1).map(|b| &digest.papers[b].facet);
+        if let Some(facet) = &entry.facet
+            && before != Some(&entry.facet)
+        {
+            let _ = writeln!(out, "── {facet}");
+        }
         out += &format!(
             "{:>3}. {:>6.2}  {}  {}\n       because of “{}” (similarity {:.2})\n",
             n + 1,
@@ -190,6 +197,42 @@ pub fn backtest_text(report: &Backtest) -> String {
             out,
             "a floor of {floor:.1} would have left out {cut} of the top-10 hits"
         );
+    }
+    out
+}
+
+/// A user's facets for people: each with its number, name, share and mode, then its newest
+/// items.
+pub fn facets_text(list: &UserFacets) -> String {
+    let mut out = format!(
+        "{} falls into {} facet{}:\n",
+        list.user,
+        list.facets.len(),
+        if list.facets.len() == 1 { "" } else { "s" }
+    );
+    for facet in &list.facets {
+        let mode = match facet.mode {
+            FacetMode::Normal => "",
+            FacetMode::Muted => "  [muted]",
+            FacetMode::Boosted => "  [boosted]",
+        };
+        let terms = if facet.named {
+            format!("  ({})", facet.terms.join(", "))
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "{:>3}. {}{terms}{mode}\n     {} item{}, {:.0}% of your engagement",
+            facet.number,
+            facet.name,
+            facet.items,
+            if facet.items == 1 { "" } else { "s" },
+            facet.share * 100.0
+        );
+        for example in &facet.examples {
+            let _ = writeln!(out, "       · {}", clip(example, 90));
+        }
     }
     out
 }

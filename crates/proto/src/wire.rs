@@ -93,6 +93,14 @@ pub struct WhyNotRequest {
     pub days: u32,
 }
 
+/// `facets`: the facets a user's profile falls into, as a digest's sections show them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FacetsRequest {
+    /// The user.
+    pub user: String,
+}
+
 /// `backtest`: how well the user's digests would have found their own latest papers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

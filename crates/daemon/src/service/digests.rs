@@ -1,4 +1,4 @@
-//! `digest`, `why_not`, `backtest`, and the schedule's digests and e-mail: choosing, recording as sent, writing the
+//! `digest`, `why_not`, `backtest`, `facets`, and the schedule's digests and e-mail: choosing, recording as sent, writing the
 //! outbox and delivering mail, each in the order that keeps a crash from losing or repeating
 //! a digest.
 
@@ -6,11 +6,14 @@ use std::path::{Path, PathBuf};
 
 use paperscout_app::backtest::Backtest;
 use paperscout_app::choose::{self, Digest, Window};
+use paperscout_app::facets::UserFacets;
 use paperscout_app::mail::{self, MailConfig};
 use paperscout_app::outbox;
 use paperscout_app::render::{self, Format};
 use paperscout_app::why_not::WhyNot;
-use paperscout_proto::{BacktestRequest, DigestAction, DigestAnswer, DigestRequest, WhyNotRequest};
+use paperscout_proto::{
+    BacktestRequest, DigestAction, DigestAnswer, DigestRequest, FacetsRequest, WhyNotRequest,
+};
 use paperscout_rank::DigestParams;
 use paperscout_store::Store;
 
@@ -55,6 +58,15 @@ impl Service {
                 &params,
             )
             .map_err(app)
+        })
+    }
+
+    /// `facets`: the facets the user's profile falls into, with the user's word on each.
+    pub fn facets(&self, request: &FacetsRequest) -> Result<UserFacets> {
+        let params = digest_params(None, None)?;
+        self.readers.with(|store| {
+            paperscout_app::facets::list(store, &Interactive(&self.model), &request.user, &params)
+                .map_err(app)
         })
     }
 

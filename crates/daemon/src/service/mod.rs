@@ -240,6 +240,7 @@ impl Service {
             Request::Digest(digest) => self.digest(&digest).map(Answer::Digest),
             Request::WhyNot(why_not) => self.why_not(&why_not).map(Answer::WhyNot),
             Request::Backtest(backtest) => self.backtest(&backtest).map(Answer::Backtest),
+            Request::Facets(facets) => self.facets(&facets).map(Answer::Facets),
             Request::Feedback(feedback) => self.feedback(&feedback).map(Answer::Feedback),
             Request::Undo(undo) => self.undo(&undo).map(Answer::Undo),
             Request::User(user) => self.user(&user).map(Answer::User),
