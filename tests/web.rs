@@ -420,6 +420,47 @@ fn a_user_rates_undoes_searches_and_sets_rules_on_the_page_and_reaches_only_thei
         [(picks[0].clone(), "dislike".to_owned())]
     );
 
+    // ada's interests: renamed and boosted by a form as `user facet` would, the name shown
+    // escaped; a form without her token, or with a mode that is none, changes nothing.
+    let facets = page.get("/profile/facets", Some(&ada));
+    assert_eq!(facets.status, 200, "{}", facets.body);
+    let anchors = facets.inputs("anchor");
+    assert!(!anchors.is_empty(), "{}", facets.body);
+    let facet_form = |csrf: &str, name: &str, mode: &str| {
+        page.post(
+            "/profile/facet",
+            Some(&ada),
+            &[
+                ("csrf", csrf),
+                ("anchor", &anchors[0]),
+                ("name", name),
+                ("mode", mode),
+            ],
+        )
+    };
+    assert_eq!(facet_form("forged", "x", "muted").status, 403);
+    assert_eq!(facet_form(&csrf, "x", "loud").status, 400);
+    let named = facet_form(&csrf, "<My> graphs", "boosted");
+    assert_eq!(named.status, 303, "{}", named.body);
+    let listed: Value =
+        serde_json::from_str(&cli(home, &["user", "facet", "ada", "--json"])).unwrap();
+    assert_eq!(
+        (&listed["facets"][0]["name"], &listed["facets"][0]["mode"]),
+        (&Value::from("<My> graphs"), &Value::from("boosted")),
+        "{listed}"
+    );
+    let facets = page.get("/profile/facets", Some(&ada));
+    assert!(facets.body.contains("&lt;My&gt; graphs"), "{}", facets.body);
+    let reset = page.post(
+        "/profile/facet",
+        Some(&ada),
+        &[("csrf", &csrf), ("anchor", &anchors[0]), ("reset", "1")],
+    );
+    assert_eq!(reset.status, 303, "{}", reset.body);
+    let shown: Value =
+        serde_json::from_str(&cli(home, &["user", "show", "ada", "--json"])).unwrap();
+    assert!(shown["settings"].get("facets").is_none(), "{shown}");
+
     // Bob sees his own pages; Ada's form token does not work with his session, nor his
     // session's changes reach her.
     let bob = sign_in(home, &page, "bob");

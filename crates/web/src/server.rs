@@ -119,6 +119,8 @@ impl Web {
             .route("/undo", post(pages::rate::undo))
             .route("/profile", get(pages::profile::show))
             .route("/profile/backtest", get(pages::profile::backtest))
+            .route("/profile/facets", get(pages::facets::show))
+            .route("/profile/facet", post(pages::facets::change))
             .route("/profile/add", post(pages::profile::add))
             .route("/profile/rules", post(pages::profile::rules))
             .route(

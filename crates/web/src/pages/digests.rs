@@ -64,7 +64,17 @@ pub async fn today(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Pag
     if digest.papers.is_empty() {
         body += "<p>Nothing new for you. Add papers or interests on your <a href=\"/profile\">profile</a>.</p>";
     }
-    for entry in &digest.papers {
+    for (n, entry) in digest.papers.iter().enumerate() {
+        let before = n.checked_sub(1).map(|b| &digest.papers[b].facet);
+        if let Some(facet) = &entry.facet
+            && before != Some(&entry.facet)
+        {
+            let _ = write!(
+                body,
+                "<h2 class=\"section\">{} <a class=\"meta\" href=\"/profile/facets\">interest</a></h2>",
+                esc(facet)
+            );
+        }
         body += &card(
             &entry.paper,
             Some(&entry.because),

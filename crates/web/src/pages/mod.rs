@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod digests;
+pub mod facets;
 pub mod find;
 pub mod profile;
 pub mod rate;

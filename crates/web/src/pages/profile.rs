@@ -155,6 +155,9 @@ pub async fn show(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Page
          <label>how close (cosine, 0 to 1)<input type=\"number\" name=\"threshold\" step=\"0.01\" min=\"0\" max=\"1\" value=\"0.8\"></label>\
          <button>Watch</button></form>"
     );
+    body += "<h2>Your interests</h2><p>Your digest has a section for each interest your \
+             profile falls into: <a href=\"/profile/facets\">see them, rename, mute or boost \
+             one</a>.</p>";
     body += "<h2>How well it works for you</h2><p><a href=\"/profile/backtest\">Run your \
              backtest</a>: your latest fifth of papers and likes is hidden, and the days they were \
              announced are ranked again, to see where each would have stood in your digest.</p>";
