@@ -1131,7 +1131,7 @@ fn replaced_papers_are_compacted_away_in_the_background_while_searches_go_on() {
 #[test]
 fn a_paper_close_to_a_watched_text_is_mailed_at_once_and_only_once() {
     use crate::mail::{SmtpServer, free_port, python_with_aiosmtpd};
-    let Some(lines) = sample_lines(0, 60) else {
+    let Some(lines) = sample_lines(0, 70) else {
         return;
     };
     let Some(python) = python_with_aiosmtpd() else {
@@ -1195,7 +1195,7 @@ fn a_paper_close_to_a_watched_text_is_mailed_at_once_and_only_once() {
     );
     let socket = home.join("paperscout.sock");
     let daemon = Daemon::start(home, &socket, &[]);
-    let arriving = write_lines(home, "arriving.jsonl", &lines[40..]);
+    let arriving = write_lines(home, "arriving.jsonl", &lines[40..60]);
     let remote = |args: &[&str]| {
         let output = paperscout(home)
             .arg("--socket")
@@ -1233,6 +1233,24 @@ fn a_paper_close_to_a_watched_text_is_mailed_at_once_and_only_once() {
         "the alerted paper counts as sent"
     );
     drop(daemon);
+
+    // Without the daemon, `paperscout ingest` alerts as well, once.
+    let second: Value = serde_json::from_str(&lines[65]).unwrap();
+    let draft = home.join("second-draft.txt");
+    let text = format!(
+        "{}\n{}",
+        second["title"].as_str().unwrap(),
+        second["abstract"].as_str().unwrap()
+    );
+    std::fs::write(&draft, text).unwrap();
+    cli(&["user", "watch", "ada", "--text", draft.to_str().unwrap()]);
+    let later = write_lines(home, "later.jsonl", &lines[60..]);
+    cli(&["ingest", later.to_str().unwrap()]);
+    cli(&["ingest", later.to_str().unwrap()]);
+    let messages = server.messages(&python);
+    assert_eq!(messages.len(), 2, "one alert for the local ingest");
+    let plain = messages[1]["parts"][0]["text"].as_str().unwrap();
+    assert!(plain.contains(second["title"].as_str().unwrap()), "{plain}");
 }
 
 /// A followed library: its papers join the profile at once, and when the file changes the

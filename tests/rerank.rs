@@ -136,7 +136,8 @@ fn the_batch_ranks_every_user_as_the_daemon_recommends() {
     };
     for ranked in &batch {
         let user = ranked["user"].as_str().unwrap();
-        let online = ask(&json!({"op": "recommend", "user": user, "n": 8, "days": 3650}));
+        let online =
+            ask(&json!({"op": "recommend", "user": user, "n": 8, "days": 3650, "flat": true}));
         assert_eq!(online["ok"], true, "{online}");
         let online = &online["result"];
         assert_eq!(online["candidates"], ranked["candidates"], "{user}");

@@ -41,6 +41,11 @@ pub fn run(args: &IngestArgs, settings: &Settings, quiet: bool) -> Result<()> {
         batch_size: args.papers_per_batch as usize,
     };
 
+    // Scoop alerts, as the daemon sends them for its own ingests.
+    let mut scoops = match &model {
+        Some(model) => paperscout_app::alerts::Pending::load(&store, model, &settings.mail)?,
+        None => None,
+    };
     let started = Instant::now();
     let mut summary = Summary {
         sources: Vec::new(),
@@ -69,7 +74,11 @@ pub fn run(args: &IngestArgs, settings: &Settings, quiet: bool) -> Result<()> {
                     bar.suspend(|| tracing::warn!("{note}; kept"));
                 }
                 Progress::Bad(_) | Progress::Shortened(_) => {}
-                Progress::Written { .. } => {}
+                Progress::Written { papers, vectors } => {
+                    if let Some(scoops) = &mut scoops {
+                        scoops.observe(papers, vectors);
+                    }
+                }
                 Progress::Committed(report) => {
                     bar.set_position(consumed.load(Ordering::Relaxed));
                     let rate = report.read as f64 / source_started.elapsed().as_secs_f64();
@@ -95,6 +104,15 @@ pub fn run(args: &IngestArgs, settings: &Settings, quiet: bool) -> Result<()> {
         }
         summary.total.absorb(&report);
         summary.sources.push(SourceReport { source, report });
+    }
+    if let Some(scoops) = scoops {
+        let (alerted, delivery) = scoops.send(&mut store, paperscout_store::now())?;
+        if alerted > 0 {
+            tracing::info!("{alerted} new papers sent as scoop alerts");
+        }
+        for failed in &delivery.failed {
+            tracing::warn!("a scoop alert stays queued for `paperscout mail send`: {failed}");
+        }
     }
     summary.seconds = started.elapsed().as_secs_f64();
     if args.json {

@@ -72,6 +72,7 @@ pub fn recommend(args: &RecommendArgs, settings: &Settings) -> Result<()> {
         date: args.date.clone(),
         days: args.days,
         mmr_lambda: None,
+        flat: false,
     };
     let digest: Digest = ask(settings, request, Service::recommend)?;
     super::print(args.json, &digest, recommendations)

@@ -95,6 +95,12 @@ impl Watches {
     /// at or above a watch's threshold that were never sent to them nor rated by them, each
     /// with the watch it is closest to.
     pub fn alerts(&self, store: &dyn Store, papers: &[(&Paper, &[f32])]) -> Result<Vec<Alert>> {
+        keep_unseen(store, self.matches(papers))
+    }
+
+    /// For each user, the papers at or above a watch's threshold, each with the watch it is
+    /// closest to, whether or not the user has seen them.
+    fn matches(&self, papers: &[(&Paper, &[f32])]) -> Vec<Alert> {
         let mut alerts = Vec::new();
         for Watcher {
             user,
@@ -118,23 +124,90 @@ impl Watches {
                     });
                 }
             }
-            if matches.is_empty() {
-                continue;
+            if !matches.is_empty() {
+                alerts.push(Alert {
+                    user: user.clone(),
+                    recipient: recipient.clone(),
+                    matches,
+                });
             }
-            let mut seen: HashSet<String> = store.sent(user)?.into_iter().collect();
-            seen.extend(store.feedback(user)?.into_iter().map(|f| f.paper_id));
-            matches.retain(|m| seen.insert(m.paper.id.clone()));
-            if matches.is_empty() {
-                continue;
-            }
-            matches.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
-            alerts.push(Alert {
-                user: user.clone(),
-                recipient: recipient.clone(),
-                matches,
-            });
         }
-        Ok(alerts)
+        alerts
+    }
+}
+
+/// The alerts with only the papers never sent to their user nor rated by them (each paper
+/// once), closest first; alerts left empty dropped.
+fn keep_unseen(store: &dyn Store, alerts: Vec<Alert>) -> Result<Vec<Alert>> {
+    let mut kept = Vec::with_capacity(alerts.len());
+    for mut alert in alerts {
+        let mut seen: HashSet<String> = store.sent(&alert.user)?.into_iter().collect();
+        seen.extend(store.feedback(&alert.user)?.into_iter().map(|f| f.paper_id));
+        alert.matches.retain(|m| seen.insert(m.paper.id.clone()));
+        if !alert.matches.is_empty() {
+            alert
+                .matches
+                .sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+            kept.push(alert);
+        }
+    }
+    Ok(kept)
+}
+
+/// Scoop alerts for an ingest that holds the store's writer from start to end (the command
+/// line's, which cannot write while the ingest holds the store): each committed batch's
+/// matches are kept, one alert per user, and when the ingest ends those never sent or rated
+/// are queued and delivered.
+pub struct Pending {
+    watches: Watches,
+    mailer: Mailer,
+    found: Vec<Alert>,
+}
+
+impl Pending {
+    /// The watches of the users who can be alerted; none when e-mail is not set up or nobody
+    /// with an address watches anything.
+    pub fn load(
+        store: &dyn Store,
+        model: &dyn TextEmbedder,
+        mail: &crate::mail::MailConfig,
+    ) -> Result<Option<Self>> {
+        if mail.smtp_host.is_none() {
+            return Ok(None);
+        }
+        let mailer = Mailer::new(mail)?;
+        let watches = Watches::load(store, model)?;
+        Ok((!watches.is_empty()).then(|| Self {
+            watches,
+            mailer,
+            found: Vec::new(),
+        }))
+    }
+
+    /// Keeps the matches of a committed batch: its papers, each with its new vector (none for
+    /// a paper not embedded now, which raises no alert).
+    pub fn observe(&mut self, papers: &[Paper], vectors: &[Option<Vec<f32>>]) {
+        let fresh: Vec<(&Paper, &[f32])> = papers
+            .iter()
+            .zip(vectors)
+            .filter_map(|(paper, vector)| Some((paper, vector.as_deref()?)))
+            .collect();
+        for alert in self.watches.matches(&fresh) {
+            match self.found.iter_mut().find(|a| a.user == alert.user) {
+                Some(known) => known.matches.extend(alert.matches),
+                None => self.found.push(alert),
+            }
+        }
+    }
+
+    /// Queues the alerts of papers the users have not seen (see [`queue`]) and delivers the
+    /// queue; a server that refuses leaves them queued for the next delivery. Returns the
+    /// papers alerted and the deliveries that failed.
+    pub fn send(self, store: &mut dyn Store, now: i64) -> Result<(usize, crate::mail::Delivery)> {
+        let alerts = keep_unseen(&*store, self.found)?;
+        let queued = queue(store, &self.mailer, &alerts, now)?;
+        let delivery = crate::mail::deliver_queued(store, &self.mailer)?;
+        Ok((queued, delivery))
     }
 }
 

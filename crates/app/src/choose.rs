@@ -638,6 +638,20 @@ pub fn build(
     params: &DigestParams,
     size: Option<usize>,
 ) -> Result<Digest> {
+    build_shaped(store, model, user, window, params, size, true)
+}
+
+/// [`build`], in sections per facet of the profile when `sectioned` (as every digest is), else
+/// flat: best first, as the batch re-rank ranks.
+pub fn build_shaped(
+    store: &dyn Store,
+    model: &dyn TextEmbedder,
+    user: &str,
+    window: Window,
+    params: &DigestParams,
+    size: Option<usize>,
+    sectioned: bool,
+) -> Result<Digest> {
     store
         .user(user)?
         .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(user.to_owned()))?;
@@ -663,7 +677,11 @@ pub fn build(
             size: size.or(input.size).unwrap_or(params.size),
             ..*params
         };
-        (digest.papers, digest.sections) = pool.choose_sectioned(&rows, &input, &params);
+        if sectioned {
+            (digest.papers, digest.sections) = pool.choose_sectioned(&rows, &input, &params);
+        } else {
+            digest.papers = pool.choose(&rows, &input, &params);
+        }
     }
     Ok(digest)
 }

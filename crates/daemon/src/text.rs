@@ -81,6 +81,7 @@ pub fn parse(line: &str) -> Result<Command, String> {
             date: None,
             days: u32::try_from(number("days", 7)?).unwrap_or(7),
             mmr_lambda: None,
+            flat: false,
         }),
         "why-not" | "why_not" if rest.len() == 2 => Request::WhyNot(WhyNotRequest {
             user: rest[0].to_owned(),

@@ -75,6 +75,9 @@ pub struct RecommendRequest {
     /// Diversity: 1 ranks by relevance alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mmr_lambda: Option<f32>,
+    /// Best first, without a digest's sections (as the batch re-rank ranks).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flat: bool,
 }
 
 /// `why_not`: why a paper is, or is not, in a user's next digest.

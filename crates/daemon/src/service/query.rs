@@ -200,13 +200,14 @@ impl Service {
         };
         let params = digest_params(request.mmr_lambda, None)?;
         let digest = self.readers.with(|store| {
-            choose::build(
+            choose::build_shaped(
                 store,
                 &Interactive(&self.model),
                 &request.user,
                 window,
                 &params,
                 Some(request.n.min(MAX_K)),
+                !request.flat,
             )
             .map_err(app)
         })?;

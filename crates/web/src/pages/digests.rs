@@ -36,6 +36,7 @@ pub async fn today(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Pag
                     date: None,
                     days: 7,
                     mmr_lambda: None,
+                    flat: false,
                 })?,
                 false,
             ),
