@@ -298,7 +298,7 @@ fn number(similarities: &[f32], labels: Vec<usize>, silhouette: f32) -> Facets {
 
 /// Up to `count` terms for each facet, strongest first: by a term's mean tf-idf weight over
 /// the facet's items less its largest mean over any other facet's (all of a one-facet
-/// profile's terms count). A term sharing a word with a stronger one is skipped, so "graph
+/// profile's terms count), times the share of the facet's items that hold it. A term sharing a word with a stronger one is skipped, so "graph
 /// neural" and "graph" do not both name a facet.
 pub fn facet_terms(texts: &[String], facets: &Facets, count: usize) -> Vec<Vec<String>> {
     let k = facets.count();
@@ -316,9 +316,12 @@ pub fn facet_terms(texts: &[String], facets: &Facets, count: usize) -> Vec<Vec<S
     let vectors = tfidf.transform_all(texts);
     let sizes = facets.sizes();
     let mut means = vec![vec![0.0f32; tfidf.len()]; k];
+    // The share of the facet's items that hold each term.
+    let mut coverage = vec![vec![0.0f32; tfidf.len()]; k];
     for (vector, &facet) in vectors.iter().zip(&facets.of_item) {
         for (&feature, &weight) in vector.indices.iter().zip(&vector.values) {
             means[facet][feature as usize] += weight / sizes[facet] as f32;
+            coverage[facet][feature as usize] += 1.0 / sizes[facet] as f32;
         }
     }
     (0..k)
@@ -332,7 +335,9 @@ pub fn facet_terms(texts: &[String], facets: &Facets, count: usize) -> Vec<Vec<S
                         .filter(|&other| other != facet)
                         .map(|other| means[other][feature])
                         .fold(0.0f32, f32::max);
-                    (feature as u32, w - rival)
+                    // A term most of the facet's items hold names it better than one
+                    // paper's rare word.
+                    (feature as u32, (w - rival) * coverage[facet][feature])
                 })
                 .filter(|(_, w)| *w > 0.0)
                 .collect();
