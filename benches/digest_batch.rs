@@ -5,7 +5,8 @@
 //! papers (3 to 12 each, every fifth user with a dislike), with the peer's vectors from
 //! `embeddings/` (the digest does not run the model). It times `CandidateSet::new` plus `select_many`
 //! (hybrid scores, dislikes, MMR, explanations) and, as the in-process baseline, the one-user
-//! path that prepares the day again for every user, on the first 100 users.
+//! path that prepares the day again for every user, on the first 100 users; and, on the first
+//! 1,000, one user at a time flat against the same in sections (`rank::facets`).
 //!
 //! Environment: `PAPERSCOUT_BENCH_USERS` (default 10000), `PAPERSCOUT_BENCH_DAY` (default 1500).
 
@@ -14,6 +15,7 @@
 use std::io::Write;
 use std::time::Instant;
 
+use paperscout_rank::facets::{FacetParams, allot, cluster, facet_terms, good_depth};
 use paperscout_rank::{CandidateSet, DigestInput, DigestParams, Matrix, UserProfile, select};
 
 mod common;
@@ -94,6 +96,35 @@ fn main() {
     }
     let per_user_baseline = started.elapsed().as_secs_f64() / sample as f64;
 
+    // Sections (issue 23): each user's digest chosen alone on the prepared day, flat, and in
+    // sections (ranked three digests deep, the profile clustered and named, slots allotted),
+    // as the daemon's scheduled digests are.
+    let sectioned_users = 1000.min(user_count);
+    let started = Instant::now();
+    for user in &views[..sectioned_users] {
+        std::hint::black_box(day.select(user, &params));
+    }
+    let flat_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let deep = DigestParams {
+        size: good_depth(params.size),
+        ..params
+    };
+    let mut multi = 0;
+    for (user, view) in users.iter().zip(&views).take(sectioned_users) {
+        let picks = day.select(view, &deep);
+        let facets = cluster(&user.items, &FacetParams::default());
+        let names = facet_terms(&user.texts, &facets, 3);
+        let facet_of: Vec<usize> = picks
+            .iter()
+            .map(|p| facets.of_item[p.closest_item])
+            .collect();
+        let shares: Vec<f32> = facets.sizes().iter().map(|&s| s as f32).collect();
+        multi += usize::from(facets.count() > 1);
+        std::hint::black_box((allot(&facet_of, &shares, params.size, deep.size), names));
+    }
+    let sectioned_seconds = started.elapsed().as_secs_f64();
+
     let mut out = std::io::stdout().lock();
     writeln!(out, "\ndigests for {user_count} users × {day_size} candidates, {} threads ({picked} papers picked; users built in {profiles_seconds:.1} s, not timed)\n", rayon::current_num_threads()).unwrap();
     writeln!(out, "| path | wall s | users/s |").unwrap();
@@ -110,6 +141,18 @@ fn main() {
         "| one-user select (baseline, {sample} users, extrapolated) | {:.1} | {:.1} |",
         per_user_baseline * user_count as f64,
         1.0 / per_user_baseline
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "| one user at a time on the prepared day, flat ({sectioned_users} users) | {flat_seconds:.2} | {:.0} |",
+        sectioned_users as f64 / flat_seconds
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "| the same in sections ({multi} of them with two facets or more) | {sectioned_seconds:.2} | {:.0} |",
+        sectioned_users as f64 / sectioned_seconds
     )
     .unwrap();
     writeln!(
