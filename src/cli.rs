@@ -708,7 +708,7 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub k_max: usize,
 
-    /// A method (centroid, max-sim, zotero, tfidf, tfidf-svm, hybrid), several joined by
+    /// A method (centroid, max-sim, zotero, tfidf, bm25, tfidf-svm, hybrid), several joined by
     /// commas, or `all`
     #[arg(long, default_value = "hybrid", value_name = "METHOD")]
     pub method: String,

@@ -86,7 +86,8 @@ fn every_method_is_judged_and_exact_copies_come_first() {
     assert_eq!(report["queries"], 5);
     assert_eq!(report["candidates"], 10);
     let methods = report["methods"].as_array().unwrap();
-    assert_eq!(methods.len(), 6);
+    assert_eq!(methods.len(), 7);
+    assert!(methods.iter().any(|m| m["method"] == "bm25"), "{report}");
     for method in methods {
         let name = method["method"].as_str().unwrap();
         let mrr = method["mrr"]["mean"].as_f64().unwrap();
@@ -129,6 +130,21 @@ fn every_method_is_judged_and_exact_copies_come_first() {
         assert_eq!(report["half"], half);
         report["queries"].as_u64().unwrap()
     };
+    // The digest's sections judged against the flat top 10 of the same ranking.
+    let output = eval(home.path(), &["--sections"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let sectioned: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let sections = &sectioned["sections"];
+    assert_eq!(sections["queries"], 5, "{sectioned}");
+    assert_eq!(
+        sections["flat"]["ndcg@10"]["mean"], sectioned["ndcg@10"]["mean"],
+        "the flat list is the headline's ranking: {sectioned}"
+    );
+    assert!(
+        stderr(&output).contains("| sectioned minus flat |"),
+        "{}",
+        stderr(&output)
+    );
     let (tune, report_half) = (judged("tune"), judged("report"));
     assert!(
         tune > 0 && report_half > 0 && tune + report_half == 5,

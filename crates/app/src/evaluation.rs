@@ -527,7 +527,7 @@ mod tests {
             parse_methods("hybrid, tfidf").expect("two"),
             vec![Method::Hybrid, Method::Tfidf]
         );
-        let err = parse_methods("hybrid,bm25").expect_err("unknown");
+        let err = parse_methods("hybrid,bm42").expect_err("unknown");
         assert_eq!(err.fault(), paperscout_types::Fault::User);
     }
 }

@@ -3,10 +3,11 @@
 //! or months of them for a batch re-rank.
 
 use crate::dense::Matrix;
-use crate::lexical::{Postings, SparseVec, Tfidf, TfidfParams};
+use crate::lexical::{Bm25, Postings, SparseVec, Tfidf, TfidfParams};
 
 /// The candidates, prepared once for every user: the vocabulary of their texts, their term
-/// vectors and their inverted index.
+/// vectors (BM25 weights of unit length, [`Bm25::hybrid`]; a profile's items keep sublinear
+/// tf-idf) and their inverted index.
 pub struct CandidateSet {
     pub(crate) vectors: Matrix,
     pub(crate) tfidf: Tfidf,
@@ -28,7 +29,7 @@ impl CandidateSet {
                 ..TfidfParams::wide()
             },
         );
-        let terms = tfidf.transform_all(texts);
+        let terms = tfidf.bm25_all(texts, Bm25::hybrid(), true);
         let postings = Postings::new(&terms, tfidf.len());
         Self {
             vectors,

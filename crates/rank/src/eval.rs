@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use crate::dense::Matrix;
 use crate::facets::{FacetParams, allot, cluster, good_depth};
-use crate::lexical::{Postings, SparseVec, Tfidf, TfidfParams};
+use crate::lexical::{Bm25, Postings, SparseVec, Tfidf, TfidfParams};
 use crate::methods::{Background, Candidates, HybridParams, Method, Profile, hybrid_scores, score};
 use crate::metrics::{QueryMetrics, evaluate, top_k};
 
@@ -73,6 +73,7 @@ pub struct Prepared {
     features: usize,
     terms: Vec<SparseVec>,
     term_postings: Postings,
+    bm25_postings: Postings,
 }
 
 impl Prepared {
@@ -97,12 +98,18 @@ impl Prepared {
         let postings = Postings::new(&candidate_lexical, tfidf.len());
         let wide = Tfidf::fit(&corpus.texts, TfidfParams::wide());
         let terms = wide.transform_all(&corpus.texts);
-        let candidate_terms: Vec<SparseVec> =
-            candidates.iter().map(|&row| terms[row].clone()).collect();
+        let candidate_texts: Vec<String> = candidates
+            .iter()
+            .map(|&row| corpus.texts[row].clone())
+            .collect();
+        let candidate_terms = wide.bm25_all(&candidate_texts, Bm25::hybrid(), true);
         let term_postings = Postings::new(&candidate_terms, wide.len());
+        let classic = wide.bm25_all(&candidate_texts, Bm25::classic(), false);
+        let bm25_postings = Postings::new(&classic, wide.len());
         Self {
             terms,
             term_postings,
+            bm25_postings,
             candidate_vectors: corpus.vectors.as_ref().map(|v| v.select(&candidates)),
             candidates,
             position,
@@ -141,6 +148,7 @@ impl Prepared {
             lexical: &self.candidate_lexical,
             postings: &self.postings,
             term_postings: &self.term_postings,
+            bm25_postings: &self.bm25_postings,
         };
         let candidate_set: HashSet<usize> = self.candidates.iter().copied().collect();
         let per_query: Vec<QueryMetrics> = queries
@@ -246,6 +254,7 @@ impl Prepared {
             lexical: &self.candidate_lexical,
             postings: &self.postings,
             term_postings: &self.term_postings,
+            bm25_postings: &self.bm25_postings,
         };
         let count = candidate_vectors.rows();
         let judged: Vec<_> = queries

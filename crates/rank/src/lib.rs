@@ -48,7 +48,7 @@ pub use profile::{ItemRef, ProfileRows, SharedProfile, UserProfile, fade};
 pub use sweep::DEFAULT_BLOCK_BYTES;
 
 pub use dense::Matrix;
-pub use lexical::{Postings, SparseVec, Tfidf, TfidfParams};
+pub use lexical::{Bm25, Postings, SparseVec, Tfidf, TfidfParams};
 pub use methods::{Background, Candidates, HybridParams, Method, Profile, score};
 pub use metrics::{Estimate, QueryMetrics, Summary, evaluate, paired_difference, summarise, top_k};
 pub use rules::{CompiledRules, PaperFacts, Verdict};

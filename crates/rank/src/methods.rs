@@ -26,6 +26,8 @@ pub enum Method {
     Zotero,
     /// Cosine of tf-idf vectors: the candidate's against the profile's summed.
     Tfidf,
+    /// Okapi BM25 (k1 1.2, b 0.75) of the candidate for the profile's terms, each once.
+    Bm25,
     /// arxiv-sanity-lite: a linear SVM on tf-idf per user, the profile positive and every
     /// paper that is not a candidate negative; candidates ranked by its decision function.
     TfidfSvm,
@@ -36,11 +38,12 @@ pub enum Method {
 
 impl Method {
     /// Every method, baselines first.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Centroid,
         Self::MaxSim,
         Self::Zotero,
         Self::Tfidf,
+        Self::Bm25,
         Self::TfidfSvm,
         Self::Hybrid,
     ];
@@ -52,6 +55,7 @@ impl Method {
             Self::MaxSim => "max-sim",
             Self::Zotero => "zotero",
             Self::Tfidf => "tfidf",
+            Self::Bm25 => "bm25",
             Self::TfidfSvm => "tfidf-svm",
             Self::Hybrid => "hybrid",
         }
@@ -59,7 +63,7 @@ impl Method {
 
     /// Whether the method reads embeddings.
     pub fn needs_embeddings(self) -> bool {
-        !matches!(self, Self::Tfidf | Self::TfidfSvm)
+        !matches!(self, Self::Tfidf | Self::Bm25 | Self::TfidfSvm)
     }
 }
 
@@ -108,8 +112,12 @@ pub struct Candidates<'a> {
     pub lexical: &'a [SparseVec],
     /// An inverted index over `lexical`.
     pub postings: &'a Postings,
-    /// An inverted index over the candidates' vectors in the wide vocabulary.
+    /// An inverted index over the candidates' vectors in the wide vocabulary (BM25 weights
+    /// for [`Method::Hybrid`], each vector of unit length: [`crate::lexical::Bm25::hybrid`]).
     pub term_postings: &'a Postings,
+    /// An inverted index over the candidates' classic BM25 weights in the wide vocabulary,
+    /// for [`Method::Bm25`]; empty where that method is not run.
+    pub bm25_postings: &'a Postings,
 }
 
 /// Papers that are neither profile nor candidate: the SVM's negatives.
@@ -192,6 +200,20 @@ pub fn score(
             scores
         }
         Method::Tfidf => lexical_scores(profile, candidates),
+        Method::Bm25 => {
+            let mut indices: Vec<u32> = profile
+                .terms
+                .iter()
+                .flat_map(|terms| terms.indices.iter().copied())
+                .collect();
+            indices.sort_unstable();
+            indices.dedup();
+            let query = SparseVec {
+                values: vec![1.0; indices.len()],
+                indices,
+            };
+            candidates.bm25_postings.scores(&query)
+        }
         Method::TfidfSvm => {
             let Some(background) = background else {
                 return lexical_scores(profile, candidates);

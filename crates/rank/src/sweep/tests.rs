@@ -101,6 +101,7 @@ fn reference(
         lexical: &day.terms,
         postings: &postings,
         term_postings: &postings,
+        bm25_postings: &postings,
     };
     let mut mask = vec![true; count];
     for &c in user.excluded {
