@@ -142,14 +142,7 @@ impl Prepared {
     ) -> Outcome {
         let started = Instant::now();
         let empty = Matrix::new(corpus.vectors.as_ref().map_or(1, Matrix::dim));
-        let candidate_vectors = self.candidate_vectors.as_ref().unwrap_or(&empty);
-        let candidates = Candidates {
-            vectors: candidate_vectors,
-            lexical: &self.candidate_lexical,
-            postings: &self.postings,
-            term_postings: &self.term_postings,
-            bm25_postings: &self.bm25_postings,
-        };
+        let candidates = self.candidates(&empty);
         let candidate_set: HashSet<usize> = self.candidates.iter().copied().collect();
         let per_query: Vec<QueryMetrics> = queries
             .par_iter()
@@ -248,14 +241,8 @@ impl Prepared {
         sections: &SectionOptions,
     ) -> SectionOutcome {
         let empty = Matrix::new(corpus.vectors.as_ref().map_or(1, Matrix::dim));
-        let candidate_vectors = self.candidate_vectors.as_ref().unwrap_or(&empty);
-        let candidates = Candidates {
-            vectors: candidate_vectors,
-            lexical: &self.candidate_lexical,
-            postings: &self.postings,
-            term_postings: &self.term_postings,
-            bm25_postings: &self.bm25_postings,
-        };
+        let candidates = self.candidates(&empty);
+        let candidate_vectors = candidates.vectors;
         let count = candidate_vectors.rows();
         let judged: Vec<_> = queries
             .par_iter()
@@ -376,6 +363,17 @@ impl Prepared {
             lexical: rows.iter().map(|&r| self.lexical[r].clone()).collect(),
             terms: rows.iter().map(|&r| self.terms[r].clone()).collect(),
             rows,
+        }
+    }
+
+    /// The candidates as the methods read them; `empty` stands in for vectors not given.
+    fn candidates<'a>(&'a self, empty: &'a Matrix) -> Candidates<'a> {
+        Candidates {
+            vectors: self.candidate_vectors.as_ref().unwrap_or(empty),
+            lexical: &self.candidate_lexical,
+            postings: &self.postings,
+            term_postings: &self.term_postings,
+            bm25_postings: &self.bm25_postings,
         }
     }
 

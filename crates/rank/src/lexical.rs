@@ -259,25 +259,13 @@ impl Tfidf {
     /// no word is allocated and no count kept in a map: the features found are sorted, and
     /// each run of one feature is its term frequency.
     pub fn transform(&self, text: &str) -> SparseVec {
-        let mut ids: Vec<u32> = Vec::new();
-        let mut lower = String::new();
-        for_each_word(text, &mut lower, |word| {
-            ids.push(self.words.get(word).copied().unwrap_or(u32::MAX));
-        });
-        let mut found: Vec<u32> = Vec::with_capacity(2 * ids.len());
-        for_each_term(&ids, |key| {
-            if let Some(&feature) = self.features.get(&key) {
-                found.push(feature);
-            }
-        });
-        found.sort_unstable();
-        let pairs: Vec<(u32, f32)> = found
-            .chunk_by(|a, b| a == b)
-            .map(|run| {
-                let feature = run[0];
+        let (counts, _) = self.counts(text);
+        let pairs: Vec<(u32, f32)> = counts
+            .into_iter()
+            .map(|(feature, tf)| {
                 (
                     feature,
-                    (1.0 + (run.len() as f32).ln()) * self.idf[feature as usize],
+                    (1.0 + (tf as f32).ln()) * self.idf[feature as usize],
                 )
             })
             .collect();
