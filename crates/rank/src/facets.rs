@@ -313,7 +313,8 @@ pub fn facet_terms(texts: &[String], facets: &Facets, count: usize) -> Vec<Vec<S
             max_features: 200_000,
         },
     );
-    let vectors = tfidf.transform_all(texts);
+    // A profile's few texts: not worth handing to other threads.
+    let vectors: Vec<_> = texts.iter().map(|text| tfidf.transform(text)).collect();
     let sizes = facets.sizes();
     let mut means = vec![vec![0.0f32; tfidf.len()]; k];
     // The share of the facet's items that hold each term.
