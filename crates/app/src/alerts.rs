@@ -136,6 +136,19 @@ impl Watches {
     }
 }
 
+/// The papers of a committed batch that got a new vector, each with it: those an alert may
+/// be raised for (a paper unchanged or not embedded now raises none).
+pub fn fresh<'a>(
+    papers: &'a [Paper],
+    vectors: &'a [Option<Vec<f32>>],
+) -> Vec<(&'a Paper, &'a [f32])> {
+    papers
+        .iter()
+        .zip(vectors)
+        .filter_map(|(paper, vector)| Some((paper, vector.as_deref()?)))
+        .collect()
+}
+
 /// The alerts with only the papers never sent to their user nor rated by them (each paper
 /// once), closest first; alerts left empty dropped.
 fn keep_unseen(store: &dyn Store, alerts: Vec<Alert>) -> Result<Vec<Alert>> {
@@ -187,11 +200,7 @@ impl Pending {
     /// Keeps the matches of a committed batch: its papers, each with its new vector (none for
     /// a paper not embedded now, which raises no alert).
     pub fn observe(&mut self, papers: &[Paper], vectors: &[Option<Vec<f32>>]) {
-        let fresh: Vec<(&Paper, &[f32])> = papers
-            .iter()
-            .zip(vectors)
-            .filter_map(|(paper, vector)| Some((paper, vector.as_deref()?)))
-            .collect();
+        let fresh = fresh(papers, vectors);
         for alert in self.watches.matches(&fresh) {
             match self.found.iter_mut().find(|a| a.user == alert.user) {
                 Some(known) => known.matches.extend(alert.matches),

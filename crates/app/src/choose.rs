@@ -579,14 +579,11 @@ impl UserInput {
         let mut matches: Vec<ProfileMatch> = self
             .items
             .iter()
-            .zip(&self.item_rows)
-            .map(|(item, row)| ProfileMatch {
+            .zip(self.similarities(rows, vector))
+            .map(|(item, similarity)| ProfileMatch {
                 reason: item.reason,
                 item: item.label.clone(),
-                similarity: paperscout_rank::dense::dot(
-                    rows.rows.vectors.row(row.vector as usize),
-                    vector,
-                ),
+                similarity,
             })
             .collect();
         matches.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
@@ -594,14 +591,21 @@ impl UserInput {
         matches
     }
 
+    /// Each profile item's cosine with `vector`, in the items' order.
+    fn similarities<'a>(
+        &'a self,
+        rows: &'a SharedRows,
+        vector: &'a [f32],
+    ) -> impl Iterator<Item = f32> + 'a {
+        self.item_rows.iter().map(move |row| {
+            paperscout_rank::dense::dot(rows.rows.vectors.row(row.vector as usize), vector)
+        })
+    }
+
     /// The profile item nearest `vector` (index into the items), as a pick's closest item is
     /// found; none for an empty profile.
     pub(crate) fn nearest_item(&self, rows: &SharedRows, vector: &[f32]) -> Option<usize> {
-        self.item_rows
-            .iter()
-            .map(|row| {
-                paperscout_rank::dense::dot(rows.rows.vectors.row(row.vector as usize), vector)
-            })
+        self.similarities(rows, vector)
             .enumerate()
             .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
             .map(|(item, _)| item)

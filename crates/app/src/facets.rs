@@ -75,8 +75,15 @@ pub(crate) struct Found {
 }
 
 /// The facets of a loaded user, with their settings applied; `half_life_days` fades likes
-/// and saves in the shares.
-pub(crate) fn find(user: &UserInput, rows: &SharedRows, half_life_days: f32) -> Found {
+/// and saves in the shares. A profile of one facet is named by its terms only when
+/// `name_one` (a listing shows the name; a flat digest does not, and naming is most of what
+/// finding facets costs): else by its anchor's label.
+pub(crate) fn find(
+    user: &UserInput,
+    rows: &SharedRows,
+    half_life_days: f32,
+    name_one: bool,
+) -> Found {
     let mut vectors = paperscout_rank::Matrix::new(rows.rows.vectors.dim());
     let mut texts = Vec::with_capacity(user.item_rows.len());
     for row in &user.item_rows {
@@ -84,7 +91,11 @@ pub(crate) fn find(user: &UserInput, rows: &SharedRows, half_life_days: f32) -> 
         texts.push(rows.rows.texts[row.text as usize].clone());
     }
     let found = cluster(&vectors, &FacetParams::default());
-    let terms = facet_terms(&texts, &found, NAME_TERMS);
+    let terms = if found.count() > 1 || name_one {
+        facet_terms(&texts, &found, NAME_TERMS)
+    } else {
+        vec![Vec::new(); found.count()]
+    };
     let weight = |item: usize| {
         fade(
             user.item_ages.get(item).copied().unwrap_or(0.0),
@@ -159,7 +170,18 @@ impl Pool {
         user: &UserInput,
         params: &DigestParams,
     ) -> (Vec<Entry>, Vec<Section>) {
-        let found = find(user, rows, params.feedback_half_life_days);
+        let found = find(user, rows, params.feedback_half_life_days, false);
+        self.choose_in(rows, user, params, &found)
+    }
+
+    /// [`Pool::choose_sectioned`] with the user's facets found already.
+    pub(crate) fn choose_in(
+        &self,
+        rows: &SharedRows,
+        user: &UserInput,
+        params: &DigestParams,
+        found: &Found,
+    ) -> (Vec<Entry>, Vec<Section>) {
         let muted = found.facets.iter().any(|f| f.mode == FacetMode::Muted);
         if found.facets.len() < 2 && !muted {
             return (self.choose(rows, user, params), Vec::new());
@@ -219,7 +241,7 @@ pub fn list(
     let input = UserInput::load(store, model, user, &pool, &mut rows)?;
     Ok(UserFacets {
         user: user.to_owned(),
-        facets: find(&input, &rows, params.feedback_half_life_days).facets,
+        facets: find(&input, &rows, params.feedback_half_life_days, true).facets,
     })
 }
 

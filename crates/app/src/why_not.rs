@@ -307,8 +307,9 @@ fn placed(
         },
     );
     // The digest itself, sectioned as it is sent.
+    let found = crate::facets::find(input, rows, params.feedback_half_life_days, true);
     let sized = DigestParams { size, ..*params };
-    let (digest, sections) = pool.choose_sectioned(rows, input, &sized);
+    let (digest, _) = pool.choose_in(rows, input, &sized, &found);
     answer.cutoff = digest.iter().map(|e| e.score).reduce(f32::min);
     let Some(place) = ranked.iter().position(|e| e.paper.id == answer.paper.id) else {
         return Ok(answer);
@@ -320,23 +321,21 @@ fn placed(
         answer.verdict = Verdict::Picked { rank: pick + 1 };
         return Ok(answer);
     }
-    if !sections.is_empty() || place < size {
-        let facets = crate::facets::find(input, rows, params.feedback_half_life_days);
-        let nearest = input.nearest_item(rows, vector);
-        if let Some(facet) = nearest.and_then(|item| facets.facets.get(facets.of_item[item])) {
-            if facet.mode == paperscout_types::FacetMode::Muted {
-                answer.verdict = Verdict::FacetMuted {
-                    facet: facet.name.clone(),
-                };
-                return Ok(answer);
-            }
-            if place < size {
-                answer.verdict = Verdict::SectionFull {
-                    facet: facet.name.clone(),
-                    rank: place + 1,
-                };
-                return Ok(answer);
-            }
+    // Its facet is the one of the profile item it is nearest, as a pick's is.
+    let nearest = input.nearest_item(rows, vector);
+    if let Some(facet) = nearest.and_then(|item| found.facets.get(found.of_item[item])) {
+        if facet.mode == paperscout_types::FacetMode::Muted {
+            answer.verdict = Verdict::FacetMuted {
+                facet: facet.name.clone(),
+            };
+            return Ok(answer);
+        }
+        if place < size {
+            answer.verdict = Verdict::SectionFull {
+                facet: facet.name.clone(),
+                rank: place + 1,
+            };
+            return Ok(answer);
         }
     }
     answer.verdict = Verdict::Outranked {

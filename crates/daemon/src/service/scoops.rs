@@ -56,11 +56,7 @@ impl Service {
         papers: &[Paper],
         vectors: &[Option<Vec<f32>>],
     ) -> Result<()> {
-        let fresh: Vec<(&Paper, &[f32])> = papers
-            .iter()
-            .zip(vectors)
-            .filter_map(|(paper, vector)| Some((paper, vector.as_deref()?)))
-            .collect();
+        let fresh = alerts::fresh(papers, vectors);
         if fresh.is_empty() {
             return Ok(());
         }
