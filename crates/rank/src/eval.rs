@@ -149,8 +149,7 @@ impl Prepared {
             .filter(|query| self.is_answerable(query))
             .map(|query| {
                 let held = self.profile_of(corpus, query, options, &empty);
-                let recency: Vec<usize> = (0..held.rows.len()).collect();
-                let profile = held.profile(&recency);
+                let profile = held.profile();
                 let own: HashSet<usize> = query.profile.iter().copied().collect();
                 let background = (method == Method::TfidfSvm).then(|| Background {
                     lexical: (0..corpus.texts.len())
@@ -166,11 +165,7 @@ impl Prepared {
                     background.as_ref(),
                     options.hybrid,
                 );
-                for row in &query.profile {
-                    if let Some(&p) = self.position.get(row) {
-                        scores[p] = f32::NEG_INFINITY;
-                    }
-                }
+                self.hide_own(query, &mut scores);
                 let ranking: Vec<usize> = top_k(&scores, options.k_max)
                     .into_iter()
                     .map(|p| self.candidates[p])
@@ -249,16 +244,11 @@ impl Prepared {
             .filter(|query| self.is_answerable(query))
             .map(|query| {
                 let held = self.profile_of(corpus, query, options, &empty);
-                let recency: Vec<usize> = (0..held.rows.len()).collect();
-                let profile = held.profile(&recency);
+                let profile = held.profile();
                 let similarities = held.vectors.dot_all(candidate_vectors, false);
                 let mut scores =
                     hybrid_scores(&similarities, &profile, &candidates, options.hybrid, None);
-                for row in &query.profile {
-                    if let Some(&p) = self.position.get(row) {
-                        scores[p] = f32::NEG_INFINITY;
-                    }
-                }
+                self.hide_own(query, &mut scores);
                 let top = top_k(&scores, sections.depth.max(options.k_max));
                 let facets = cluster(&held.vectors, &sections.facets);
                 let facet_of: Vec<usize> = top
@@ -323,18 +313,20 @@ impl Prepared {
 /// A query's profile papers as the methods read them, newest first.
 struct HeldProfile {
     rows: Vec<usize>,
+    /// Each paper's place in time, 0 the newest: its position.
+    recency: Vec<usize>,
     vectors: Matrix,
     lexical: Vec<SparseVec>,
     terms: Vec<SparseVec>,
 }
 
 impl HeldProfile {
-    fn profile<'a>(&'a self, recency: &'a [usize]) -> Profile<'a> {
+    fn profile(&self) -> Profile<'_> {
         Profile {
             vectors: &self.vectors,
             lexical: &self.lexical,
             terms: &self.terms,
-            recency_rank: recency,
+            recency_rank: &self.recency,
             item_weights: &[],
         }
     }
@@ -362,6 +354,7 @@ impl Prepared {
                 .map_or_else(|| empty.clone(), |v| v.select(&rows)),
             lexical: rows.iter().map(|&r| self.lexical[r].clone()).collect(),
             terms: rows.iter().map(|&r| self.terms[r].clone()).collect(),
+            recency: (0..rows.len()).collect(),
             rows,
         }
     }
@@ -374,6 +367,15 @@ impl Prepared {
             postings: &self.postings,
             term_postings: &self.term_postings,
             bm25_postings: &self.bm25_postings,
+        }
+    }
+
+    /// Scores the query's own profile papers out of its ranking.
+    fn hide_own(&self, query: &Query, scores: &mut [f32]) {
+        for row in &query.profile {
+            if let Some(&p) = self.position.get(row) {
+                scores[p] = f32::NEG_INFINITY;
+            }
         }
     }
 
