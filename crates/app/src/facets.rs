@@ -261,45 +261,62 @@ pub const MAX_FACET_NAME: usize = 100;
 
 /// The setting `edit` makes of the facet `which` (its number or its name, as listed).
 pub fn setting_for(facets: &UserFacets, which: &str, edit: &FacetEdit) -> Result<FacetSetting> {
-    let facet = match which.trim().parse::<usize>() {
-        Ok(number) => facets.facets.iter().find(|f| f.number == number),
-        Err(_) => facets
-            .facets
-            .iter()
-            .find(|f| f.name.eq_ignore_ascii_case(which.trim())),
+    facets.facet(which)?.setting(edit)
+}
+
+impl UserFacets {
+    /// The facet `which` names: its number or its name, as listed.
+    pub fn facet(&self, which: &str) -> Result<&Facet> {
+        let which = which.trim();
+        match which.parse::<usize>() {
+            Ok(number) => self.facets.iter().find(|f| f.number == number),
+            Err(_) => self.facets.iter().find(|f| f.name.eq_ignore_ascii_case(which)),
+        }
+        .ok_or_else(|| {
+            AppError::BadSetting(format!(
+                "{} has no facet {which:?}: give its number or name as `paperscout user facet {}` lists them (1 to {})",
+                self.user,
+                self.user,
+                self.facets.len()
+            ))
+        })
     }
-    .ok_or_else(|| {
-        AppError::BadSetting(format!(
-            "{} has no facet {which:?}: give its number or name as `paperscout user facet {}` lists them (1 to {})",
-            facets.user,
-            facets.user,
-            facets.facets.len()
-        ))
-    })?;
-    if let Some(name) = &edit.rename
-        && (name.trim().is_empty() || name.len() > MAX_FACET_NAME)
-    {
+}
+
+impl Facet {
+    /// The setting `edit` makes of this facet: what it leaves unsaid stays as it is.
+    pub fn setting(&self, edit: &FacetEdit) -> Result<FacetSetting> {
+        if let Some(name) = &edit.rename {
+            check_name(name)?;
+        }
+        let renamed = self.named.then(|| self.name.clone());
+        Ok(FacetSetting {
+            anchor: self.anchor.clone(),
+            name: if edit.reset {
+                None
+            } else {
+                edit.rename
+                    .as_ref()
+                    .map(|n| n.trim().to_owned())
+                    .or(renamed)
+            },
+            mode: if edit.reset {
+                FacetMode::Normal
+            } else {
+                edit.mode.unwrap_or(self.mode)
+            },
+        })
+    }
+}
+
+/// A name a user may give a facet: 1 to [`MAX_FACET_NAME`] bytes, not only blanks.
+pub(crate) fn check_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() || name.len() > MAX_FACET_NAME {
         return Err(AppError::BadSetting(format!(
             "a facet's name must hold 1 to {MAX_FACET_NAME} bytes"
         )));
     }
-    let renamed = facet.named.then(|| facet.name.clone());
-    Ok(FacetSetting {
-        anchor: facet.anchor.clone(),
-        name: if edit.reset {
-            None
-        } else {
-            edit.rename
-                .as_ref()
-                .map(|n| n.trim().to_owned())
-                .or(renamed)
-        },
-        mode: if edit.reset {
-            FacetMode::Normal
-        } else {
-            edit.mode.unwrap_or(facet.mode)
-        },
-    })
+    Ok(())
 }
 
 #[cfg(test)]

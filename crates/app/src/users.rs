@@ -364,15 +364,8 @@ impl SettingsChange {
                     "{MAX_FACET_SETTINGS} facets have settings already: reset one first"
                 )));
             }
-            if facet
-                .name
-                .as_ref()
-                .is_some_and(|n| n.trim().is_empty() || n.len() > crate::facets::MAX_FACET_NAME)
-            {
-                return Err(AppError::BadSetting(format!(
-                    "a facet's name must hold 1 to {} bytes",
-                    crate::facets::MAX_FACET_NAME
-                )));
+            if let Some(name) = &facet.name {
+                crate::facets::check_name(name)?;
             }
         }
         let rules = &mut settings.rules;

@@ -8,10 +8,9 @@ use std::sync::Arc;
 use axum::Form;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Redirect};
-use paperscout_app::facets::{FacetEdit, setting_for};
+use paperscout_app::facets::FacetEdit;
 use paperscout_app::users::SettingsChange;
-use paperscout_proto::{FacetsRequest, UserAction, UserRequest};
+use paperscout_proto::FacetsRequest;
 use paperscout_types::FacetMode;
 use serde::Deserialize;
 
@@ -104,16 +103,16 @@ pub async fn change(
         _ => return Err(Failure::bad("a facet is normal, muted or boosted")),
     };
     let user = session.user.clone();
-    blocking(&shared, move |service| {
-        let list = service.facets(&FacetsRequest { user: user.clone() })?;
+    let setting = blocking(&shared, move |service| {
+        let list = service.facets(&FacetsRequest { user })?;
         let facet = list
             .facets
             .iter()
             .find(|f| f.anchor == form.anchor)
             .ok_or_else(|| {
-                paperscout_daemon::DaemonError::App(paperscout_app::AppError::BadSetting(
+                paperscout_app::AppError::BadSetting(
                     "that facet changed meanwhile: reload the page and try again".into(),
-                ))
+                )
             })?;
         let name = form.name.trim();
         let edit = FacetEdit {
@@ -122,21 +121,17 @@ pub async fn change(
             mode: Some(mode),
             reset: form.reset.is_some(),
         };
-        let mut setting = setting_for(&list, &facet.number.to_string(), &edit)
-            .map_err(paperscout_daemon::DaemonError::App)?;
+        let mut setting = facet.setting(&edit)?;
         if name.is_empty() {
             // A cleared name gives the facet back its terms.
             setting.name = None;
         }
-        let request = UserRequest {
-            settings: Box::new(SettingsChange {
-                facet: Some(Box::new(setting)),
-                ..SettingsChange::default()
-            }),
-            ..UserRequest::new(UserAction::Set, &user)
-        };
-        service.user(&request)
+        Ok(setting)
     })
     .await?;
-    Ok(Redirect::to("/profile/facets").into_response())
+    let change = SettingsChange {
+        facet: Some(Box::new(setting)),
+        ..SettingsChange::default()
+    };
+    super::profile::change_settings(&shared, &session.user, change, "/profile/facets").await
 }

@@ -356,17 +356,22 @@ pub async fn rules(
     Form(form): Form<RulesForm>,
 ) -> PageResult {
     let session = posted_by(&shared, &headers, &form.csrf).await?;
-    change_settings(&shared, &session.user, change_of(&form)?).await
+    change_settings(&shared, &session.user, change_of(&form)?, "/profile").await
 }
 
-/// Makes `change` to the user's settings, as `user set` does, and goes back to the profile.
-async fn change_settings(shared: &Arc<Shared>, user: &str, change: SettingsChange) -> PageResult {
+/// Makes `change` to the user's settings, as `user set` does, and goes back to the page `back`.
+pub(super) async fn change_settings(
+    shared: &Arc<Shared>,
+    user: &str,
+    change: SettingsChange,
+    back: &str,
+) -> PageResult {
     let request = UserRequest {
         settings: Box::new(change),
         ..UserRequest::new(UserAction::Set, user)
     };
     blocking(shared, move |service| service.user(&request)).await?;
-    Ok(Redirect::to("/profile").into_response())
+    Ok(Redirect::to(back).into_response())
 }
 
 /// `POST /profile/bibtex`: a multipart upload of a library.
@@ -445,7 +450,7 @@ pub async fn watch(
         watch: Some(Box::new(watch)),
         ..SettingsChange::default()
     };
-    change_settings(&shared, &session.user, change).await
+    change_settings(&shared, &session.user, change, "/profile").await
 }
 
 /// The unwatch form.
@@ -466,7 +471,7 @@ pub async fn unwatch(
         unwatch: Some(form.label),
         ..SettingsChange::default()
     };
-    change_settings(&shared, &session.user, change).await
+    change_settings(&shared, &session.user, change, "/profile").await
 }
 
 /// The form token alone.
