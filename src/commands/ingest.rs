@@ -111,7 +111,7 @@ pub fn run(args: &IngestArgs, settings: &Settings, quiet: bool) -> Result<()> {
             tracing::info!("{alerted} new papers sent as scoop alerts");
         }
         for failed in &delivery.failed {
-            tracing::warn!("a scoop alert stays queued for `paperscout mail send`: {failed}");
+            tracing::warn!("a scoop alert stays queued for `paperscout mail flush`: {failed}");
         }
     }
     summary.seconds = started.elapsed().as_secs_f64();
