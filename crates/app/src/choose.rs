@@ -98,6 +98,18 @@ pub struct Digest {
     pub sections: Vec<Section>,
 }
 
+impl Digest {
+    /// The name of the section that starts at the `n`-th paper, if one does: where the paper's
+    /// facet differs from the one before. How every rendering heads its sections.
+    pub fn section_starting(&self, n: usize) -> Option<&str> {
+        let facet = self.papers.get(n)?.facet.as_deref()?;
+        let before = n
+            .checked_sub(1)
+            .and_then(|b| self.papers[b].facet.as_deref());
+        (before != Some(facet)).then_some(facet)
+    }
+}
+
 /// Which days' papers are candidates.
 #[derive(Debug, Clone, Copy)]
 pub struct Window {

@@ -112,7 +112,7 @@ pub fn markdown_linked(digest: &Digest, links: Option<&dyn PickLinks>) -> String
     let sectioned = !digest.sections.is_empty();
     for (n, entry) in digest.papers.iter().enumerate() {
         let paper = &entry.paper;
-        if let Some(section) = section_starting(digest, n) {
+        if let Some(section) = digest.section_starting(n) {
             out += &format!("\n## {section}\n");
         }
         let level = if sectioned { "###" } else { "##" };
@@ -147,16 +147,6 @@ pub fn markdown_linked(digest: &Digest, links: Option<&dyn PickLinks>) -> String
         }
     }
     out
-}
-
-/// The name of the section that starts at the digest's `n`-th paper, if one does: where the
-/// paper's facet differs from the one before.
-fn section_starting(digest: &Digest, n: usize) -> Option<&str> {
-    let facet = digest.papers[n].facet.as_deref()?;
-    let before = n
-        .checked_sub(1)
-        .and_then(|b| digest.papers[b].facet.as_deref());
-    (before != Some(facet)).then_some(facet)
 }
 
 /// The line that explains a pick.
@@ -216,7 +206,7 @@ pub fn html_linked(digest: &Digest, links: Option<&dyn PickLinks>) -> String {
             .and_then(|l| l.pdf.clone())
             .unwrap_or_default();
         let width = (entry.because.similarity.clamp(0.0, 1.0) * 100.0).round();
-        if let Some(section) = section_starting(digest, n) {
+        if let Some(section) = digest.section_starting(n) {
             out += &format!(
                 "<tr><td style=\"padding:14px 20px 6px;background:#eef2f6;border-bottom:1px solid #ccd\">\
                  <h2 style=\"margin:0;font-size:16px;color:#334\">{}</h2></td></tr>\n",

@@ -52,10 +52,7 @@ pub fn recommendations(digest: &Digest) -> String {
         digest.user
     );
     for (n, entry) in digest.papers.iter().enumerate() {
-        let before = n.checked_sub(1).map(|b| &digest.papers[b].facet);
-        if let Some(facet) = &entry.facet
-            && before != Some(&entry.facet)
-        {
+        if let Some(facet) = digest.section_starting(n) {
             let _ = writeln!(out, "── {facet}");
         }
         out += &format!(

@@ -66,10 +66,7 @@ pub async fn today(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Pag
         body += "<p>Nothing new for you. Add papers or interests on your <a href=\"/profile\">profile</a>.</p>";
     }
     for (n, entry) in digest.papers.iter().enumerate() {
-        let before = n.checked_sub(1).map(|b| &digest.papers[b].facet);
-        if let Some(facet) = &entry.facet
-            && before != Some(&entry.facet)
-        {
+        if let Some(facet) = digest.section_starting(n) {
             let _ = write!(
                 body,
                 "<h2 class=\"section\">{} <a class=\"meta\" href=\"/profile/facets\">interest</a></h2>",
