@@ -458,13 +458,14 @@ pub enum IndexCommand {
 /// `paperscout mail ...`
 #[derive(Debug, Subcommand)]
 pub enum MailCommand {
-    /// List the e-mail not delivered yet, oldest first, with why the last try failed.
+    /// List the digest e-mail and webhook posts not delivered yet, oldest first, with why the
+    /// last try failed.
     Queue {
         /// Print JSON
         #[arg(long)]
         json: bool,
     },
-    /// Deliver every queued e-mail now.
+    /// Deliver every queued e-mail and webhook post now (the daemon does it by itself).
     Flush,
 }
 
@@ -501,17 +502,18 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Set a user's e-mail address and rules: category filters, keyword and author boosts and
-    /// mutes, a similarity floor, a digest size. Lists add to what is there.
+    /// Set a user's e-mail address, rules (category filters, keyword and author boosts and
+    /// mutes, a similarity floor, a digest size), when their digests come (cadence, time zone,
+    /// hour) and the webhooks they are posted to. Lists add to what is there.
     #[command(
-        after_help = "Examples:\n  paperscout user set ada --email ada@example.org --only-category cs --mute-category cs.CR\n  paperscout user set ada --boost-author Hinton --boost-keyword \"graph neural\" --mute-keyword blockchain\n  paperscout user set ada --clear-rules --min-similarity 0.35 --size 5"
+        after_help = "Examples:\n  paperscout user set ada --email ada@example.org --only-category cs --mute-category cs.CR\n  paperscout user set ada --boost-author Hinton --boost-keyword \"graph neural\" --mute-keyword blockchain\n  paperscout user set ada --clear-rules --min-similarity 0.35 --size 5\n  paperscout user set ada --cadence weekly:mon --timezone Europe/Berlin --digest-at 07:30\n  paperscout user set ada --webhook https://hooks.slack.com/services/T/B/X --webhook-format slack"
     )]
     Set {
         /// The user's name
         name: String,
         /// What to change.
         #[command(flatten)]
-        change: SettingsFlags,
+        change: Box<SettingsFlags>,
     },
     /// Watch a text for scoops: a new paper at least this close to it is e-mailed at once,
     /// beside it, out of the daily digest (the user needs an e-mail address, the daemon mail).
@@ -889,6 +891,41 @@ pub struct SettingsFlags {
     /// Papers per digest
     #[arg(long, value_name = "N")]
     pub size: Option<usize>,
+    /// Forget the user's own cadence, time zone, hour and note (the daemon's [schedule]
+    /// applies) before setting these
+    #[arg(long)]
+    pub clear_timing: bool,
+    /// How often the digest comes: daily, weekdays, weekly:mon (or another day), or
+    /// announcement (the morning after each arXiv announcement)
+    #[arg(long, value_name = "CADENCE")]
+    pub cadence: Option<paperscout_types::Cadence>,
+    /// The user's time zone, an IANA name such as Europe/Berlin or Asia/Tokyo
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
+    /// The time of day the digest comes at, HH:MM in the user's time zone
+    #[arg(long, value_name = "HH:MM")]
+    pub digest_at: Option<String>,
+    /// On a due day with nothing new, send a short note saying so
+    #[arg(long, overrides_with = "no_nothing_note")]
+    pub nothing_note: bool,
+    /// Send nothing on a day with nothing new (the default)
+    #[arg(long)]
+    pub no_nothing_note: bool,
+    /// Post the digests to this URL too (a Slack, Mattermost or Discord incoming webhook, a
+    /// Matrix room's send URL, or any program that takes JSON)
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+    /// The body the webhook is posted: slack, mattermost, discord, matrix or json
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        requires = "webhook",
+        default_value = "json"
+    )]
+    pub webhook_format: paperscout_types::WebhookFormat,
+    /// Stop posting to the webhook of this URL
+    #[arg(long, value_name = "URL")]
+    pub remove_webhook: Option<String>,
 }
 
 impl SettingsFlags {
@@ -906,6 +943,20 @@ impl SettingsFlags {
             mute_authors: self.mute_authors.clone(),
             min_similarity: self.min_similarity,
             size: self.size,
+            clear_timing: self.clear_timing,
+            cadence: self.cadence,
+            timezone: self.timezone.clone(),
+            digest_at: self.digest_at.clone(),
+            nothing_note: match (self.nothing_note, self.no_nothing_note) {
+                (true, _) => Some(true),
+                (false, true) => Some(false),
+                (false, false) => None,
+            },
+            webhook: self.webhook.clone().map(|url| paperscout_types::Webhook {
+                url,
+                format: self.webhook_format,
+            }),
+            remove_webhook: self.remove_webhook.clone(),
             ..SettingsChange::default()
         }
     }

@@ -256,6 +256,7 @@ fn digests_are_mailed_kept_queued_while_the_server_is_down_and_never_repeated() 
         serde_json::from_slice(&ok(home, &["mail", "queue", "--json"]).stdout).unwrap();
     assert_eq!(queue.as_array().unwrap().len(), 1, "{queue}");
     assert_eq!(queue[0]["recipient"], "ada@example.org");
+    assert_eq!(queue[0]["channel"], "email");
     assert_eq!(queue[0]["attempts"], 1);
     assert!(!queue[0]["last_error"].as_str().unwrap().is_empty());
     let shown: Value =
@@ -342,4 +343,91 @@ fn digests_are_mailed_kept_queued_while_the_server_is_down_and_never_repeated() 
     for title in &first_titles {
         assert!(!second_titles.contains(title), "{title} was mailed twice");
     }
+}
+
+/// Issue 22: when digests come and where else they go are set from the command line; what is
+/// wrong is refused with what to give, and a webhook's secret path is never printed as text.
+#[test]
+fn timing_and_webhooks_are_set_checked_and_shown_without_secrets() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    ok(
+        home,
+        &["user", "add", "ada", "--interest", "graph neural networks"],
+    );
+    ok(
+        home,
+        &[
+            "user",
+            "set",
+            "ada",
+            "--cadence",
+            "weekly:fri",
+            "--timezone",
+            "Asia/Tokyo",
+            "--digest-at",
+            "07:30",
+            "--nothing-note",
+            "--webhook",
+            "https://hooks.example.org/services/T1/B2/secret-token",
+            "--webhook-format",
+            "slack",
+        ],
+    );
+    let text = String::from_utf8_lossy(&ok(home, &["user", "show", "ada"]).stdout).into_owned();
+    assert!(
+        text.contains("digests: weekly:fri at 07:30 (Asia/Tokyo); a note on days with nothing new"),
+        "{text}"
+    );
+    assert!(
+        text.contains("posts to https://hooks.example.org/… (slack"),
+        "{text}"
+    );
+    assert!(!text.contains("secret-token"), "{text}");
+    let shown: Value =
+        serde_json::from_slice(&ok(home, &["user", "show", "ada", "--json"]).stdout).unwrap();
+    assert_eq!(
+        shown["settings"]["webhooks"][0]["url"],
+        "https://hooks.example.org/services/T1/B2/secret-token"
+    );
+    for (flag, value, says) in [
+        ("--timezone", "Mars/Olympus", "IANA"),
+        ("--digest-at", "7pm", "HH:MM"),
+        ("--webhook", "hooks.example.org/x", "http or https URL"),
+        (
+            "--remove-webhook",
+            "https://elsewhere.example.org/x",
+            "no webhook has the URL",
+        ),
+    ] {
+        let output = run(home, &["user", "set", "ada", flag, value]);
+        assert_eq!(output.status.code(), Some(2), "{flag} {value}");
+        assert!(
+            stderr(&output).contains(says),
+            "{flag}: {}",
+            stderr(&output)
+        );
+    }
+    let output = run(home, &["user", "set", "ada", "--cadence", "hourly"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("weekly:mon"),
+        "{}",
+        stderr(&output)
+    );
+    ok(
+        home,
+        &[
+            "user",
+            "set",
+            "ada",
+            "--clear-timing",
+            "--remove-webhook",
+            "https://hooks.example.org/services/T1/B2/secret-token",
+        ],
+    );
+    let shown: Value =
+        serde_json::from_slice(&ok(home, &["user", "show", "ada", "--json"]).stdout).unwrap();
+    assert!(shown["settings"].get("timing").is_none(), "{shown}");
+    assert!(shown["settings"].get("webhooks").is_none(), "{shown}");
 }

@@ -274,6 +274,34 @@ fn a_user_rates_undoes_searches_and_sets_rules_on_the_page_and_reaches_only_thei
         shown["settings"]["rules"]["mute_categories"],
         serde_json::json!(["cs.CV"])
     );
+    // So is the hour and cadence of the digest; a made-up zone is refused and changes nothing.
+    let timed = page.post(
+        "/profile/timing",
+        Some(&ada),
+        &[
+            ("csrf", &csrf),
+            ("cadence", "weekly:fri"),
+            ("digest_at", "07:30"),
+            ("timezone", "Asia/Tokyo"),
+            ("nothing_note", "on"),
+        ],
+    );
+    assert_eq!(timed.status, 303, "{}", timed.body);
+    let refused = page.post(
+        "/profile/timing",
+        Some(&ada),
+        &[("csrf", &csrf), ("timezone", "Mars/Olympus")],
+    );
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("IANA"), "{}", refused.body);
+    let shown: Value =
+        serde_json::from_str(&cli(home, &["user", "show", "ada", "--json"])).unwrap();
+    assert_eq!(
+        shown["settings"]["timing"],
+        serde_json::json!({"cadence": "weekly:fri", "timezone": "Asia/Tokyo",
+                           "digest_at": "07:30", "nothing_note": true})
+    );
+    assert!(page.get("/profile", Some(&ada)).body.contains("Asia/Tokyo"));
     let next: Value =
         serde_json::from_str(&cli(home, &["recommend", "--user", "ada", "--json"])).unwrap();
     for pick in next["papers"].as_array().unwrap() {

@@ -1,4 +1,4 @@
-//! `paperscout mail queue|flush`: the digest e-mail outbox.
+//! `paperscout mail queue|flush`: the outbox of digest e-mail and webhook posts.
 
 use anyhow::{Result, bail};
 use paperscout_store::{SqliteStore, Store};
@@ -23,15 +23,33 @@ pub fn run(command: &MailCommand, settings: &Settings, quiet: bool) -> Result<()
                     "the daemon is running and delivers queued e-mail by itself, trying again after growing pauses (up to an hour); stop it to deliver by hand"
                 );
             }
-            let mailer = paperscout_app::mail::Mailer::new(&settings.mail)?;
+            // Without e-mail set up, the webhook posts still go and the e-mail waits.
+            let mailer = if settings.mail.smtp_host.is_some() {
+                Some(paperscout_app::mail::Mailer::new(&settings.mail)?)
+            } else {
+                None
+            };
             let mut store = SqliteStore::open(&path)?;
-            let delivery = paperscout_app::mail::deliver_queued(&mut store, &mailer)?;
+            let delivery = paperscout_app::mail::deliver_outbox(
+                &mut store,
+                mailer.as_ref(),
+                paperscout_app::mail::Posts::All,
+                paperscout_store::now(),
+            )?;
             if !quiet {
-                eprintln!("{} e-mail delivered", delivery.delivered);
+                eprintln!(
+                    "{} delivered (e-mail and webhook posts){}",
+                    delivery.delivered,
+                    if mailer.is_none() {
+                        "; e-mail is not set up ([mail] smtp_host), so queued e-mail waits"
+                    } else {
+                        ""
+                    }
+                );
             }
             if !delivery.failed.is_empty() {
                 bail!(
-                    "{} e-mail stay queued: {}",
+                    "{} messages stay queued: {}",
                     delivery.failed.len(),
                     delivery.failed.join("; ")
                 );

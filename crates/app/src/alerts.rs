@@ -231,6 +231,7 @@ pub fn queue(store: &mut dyn Store, mailer: &Mailer, alerts: &[Alert], now: i64)
         let message = compose(alert, mailer.from(), now)?;
         let ids: Vec<&str> = alert.matches.iter().map(|m| m.paper.id.as_str()).collect();
         let mail = NewMail {
+            channel: paperscout_store::Channel::Email,
             day: &day,
             recipient: &alert.recipient,
             message: &message,

@@ -68,6 +68,10 @@ pub enum AppError {
     #[error("{0}")]
     Smtp(String),
 
+    /// A webhook's receiver refused a post or could not be reached.
+    #[error("posting to the webhook {0}; the digest stays queued and is posted again later")]
+    Webhook(String),
+
     /// A data set for `eval` is malformed.
     #[error("{0}")]
     DataSet(String),
@@ -123,9 +127,11 @@ impl AppError {
             | Self::NoAddress(_)
             | Self::Config(_)
             | Self::DataSet(_) => Fault::User,
-            Self::MailConfig(_) | Self::Smtp(_) | Self::NoModel(_) | Self::Io { .. } => {
-                Fault::Environment
-            }
+            Self::MailConfig(_)
+            | Self::Smtp(_)
+            | Self::Webhook(_)
+            | Self::NoModel(_)
+            | Self::Io { .. } => Fault::Environment,
             Self::Embedding(failure) => failure.fault,
             Self::Json { .. } | Self::Bug(_) => Fault::Bug,
         }

@@ -26,6 +26,7 @@
 
 pub mod alerts;
 pub mod backtest;
+pub mod cadence;
 pub mod choose;
 pub mod crash;
 pub mod embedding;
@@ -46,6 +47,7 @@ pub mod sent_file;
 pub mod settings;
 pub mod store_model;
 pub mod users;
+pub mod webhook;
 pub mod why_not;
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Address, Message, SmtpTransport, Transport};
-use paperscout_store::{NewMail, Store};
+use paperscout_store::{Channel, NewMail, QueuedMail, Store, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::choose::Digest;
@@ -266,6 +266,7 @@ pub fn queue(
     let message = mailer.compose(digest, recipient)?;
     let ids: Vec<&str> = digest.papers.iter().map(|e| e.paper.id.as_str()).collect();
     let mail = NewMail {
+        channel: Channel::Email,
         day: &digest.to,
         recipient,
         message: &message,
@@ -284,29 +285,86 @@ pub struct Delivery {
     pub failed: Vec<String>,
 }
 
-/// Delivers every queued message, oldest first; a failure leaves the message queued with its
-/// reason and the run goes on with the next.
+/// Delivers every queued e-mail, oldest first; a failure leaves the message queued with its
+/// reason and the run goes on with the next. Webhook posts are left for [`deliver_outbox`].
 pub fn deliver_queued(store: &mut dyn Store, mailer: &Mailer) -> Result<Delivery> {
+    deliver_outbox(store, Some(mailer), Posts::Leave, paperscout_store::now())
+}
+
+/// Which queued webhook posts a delivery run makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Posts {
+    /// None.
+    Leave,
+    /// Each one not failed lately: after its `n`-th failure a post waits `retry_seconds`
+    /// × 2ⁿ⁻¹, at most an hour, so a dead receiver is not hammered and a living one is not
+    /// starved.
+    Due {
+        /// The first pause.
+        retry_seconds: u64,
+    },
+    /// Every one, now (`paperscout mail flush`).
+    All,
+}
+
+impl Posts {
+    /// Whether a queued post is to be tried at `now`.
+    fn tries(self, mail: &QueuedMail, now: Timestamp) -> bool {
+        match self {
+            Self::Leave => false,
+            Self::All => true,
+            Self::Due { retry_seconds } => match (mail.last_attempt, mail.attempts) {
+                (Some(last), attempts) if attempts > 0 => {
+                    let pause = retry_seconds
+                        .saturating_mul(1 << (attempts - 1).min(12))
+                        .min(3600);
+                    now >= last.saturating_add(i64::try_from(pause).unwrap_or(3600))
+                }
+                _ => true,
+            },
+        }
+    }
+}
+
+/// Delivers the outbox, oldest first: each e-mail when there is a mailer (else it waits), and
+/// the webhook posts `posts` says. A failure leaves its message queued with the reason and
+/// the time, and the run goes on with the next.
+pub fn deliver_outbox(
+    store: &mut dyn Store,
+    mailer: Option<&Mailer>,
+    posts: Posts,
+    now: Timestamp,
+) -> Result<Delivery> {
     let mut delivery = Delivery::default();
     for mail in store.undelivered_mail()? {
-        match mailer.send(&mail.recipient, &mail.message) {
+        let sent = match mail.channel {
+            Channel::Email => match mailer {
+                Some(mailer) => mailer.send(&mail.recipient, &mail.message),
+                None => continue,
+            },
+            Channel::Webhook if posts.tries(&mail, now) => crate::webhook::post(&mail),
+            Channel::Webhook => continue,
+        };
+        match sent {
             Ok(()) => {
                 store.mail_delivered(mail.id, paperscout_store::now())?;
                 delivery.delivered += 1;
             }
             Err(err) => {
                 let why = err.to_string();
+                let to = match mail.channel {
+                    Channel::Email => mail.recipient.clone(),
+                    Channel::Webhook => crate::webhook::redact(&mail.recipient),
+                };
                 tracing::warn!(
-                    "the digest of {} for {:?} to {:?} is still queued: {why}",
+                    "the digest of {} for {:?} to {to:?} is still queued: {why}",
                     mail.user,
                     mail.day,
-                    mail.recipient
                 );
-                store.mail_failed(mail.id, &why)?;
-                delivery.failed.push(format!(
-                    "{} {} → {}: {why}",
-                    mail.user, mail.day, mail.recipient
-                ));
+                store.mail_failed(mail.id, &why, paperscout_store::now())?;
+                delivery
+                    .failed
+                    .push(format!("{} {} → {to}: {why}", mail.user, mail.day));
             }
         }
     }

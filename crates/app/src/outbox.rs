@@ -3,8 +3,9 @@
 //! recorded digest nor records one twice.
 //!
 //! The files are written as `.pending` first and synced, then the delivery is recorded in one
-//! transaction (the user's digest of the day done, its papers sent, and for a user with an
-//! e-mail address its message queued), then the files are renamed. [`recover`] settles what a
+//! transaction (the user's digest of the day done, its papers sent, and its messages queued:
+//! the e-mail for a user with an address, a post for each of the user's webhooks), then the
+//! files are renamed. [`recover`] settles what a
 //! crash left pending: kept when its delivery was recorded, removed when it was not (its papers
 //! will be chosen again). A day's files are never overwritten, and the store refuses a second
 //! delivery of a day, so a user gets at most one scheduled digest a day whatever crashes.
@@ -17,17 +18,40 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use paperscout_rank::DigestParams;
-use paperscout_store::{Delivery, NewMail, Store};
+use paperscout_store::{Channel, Delivery, NewMail, Store};
+use paperscout_types::UserSettings;
 
 use crate::choose::{self, Digest, TextEmbedder, Window};
 use crate::error::{AppError, Result};
 use crate::files::pending_path;
 use crate::mail::Mailer;
-use crate::render::{self, Format};
+use crate::render::{self, Format, PickLinks};
+
+/// How a scheduled digest travels besides its files.
+#[derive(Clone, Copy, Default)]
+pub struct Channels<'a> {
+    /// E-mail, when it is set up.
+    pub mailer: Option<&'a Mailer>,
+    /// One-click links for the webhook posts (the mailer has its own), when the web page is
+    /// set up.
+    pub links: Option<&'a dyn PickLinks>,
+}
+
+/// What a scheduled delivery did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// Nothing new, and nothing sent.
+    Nothing,
+    /// Nothing new, and the user's "nothing new" note queued.
+    Note,
+    /// The digest, written to this file and queued on the user's channels.
+    Digest(PathBuf),
+}
 
 /// Chooses `user`'s digest of the window, writes it into `outbox/<user>/` and records its
-/// papers as sent (queuing the e-mail with them when the user has an address and `mailer`
-/// is given). Returns the digest's file, or none when there was nothing new.
+/// papers as sent, queuing its messages with them: the e-mail when the user has an address
+/// and `channels` a mailer, a post for each of the user's webhooks. With nothing new, a user
+/// who asked for a note gets one (on the same channels), recorded as the day's delivery.
 ///
 /// `store` must be the only writer for the whole call, or two calls could pick the same
 /// papers.
@@ -35,16 +59,31 @@ use crate::render::{self, Format};
 pub fn deliver(
     store: &mut dyn Store,
     model: &dyn TextEmbedder,
-    mailer: Option<&Mailer>,
+    channels: Channels<'_>,
     user: &str,
     window: Window,
     params: &DigestParams,
     format: Format,
     outbox: &Path,
-) -> Result<Option<PathBuf>> {
+) -> Result<Sent> {
     let digest = choose::build(&*store, model, user, window, params, None)?;
+    let settings = store
+        .user(user)?
+        .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(user.to_owned()))?
+        .settings;
     if digest.papers.is_empty() {
-        return Ok(None);
+        if !settings.timing.nothing_note {
+            return Ok(Sent::Nothing);
+        }
+        let bodies = nothing_messages(&settings, channels, user, &digest.to)?;
+        store.record_delivery(&Delivery {
+            user,
+            day: &digest.to,
+            paper_ids: &[],
+            at: paperscout_store::now(),
+            messages: &as_new_mail(&bodies, &digest.to),
+        })?;
+        return Ok(Sent::Note);
     }
     let dir = user_folder(outbox, user);
     fs_err::create_dir_all(&dir)?;
@@ -62,25 +101,14 @@ pub fn deliver(
         let text = render::render(&digest, format, paperscout_store::now());
         write_synced(&pending_path(rendered), &text)?;
     }
-    let email = store.user(user)?.and_then(|u| u.settings.email);
-    let message = match (&email, mailer) {
-        (Some(recipient), Some(mailer)) => Some(mailer.compose(&digest, recipient)?),
-        _ => None,
-    };
+    let bodies = messages(&settings, channels, &digest)?;
     let ids: Vec<&str> = digest.papers.iter().map(|e| e.paper.id.as_str()).collect();
     let recorded = store.record_delivery(&Delivery {
         user,
         day: &digest.to,
         paper_ids: &ids,
         at: paperscout_store::now(),
-        mail: email
-            .as_deref()
-            .zip(message.as_deref())
-            .map(|(recipient, message)| NewMail {
-                day: &digest.to,
-                recipient,
-                message,
-            }),
+        messages: &as_new_mail(&bodies, &digest.to),
     });
     if let Err(err) = recorded {
         // Nothing was recorded: the pending files go, as recovery would remove them.
@@ -93,7 +121,87 @@ pub fn deliver(
         fs_err::rename(pending_path(rendered), rendered)?;
     }
     fs_err::rename(pending_path(&files.data), &files.data)?;
-    Ok(Some(files.rendered.unwrap_or(files.data)))
+    Ok(Sent::Digest(files.rendered.unwrap_or(files.data)))
+}
+
+/// A message to queue: its channel, where it goes, what it says.
+type Message = (Channel, String, Vec<u8>);
+
+/// The digest's messages on the user's channels.
+fn messages(
+    settings: &UserSettings,
+    channels: Channels<'_>,
+    digest: &Digest,
+) -> Result<Vec<Message>> {
+    let mut out = Vec::new();
+    if let (Some(address), Some(mailer)) = (&settings.email, channels.mailer) {
+        out.push((
+            Channel::Email,
+            address.clone(),
+            mailer.compose(digest, address)?,
+        ));
+    }
+    for hook in &settings.webhooks {
+        out.push((
+            Channel::Webhook,
+            hook.url.clone(),
+            crate::webhook::body(digest, hook, channels.links),
+        ));
+    }
+    Ok(out)
+}
+
+/// The "nothing new" note on the user's channels.
+fn nothing_messages(
+    settings: &UserSettings,
+    channels: Channels<'_>,
+    user: &str,
+    day: &str,
+) -> Result<Vec<Message>> {
+    let mut out = Vec::new();
+    if let (Some(address), Some(mailer)) = (&settings.email, channels.mailer) {
+        let text = crate::webhook::nothing_text(user, day);
+        let to = address.parse().map_err(|err| {
+            AppError::BadSetting(format!(
+                "{address:?} is not an e-mail address ({err}): fix it with `paperscout user set {user} --email ADDRESS`"
+            ))
+        })?;
+        let message_id = format!(
+            "nothing.{}.{}",
+            crate::mail::id_safe(user),
+            crate::mail::id_safe(day)
+        );
+        let html = format!("<p>{}</p>", quick_xml::escape::escape(&text));
+        let message = crate::mail::build(
+            mailer.from(),
+            to,
+            &format!("paperscout: no new papers for {user} — {day}"),
+            &message_id,
+            text,
+            html,
+        )?;
+        out.push((Channel::Email, address.clone(), message));
+    }
+    for hook in &settings.webhooks {
+        out.push((
+            Channel::Webhook,
+            hook.url.clone(),
+            crate::webhook::nothing_body(user, day, hook),
+        ));
+    }
+    Ok(out)
+}
+
+fn as_new_mail<'a>(messages: &'a [Message], day: &'a str) -> Vec<NewMail<'a>> {
+    messages
+        .iter()
+        .map(|(channel, recipient, message)| NewMail {
+            channel: *channel,
+            day,
+            recipient,
+            message,
+        })
+        .collect()
 }
 
 /// Settles the digests a crash left `.pending` in the outbox: kept if their papers were
@@ -310,17 +418,22 @@ mod tests {
             size: 2,
             ..DigestParams::default()
         };
-        deliver(
+        let sent = deliver(
             store,
             &Words::new(),
-            None,
+            Channels::default(),
             "ada",
             window(),
             &params,
             Format::Markdown,
             outbox,
         )
-        .expect("delivered")
+        .expect("delivered");
+        match sent {
+            Sent::Digest(file) => Some(file),
+            Sent::Nothing => None,
+            Sent::Note => panic!("ada asked for no note"),
+        }
     }
 
     #[test]
@@ -472,6 +585,84 @@ mod tests {
         assert!(!dir.join("2025-03-18.md.pending").exists());
     }
 
+    /// Issue 22: a digest's webhook posts are queued with its record, and a user who asked
+    /// for one gets a note on a day with nothing new.
+    #[test]
+    fn webhook_posts_are_queued_with_the_digest_and_a_note_when_asked_for() {
+        use paperscout_types::{Webhook, WebhookFormat};
+        let mut store = testing::store();
+        let mut settings = store.user("ada").expect("read").expect("ada").settings;
+        settings.webhooks = vec![
+            Webhook {
+                url: "http://127.0.0.1:9/slack".into(),
+                format: WebhookFormat::Slack,
+            },
+            Webhook {
+                url: "http://127.0.0.1:9/json".into(),
+                format: WebhookFormat::Json,
+            },
+        ];
+        store.set_user_settings("ada", &settings).expect("set");
+        let outbox = tempfile::tempdir().expect("a temp dir");
+        let file = deliver_to(&mut store, outbox.path()).expect("a digest");
+        let digest: Digest = serde_json::from_str(
+            &fs_err::read_to_string(file.with_extension("json")).expect("read"),
+        )
+        .expect("a digest");
+        let queued = store.undelivered_mail().expect("outbox");
+        assert_eq!(
+            queued.len(),
+            2,
+            "one post a webhook, no e-mail without a mailer"
+        );
+        assert!(queued.iter().all(|m| m.channel == Channel::Webhook));
+        let slack: serde_json::Value = serde_json::from_slice(&queued[0].message).expect("JSON");
+        assert_eq!(slack["blocks"][0]["type"], "header");
+        let text = slack.to_string();
+        for entry in &digest.papers {
+            let title = entry.paper.title.replace('&', "&amp;");
+            assert!(text.contains(&title), "{title} is in the post");
+        }
+        let own: Digest = serde_json::from_slice(&queued[1].message).expect("the digest's JSON");
+        assert_eq!(own.papers.len(), digest.papers.len());
+
+        // Nothing new: nothing is sent, unless the user asked for a note.
+        assert!(deliver_to(&mut store, outbox.path()).is_none());
+        assert_eq!(store.undelivered_mail().expect("outbox").len(), 2);
+        settings.timing.nothing_note = true;
+        store.set_user_settings("ada", &settings).expect("set");
+        let params = DigestParams {
+            size: 2,
+            ..DigestParams::default()
+        };
+        let next_day = Window {
+            day: NaiveDate::from_ymd_opt(2025, 3, 19).expect("a day"),
+            ..window()
+        };
+        let sent = deliver(
+            &mut store,
+            &Words::new(),
+            Channels::default(),
+            "ada",
+            next_day,
+            &params,
+            Format::Markdown,
+            outbox.path(),
+        )
+        .expect("delivered");
+        assert_eq!(sent, Sent::Note);
+        let queued = store.undelivered_mail().expect("outbox");
+        assert_eq!(queued.len(), 4);
+        let note: serde_json::Value = serde_json::from_slice(&queued[2].message).expect("JSON");
+        assert!(
+            note["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("no new papers")),
+            "{note}"
+        );
+        assert!(store.delivered_on("ada", "2025-03-19").expect("read"));
+    }
+
     /// Issue 25, defects 2 and 3: one scheduled digest per user and day, whatever is asked,
     /// and a name from before names were checked stays inside the outbox.
     #[test]
@@ -491,7 +682,7 @@ mod tests {
             deliver(
                 store,
                 &Words::new(),
-                None,
+                Channels::default(),
                 "ada",
                 every_paper,
                 &params,
@@ -499,7 +690,9 @@ mod tests {
                 outbox.path(),
             )
         };
-        let first = send(&mut store).expect("delivered").expect("a digest");
+        let Sent::Digest(first) = send(&mut store).expect("delivered") else {
+            panic!("a digest");
+        };
         let written = fs_err::read_to_string(&first).expect("readable");
         let again = send(&mut store).unwrap_err().to_string();
         assert!(again.contains("never overwritten"), "{again}");

@@ -41,15 +41,20 @@ use crate::render::Format;
 /// watch = "/srv/paperscout/incoming"      # listing files dropped here are ingested
 /// feeds = ["https://example.org/listing.xml"]
 /// feed_every_minutes = 60
-/// digest_at = "07:00"                     # local time, every user's digest of the day
+/// digest_at = "07:00"                     # every user's digest hour, unless they set theirs
+/// cadence = "daily"                       # daily, weekdays, weekly:mon, announcement
+/// timezone = "Europe/Berlin"              # default: the machine's
 /// digest_size = 10
 /// digest_days = 1                         # what a first digest covers
 /// digest_format = "html"                  # markdown, json, html or atom
 /// outbox = "/srv/paperscout/digests"      # default: <data-dir>/digests
 /// poll_seconds = 30
+/// retry_seconds = 60                      # first pause after a failed webhook post
 ///
-/// [schedule.users.ada]
+/// [schedule.users.ada]                    # (or `paperscout user set ada --digest-at 08:30`)
 /// digest_at = "08:30"                     # this user's own time
+/// cadence = "weekly:mon"
+/// timezone = "Asia/Tokyo"
 ///
 /// [web]                                   # the page and its one-click links
 /// listen = "127.0.0.1:8737"               # serve it (or `serve --http ADDR`)
@@ -138,8 +143,18 @@ pub struct ScheduleConfig {
     pub feeds: Vec<String>,
     /// Minutes between feed fetches.
     pub feed_every_minutes: Option<u64>,
-    /// Local time (HH:MM) of every user's daily digest; none: no scheduled digests.
+    /// Time of day (HH:MM, in `timezone`) of every user's digest; none: scheduled digests
+    /// only for users who set their own hour.
     pub digest_at: Option<String>,
+    /// How often digests come, for users who did not say: daily, weekdays, weekly:mon (or
+    /// another day), announcement [default: daily].
+    pub cadence: Option<paperscout_types::Cadence>,
+    /// The IANA time zone digest hours are read in, for users who did not say [default: the
+    /// machine's].
+    pub timezone: Option<String>,
+    /// Seconds before a webhook post that failed is tried again, doubling after each failure
+    /// up to an hour [default: 60].
+    pub retry_seconds: Option<u64>,
     /// Papers per digest.
     pub digest_size: Option<usize>,
     /// Days a first digest covers.
@@ -159,8 +174,12 @@ pub struct ScheduleConfig {
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserSchedule {
-    /// This user's digest time (HH:MM, local), instead of the global one.
+    /// This user's digest time (HH:MM), instead of the global one.
     pub digest_at: Option<String>,
+    /// This user's cadence.
+    pub cadence: Option<paperscout_types::Cadence>,
+    /// This user's time zone.
+    pub timezone: Option<String>,
 }
 
 /// The `[daemon]` table.
@@ -324,6 +343,8 @@ pub mod defaults {
     pub const DIGEST_DAYS: u32 = 1;
     /// Seconds between the scheduler's looks at the folder, the feeds and the clock.
     pub const POLL_SECONDS: u64 = 30;
+    /// Seconds before a failed webhook post is tried again (doubling, up to an hour).
+    pub const RETRY_SECONDS: u64 = 60;
     /// Papers per ingest transaction.
     pub const INGEST_BATCH: usize = 512;
     /// Where the web page listens when it is asked for without an address.
@@ -411,6 +432,11 @@ impl ScheduleConfig {
     /// `digest_days`.
     pub fn digest_days(&self) -> u32 {
         self.digest_days.unwrap_or(defaults::DIGEST_DAYS)
+    }
+
+    /// `retry_seconds`, at least 1.
+    pub fn retry_seconds(&self) -> u64 {
+        self.retry_seconds.unwrap_or(defaults::RETRY_SECONDS).max(1)
     }
 
     /// `poll_seconds`, at least 1.

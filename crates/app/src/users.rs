@@ -4,7 +4,9 @@
 use paperscout_store::{
     Feedback, FeedbackKind, ProfileItem, ProfileSubject, Store, StoredPaper, Timestamp, User,
 };
-use paperscout_types::{FacetSetting, Follow, Rules, UserSettings, Watch};
+use paperscout_types::{
+    Cadence, DigestTiming, FacetSetting, Follow, Rules, UserSettings, Watch, Webhook,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AppError, Result};
@@ -278,7 +280,32 @@ pub struct SettingsChange {
     /// normal facet without a name of the user's is forgotten)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facet: Option<Box<FacetSetting>>,
+    /// Forget the user's own cadence, time zone, hour and note (the daemon's apply) before
+    /// setting these
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub clear_timing: bool,
+    /// How often the digest comes: daily, weekdays, weekly:mon (or another day), announcement
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cadence: Option<Cadence>,
+    /// The user's time zone, an IANA name such as Europe/Berlin
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// The time of day (HH:MM, in the user's zone) the digest comes at
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest_at: Option<String>,
+    /// Whether a due day with nothing new sends a short note saying so
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nothing_note: Option<bool>,
+    /// Post the digests to this webhook too (replacing one of the same URL)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Webhook>,
+    /// Stop posting to the webhook of this URL
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remove_webhook: Option<String>,
 }
+
+/// Webhooks a user may have at most.
+pub const MAX_WEBHOOKS: usize = 5;
 
 /// Library files a user may follow at most.
 pub const MAX_FOLLOWS: usize = 10;
@@ -367,6 +394,55 @@ impl SettingsChange {
             if let Some(name) = &facet.name {
                 crate::facets::check_name(name)?;
             }
+        }
+        if let Some(zone) = &self.timezone {
+            crate::cadence::Zone::parse(zone)?;
+        }
+        if let Some(at) = &self.digest_at {
+            crate::cadence::parse_time(at)?;
+        }
+        if let Some(hook) = &self.webhook {
+            crate::webhook::check_url(&hook.url)?;
+            let others = settings
+                .webhooks
+                .iter()
+                .filter(|h| h.url != hook.url && Some(&h.url) != self.remove_webhook.as_ref())
+                .count();
+            if others >= MAX_WEBHOOKS {
+                return Err(AppError::BadSetting(format!(
+                    "{MAX_WEBHOOKS} webhooks are set already: remove one first"
+                )));
+            }
+        }
+        if let Some(url) = &self.remove_webhook
+            && !settings.webhooks.iter().any(|h| &h.url == url)
+        {
+            return Err(AppError::BadSetting(format!(
+                "no webhook has the URL {url:?}: `paperscout user show` lists them"
+            )));
+        }
+        if self.clear_timing {
+            settings.timing = DigestTiming::default();
+        }
+        let timing = &mut settings.timing;
+        if self.cadence.is_some() {
+            timing.cadence = self.cadence;
+        }
+        if let Some(zone) = &self.timezone {
+            timing.timezone = Some(zone.trim().to_owned());
+        }
+        if let Some(at) = &self.digest_at {
+            timing.digest_at = Some(at.trim().to_owned());
+        }
+        if let Some(note) = self.nothing_note {
+            timing.nothing_note = note;
+        }
+        if let Some(url) = &self.remove_webhook {
+            settings.webhooks.retain(|h| &h.url != url);
+        }
+        if let Some(hook) = &self.webhook {
+            settings.webhooks.retain(|h| h.url != hook.url);
+            settings.webhooks.push(hook.clone());
         }
         let rules = &mut settings.rules;
         if self.clear_rules {

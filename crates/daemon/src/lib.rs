@@ -175,12 +175,11 @@ async fn run(
         args.limits,
     ));
     let saver = tokio::spawn(save_periodically(Arc::clone(&service), stopped.clone()));
-    let scheduler = Arc::new(schedule::Scheduler {
-        service: Arc::clone(&service),
-        config: schedule_config,
-        data_dir: settings.data_dir.clone(),
-        mail_retry: std::sync::Mutex::new(schedule::MailRetry::default()),
-    });
+    let scheduler = Arc::new(schedule::Scheduler::new(
+        Arc::clone(&service),
+        schedule_config,
+        settings.data_dir.clone(),
+    ));
     let scheduled = tokio::spawn(scheduler.run(stopped.clone()));
     let policy = Arc::new(peer::ReadPolicy::new(
         &settings.daemon.shared_ingest_folders,

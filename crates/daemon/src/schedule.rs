@@ -1,21 +1,27 @@
 //! What the daemon does on its own: ingests listing files dropped into a watched folder and
-//! feeds fetched at an interval, and sends every user's digest at a local time of day.
+//! feeds fetched at an interval, sends each user's digest at their hour, in their time zone,
+//! at their cadence (see [`paperscout_app::cadence`]), and delivers the outbox: e-mail and
+//! webhook posts.
 //!
-//! What ran last is kept in `<data-dir>/schedule.json`. A digest whose time passed while the
-//! daemon was down runs once at start-up (covering everything since the user's last digest),
-//! never once per missed day.
+//! When each feed was fetched is kept in `<data-dir>/schedule.json`; when each user's digest
+//! went is the store's. A digest whose time passed while the daemon was down runs once at
+//! start-up (covering everything since the user's last digest), never once per missed day.
+//! The clock is the scheduler's [`Clock`], which tests replace.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use chrono::{Local, NaiveDate, NaiveTime};
+use chrono::{DateTime, NaiveDate, Utc};
 use paperscout_rank::DigestParams;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use paperscout_app::cadence;
 use paperscout_app::choose::Window;
+use paperscout_app::mail::Posts;
+use paperscout_app::outbox::Sent;
 use paperscout_app::settings::ScheduleConfig;
 use paperscout_proto::IngestRequest;
 
@@ -25,13 +31,13 @@ use crate::service::Service;
 /// What ran last.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
-    /// The local day of each user's last scheduled digest.
-    #[serde(default)]
-    digests: BTreeMap<String, NaiveDate>,
     /// When each feed was last fetched (Unix seconds).
     #[serde(default)]
     feeds: BTreeMap<String, i64>,
 }
+
+/// What time it is: the system clock, or a test's.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// The scheduler's surroundings.
 pub struct Scheduler {
@@ -43,6 +49,8 @@ pub struct Scheduler {
     pub data_dir: PathBuf,
     /// When queued e-mail may be tried again.
     pub mail_retry: std::sync::Mutex<MailRetry>,
+    /// Where "now" comes from.
+    pub clock: Clock,
 }
 
 /// Backing off from an SMTP server that refuses: 1 minute after the first failed run,
@@ -54,6 +62,21 @@ pub struct MailRetry {
 }
 
 impl Scheduler {
+    /// A scheduler on the system clock.
+    pub fn new(
+        service: Arc<Service>,
+        config: Arc<RwLock<ScheduleConfig>>,
+        data_dir: PathBuf,
+    ) -> Self {
+        Self {
+            service,
+            config,
+            data_dir,
+            mail_retry: std::sync::Mutex::new(MailRetry::default()),
+            clock: Arc::new(Utc::now),
+        }
+    }
+
     fn state_path(&self) -> PathBuf {
         self.data_dir.join("schedule.json")
     }
@@ -119,17 +142,34 @@ impl Scheduler {
     }
 
     /// One look at the folder, the feeds and the clock.
-    fn round(&self) {
+    pub fn round(&self) {
         let config = self.current();
         let mut state = self.load_state();
         if let Some(dir) = &config.watch {
             self.watch_folder(dir);
         }
         self.fetch_feeds(&config, &mut state);
-        self.send_digests(&config, &mut state);
+        self.send_digests(&config, (self.clock)());
         self.deliver_mail();
+        self.post_webhooks(&config);
         if let Err(err) = self.save_state(&state) {
             tracing::error!("could not save the schedule's state: {err}");
+        }
+    }
+
+    /// Posts the queued webhook bodies that are due: each failed one waits a growing pause of
+    /// its own, so one dead receiver holds up no other.
+    fn post_webhooks(&self, config: &ScheduleConfig) {
+        let posts = Posts::Due {
+            retry_seconds: config.retry_seconds(),
+        };
+        match self.service.deliver_outbox(false, posts) {
+            Ok(delivery) => {
+                if delivery.delivered > 0 {
+                    tracing::info!(posted = delivery.delivered, "digests posted to webhooks");
+                }
+            }
+            Err(err) => tracing::error!("posting digests to webhooks failed: {err}"),
         }
     }
 
@@ -145,14 +185,14 @@ impl Scheduler {
         {
             return;
         }
-        match self.service.deliver_mail() {
-            Ok(Some(delivery)) if delivery.failed.is_empty() => {
+        match self.service.deliver_outbox(true, Posts::Leave) {
+            Ok(delivery) if delivery.failed.is_empty() => {
                 if delivery.delivered > 0 {
                     tracing::info!(delivered = delivery.delivered, "digest e-mail delivered");
                 }
                 *retry = MailRetry::default();
             }
-            Ok(Some(delivery)) => {
+            Ok(delivery) => {
                 retry.failures += 1;
                 let wait = Duration::from_secs(60 << (retry.failures - 1).min(6))
                     .min(Duration::from_secs(3600));
@@ -164,7 +204,6 @@ impl Scheduler {
                     wait.as_secs()
                 );
             }
-            Ok(None) => {}
             Err(err) => tracing::error!("delivering digest e-mail failed: {err}"),
         }
     }
@@ -259,9 +298,7 @@ impl Scheduler {
         }
     }
 
-    fn send_digests(&self, config: &ScheduleConfig, state: &mut State) {
-        let now = Local::now().naive_local();
-        let today = now.date();
+    fn send_digests(&self, config: &ScheduleConfig, now: DateTime<Utc>) {
         let users = match self.service.user_names() {
             Ok(users) => users,
             Err(err) => {
@@ -271,38 +308,32 @@ impl Scheduler {
         };
         let outbox = self.outbox(config);
         for user in users {
-            let at = config
-                .users
-                .get(&user)
-                .and_then(|u| u.digest_at.clone())
-                .or_else(|| config.digest_at.clone());
-            let Some(at) = at else { continue };
-            let at = match parse_time(&at) {
-                Ok(at) => at,
+            // The store, not a file of the scheduler's, says when the user's last digest went:
+            // it is written in the transaction that records the digest's papers, so a crash
+            // mid-round cannot send anyone a second digest.
+            let (own, last) = match self.service.timing_of(&user) {
+                Ok(Some(found)) => found,
+                Ok(None) => continue,
                 Err(err) => {
-                    tracing::error!("{err}");
+                    tracing::error!("could not read {user:?}'s digest timing: {err}");
                     continue;
                 }
             };
-            if now.time() < at || state.digests.get(&user).is_some_and(|last| *last >= today) {
-                continue;
-            }
-            // The store, not this file, is what says a day's digest went: the file is saved at
-            // the end of a round, and a crash mid-round must not send anyone a second digest.
-            match self.service.delivered_on(&user, today) {
-                Ok(true) => {
-                    state.digests.insert(user, today);
-                    continue;
-                }
-                Ok(false) => {}
+            let timing = match cadence::timing(&user, &own, config) {
+                Ok(Some(timing)) => timing,
+                Ok(None) => continue,
                 Err(err) => {
-                    tracing::error!("could not tell whether {user:?}'s digest went today: {err}");
+                    tracing::error!("{user:?} gets no scheduled digest: {err}");
                     continue;
                 }
-            }
+            };
+            let last = last.and_then(|day| NaiveDate::parse_from_str(&day, "%Y-%m-%d").ok());
+            let Some(due) = cadence::due(&timing, now, last, config.digest_days()) else {
+                continue;
+            };
             let window = Window {
-                day: today,
-                days: config.digest_days(),
+                day: due.day,
+                days: due.days,
                 after_last_sent: true,
             };
             let params = DigestParams {
@@ -316,15 +347,14 @@ impl Scheduler {
             {
                 // Names are written escaped (`?`): one from before names were checked may hold
                 // a newline, which must not forge a log line.
-                Ok(Some(file)) => tracing::info!(?user, file = ?file.display(), "digest sent"),
-                Ok(None) => tracing::info!(?user, "no new papers: no digest today"),
-                Err(err) => {
-                    // Tried again next round.
-                    tracing::error!("the digest for {user:?} failed: {err}");
-                    continue;
+                Ok(Sent::Digest(file)) => {
+                    tracing::info!(?user, file = ?file.display(), days = due.days, "digest sent");
                 }
+                Ok(Sent::Note) => tracing::info!(?user, "no new papers: the user's note sent"),
+                Ok(Sent::Nothing) => tracing::info!(?user, "no new papers: no digest today"),
+                // Tried again next round.
+                Err(err) => tracing::error!("the digest for {user:?} failed: {err}"),
             }
-            state.digests.insert(user, today);
         }
     }
 }
@@ -349,12 +379,21 @@ fn move_into(path: &Path, folder: &Path) -> Option<PathBuf> {
 
 /// Checks the settings before the daemon starts on them.
 pub fn validate(config: &ScheduleConfig) -> Result<()> {
+    let bad =
+        |err: paperscout_app::AppError| DaemonError::Schedule(format!("{err}; fix [schedule]"));
     let times = config
         .digest_at
         .iter()
         .chain(config.users.values().filter_map(|u| u.digest_at.as_ref()));
     for at in times {
-        parse_time(at)?;
+        cadence::parse_time(at).map_err(bad)?;
+    }
+    let zones = config
+        .timezone
+        .iter()
+        .chain(config.users.values().filter_map(|u| u.timezone.as_ref()));
+    for zone in zones {
+        cadence::Zone::parse(zone).map_err(bad)?;
     }
     if let Some(dir) = &config.watch
         && !dir.is_dir()
@@ -367,25 +406,5 @@ pub fn validate(config: &ScheduleConfig) -> Result<()> {
     Ok(())
 }
 
-fn parse_time(text: &str) -> Result<NaiveTime> {
-    NaiveTime::parse_from_str(text, "%H:%M").map_err(|_| {
-        DaemonError::Schedule(format!(
-            "digest_at {text:?} is not a time of day (HH:MM); fix [schedule]"
-        ))
-    })
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_of_day_parse_and_bad_ones_say_where_to_fix_them() {
-        assert_eq!(
-            parse_time("07:30").unwrap(),
-            NaiveTime::from_hms_opt(7, 30, 0).unwrap()
-        );
-        let err = parse_time("7pm").unwrap_err().to_string();
-        assert!(err.contains("[schedule]"), "{err}");
-    }
-}
+mod tests;

@@ -377,10 +377,11 @@ pub fn ingest_line(source: &str, report: &Report, seconds: f64) -> String {
     line
 }
 
-/// The e-mail waiting in the outbox, a line a message.
+/// The messages waiting in the outbox (e-mail and webhook posts), a line each; a webhook's
+/// URL is shown without its path, which is its secret.
 pub fn mail_queue_lines(queued: &[QueuedMail]) -> String {
     if queued.is_empty() {
-        return "no e-mail waiting\n".to_owned();
+        return "nothing waiting: every digest e-mail and webhook post was delivered\n".to_owned();
     }
     let mut out = String::new();
     for mail in queued {
@@ -391,11 +392,24 @@ pub fn mail_queue_lines(queued: &[QueuedMail]) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "#{}  {}  {}  → {}  ({} tries{last})",
-            mail.id, mail.user, mail.day, mail.recipient, mail.attempts
+            "#{}  {}  {}  {} → {}  ({} tries{last})",
+            mail.id,
+            mail.user,
+            mail.day,
+            mail.channel.as_str(),
+            shown_recipient(mail),
+            mail.attempts
         );
     }
     out
+}
+
+/// Where a queued message goes, as it may be shown: a webhook without its secret path.
+fn shown_recipient(mail: &QueuedMail) -> String {
+    match mail.channel {
+        paperscout_store::Channel::Email => mail.recipient.clone(),
+        paperscout_store::Channel::Webhook => paperscout_app::webhook::redact(&mail.recipient),
+    }
 }
 
 /// A user's e-mail address and rules, one line each.
@@ -439,6 +453,34 @@ pub fn settings_lines(name: &str, settings: &UserSettings) -> String {
             watch.label,
             watch.threshold,
             watch.text.lines().next().unwrap_or_default()
+        );
+    }
+    let timing = &settings.timing;
+    if !timing.is_unset() {
+        let _ = writeln!(
+            out,
+            "  digests: {} at {} ({}){}",
+            timing
+                .cadence
+                .map_or_else(|| "the daemon's cadence".to_owned(), |c| c.to_string()),
+            timing.digest_at.as_deref().unwrap_or("the daemon's hour"),
+            timing
+                .timezone
+                .as_deref()
+                .unwrap_or("the daemon's time zone"),
+            if timing.nothing_note {
+                "; a note on days with nothing new"
+            } else {
+                ""
+            }
+        );
+    }
+    for hook in &settings.webhooks {
+        let _ = writeln!(
+            out,
+            "  posts to {} ({}; `--json` shows the whole URL)",
+            paperscout_app::webhook::redact(&hook.url),
+            hook.format.name()
         );
     }
     out

@@ -28,9 +28,9 @@ pub use lock::lock_path;
 pub use memory::MemoryStore;
 pub use merge::merge;
 pub use records::{
-    Change, Classification, Delivery, Feedback, FeedbackKind, ModelKey, ModelStats, NewMail,
-    PaperWrite, ProfileItem, ProfileSubject, QueuedMail, Recommendation, Stats, StoredPaper,
-    StoredRecommendations, Timestamp, User, WriteSummary, text_digest,
+    Change, Channel, Classification, Delivery, Feedback, FeedbackKind, ModelKey, ModelStats,
+    NewMail, PaperWrite, ProfileItem, ProfileSubject, QueuedMail, Recommendation, Stats,
+    StoredPaper, StoredRecommendations, Timestamp, User, WriteSummary, text_digest,
 };
 pub use sqlite::SqliteStore;
 pub use store::Store;

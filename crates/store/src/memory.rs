@@ -72,6 +72,25 @@ impl MemoryStore {
             .ok_or_else(|| StoreError::NoSuchUser(name.to_owned()))
     }
 
+    /// Puts a message in the outbox; returns its number.
+    fn queue(&mut self, user: &str, mail: &NewMail<'_>, at: Timestamp) -> i64 {
+        let id = self.outbox.keys().next_back().map_or(1, |last| last + 1);
+        let queued = QueuedMail {
+            id,
+            channel: mail.channel,
+            user: user.to_owned(),
+            day: mail.day.to_owned(),
+            recipient: mail.recipient.to_owned(),
+            message: mail.message.to_vec(),
+            queued: at,
+            attempts: 0,
+            last_error: None,
+            last_attempt: None,
+        };
+        self.outbox.insert(id, (queued, None));
+        id
+    }
+
     fn require_paper(&self, id: &str) -> Result<()> {
         if self.papers.contains_key(id) {
             Ok(())
@@ -416,7 +435,7 @@ impl Store for MemoryStore {
             .unwrap_or_default())
     }
 
-    fn record_delivery(&mut self, delivery: &Delivery<'_>) -> Result<(usize, Option<i64>)> {
+    fn record_delivery(&mut self, delivery: &Delivery<'_>) -> Result<(usize, Vec<i64>)> {
         let user_id = self.user_id(delivery.user)?;
         if self.delivered_on(delivery.user, delivery.day)? {
             return Err(StoreError::AlreadyDelivered {
@@ -428,26 +447,25 @@ impl Store for MemoryStore {
         for paper_id in delivery.paper_ids {
             self.require_paper(paper_id)?;
         }
-        let (recorded, mail) = match &delivery.mail {
-            Some(mail) => {
-                let (recorded, id) = self.record_sent_with_mail(
-                    delivery.user,
-                    delivery.paper_ids,
-                    delivery.at,
-                    mail,
-                )?;
-                (recorded, Some(id))
-            }
-            None => (
-                self.record_sent(delivery.user, delivery.paper_ids, delivery.at)?,
-                None,
-            ),
-        };
+        let recorded = self.record_sent(delivery.user, delivery.paper_ids, delivery.at)?;
+        let mail = delivery
+            .messages
+            .iter()
+            .map(|mail| self.queue(delivery.user, mail, delivery.at))
+            .collect();
         self.deliveries
             .entry(user_id)
             .or_default()
             .insert(delivery.day.to_owned());
         Ok((recorded, mail))
+    }
+
+    fn last_delivery(&self, user: &str) -> Result<Option<String>> {
+        let user_id = self.user_id(user)?;
+        Ok(self
+            .deliveries
+            .get(&user_id)
+            .and_then(|days| days.last().cloned()))
     }
 
     fn delivered_on(&self, user: &str, day: &str) -> Result<bool> {
@@ -475,19 +493,7 @@ impl Store for MemoryStore {
         mail: &NewMail<'_>,
     ) -> Result<(usize, i64)> {
         let recorded = self.record_sent(user, paper_ids, at)?;
-        let id = self.outbox.keys().next_back().map_or(1, |last| last + 1);
-        let queued = QueuedMail {
-            id,
-            user: user.to_owned(),
-            day: mail.day.to_owned(),
-            recipient: mail.recipient.to_owned(),
-            message: mail.message.to_vec(),
-            queued: at,
-            attempts: 0,
-            last_error: None,
-        };
-        self.outbox.insert(id, (queued, None));
-        Ok((recorded, id))
+        Ok((recorded, self.queue(user, mail, at)))
     }
 
     fn undelivered_mail(&self) -> Result<Vec<QueuedMail>> {
@@ -510,10 +516,11 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn mail_failed(&mut self, id: i64, error: &str) -> Result<()> {
+    fn mail_failed(&mut self, id: i64, error: &str, at: Timestamp) -> Result<()> {
         if let Some((mail, _)) = self.outbox.get_mut(&id) {
             mail.attempts += 1;
             mail.last_error = Some(error.to_owned());
+            mail.last_attempt = Some(at);
         }
         Ok(())
     }

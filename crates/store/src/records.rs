@@ -163,12 +163,45 @@ pub struct StoredRecommendations {
 /// A digest e-mail to queue with the papers it sends.
 #[derive(Debug, Clone, Copy)]
 pub struct NewMail<'a> {
+    /// How it travels.
+    pub channel: Channel,
     /// The digest's day (`YYYY-MM-DD`).
     pub day: &'a str,
-    /// The address it goes to.
+    /// The address (e-mail) or URL (webhook) it goes to.
     pub recipient: &'a str,
-    /// The whole message, headers and body, as the SMTP server will receive it.
+    /// What is sent: the whole e-mail, headers and body, as the SMTP server will receive it,
+    /// or the body a webhook is posted.
     pub message: &'a [u8],
+}
+
+/// How a queued message travels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// By SMTP.
+    #[default]
+    Email,
+    /// As an HTTP POST of a JSON body.
+    Webhook,
+}
+
+impl Channel {
+    /// Its name in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Webhook => "webhook",
+        }
+    }
+
+    /// The channel a stored name names; an unknown name (from a newer paperscout) is none.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "email" => Some(Self::Email),
+            "webhook" => Some(Self::Webhook),
+            _ => None,
+        }
+    }
 }
 
 /// A scheduled digest, recorded as delivered all at once: its day, its papers as sent and,
@@ -183,20 +216,22 @@ pub struct Delivery<'a> {
     pub paper_ids: &'a [&'a str],
     /// When.
     pub at: Timestamp,
-    /// Its e-mail, if it goes by mail too.
-    pub mail: Option<NewMail<'a>>,
+    /// Its messages (an e-mail, webhook posts), queued with it.
+    pub messages: &'a [NewMail<'a>],
 }
 
-/// A digest e-mail in the outbox, not delivered yet.
+/// A digest message (e-mail or webhook post) in the outbox, not delivered yet.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QueuedMail {
     /// Its number in the outbox.
     pub id: i64,
+    /// How it travels.
+    pub channel: Channel,
     /// Whose digest.
     pub user: String,
     /// The digest's day.
     pub day: String,
-    /// The address it goes to.
+    /// The address or URL it goes to.
     pub recipient: String,
     /// The whole message.
     #[serde(skip)]
@@ -205,6 +240,8 @@ pub struct QueuedMail {
     pub queued: Timestamp,
     /// Delivery attempts so far.
     pub attempts: u32,
+    /// When the last attempt was made.
+    pub last_attempt: Option<Timestamp>,
     /// Why the last attempt failed.
     pub last_error: Option<String>,
 }

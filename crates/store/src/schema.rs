@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use crate::error::Result;
 
 /// Each entry migrates from its index to the next version.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The version this build writes.
 pub fn current_version() -> i64 {
@@ -150,6 +150,13 @@ INSERT INTO commits (id, count) VALUES (1, 0);
 /// all the user's ratings.
 const V6: &str = "
 CREATE INDEX feedback_by_user_paper ON feedback(user_id, paper_id, at, id);
+";
+
+/// Version 7: the outbox carries webhook posts beside e-mail, and when each message was last
+/// tried, so that a failing receiver is tried again after a growing pause.
+const V7: &str = "
+ALTER TABLE mail_outbox ADD COLUMN channel TEXT NOT NULL DEFAULT 'email';  -- email, webhook
+ALTER TABLE mail_outbox ADD COLUMN last_attempt INTEGER;
 ";
 
 /// The version of an open database (0 for a new, empty file).

@@ -131,12 +131,16 @@ impl<S: Store> Store for &Mutex<S> {
         lock(self).record_sent(user, paper_ids, at)
     }
 
-    fn record_delivery(&mut self, delivery: &Delivery<'_>) -> Result<(usize, Option<i64>)> {
+    fn record_delivery(&mut self, delivery: &Delivery<'_>) -> Result<(usize, Vec<i64>)> {
         lock(self).record_delivery(delivery)
     }
 
     fn delivered_on(&self, user: &str, day: &str) -> Result<bool> {
         lock(self).delivered_on(user, day)
+    }
+
+    fn last_delivery(&self, user: &str) -> Result<Option<String>> {
+        lock(self).last_delivery(user)
     }
 
     fn sent(&self, user: &str) -> Result<Vec<String>> {
@@ -165,8 +169,8 @@ impl<S: Store> Store for &Mutex<S> {
         lock(self).mail_delivered(id, at)
     }
 
-    fn mail_failed(&mut self, id: i64, error: &str) -> Result<()> {
-        lock(self).mail_failed(id, error)
+    fn mail_failed(&mut self, id: i64, error: &str, at: Timestamp) -> Result<()> {
+        lock(self).mail_failed(id, error, at)
     }
 
     fn set_recommendations(&mut self, users: &[(&str, &StoredRecommendations)]) -> Result<()> {

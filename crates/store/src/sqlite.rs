@@ -19,9 +19,9 @@ use crate::error::{Result, StoreError};
 use crate::lock::WriterLock;
 use crate::merge::{after_write, merge};
 use crate::records::{
-    Change, Classification, Delivery, Feedback, FeedbackKind, ModelKey, ModelStats, NewMail,
-    PaperWrite, ProfileItem, ProfileSubject, QueuedMail, Recommendation, Stats, StoredPaper,
-    StoredRecommendations, Timestamp, User, WriteSummary, text_digest,
+    Change, Channel, Classification, Delivery, Feedback, FeedbackKind, ModelKey, ModelStats,
+    NewMail, PaperWrite, ProfileItem, ProfileSubject, QueuedMail, Recommendation, Stats,
+    StoredPaper, StoredRecommendations, Timestamp, User, WriteSummary, text_digest,
 };
 use crate::schema;
 use crate::store::Store;
@@ -921,7 +921,7 @@ impl Store for SqliteStore {
         Ok((recorded, id))
     }
 
-    fn record_delivery(&mut self, delivery: &Delivery<'_>) -> Result<(usize, Option<i64>)> {
+    fn record_delivery(&mut self, delivery: &Delivery<'_>) -> Result<(usize, Vec<i64>)> {
         let user_id = self.user_id(delivery.user)?;
         let transaction = self.writable()?.transaction()?;
         let fresh = transaction
@@ -937,12 +937,21 @@ impl Store for SqliteStore {
         }
         let recorded = insert_sent(&transaction, user_id, delivery.paper_ids, delivery.at)?;
         let mail = delivery
-            .mail
-            .map(|mail| insert_mail(&transaction, user_id, &mail, delivery.at))
-            .transpose()?;
+            .messages
+            .iter()
+            .map(|mail| insert_mail(&transaction, user_id, mail, delivery.at))
+            .collect::<Result<Vec<_>>>()?;
         let commits = commit(transaction)?;
         self.note_commits(commits);
         Ok((recorded, mail))
+    }
+
+    fn last_delivery(&self, user: &str) -> Result<Option<String>> {
+        let user_id = self.user_id(user)?;
+        Ok(self
+            .connection
+            .prepare_cached("SELECT max(day) FROM deliveries WHERE user_id = ?1")?
+            .query_row([user_id], |row| row.get(0))?)
     }
 
     fn delivered_on(&self, user: &str, day: &str) -> Result<bool> {
@@ -978,13 +987,18 @@ impl Store for SqliteStore {
     fn undelivered_mail(&self) -> Result<Vec<QueuedMail>> {
         let mut statement = self.connection.prepare_cached(
             "SELECT m.id, u.name, m.day, m.recipient, m.message, m.queued, m.attempts,
-                    m.last_error
+                    m.last_error, m.channel, m.last_attempt
              FROM mail_outbox m JOIN users u ON u.id = m.user_id
              WHERE m.delivered IS NULL ORDER BY m.queued, m.id",
         )?;
         let rows = statement.query_map([], |row| {
-            Ok(QueuedMail {
+            let channel: String = row.get(8)?;
+            let Some(channel) = Channel::parse(&channel) else {
+                return Ok(None);
+            };
+            Ok(Some(QueuedMail {
                 id: row.get(0)?,
+                channel,
                 user: row.get(1)?,
                 day: row.get(2)?,
                 recipient: row.get(3)?,
@@ -992,9 +1006,13 @@ impl Store for SqliteStore {
                 queued: row.get(5)?,
                 attempts: row.get(6)?,
                 last_error: row.get(7)?,
-            })
+                last_attempt: row.get(9)?,
+            }))
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        // A message of a channel this paperscout does not know waits for one that does.
+        Ok(rows
+            .filter_map(|row| row.transpose())
+            .collect::<rusqlite::Result<_>>()?)
     }
 
     fn mail_delivered(&mut self, id: i64, at: Timestamp) -> Result<()> {
@@ -1006,10 +1024,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn mail_failed(&mut self, id: i64, error: &str) -> Result<()> {
+    fn mail_failed(&mut self, id: i64, error: &str, at: Timestamp) -> Result<()> {
         self.writable()?.execute(
-            "UPDATE mail_outbox SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
-            params![id, error],
+            "UPDATE mail_outbox SET attempts = attempts + 1, last_error = ?2, last_attempt = ?3
+             WHERE id = ?1",
+            params![id, error, at],
         )?;
         Ok(())
     }
@@ -1117,9 +1136,16 @@ fn insert_mail(
     at: Timestamp,
 ) -> Result<i64> {
     transaction.execute(
-        "INSERT INTO mail_outbox (user_id, day, recipient, message, queued)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![user_id, mail.day, mail.recipient, mail.message, at],
+        "INSERT INTO mail_outbox (user_id, day, recipient, message, queued, channel)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            user_id,
+            mail.day,
+            mail.recipient,
+            mail.message,
+            at,
+            mail.channel.as_str()
+        ],
     )?;
     Ok(transaction.last_insert_rowid())
 }

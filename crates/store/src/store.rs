@@ -131,19 +131,22 @@ pub trait Store {
     /// [`crate::StoreError::AlreadyDelivered`], changing nothing, when that day is done already,
     /// so that no crash or second daemon sends a user two digests of one day. Returns how many
     /// papers were newly recorded and the mail's number in the outbox.
-    fn record_delivery(&mut self, delivery: &Delivery<'_>) -> Result<(usize, Option<i64>)>;
+    fn record_delivery(&mut self, delivery: &Delivery<'_>) -> Result<(usize, Vec<i64>)>;
 
     /// Whether the user's scheduled digest of `day` (`YYYY-MM-DD`) is recorded as delivered.
     fn delivered_on(&self, user: &str, day: &str) -> Result<bool>;
 
-    /// Every queued e-mail not delivered yet, oldest first.
+    /// The day of the user's latest scheduled digest recorded as delivered.
+    fn last_delivery(&self, user: &str) -> Result<Option<String>>;
+
+    /// Every queued message (e-mail, webhook post) not delivered yet, oldest first.
     fn undelivered_mail(&self) -> Result<Vec<QueuedMail>>;
 
-    /// Marks a queued e-mail delivered.
+    /// Marks a queued message delivered.
     fn mail_delivered(&mut self, id: i64, at: Timestamp) -> Result<()>;
 
-    /// Records a failed delivery attempt; the e-mail stays queued.
-    fn mail_failed(&mut self, id: i64, error: &str) -> Result<()>;
+    /// Records a failed delivery attempt made at `at`; the message stays queued.
+    fn mail_failed(&mut self, id: i64, error: &str, at: Timestamp) -> Result<()>;
 
     /// Replaces each given user's stored recommendations, all in one transaction; every paper
     /// must be stored.

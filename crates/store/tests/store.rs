@@ -2,7 +2,7 @@
 //! persistence, the writer lock and schema migrations.
 
 use paperscout_store::{
-    Change, Delivery, Feedback, FeedbackKind, MemoryStore, ModelKey, NewMail, PaperWrite,
+    Change, Channel, Delivery, Feedback, FeedbackKind, MemoryStore, ModelKey, NewMail, PaperWrite,
     ProfileItem, ProfileSubject, Recommendation, SqliteStore, Store, StoreError,
     StoredRecommendations,
 };
@@ -451,6 +451,7 @@ fn settings_and_the_mail_outbox(store: &mut dyn Store) {
     ));
 
     let mail = NewMail {
+        channel: Channel::Email,
         day: "2025-03-19",
         recipient: "ada@example.org",
         message: b"Subject: hi\r\n\r\nbody\r\n",
@@ -478,12 +479,16 @@ fn settings_and_the_mail_outbox(store: &mut dyn Store) {
     assert_eq!(queued[0].message, mail.message);
     assert_eq!(queued[0].attempts, 0);
 
+    assert_eq!(queued[0].channel, Channel::Email);
+    assert_eq!(queued[0].last_attempt, None);
+
     store
-        .mail_failed(first, "connection refused")
+        .mail_failed(first, "connection refused", 160)
         .expect("fail");
     let queued = store.undelivered_mail().expect("outbox");
     assert_eq!(queued[0].attempts, 1);
     assert_eq!(queued[0].last_error.as_deref(), Some("connection refused"));
+    assert_eq!(queued[0].last_attempt, Some(160));
     store.mail_delivered(first, 200).expect("deliver");
     let left: Vec<i64> = store
         .undelivered_mail()
@@ -560,16 +565,34 @@ fn a_day_is_delivered_once(store: &mut dyn Store) {
         day: "2025-03-19",
         paper_ids: &[one.id.as_str()],
         at: 200,
-        mail: Some(NewMail {
-            day: "2025-03-19",
-            recipient: "ada@example.org",
-            message: b"Subject: x\r\n\r\nbody",
-        }),
+        messages: &[
+            NewMail {
+                channel: Channel::Email,
+                day: "2025-03-19",
+                recipient: "ada@example.org",
+                message: b"Subject: x\r\n\r\nbody",
+            },
+            NewMail {
+                channel: Channel::Webhook,
+                day: "2025-03-19",
+                recipient: "http://127.0.0.1:9/hook",
+                message: b"{\"text\": \"x\"}",
+            },
+        ],
     };
+    assert_eq!(store.last_delivery("ada").expect("read"), None);
     let (recorded, mail) = store.record_delivery(&first).expect("recorded");
     assert_eq!(recorded, 1);
-    assert!(mail.is_some());
+    assert_eq!(mail.len(), 2);
+    let queued = store.undelivered_mail().expect("outbox");
+    let channels: Vec<Channel> = queued.iter().map(|m| m.channel).collect();
+    assert_eq!(channels, [Channel::Email, Channel::Webhook]);
+    assert_eq!(queued[1].recipient, "http://127.0.0.1:9/hook");
     assert!(store.delivered_on("ada", "2025-03-19").expect("read"));
+    assert_eq!(
+        store.last_delivery("ada").expect("read").as_deref(),
+        Some("2025-03-19")
+    );
     assert!(!store.delivered_on("ada", "2025-03-20").expect("read"));
 
     let again = Delivery {
@@ -585,13 +608,13 @@ fn a_day_is_delivered_once(store: &mut dyn Store) {
         std::slice::from_ref(&one.id),
         "nothing changed"
     );
-    assert_eq!(store.undelivered_mail().expect("outbox").len(), 1);
+    assert_eq!(store.undelivered_mail().expect("outbox").len(), 2);
 
     // A paper the store lacks fails the whole delivery, its day included.
     let missing = Delivery {
         day: "2025-03-20",
         paper_ids: &["arXiv:2599.00001"],
-        mail: None,
+        messages: &[],
         ..first
     };
     assert!(store.record_delivery(&missing).is_err());

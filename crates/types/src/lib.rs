@@ -16,5 +16,8 @@ mod user_name;
 pub use fault::Fault;
 pub use ids::{ArxivId, doi_paper_id, normalise_doi};
 pub use paper::{Paper, PaperLinks, embedding_text};
-pub use settings::{FacetMode, FacetSetting, Follow, Rules, UserSettings, Watch};
+pub use settings::{
+    Cadence, DigestTiming, FacetMode, FacetSetting, Follow, Rules, UserSettings, Watch, Webhook,
+    WebhookFormat,
+};
 pub use user_name::{BadUserName, MAX_USER_NAME, check_user_name, folder_name};

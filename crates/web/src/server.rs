@@ -123,6 +123,7 @@ impl Web {
             .route("/profile/facet", post(pages::facets::change))
             .route("/profile/add", post(pages::profile::add))
             .route("/profile/rules", post(pages::profile::rules))
+            .route("/profile/timing", post(pages::timing::change))
             .route(
                 "/profile/bibtex",
                 post(pages::profile::bibtex).layer(DefaultBodyLimit::max(MAX_UPLOAD)),

@@ -2,7 +2,7 @@
 //! outbox and delivering mail, each in the order that keeps a crash from losing or repeating
 //! a digest.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use paperscout_app::backtest::Backtest;
 use paperscout_app::choose::{self, Digest, Window};
@@ -198,19 +198,22 @@ impl Service {
         *write(&self.mail) = config;
     }
 
-    /// Delivers every queued digest e-mail; none when e-mail is not set up.
-    pub fn deliver_mail(&self) -> Result<Option<mail::Delivery>> {
-        let Some(mailer) = self.mailer()? else {
-            return Ok(None);
-        };
-        Ok(Some(mail::deliver_queued(&mut &*self.writer, &mailer)?))
+    /// Delivers queued digest e-mail (none when e-mail is not set up; `email` false leaves it
+    /// for later too) and the webhook posts `posts` says.
+    pub fn deliver_outbox(&self, email: bool, posts: mail::Posts) -> Result<mail::Delivery> {
+        let mailer = if email { self.mailer()? } else { None };
+        Ok(mail::deliver_outbox(
+            &mut &*self.writer,
+            mailer.as_ref(),
+            posts,
+            paperscout_store::now(),
+        )?)
     }
 
     /// Chooses `user`'s digest of the window, writes it into `outbox/<user>/` and records its
-    /// papers as sent (see [`outbox::deliver`]); a user with an e-mail address, when e-mail is
-    /// set up, also gets the digest queued as a message in the same transaction
-    /// ([`Service::deliver_mail`] sends it). Returns the digest's file, or none when there was
-    /// nothing new.
+    /// papers as sent (see [`outbox::deliver`]), queuing in the same transaction its e-mail
+    /// (for a user with an address, when e-mail is set up) and a post for each of the user's
+    /// webhooks ([`Service::deliver_outbox`] sends them).
     pub fn deliver_digest(
         &self,
         user: &str,
@@ -218,20 +221,38 @@ impl Service {
         params: &DigestParams,
         format: Format,
         outbox: &Path,
-    ) -> Result<Option<PathBuf>> {
+    ) -> Result<outbox::Sent> {
         let mailer = self.mailer()?;
+        let links = read(&self.links).clone();
+        let channels = outbox::Channels {
+            mailer: mailer.as_ref(),
+            links: links.as_deref(),
+        };
         // The writer is held throughout: nothing else can send this user papers meanwhile.
         let mut writer = lock(&self.writer);
         Ok(outbox::deliver(
             &mut *writer,
             &Interactive(&self.model),
-            mailer.as_ref(),
+            channels,
             user,
             window,
             params,
             format,
             outbox,
         )?)
+    }
+
+    /// The user's settings and the day of their last scheduled digest, for the schedule.
+    pub fn timing_of(
+        &self,
+        user: &str,
+    ) -> Result<Option<(paperscout_types::DigestTiming, Option<String>)>> {
+        self.readers.with(|store| {
+            let Some(found) = store.user(user)? else {
+                return Ok(None);
+            };
+            Ok(Some((found.settings.timing, store.last_delivery(user)?)))
+        })
     }
 
     /// Settles digests a crash left `.pending` in the outbox (see [`outbox::recover`]).

@@ -17,7 +17,7 @@ mod scoops;
 mod upkeep;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;

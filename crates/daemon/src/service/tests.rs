@@ -23,7 +23,7 @@ fn repo_root() -> &'static Path {
 }
 
 /// The first `n` papers of the shared sample, or `None` (said loudly) where it is absent.
-fn sample(n: usize) -> Option<Vec<Value>> {
+pub(crate) fn sample(n: usize) -> Option<Vec<Value>> {
     let path = repo_root().join("../shared/data/arxiv-cs/sample-2k.jsonl");
     let Ok(text) = std::fs::read_to_string(&path) else {
         eprintln!("\n!!!!! SKIPPED: {} is missing !!!!!\n", path.display());
@@ -37,7 +37,7 @@ fn sample(n: usize) -> Option<Vec<Value>> {
     )
 }
 
-fn settings(data_dir: &Path) -> Settings {
+pub(crate) fn settings(data_dir: &Path) -> Settings {
     let model = repo_root().join("models/all-MiniLM-L6-v2");
     assert!(
         model.join("model.safetensors").is_file(),
@@ -80,7 +80,7 @@ fn service(home: &Path) -> Option<(Service, Vec<Value>)> {
     Some((service, papers))
 }
 
-fn id(paper: &Value) -> String {
+pub(crate) fn id(paper: &Value) -> String {
     paper["id"].as_str().expect("an id").to_owned()
 }
 

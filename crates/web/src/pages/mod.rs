@@ -7,6 +7,7 @@ pub mod facets;
 pub mod find;
 pub mod profile;
 pub mod rate;
+pub mod timing;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

@@ -1,7 +1,7 @@
 //! The profile: the papers and interests it holds, adding papers by id or DOI, a BibTeX
 //! upload, the rules (categories, keyword and author boosts and mutes, size, floor, e-mail
-//! address) through the same settings change the command line makes, the feed URL, and
-//! signing out everywhere.
+//! address) through the same settings change the command line makes, when digests come (its
+//! own module, [`super::timing`]), the feed URL, and signing out everywhere.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -116,6 +116,7 @@ pub async fn show(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Page
         lines(&rules.boost_authors),
         lines(&rules.mute_authors),
     );
+    body += &super::timing::section(settings, &session.csrf);
     if !settings.follows.is_empty() {
         body += "<h2>Followed libraries</h2><p class=\"meta\">Kept in step as they change; \
                  <code>paperscout user unfollow</code> stops one.</p><table>";
