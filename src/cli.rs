@@ -154,6 +154,25 @@ pub enum Command {
     /// last --days days up to --date), minus papers sent or rated before.
     Digest(DigestArgs),
 
+    /// The sources fetched by name ([sources] in the config file): arXiv categories, bioRxiv and
+    /// medRxiv subject collections, each with its last fetch, papers fetched, next fetch and
+    /// last error.
+    ///
+    /// arXiv is fetched shortly after each announcement (20:00 US Eastern, Sunday to Thursday)
+    /// and caught up through OAI-PMH after downtime; bioRxiv and medRxiv every few hours.
+    /// `add` and `remove` change the config file, and the running daemon reloads it.
+    #[command(
+        after_help = "Examples:\n  paperscout sources\n  paperscout sources add cs.CL\n  paperscout sources add neuroscience --biorxiv\n  paperscout sources add all --medrxiv\n  paperscout sources remove cs.CL"
+    )]
+    Sources {
+        /// Change the list instead of showing it.
+        #[command(subcommand)]
+        command: Option<SourcesCommand>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+
     /// Digest e-mail waiting in the outbox: list it, or deliver it now.
     ///
     /// A digest e-mail is queued in the same transaction that records its papers as sent, then
@@ -453,6 +472,29 @@ pub enum IndexCommand {
     },
     /// Build the index from the store's embeddings anew and save it.
     Rebuild,
+}
+
+/// `paperscout sources add|remove`.
+#[derive(Debug, Subcommand)]
+pub enum SourcesCommand {
+    /// Fetch an arXiv category (cs.CL) or archive (cs); with --biorxiv or --medrxiv, a subject
+    /// collection (neuroscience) or all
+    Add(SourceEntry),
+    /// Stop fetching one
+    Remove(SourceEntry),
+}
+
+/// A source's entry.
+#[derive(Debug, Clone, Args)]
+pub struct SourceEntry {
+    /// The category, archive or collection
+    pub entry: String,
+    /// A bioRxiv subject collection
+    #[arg(long)]
+    pub biorxiv: bool,
+    /// A medRxiv subject collection
+    #[arg(long, conflicts_with = "biorxiv")]
+    pub medrxiv: bool,
 }
 
 /// `paperscout mail ...`

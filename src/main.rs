@@ -83,6 +83,13 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 commands::digest::run(args, &settings, quiet)
             }
         }
+        Command::Sources { command, json } => commands::sources::run(
+            command.as_ref(),
+            *json,
+            &resolve(None)?,
+            cli.config.as_deref(),
+            quiet,
+        ),
         Command::Mail { command } => commands::mail::run(command, &resolve(None)?, quiet),
         Command::Index { command } => commands::index::run(command, &resolve(None)?, quiet),
         Command::Eval(args) => commands::eval::run(args, &resolve(Some(&args.model))?, quiet),

@@ -371,3 +371,60 @@ fn embed_all_re_embeds_beside_the_current_model_and_switches_when_done() {
     let stats: Value = serde_json::from_slice(&run(&["stats", "--json"]).stdout).unwrap();
     assert_eq!(stats["models"].as_array().unwrap().len(), 2);
 }
+
+/// Issue 22: sources by name are added to and removed from the config file (kept as it was
+/// around them), listed with what their fetches did, and a wrong entry says what to give.
+#[test]
+fn sources_are_added_listed_and_removed_by_name() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let config = home.join("config/paperscout/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "# mine\n[schedule]\npoll_seconds = 30\n").unwrap();
+    let run = |args: &[&str]| paperscout(home).args(args).output().unwrap();
+    let empty = run(&["sources"]);
+    assert!(empty.status.success(), "{}", stderr(&empty));
+    assert!(String::from_utf8_lossy(&empty.stdout).contains("no sources"));
+    for args in [
+        &["sources", "add", "cs.CL"][..],
+        &["sources", "add", "stat.ML"],
+        &["sources", "add", "neuroscience", "--biorxiv"],
+        &["sources", "add", "all", "--medrxiv"],
+        &["sources", "remove", "stat.ML"],
+    ] {
+        let output = run(args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    }
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        text.starts_with("# mine") && text.contains("poll_seconds = 30"),
+        "{text}"
+    );
+    let listed = run(&["sources"]);
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(listed.contains("arxiv    cs.CL"), "{listed}");
+    assert!(listed.contains("last fetch never"), "{listed}");
+    let rows: Value = serde_json::from_slice(&run(&["sources", "--json"]).stdout).unwrap();
+    let names: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["arxiv", "biorxiv", "medrxiv"]);
+    assert_eq!(rows[0]["what"], serde_json::json!(["cs.CL"]));
+    let wrong = run(&["sources", "add", "cs CL; rm"]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        stderr(&wrong).contains("such as cs.CL"),
+        "{}",
+        stderr(&wrong)
+    );
+    let absent = run(&["sources", "remove", "math.AG"]);
+    assert_eq!(absent.status.code(), Some(2));
+    assert!(
+        stderr(&absent).contains("paperscout sources"),
+        "{}",
+        stderr(&absent)
+    );
+}

@@ -39,6 +39,7 @@ pub fn run(args: &IngestArgs, settings: &Settings, quiet: bool) -> Result<()> {
     let options = Options {
         strict: args.strict,
         batch_size: args.papers_per_batch as usize,
+        ..Options::default()
     };
 
     // Scoop alerts, as the daemon sends them for its own ingests.
@@ -64,7 +65,7 @@ pub fn run(args: &IngestArgs, settings: &Settings, quiet: bool) -> Result<()> {
             records,
             source,
             model.as_ref().map(|model| model as &dyn TextEmbedder),
-            options,
+            options.clone(),
             paperscout_store::now(),
             &mut |progress| match progress {
                 Progress::Bad(bad) if log.allows() => {

@@ -11,6 +11,7 @@ pub mod query;
 pub mod remote;
 pub mod rerank;
 pub mod serve;
+pub mod sources;
 pub mod stats;
 pub mod user;
 

@@ -179,6 +179,7 @@ pub fn ingest(args: &IngestArgs, settings: &Settings, quiet: bool) -> Result<()>
                 path: Some(path),
                 papers: Vec::new(),
                 batch: Some(args.papers_per_batch as usize),
+                ..Default::default()
             },
         )?;
         for bad in &answer.bad_records {

@@ -51,10 +51,34 @@ fn start_in_background(settings: &Settings, quiet: bool) -> Result<()> {
 /// `paperscout status`.
 pub fn status(settings: &Settings, json: bool) -> Result<()> {
     let health = paperscout_daemon::detach::health(settings)?;
+    // The sources' fetches, as the daemon last saved them.
+    let states = paperscout_app::sources::saved_states(&settings.data_dir);
+    let sources =
+        paperscout_app::sources::rows(&settings.schedule.sources, &states, chrono::Utc::now());
     let text = if json {
-        serde_json::to_string_pretty(&health)? + "\n"
+        let mut value = serde_json::to_value(&health)?;
+        value["sources"] = serde_json::to_value(&sources)?;
+        serde_json::to_string_pretty(&value)? + "\n"
     } else {
-        paperscout_proto::tables::health_line(&health, &settings.socket)
+        let mut text = paperscout_proto::tables::health_line(&health, &settings.socket);
+        let failing: Vec<String> = sources
+            .iter()
+            .filter_map(|row| {
+                let why = row.state.last_error.as_ref()?;
+                Some(format!("{} ({why})", row.source))
+            })
+            .collect();
+        if !sources.is_empty() {
+            text += &if failing.is_empty() {
+                format!("sources: {} fetched as planned\n", sources.len())
+            } else {
+                format!(
+                    "sources failing: {}; `paperscout sources` shows when each is tried again\n",
+                    failing.join("; ")
+                )
+            };
+        }
+        text
     };
     std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())?;
     Ok(())

@@ -45,6 +45,7 @@ pub mod render;
 pub mod rerank;
 pub mod sent_file;
 pub mod settings;
+pub mod sources;
 pub mod store_model;
 pub mod users;
 pub mod webhook;

@@ -63,6 +63,11 @@ use crate::render::Format;
 /// session_days = 30                       # how long a sign-in lasts
 /// requests_per_second = 50                # per client address, after a burst of 4x
 ///
+/// [sources]                               # fetched by name (see paperscout_app::sources)
+/// arxiv = ["cs.CL", "cs.LG", "stat.ML"]   # categories or whole archives
+/// biorxiv = ["neuroscience"]              # subject collections, or "all"
+/// medrxiv = "all"
+///
 /// [mail]                                  # see paperscout_app::mail::MailConfig
 /// smtp_host = "smtp.example.org"
 /// from = "paperscout <paperscout@example.org>"
@@ -87,6 +92,9 @@ pub struct FileConfig {
     /// The web page.
     #[serde(default)]
     pub web: WebConfig,
+    /// Sources fetched by name.
+    #[serde(default)]
+    pub sources: crate::sources::SourcesConfig,
 }
 
 /// The `[web]` table.
@@ -168,6 +176,10 @@ pub struct ScheduleConfig {
     /// Per-user settings.
     #[serde(default)]
     pub users: std::collections::BTreeMap<String, UserSchedule>,
+    /// The `[sources]` table, which the scheduler fetches: read from the file's own table
+    /// (see [`FileConfig::sources`]), kept here so a reload replaces both at once.
+    #[serde(skip)]
+    pub sources: crate::sources::SourcesConfig,
 }
 
 /// A `[schedule.users.NAME]` table.
@@ -345,6 +357,16 @@ pub mod defaults {
     pub const POLL_SECONDS: u64 = 30;
     /// Seconds before a failed webhook post is tried again (doubling, up to an hour).
     pub const RETRY_SECONDS: u64 = 60;
+    /// Seconds before a failed fetch of a source is tried again (doubling, up to 6 hours).
+    pub const SOURCE_RETRY_SECONDS: u64 = 300;
+    /// Hours between fetches of bioRxiv and medRxiv.
+    pub const PREPRINT_EVERY_HOURS: u64 = 6;
+    /// arXiv's listings, by category: the categories joined with `+` follow.
+    pub const ARXIV_RSS: &str = "https://rss.arxiv.org/rss/";
+    /// arXiv's OAI-PMH endpoint.
+    pub const ARXIV_OAI: &str = "https://oaipmh.arxiv.org/oai";
+    /// bioRxiv's and medRxiv's API.
+    pub const BIORXIV_API: &str = "https://api.biorxiv.org";
     /// Papers per ingest transaction.
     pub const INGEST_BATCH: usize = 512;
     /// Where the web page listens when it is asked for without an address.
@@ -485,12 +507,20 @@ fn load_file(explicit: Option<&Path>) -> Result<FileConfig> {
             "could not read the config file: {err}; fix --config or PAPERSCOUT_CONFIG"
         ))
     })?;
-    toml::from_str(&text).map_err(|err| {
+    let mut file: FileConfig = toml::from_str(&text).map_err(|err| {
         AppError::Config(format!(
             "{} is not a valid paperscout config file: {err}",
             path.display()
         ))
-    })
+    })?;
+    file.schedule.sources = file.sources.clone();
+    Ok(file)
+}
+
+/// The config file a command reads: `--config` (or `PAPERSCOUT_CONFIG`), else the default
+/// place, whether or not it exists yet.
+pub fn config_path(explicit: Option<&Path>) -> Option<PathBuf> {
+    explicit.map(Path::to_path_buf).or_else(default_config_path)
 }
 
 fn xdg_dir(variable: &str, fallback_under_home: &str) -> Option<PathBuf> {

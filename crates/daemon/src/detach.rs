@@ -98,17 +98,25 @@ pub fn health(settings: &Settings) -> Result<HealthAnswer> {
         .map_err(|err| DaemonError::Socket(err.to_string()))
 }
 
-/// Stops the running daemon: SIGTERM to its pid, then a wait of up to two minutes for its
-/// socket to go. Returns the pid.
-pub fn stop(settings: &Settings) -> Result<u32> {
+/// Sends the running daemon a signal; returns its pid.
+fn signal(settings: &Settings, signal: nix::sys::signal::Signal) -> Result<u32> {
     let pid = health(settings)?.pid;
     let raw = i32::try_from(pid)
         .map_err(|_| DaemonError::Bug(format!("the daemon's pid {pid} is out of range")))?;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(raw),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .map_err(|errno| DaemonError::io(format!("could not signal pid {pid}"), errno.into()))?;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), signal)
+        .map_err(|errno| DaemonError::io(format!("could not signal pid {pid}"), errno.into()))?;
+    Ok(pid)
+}
+
+/// Has the running daemon read its config file again (SIGHUP). Returns its pid.
+pub fn reload(settings: &Settings) -> Result<u32> {
+    signal(settings, nix::sys::signal::Signal::SIGHUP)
+}
+
+/// Stops the running daemon: SIGTERM to its pid, then a wait of up to two minutes for its
+/// socket to go. Returns the pid.
+pub fn stop(settings: &Settings) -> Result<u32> {
+    let pid = signal(settings, nix::sys::signal::Signal::SIGTERM)?;
     let deadline = Instant::now() + STOP_LIMIT;
     while settings.socket.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));

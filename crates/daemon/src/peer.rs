@@ -135,6 +135,7 @@ mod tests {
             path: Some(path.to_owned()),
             papers: Vec::new(),
             batch: None,
+            ..Default::default()
         })
     }
 

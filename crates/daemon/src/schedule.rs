@@ -3,7 +3,10 @@
 //! at their cadence (see [`paperscout_app::cadence`]), and delivers the outbox: e-mail and
 //! webhook posts.
 //!
-//! When each feed was fetched is kept in `<data-dir>/schedule.json`; when each user's digest
+//! Sources named in `[sources]` are fetched as [`paperscout_app::sources`] says (after each
+//! arXiv announcement, bioRxiv and medRxiv every few hours), in `schedule/sources.rs`.
+//!
+//! When each feed and source was fetched is kept in `<data-dir>/schedule.json`; when each user's digest
 //! went is the store's. A digest whose time passed while the daemon was down runs once at
 //! start-up (covering everything since the user's last digest), never once per missed day.
 //! The clock is the scheduler's [`Clock`], which tests replace.
@@ -23,6 +26,7 @@ use paperscout_app::choose::Window;
 use paperscout_app::mail::Posts;
 use paperscout_app::outbox::Sent;
 use paperscout_app::settings::ScheduleConfig;
+use paperscout_app::sources::Source;
 use paperscout_proto::IngestRequest;
 
 use crate::error::{DaemonError, Result};
@@ -34,6 +38,9 @@ struct State {
     /// When each feed was last fetched (Unix seconds).
     #[serde(default)]
     feeds: BTreeMap<String, i64>,
+    /// What fetching each source named in `[sources]` did.
+    #[serde(default)]
+    sources: BTreeMap<String, paperscout_app::sources::SourceState>,
 }
 
 /// What time it is: the system clock, or a test's.
@@ -148,8 +155,10 @@ impl Scheduler {
         if let Some(dir) = &config.watch {
             self.watch_folder(dir);
         }
+        let now = (self.clock)();
         self.fetch_feeds(&config, &mut state);
-        self.send_digests(&config, (self.clock)());
+        self.fetch_sources(&config, &mut state, now);
+        self.send_digests(&config, now);
         self.deliver_mail();
         self.post_webhooks(&config);
         if let Err(err) = self.save_state(&state) {
@@ -255,6 +264,7 @@ impl Scheduler {
                 path: Some(path.display().to_string()),
                 papers: Vec::new(),
                 batch: None,
+                ..Default::default()
             };
             let outcome = match self.service.ingest(&request) {
                 Ok(answer) if answer.report.read == 0 && answer.report.bad > 0 => {
@@ -289,6 +299,7 @@ impl Scheduler {
                 path: Some(feed.clone()),
                 papers: Vec::new(),
                 batch: None,
+                ..Default::default()
             };
             match self.service.ingest(&request) {
                 Ok(report) => tracing::info!(%feed, report = ?report.report, "feed ingested"),
@@ -395,6 +406,18 @@ pub fn validate(config: &ScheduleConfig) -> Result<()> {
     for zone in zones {
         cadence::Zone::parse(zone).map_err(bad)?;
     }
+    let sources = &config.sources;
+    for (source, entries) in [
+        (Source::Arxiv, &sources.arxiv),
+        (Source::Biorxiv, &sources.biorxiv),
+        (Source::Medrxiv, &sources.medrxiv),
+    ] {
+        for entry in entries {
+            paperscout_app::sources::check_entry(source, entry).map_err(|err| {
+                DaemonError::Schedule(format!("{err}; fix [sources] {}", source.name()))
+            })?;
+        }
+    }
     if let Some(dir) = &config.watch
         && !dir.is_dir()
     {
@@ -405,6 +428,8 @@ pub fn validate(config: &ScheduleConfig) -> Result<()> {
     }
     Ok(())
 }
+
+mod sources;
 
 #[cfg(test)]
 mod tests;

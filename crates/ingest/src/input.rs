@@ -184,10 +184,31 @@ impl Read for Counting {
     }
 }
 
-/// How often a server that says "busy, retry after N s" (HTTP 503, as OAI-PMH servers do) is
-/// retried, and the longest wait accepted.
+/// How often a server that says "busy, retry after N s" (HTTP 503, as OAI-PMH servers do, or
+/// 429) is retried, and the longest wait accepted.
 const RETRIES: u32 = 3;
 const LONGEST_WAIT: Duration = Duration::from_secs(120);
+
+/// The body of a URL as text, at most `limit` bytes (more is an error): for the JSON APIs
+/// read whole (bioRxiv's), fetched as politely as a feed.
+pub fn fetch_text(url: &str, limit: u64) -> Result<String> {
+    let (reader, _) = fetch(url)?;
+    let mut text = String::new();
+    let read = reader
+        .take(limit + 1)
+        .read_to_string(&mut text)
+        .map_err(|err| IngestError::Fetch {
+            url: url.to_owned(),
+            message: format!("reading the answer: {err}"),
+        })?;
+    if read as u64 > limit {
+        return Err(IngestError::Fetch {
+            url: url.to_owned(),
+            message: format!("the answer is longer than {} MiB", limit >> 20),
+        });
+    }
+    Ok(text)
+}
 
 fn fetch(url: &str) -> Result<(Box<dyn Read + Send>, Option<u64>)> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -201,7 +222,10 @@ fn fetch(url: &str) -> Result<(Box<dyn Read + Send>, Option<u64>)> {
         message,
     };
     for attempt in 0..=RETRIES {
+        // One request at a time per host, at least 3 s apart (see `polite`).
+        let turn = crate::polite::turn(url);
         let response = agent.get(url).call().map_err(|err| fail(err.to_string()))?;
+        drop(turn);
         let status = response.status();
         if status.is_success() {
             let len = response
@@ -216,7 +240,11 @@ fn fetch(url: &str) -> Result<(Box<dyn Read + Send>, Option<u64>)> {
             .and_then(|value| value.to_str().ok()?.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
         match wait {
-            Some(wait) if status.as_u16() == 503 && attempt < RETRIES && wait <= LONGEST_WAIT => {
+            Some(wait)
+                if matches!(status.as_u16(), 429 | 503)
+                    && attempt < RETRIES
+                    && wait <= LONGEST_WAIT =>
+            {
                 tracing::info!(
                     url,
                     seconds = wait.as_secs(),

@@ -37,12 +37,16 @@ pub struct EmbedFailure {
 }
 
 /// How to ingest.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Stop at the first bad record, writing nothing of its batch.
     pub strict: bool,
     /// Papers per transaction (and per call to the embedder).
     pub batch_size: usize,
+    /// Keep only papers in one of these categories (`cs.CL`) or archives (`cs`); none: every
+    /// paper. A source that lists a whole archive (an OAI-PMH set) is narrowed to what was
+    /// asked for.
+    pub categories: Vec<String>,
 }
 
 impl Default for Options {
@@ -50,8 +54,23 @@ impl Default for Options {
         Self {
             strict: false,
             batch_size: 512,
+            categories: Vec::new(),
         }
     }
+}
+
+/// Whether a paper is in one of the wanted categories or archives (none wanted: every paper).
+pub fn in_categories(paper: &Paper, wanted: &[String]) -> bool {
+    wanted.is_empty()
+        || paper.categories.iter().any(|category| {
+            wanted.iter().any(|want| {
+                category.eq_ignore_ascii_case(want)
+                    || category
+                        .get(..want.len())
+                        .is_some_and(|head| head.eq_ignore_ascii_case(want))
+                        && category.as_bytes().get(want.len()) == Some(&b'.')
+            })
+        })
 }
 
 /// What an ingest did.
@@ -66,6 +85,9 @@ pub struct Report {
     /// Papers stored with fields cut to [`crate::limits`]' sizes.
     #[serde(default)]
     pub shortened: usize,
+    /// Papers left out as outside the categories asked for.
+    #[serde(default)]
+    pub left_out: usize,
     /// What the store did with the papers.
     pub written: WriteSummary,
     /// Seconds spent in the embedder.
@@ -81,6 +103,7 @@ impl Report {
         self.bad += other.bad;
         self.deleted += other.deleted;
         self.shortened += other.shortened;
+        self.left_out += other.left_out;
         self.written.absorb(other.written);
         self.embed_seconds += other.embed_seconds;
         self.store_seconds += other.store_seconds;
@@ -142,6 +165,10 @@ pub fn ingest(
             }
         };
         report.read += 1;
+        if !in_categories(&paper, &options.categories) {
+            report.left_out += 1;
+            continue;
+        }
         batch.push(paper);
         if batch.len() >= options.batch_size {
             let vectors = commit(store, &batch, source, embedder, now, &mut report)?;

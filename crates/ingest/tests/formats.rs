@@ -345,6 +345,7 @@ fn every_format_carries_the_shared_papers_into_the_store() {
             Options {
                 strict: true,
                 batch_size: 64,
+                ..Options::default()
             },
             1,
             &mut |_| (),
@@ -579,6 +580,7 @@ fn strict_mode_stops_at_the_first_bad_record_and_writes_nothing_of_its_batch() {
         Options {
             strict: true,
             batch_size: 2,
+            ..Options::default()
         },
         1,
         &mut |_| (),

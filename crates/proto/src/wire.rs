@@ -244,7 +244,7 @@ impl UserRequest {
 }
 
 /// `ingest`: a file the daemon can read, or papers inline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngestRequest {
     /// A file or URL in any format `paperscout ingest` reads.
@@ -256,4 +256,7 @@ pub struct IngestRequest {
     /// Papers per transaction [default: 512].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<usize>,
+    /// Keep only papers in these categories (`cs.CL`) or archives (`cs`); none: every one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
 }

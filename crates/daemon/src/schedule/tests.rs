@@ -19,21 +19,21 @@ use super::*;
 use crate::service::tests::{id, sample, settings};
 use crate::service::{Service, ServiceOptions};
 
-fn utc(text: &str) -> DateTime<Utc> {
+pub(super) fn utc(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .expect("a time")
         .with_timezone(&Utc)
 }
 
 /// The test's clock: the scheduler reads it, the test sets it.
-type TestClock = Arc<Mutex<DateTime<Utc>>>;
+pub(super) type TestClock = Arc<Mutex<DateTime<Utc>>>;
 
 /// What a receiver was posted: each request's answer and body.
 type Posted = Arc<Mutex<Vec<(u16, String)>>>;
 
 /// A service over `per_day` sample papers announced on each of `days` days from `first`, and
 /// a scheduler on a clock the test sets.
-fn scheduled(
+pub(super) fn scheduled(
     home: &Path,
     first: NaiveDate,
     days: u64,
@@ -54,6 +54,7 @@ fn scheduled(
             path: None,
             papers: papers.clone(),
             batch: Some(64),
+            ..Default::default()
         })
         .expect("ingested");
     let now = Arc::new(Mutex::new(utc("2000-01-01T00:00:00Z")));
@@ -229,52 +230,80 @@ fn cadences_and_time_zones_over_two_weeks_of_a_fake_clock() {
     }
 }
 
-/// A receiver on 127.0.0.1 that answers HTTP 500 to its first `failures` requests, then 200,
-/// keeping every body.
-fn flaky_receiver(failures: usize) -> (String, Posted) {
+/// An answer of a test server: status, extra headers, body.
+pub(super) type Answer = (u16, Vec<(&'static str, String)>, String);
+
+/// What a test server was asked: when, the request line's target, the body and the
+/// User-Agent.
+pub(super) type Asked = Arc<Mutex<Vec<(std::time::Instant, String, String, String)>>>;
+
+/// An HTTP server on 127.0.0.1 answering each request with `answer(target, body)`, keeping
+/// what it was asked. Returns its base URL (`http://127.0.0.1:PORT`).
+pub(super) fn serve(answer: impl Fn(&str, &str) -> Answer + Send + 'static) -> (String, Asked) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
-    let url = format!(
-        "http://{}/hooks/T000/B000/secret",
-        listener.local_addr().expect("addr")
-    );
-    let log = Arc::new(Mutex::new(Vec::new()));
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let log: Asked = Arc::default();
     let kept = Arc::clone(&log);
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { return };
+            let at = std::time::Instant::now();
             let mut reader = BufReader::new(stream);
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            let target = request_line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or_default()
+                .to_owned();
             let mut length = 0;
+            let mut agent = String::new();
             loop {
                 let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
                     break;
                 }
                 let lower = line.to_ascii_lowercase();
                 if let Some(value) = lower.strip_prefix("content-length:") {
                     length = value.trim().parse().unwrap_or(0);
                 }
-                if line == "\r\n" {
-                    break;
+                if lower.starts_with("user-agent:") {
+                    agent = line["user-agent:".len()..].trim().to_owned();
                 }
             }
             let mut body = vec![0; length];
             let _ = reader.read_exact(&mut body);
-            let mut log = kept.lock().expect("the log");
-            let status = if log.len() < failures { 500 } else { 200 };
-            log.push((status, String::from_utf8_lossy(&body).into_owned()));
-            drop(log);
-            let reason = if status == 200 {
-                "OK"
-            } else {
-                "Internal Server Error"
-            };
-            let _ = write!(
-                reader.get_mut(),
-                "HTTP/1.1 {status} {reason}\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+            let body = String::from_utf8_lossy(&body).into_owned();
+            let (status, headers, text) = answer(&target, &body);
+            kept.lock()
+                .expect("the log")
+                .push((at, target, body, agent));
+            let mut head = format!(
+                "HTTP/1.1 {status} {}\r\ncontent-length: {}\r\nconnection: close\r\n",
+                if status < 400 { "OK" } else { "Failed" },
+                text.len()
             );
+            for (name, value) in headers {
+                head += &format!("{name}: {value}\r\n");
+            }
+            let _ = write!(reader.get_mut(), "{head}\r\n{text}");
         }
     });
-    (url, log)
+    (base, log)
+}
+
+/// A receiver that answers HTTP 500 to its first `failures` posts, then 200, keeping every
+/// post's answer and body.
+fn flaky_receiver(failures: usize) -> (String, Posted) {
+    let posted: Posted = Arc::default();
+    let kept = Arc::clone(&posted);
+    let (base, _) = serve(move |_, body| {
+        let mut log = kept.lock().expect("the log");
+        let status = if log.len() < failures { 500 } else { 200 };
+        log.push((status, body.to_owned()));
+        (status, Vec::new(), "ok".to_owned())
+    });
+    (format!("{base}/hooks/T000/B000/secret"), posted)
 }
 
 #[test]

@@ -60,6 +60,7 @@ impl Service {
                     .batch
                     .unwrap_or(defaults::INGEST_BATCH)
                     .clamp(1, 100_000),
+                categories: request.categories.clone(),
                 ..Options::default()
             },
             paperscout_store::now(),

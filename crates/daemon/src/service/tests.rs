@@ -67,6 +67,7 @@ fn service(home: &Path) -> Option<(Service, Vec<Value>)> {
             path: None,
             papers: papers.clone(),
             batch: Some(16),
+            ..Default::default()
         })
         .expect("ingested");
     assert_eq!(ingested.report.written.added, 40);
