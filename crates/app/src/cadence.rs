@@ -211,12 +211,7 @@ fn announced_before(timing: &Timing, day: NaiveDate) -> bool {
 mod tests {
     use super::*;
     use crate::settings::UserSchedule;
-
-    fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .expect("a time")
-            .with_timezone(&Utc)
-    }
+    use crate::testing::utc;
 
     fn day(text: &str) -> NaiveDate {
         NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("a day")

@@ -35,6 +35,8 @@ pub struct Channels<'a> {
     /// One-click links for the webhook posts (the mailer has its own), when the web page is
     /// set up.
     pub links: Option<&'a dyn PickLinks>,
+    /// Team channels the user's digests are posted to besides the user's own webhooks.
+    pub team_webhooks: &'a [paperscout_types::Webhook],
 }
 
 /// What a scheduled delivery did.
@@ -141,7 +143,7 @@ fn messages(
             mailer.compose(digest, address)?,
         ));
     }
-    for hook in &settings.webhooks {
+    for hook in settings.webhooks.iter().chain(channels.team_webhooks) {
         out.push((
             Channel::Webhook,
             hook.url.clone(),
@@ -182,7 +184,7 @@ fn nothing_messages(
         )?;
         out.push((Channel::Email, address.clone(), message));
     }
-    for hook in &settings.webhooks {
+    for hook in settings.webhooks.iter().chain(channels.team_webhooks) {
         out.push((
             Channel::Webhook,
             hook.url.clone(),

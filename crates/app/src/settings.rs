@@ -51,6 +51,11 @@ use crate::render::Format;
 /// poll_seconds = 30
 /// retry_seconds = 60                      # first pause after a failed webhook post
 ///
+/// [[schedule.team_webhooks]]              # a team's channel: each of its users' digests
+/// url = "https://hooks.slack.com/services/T0/B0/XXXX"
+/// format = "slack"                        # slack, mattermost, discord, matrix or json
+/// users = ["ada", "alan"]
+///
 /// [schedule.users.ada]                    # (or `paperscout user set ada --digest-at 08:30`)
 /// digest_at = "08:30"                     # this user's own time
 /// cadence = "weekly:mon"
@@ -176,10 +181,41 @@ pub struct ScheduleConfig {
     /// Per-user settings.
     #[serde(default)]
     pub users: std::collections::BTreeMap<String, UserSchedule>,
+    /// A team's channels: each posted every digest of its users, besides their own webhooks.
+    #[serde(default)]
+    pub team_webhooks: Vec<TeamWebhook>,
     /// The `[sources]` table, which the scheduler fetches: read from the file's own table
     /// (see [`FileConfig::sources`]), kept here so a reload replaces both at once.
     #[serde(skip)]
     pub sources: crate::sources::SourcesConfig,
+}
+
+/// A `[[schedule.team_webhooks]]` table: a team's chat channel, posted each of its users'
+/// digests.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamWebhook {
+    /// Where the digests are posted.
+    pub url: String,
+    /// slack, mattermost, discord, matrix or json [default: json].
+    #[serde(default)]
+    pub format: paperscout_types::WebhookFormat,
+    /// Whose digests.
+    pub users: Vec<String>,
+}
+
+impl ScheduleConfig {
+    /// The team webhooks a user's digests are posted to.
+    pub fn team_webhooks_of(&self, user: &str) -> Vec<paperscout_types::Webhook> {
+        self.team_webhooks
+            .iter()
+            .filter(|team| team.users.iter().any(|u| u == user))
+            .map(|team| paperscout_types::Webhook {
+                url: team.url.clone(),
+                format: team.format,
+            })
+            .collect()
+    }
 }
 
 /// A `[schedule.users.NAME]` table.

@@ -559,12 +559,7 @@ pub fn edit_config(path: &Path, source: Source, entry: &str, add: bool) -> crate
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .expect("a time")
-            .with_timezone(&Utc)
-    }
+    use crate::testing::utc;
 
     fn config() -> SourcesConfig {
         toml::from_str(

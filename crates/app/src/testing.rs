@@ -1,10 +1,17 @@
-//! What the unit tests of this crate share: a store of a few papers, and an embedder that
-//! needs no model.
+//! What the unit tests of this crate share: a store of a few papers, an embedder that
+//! needs no model, and instants written as people read them.
 
 use paperscout_store::{MemoryStore, ModelKey, PaperWrite, ProfileItem, ProfileSubject, Store};
 use paperscout_types::Paper;
 
 use crate::choose::TextEmbedder;
+
+/// An instant from its RFC 3339 text (`2026-03-05T02:00:00Z`).
+pub fn utc(text: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .expect("a time")
+        .with_timezone(&chrono::Utc)
+}
 
 /// Dimensions of [`Words`]' vectors.
 pub const DIM: usize = 32;

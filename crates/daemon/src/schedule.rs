@@ -352,10 +352,14 @@ impl Scheduler {
                 ..DigestParams::default()
             };
             let format = config.digest_format.unwrap_or_default();
-            match self
-                .service
-                .deliver_digest(&user, window, &params, format, &outbox)
-            {
+            match self.service.deliver_digest(
+                &user,
+                window,
+                &params,
+                format,
+                &outbox,
+                &config.team_webhooks_of(&user),
+            ) {
                 // Names are written escaped (`?`): one from before names were checked may hold
                 // a newline, which must not forge a log line.
                 Ok(Sent::Digest(file)) => {
@@ -405,6 +409,11 @@ pub fn validate(config: &ScheduleConfig) -> Result<()> {
         .chain(config.users.values().filter_map(|u| u.timezone.as_ref()));
     for zone in zones {
         cadence::Zone::parse(zone).map_err(bad)?;
+    }
+    for team in &config.team_webhooks {
+        paperscout_app::webhook::check_url(&team.url).map_err(|err| {
+            DaemonError::Schedule(format!("{err}; fix [[schedule.team_webhooks]]"))
+        })?;
     }
     let sources = &config.sources;
     for (source, entries) in [

@@ -310,18 +310,26 @@ fn flaky_receiver(failures: usize) -> (String, Posted) {
 fn a_webhook_that_fails_twice_gets_the_digest_once_with_every_pick() {
     let home = tempfile::tempdir().expect("a temp dir");
     let first = NaiveDate::from_ymd_opt(2026, 3, 2).expect("a day");
+    let (url, log) = flaky_receiver(2);
+    // A team's channel takes ada's digests too, and no one else's.
+    let (team_url, team_log) = flaky_receiver(0);
     let config = ScheduleConfig {
         digest_at: Some("07:00".into()),
         timezone: Some("UTC".into()),
         digest_size: Some(5),
         retry_seconds: Some(1),
+        team_webhooks: vec![paperscout_app::settings::TeamWebhook {
+            url: team_url,
+            format: WebhookFormat::Json,
+            users: vec!["ada".into()],
+        }],
         ..ScheduleConfig::default()
     };
     let Some((service, scheduler, now, papers)) = scheduled(home.path(), first, 1, 30, config)
     else {
         return;
     };
-    let (url, log) = flaky_receiver(2);
+    add_user(&service, "alan", &[&papers[2]], SettingsChange::default());
     add_user(
         &service,
         "ada",
@@ -396,6 +404,14 @@ fn a_webhook_that_fails_twice_gets_the_digest_once_with_every_pick() {
             .delivered
             == 0
     );
+    let team = team_log.lock().expect("the log").clone();
+    assert_eq!(
+        team.len(),
+        1,
+        "the team's channel got ada's digest, not alan's"
+    );
+    let posted: Digest = serde_json::from_str(&team[0].1).expect("the digest's JSON");
+    assert_eq!((posted.user.as_str(), posted.papers.len()), ("ada", 5));
 }
 
 #[test]

@@ -213,7 +213,7 @@ impl Service {
     /// Chooses `user`'s digest of the window, writes it into `outbox/<user>/` and records its
     /// papers as sent (see [`outbox::deliver`]), queuing in the same transaction its e-mail
     /// (for a user with an address, when e-mail is set up) and a post for each of the user's
-    /// webhooks ([`Service::deliver_outbox`] sends them).
+    /// webhooks and each of `team_webhooks` ([`Service::deliver_outbox`] sends them).
     pub fn deliver_digest(
         &self,
         user: &str,
@@ -221,12 +221,14 @@ impl Service {
         params: &DigestParams,
         format: Format,
         outbox: &Path,
+        team_webhooks: &[paperscout_types::Webhook],
     ) -> Result<outbox::Sent> {
         let mailer = self.mailer()?;
         let links = read(&self.links).clone();
         let channels = outbox::Channels {
             mailer: mailer.as_ref(),
             links: links.as_deref(),
+            team_webhooks,
         };
         // The writer is held throughout: nothing else can send this user papers meanwhile.
         let mut writer = lock(&self.writer);
