@@ -108,6 +108,7 @@ fn main() {
     }
     let build_s = started.elapsed().as_secs_f64();
     let memory_mib = rss_mib() - before;
+    let parts = index.memory();
 
     let no_filter = Filter::default();
     let (truth, exact_seconds) = timed_single_thread(|| {
@@ -162,6 +163,11 @@ fn main() {
         "paperscout: inserts and calibration (with its flat search copies) {insert_s:.1} s, \
          flat search copy after {:.1} s; exact search {exact_qps:.0} queries/s\n",
         build_s - insert_s
+    );
+    println!(
+        "paperscout's resident memory {:.0} B a paper; {}",
+        memory_mib * 1_048_576.0 / parts.points.max(1) as f64,
+        parts.text()
     );
     if let Some((c, held_out, qps)) = calibrated {
         println!(

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use paperscout_index::{Calibration, Filter, IndexParams};
+use paperscout_index::{Calibration, Filter, IndexParams, MemoryUse};
 use paperscout_store::{ModelKey, Store};
 use serde::Serialize;
 
@@ -35,6 +35,8 @@ pub struct IndexCheck {
     pub rebuilt_because: Option<String>,
     /// Seconds opening (or rebuilding) took.
     pub open_seconds: f64,
+    /// What the loaded index holds in memory, part by part.
+    pub memory: MemoryUse,
 }
 
 impl IndexCheck {
@@ -53,7 +55,7 @@ impl IndexCheck {
         out + &format!(
             "queries/s: hnsw {:.0}, exact {:.0}\n",
             self.hnsw_queries_per_second, self.exact_queries_per_second
-        )
+        ) + &self.memory.text()
     }
 }
 
@@ -149,5 +151,6 @@ pub fn check(
         exact_queries_per_second: sample.len() as f64 / exact_seconds.max(1e-9),
         rebuilt_because: opened.rebuilt_because,
         open_seconds: opened.seconds,
+        memory: index.memory(),
     })
 }

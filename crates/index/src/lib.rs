@@ -32,7 +32,7 @@ mod vector_index;
 pub use error::{IndexError, Result};
 pub use hnsw::{
     CALIBRATION_MIN_PAPERS, Calibration, EF_LADDER, Expected, FileEntry, Filter, FrozenGraph,
-    HnswIndex, IndexParams, Manifest, PaperIndex, RecallTally, UnitDotF16, Upsert, dot,
+    HnswIndex, IndexParams, Manifest, MemoryUse, PaperIndex, RecallTally, UnitDotF16, Upsert, dot,
 };
 pub use import::f16_rows;
 pub use vector_index::{Bounds, Hit, IndexCounts, Payload, SearchFilter, VectorIndex};

@@ -588,3 +588,31 @@ fn holds_says_whether_an_upsert_would_change_nothing() {
         "a wrong length is no match"
     );
 }
+
+/// Issue 21: the memory a loaded index holds is told part by part, each part in proportion to
+/// what it holds.
+#[test]
+fn the_memory_of_an_index_is_told_part_by_part() {
+    let (mut index, vectors) = small_index();
+    index.optimise();
+    let memory = index.memory();
+    // The replaced paper's old point is still held, as a tombstone.
+    let (n, dim) = (vectors.len() + 1, index.dim());
+    assert_eq!(memory.points, n);
+    assert!(memory.vectors_f32 >= n * dim * 4);
+    assert!(memory.vectors_f16 >= n * dim * 2);
+    assert_eq!(memory.hnsw_vectors, n * dim * 2);
+    assert!(memory.flat_graph >= n * 4, "{memory:?}");
+    assert!(memory.hnsw_graph > memory.flat_graph, "{memory:?}");
+    assert!(memory.ids >= vectors.iter().map(|(id, _)| 2 * id.len()).sum::<usize>());
+    let parts: f64 = memory
+        .per_point()
+        .iter()
+        .rev()
+        .skip(1)
+        .map(|(_, b)| b)
+        .sum();
+    let total = memory.per_point().last().expect("a total").1;
+    assert!((parts - total).abs() < 1e-6);
+    assert!(memory.text().contains("hnsw_rs graph (estimate)"));
+}

@@ -106,6 +106,21 @@ impl FrozenGraph {
         self.points
     }
 
+    /// Bytes it holds: the layer-0 lists and offsets, and the upper layers' maps (each entry
+    /// counted as its key, its list's header and its neighbours).
+    pub fn bytes(&self) -> usize {
+        use std::mem::size_of;
+        let upper: usize = self
+            .upper
+            .iter()
+            .flat_map(|layer| layer.values())
+            .map(|list| {
+                size_of::<u32>() + size_of::<Vec<u32>>() + list.capacity() * size_of::<u32>()
+            })
+            .sum();
+        (self.offsets.capacity() + self.layer0.capacity()) * size_of::<u32>() + upper
+    }
+
     fn neighbours(&self, point: u32) -> &[u32] {
         let p = point as usize;
         &self.layer0[self.offsets[p] as usize..self.offsets[p + 1] as usize]

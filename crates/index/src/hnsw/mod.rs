@@ -10,6 +10,7 @@ pub(crate) mod distance;
 pub(crate) mod frozen;
 mod live;
 pub(crate) mod locality;
+pub(crate) mod memory;
 pub(crate) mod paper_index;
 pub(crate) mod persist;
 pub(crate) mod scored;
@@ -22,5 +23,6 @@ pub use live::{
     CALIBRATION_K, CALIBRATION_QUERIES, HnswIndex, RECALIBRATION_MIN_QUERIES, TARGET_RECALL,
     TOMBSTONE_LIMIT, save_unless_empty,
 };
+pub use memory::MemoryUse;
 pub use paper_index::{Filter, IndexParams, PaperIndex, Upsert};
 pub use persist::{Expected, FileEntry, Manifest};

@@ -172,6 +172,33 @@ impl PaperIndex {
         self.frozen = self.frozen_copy();
     }
 
+    /// What the index holds in memory, part by part (see [`crate::MemoryUse`]).
+    pub fn memory(&self) -> crate::MemoryUse {
+        use std::mem::size_of;
+        let ids: usize = self
+            .ids
+            .iter()
+            .map(|id| size_of::<String>() + id.capacity())
+            .sum::<usize>()
+            + self.live.capacity()
+            // The map's entries: a key (another copy of the id), a point, a control byte.
+            + self
+                .points
+                .keys()
+                .map(|id| size_of::<String>() + id.capacity() + size_of::<usize>() + 1)
+                .sum::<usize>();
+        let (hnsw_vectors, hnsw_graph) = crate::hnsw::memory::hnsw_bytes(&self.graph, self.dim);
+        crate::MemoryUse {
+            points: self.ids.len(),
+            vectors_f32: self.vectors.capacity() * size_of::<f32>(),
+            vectors_f16: self.halves.capacity() * size_of::<half::f16>(),
+            ids,
+            flat_graph: self.frozen.bytes(),
+            hnsw_vectors,
+            hnsw_graph,
+        }
+    }
+
     /// The flat copy of the graph as it is now, taken under a shared borrow so that a server
     /// can copy while it searches, then [`PaperIndex::install`] it in a moment.
     pub fn frozen_copy(&self) -> FrozenGraph {
