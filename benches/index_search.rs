@@ -3,11 +3,13 @@
 //!
 //! `make bench-index` (or `cargo bench --bench index_search`) indexes the peer's embeddings of
 //! `../shared/data/arxiv-cs/` (all but the last 500 papers, which are the queries), optionally
-//! grown with perturbed copies, with M = 16 and ef_construction = 200 on every core, then
-//! answers k = 10 queries on one thread. The same vectors, queries and exact answers go to
-//! `benches/ann_peers.py`, which builds hnswlib and faiss HNSW with the same M and
-//! ef_construction when the Python has them (`make bench-venv` installs them), and one table
-//! compares all of them.
+//! grown with perturbed copies, with M = 16 and ef_construction = 200 on every core, and saves
+//! it. A fresh process of this same binary then opens the saved index, as a daemon starts, and
+//! answers k = 10 queries on one thread: the open's time and the resident memory it added are
+//! what the table reports for paperscout. The same vectors, queries and exact answers (in
+//! single precision, over the vectors as given) go to `benches/ann_peers.py`, which builds
+//! hnswlib and faiss HNSW with the same M and ef_construction when the Python has them (`make
+//! bench-venv` installs them), and one table compares all of them.
 //!
 //! Environment:
 //! - `PAPERSCOUT_BENCH_VECTORS`: real papers to use (default all 54,002);
@@ -26,8 +28,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use paperscout_index::{Filter, Hit, IndexParams, PaperIndex, f16_rows};
-use serde_json::Value;
+use paperscout_index::{Expected, Filter, Hit, IndexParams, PaperIndex, dot, f16_rows};
+use rayon::prelude::*;
+use serde_json::{Value, json};
 
 const DIM: usize = 384;
 const QUERIES: usize = 500;
@@ -35,6 +38,9 @@ const K: usize = 10;
 const EFS: [usize; 5] = [16, 32, 64, 128, 256];
 /// The recall the issue compares engines at.
 const TARGET_RECALL: f64 = 0.96;
+/// Set in the fresh process that opens the saved index: its folder.
+const LOAD_ENV: &str = "PAPERSCOUT_BENCH_OPEN";
+const MODEL: &str = "bench";
 
 /// One engine's figures.
 struct Engine {
@@ -66,7 +72,15 @@ impl Engine {
     }
 }
 
-fn main() {
+/// The indexed vectors and the queries, the same in both processes.
+struct Data {
+    indexed: Vec<Vec<f32>>,
+    queries: Vec<Vec<f32>>,
+    real: usize,
+    perturbed: usize,
+}
+
+fn data() -> Option<Data> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/data/arxiv-cs/embeddings/all-MiniLM-L6-v2.f16");
     let Ok(bytes) = std::fs::read(&path) else {
@@ -74,7 +88,7 @@ fn main() {
             "!!!!! {} is missing: no benchmark without the shared data !!!!!",
             path.display()
         );
-        return;
+        return None;
     };
     let available = bytes.len() / (DIM * 2);
     let count = env_or("PAPERSCOUT_BENCH_VECTORS", available).min(available);
@@ -86,10 +100,37 @@ fn main() {
     for i in 0..perturbed {
         indexed.push(noise.perturb(&real[i % real.len()], 0.1));
     }
-    let ids: Vec<String> = (0..indexed.len()).map(|i| i.to_string()).collect();
+    Some(Data {
+        indexed,
+        queries: queries.to_vec(),
+        real: real.len(),
+        perturbed,
+    })
+}
+
+fn params() -> IndexParams {
     let mut params = IndexParams::default();
     params.ef_construction = env_or("PAPERSCOUT_BENCH_EFC", params.ef_construction);
     params.max_connections = env_or("PAPERSCOUT_BENCH_M", params.max_connections);
+    params
+}
+
+fn main() {
+    if let Some(dir) = std::env::var_os(LOAD_ENV) {
+        open_and_search(Path::new(&dir));
+        return;
+    }
+    let Some(Data {
+        indexed,
+        queries,
+        real,
+        perturbed,
+    }) = data()
+    else {
+        return;
+    };
+    let ids: Vec<String> = (0..indexed.len()).map(|i| i.to_string()).collect();
+    let params = params();
 
     let before = rss_mib();
     let started = Instant::now();
@@ -107,23 +148,154 @@ fn main() {
         index.optimise();
     }
     let build_s = started.elapsed().as_secs_f64();
-    let memory_mib = rss_mib() - before;
-    let parts = index.memory();
+    let built_mib = rss_mib() - before;
+    let peak_mib = peak_rss_mib() - before;
+    let built = index.memory();
+    drop(batch);
 
-    let no_filter = Filter::default();
-    let (truth, exact_seconds) = timed_single_thread(|| {
-        queries
-            .iter()
-            .map(|q| index.exact_search(q, K, &no_filter).unwrap())
-            .collect::<Vec<_>>()
-    });
-    let exact_qps = QUERIES as f64 / exact_seconds;
-    let mut ours = Engine {
-        name: "paperscout (hnsw_rs + flat search copy)".into(),
+    let folder = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let saved = index.save(folder.path(), MODEL).unwrap();
+    let save_s = started.elapsed().as_secs_f64();
+    index.saved(saved);
+    let served = index.memory();
+    drop(index);
+
+    // The truth: exact search in single precision over the vectors as given, every core.
+    let started = Instant::now();
+    let truth = exact_truth(&indexed, &queries);
+    let exact_qps =
+        QUERIES as f64 / started.elapsed().as_secs_f64() * rayon::current_num_threads() as f64;
+    let truth_ids: Vec<Vec<String>> = truth
+        .iter()
+        .map(|hits| hits.iter().map(|h| h.id.clone()).collect())
+        .collect();
+    std::fs::write(
+        folder.path().join("truth.json"),
+        serde_json::to_vec(&truth_ids).unwrap(),
+    )
+    .unwrap();
+    let opened = open_in_fresh_process(folder.path());
+
+    println!(
+        "index benchmark: {} vectors ({real} real all-MiniLM-L6-v2 + {perturbed} perturbed), \
+         {QUERIES} held-out real queries, k = {K}, M = {}, ef_construction = {}, built on {} \
+         threads, queries on 1 thread",
+        indexed.len(),
+        params.max_connections,
+        params.ef_construction,
+        rayon::current_num_threads(),
+    );
+    println!(
+        "paperscout: inserts and calibration (with its flat search copies) {insert_s:.1} s, \
+         flat search copy after {:.1} s, saved in {save_s:.1} s; exact search (single \
+         precision, the truth) {exact_qps:.0} queries/s a thread\n",
+        build_s - insert_s
+    );
+    let per_paper = |mib: f64| mib * 1_048_576.0 / built.points.max(1) as f64;
+    println!(
+        "while building: resident memory grew {built_mib:.0} MiB ({:.0} B a paper), peak \
+         {peak_mib:.0} MiB; {}",
+        per_paper(built_mib),
+        built.text()
+    );
+    println!("saved, hnsw_rs's graph let go: {}", served.text());
+    println!(
+        "opened in a fresh process (a daemon's start): {:.2} s, resident memory {:.0} MiB \
+         ({:.0} B a paper); {}",
+        opened.load_s,
+        opened.memory_mib,
+        per_paper(opened.memory_mib),
+        opened.parts
+    );
+    println!(
+        "peak while building / the opened index's memory: {:.2}×\n",
+        peak_mib / opened.memory_mib.max(f64::MIN_POSITIVE)
+    );
+    if let Some(c) = calibration {
+        println!(
+            "paperscout's own ef, chosen while building for recall@{} {} on {} papers held back \
+             until then (included in the build time): ef {}, measured {:.3} there; on the \
+             held-out queries recall {:.3} at {:.0} queries/s\n",
+            c.k, c.target, c.queries, c.ef, c.recall, opened.calibrated.0, opened.calibrated.1
+        );
+    }
+    let ours = Engine {
+        name: "paperscout (opened: f16 rows + flat graph)".into(),
         build_s,
-        memory_mib,
-        searches: Vec::new(),
+        memory_mib: opened.memory_mib,
+        searches: opened.searches,
     };
+    let mut engines = vec![ours];
+    engines.extend(peers(&indexed, &queries, &truth, params));
+    print_table(&engines, exact_qps);
+}
+
+/// What the fresh process measured.
+struct Opened {
+    load_s: f64,
+    memory_mib: f64,
+    parts: String,
+    searches: Vec<(usize, f64, f64)>,
+    /// Recall and queries/s at the ef chosen while building.
+    calibrated: (f64, f64),
+}
+
+fn open_in_fresh_process(dir: &Path) -> Opened {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .env(LOAD_ENV, dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the process opening the index failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let v: Value = serde_json::from_slice(&output.stdout).unwrap();
+    Opened {
+        load_s: v["load_s"].as_f64().unwrap(),
+        memory_mib: v["memory_mib"].as_f64().unwrap(),
+        parts: v["parts"].as_str().unwrap().trim().to_owned(),
+        searches: v["searches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s[0].as_u64().unwrap() as usize,
+                    s[1].as_f64().unwrap(),
+                    s[2].as_f64().unwrap(),
+                )
+            })
+            .collect(),
+        calibrated: (
+            v["calibrated"][0].as_f64().unwrap_or(0.0),
+            v["calibrated"][1].as_f64().unwrap_or(0.0),
+        ),
+    }
+}
+
+/// The fresh process: opens the saved index in `dir`, measures what that took, and searches
+/// it at every ef; prints JSON for the parent.
+fn open_and_search(dir: &Path) {
+    // Opened first, so that no memory the process freed before can hide what it takes.
+    let before = rss_mib();
+    let started = Instant::now();
+    let expected = Expected {
+        model: MODEL,
+        dim: DIM,
+        params: params(),
+    };
+    let mut index = PaperIndex::load(dir, &expected).unwrap();
+    let load_s = started.elapsed().as_secs_f64();
+    let memory_mib = rss_mib() - before;
+    let Some(Data { queries, .. }) = data() else {
+        return;
+    };
+    let truth: Vec<Vec<String>> =
+        serde_json::from_slice(&std::fs::read(dir.join("truth.json")).unwrap()).unwrap();
+    let parts = index.memory().text();
+    let no_filter = Filter::default();
     // (recall, queries/s) of the queries at the index's ef now.
     let measure = |index: &PaperIndex| {
         let (found, seconds) = timed_single_thread(|| {
@@ -134,52 +306,48 @@ fn main() {
         });
         (recall(&found, &truth), QUERIES as f64 / seconds)
     };
+    let mut searches = Vec::new();
     for ef in EFS {
         index.set_ef_search(ef);
         let (recall, qps) = measure(&index);
-        ours.searches.push((ef, recall, qps));
+        searches.push((ef, recall, qps));
     }
-    // The ef the index chose for itself (what `paperscout` serves with), and what it gives on
-    // the held-out queries.
-    let calibrated = calibration.map(|c| {
+    let calibrated = index.calibration().map(|c| {
         index.apply_calibration(c);
-        let (recall, qps) = measure(&index);
-        (c, recall, qps)
+        measure(&index)
     });
-    drop(batch);
-    drop(index);
+    let report = json!({
+        "load_s": load_s,
+        "memory_mib": memory_mib,
+        "parts": parts,
+        "searches": searches,
+        "calibrated": calibrated,
+    });
+    println!("{report}");
+}
 
-    println!(
-        "index benchmark: {} vectors ({} real all-MiniLM-L6-v2 + {perturbed} perturbed), \
-         {QUERIES} held-out real queries, k = {K}, M = {}, ef_construction = {}, built on {} \
-         threads, queries on 1 thread",
-        indexed.len(),
-        real.len(),
-        params.max_connections,
-        params.ef_construction,
-        rayon::current_num_threads(),
-    );
-    println!(
-        "paperscout: inserts and calibration (with its flat search copies) {insert_s:.1} s, \
-         flat search copy after {:.1} s; exact search {exact_qps:.0} queries/s\n",
-        build_s - insert_s
-    );
-    println!(
-        "paperscout's resident memory {:.0} B a paper; {}",
-        memory_mib * 1_048_576.0 / parts.points.max(1) as f64,
-        parts.text()
-    );
-    if let Some((c, held_out, qps)) = calibrated {
-        println!(
-            "paperscout's own ef, chosen while building for recall@{} {} on {} papers held back \
-             until then (included in the build time): ef {}, measured {:.3} there; on the \
-             held-out queries recall {held_out:.3} at {qps:.0} queries/s\n",
-            c.k, c.target, c.queries, c.ef, c.recall
-        );
-    }
-    let mut engines = vec![ours];
-    engines.extend(peers(&indexed, queries, &truth, params));
-    print_table(&engines, exact_qps);
+/// The `K` nearest of each query among `indexed` by the inner product in single precision.
+fn exact_truth(indexed: &[Vec<f32>], queries: &[Vec<f32>]) -> Vec<Vec<Hit>> {
+    queries
+        .par_iter()
+        .map(|query| {
+            let mut best: Vec<(f32, usize)> = Vec::with_capacity(K + 1);
+            for (i, row) in indexed.iter().enumerate() {
+                let score = dot(query, row);
+                if best.len() < K || score > best[K - 1].0 {
+                    let at = best.partition_point(|(s, _)| *s >= score);
+                    best.insert(at, (score, i));
+                    best.truncate(K);
+                }
+            }
+            best.into_iter()
+                .map(|(score, i)| Hit {
+                    id: i.to_string(),
+                    score,
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// hnswlib and faiss on the same vectors, through `benches/ann_peers.py`.
@@ -358,10 +526,19 @@ fn env_or(name: &str, default: usize) -> usize {
 
 /// This process's resident memory now, in MiB.
 fn rss_mib() -> f64 {
+    status_mib("VmRSS:")
+}
+
+/// The most resident memory this process has had, in MiB.
+fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+fn status_mib(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         .map_or(0.0, |kib| kib / 1024.0)
 }
@@ -399,12 +576,12 @@ fn timed_single_thread<T: Send>(work: impl FnOnce() -> T + Send) -> (T, f64) {
     })
 }
 
-fn recall(found: &[Vec<Hit>], truth: &[Vec<Hit>]) -> f64 {
+fn recall(found: &[Vec<Hit>], truth: &[Vec<String>]) -> f64 {
     let hits: usize = found
         .iter()
         .zip(truth)
         .map(|(f, t)| {
-            let t: HashSet<&str> = t.iter().map(|h| h.id.as_str()).collect();
+            let t: HashSet<&str> = t.iter().map(String::as_str).collect();
             f.iter().filter(|h| t.contains(h.id.as_str())).count()
         })
         .sum();

@@ -116,9 +116,8 @@ pub fn check(
     if let Some(ef) = ef {
         index.set_ef_search(ef);
     }
-    let papers: Vec<(&str, &[f32])> = index.live_papers().collect();
-    let step = (papers.len() / queries.max(1)).max(1);
-    let sample: Vec<(&str, &[f32])> = papers.iter().step_by(step).take(queries).copied().collect();
+    let step = (index.len() / queries.max(1)).max(1);
+    let sample: Vec<(&str, Vec<f32>)> = index.live_papers().step_by(step).take(queries).collect();
     let mut found = 0usize;
     let mut wanted = 0usize;
     let (mut hnsw_seconds, mut exact_seconds) = (0.0, 0.0);

@@ -119,9 +119,9 @@ pub fn open(
     opened.caught_up = changes.iter().filter(|c| **c != Upsert::Unchanged).count();
     // Papers the store no longer embeds under this model (removed, or re-embedding pending).
     let gone: Vec<String> = index
-        .live_papers()
-        .filter(|(id, _)| !stored.contains(*id))
-        .map(|(id, _)| id.to_owned())
+        .live_ids()
+        .filter(|id| !stored.contains(*id))
+        .map(str::to_owned)
         .collect();
     for id in &gone {
         index.remove(id);
@@ -167,7 +167,7 @@ pub fn open(
     {
         // A disk that is full or read-only costs the saved copy, not the index: it is rebuilt
         // or caught up in memory, and saving is tried again later.
-        if let Err(err) = save_unless_empty(&index, dir, &id) {
+        if let Err(err) = save_unless_empty(&mut index, dir, &id) {
             tracing::warn!(
                 "the index could not be saved ({err}); it is served from memory and saved \
                  again later; free some space or fix the folder's permissions"
@@ -298,7 +298,7 @@ mod tests {
         let (index, opened) = open_in(&store, data.path());
         assert_eq!((opened.rebuilt_because, opened.caught_up), (None, 1));
         assert_eq!(
-            index.vector("arXiv:2503.10007").map(<[f32]>::len),
+            index.vector("arXiv:2503.10007").map(|v| v.len()),
             Some(testing::DIM)
         );
 
@@ -368,6 +368,8 @@ mod tests {
             .expect("open");
         let current = || fs_err::read_to_string(dir_for(data.path(), &key).join("CURRENT"));
         let saved = current().expect("saved at open");
+        // Issue 21: once saved, hnsw_rs's graph is left on disk until something is inserted.
+        assert!(!live.graph().builder_resident(), "saved at open: let go");
         live.flush().expect("nothing to save");
         assert_eq!(
             saved,
@@ -410,6 +412,7 @@ mod tests {
         };
         live.upsert(&[("arXiv:2503.20000", vector.as_slice(), payload)])
             .expect("upserted");
+        assert!(live.graph().builder_resident(), "read back to insert");
         // Every point asked for: on a graph this small, a top-1 search can end in a local
         // optimum depending on the random levels of its nodes (it did once under load).
         let hits = live
@@ -429,6 +432,10 @@ mod tests {
         );
         live.flush().expect("saved");
         assert_ne!(saved, current().expect("saved"), "a new generation");
+        assert!(
+            !live.graph().builder_resident(),
+            "saved again: let go again"
+        );
         assert_eq!(
             live.remove(&["arXiv:2503.20000", "nope"]).expect("removed"),
             1

@@ -13,6 +13,10 @@
 //! search over every live paper answers instead, and the same exact search is the ground truth
 //! for measuring recall.
 //!
+//! A loaded index holds one copy of each vector, in half precision, the flat copy of the
+//! graph searches walk, and the ids: about 0.9 KB a paper ([`MemoryUse`] tells it part by
+//! part). hnsw_rs's own graph is resident only while papers are inserted.
+//!
 //! [`PaperIndex::save`] writes the index as a new generation with a manifest (model,
 //! dimension, parameters, counts, a sha256 per file) and switches to it by one rename;
 //! [`PaperIndex::load`] refuses a missing, stale or corrupt index with the reason, so the
@@ -32,7 +36,8 @@ mod vector_index;
 pub use error::{IndexError, Result};
 pub use hnsw::{
     CALIBRATION_MIN_PAPERS, Calibration, EF_LADDER, Expected, FileEntry, Filter, FrozenGraph,
-    HnswIndex, IndexParams, Manifest, MemoryUse, PaperIndex, RecallTally, UnitDotF16, Upsert, dot,
+    HnswIndex, IndexParams, LoadedBuilder, Manifest, MemoryUse, PaperIndex, RecallTally, Saved,
+    UnitDotF16, Upsert, dot,
 };
 pub use import::f16_rows;
 pub use vector_index::{Bounds, Hit, IndexCounts, Payload, SearchFilter, VectorIndex};

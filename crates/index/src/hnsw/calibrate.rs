@@ -126,7 +126,7 @@ impl PaperIndex {
             .take(queries)
             .map(|(id, vector)| Probe {
                 id: Some(id.to_owned()),
-                vector: vector.to_vec(),
+                vector,
             })
             .collect();
         self.calibrate_probes(probes, target, k)
@@ -261,7 +261,7 @@ impl PaperIndex {
     /// is blocked from the search ([`crate::FrozenGraph::search_around`]), tombstones and the
     /// paper left out.
     fn search_held_out(&self, id: &str, vector: &[f32], k: usize, ef: usize) -> Vec<String> {
-        let point = self.points.get(id).copied();
+        let point = self.ids.point_of(id);
         let ef = ef.max(k + 1);
         let found = self
             .frozen
@@ -269,7 +269,7 @@ impl PaperIndex {
         let admitted = found
             .into_iter()
             .map(|(_, p)| p)
-            .filter(|&p| self.live[p] && Some(p) != point);
+            .filter(|&p| self.ids.is_live(p) && Some(p) != point);
         self.rescored(vector, admitted, k)
             .into_iter()
             .map(|hit| hit.id)

@@ -4,12 +4,11 @@
 //! push a·b of a vector with itself (or a near twin) a hair above 1; hnsw_rs's own `DistDot`
 //! asserts against that and panics on real embeddings, so here the distance is clamped instead.
 //!
-//! hnsw_rs keeps its own copy of every vector, and a build spends most of its time waiting on
-//! those copies and on its bookkeeping around them; the graph is therefore built over the
-//! vectors in half precision ([`UnitDotF16`]), which halves both that copy and the memory a
-//! build reads. The cosines a half-precision dot gets wrong by about 1e-3 only decide which
-//! near neighbours a point links to; every score a search returns is computed again in single
-//! precision.
+//! The index holds every vector in half precision, and the graph is built over them
+//! ([`UnitDotF16`]): half the memory, and half the bytes a build or a search waits for. A
+//! half-precision dot is off by about 1e-3, which only decides which near neighbours a point
+//! links to; every score a search returns is computed again with the query in single
+//! precision ([`dot_f32_f16`]), within about 1e-4 of the single-precision cosine.
 
 use half::f16;
 use hnsw_rs::anndists::dist::Distance;
@@ -33,7 +32,7 @@ impl Distance<f16> for UnitDotF16 {
 /// The inner product: most of a search's time is here.
 pub use paperscout_linalg::dot;
 
-pub use paperscout_linalg::half_precision::{dot_f16, prefetch};
+pub use paperscout_linalg::half_precision::{dot_f16, dot_f32_f16, prefetch};
 
 /// `vector` in half precision, as the graph holds it.
 pub fn to_f16(vector: &[f32]) -> Vec<f16> {

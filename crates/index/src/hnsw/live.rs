@@ -1,7 +1,9 @@
 //! [`HnswIndex`]: the HNSW index a long-lived process serves from, as a [`VectorIndex`], with
 //! all of its housekeeping: searches under a read lock, upserts in small chunks, the flat copy
 //! taken anew after each batch, ef chosen again when the index has grown by a fifth, a
-//! compaction in the background while searches go on, and a save when anything changed.
+//! compaction in the background while searches go on, and a save when anything changed, after
+//! which hnsw_rs's graph leaves memory until the next upsert reads it back (while searches go
+//! on) from the saved generation.
 //!
 //! The policy numbers are the constants of this module and nowhere else.
 
@@ -53,6 +55,10 @@ pub struct HnswIndex {
     /// index before it replaces the old; `None` when none runs.
     compaction_log: Mutex<Option<Vec<OwnedRow>>>,
     compact_above: f64,
+    /// Held by an upsert and by a save from start to end: a save lets the index read
+    /// hnsw_rs's graph from the new generation and removes the old, which an upsert reading
+    /// the graph from the old one meanwhile would miss.
+    writing: Mutex<()>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -67,11 +73,13 @@ fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Saves the index; an empty one is not saved (hnsw_rs cannot dump an empty graph, and the
-/// next open rebuilds nothing in no time).
-pub fn save_unless_empty(index: &PaperIndex, dir: &Path, model_id: &str) -> Result<()> {
+/// Saves the index and lets it drop hnsw_rs's graph ([`PaperIndex::saved`]); an empty one is
+/// not saved (hnsw_rs cannot dump an empty graph, and the next open rebuilds nothing in no
+/// time).
+pub fn save_unless_empty(index: &mut PaperIndex, dir: &Path, model_id: &str) -> Result<()> {
     if !index.is_empty() {
-        index.save(dir, model_id)?;
+        let saved = index.save(dir, model_id)?;
+        index.saved(saved);
     }
     Ok(())
 }
@@ -96,6 +104,7 @@ impl HnswIndex {
             generation: AtomicU64::new(0),
             compaction_log: Mutex::new(None),
             compact_above,
+            writing: Mutex::new(()),
         }
     }
 
@@ -162,7 +171,7 @@ impl HnswIndex {
             let index = read(&self.index);
             let live: Vec<OwnedRow> = index
                 .live_papers()
-                .map(|(id, v)| (id.to_owned(), v.to_vec()))
+                .map(|(id, v)| (id.to_owned(), v))
                 .collect();
             (index.dim(), index.params(), live)
         };
@@ -207,6 +216,7 @@ impl VectorIndex for HnswIndex {
     /// ef is chosen again first when due, the papers go in by chunks (logged for a compaction
     /// that runs meanwhile), and the flat copy is taken anew and swapped in.
     fn upsert(&self, papers: &[(&str, &[f32], Payload)]) -> Result<()> {
+        let _writing = lock(&self.writing);
         {
             let mut payloads = write(&self.payloads);
             for (id, _, payload) in papers {
@@ -215,6 +225,13 @@ impl VectorIndex for HnswIndex {
         }
         let rows: Vec<(&str, &[f32])> = papers.iter().map(|(id, v, _)| (*id, *v)).collect();
         self.recalibrate_before_insert(&rows);
+        // hnsw_rs's graph, when a save let it go, is read back while searches go on.
+        if rows.iter().any(|(id, v)| !read(&self.index).holds(id, v)) {
+            let loaded = read(&self.index).read_builder()?;
+            if let Some(loaded) = loaded {
+                write(&self.index).install_builder(loaded);
+            }
+        }
         for chunk in rows.chunks(UPSERT_CHUNK) {
             let mut index = write(&self.index);
             index.upsert_batch(chunk)?;
@@ -272,7 +289,7 @@ impl VectorIndex for HnswIndex {
     }
 
     fn vector(&self, id: &str) -> Option<Vec<f32>> {
-        read(&self.index).vector(id).map(<[f32]>::to_vec)
+        read(&self.index).vector(id)
     }
 
     fn counts(&self) -> IndexCounts {
@@ -302,13 +319,29 @@ impl VectorIndex for HnswIndex {
         compacted.map(|()| true)
     }
 
-    /// Saves the index if it changed since it was last saved.
+    /// Saves the index if it changed since it was last saved, while searches go on, and lets
+    /// it drop hnsw_rs's graph, which the saved generation holds.
     fn flush(&self) -> Result<()> {
+        let _writing = lock(&self.writing);
         if self.dirty.swap(false, Ordering::Relaxed) {
-            let saved = save_unless_empty(&read(&self.index), &self.dir, &self.model_id);
-            if let Err(err) = saved {
-                self.dirty.store(true, Ordering::Relaxed);
-                return Err(err);
+            let generation = self.generation.load(Ordering::Acquire);
+            let saved = {
+                let index = read(&self.index);
+                if index.is_empty() {
+                    return Ok(());
+                }
+                index.save(&self.dir, &self.model_id)
+            };
+            match saved {
+                // A compaction that swapped a new index in meanwhile saves it next time.
+                Ok(saved) if self.generation.load(Ordering::Acquire) == generation => {
+                    write(&self.index).saved(saved);
+                }
+                Ok(_) => self.dirty.store(true, Ordering::Relaxed),
+                Err(err) => {
+                    self.dirty.store(true, Ordering::Relaxed);
+                    return Err(err);
+                }
             }
         }
         Ok(())

@@ -12,9 +12,10 @@
 //! order. It is deterministic (samples are taken at a fixed stride), so a rebuild of the same
 //! papers gives the same graph.
 
+use half::f16;
 use rayon::prelude::*;
 
-use crate::hnsw::distance::dot;
+use crate::hnsw::distance::{dot, dot_f32_f16};
 
 /// Papers per leaf: about 3 MiB of 384-d vectors, which the caches hold while a leaf is
 /// inserted.
@@ -26,8 +27,9 @@ const SAMPLE_PER_CLUSTER: usize = 64;
 /// Rounds of k-means on the sample.
 const ROUNDS: usize = 6;
 
-/// The order in which to insert `rows` (unit vectors): indices into `rows`, each once.
-pub(crate) fn locality_order(rows: &[&[f32]]) -> Vec<usize> {
+/// The order in which to insert `rows` (unit vectors, in half precision as the index holds
+/// them): indices into `rows`, each once.
+pub(crate) fn locality_order(rows: &[&[f16]]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..rows.len()).collect();
     arrange(rows, &mut order);
     order
@@ -35,7 +37,7 @@ pub(crate) fn locality_order(rows: &[&[f32]]) -> Vec<usize> {
 
 /// Reorders `members` (indices into `rows`) so that each cluster's members are contiguous,
 /// recursively.
-fn arrange(rows: &[&[f32]], members: &mut [usize]) {
+fn arrange(rows: &[&[f16]], members: &mut [usize]) {
     if members.len() <= 2 * LEAF {
         return;
     }
@@ -82,15 +84,15 @@ fn split_at_starts<'a>(mut members: &'a mut [usize], starts: &[usize]) -> Vec<&'
 }
 
 /// `clusters` unit centroids placed by spherical k-means on an evenly spaced sample.
-fn centroids(rows: &[&[f32]], members: &[usize], clusters: usize) -> Vec<Vec<f32>> {
+fn centroids(rows: &[&[f16]], members: &[usize], clusters: usize) -> Vec<Vec<f32>> {
     let sample_size = (clusters * SAMPLE_PER_CLUSTER).min(members.len());
     let stride = members.len() / sample_size;
-    let sample: Vec<&[f32]> = (0..sample_size)
+    let sample: Vec<&[f16]> = (0..sample_size)
         .map(|i| rows[members[i * stride]])
         .collect();
     let spacing = sample_size / clusters;
     let mut centroids: Vec<Vec<f32>> = (0..clusters)
-        .map(|c| sample[c * spacing].to_vec())
+        .map(|c| sample[c * spacing].iter().map(|x| x.to_f32()).collect())
         .collect();
     let dim = sample[0].len();
     for _ in 0..ROUNDS {
@@ -101,7 +103,7 @@ fn centroids(rows: &[&[f32]], members: &[usize], clusters: usize) -> Vec<Vec<f32
         let mut sums = vec![vec![0f32; dim]; clusters];
         for (row, &c) in sample.iter().zip(&nearest) {
             for (s, x) in sums[c].iter_mut().zip(row.iter()) {
-                *s += x;
+                *s += x.to_f32();
             }
         }
         for (centroid, sum) in centroids.iter_mut().zip(sums) {
@@ -116,10 +118,10 @@ fn centroids(rows: &[&[f32]], members: &[usize], clusters: usize) -> Vec<Vec<f32
 }
 
 /// The centroid most similar to `row`.
-fn closest(row: &[f32], centroids: &[Vec<f32>]) -> usize {
+fn closest(row: &[f16], centroids: &[Vec<f32>]) -> usize {
     let mut best = (f32::NEG_INFINITY, 0);
     for (c, centroid) in centroids.iter().enumerate() {
-        let similarity = dot(row, centroid);
+        let similarity = dot_f32_f16(centroid, row);
         if similarity > best.0 {
             best = (similarity, c);
         }
@@ -133,7 +135,7 @@ mod tests {
 
     /// `count` unit vectors in 8 dimensions from three well-separated directions, interleaved
     /// (0, 1, 2, 0, 1, 2, ...), each slightly perturbed; with the direction of each.
-    fn interleaved(count: usize) -> (Vec<Vec<f32>>, Vec<usize>) {
+    fn interleaved(count: usize) -> (Vec<Vec<f16>>, Vec<usize>) {
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         let mut noise = move || {
             state ^= state << 13;
@@ -148,7 +150,7 @@ mod tests {
                 let mut v: Vec<f32> = (0..8).map(|_| noise()).collect();
                 v[g] += 1.0;
                 let norm = dot(&v, &v).sqrt();
-                v.iter().map(|x| x / norm).collect()
+                v.iter().map(|x| f16::from_f32(x / norm)).collect()
             })
             .collect();
         (rows, groups)
@@ -157,7 +159,7 @@ mod tests {
     #[test]
     fn similar_rows_end_up_together_and_every_row_once() {
         let (rows, groups) = interleaved(3 * LEAF);
-        let borrowed: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
+        let borrowed: Vec<&[f16]> = rows.iter().map(Vec::as_slice).collect();
         let order = locality_order(&borrowed);
         let mut sorted = order.clone();
         sorted.sort_unstable();
@@ -174,7 +176,7 @@ mod tests {
     #[test]
     fn a_small_batch_keeps_its_order() {
         let (rows, _) = interleaved(2 * LEAF);
-        let borrowed: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
+        let borrowed: Vec<&[f16]> = rows.iter().map(Vec::as_slice).collect();
         assert_eq!(
             locality_order(&borrowed),
             (0..rows.len()).collect::<Vec<_>>()

@@ -1,11 +1,12 @@
 //! What a loaded index holds in memory, part by part, in bytes: the measure the work on the
 //! index's memory is judged by (`index check`, `make bench-index`).
 //!
-//! paperscout's own parts are counted exactly from their capacities. hnsw_rs's are estimated
-//! from its structures as hnsw_rs 0.3 lays them out (per point: an `Arc<Point>` with its own
-//! copy of the vector and a list of neighbour lists for each of its 16 possible layers; per
-//! edge: an `Arc<PointWithOrder>` and the pointer to it), counting each list at its length,
-//! not its capacity: a lower bound, which the allocator's own overhead adds to.
+//! paperscout's own parts are counted exactly from their capacities. hnsw_rs's graph (the
+//! builder, resident only while papers are inserted) is estimated from its structures as
+//! hnsw_rs 0.3 lays them out (per point: an `Arc<Point>` with its own copy of the vector and
+//! a list of neighbour lists for each of its 16 possible layers; per edge: an
+//! `Arc<PointWithOrder>` and the pointer to it), counting each list at its length, not its
+//! capacity: a lower bound, which the allocator's own overhead adds to.
 
 use std::mem::size_of;
 
@@ -22,41 +23,33 @@ const HNSW_LAYERS: usize = 16;
 pub struct MemoryUse {
     /// Points held, tombstones included.
     pub points: usize,
-    /// The vectors in single precision (exact search, `vector`, saving).
-    pub vectors_f32: usize,
-    /// The vectors in half precision (the flat copy's searches, building).
+    /// The vectors, in half precision: the only copy searches read.
     pub vectors_f16: usize,
-    /// Paper ids, liveness flags and the id-to-point map.
+    /// Paper ids, liveness flags (the tombstones) and the table from id to point.
     pub ids: usize,
     /// The flat copy of the graph that searches walk.
     pub flat_graph: usize,
-    /// hnsw_rs's own copy of each vector.
-    pub hnsw_vectors: usize,
-    /// hnsw_rs's points and edges (estimated; see the module's note).
-    pub hnsw_graph: usize,
+    /// hnsw_rs's own copy of each vector, while its graph is resident.
+    pub builder_vectors: usize,
+    /// hnsw_rs's points and edges, while resident (estimated; see the module's note).
+    pub builder_graph: usize,
 }
 
 impl MemoryUse {
     /// Every part together.
     pub fn total(&self) -> usize {
-        self.vectors_f32
-            + self.vectors_f16
-            + self.ids
-            + self.flat_graph
-            + self.hnsw_vectors
-            + self.hnsw_graph
+        self.vectors_f16 + self.ids + self.flat_graph + self.builder_vectors + self.builder_graph
     }
 
     /// The parts per point, with their names, for a table.
     pub fn per_point(&self) -> Vec<(&'static str, f64)> {
         let n = self.points.max(1) as f64;
         [
-            ("vectors f32", self.vectors_f32),
             ("vectors f16", self.vectors_f16),
-            ("ids and map", self.ids),
+            ("ids, tombstones, table", self.ids),
             ("flat graph", self.flat_graph),
-            ("hnsw_rs vectors", self.hnsw_vectors),
-            ("hnsw_rs graph (estimate)", self.hnsw_graph),
+            ("hnsw_rs vectors", self.builder_vectors),
+            ("hnsw_rs graph (estimate)", self.builder_graph),
             ("total", self.total()),
         ]
         .into_iter()

@@ -8,6 +8,7 @@ pub(crate) mod calibrate;
 pub(crate) mod calibration;
 pub(crate) mod distance;
 pub(crate) mod frozen;
+pub(crate) mod ids;
 mod live;
 pub(crate) mod locality;
 pub(crate) mod memory;
@@ -24,5 +25,5 @@ pub use live::{
     TOMBSTONE_LIMIT, save_unless_empty,
 };
 pub use memory::MemoryUse;
-pub use paper_index::{Filter, IndexParams, PaperIndex, Upsert};
-pub use persist::{Expected, FileEntry, Manifest};
+pub use paper_index::{Filter, IndexParams, LoadedBuilder, PaperIndex, Upsert};
+pub use persist::{Expected, FileEntry, Manifest, Saved};

@@ -4,15 +4,24 @@
 //! hnsw_rs cannot delete a point. Replacing or removing a paper therefore marks its point as a
 //! tombstone that every search skips; [`PaperIndex::tombstone_ratio`] tells the owner when a
 //! rebuild pays off.
+//!
+//! What stays in memory is one copy of each vector, in half precision, the flat copy of the
+//! graph searches walk ([`FrozenGraph`]) and the ids ([`PaperIds`]): about 0.9 KB a paper.
+//! hnsw_rs's own graph, which holds another copy of every vector and several times the
+//! flat copy's bytes in reference-counted points and edges, is needed only to insert: it is
+//! the *builder*, resident while papers are added and dropped once a saved generation holds
+//! it ([`PaperIndex::release_builder`]), to be read back from there before the next insert.
 
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashSet};
+use std::path::PathBuf;
 
 use hnsw_rs::hnsw::Hnsw;
 use rayon::prelude::*;
 
 use crate::error::{IndexError, Result};
-use crate::hnsw::distance::{UnitDotF16, dot, to_f16};
+use crate::hnsw::distance::{UnitDotF16, dot, dot_f32_f16, to_f16};
 use crate::hnsw::frozen::FrozenGraph;
+use crate::hnsw::ids::PaperIds;
 use crate::hnsw::locality::locality_order;
 use crate::vector_index::Hit;
 
@@ -59,28 +68,29 @@ pub struct Filter<'a> {
 }
 
 impl Filter<'_> {
-    fn admits(&self, id: &str) -> bool {
+    pub(crate) fn admits(&self, id: &str) -> bool {
         !self.exclude.contains(id) && self.allow.is_none_or(|allow| allow(id))
     }
 }
+
+/// hnsw_rs's graph over the vectors in half precision ([`crate::hnsw::distance`] says why).
+pub(crate) type Builder = Hnsw<'static, half::f16, UnitDotF16>;
 
 /// Paper ids and their vectors, searchable by similarity.
 pub struct PaperIndex {
     pub(crate) params: IndexParams,
     pub(crate) dim: usize,
-    /// The graph over the vectors in half precision ([`crate::hnsw::distance`] says why).
-    pub(crate) graph: Hnsw<'static, half::f16, UnitDotF16>,
-    /// Vector of each point, row after row, tombstones included.
-    pub(crate) vectors: Vec<f32>,
-    /// The same in half precision, as the graph is built over them and the flat copy's
-    /// searches read them.
+    /// hnsw_rs's graph, while it is resident (see the module's note).
+    pub(crate) builder: Option<Builder>,
+    /// A saved generation whose hnsw_rs dump is the graph of every point now in the index:
+    /// where the builder is read back from. `None` once points were added since.
+    pub(crate) saved_graph: Option<PathBuf>,
+    /// Counts the inserts, so a save can tell whether the graph changed after it.
+    pub(crate) revision: u64,
+    /// Unit vector of each point in half precision, row after row, tombstones included.
     pub(crate) halves: Vec<half::f16>,
-    /// Paper id of each point.
-    pub(crate) ids: Vec<String>,
-    /// Whether each point is live (not a tombstone).
-    pub(crate) live: Vec<bool>,
-    /// The live point of each paper.
-    pub(crate) points: HashMap<String, usize>,
+    /// Paper id and liveness of each point, and the live point of each paper.
+    pub(crate) ids: PaperIds,
     /// The flat copy of the graph that searches walk, when it covers every point.
     pub(crate) frozen: FrozenGraph,
     /// How ef_search was chosen, when it was measured ([`PaperIndex::calibrate`]).
@@ -90,23 +100,14 @@ pub struct PaperIndex {
 impl PaperIndex {
     /// An empty index for `dim`-dimensional unit vectors, sized for about `capacity` papers.
     pub fn new(dim: usize, params: IndexParams, capacity: usize) -> Self {
-        // 16 layers suffice for far more points than a library of papers holds.
-        let graph = Hnsw::new(
-            params.max_connections,
-            capacity.max(1),
-            16,
-            params.ef_construction,
-            UnitDotF16,
-        );
         Self {
             params,
             dim,
-            graph,
-            vectors: Vec::with_capacity(capacity * dim),
+            builder: Some(new_builder(params, capacity)),
+            saved_graph: None,
+            revision: 0,
             halves: Vec::with_capacity(capacity * dim),
-            ids: Vec::with_capacity(capacity),
-            live: Vec::with_capacity(capacity),
-            points: HashMap::with_capacity(capacity),
+            ids: PaperIds::with_capacity(capacity),
             frozen: FrozenGraph::default(),
             calibration: None,
         }
@@ -114,12 +115,12 @@ impl PaperIndex {
 
     /// Papers that searches can return.
     pub fn len(&self) -> usize {
-        self.points.len()
+        self.ids.live_count()
     }
 
     /// Whether no paper is searchable.
     pub fn is_empty(&self) -> bool {
-        self.points.is_empty()
+        self.len() == 0
     }
 
     /// How the graph is built and searched.
@@ -134,21 +135,28 @@ impl PaperIndex {
 
     /// Points in the graph, tombstones included.
     pub fn point_count(&self) -> usize {
-        self.ids.len()
+        self.ids.points()
     }
 
-    /// Every live paper with its (unit) vector, in point order: what a rebuild starts from.
-    pub fn live_papers(&self) -> impl Iterator<Item = (&str, &[f32])> {
-        (0..self.ids.len())
-            .filter(|&p| self.live[p])
-            .map(|p| (self.ids[p].as_str(), self.row(p)))
+    /// Every live paper, in point order.
+    pub fn live_ids(&self) -> impl Iterator<Item = &str> {
+        self.ids.live_points().map(|p| self.ids.id(p))
+    }
+
+    /// Every live paper with its unit vector (as stored, in half precision, widened), in
+    /// point order: what a rebuild starts from.
+    pub fn live_papers(&self) -> impl Iterator<Item = (&str, Vec<f32>)> {
+        self.ids
+            .live_points()
+            .map(|p| (self.ids.id(p), self.widened(p)))
     }
 
     /// A new index of the live papers only, without tombstones: what a rebuild past the
     /// tombstone threshold produces. The graph is built anew, in parallel.
     pub fn compacted(&self) -> Result<Self> {
-        let mut fresh = Self::new(self.dim, self.params, self.points.len());
-        let live: Vec<(&str, &[f32])> = self.live_papers().collect();
+        let mut fresh = Self::new(self.dim, self.params, self.len());
+        let rows: Vec<(&str, Vec<f32>)> = self.live_papers().collect();
+        let live: Vec<(&str, &[f32])> = rows.iter().map(|(id, v)| (*id, v.as_slice())).collect();
         // Built anew: measured anew, as the last calibration was.
         match self.calibration {
             Some(last) => {
@@ -175,27 +183,16 @@ impl PaperIndex {
     /// What the index holds in memory, part by part (see [`crate::MemoryUse`]).
     pub fn memory(&self) -> crate::MemoryUse {
         use std::mem::size_of;
-        let ids: usize = self
-            .ids
-            .iter()
-            .map(|id| size_of::<String>() + id.capacity())
-            .sum::<usize>()
-            + self.live.capacity()
-            // The map's entries: a key (another copy of the id), a point, a control byte.
-            + self
-                .points
-                .keys()
-                .map(|id| size_of::<String>() + id.capacity() + size_of::<usize>() + 1)
-                .sum::<usize>();
-        let (hnsw_vectors, hnsw_graph) = crate::hnsw::memory::hnsw_bytes(&self.graph, self.dim);
+        let (builder_vectors, builder_graph) = self.builder.as_ref().map_or((0, 0), |builder| {
+            crate::hnsw::memory::hnsw_bytes(builder, self.dim)
+        });
         crate::MemoryUse {
-            points: self.ids.len(),
-            vectors_f32: self.vectors.capacity() * size_of::<f32>(),
+            points: self.point_count(),
             vectors_f16: self.halves.capacity() * size_of::<half::f16>(),
-            ids,
+            ids: self.ids.bytes(),
             flat_graph: self.frozen.bytes(),
-            hnsw_vectors,
-            hnsw_graph,
+            builder_vectors,
+            builder_graph,
         }
     }
 
@@ -203,16 +200,20 @@ impl PaperIndex {
     /// can copy while it searches, then [`PaperIndex::install`] it in a moment.
     pub fn frozen_copy(&self) -> FrozenGraph {
         // hnsw_rs's point iterator unwraps the entry point, which an empty graph has not.
-        if self.ids.is_empty() {
-            return FrozenGraph::default();
+        match &self.builder {
+            Some(builder) if self.point_count() > 0 => {
+                FrozenGraph::copy(builder, self.point_count())
+            }
+            // Without a builder nothing was added since the flat copy was taken or read.
+            None => self.frozen.clone(),
+            Some(_) => FrozenGraph::default(),
         }
-        FrozenGraph::copy(&self.graph, self.ids.len())
     }
 
     /// Makes `frozen` the copy searches walk, if it covers every point now in the index
     /// (nothing was added since it was taken). Returns whether it was installed.
     pub fn install(&mut self, frozen: FrozenGraph) -> bool {
-        let current = frozen.points() == self.ids.len();
+        let current = frozen.points() == self.point_count();
         if current {
             self.frozen = frozen;
         }
@@ -221,7 +222,65 @@ impl PaperIndex {
 
     /// Whether searches walk the flat copy (it covers every point).
     pub fn is_optimised(&self) -> bool {
-        self.frozen.points() == self.ids.len() && !self.ids.is_empty()
+        self.frozen.points() == self.point_count() && self.point_count() > 0
+    }
+
+    /// Whether hnsw_rs's graph is in memory (see the module's note).
+    pub fn builder_resident(&self) -> bool {
+        self.builder.is_some()
+    }
+
+    /// Drops hnsw_rs's graph when a saved generation holds it and the flat copy covers every
+    /// point: searches need neither, and the next insert reads it back. Returns whether it
+    /// was dropped.
+    pub fn release_builder(&mut self) -> bool {
+        if self.builder.is_some() && self.saved_graph.is_some() && self.is_optimised() {
+            self.builder = None;
+            return true;
+        }
+        false
+    }
+
+    /// hnsw_rs's graph read back from the saved generation, when it is not in memory and
+    /// something is to be inserted: taken under a shared borrow, so that a server reads it
+    /// while it searches, then [`PaperIndex::install_builder`] in a moment. `None` when it is
+    /// resident already.
+    pub fn read_builder(&self) -> Result<Option<LoadedBuilder>> {
+        if self.builder.is_some() {
+            return Ok(None);
+        }
+        let Some(dir) = &self.saved_graph else {
+            return Ok(Some(LoadedBuilder {
+                graph: new_builder(self.params, self.point_count().max(1024)),
+                revision: self.revision,
+            }));
+        };
+        let graph = crate::hnsw::persist::read_builder(dir, self.point_count())?;
+        Ok(Some(LoadedBuilder {
+            graph,
+            revision: self.revision,
+        }))
+    }
+
+    /// Makes a builder read by [`PaperIndex::read_builder`] resident, if none is and nothing
+    /// was inserted since it was read. Returns whether it was installed.
+    pub fn install_builder(&mut self, loaded: LoadedBuilder) -> bool {
+        let current = self.builder.is_none() && loaded.revision == self.revision;
+        if current {
+            self.builder = Some(loaded.graph);
+        }
+        current
+    }
+
+    /// Reads hnsw_rs's graph back if it is not resident.
+    fn ensure_builder(&mut self) -> Result<&mut Builder> {
+        if let Some(loaded) = self.read_builder()? {
+            self.install_builder(loaded);
+        }
+        self.builder.as_mut().ok_or_else(|| IndexError::Corrupt {
+            dir: self.saved_graph.clone().unwrap_or_default(),
+            why: "hnsw_rs's graph could not be made resident".into(),
+        })
     }
 
     /// Candidates explored while searching, from now on (at least k in each search).
@@ -231,24 +290,26 @@ impl PaperIndex {
 
     /// Share of the graph's points that are tombstones.
     pub fn tombstone_ratio(&self) -> f64 {
-        if self.ids.is_empty() {
+        if self.point_count() == 0 {
             0.0
         } else {
-            1.0 - self.points.len() as f64 / self.ids.len() as f64
+            1.0 - self.len() as f64 / self.point_count() as f64
         }
     }
 
-    /// The vector of a paper, if indexed.
-    pub fn vector(&self, id: &str) -> Option<&[f32]> {
-        self.points.get(id).map(|&p| self.row(p))
+    /// The unit vector of a paper as the index holds it (in half precision, widened), if
+    /// indexed.
+    pub fn vector(&self, id: &str) -> Option<Vec<f32>> {
+        self.ids.point_of(id).map(|p| self.widened(p))
     }
 
-    /// Whether `id` is indexed with this vector (scaled to unit length, as an upsert stores
-    /// it): whether an upsert of it would change nothing.
+    /// Whether `id` is indexed with this vector (scaled to unit length and rounded to half
+    /// precision, as an upsert stores it): whether an upsert of it would change nothing.
     pub fn holds(&self, id: &str, vector: &[f32]) -> bool {
-        self.points
-            .get(id)
-            .is_some_and(|&p| self.unit(id, vector).is_ok_and(|unit| self.row(p) == unit))
+        self.ids.point_of(id).is_some_and(|p| {
+            self.unit(id, vector)
+                .is_ok_and(|unit| self.half_row(p) == to_f16(&unit).as_slice())
+        })
     }
 
     /// Adds or updates one paper.
@@ -263,51 +324,54 @@ impl PaperIndex {
     ///
     /// A large batch is numbered and inserted with similar papers together
     /// (`locality.rs`), which makes the build and later searches touch less memory.
+    ///
+    /// When hnsw_rs's graph is not resident and something is to be inserted, it is read
+    /// back from the saved generation first (see the module's note).
     pub fn upsert_batch(&mut self, papers: &[(&str, &[f32])]) -> Result<Vec<Upsert>> {
-        let unit: Vec<Vec<f32>> = papers
+        let halves: Vec<Vec<half::f16>> = papers
             .iter()
-            .map(|(id, vector)| self.unit(id, vector))
+            .map(|(id, vector)| self.unit(id, vector).map(|unit| to_f16(&unit)))
             .collect::<Result<_>>()?;
-        let first_new = self.ids.len();
         let mut changes = vec![Upsert::Unchanged; papers.len()];
-        for i in insertion_order(papers, &unit) {
-            let (id, vector) = (papers[i].0, unit[i].as_slice());
-            changes[i] = match self.points.get(id) {
-                Some(&p) if self.row(p) == vector => continue,
-                Some(&p) => {
-                    self.live[p] = false;
-                    Upsert::Replaced
-                }
+        let order = insertion_order(papers, &halves);
+        let mut inserted = Vec::with_capacity(papers.len());
+        for &i in &order {
+            let (id, row) = (papers[i].0, halves[i].as_slice());
+            changes[i] = match self.ids.point_of(id) {
+                Some(p) if self.half_row(p) == row => continue,
+                Some(_) => Upsert::Replaced,
                 None => Upsert::Added,
             };
-            let point = self.ids.len();
-            self.vectors.extend_from_slice(vector);
-            self.ids.push(id.to_owned());
-            self.live.push(true);
-            self.points.insert(id.to_owned(), point);
+            inserted.push(i);
+        }
+        if inserted.is_empty() {
+            return Ok(changes);
+        }
+        self.ensure_builder()?;
+        let first_new = self.point_count();
+        for &i in &inserted {
+            let id = papers[i].0;
+            self.ids.kill(id);
+            self.ids.push(id, true);
+            self.halves.extend_from_slice(&halves[i]);
         }
         // The batch's own copy goes before hnsw_rs allocates its points, which can then reuse
         // that memory.
-        drop(unit);
-        let new_rows = &self.vectors[first_new * self.dim..];
-        self.halves
-            .extend(new_rows.iter().map(|&x| half::f16::from_f32(x)));
-        let new_points: Vec<(&[half::f16], usize)> = (first_new..self.ids.len())
+        drop(halves);
+        self.revision += 1;
+        self.saved_graph = None;
+        let new_points: Vec<(&[half::f16], usize)> = (first_new..self.point_count())
             .map(|p| (self.half_row(p), p))
             .collect();
-        self.graph.parallel_insert_slice(&new_points);
+        if let Some(builder) = &self.builder {
+            builder.parallel_insert_slice(&new_points);
+        }
         Ok(changes)
     }
 
     /// Removes a paper from search results. Returns whether it was indexed.
     pub fn remove(&mut self, id: &str) -> bool {
-        match self.points.remove(id) {
-            Some(p) => {
-                self.live[p] = false;
-                true
-            }
-            None => false,
-        }
+        self.ids.kill(id).is_some()
     }
 
     /// The `k` papers most similar to `query` (any length: it is normalised) that `filter`
@@ -333,14 +397,25 @@ impl PaperIndex {
         if let Some(hits) = self.search_unfiltered(query, k, filter, ef) {
             return hits;
         }
-        let admits = |point: &usize| self.live[*point] && filter.admits(&self.ids[*point]);
-        let found = self
-            .graph
-            .search_filter(&to_f16(query), k, ef.max(k), Some(&admits));
+        let admits = |point: usize| self.ids.is_live(point) && filter.admits(self.ids.id(point));
+        let half_query = to_f16(query);
+        let found: Vec<usize> = match &self.builder {
+            Some(builder) if !self.is_optimised() => builder
+                .search_filter(&half_query, k, ef.max(k), Some(&|p: &usize| admits(*p)))
+                .into_iter()
+                .map(|n| n.d_id)
+                .collect(),
+            _ => self
+                .frozen
+                .search_admitting(&half_query, &self.halves, ef.max(k), &admits)
+                .into_iter()
+                .map(|(_, p)| p)
+                .collect(),
+        };
         if found.len() < k && found.len() < self.len() {
             return self.exact_unit(query, k, filter);
         }
-        self.rescored(query, found.into_iter().map(|n| n.d_id), k)
+        self.rescored(query, found.into_iter(), k)
     }
 
     /// The fast path: the graph searched without a filter, for a few more papers than asked,
@@ -362,40 +437,46 @@ impl PaperIndex {
             // A date or category filter admits an unknown share: try a few times as many.
             fetch *= 4;
         }
-        if fetch > self.ids.len() {
+        if fetch > self.point_count() {
             return None;
         }
         let ef = ef.max(fetch);
         let half_query = to_f16(query);
-        let found: Vec<usize> = if self.is_optimised() {
-            let found = self.frozen.search(&half_query, &self.halves, ef);
-            found.into_iter().map(|(_, p)| p).collect()
-        } else {
-            let found = self.graph.search(&half_query, fetch, ef);
-            found.into_iter().map(|n| n.d_id).collect()
+        let found: Vec<usize> = match &self.builder {
+            Some(builder) if !self.is_optimised() => builder
+                .search(&half_query, fetch, ef)
+                .into_iter()
+                .map(|n| n.d_id)
+                .collect(),
+            _ => self
+                .frozen
+                .search(&half_query, &self.halves, ef)
+                .into_iter()
+                .map(|(_, p)| p)
+                .collect(),
         };
         let admitted = found
             .into_iter()
-            .filter(|&p| self.live[p] && filter.admits(&self.ids[p]));
+            .filter(|&p| self.ids.is_live(p) && filter.admits(self.ids.id(p)));
         let hits = self.rescored(query, admitted, k);
         (hits.len() == k).then_some(hits)
     }
 
     /// The best `k` of `points` a graph search found, best first by their inner product with
-    /// the query in single precision: the graph is searched in half precision.
+    /// the query, the query in single precision: the graph's walk scores half by half.
     pub(crate) fn rescored(
         &self,
         query: &[f32],
         points: impl Iterator<Item = usize>,
         k: usize,
     ) -> Vec<Hit> {
-        let mut scored: Vec<(f32, usize)> = points.map(|p| (dot(query, self.row(p)), p)).collect();
+        let mut scored: Vec<(f32, usize)> = points.map(|p| (self.cosine(query, p), p)).collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         scored
             .into_iter()
             .take(k)
             .map(|(score, p)| Hit {
-                id: self.ids[p].clone(),
+                id: self.ids.id(p).to_owned(),
                 score,
             })
             .collect()
@@ -409,10 +490,10 @@ impl PaperIndex {
 
     /// The exact search for a query already checked and scaled to unit length.
     pub(crate) fn exact_unit(&self, query: &[f32], k: usize, filter: &Filter<'_>) -> Vec<Hit> {
-        let best = (0..self.ids.len())
+        let best = (0..self.point_count())
             .into_par_iter()
-            .filter(|&p| self.live[p] && filter.admits(&self.ids[p]))
-            .map(|p| crate::hnsw::scored::Scored(dot(query, self.row(p)), p))
+            .filter(|&p| self.ids.is_live(p) && filter.admits(self.ids.id(p)))
+            .map(|p| crate::hnsw::scored::Scored(self.cosine(query, p), p))
             .fold(BinaryHeap::new, |heap, scored| keep_best(heap, scored, k))
             .reduce(BinaryHeap::new, |a, b| {
                 b.into_iter()
@@ -422,14 +503,21 @@ impl PaperIndex {
         best.sort_by(|a, b| b.cmp(a));
         best.into_iter()
             .map(|crate::hnsw::scored::Scored(score, p)| Hit {
-                id: self.ids[p].clone(),
+                id: self.ids.id(p).to_owned(),
                 score,
             })
             .collect()
     }
 
-    fn row(&self, point: usize) -> &[f32] {
-        &self.vectors[point * self.dim..(point + 1) * self.dim]
+    /// The cosine of a unit query with a point's vector: rounding the stored vector can take
+    /// the product a hair past 1, which a cosine never is.
+    fn cosine(&self, query: &[f32], point: usize) -> f32 {
+        dot_f32_f16(query, self.half_row(point)).clamp(-1.0, 1.0)
+    }
+
+    /// A point's vector widened to single precision.
+    fn widened(&self, point: usize) -> Vec<f32> {
+        self.half_row(point).iter().map(|x| x.to_f32()).collect()
     }
 
     /// A point's vector in half precision.
@@ -484,11 +572,30 @@ fn keep_best(
 
 /// The order in which to take a batch's papers: similar ones together, unless an id comes
 /// twice (then in the batch's order, so that the later entry wins).
-fn insertion_order(papers: &[(&str, &[f32])], unit: &[Vec<f32>]) -> Vec<usize> {
+fn insertion_order(papers: &[(&str, &[f32])], halves: &[Vec<half::f16>]) -> Vec<usize> {
     let mut seen = HashSet::with_capacity(papers.len());
     if !papers.iter().all(|(id, _)| seen.insert(*id)) {
         return (0..papers.len()).collect();
     }
-    let rows: Vec<&[f32]> = unit.iter().map(Vec::as_slice).collect();
+    let rows: Vec<&[half::f16]> = halves.iter().map(Vec::as_slice).collect();
     locality_order(&rows)
+}
+
+/// An empty hnsw_rs graph for about `capacity` points.
+fn new_builder(params: IndexParams, capacity: usize) -> Builder {
+    // 16 layers suffice for far more points than a library of papers holds.
+    Hnsw::new(
+        params.max_connections,
+        capacity.max(1),
+        16,
+        params.ef_construction,
+        UnitDotF16,
+    )
+}
+
+/// hnsw_rs's graph read back from a saved generation, not yet resident
+/// ([`PaperIndex::read_builder`]).
+pub struct LoadedBuilder {
+    graph: Builder,
+    revision: u64,
 }

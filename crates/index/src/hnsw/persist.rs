@@ -1,18 +1,23 @@
 //! Saving an index and loading it back, never serving a wrong one.
 //!
-//! An index folder holds generations: `gen-N/` with hnsw_rs's own dump of the graph
-//! (`graph.hnsw.graph`, `graph.hnsw.data`), paperscout's `points.bin` (paper ids, tombstones,
-//! unit vectors) and `manifest.json` (format, model, dimension, parameters, counts, and the
-//! size and sha256 of every file). `CURRENT` names the generation in use. A save writes and
-//! syncs a whole new generation, then replaces `CURRENT` by rename, so a crash at any moment
-//! leaves either the old index or the new one, whole.
+//! An index folder holds generations: `gen-N/` with paperscout's `points.bin` (paper ids,
+//! tombstones, unit vectors in half precision) and `frozen.bin` (the flat graph searches
+//! walk), hnsw_rs's own dump of its graph (`graph.hnsw.graph`, `graph.hnsw.data`), and
+//! `manifest.json` (format, model, dimension, parameters, counts, and the size and sha256 of
+//! every file). `CURRENT` names the generation in use. A save writes and syncs a whole new
+//! generation, then replaces `CURRENT` by rename, so a crash at any moment leaves either the
+//! old index or the new one, whole. A save while hnsw_rs's graph is not in memory links its
+//! dump from the generation it was read from (the graph has not changed since).
 //!
 //! Loading checks the manifest against what the caller expects (model, dimension, parameters:
-//! else [`IndexError::Stale`]) and every file against its size and digest before hnsw_rs reads
-//! it (else [`IndexError::Corrupt`]): hnsw_rs asserts rather than errs on a damaged file.
+//! else [`IndexError::Stale`]) and every file against its size and digest (else
+//! [`IndexError::Corrupt`]), then reads only the points and the flat graph: a served index
+//! searches without hnsw_rs's graph, which is read from the dump, its digest checked again,
+//! only before papers are inserted ([`read_builder`]); hnsw_rs asserts rather than errs on a
+//! damaged file.
 //!
 //! hnsw_rs's reloaded graph borrows the `HnswIo` that read it (upstream issue #19). The reader
-//! is leaked to make the borrow `'static`: a few hundred bytes once per load, and the graph's
+//! is leaked to make the borrow `'static`: a few hundred bytes once per read, and the graph's
 //! data are copied into memory (no mmap), so nothing else stays tied to the files.
 
 use std::io::{BufWriter, Read, Write};
@@ -27,12 +32,16 @@ use crate::error::{IndexError, Result};
 use crate::hnsw::calibration::Calibration;
 use crate::hnsw::distance::UnitDotF16;
 use crate::hnsw::frozen::FrozenGraph;
-use crate::hnsw::paper_index::{IndexParams, PaperIndex};
+use crate::hnsw::ids::PaperIds;
+use crate::hnsw::paper_index::{Builder, IndexParams, PaperIndex};
 
-/// The layout version of a saved index.
-const FORMAT: u32 = 2;
+/// The layout version of a saved index: 3 holds half-precision vectors and the flat graph.
+const FORMAT: u32 = 3;
 const GRAPH_BASENAME: &str = "graph";
 const POINTS_FILE: &str = "points.bin";
+const FROZEN_FILE: &str = "frozen.bin";
+/// hnsw_rs's dump of its graph, as `file_dump` names it.
+const DUMP_FILES: [&str; 2] = ["graph.hnsw.graph", "graph.hnsw.data"];
 const MANIFEST_FILE: &str = "manifest.json";
 const CURRENT_FILE: &str = "CURRENT";
 
@@ -82,9 +91,19 @@ pub struct Expected<'a> {
     pub params: IndexParams,
 }
 
+/// A generation just saved ([`PaperIndex::save`]), for [`PaperIndex::saved`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Saved {
+    /// The generation's folder.
+    pub dir: PathBuf,
+    /// The index's inserts counted when it was saved.
+    revision: u64,
+}
+
 impl PaperIndex {
-    /// Saves the index as a new generation in `dir` and makes it current.
-    pub fn save(&self, dir: &Path, model: &str) -> Result<PathBuf> {
+    /// Saves the index as a new generation in `dir` and makes it current. Call
+    /// [`PaperIndex::saved`] with what it returns to let the index drop hnsw_rs's graph.
+    pub fn save(&self, dir: &Path, model: &str) -> Result<Saved> {
         let fail = |why: String| IndexError::Save {
             dir: dir.to_path_buf(),
             why,
@@ -122,24 +141,63 @@ impl PaperIndex {
                 }
             }
         }
-        Ok(gen_dir)
+        Ok(Saved {
+            dir: gen_dir,
+            revision: self.revision,
+        })
+    }
+
+    /// Tells the index that `saved` holds it: when nothing was inserted since, hnsw_rs's
+    /// graph is read from there from now on and dropped from memory
+    /// ([`PaperIndex::release_builder`]). Returns whether it was dropped.
+    pub fn saved(&mut self, saved: Saved) -> bool {
+        if saved.revision != self.revision {
+            return false;
+        }
+        self.saved_graph = Some(saved.dir);
+        self.release_builder()
     }
 
     /// Writes every file of a generation into `gen_dir` and syncs them.
     fn write_generation(&self, gen_dir: &Path, model: &str) -> std::io::Result<()> {
         let fail = |why: String| std::io::Error::other(why);
 
-        self.graph
-            .file_dump(gen_dir, GRAPH_BASENAME)
-            .map_err(|e| fail(format!("hnsw_rs could not dump the graph: {e}")))?;
+        match (&self.builder, &self.saved_graph) {
+            (Some(builder), _) => builder
+                .file_dump(gen_dir, GRAPH_BASENAME)
+                .map(|_| ())
+                .map_err(|e| fail(format!("hnsw_rs could not dump the graph: {e}")))?,
+            (None, Some(source)) => {
+                for name in DUMP_FILES {
+                    let (from, to) = (source.join(name), gen_dir.join(name));
+                    // A link costs no space; a folder on another disk gets a copy.
+                    if std::fs::hard_link(&from, &to).is_err() {
+                        fs_err::copy(&from, &to)?;
+                    }
+                }
+            }
+            (None, None) => {
+                return Err(fail(
+                    "hnsw_rs's graph is neither in memory nor saved".into(),
+                ));
+            }
+        }
         self.write_points(&gen_dir.join(POINTS_FILE))?;
+        let mut frozen = BufWriter::new(fs_err::File::create(gen_dir.join(FROZEN_FILE))?);
+        if self.is_optimised() {
+            self.frozen.write_to(&mut frozen)?;
+        } else {
+            self.frozen_copy().write_to(&mut frozen)?;
+        }
+        frozen.flush()?;
+        drop(frozen);
 
         let mut files = Vec::new();
-        for name in [
-            format!("{GRAPH_BASENAME}.hnsw.graph"),
-            format!("{GRAPH_BASENAME}.hnsw.data"),
-            POINTS_FILE.to_owned(),
-        ] {
+        for name in DUMP_FILES
+            .into_iter()
+            .chain([POINTS_FILE, FROZEN_FILE])
+            .map(str::to_owned)
+        {
             let path = gen_dir.join(&name);
             sync(&path)?;
             let (bytes, sha256) = digest(&path)?;
@@ -155,8 +213,8 @@ impl PaperIndex {
             dim: self.dim,
             max_connections: self.params.max_connections,
             ef_construction: self.params.ef_construction,
-            points: self.ids.len(),
-            live: self.points.len(),
+            points: self.point_count(),
+            live: self.len(),
             files,
             calibration: self.calibration,
         };
@@ -216,96 +274,153 @@ impl PaperIndex {
                 expected.params.ef_construction
             )));
         }
+        // The dump is checked when it is read, before an insert: here only its size.
         for file in &manifest.files {
             let path = gen_dir.join(&file.name);
-            let (bytes, sha256) =
-                digest(&path).map_err(|e| corrupt(format!("{} is unreadable ({e})", file.name)))?;
-            if bytes != file.bytes {
-                return Err(corrupt(format!(
-                    "{} has {bytes} bytes, the manifest says {}",
-                    file.name, file.bytes
-                )));
-            }
-            if sha256 != file.sha256 {
-                return Err(corrupt(format!(
-                    "{} does not match its sha256 in the manifest",
-                    file.name
-                )));
+            if DUMP_FILES.contains(&file.name.as_str()) {
+                let bytes = fs_err::metadata(&path)
+                    .map_err(|e| corrupt(format!("{} is unreadable ({e})", file.name)))?
+                    .len();
+                if bytes != file.bytes {
+                    return Err(corrupt(format!(
+                        "{} has {bytes} bytes, the manifest says {}",
+                        file.name, file.bytes
+                    )));
+                }
             }
         }
-
-        let (ids, live, vectors) = read_points(&gen_dir.join(POINTS_FILE), manifest.dim)
+        let points = checked_read(&gen_dir, &manifest, POINTS_FILE).map_err(corrupt)?;
+        let (ids, halves) = read_points(&points, manifest.dim)
             .map_err(|why| corrupt(format!("{POINTS_FILE}: {why}")))?;
-        if ids.len() != manifest.points {
+        drop(points);
+        if ids.points() != manifest.points {
             return Err(corrupt(format!(
                 "{} points where the manifest says {}",
-                ids.len(),
+                ids.points(),
                 manifest.points
             )));
         }
-        // See the module's documentation for why the reader is leaked.
-        let reader: &'static mut HnswIo =
-            Box::leak(Box::new(HnswIo::new(&gen_dir, GRAPH_BASENAME)));
-        let graph = reader
-            .load_hnsw::<half::f16, UnitDotF16>()
-            .map_err(|e| corrupt(format!("hnsw_rs could not read the graph ({e})")))?;
-        if graph.get_nb_point() != ids.len() {
+        let frozen = checked_read(&gen_dir, &manifest, FROZEN_FILE).map_err(corrupt)?;
+        let frozen = FrozenGraph::read_from(&frozen)
+            .map_err(|why| corrupt(format!("{FROZEN_FILE}: {why}")))?;
+        if frozen.points() != ids.points() {
             return Err(corrupt(format!(
                 "the graph has {} points, the index {}",
-                graph.get_nb_point(),
-                ids.len()
+                frozen.points(),
+                ids.points()
             )));
         }
-        let points = ids
-            .iter()
-            .enumerate()
-            .filter(|(p, _)| live[*p])
-            .map(|(p, id)| (id.clone(), p))
-            .collect();
-        let mut index = Self {
+        Ok(Self {
             params: IndexParams {
                 ef_search: expected.params.ef_search,
                 ..expected.params
             },
             dim: manifest.dim,
-            graph,
-            halves: crate::hnsw::distance::to_f16(&vectors),
-            vectors,
+            builder: None,
+            saved_graph: Some(gen_dir),
+            revision: 0,
+            halves,
             ids,
-            live,
-            points,
-            frozen: FrozenGraph::default(),
+            frozen,
             calibration: manifest.calibration,
-        };
-        index.optimise();
-        Ok(index)
+        })
     }
 
     /// `points.bin`: count (u64), dim (u64); per point a live byte, the id's length (u32) and
-    /// bytes; then every vector as little-endian f32.
+    /// bytes; then every vector as little-endian f16.
     fn write_points(&self, path: &Path) -> std::io::Result<()> {
         let mut out = BufWriter::new(fs_err::File::create(path)?);
-        out.write_all(&(self.ids.len() as u64).to_le_bytes())?;
+        out.write_all(&(self.point_count() as u64).to_le_bytes())?;
         out.write_all(&(self.dim as u64).to_le_bytes())?;
-        for (id, live) in self.ids.iter().zip(&self.live) {
-            out.write_all(&[u8::from(*live)])?;
+        for p in 0..self.point_count() {
+            let id = self.ids.id(p);
+            out.write_all(&[u8::from(self.ids.is_live(p))])?;
             out.write_all(&(id.len() as u32).to_le_bytes())?;
             out.write_all(id.as_bytes())?;
         }
-        for value in &self.vectors {
+        for value in &self.halves {
             out.write_all(&value.to_le_bytes())?;
         }
         out.flush()
     }
 }
 
-type Points = (Vec<String>, Vec<bool>, Vec<f32>);
+/// hnsw_rs's graph of the `points` points of the generation in `gen_dir`, its dump checked
+/// against the manifest first.
+pub(crate) fn read_builder(gen_dir: &Path, points: usize) -> Result<Builder> {
+    let corrupt = |why: String| IndexError::Corrupt {
+        dir: gen_dir.to_path_buf(),
+        why,
+    };
+    let text = fs_err::read_to_string(gen_dir.join(MANIFEST_FILE))
+        .map_err(|e| corrupt(format!("no readable manifest ({e})")))?;
+    let manifest: Manifest = serde_json::from_str(&text)
+        .map_err(|e| corrupt(format!("the manifest is malformed ({e})")))?;
+    for name in DUMP_FILES {
+        let file = manifest
+            .files
+            .iter()
+            .find(|f| f.name == name)
+            .ok_or_else(|| corrupt(format!("the manifest does not list {name}")))?;
+        let (bytes, sha256) = digest(&gen_dir.join(name))
+            .map_err(|e| corrupt(format!("{name} is unreadable ({e})")))?;
+        if (bytes, sha256.as_str()) != (file.bytes, file.sha256.as_str()) {
+            return Err(corrupt(format!(
+                "{name} does not match its size and sha256 in the manifest"
+            )));
+        }
+    }
+    // See the module's documentation for why the reader is leaked.
+    let reader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(gen_dir, GRAPH_BASENAME)));
+    let graph = reader
+        .load_hnsw::<half::f16, UnitDotF16>()
+        .map_err(|e| corrupt(format!("hnsw_rs could not read the graph ({e})")))?;
+    if graph.get_nb_point() != points {
+        return Err(corrupt(format!(
+            "hnsw_rs's graph has {} points, the index {points}",
+            graph.get_nb_point()
+        )));
+    }
+    Ok(graph)
+}
 
-fn read_points(path: &Path, dim: usize) -> std::result::Result<Points, String> {
-    let bytes = fs_err::read(path).map_err(|e| e.to_string())?;
+/// A file of a generation, read whole and checked against its size and sha256 in the
+/// manifest.
+fn checked_read(
+    gen_dir: &Path,
+    manifest: &Manifest,
+    name: &str,
+) -> std::result::Result<Vec<u8>, String> {
+    let file = manifest
+        .files
+        .iter()
+        .find(|f| f.name == name)
+        .ok_or_else(|| format!("the manifest does not list {name}"))?;
+    let bytes =
+        fs_err::read(gen_dir.join(name)).map_err(|e| format!("{name} is unreadable ({e})"))?;
+    if bytes.len() as u64 != file.bytes {
+        return Err(format!(
+            "{name} has {} bytes, the manifest says {}",
+            bytes.len(),
+            file.bytes
+        ));
+    }
+    if hex(&Sha256::digest(&bytes)) != file.sha256 {
+        return Err(format!("{name} does not match its sha256 in the manifest"));
+    }
+    Ok(bytes)
+}
+
+fn read_points(
+    bytes: &[u8],
+    dim: usize,
+) -> std::result::Result<(PaperIds, Vec<half::f16>), String> {
     let mut at = 0usize;
     let mut take = |n: usize| -> std::result::Result<&[u8], String> {
-        let slice = bytes.get(at..at + n).ok_or("ends early")?;
+        let slice = at
+            .checked_add(n)
+            .and_then(|end| bytes.get(at..end))
+            .ok_or("ends early")?;
         at += n;
         Ok(slice)
     };
@@ -317,23 +432,27 @@ fn read_points(path: &Path, dim: usize) -> std::result::Result<Points, String> {
             "{stored_dim}-d vectors where the manifest says {dim}"
         ));
     }
-    let mut ids = Vec::with_capacity(count);
-    let mut live = Vec::with_capacity(count);
+    let mut ids = PaperIds::with_capacity(count.min(bytes.len()));
     for _ in 0..count {
-        live.push(take(1)?[0] == 1);
+        let live = take(1)?[0] == 1;
         let len = u32::from_le_bytes(take(4)?.try_into().unwrap_or([0; 4])) as usize;
         let id = std::str::from_utf8(take(len)?).map_err(|_| "an id is not UTF-8")?;
-        ids.push(id.to_owned());
+        if live && ids.point_of(id).is_some() {
+            return Err(format!("{id} has two live points"));
+        }
+        ids.push(id, live);
     }
-    let raw = take(count * dim * 4)?;
-    let vectors = raw
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+    let raw = take(count.checked_mul(dim * 2).ok_or("a count past any file")?)?;
+    let halves = raw
+        .chunks_exact(2)
+        .map(|c| half::f16::from_le_bytes([c[0], c[1]]))
         .collect();
-    Ok((ids, live, vectors))
+    if at != bytes.len() {
+        return Err(format!("{} bytes past the vectors", bytes.len() - at));
+    }
+    Ok((ids, halves))
 }
 
-/// The current generation's number and folder.
 /// The generation `CURRENT` names: none when there is no `CURRENT` (no index was ever saved
 /// here), an error saying why when it cannot be read or names no generation.
 fn current_generation(dir: &Path) -> std::result::Result<Option<(u64, PathBuf)>, String> {
@@ -382,12 +501,11 @@ fn digest(path: &Path) -> std::io::Result<(u64, String)> {
         hasher.update(&buffer[..read]);
         bytes += read as u64;
     }
-    let hex = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok((bytes, hex))
+    Ok((bytes, hex(&hasher.finalize())))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn write_synced(path: &Path, content: &[u8]) -> std::io::Result<()> {
