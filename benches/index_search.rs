@@ -18,7 +18,10 @@
 //! - `PAPERSCOUT_BENCH_PYTHON`: the Python for the peers (default `.venv-bench/bin/python`,
 //!   else `python3`); `PAPERSCOUT_BENCH_PEERS=0` leaves them out;
 //! - `PAPERSCOUT_BENCH_M`, `PAPERSCOUT_BENCH_EFC`: M and ef_construction for every engine
-//!   (default 16 and 200, paperscout's defaults).
+//!   (default 16 and 200, paperscout's defaults);
+//! - `PAPERSCOUT_BENCH_KEEP`: a folder to save the index in and keep (default a temporary
+//!   one); `PAPERSCOUT_BENCH_OPEN=FOLDER` then runs only the opening and the searches again,
+//!   printing them as JSON (the same queries' environment is needed).
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
@@ -153,9 +156,11 @@ fn main() {
     let built = index.memory();
     drop(batch);
 
-    let folder = tempfile::tempdir().unwrap();
+    let temporary = tempfile::tempdir().unwrap();
+    let folder = std::env::var_os("PAPERSCOUT_BENCH_KEEP")
+        .map_or_else(|| temporary.path().to_path_buf(), PathBuf::from);
     let started = Instant::now();
-    let saved = index.save(folder.path(), MODEL).unwrap();
+    let saved = index.save(&folder, MODEL).unwrap();
     let save_s = started.elapsed().as_secs_f64();
     index.saved(saved);
     let served = index.memory();
@@ -171,11 +176,11 @@ fn main() {
         .map(|hits| hits.iter().map(|h| h.id.clone()).collect())
         .collect();
     std::fs::write(
-        folder.path().join("truth.json"),
+        folder.join("truth.json"),
         serde_json::to_vec(&truth_ids).unwrap(),
     )
     .unwrap();
-    let opened = open_in_fresh_process(folder.path());
+    let opened = open_in_fresh_process(&folder);
 
     println!(
         "index benchmark: {} vectors ({real} real all-MiniLM-L6-v2 + {perturbed} perturbed), \

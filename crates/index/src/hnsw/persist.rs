@@ -23,6 +23,7 @@
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use half::vec::HalfBitsVecExt;
 use hnsw_rs::api::AnnT;
 use hnsw_rs::hnswio::HnswIo;
 use serde::{Deserialize, Serialize};
@@ -289,10 +290,7 @@ impl PaperIndex {
                 }
             }
         }
-        let points = checked_read(&gen_dir, &manifest, POINTS_FILE).map_err(corrupt)?;
-        let (ids, halves) = read_points(&points, manifest.dim)
-            .map_err(|why| corrupt(format!("{POINTS_FILE}: {why}")))?;
-        drop(points);
+        let (ids, halves) = read_points(&gen_dir, &manifest).map_err(corrupt)?;
         if ids.points() != manifest.points {
             return Err(corrupt(format!(
                 "{} points where the manifest says {}",
@@ -338,8 +336,12 @@ impl PaperIndex {
             out.write_all(&(id.len() as u32).to_le_bytes())?;
             out.write_all(id.as_bytes())?;
         }
-        for value in &self.halves {
-            out.write_all(&value.to_le_bytes())?;
+        if cfg!(target_endian = "little") {
+            out.write_all(bytemuck::cast_slice(&self.halves))?;
+        } else {
+            for value in &self.halves {
+                out.write_all(&value.to_le_bytes())?;
+            }
         }
         out.flush()
     }
@@ -411,46 +413,109 @@ fn checked_read(
     Ok(bytes)
 }
 
+/// `points.bin` read in one pass, its digest computed on the way and checked against the
+/// manifest at the end: the vectors go straight into the index's own rows, never through a
+/// second copy of the file (a million papers' rows are 768 MB).
 fn read_points(
-    bytes: &[u8],
-    dim: usize,
+    gen_dir: &Path,
+    manifest: &Manifest,
 ) -> std::result::Result<(PaperIds, Vec<half::f16>), String> {
-    let mut at = 0usize;
-    let mut take = |n: usize| -> std::result::Result<&[u8], String> {
-        let slice = at
-            .checked_add(n)
-            .and_then(|end| bytes.get(at..end))
-            .ok_or("ends early")?;
-        at += n;
-        Ok(slice)
-    };
-    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
-    let count = word(take(8)?) as usize;
-    let stored_dim = word(take(8)?) as usize;
-    if stored_dim != dim {
+    let fail = |why: String| format!("{POINTS_FILE}: {why}");
+    let entry = manifest
+        .files
+        .iter()
+        .find(|f| f.name == POINTS_FILE)
+        .ok_or_else(|| format!("the manifest does not list {POINTS_FILE}"))?;
+    let file = fs_err::File::open(gen_dir.join(POINTS_FILE))
+        .map_err(|e| format!("{POINTS_FILE} is unreadable ({e})"))?;
+    let size = file.metadata().map_err(|e| fail(e.to_string()))?.len();
+    if size != entry.bytes {
         return Err(format!(
-            "{stored_dim}-d vectors where the manifest says {dim}"
+            "{POINTS_FILE} has {size} bytes, the manifest says {}",
+            entry.bytes
         ));
     }
-    let mut ids = PaperIds::with_capacity(count.min(bytes.len()));
-    for _ in 0..count {
-        let live = take(1)?[0] == 1;
-        let len = u32::from_le_bytes(take(4)?.try_into().unwrap_or([0; 4])) as usize;
-        let id = std::str::from_utf8(take(len)?).map_err(|_| "an id is not UTF-8")?;
-        if live && ids.point_of(id).is_some() {
-            return Err(format!("{id} has two live points"));
-        }
-        ids.push(id, live);
+    // Hashed below the buffer, a megabyte at a time; the rows are read past the buffer,
+    // straight into place.
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, Hashing::new(file));
+    let ends_early = |e: std::io::Error| fail(format!("it ends early ({e})"));
+    let mut word = [0u8; 8];
+    reader.read_exact(&mut word).map_err(ends_early)?;
+    let count = u64::from_le_bytes(word);
+    reader.read_exact(&mut word).map_err(ends_early)?;
+    let stored_dim = u64::from_le_bytes(word);
+    if stored_dim != manifest.dim as u64 {
+        return Err(fail(format!(
+            "{stored_dim}-d vectors where the manifest says {}",
+            manifest.dim
+        )));
     }
-    let raw = take(count.checked_mul(dim * 2).ok_or("a count past any file")?)?;
-    let halves = raw
-        .chunks_exact(2)
-        .map(|c| half::f16::from_le_bytes([c[0], c[1]]))
-        .collect();
-    if at != bytes.len() {
-        return Err(format!("{} bytes past the vectors", bytes.len() - at));
+    // Every point takes at least its live byte, its length and its row: a count past what
+    // the file can hold is damage, not a reason to allocate.
+    if count.saturating_mul(5 + 2 * stored_dim) > size {
+        return Err(fail(format!("{count} points cannot fit in {size} bytes")));
+    }
+    let count = count as usize;
+    let mut ids = PaperIds::with_capacity(count);
+    let mut id = Vec::new();
+    for _ in 0..count {
+        let mut head = [0u8; 5];
+        reader.read_exact(&mut head).map_err(ends_early)?;
+        let len = u64::from(u32::from_le_bytes([head[1], head[2], head[3], head[4]]));
+        if len > size {
+            return Err(fail(format!("an id of {len} bytes")));
+        }
+        id.resize(len as usize, 0);
+        reader.read_exact(&mut id).map_err(ends_early)?;
+        let text = std::str::from_utf8(&id).map_err(|_| fail("an id is not UTF-8".into()))?;
+        let live = head[0] == 1;
+        if live && ids.point_of(text).is_some() {
+            return Err(fail(format!("{text} has two live points")));
+        }
+        ids.push(text, live);
+    }
+    // Zeroed bits come from the allocator as untouched pages; the file fills them once.
+    let mut bits = vec![0u16; count * manifest.dim];
+    reader
+        .read_exact(bytemuck::cast_slice_mut(&mut bits))
+        .map_err(ends_early)?;
+    if cfg!(target_endian = "big") {
+        bits.iter_mut().for_each(|b| *b = u16::from_le(*b));
+    }
+    let halves = bits.reinterpret_into();
+    let mut past = [0u8; 1];
+    if reader.read(&mut past).map_err(|e| fail(e.to_string()))? != 0 {
+        return Err(fail("bytes past the vectors".into()));
+    }
+    if hex(&reader.into_inner().hasher.finalize()) != entry.sha256 {
+        return Err(format!(
+            "{POINTS_FILE} does not match its sha256 in the manifest"
+        ));
     }
     Ok((ids, halves))
+}
+
+/// A reader that hashes what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R> Hashing<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.hasher.update(&buf[..read]);
+        Ok(read)
+    }
 }
 
 /// The generation `CURRENT` names: none when there is no `CURRENT` (no index was ever saved
