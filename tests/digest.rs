@@ -247,7 +247,7 @@ fn the_index_is_saved_reused_caught_up_and_rebuilt_when_corrupt() {
         repaired["rebuilt_because"]
             .as_str()
             .unwrap()
-            .contains("points.bin does not match its sha256"),
+            .contains("points.bin does not match its digest"),
         "{repaired}"
     );
     assert_eq!(repaired["papers"], 50);

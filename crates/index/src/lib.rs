@@ -18,7 +18,7 @@
 //! part). hnsw_rs's own graph is resident only while papers are inserted.
 //!
 //! [`PaperIndex::save`] writes the index as a new generation with a manifest (model,
-//! dimension, parameters, counts, a sha256 per file) and switches to it by one rename;
+//! dimension, parameters, counts, an xxh3 digest per file) and switches to it by one rename;
 //! [`PaperIndex::load`] refuses a missing, stale or corrupt index with the reason, so the
 //! caller can rebuild it from the store rather than serve wrong answers.
 //!

@@ -19,7 +19,7 @@ pub(crate) struct PaperIds {
     live: Vec<bool>,
     /// The live points, found by their ids' hashes.
     table: HashTable<u32>,
-    hasher: std::hash::RandomState,
+    hasher: hashbrown::DefaultHashBuilder,
 }
 
 impl PaperIds {
@@ -30,7 +30,7 @@ impl PaperIds {
             ends: Vec::with_capacity(capacity),
             live: Vec::with_capacity(capacity),
             table: HashTable::with_capacity(capacity),
-            hasher: std::hash::RandomState::new(),
+            hasher: hashbrown::DefaultHashBuilder::default(),
         }
     }
 
