@@ -643,6 +643,28 @@ fn calibration_picks_the_smallest_ef_reaching_the_target_and_is_saved() {
 }
 
 #[test]
+fn a_paper_twice_in_one_batch_meets_its_earlier_entry() {
+    let (mut index, vectors) = small_index();
+    let points = index.point_count();
+    let (a, b) = (vectors[10].1.as_slice(), vectors[11].1.as_slice());
+    let changes = index
+        .upsert_batch(&[("twice", a), ("twice", a), ("p10", b), ("p10", a)])
+        .unwrap();
+    assert_eq!(
+        changes,
+        [
+            Upsert::Added,
+            Upsert::Unchanged,
+            Upsert::Replaced,
+            Upsert::Replaced
+        ]
+    );
+    // One point for "twice"; two for p10's replacements, the first a tombstone already.
+    assert_eq!(index.point_count(), points + 3);
+    assert!(index.holds("twice", a) && index.holds("p10", a));
+}
+
+#[test]
 fn holds_says_whether_an_upsert_would_change_nothing() {
     let (index, vectors) = small_index();
     let doubled: Vec<f32> = vectors[0].1.iter().map(|x| 2.0 * x).collect();

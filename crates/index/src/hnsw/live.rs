@@ -226,7 +226,11 @@ impl VectorIndex for HnswIndex {
         let rows: Vec<(&str, &[f32])> = papers.iter().map(|(id, v, _)| (*id, *v)).collect();
         self.recalibrate_before_insert(&rows);
         // hnsw_rs's graph, when a save let it go, is read back while searches go on.
-        if rows.iter().any(|(id, v)| !read(&self.index).holds(id, v)) {
+        let unchanged = {
+            let index = read(&self.index);
+            rows.iter().all(|(id, v)| index.holds(id, v))
+        };
+        if !unchanged {
             let loaded = read(&self.index).read_builder()?;
             if let Some(loaded) = loaded {
                 write(&self.index).install_builder(loaded);

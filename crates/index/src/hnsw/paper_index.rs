@@ -250,8 +250,15 @@ impl PaperIndex {
             return Ok(None);
         }
         let Some(dir) = &self.saved_graph else {
+            // Only an index without points can be without both.
+            if self.point_count() > 0 {
+                return Err(IndexError::Corrupt {
+                    dir: PathBuf::new(),
+                    why: "hnsw_rs's graph is neither in memory nor saved".into(),
+                });
+            }
             return Ok(Some(LoadedBuilder {
-                graph: new_builder(self.params, self.point_count().max(1024)),
+                graph: new_builder(self.params, 1024),
                 revision: self.revision,
             }));
         };
@@ -273,14 +280,11 @@ impl PaperIndex {
     }
 
     /// Reads hnsw_rs's graph back if it is not resident.
-    fn ensure_builder(&mut self) -> Result<&mut Builder> {
+    fn ensure_builder(&mut self) -> Result<()> {
         if let Some(loaded) = self.read_builder()? {
-            self.install_builder(loaded);
+            self.builder = Some(loaded.graph);
         }
-        self.builder.as_mut().ok_or_else(|| IndexError::Corrupt {
-            dir: self.saved_graph.clone().unwrap_or_default(),
-            why: "hnsw_rs's graph could not be made resident".into(),
-        })
+        Ok(())
     }
 
     /// Candidates explored while searching, from now on (at least k in each search).
@@ -306,10 +310,15 @@ impl PaperIndex {
     /// Whether `id` is indexed with this vector (scaled to unit length and rounded to half
     /// precision, as an upsert stores it): whether an upsert of it would change nothing.
     pub fn holds(&self, id: &str, vector: &[f32]) -> bool {
-        self.ids.point_of(id).is_some_and(|p| {
-            self.unit(id, vector)
-                .is_ok_and(|unit| self.half_row(p) == to_f16(&unit).as_slice())
-        })
+        self.unit(id, vector)
+            .is_ok_and(|unit| self.holds_row(id, &to_f16(&unit)))
+    }
+
+    /// Whether `id`'s live point holds `row`, a unit vector in half precision.
+    fn holds_row(&self, id: &str, row: &[half::f16]) -> bool {
+        self.ids
+            .point_of(id)
+            .is_some_and(|p| self.half_row(p) == row)
     }
 
     /// Adds or updates one paper.
@@ -333,27 +342,30 @@ impl PaperIndex {
             .map(|(id, vector)| self.unit(id, vector).map(|unit| to_f16(&unit)))
             .collect::<Result<_>>()?;
         let mut changes = vec![Upsert::Unchanged; papers.len()];
-        let order = insertion_order(papers, &halves);
-        let mut inserted = Vec::with_capacity(papers.len());
-        for &i in &order {
-            let (id, row) = (papers[i].0, halves[i].as_slice());
-            changes[i] = match self.ids.point_of(id) {
-                Some(p) if self.half_row(p) == row => continue,
-                Some(_) => Upsert::Replaced,
-                None => Upsert::Added,
-            };
-            inserted.push(i);
-        }
-        if inserted.is_empty() {
+        // hnsw_rs's graph is read back only when something is to be inserted, and before any
+        // point changes, so that a graph that cannot be read leaves the index as it was.
+        let unchanged = papers
+            .iter()
+            .zip(&halves)
+            .all(|((id, _), row)| self.holds_row(id, row));
+        if unchanged {
             return Ok(changes);
         }
         self.ensure_builder()?;
         let first_new = self.point_count();
-        for &i in &inserted {
-            let id = papers[i].0;
-            self.ids.kill(id);
+        // Taken in order, so that a paper twice in the batch meets its earlier entry.
+        for i in insertion_order(papers, &halves) {
+            let (id, row) = (papers[i].0, halves[i].as_slice());
+            changes[i] = match self.ids.point_of(id) {
+                Some(p) if self.half_row(p) == row => continue,
+                Some(_) => {
+                    self.ids.kill(id);
+                    Upsert::Replaced
+                }
+                None => Upsert::Added,
+            };
             self.ids.push(id, true);
-            self.halves.extend_from_slice(&halves[i]);
+            self.halves.extend_from_slice(row);
         }
         // The batch's own copy goes before hnsw_rs allocates its points, which can then reuse
         // that memory.

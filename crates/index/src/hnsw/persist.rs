@@ -86,6 +86,43 @@ pub struct FileEntry {
     pub xxh3: String,
 }
 
+impl Manifest {
+    /// The manifest of the generation in `gen_dir`, or what is wrong with it.
+    fn read(gen_dir: &Path) -> std::result::Result<Self, String> {
+        let text = fs_err::read_to_string(gen_dir.join(MANIFEST_FILE))
+            .map_err(|e| format!("no readable manifest ({e})"))?;
+        serde_json::from_str(&text).map_err(|e| format!("the manifest is malformed ({e})"))
+    }
+
+    /// The entry of the file called `name`.
+    fn entry(&self, name: &str) -> std::result::Result<&FileEntry, String> {
+        self.files
+            .iter()
+            .find(|f| f.name == name)
+            .ok_or_else(|| format!("the manifest does not list {name}"))
+    }
+}
+
+impl FileEntry {
+    /// Whether a file of `bytes` bytes, its digest `xxh3` if it was computed, is this one;
+    /// says which of the two differs.
+    fn check(&self, bytes: u64, xxh3: Option<&str>) -> std::result::Result<(), String> {
+        if bytes != self.bytes {
+            return Err(format!(
+                "{} has {bytes} bytes, the manifest says {}",
+                self.name, self.bytes
+            ));
+        }
+        if xxh3.is_some_and(|xxh3| xxh3 != self.xxh3) {
+            return Err(format!(
+                "{} does not match its digest in the manifest",
+                self.name
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// What the caller expects of a saved index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expected<'a> {
@@ -240,10 +277,7 @@ impl PaperIndex {
                 dir: dir.to_path_buf(),
             });
         };
-        let text = fs_err::read_to_string(gen_dir.join(MANIFEST_FILE))
-            .map_err(|e| corrupt(format!("no readable manifest ({e})")))?;
-        let manifest: Manifest = serde_json::from_str(&text)
-            .map_err(|e| corrupt(format!("the manifest is malformed ({e})")))?;
+        let manifest = Manifest::read(&gen_dir).map_err(corrupt)?;
         if manifest.format != FORMAT {
             return Err(stale(format!(
                 "layout {} where this paperscout writes {FORMAT}",
@@ -277,19 +311,14 @@ impl PaperIndex {
             )));
         }
         // The dump is checked when it is read, before an insert: here only its size.
-        for file in &manifest.files {
-            let path = gen_dir.join(&file.name);
-            if DUMP_FILES.contains(&file.name.as_str()) {
-                let bytes = fs_err::metadata(&path)
-                    .map_err(|e| corrupt(format!("{} is unreadable ({e})", file.name)))?
-                    .len();
-                if bytes != file.bytes {
-                    return Err(corrupt(format!(
-                        "{} has {bytes} bytes, the manifest says {}",
-                        file.name, file.bytes
-                    )));
-                }
-            }
+        for name in DUMP_FILES {
+            let bytes = fs_err::metadata(gen_dir.join(name))
+                .map_err(|e| corrupt(format!("{name} is unreadable ({e})")))?
+                .len();
+            manifest
+                .entry(name)
+                .and_then(|file| file.check(bytes, None))
+                .map_err(corrupt)?;
         }
         let (ids, halves) = read_points(&gen_dir, &manifest).map_err(corrupt)?;
         if ids.points() != manifest.points {
@@ -355,23 +384,14 @@ pub(crate) fn read_builder(gen_dir: &Path, points: usize) -> Result<Builder> {
         dir: gen_dir.to_path_buf(),
         why,
     };
-    let text = fs_err::read_to_string(gen_dir.join(MANIFEST_FILE))
-        .map_err(|e| corrupt(format!("no readable manifest ({e})")))?;
-    let manifest: Manifest = serde_json::from_str(&text)
-        .map_err(|e| corrupt(format!("the manifest is malformed ({e})")))?;
+    let manifest = Manifest::read(gen_dir).map_err(corrupt)?;
     for name in DUMP_FILES {
-        let file = manifest
-            .files
-            .iter()
-            .find(|f| f.name == name)
-            .ok_or_else(|| corrupt(format!("the manifest does not list {name}")))?;
         let (bytes, xxh3) = digest(&gen_dir.join(name))
             .map_err(|e| corrupt(format!("{name} is unreadable ({e})")))?;
-        if (bytes, xxh3.as_str()) != (file.bytes, file.xxh3.as_str()) {
-            return Err(corrupt(format!(
-                "{name} does not match its size and digest in the manifest"
-            )));
-        }
+        manifest
+            .entry(name)
+            .and_then(|file| file.check(bytes, Some(&xxh3)))
+            .map_err(corrupt)?;
     }
     // See the module's documentation for why the reader is leaked.
     let reader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(gen_dir, GRAPH_BASENAME)));
@@ -394,23 +414,10 @@ fn checked_read(
     manifest: &Manifest,
     name: &str,
 ) -> std::result::Result<Vec<u8>, String> {
-    let file = manifest
-        .files
-        .iter()
-        .find(|f| f.name == name)
-        .ok_or_else(|| format!("the manifest does not list {name}"))?;
+    let file = manifest.entry(name)?;
     let bytes =
         fs_err::read(gen_dir.join(name)).map_err(|e| format!("{name} is unreadable ({e})"))?;
-    if bytes.len() as u64 != file.bytes {
-        return Err(format!(
-            "{name} has {} bytes, the manifest says {}",
-            bytes.len(),
-            file.bytes
-        ));
-    }
-    if format!("{:032x}", xxh3_128(&bytes)) != file.xxh3 {
-        return Err(format!("{name} does not match its digest in the manifest"));
-    }
+    file.check(bytes.len() as u64, Some(&hex(xxh3_128(&bytes))))?;
     Ok(bytes)
 }
 
@@ -422,20 +429,11 @@ fn read_points(
     manifest: &Manifest,
 ) -> std::result::Result<(PaperIds, Vec<half::f16>), String> {
     let fail = |why: String| format!("{POINTS_FILE}: {why}");
-    let entry = manifest
-        .files
-        .iter()
-        .find(|f| f.name == POINTS_FILE)
-        .ok_or_else(|| format!("the manifest does not list {POINTS_FILE}"))?;
+    let entry = manifest.entry(POINTS_FILE)?;
     let file = fs_err::File::open(gen_dir.join(POINTS_FILE))
         .map_err(|e| format!("{POINTS_FILE} is unreadable ({e})"))?;
     let size = file.metadata().map_err(|e| fail(e.to_string()))?.len();
-    if size != entry.bytes {
-        return Err(format!(
-            "{POINTS_FILE} has {size} bytes, the manifest says {}",
-            entry.bytes
-        ));
-    }
+    entry.check(size, None)?;
     // Hashed below the buffer, a megabyte at a time; the rows are read past the buffer,
     // straight into place.
     let mut reader = std::io::BufReader::with_capacity(1 << 20, Hashing::new(file));
@@ -488,11 +486,7 @@ fn read_points(
     if reader.read(&mut past).map_err(|e| fail(e.to_string()))? != 0 {
         return Err(fail("bytes past the vectors".into()));
     }
-    if format!("{:032x}", reader.into_inner().hasher.digest128()) != entry.xxh3 {
-        return Err(format!(
-            "{POINTS_FILE} does not match its digest in the manifest"
-        ));
-    }
+    entry.check(size, Some(&hex(reader.into_inner().hasher.digest128())))?;
     Ok((ids, halves))
 }
 
@@ -567,7 +561,12 @@ fn digest(path: &Path) -> std::io::Result<(u64, String)> {
         hasher.update(&buffer[..read]);
         bytes += read as u64;
     }
-    Ok((bytes, format!("{:032x}", hasher.digest128())))
+    Ok((bytes, hex(hasher.digest128())))
+}
+
+/// A digest as the manifest writes it.
+fn hex(digest: u128) -> String {
+    format!("{digest:032x}")
 }
 
 fn write_synced(path: &Path, content: &[u8]) -> std::io::Result<()> {
