@@ -10,7 +10,7 @@ BIN     := target/debug/paperscout
 # A Python with aiosmtpd: the real SMTP server the e-mail tests send to.
 TEST_VENV := .venv-test
 
-.PHONY: help model build run test test-venv test-browser lint unit bench-embed bench-index bench-ingest bench-digest bench-daemon bench-rerank bench-web bench-venv clean
+.PHONY: help model build run test test-venv test-browser test-postgres lint unit bench-embed bench-index bench-ingest bench-digest bench-daemon bench-rerank bench-web bench-venv clean
 
 help:
 	@echo "make run          fetch the model, build, ingest 500 sample papers, start the daemon, show a digest and similar papers"
@@ -64,9 +64,9 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --quiet
 
-unit: test-venv test-browser
+unit: test-venv test-browser test-postgres
 	PAPERSCOUT_TEST_PYTHON=$(abspath $(TEST_VENV))/bin/python PAPERSCOUT_REQUIRE_SMTP=1 \
-	PAPERSCOUT_REQUIRE_BROWSER=1 $(CARGO) test --workspace
+	PAPERSCOUT_REQUIRE_BROWSER=1 PAPERSCOUT_REQUIRE_POSTGRES=1 $(CARGO) test --workspace
 
 # Idempotent: the headless browser and its WebDriver for the browser tests (Debian packages,
 # installed when missing; this needs root, as CI has).
@@ -75,6 +75,14 @@ test-browser:
 		echo "installing chromium and chromium-driver for the browser tests"; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver >/dev/null \
 		|| { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver >/dev/null; }; }
+
+# Idempotent: PostgreSQL's server for the store's PostgreSQL tests (Debian's package, installed
+# when missing; the tests start their own servers from its binaries, as a system user when root).
+test-postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		echo "installing postgresql for the PostgreSQL store tests"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql >/dev/null \
+		|| { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql >/dev/null; }; }
 
 # Idempotent: made once, then only checked.
 test-venv:

@@ -39,6 +39,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "PAPERSCOUT_SOCKET", value_name = "PATH")]
     pub socket: Option<PathBuf>,
 
+    /// A PostgreSQL database to keep the store in, shared by every paperscout that names it
+    /// (postgres://USER@HOST/DATABASE) [default: the SQLite file in the data dir]
+    #[arg(long, global = true, env = "PAPERSCOUT_STORE_URL", value_name = "URL")]
+    pub store_url: Option<String>,
+
     /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
@@ -182,6 +187,18 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: MailCommand,
+    },
+
+    /// The store itself: move it from the SQLite file to a PostgreSQL database.
+    ///
+    /// One paperscout serves from the SQLite file in its data dir. To run several daemons on
+    /// one database (an institution, a service that must survive a machine), copy the file into
+    /// an empty PostgreSQL database, then give every paperscout its URL: [store] url in the
+    /// config file, --store-url or PAPERSCOUT_STORE_URL.
+    Store {
+        /// What to do.
+        #[command(subcommand)]
+        command: StoreCommand,
     },
 
     /// The HNSW index of the store's embeddings (kept in <data-dir>/index).
@@ -509,6 +526,24 @@ pub enum MailCommand {
     },
     /// Deliver every queued e-mail and webhook post now (the daemon does it by itself).
     Flush,
+}
+
+/// `paperscout store ...`
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy the data dir's SQLite store, every row of every table, into an empty PostgreSQL
+    /// database, in one transaction, and check each table's count on both sides.
+    ///
+    /// Stop the daemon first (the copy takes the file's writer lock). The file is left as it
+    /// was.
+    Copy {
+        /// The database to fill (postgres://USER@HOST/DATABASE); create it first with createdb
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `paperscout user ...`
@@ -1012,6 +1047,7 @@ impl Cli {
             config: self.config.clone(),
             data_dir: self.data_dir.clone(),
             socket: self.socket.clone(),
+            store_url: self.store_url.clone(),
             model: model.map_or_else(ModelConfig::default, |args| ModelConfig {
                 path: args.model.clone(),
                 device: args.device.clone(),

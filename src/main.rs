@@ -91,6 +91,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             quiet,
         ),
         Command::Mail { command } => commands::mail::run(command, &resolve(None)?, quiet),
+        Command::Store { command } => commands::store::run(command, &resolve(None)?, quiet),
         Command::Index { command } => commands::index::run(command, &resolve(None)?, quiet),
         Command::Eval(args) => commands::eval::run(args, &resolve(Some(&args.model))?, quiet),
         Command::Serve(args) => {

@@ -14,5 +14,6 @@ mod faults;
 mod ingest;
 mod mail;
 mod model_folder;
+mod postgres;
 mod rerank;
 mod web;

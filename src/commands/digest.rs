@@ -11,7 +11,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use paperscout_rank::DigestParams;
-use paperscout_store::{SqliteStore, Store};
+use paperscout_store::Store;
 
 use crate::cli::DigestArgs;
 use paperscout_app::Settings;
@@ -23,8 +23,7 @@ pub fn run(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
     params(args)
         .check()
         .map_err(paperscout_app::AppError::BadSetting)?;
-    let path = paperscout_store::file_in(&settings.data_dir);
-    let mut store = SqliteStore::open(&path)?;
+    let mut store = settings.store.open()?;
     let user = &args.user;
     store
         .user(user)?
@@ -127,7 +126,7 @@ pub fn run(args: &DigestArgs, settings: &Settings, quiet: bool) -> Result<()> {
 /// Queues the digest's message with the papers' record (one transaction), then delivers it;
 /// with --dry-run prints the message and records nothing.
 fn send_by_email(
-    store: &mut SqliteStore,
+    store: &mut dyn Store,
     digest: &choose::Digest,
     (recipient, mailer): (&str, &paperscout_app::mail::Mailer),
     outbox: &std::path::Path,

@@ -10,13 +10,12 @@ use indicatif::ProgressBar;
 use paperscout_app::Settings;
 use paperscout_app::embedding::{StreamEvent, VectorFormat, embed_missing, embed_stream};
 use paperscout_app::store_model::StoreModel;
-use paperscout_store::SqliteStore;
 
 use crate::cli::{EmbedArgs, OutputFormat};
 
 /// `embed --missing`: embeds every stored paper that lacks a current embedding under the model.
 pub fn run_missing(settings: &Settings, quiet: bool) -> Result<()> {
-    let mut store = SqliteStore::open(&paperscout_store::file_in(&settings.data_dir))?;
+    let mut store = settings.store.open()?;
     let model = StoreModel::load(settings)?;
     fill_missing(&mut store, &model, quiet)
 }
@@ -29,7 +28,7 @@ pub fn run_all(settings: &Settings, quiet: bool) -> Result<()> {
             "the daemon holds the store: stop it (`paperscout stop`), run `embed --all`, then start it again; it will serve with the new model"
         );
     }
-    let mut store = SqliteStore::open(&paperscout_store::file_in(&settings.data_dir))?;
+    let mut store = settings.store.open()?;
     let model = StoreModel::load(settings)?;
     fill_missing(&mut store, &model, quiet)?;
     let switched = paperscout_app::embedding::switch_model(settings, &store, &model)?;
@@ -46,7 +45,11 @@ pub fn run_all(settings: &Settings, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-fn fill_missing(store: &mut SqliteStore, model: &StoreModel, quiet: bool) -> Result<()> {
+fn fill_missing(
+    store: &mut dyn paperscout_store::Store,
+    model: &StoreModel,
+    quiet: bool,
+) -> Result<()> {
     let started = Instant::now();
     let mut bar = ProgressBar::hidden();
     let embedded = embed_missing(store, model, &mut |done, total| {

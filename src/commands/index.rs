@@ -3,13 +3,12 @@
 
 use anyhow::Result;
 use paperscout_app::Settings;
-use paperscout_store::SqliteStore;
 
 use crate::cli::IndexCommand;
 
 /// Runs the command.
 pub fn run(command: &IndexCommand, settings: &Settings, quiet: bool) -> Result<()> {
-    let store = SqliteStore::open(&paperscout_store::file_in(&settings.data_dir))?;
+    let store = settings.store.open()?;
     match command {
         IndexCommand::Rebuild => {
             let rebuilt = paperscout_app::index_check::rebuild(settings, &store)?;

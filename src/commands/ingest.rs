@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use paperscout_ingest::{Options, Progress, Records, Report, TextEmbedder, ingest};
-use paperscout_store::SqliteStore;
 use serde::Serialize;
 
 use crate::cli::IngestArgs;
@@ -28,9 +27,8 @@ struct Summary<'a> {
 
 /// Runs the command.
 pub fn run(args: &IngestArgs, settings: &Settings, quiet: bool) -> Result<()> {
-    let path = paperscout_store::file_in(&settings.data_dir);
     // The lock first: a second writer should hear so before a model loads.
-    let mut store = SqliteStore::open(&path)?;
+    let mut store = settings.store.open()?;
     let model = if args.no_embed {
         None
     } else {

@@ -1,17 +1,16 @@
 //! `paperscout mail queue|flush`: the outbox of digest e-mail and webhook posts.
 
 use anyhow::{Result, bail};
-use paperscout_store::{SqliteStore, Store};
+use paperscout_store::Store;
 
 use crate::cli::MailCommand;
 use paperscout_app::Settings;
 
 /// Runs the command.
 pub fn run(command: &MailCommand, settings: &Settings, quiet: bool) -> Result<()> {
-    let path = paperscout_store::file_in(&settings.data_dir);
     match command {
         MailCommand::Queue { json } => {
-            let store = SqliteStore::open_read_only(&path)?;
+            let store = settings.store.open_read_only()?;
             let queued = store.undelivered_mail()?;
             super::print(*json, &queued, |q| {
                 paperscout_proto::tables::mail_queue_lines(q)
@@ -29,7 +28,7 @@ pub fn run(command: &MailCommand, settings: &Settings, quiet: bool) -> Result<()
             } else {
                 None
             };
-            let mut store = SqliteStore::open(&path)?;
+            let mut store = settings.store.open()?;
             let delivery = paperscout_app::mail::deliver_outbox(
                 &mut store,
                 mailer.as_ref(),

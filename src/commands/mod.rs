@@ -13,6 +13,7 @@ pub mod rerank;
 pub mod serve;
 pub mod sources;
 pub mod stats;
+pub mod store;
 pub mod user;
 
 /// Prints an answer on standard output: as JSON with `json`, else as `text` makes it.

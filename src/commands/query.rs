@@ -151,9 +151,7 @@ pub fn backtest(user: &str, holdout: f64, settings: &Settings, quiet: bool) -> R
 
 /// `recommend --stored`: what the last `rerank --store` kept for the user.
 fn stored(args: &RecommendArgs, settings: &Settings) -> Result<()> {
-    let store = paperscout_store::SqliteStore::open_read_only(&paperscout_store::file_in(
-        &settings.data_dir,
-    ))?;
+    let store = settings.store.open_read_only()?;
     let ranking = paperscout_app::rerank::stored_ranking(&store, &args.user, args.n)?;
     super::print(
         args.json,

@@ -5,7 +5,6 @@ use anyhow::Result;
 use paperscout_app::Settings;
 use paperscout_app::rerank::{Event, Job};
 use paperscout_app::store_model::StoreModel;
-use paperscout_store::SqliteStore;
 
 use crate::cli::RerankArgs;
 
@@ -26,11 +25,10 @@ pub fn run(args: &RerankArgs, settings: &Settings, quiet: bool) -> Result<()> {
         block_users: args.block_users,
         record: args.store,
     };
-    let path = paperscout_store::file_in(&settings.data_dir);
     let mut store = if args.store {
-        SqliteStore::open(&path)?
+        settings.store.open()?
     } else {
-        SqliteStore::open_read_only(&path)?
+        settings.store.open_read_only()?
     };
     let model = StoreModel::load(settings)?;
     let mut bar = crate::progress::items(0, "users", true);

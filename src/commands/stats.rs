@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use anyhow::Result;
-use paperscout_store::{SqliteStore, Store};
+use paperscout_store::Store;
 use serde::Serialize;
 
 use paperscout_app::Settings;
@@ -20,18 +20,18 @@ struct Report {
 
 /// Runs the command: the running daemon's view when one runs, else the store's.
 pub fn run(settings: &Settings, json: bool) -> Result<()> {
-    let path = paperscout_store::file_in(&settings.data_dir);
+    let place = settings.store.describe();
     let (stats, index) = if paperscout_daemon::running(settings) {
         let answer = paperscout_proto::Client::new(&settings.socket)
             .call(paperscout_proto::StatsRequest {})?;
         (answer.store, Some(answer.index))
     } else {
-        (SqliteStore::open_read_only(&path)?.stats()?, None)
+        (settings.store.open_read_only()?.stats()?, None)
     };
     let mut out = std::io::stdout().lock();
     if json {
         let report = Report {
-            path: path.display().to_string(),
+            path: place.clone(),
             stats,
             index,
         };
@@ -39,8 +39,7 @@ pub fn run(settings: &Settings, json: bool) -> Result<()> {
         writeln!(out)?;
         return Ok(());
     }
-    let text =
-        paperscout_proto::tables::stats_text(&path.display().to_string(), &stats, index.as_ref());
+    let text = paperscout_proto::tables::stats_text(&place, &stats, index.as_ref());
     out.write_all(text.as_bytes())?;
     Ok(())
 }

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use anyhow::{Context, Result, bail};
-use paperscout_store::{FeedbackKind, SqliteStore, Store};
+use paperscout_store::{FeedbackKind, Store};
 
 use paperscout_proto::tables::{feedback_lines, shown_text, undo_lines, user_lines};
 use paperscout_proto::{
@@ -17,7 +17,6 @@ use paperscout_app::users::{SettingsChange, watch_change};
 
 /// Runs `paperscout user ...`.
 pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()> {
-    let path = paperscout_store::file_in(&settings.data_dir);
     match command {
         UserCommand::Set { .. }
         | UserCommand::Watch { .. }
@@ -25,7 +24,7 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
         | UserCommand::Follow { .. }
         | UserCommand::Unfollow { .. } => {
             let (name, change) = change_of(command, settings)?.context("no settings to change")?;
-            let mut store = SqliteStore::open(&path)?;
+            let mut store = settings.store.open()?;
             let mut settings = paperscout_app::users::change_settings(&mut store, name, &change)?;
             if change.follow.is_some() {
                 let now = paperscout_store::now();
@@ -50,7 +49,7 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
             bibtex,
             interests,
         } => {
-            let mut store = SqliteStore::open(&path)?;
+            let mut store = settings.store.open()?;
             if store.user(name)?.is_some()
                 && papers.is_none()
                 && bibtex.is_none()
@@ -97,7 +96,7 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
             report(&answer, quiet)
         }
         UserCommand::List { json } => {
-            let users = SqliteStore::open_read_only(&path)?.users()?;
+            let users = settings.store.open_read_only()?.users()?;
             super::print(*json, &users, |users| {
                 users
                     .iter()
@@ -107,7 +106,7 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
         }
         UserCommand::Facet { .. } => super::query::facets(command, settings),
         UserCommand::Show { name, json } => {
-            let store = SqliteStore::open_read_only(&path)?;
+            let store = settings.store.open_read_only()?;
             let shown = paperscout_app::users::show(&store, name)?;
             let title = |id: &str| store.paper(id).ok().flatten().map(|p| p.paper.title);
             super::print(*json, &shown, |shown| shown_text(shown, &title))
@@ -119,7 +118,7 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
             http,
         } => {
             if *revoke {
-                let mut store = SqliteStore::open(&path)?;
+                let mut store = settings.store.open()?;
                 let links_epoch = paperscout_app::users::revoke_links(&mut store, name)?;
                 let answer = UserAnswer::Revoked(Revoked {
                     revoked: name.clone(),
@@ -127,7 +126,7 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
                 });
                 return report(&answer, quiet);
             }
-            let store = SqliteStore::open_read_only(&path)?;
+            let store = settings.store.open_read_only()?;
             let user = store
                 .user(name)?
                 .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(name.clone()))?;
@@ -142,7 +141,7 @@ pub fn run(command: &UserCommand, settings: &Settings, quiet: bool) -> Result<()
             Ok(())
         }
         UserCommand::Remove { name } => {
-            let mut store = SqliteStore::open(&path)?;
+            let mut store = settings.store.open()?;
             if !store.remove_user(name)? {
                 return Err(paperscout_store::StoreError::NoSuchUser(name.clone()).into());
             }
@@ -189,8 +188,7 @@ pub fn change_of<'a>(
             let text = text
                 .as_ref()
                 .map(|(label, text)| (label.as_str(), text.clone()));
-            let store =
-                SqliteStore::open_read_only(&paperscout_store::file_in(&settings.data_dir))?;
+            let store = settings.store.open_read_only()?;
             let change = watch_change(&store, text, paper.as_deref(), *threshold)?;
             (name, change)
         }
@@ -240,7 +238,7 @@ fn report(answer: &UserAnswer, quiet: bool) -> Result<()> {
 
 /// Runs `paperscout undo USER PAPER...`.
 pub fn undo(user: &str, papers: &[String], settings: &Settings, quiet: bool) -> Result<()> {
-    let mut store = SqliteStore::open(&paperscout_store::file_in(&settings.data_dir))?;
+    let mut store = settings.store.open()?;
     let undone = paperscout_app::users::undo_feedback(&mut store, user, papers)?;
     if !quiet {
         let answer = UndoAnswer::new(user, undone);
@@ -257,7 +255,7 @@ pub fn feedback(
     settings: &Settings,
     quiet: bool,
 ) -> Result<()> {
-    let mut store = SqliteStore::open(&paperscout_store::file_in(&settings.data_dir))?;
+    let mut store = settings.store.open()?;
     let recorded = paperscout_app::users::record_feedback(
         &mut store,
         user,

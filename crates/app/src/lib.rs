@@ -2,6 +2,7 @@
 //! digest, a rating or a settings change is the same whichever of them does it.
 //!
 //! - [`settings`]: the resolved settings, every default in [`settings::defaults`];
+//!   [`stores`]: the store they name opened, the SQLite file or a PostgreSQL database;
 //! - [`model`] and [`store_model`]: finding and loading the embedding model, and the key its
 //!   vectors are stored under;
 //! - [`live_index`]: opening the index beside the store, rebuilding or catching it up;
@@ -47,6 +48,7 @@ pub mod sent_file;
 pub mod settings;
 pub mod sources;
 pub mod store_model;
+pub mod stores;
 pub mod users;
 pub mod webhook;
 pub mod why_not;

@@ -73,6 +73,9 @@ use crate::render::Format;
 /// biorxiv = ["neuroscience"]              # subject collections, or "all"
 /// medrxiv = "all"
 ///
+/// [store]                                 # where papers, users and ratings live
+/// url = "postgres://paperscout@db.lab.org/paperscout"   # default: the SQLite file in data_dir
+///
 /// [mail]                                  # see paperscout_app::mail::MailConfig
 /// smtp_host = "smtp.example.org"
 /// from = "paperscout <paperscout@example.org>"
@@ -100,6 +103,18 @@ pub struct FileConfig {
     /// Sources fetched by name.
     #[serde(default)]
     pub sources: crate::sources::SourcesConfig,
+    /// Where the store lives.
+    #[serde(default)]
+    pub store: StoreConfig,
+}
+
+/// The `[store]` table.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// A PostgreSQL URL (`postgres://USER@HOST/DATABASE`); none: the SQLite file in the data
+    /// directory.
+    pub url: Option<String>,
 }
 
 /// The `[web]` table.
@@ -294,6 +309,8 @@ pub struct Settings {
     pub web: WebConfig,
     /// The daemon's socket: --socket, else the file's, else the default place.
     pub socket: PathBuf,
+    /// The store: --store-url, else the file's `[store] url`, else the SQLite file.
+    pub store: crate::stores::StoreLocation,
 }
 
 /// What the command line (flags and environment) chose, before the config file is read.
@@ -307,6 +324,8 @@ pub struct Overrides {
     pub socket: Option<PathBuf>,
     /// `--model`, `--device`, `--engine`, `--batch-size`.
     pub model: ModelConfig,
+    /// `--store-url`.
+    pub store_url: Option<String>,
 }
 
 impl Settings {
@@ -333,7 +352,12 @@ impl Settings {
             .clone()
             .or_else(|| file.daemon.socket.clone())
             .unwrap_or_else(|| default_socket_path(&data_dir));
+        let store = match overrides.store_url.clone().or(file.store.url) {
+            Some(url) if !url.trim().is_empty() => crate::stores::StoreLocation::from_url(&url)?,
+            _ => crate::stores::StoreLocation::Sqlite(paperscout_store::file_in(&data_dir)),
+        };
         Ok(Self {
+            store,
             data_dir,
             model,
             daemon: file.daemon,

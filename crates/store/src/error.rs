@@ -31,6 +31,63 @@ pub enum StoreError {
         supported: i64,
     },
 
+    /// The database was written by a newer paperscout.
+    #[error(
+        "the database {place} has paperscout schema version {found}, but this paperscout knows \
+         versions up to {supported}: upgrade paperscout on this machine too"
+    )]
+    DatabaseTooNew {
+        /// The database, its password hidden.
+        place: String,
+        /// The version in the database.
+        found: i64,
+        /// The newest version this build can read.
+        supported: i64,
+    },
+
+    /// The store's URL names no database paperscout can use.
+    #[error(
+        "the store URL {url:?} is not usable: {detail}. Give a PostgreSQL URL such as \
+         postgres://USER@HOST/DATABASE (or leave [store] url unset for the SQLite file)"
+    )]
+    BadUrl {
+        /// The URL as given, its password hidden.
+        url: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+
+    /// The database server cannot be reached, or went away mid-request.
+    #[error(
+        "the database {place} is unavailable ({detail}): check that PostgreSQL runs and \
+         accepts connections; nothing of the failed request was written, and paperscout \
+         connects again at the next request"
+    )]
+    Unavailable {
+        /// The database, its password hidden.
+        place: String,
+        /// What the connection said.
+        detail: String,
+    },
+
+    /// `store copy` only fills an empty database.
+    #[error(
+        "the database {place} already holds paperscout data ({rows} rows in {table}): copy \
+         into a new, empty database (createdb), or drop that one's tables first"
+    )]
+    NotEmpty {
+        /// The database, its password hidden.
+        place: String,
+        /// The first table found with rows.
+        table: &'static str,
+        /// How many.
+        rows: u64,
+    },
+
+    /// A query failed on PostgreSQL. Its error is in the message only, as for SQLite.
+    #[error("the database failed: {0}")]
+    Postgres(postgres::Error),
+
     /// There is no store to read yet.
     #[error("there is no store at {path} yet: ingest some papers first (`paperscout ingest FILE`)")]
     Missing {
@@ -129,6 +186,16 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+impl From<postgres::Error> for StoreError {
+    fn from(err: postgres::Error) -> Self {
+        if err.code() == Some(&postgres::error::SqlState::DISK_FULL) {
+            Self::DiskFull
+        } else {
+            Self::Postgres(err)
+        }
+    }
+}
+
 impl StoreError {
     /// Whose fault this is: a missing user or paper is the request's, a store in use or from
     /// a newer paperscout the environment's, a write through a read-only store a bug.
@@ -140,8 +207,13 @@ impl StoreError {
             | Self::BadUserName(_)
             | Self::AlreadyDelivered { .. }
             | Self::Dimension { .. } => Fault::User,
+            // The same request succeeds once the database is back.
+            Self::Unavailable { .. } => Fault::Busy,
+            Self::BadUrl { .. } | Self::NotEmpty { .. } => Fault::User,
             Self::InUse { .. }
             | Self::TooNew { .. }
+            | Self::DatabaseTooNew { .. }
+            | Self::Postgres(_)
             | Self::Open { .. }
             | Self::Sqlite(_)
             | Self::DiskFull

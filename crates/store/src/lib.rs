@@ -3,8 +3,11 @@
 //!
 //! [`Store`] is what the rest of paperscout asks of storage. [`SqliteStore`] keeps it in one
 //! SQLite file (WAL, synced at every commit, a versioned schema with forward migrations, one
-//! writer at a time); [`MemoryStore`] is its in-memory twin for unit tests. Both merge a paper
-//! that arrives again by the rules of [`merge()`], and both tie each embedding to the exact text
+//! writer at a time); [`PostgresStore`] in a PostgreSQL database that many processes share
+//! (with what they need to work together: [`PostgresStore::changes_since`] to follow the
+//! embeddings, [`Leadership`], the daemons' table, and [`copy_sqlite_to_postgres`]);
+//! [`MemoryStore`] is the in-memory twin for unit tests. All three merge a paper
+//! that arrives again by the rules of [`merge()`], and all tie each embedding to the exact text
 //! it was computed from, so a changed abstract or a changed model is noticed and re-embedded.
 
 #![forbid(unsafe_code)]
@@ -14,11 +17,14 @@ mod error;
 mod lock;
 mod memory;
 pub mod merge;
+pub mod postgres;
 mod records;
 pub mod schema;
 mod shared;
 mod sqlite;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +33,10 @@ pub use error::{Result, StoreError};
 pub use lock::lock_path;
 pub use memory::MemoryStore;
 pub use merge::merge;
+pub use postgres::{
+    ChangeBatch, CopiedTable, DaemonBeat, DaemonRow, EmbeddingChange, Leadership, PostgresStore,
+    copy_sqlite_to_postgres,
+};
 pub use records::{
     Change, Channel, Classification, Delivery, Feedback, FeedbackKind, ModelKey, ModelStats,
     NewMail, PaperWrite, ProfileItem, ProfileSubject, QueuedMail, Recommendation, Stats,

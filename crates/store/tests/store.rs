@@ -1,5 +1,6 @@
-//! The store's promises, checked on both implementations, plus what only the SQLite file has:
-//! persistence, the writer lock and schema migrations.
+//! The store's promises, checked on every implementation (memory, SQLite, PostgreSQL), plus
+//! what only the SQLite file has (the writer lock, its schema migrations, a damaged log) and
+//! what only PostgreSQL has (many writers, a copy from SQLite, a server that restarts).
 
 use paperscout_store::{
     Change, Channel, Delivery, Feedback, FeedbackKind, MemoryStore, ModelKey, NewMail, PaperWrite,
@@ -641,7 +642,7 @@ fn names_that_are_paths_are_refused(store: &mut dyn Store) {
         .expect("an ordinary name");
 }
 
-macro_rules! on_both_stores {
+macro_rules! on_every_store {
     ($($case:ident),* $(,)?) => {
         mod memory {
             $(#[test]
@@ -660,10 +661,23 @@ macro_rules! on_both_stores {
                 super::Store::stats(&reread).expect("stats after reopening");
             })*
         }
+        mod postgres {
+            $(#[test]
+            fn $case() {
+                let Some(server) = paperscout_store::testing::TestPostgres::shared() else {
+                    return;
+                };
+                let url = server.new_database();
+                super::$case(&mut paperscout_store::PostgresStore::open(&url).expect("open"));
+                // What was written is there for another connection, read-only.
+                let reread = paperscout_store::PostgresStore::open_read_only(&url).expect("reopen");
+                super::Store::stats(&reread).expect("stats after reopening");
+            })*
+        }
     };
 }
 
-on_both_stores!(
+on_every_store!(
     round_trip,
     ingesting_again_changes_nothing,
     a_new_version_updates_the_paper_and_asks_for_a_new_embedding,

@@ -7,7 +7,6 @@ use paperscout_app::settings::defaults;
 use paperscout_index::Payload;
 use paperscout_ingest::{Input, LogBudget, Options, Progress, Records};
 use paperscout_proto::{IngestAnswer, IngestRequest};
-use paperscout_store::Store;
 
 use super::{Bulk, Service, write};
 use crate::error::{DaemonError, Result};

@@ -27,6 +27,7 @@ use std::time::Instant;
 use paperscout_app::choose::TextEmbedder;
 use paperscout_app::mail::MailConfig;
 use paperscout_app::store_model::StoreModel;
+use paperscout_app::stores::{BoxedStore, StoreLocation};
 use paperscout_app::{AppError, Settings};
 use paperscout_index::{Payload, VectorIndex};
 use paperscout_ingest::EmbedFailure;
@@ -88,21 +89,37 @@ impl ServiceOptions {
 
 /// Read-only store connections, reused between requests.
 struct Readers {
-    path: PathBuf,
-    idle: Mutex<Vec<SqliteStore>>,
+    location: StoreLocation,
+    idle: Mutex<Vec<BoxedStore>>,
+}
+
+/// Whether this thread belongs to a multi-threaded tokio runtime, where a blocking call must be
+/// announced with `block_in_place` (which, on the runtime's blocking threads, simply runs it).
+fn on_async_worker() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|handle| handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }
 
 /// Connections kept for reuse; more are opened while busy and closed after.
 const IDLE_READERS: usize = 16;
 
 impl Readers {
-    fn with<T>(&self, work: impl FnOnce(&SqliteStore) -> Result<T>) -> Result<T> {
+    fn with<T>(&self, work: impl FnOnce(&dyn Store) -> Result<T>) -> Result<T> {
+        if self.location.is_shared() && on_async_worker() {
+            // A database client blocks its thread on the network: the runtime hands this
+            // worker's other tasks to another thread meanwhile.
+            return tokio::task::block_in_place(|| self.read(work));
+        }
+        self.read(work)
+    }
+
+    fn read<T>(&self, work: impl FnOnce(&dyn Store) -> Result<T>) -> Result<T> {
         let reader = lock(&self.idle).pop();
         let reader = match reader {
             Some(reader) => reader,
-            None => SqliteStore::open_read_only(&self.path)?,
+            None => self.location.open_read_only().map_err(app)?,
         };
-        let result = work(&reader);
+        let result = work(&*reader);
         let mut idle = lock(&self.idle);
         if idle.len() < IDLE_READERS {
             idle.push(reader);
@@ -113,10 +130,13 @@ impl Readers {
 
 /// Everything the daemon serves from.
 pub struct Service {
-    writer: Arc<Mutex<SqliteStore>>,
-    /// Copies the store's write-ahead log into its file, off the writer's path (the writer's
-    /// commits no longer do: a rating would wait for it).
-    checkpointer: Mutex<paperscout_store::Checkpointer>,
+    writer: Arc<Mutex<dyn Store + Send>>,
+    /// Copies a SQLite store's write-ahead log into its file, off the writer's path (the
+    /// writer's commits no longer do: a rating would wait for it). None for PostgreSQL.
+    checkpointer: Option<Mutex<paperscout_store::Checkpointer>>,
+    /// Whether the store is a database server (PostgreSQL), whose every call waits on the
+    /// network: no request that may read it is answered on the async runtime's threads.
+    store_is_remote: bool,
     /// The thread that writes ratings in groups (see `ratings`).
     ratings: ratings::RatingWriter,
     readers: Readers,
@@ -165,7 +185,7 @@ impl TextEmbedder for Bulk<'_> {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -181,10 +201,15 @@ impl Service {
     /// Takes the store's writer lock, loads the model, opens (or rebuilds) the index and
     /// reads the catalogue.
     pub fn open(settings: &Settings, options: ServiceOptions) -> Result<Self> {
-        let store_path = paperscout_store::file_in(&settings.data_dir);
-        let mut writer = SqliteStore::open(&store_path)?;
-        writer.defer_checkpoints()?;
-        let checkpointer = Mutex::new(writer.checkpointer()?);
+        let (writer, checkpointer): (BoxedStore, _) = match &settings.store {
+            StoreLocation::Sqlite(path) => {
+                let mut writer = SqliteStore::open(path)?;
+                writer.defer_checkpoints()?;
+                let checkpointer = Mutex::new(writer.checkpointer()?);
+                (Box::new(writer), Some(checkpointer))
+            }
+            StoreLocation::Postgres(_) => (settings.store.open().map_err(app)?, None),
+        };
         let model = StoreModel::load(settings)?;
         // One pass over the stored papers fills the catalogue and the index's payloads.
         let mut catalog = Catalog::default();
@@ -194,7 +219,7 @@ impl Service {
             payloads.insert(stored.paper.id.clone(), Payload::of(&stored.paper));
         }
         let (index, opened) = paperscout_app::live_index::open_served(
-            &writer,
+            &*writer,
             model.key(),
             &settings.data_dir,
             payloads,
@@ -208,14 +233,15 @@ impl Service {
         );
         let model = ModelWorker::start(model, options.model_queue, options.model_batch)
             .map_err(|err| DaemonError::io("could not start the model's thread", err))?;
-        let writer = Arc::new(Mutex::new(writer));
+        let writer: Arc<Mutex<dyn Store + Send>> = Arc::new(Mutex::new(writer));
         let ratings = ratings::RatingWriter::start(Arc::clone(&writer))
             .map_err(|err| DaemonError::io("could not start the ratings' thread", err))?;
         Ok(Self {
             writer,
             checkpointer,
+            store_is_remote: settings.store.is_shared(),
             readers: Readers {
-                path: store_path,
+                location: settings.store.clone(),
                 idle: Mutex::new(Vec::new()),
             },
             index: Box::new(index),
@@ -255,6 +281,9 @@ impl Service {
     /// nothing (no model, no store writer): such requests are answered on the async runtime's
     /// own threads rather than handed to a blocking thread.
     pub fn is_quick(&self, request: &Request) -> bool {
+        if self.store_is_remote {
+            return matches!(request, Request::Health(_));
+        }
         match request {
             Request::Health(_) => true,
             // A filter makes the graph walk further for admissible papers, and many hits

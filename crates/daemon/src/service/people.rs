@@ -111,10 +111,16 @@ impl Service {
     /// A user's link epoch (none for no such user), from memory after the first time: what
     /// every session and mail link of the web page is checked against.
     pub fn link_epoch(&self, user: &str) -> Result<Option<u32>> {
-        self.epochs.get(user, || {
+        let read = || {
             self.readers
                 .with(|store| Ok(store.user(user)?.map(|u| u.settings.links_epoch)))
-        })
+        };
+        if self.store_is_remote {
+            // Other daemons change users too: a link revoked through one holds on every
+            // other at its next request, so nothing is remembered.
+            return read();
+        }
+        self.epochs.get(user, read)
     }
 
     /// `user`: add, list, show, remove, set, revoke_links.

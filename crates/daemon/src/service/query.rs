@@ -6,7 +6,6 @@ use paperscout_proto::{
     QueryKind, RecommendRequest, ResolvedQuery, SimilarAnswer, SimilarHit, SimilarRequest,
 };
 use paperscout_rank::DigestParams;
-use paperscout_store::Store;
 
 use super::{Interactive, Service, app, read};
 use crate::error::{DaemonError, Result};

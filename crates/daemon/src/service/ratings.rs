@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 use paperscout_app::users;
 use paperscout_proto::{FeedbackAnswer, FeedbackRequest};
-use paperscout_store::{Feedback, SqliteStore, Store};
+use paperscout_store::{Feedback, Store};
 use tokio::sync::oneshot;
 
 use super::lock;
@@ -35,7 +35,7 @@ pub(super) struct RatingWriter {
 impl RatingWriter {
     /// Starts the thread, writing through `writer` (the store's writer, shared with every
     /// other write of the daemon).
-    pub fn start(writer: Arc<Mutex<SqliteStore>>) -> std::io::Result<Self> {
+    pub fn start(writer: Arc<Mutex<dyn Store + Send>>) -> std::io::Result<Self> {
         let (queue, queued) = crossbeam_channel::unbounded();
         let thread = std::thread::Builder::new()
             .name("paperscout-ratings".to_owned())
@@ -71,7 +71,7 @@ fn stopped() -> DaemonError {
     DaemonError::Bug("the rating writer has stopped".to_owned())
 }
 
-fn run(writer: &Mutex<SqliteStore>, queued: &Receiver<Queued>) {
+fn run(writer: &Mutex<dyn Store + Send>, queued: &Receiver<Queued>) {
     while let Ok(first) = queued.recv() {
         let mut batch = vec![first];
         batch.extend(queued.try_iter());
@@ -80,7 +80,7 @@ fn run(writer: &Mutex<SqliteStore>, queued: &Receiver<Queued>) {
 }
 
 /// Checks and writes a batch of ratings in one transaction, and answers each.
-fn write_batch(writer: &Mutex<SqliteStore>, batch: Vec<Queued>) {
+fn write_batch(writer: &Mutex<dyn Store + Send>, batch: Vec<Queued>) {
     let mut writer = lock(writer);
     let now = paperscout_store::now();
     let mut plans = Vec::with_capacity(batch.len());

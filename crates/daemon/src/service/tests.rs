@@ -52,6 +52,7 @@ pub(crate) fn settings(data_dir: &Path) -> Settings {
         mail: paperscout_app::mail::MailConfig::default(),
         web: paperscout_app::settings::WebConfig::default(),
         socket: data_dir.join("unused.sock"),
+        store: paperscout_app::stores::StoreLocation::Sqlite(paperscout_store::file_in(data_dir)),
     }
 }
 

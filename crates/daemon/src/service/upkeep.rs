@@ -4,7 +4,6 @@
 use std::sync::atomic::Ordering;
 
 use paperscout_proto::{CatalogStats, HealthAnswer, IndexStats, ModelStats, StatsAnswer};
-use paperscout_store::Store;
 
 use super::{Service, lock, read};
 use crate::error::Result;
@@ -60,7 +59,10 @@ impl Service {
 
     /// Checkpoints the store's write-ahead log (see `paperscout_store::Checkpointer`).
     pub fn checkpoint_store(&self) -> Result<()> {
-        let done = lock(&self.checkpointer).checkpoint()?;
+        let Some(checkpointer) = &self.checkpointer else {
+            return Ok(());
+        };
+        let done = lock(checkpointer).checkpoint()?;
         if done.copied_pages < done.log_pages {
             tracing::debug!(?done, "a reader holds part of the store's log back");
         }

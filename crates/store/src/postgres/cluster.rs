@@ -1,0 +1,262 @@
+//! What daemons sharing one database need of it beyond the [`crate::Store`] trait: the
+//! embeddings written since a daemon last looked (to catch its own index up), a lock that
+//! makes exactly one of them the leader of the schedule, and the table where each notes
+//! itself for `status`.
+
+use postgres::{Client, Config, NoTls};
+
+use super::{PostgresStore, decode_vector, paper_columns, read_paper_or_skip};
+use crate::error::Result;
+use crate::records::{ModelKey, StoredPaper, Timestamp};
+
+/// The session-level advisory lock the leading daemon holds on a connection of its own; the
+/// server drops it when that connection ends, however the daemon ended.
+const LEADER_LOCK: i64 = 0x7061_7065_7273_0003;
+
+/// A paper whose embedding under a model was written, with that embedding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbeddingChange {
+    /// Its place in the order of writes.
+    pub seq: i64,
+    /// The paper as stored now.
+    pub paper: StoredPaper,
+    /// Its embedding of its current text.
+    pub vector: Vec<f32>,
+}
+
+/// The embeddings written after some point, and how far the look went.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChangeBatch {
+    /// Embeddings of their paper's current text, in the order they were written.
+    pub changes: Vec<EmbeddingChange>,
+    /// The last `seq` looked at (the next look starts after it); the point given when there
+    /// was nothing new. Embeddings of a text since replaced are passed over: the new text's
+    /// embedding comes later in the order.
+    pub last_seq: i64,
+}
+
+/// What a daemon notes of itself every few seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonBeat {
+    /// `host:pid`, unique among running daemons.
+    pub name: String,
+    /// The machine it runs on.
+    pub host: String,
+    /// Its process id there.
+    pub pid: u32,
+    /// When it started.
+    pub started: Timestamp,
+    /// Now.
+    pub seen: Timestamp,
+    /// Whether it leads the schedule.
+    pub leader: bool,
+    /// The last `seq` its index has followed.
+    pub index_seq: i64,
+}
+
+/// A daemon as the table knows it, with how far its index is behind the newest embedding.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DaemonRow {
+    /// `host:pid`.
+    pub name: String,
+    /// When it started.
+    pub started: Timestamp,
+    /// When it last noted itself.
+    pub seen: Timestamp,
+    /// Whether it said it leads.
+    pub leader: bool,
+    /// Embeddings written that its index had not followed when it last noted itself.
+    pub lag: i64,
+}
+
+/// Rows of daemons not seen for this long are removed by the next beat of another.
+const FORGET_AFTER_SECONDS: i64 = 24 * 60 * 60;
+
+impl PostgresStore {
+    /// The `seq` of the newest embedding under `model` (0 for none): where a daemon that has
+    /// just read every embedding starts following.
+    pub fn latest_change(&self, model: &ModelKey) -> Result<i64> {
+        self.with(|db| {
+            let Some(model_id) = db.model_id(model)? else {
+                return Ok(0);
+            };
+            Ok(db
+                .query_one(
+                    "SELECT coalesce(max(seq), 0) FROM embeddings WHERE model_id = $1",
+                    &[&model_id],
+                )?
+                .try_get(0)?)
+        })
+    }
+
+    /// Up to `limit` embeddings under `model` written after `after`, in the order written
+    /// (which is the order they were committed in: see `PAPER_WRITE_LOCK`).
+    pub fn changes_since(&self, model: &ModelKey, after: i64, limit: usize) -> Result<ChangeBatch> {
+        self.with(|db| {
+            let Some(model_id) = db.model_id(model)? else {
+                return Ok(ChangeBatch {
+                    changes: Vec::new(),
+                    last_seq: after,
+                });
+            };
+            let limit = limit.max(1) as i64;
+            let rows = db.query(
+                concat!(
+                    "SELECT ",
+                    paper_columns!("p"),
+                    ", e.seq, e.vector, e.text_sha = p.text_sha
+                     FROM embeddings e JOIN papers p ON p.id = e.paper_id
+                     WHERE e.model_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"
+                ),
+                &[&model_id, &after, &limit],
+            )?;
+            let mut batch = ChangeBatch {
+                changes: Vec::with_capacity(rows.len()),
+                last_seq: after,
+            };
+            for row in &rows {
+                let seq: i64 = row.try_get(16)?;
+                batch.last_seq = batch.last_seq.max(seq);
+                let current: bool = row.try_get(18)?;
+                if !current {
+                    continue;
+                }
+                if let Some((paper, _)) = read_paper_or_skip(row)? {
+                    batch.changes.push(EmbeddingChange {
+                        seq,
+                        paper,
+                        vector: decode_vector(row.try_get(17)?)?,
+                    });
+                }
+            }
+            Ok(batch)
+        })
+    }
+
+    /// Notes a daemon's state, and forgets daemons not seen for a day.
+    pub fn beat(&self, beat: &DaemonBeat) -> Result<()> {
+        if self.read_only {
+            return Err(crate::StoreError::ReadOnly);
+        }
+        let pid = i64::from(beat.pid);
+        self.with(|db| {
+            db.execute(
+                "INSERT INTO daemons (name, host, pid, started, seen, leader, index_seq)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid,
+                     started = excluded.started, seen = excluded.seen,
+                     leader = excluded.leader, index_seq = excluded.index_seq",
+                &[
+                    &beat.name,
+                    &beat.host,
+                    &pid,
+                    &beat.started,
+                    &beat.seen,
+                    &beat.leader,
+                    &beat.index_seq,
+                ],
+            )?;
+            let stale = beat.seen - FORGET_AFTER_SECONDS;
+            db.execute("DELETE FROM daemons WHERE seen < $1", &[&stale])?;
+            Ok(())
+        })
+    }
+
+    /// The daemons that noted themselves since `since`, by name, with their index's lag
+    /// behind the newest embedding under `model`.
+    pub fn daemons(&self, model: &ModelKey, since: Timestamp) -> Result<Vec<DaemonRow>> {
+        let newest = self.latest_change(model)?;
+        self.with(|db| {
+            db.query(
+                "SELECT name, started, seen, leader, index_seq FROM daemons
+                 WHERE seen >= $1 ORDER BY name",
+                &[&since],
+            )?
+            .iter()
+            .map(|row| {
+                Ok(DaemonRow {
+                    name: row.try_get(0)?,
+                    started: row.try_get(1)?,
+                    seen: row.try_get(2)?,
+                    leader: row.try_get(3)?,
+                    lag: (newest - row.try_get::<_, i64>(4)?).max(0),
+                })
+            })
+            .collect()
+        })
+    }
+
+    /// A claim on leadership of the schedule, on a connection of its own.
+    pub fn leadership(&self) -> Leadership {
+        Leadership {
+            config: self.config.clone(),
+            place: self.place.clone(),
+            client: None,
+        }
+    }
+}
+
+/// Leadership of the daemons sharing a database: whoever holds the leader lock. The lock is
+/// held by a connection of this claim's own, so it ends with the process (or with that
+/// connection, when the server or the network goes away) and another daemon takes it.
+pub struct Leadership {
+    config: Config,
+    place: String,
+    /// The connection holding the lock, while it does.
+    client: Option<Client>,
+}
+
+impl std::fmt::Debug for Leadership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Leadership")
+            .field("place", &self.place)
+            .field("leading", &self.client.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Leadership {
+    /// Whether this process leads now: checks that the lock's connection still lives, or
+    /// tries to take the lock. A failure to reach the database is "no" (logged): a daemon that
+    /// cannot reach it must not act as leader.
+    pub fn try_lead(&mut self) -> bool {
+        if let Some(client) = self.client.as_mut() {
+            match client.simple_query("SELECT 1") {
+                Ok(_) => return true,
+                Err(err) => {
+                    tracing::warn!(
+                        database = %self.place,
+                        "lost the connection holding the schedule's leadership ({err})"
+                    );
+                    self.client = None;
+                }
+            }
+        }
+        let mut client = match self.config.connect(NoTls) {
+            Ok(client) => client,
+            Err(err) => {
+                tracing::debug!(database = %self.place, "cannot try for leadership: {err}");
+                return false;
+            }
+        };
+        match client.query_one("SELECT pg_try_advisory_lock($1)", &[&LEADER_LOCK]) {
+            Ok(row) if row.try_get::<_, bool>(0).unwrap_or(false) => {
+                tracing::info!(database = %self.place, "this daemon now leads the schedule");
+                self.client = Some(client);
+                true
+            }
+            Ok(_) => false,
+            Err(err) => {
+                tracing::debug!(database = %self.place, "cannot try for leadership: {err}");
+                false
+            }
+        }
+    }
+
+    /// Gives leadership up (at shutdown), so another daemon takes it at once.
+    pub fn resign(&mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = client.close();
+        }
+    }
+}
