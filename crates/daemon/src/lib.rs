@@ -175,6 +175,7 @@ async fn run(
         args.limits,
     ));
     let saver = tokio::spawn(save_periodically(Arc::clone(&service), stopped.clone()));
+    let follower = tokio::spawn(follow_others(Arc::clone(&service), stopped.clone()));
     let scheduler = Arc::new(schedule::Scheduler::new(
         Arc::clone(&service),
         schedule_config,
@@ -194,8 +195,12 @@ async fn run(
     .await;
     signals.abort();
     saver.abort();
+    follower.abort();
     // A round in progress finishes its current file or digest first.
     let _ = scheduled.await;
+    // Another daemon on the same database takes the schedule over at once.
+    let resigning = Arc::clone(&service);
+    let _ = tokio::task::spawn_blocking(move || resigning.resign()).await;
     for door in doors {
         let _ = door.await;
     }
@@ -292,6 +297,50 @@ async fn save_periodically(service: Arc<Service>, mut stopped: watch::Receiver<b
         let upkeeping = Arc::clone(&service);
         if let Err(err) = tokio::task::spawn_blocking(move || upkeep(&upkeeping, save_due)).await {
             tracing::warn!("the daemon's upkeep panicked: {err}");
+        }
+    }
+}
+
+/// How often a daemon on a shared database looks for the embeddings others wrote: a paper
+/// ingested through one daemon is found by `similar` on every other within about this long.
+const FOLLOW_EVERY: Duration = Duration::from_millis(500);
+
+/// How often it notes itself in the database (and tries for the leadership).
+const BEAT_EVERY: Duration = Duration::from_secs(5);
+
+/// On a PostgreSQL store: follows the other daemons' writes into this daemon's index, and
+/// notes this daemon in the database for `status`. Ends at once on the SQLite file.
+async fn follow_others(service: Arc<Service>, mut stopped: watch::Receiver<bool>) {
+    if !service.is_clustered() {
+        return;
+    }
+    let mut last_beat: Option<Instant> = None;
+    loop {
+        let beat_due = last_beat.is_none_or(|at| at.elapsed() >= BEAT_EVERY);
+        if beat_due {
+            last_beat = Some(Instant::now());
+        }
+        let following = Arc::clone(&service);
+        let looked = tokio::task::spawn_blocking(move || {
+            match following.follow() {
+                Ok(0) => {}
+                Ok(absorbed) => tracing::debug!(absorbed, "followed the shared store"),
+                Err(err) => tracing::warn!("could not follow the shared store: {err}"),
+            }
+            if beat_due {
+                following.lead();
+                if let Err(err) = following.beat() {
+                    tracing::warn!("could not note this daemon in the shared store: {err}");
+                }
+            }
+        })
+        .await;
+        if let Err(err) = looked {
+            tracing::warn!("following the shared store panicked: {err}");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(FOLLOW_EVERY) => {}
+            _ = stopped.changed() => return,
         }
     }
 }

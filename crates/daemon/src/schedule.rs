@@ -150,6 +150,10 @@ impl Scheduler {
 
     /// One look at the folder, the feeds and the clock.
     pub fn round(&self) {
+        // On a shared database, only the daemon holding the leader lock runs the schedule.
+        if !self.service.lead() {
+            return;
+        }
         let config = self.current();
         let mut state = self.load_state();
         if let Some(dir) = &config.watch {

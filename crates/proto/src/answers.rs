@@ -245,4 +245,34 @@ pub struct HealthAnswer {
     pub model_queue: usize,
     /// Connections open now.
     pub connections: usize,
+    /// The daemons sharing the daemon's PostgreSQL database, as its last note (every few
+    /// seconds) saw them; absent on the SQLite file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterHealth>,
+}
+
+/// The daemons serving from one PostgreSQL database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterHealth {
+    /// The database, its password hidden.
+    pub database: String,
+    /// Whether the answering daemon leads the schedule.
+    pub leader: bool,
+    /// Every daemon heard from in the last minute, by name.
+    pub daemons: Vec<DaemonHealth>,
+}
+
+/// One daemon of a [`ClusterHealth`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonHealth {
+    /// `host:pid`.
+    pub name: String,
+    /// Whether this is the answering daemon.
+    pub this: bool,
+    /// Whether it leads the schedule (feeds, the watched folder, digests, delivery).
+    pub leader: bool,
+    /// Embeddings written that its index had not absorbed yet.
+    pub index_lag: i64,
+    /// Seconds since it last noted itself.
+    pub seen_seconds_ago: i64,
 }

@@ -20,6 +20,9 @@ pub enum ErrorCode {
     NotFound,
     /// The daemon is at a limit (connections, the model's queue): retry later.
     Overloaded,
+    /// A server the daemon depends on (its PostgreSQL database) is down: nothing was done;
+    /// retry once it is back.
+    Unavailable,
     /// Something failed inside the daemon: see its log.
     Internal,
 }
@@ -31,6 +34,7 @@ impl ErrorCode {
             Fault::User => Self::BadRequest,
             Fault::Missing => Self::NotFound,
             Fault::Busy => Self::Overloaded,
+            Fault::Unavailable => Self::Unavailable,
             Fault::Environment | Fault::Bug => Self::Internal,
         }
     }
@@ -41,6 +45,7 @@ impl ErrorCode {
             Self::BadRequest => Fault::User,
             Self::NotFound => Fault::Missing,
             Self::Overloaded => Fault::Busy,
+            Self::Unavailable => Fault::Unavailable,
             Self::Internal => Fault::Bug,
         }
     }
@@ -51,6 +56,7 @@ impl ErrorCode {
             Self::BadRequest => "bad_request",
             Self::NotFound => "not_found",
             Self::Overloaded => "overloaded",
+            Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
     }

@@ -258,7 +258,7 @@ pub fn stored_ranking_text(ranking: &StoredRanking) -> String {
 
 /// `health` as `paperscout status` says it, in one line.
 pub fn health_line(health: &HealthAnswer, socket: &std::path::Path) -> String {
-    format!(
+    let mut out = format!(
         "paperscout {} serving on {} as pid {}: up {:.0} s, {} papers indexed, {} connections, \
          {} requests waiting for the model\n",
         health.version,
@@ -268,7 +268,28 @@ pub fn health_line(health: &HealthAnswer, socket: &std::path::Path) -> String {
         health.papers_indexed,
         health.connections,
         health.model_queue,
-    )
+    );
+    if let Some(cluster) = &health.cluster {
+        let _ = writeln!(
+            out,
+            "store {}: {} daemons; this one {} the schedule",
+            cluster.database,
+            cluster.daemons.len(),
+            if cluster.leader { "leads" } else { "follows" }
+        );
+        for daemon in &cluster.daemons {
+            let _ = writeln!(
+                out,
+                "  {:<28} {:<7} index {} behind, seen {} s ago{}",
+                daemon.name,
+                if daemon.leader { "leader" } else { "" },
+                daemon.index_lag,
+                daemon.seen_seconds_ago,
+                if daemon.this { "  (this one)" } else { "" }
+            );
+        }
+    }
+    out
 }
 
 /// A user as `user show` prints them: papers sent, the profile (each paper with the title

@@ -208,7 +208,7 @@ impl StoreError {
             | Self::AlreadyDelivered { .. }
             | Self::Dimension { .. } => Fault::User,
             // The same request succeeds once the database is back.
-            Self::Unavailable { .. } => Fault::Busy,
+            Self::Unavailable { .. } => Fault::Unavailable,
             Self::BadUrl { .. } | Self::NotEmpty { .. } => Fault::User,
             Self::InUse { .. }
             | Self::TooNew { .. }

@@ -17,6 +17,9 @@ pub enum Fault {
     /// A limit was reached (connections, the model's queue): the same request may succeed in
     /// a moment.
     Busy,
+    /// A server paperscout depends on is down or unreachable (the PostgreSQL store): nothing
+    /// of the request was done, and the same request succeeds once the server is back.
+    Unavailable,
     /// The machine, a file on it or a server it talks to (a missing model, a full disk, an
     /// unreachable SMTP server).
     Environment,
@@ -26,12 +29,13 @@ pub enum Fault {
 
 impl Fault {
     /// The exit status of a command that failed this way: 2 for a request to fix (as clap's
-    /// usage errors), 3 for something missing, 4 for a busy daemon (retry), 1 otherwise.
+    /// usage errors), 3 for something missing, 4 for a busy daemon or a server that is down
+    /// (retry), 1 otherwise.
     pub fn exit_code(self) -> u8 {
         match self {
             Self::User => 2,
             Self::Missing => 3,
-            Self::Busy => 4,
+            Self::Busy | Self::Unavailable => 4,
             Self::Environment | Self::Bug => 1,
         }
     }

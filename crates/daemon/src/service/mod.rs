@@ -7,6 +7,7 @@
 //! and e-mail), `people` (`feedback`, `user`), `ingest` (papers in) and `upkeep`
 //! (`stats`, `health`, compaction and saving).
 
+mod cluster;
 mod digests;
 mod epochs;
 mod ingest;
@@ -134,6 +135,8 @@ pub struct Service {
     /// Copies a SQLite store's write-ahead log into its file, off the writer's path (the
     /// writer's commits no longer do: a rating would wait for it). None for PostgreSQL.
     checkpointer: Option<Mutex<paperscout_store::Checkpointer>>,
+    /// The other daemons on the same PostgreSQL database: following their writes, leading.
+    cluster: Option<cluster::Cluster>,
     /// Whether the store is a database server (PostgreSQL), whose every call waits on the
     /// network: no request that may read it is answered on the async runtime's threads.
     store_is_remote: bool,
@@ -211,6 +214,17 @@ impl Service {
             StoreLocation::Postgres(_) => (settings.store.open().map_err(app)?, None),
         };
         let model = StoreModel::load(settings)?;
+        // Where following other daemons' writes starts: before this daemon reads every
+        // embedding to catch its index up, so that nothing written meanwhile is missed (what
+        // is absorbed twice is the same vector again, a no-op).
+        let cluster = match &settings.store {
+            StoreLocation::Postgres(url) => {
+                let store = paperscout_store::PostgresStore::open(url)?;
+                let followed = cluster::Cluster::newest(&store, model.key())?;
+                Some(cluster::Cluster::join(store, followed))
+            }
+            StoreLocation::Sqlite(_) => None,
+        };
         // One pass over the stored papers fills the catalogue and the index's payloads.
         let mut catalog = Catalog::default();
         let mut payloads = std::collections::HashMap::new();
@@ -239,6 +253,7 @@ impl Service {
         Ok(Self {
             writer,
             checkpointer,
+            cluster,
             store_is_remote: settings.store.is_shared(),
             readers: Readers {
                 location: settings.store.clone(),

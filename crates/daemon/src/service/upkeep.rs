@@ -43,6 +43,7 @@ impl Service {
             papers_indexed: self.index.counts().papers,
             model_queue: self.model.waiting(),
             connections: self.connections.load(Ordering::Relaxed),
+            cluster: self.cluster_health(),
         }
     }
 

@@ -565,45 +565,60 @@ impl PostgresStore {
 
     /// Runs `work` on the store's connection, connecting first when there is none. A failure
     /// that lost the connection is [`StoreError::Unavailable`], and the connection is dropped
-    /// so that the next call connects afresh.
-    fn with<T>(&self, work: impl FnOnce(&mut Db<'_, Client>) -> Result<T>) -> Result<T> {
+    /// so that the next call connects afresh; but when the connection was an old one (idle
+    /// while the server restarted, say), `work` is run once more on a new one first. `work`
+    /// must be safe to run twice: reads are; [`Self::write`] makes a write so.
+    fn with<T>(&self, mut work: impl FnMut(&mut Db<'_, Client>) -> Result<T>) -> Result<T> {
         let mut slot = lock(&self.connection);
-        if slot
-            .as_ref()
-            .is_none_or(|connection| connection.client.is_closed())
-        {
-            *slot = None;
-            let client = self.connect_again()?;
-            *slot = Some(Connection {
-                client,
-                statements: HashMap::new(),
-            });
-        }
-        let Some(connection) = slot.as_mut() else {
-            return Err(StoreError::Unavailable {
-                place: self.place.clone(),
-                detail: "no connection".to_owned(),
-            });
-        };
-        let mut db = Db {
-            client: &mut connection.client,
-            statements: &mut connection.statements,
-        };
-        match work(&mut db) {
-            Err(StoreError::Postgres(err)) if is_disconnection(&err) => {
-                *slot = None;
-                Err(self.unavailable(&err))
+        let mut retried = false;
+        loop {
+            let fresh = match slot.as_ref() {
+                Some(connection) if !connection.client.is_closed() => false,
+                _ => {
+                    *slot = None;
+                    let client = self.connect_again()?;
+                    *slot = Some(Connection {
+                        client,
+                        statements: HashMap::new(),
+                    });
+                    true
+                }
+            };
+            let Some(connection) = slot.as_mut() else {
+                return Err(StoreError::Unavailable {
+                    place: self.place.clone(),
+                    detail: "no connection".to_owned(),
+                });
+            };
+            let mut db = Db {
+                client: &mut connection.client,
+                statements: &mut connection.statements,
+            };
+            match work(&mut db) {
+                Err(StoreError::Postgres(err)) if is_disconnection(&err) => {
+                    *slot = None;
+                    if fresh || retried {
+                        return Err(self.unavailable(&err));
+                    }
+                    retried = true;
+                }
+                Err(err @ StoreError::Unavailable { .. }) => {
+                    *slot = None;
+                    return Err(err);
+                }
+                result => return result,
             }
-            result => result,
         }
     }
 
-    fn with_client<T>(&self, work: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
+    fn with_client<T>(&self, mut work: impl FnMut(&mut Client) -> Result<T>) -> Result<T> {
         self.with(|db| work(db.client))
     }
 
     /// [`Self::with`] for a write: refused on a read-only store; `work` runs in one
-    /// transaction, committed when it returns `Ok`.
+    /// transaction, committed when it returns `Ok`. It is run again on a new connection only
+    /// when the old one failed before the transaction began; a connection lost after that
+    /// (when the commit's fate may be unknown) is [`StoreError::Unavailable`] at once.
     fn write<T>(
         &self,
         work: impl FnOnce(&mut Db<'_, postgres::Transaction<'_>>) -> Result<T>,
@@ -611,14 +626,26 @@ impl PostgresStore {
         if self.read_only {
             return Err(StoreError::ReadOnly);
         }
+        let mut work = Some(work);
         self.with(|db| {
             let mut transaction = db.client.transaction()?;
-            let value = work(&mut Db {
+            let Some(work) = work.take() else {
+                return Err(StoreError::Unavailable {
+                    place: self.place.clone(),
+                    detail: "the connection was lost during the write".to_owned(),
+                });
+            };
+            let written = work(&mut Db {
                 client: &mut transaction,
                 statements: db.statements,
-            })?;
-            transaction.commit()?;
-            Ok(value)
+            })
+            .and_then(|value| Ok(transaction.commit().map(|()| value)?));
+            match written {
+                Err(StoreError::Postgres(err)) if is_disconnection(&err) => {
+                    Err(self.unavailable(&err))
+                }
+                written => written,
+            }
         })
     }
 

@@ -75,7 +75,7 @@ impl From<paperscout_daemon::DaemonError> for Failure {
         let status = match err.fault() {
             Fault::User => StatusCode::BAD_REQUEST,
             Fault::Missing => StatusCode::NOT_FOUND,
-            Fault::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Fault::Busy | Fault::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Fault::Environment | Fault::Bug => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
