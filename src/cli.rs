@@ -124,6 +124,10 @@ pub enum Command {
     /// Uses the ranking of `recommend` and digests (the same code: the same scores and order),
     /// in blocks of users on every core. A killed run continues where it stopped when run
     /// again with the same options (the progress is kept in OUT.checkpoint).
+    ///
+    /// On a PostgreSQL store the work can be shared by machines: `rerank --shards N` splits
+    /// the users into N shards in the database, then `rerank --worker [--out FILE]` on each
+    /// machine ranks shards until all are done; the merged output equals a single run's.
     Rerank(RerankArgs),
 
     /// Show what the store holds: papers, embeddings per model, users, dates, size.
@@ -408,9 +412,33 @@ pub struct RerankArgs {
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     pub block_users: usize,
 
-    /// The JSON-lines output
-    #[arg(long, short, value_name = "FILE")]
-    pub out: PathBuf,
+    /// The JSON-lines output (with --worker: where the merged output of every shard goes, once
+    /// the last shard is done)
+    #[arg(long, short, value_name = "FILE", required_unless_present_any = ["shards", "worker"])]
+    pub out: Option<PathBuf>,
+
+    /// Across machines (a PostgreSQL store): split the users into N shards kept in the
+    /// database, for `rerank --worker` processes on any machine to rank; prints the run's number
+    #[arg(long, value_name = "N", conflicts_with = "worker")]
+    pub shards: Option<usize>,
+
+    /// Rank shards of a sharded run (see --shards) until every shard is done: lease one, rank
+    /// it, hand it back; a killed worker's shard is taken again once its lease ends
+    #[arg(long)]
+    pub worker: bool,
+
+    /// With --worker: the run to work on [default: the newest]
+    #[arg(long, value_name = "RUN", requires = "worker")]
+    pub run: Option<i64>,
+
+    /// With --worker: seconds a lease lasts without renewal (renewed while ranking)
+    #[arg(
+        long,
+        default_value_t = 120,
+        value_name = "SECONDS",
+        requires = "worker"
+    )]
+    pub lease_seconds: i64,
 
     /// Also store each user's ranking as their current recommendations, replacing the last
     /// (`recommend --stored` shows them); needs the store to itself, so not while the daemon runs

@@ -38,6 +38,16 @@ impl Daemon {
 
     /// Starts the daemon without waiting for it.
     pub(crate) fn spawn(home: &Path, socket: &Path, extra: &[&str]) -> Self {
+        Self::spawn_with_env(home, socket, extra, &[])
+    }
+
+    /// Starts the daemon with these environment variables, without waiting for it.
+    pub(crate) fn spawn_with_env(
+        home: &Path,
+        socket: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let log = home.join(format!(
             "daemon-{}.log",
             Instant::now().elapsed().as_nanos()
@@ -51,6 +61,7 @@ impl Daemon {
                 "--foreground",
             ])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

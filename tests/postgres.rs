@@ -11,7 +11,9 @@ use paperscout_store::{PostgresStore, Store};
 use serde_json::{Value, json};
 
 use crate::daemon::Daemon;
-use crate::util::{ingest_lines, paper_id, paperscout, sample_lines, stderr, write_lines};
+use crate::util::{
+    ingest_lines, paper_id, paperscout, sample_lines, stderr, write_config, write_lines,
+};
 
 /// Runs the binary against the database at `url`.
 fn on_database(home: &Path, url: &str, args: &[&str]) -> Output {
@@ -334,4 +336,252 @@ fn a_daemon_outlives_a_restart_of_its_database() {
     let again =
         daemon.ask(&json!({"op": "user", "action": "add", "name": "alan", "papers": [ids[1]]}));
     assert_eq!(again["ok"], true, "{again}");
+}
+
+/// The leading daemon dies in the middle of a scheduled digest round (right after recording
+/// a user's digest, its files still pending in the outbox the daemons share): the other takes
+/// over, settles the pending files and sends the rest; every user has that day's digest once,
+/// every paper recorded as sent is in it.
+#[test]
+fn a_leader_killed_mid_round_hands_the_round_over_and_nothing_is_sent_twice() {
+    let Some(server) = TestPostgres::shared() else {
+        return;
+    };
+    let Some(sample) = sample_lines(0, 2000) else {
+        return;
+    };
+    let lines: Vec<String> = sample.into_iter().step_by(25).collect();
+    let (home_a, home_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (home_a, home_b) = (home_a.path(), home_b.path());
+    let url = server.new_database();
+    let file = write_lines(home_a, "papers.jsonl", &lines);
+    succeeded(
+        &on_database(home_a, &url, &["ingest", file.to_str().unwrap()]),
+        "ingest",
+    );
+    let outbox = home_a.join("shared-outbox");
+    let config = format!(
+        "[store]\nurl = {url:?}\n[schedule]\ndigest_at = \"00:00\"\ndigest_days = 4000\n\
+         digest_size = 3\npoll_seconds = 1\noutbox = {:?}\n",
+        outbox.display().to_string()
+    );
+    write_config(home_a, &config);
+    write_config(home_b, &config);
+
+    // A leads alone first, and is set to die after recording its first digest.
+    let cluster =
+        |daemon: &Daemon| daemon.ask(&json!({"op": "health"}))["result"]["cluster"].clone();
+    let mut a = Daemon::spawn_with_env(
+        home_a,
+        &home_a.join("run/a.sock"),
+        &[],
+        &[("PAPERSCOUT_CRASH_AT", "outbox-recorded")],
+    );
+    a.wait_ready();
+    assert!(
+        within(Duration::from_secs(10), || cluster(&a)["leader"] == true).is_some(),
+        "{}",
+        a.log_text()
+    );
+    let b = Daemon::start(home_b, &home_b.join("run/b.sock"), &[]);
+    assert_eq!(cluster(&b)["leader"], false);
+
+    // The users arrive; A's next round sends the first digest, records it, and dies.
+    let users: Vec<String> = (0..8).map(|n| format!("user{n}")).collect();
+    for (n, user) in users.iter().enumerate() {
+        let profile = write_lines(
+            home_a,
+            &format!("{user}.txt"),
+            &[paper_id(&lines[n * 5]), paper_id(&lines[n * 5 + 2])],
+        );
+        succeeded(
+            &on_database(
+                home_a,
+                &url,
+                &["user", "add", user, "--papers", profile.to_str().unwrap()],
+            ),
+            "user add",
+        );
+    }
+    let status = a.wait(Duration::from_secs(60));
+    assert!(!status.success(), "A crashed as asked:\n{}", a.log_text());
+    assert!(
+        a.log_text().contains("crashing at outbox-recorded"),
+        "{}",
+        a.log_text()
+    );
+
+    let today = chrono::Local::now()
+        .date_naive()
+        .format("%Y-%m-%d")
+        .to_string();
+    let store = PostgresStore::open_read_only(&url).unwrap();
+    let all_delivered = within(Duration::from_secs(60), || {
+        users
+            .iter()
+            .all(|user| store.delivered_on(user, &today).unwrap_or(false))
+            && users
+                .iter()
+                .all(|user| outbox.join(user).join(format!("{today}.json")).is_file())
+    });
+    assert!(
+        all_delivered.is_some(),
+        "B never finished the round:\n{}",
+        b.log_text()
+    );
+    assert_eq!(
+        cluster(&b)["leader"],
+        true,
+        "{}\n{}",
+        cluster(&b),
+        b.log_text()
+    );
+    assert!(
+        b.log_text()
+            .contains("1 digests left pending by a crash were completed"),
+        "B settled the digest A left pending:\n{}",
+        b.log_text()
+    );
+    // Two more of B's rounds, in which nothing may be sent.
+    std::thread::sleep(Duration::from_millis(2500));
+    for user in &users {
+        let folder = outbox.join(user);
+        let mut names: Vec<String> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [format!("{today}.json"), format!("{today}.md")],
+            "{user}: one digest of the day, nothing pending"
+        );
+        let digest: Value =
+            serde_json::from_str(&std::fs::read_to_string(folder.join(&names[0])).unwrap())
+                .unwrap();
+        let in_file: Vec<String> = digest["papers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry["id"].as_str().unwrap().to_owned())
+            .collect();
+        let mut sent = store.sent(user).unwrap();
+        sent.sort();
+        let mut in_file_sorted = in_file.clone();
+        in_file_sorted.sort();
+        assert_eq!(
+            sent, in_file_sorted,
+            "{user}: every paper recorded as sent is in the file"
+        );
+        assert_eq!(in_file.len(), 3, "{user}");
+    }
+}
+
+/// Three re-rank workers share 10,000 users in shards; one dies after ranking a shard, before
+/// handing it back (as `kill -9` would). Its shard is leased again once the lease ends; every
+/// user is ranked exactly once, and the merged output is the single-process output, byte for
+/// byte.
+#[test]
+fn sharded_rerank_workers_survive_a_killed_worker_and_match_a_single_run() {
+    let Some(server) = TestPostgres::shared() else {
+        return;
+    };
+    let Some(lines) = sample_lines(300, 60) else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let url = server.new_database();
+    let file = write_lines(home, "papers.jsonl", &lines);
+    succeeded(
+        &on_database(home, &url, &["ingest", file.to_str().unwrap()]),
+        "ingest",
+    );
+    // 10,000 users, each following two of the papers, written straight into the tables.
+    let mut client = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+    let ids: Vec<String> = lines.iter().map(|line| paper_id(line)).collect();
+    client
+        .execute(
+            "INSERT INTO users (name, created)
+             SELECT 'user' || lpad(g::text, 5, '0'), 1 FROM generate_series(0, 9999) g",
+            &[],
+        )
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO profile_items (user_id, paper_id, weight, added)
+             SELECT u.id, ($1::text[])[1 + (u.id * k) % 60], 1.0, k
+             FROM users u, generate_series(1, 2) k",
+            &[&ids],
+        )
+        .unwrap();
+
+    let rank = ["--method", "centroid", "--top", "5"];
+    let single = home.join("single.jsonl");
+    let mut args = vec!["rerank", "--out", single.to_str().unwrap()];
+    args.extend(rank);
+    succeeded(&on_database(home, &url, &args), "single rerank");
+
+    let mut args = vec!["rerank", "--shards", "6"];
+    args.extend(rank);
+    let created = on_database(home, &url, &args);
+    assert!(created.status.success(), "{}", stderr(&created));
+    let run = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    assert!(run.parse::<i64>().is_ok(), "{run}");
+
+    let worker = |name: &str, crash: bool| {
+        let out = home.join(format!("{name}.jsonl"));
+        let mut command = paperscout(home);
+        command
+            .env("PAPERSCOUT_STORE_URL", &url)
+            .args([
+                "rerank",
+                "--worker",
+                "--run",
+                &run,
+                "--lease-seconds",
+                "3",
+                "--out",
+            ])
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if crash {
+            command.env("PAPERSCOUT_CRASH_AT", "rerank-shard-ranked");
+        }
+        (command.spawn().unwrap(), out)
+    };
+    // Three at once; one dies after ranking its first shard.
+    let (doomed, _) = worker("doomed", true);
+    let workers: Vec<_> = (0..2)
+        .map(|n| worker(&format!("worker{n}"), false))
+        .collect();
+    let doomed = doomed.wait_with_output().unwrap();
+    assert!(
+        !doomed.status.success(),
+        "the doomed worker crashed: {}",
+        stderr(&doomed)
+    );
+    assert!(stderr(&doomed).contains("crashing at rerank-shard-ranked"));
+    let mut merged = Vec::new();
+    for (child, out) in workers {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        merged.push(std::fs::read(out).unwrap());
+    }
+    let single = std::fs::read(&single).unwrap();
+    for output in &merged {
+        assert!(output == &single, "the merged output is the single run's");
+    }
+    let users: Vec<String> = String::from_utf8_lossy(&single)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["user"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let distinct: std::collections::HashSet<&String> = users.iter().collect();
+    assert_eq!((users.len(), distinct.len()), (10_000, 10_000));
 }

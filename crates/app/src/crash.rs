@@ -4,7 +4,9 @@
 //! `PAPERSCOUT_CRASH_AT=<name>` in the environment aborts the process when it reaches the point
 //! of that name (`std::process::abort`: no destructors, no flushing, as a kill). The variable is
 //! read once; without it a point costs one relaxed load. The points are named where they stand,
-//! with the step they follow: `digest-pending`, `digest-recorded`.
+//! with the step they follow: `digest-pending`, `digest-recorded` (a digest to a file the user
+//! named), `outbox-recorded` (a scheduled digest recorded, its files still pending),
+//! `rerank-shard-ranked` (a re-rank shard ranked, not yet handed back).
 
 use std::sync::OnceLock;
 

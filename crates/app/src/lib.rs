@@ -13,7 +13,8 @@
 //!   step with the store's record of what was sent;
 //! - [`sent_file`]: a digest to a file the user named, recorded as sent exactly once;
 //!   [`crash`]: the named points where tests kill the process;
-//! - [`rerank`]: every user against a backlog, offline, resumable;
+//! - [`rerank`]: every user against a backlog, offline, resumable; [`sharded_rerank`]: the
+//!   same across machines, shards leased from the PostgreSQL store;
 //! - [`embedding`]: records, missing vectors and a whole store embedded outside a digest;
 //!   [`files`]: outputs written in one rename; [`evaluation`]: the ranking methods judged on
 //!   a data set;
@@ -46,6 +47,7 @@ pub mod render;
 pub mod rerank;
 pub mod sent_file;
 pub mod settings;
+pub mod sharded_rerank;
 pub mod sources;
 pub mod store_model;
 pub mod stores;

@@ -119,6 +119,7 @@ pub fn deliver(
         }
         return Err(err.into());
     }
+    crate::crash::point("outbox-recorded");
     if let Some(rendered) = &files.rendered {
         fs_err::rename(pending_path(rendered), rendered)?;
     }

@@ -156,6 +156,19 @@ pub fn run(
     events: &mut dyn FnMut(Event),
 ) -> Result<Done> {
     let users = select_users(&*store, &job.users)?;
+    run_users(store, model, job, &users, out, events)
+}
+
+/// [`run`] for users already chosen (a shard's), in their order; `job.users` only names them
+/// in the checkpoint.
+pub fn run_users(
+    store: &mut dyn Store,
+    model: &dyn TextEmbedder,
+    job: &Job,
+    users: &[String],
+    out: &Path,
+    events: &mut dyn FnMut(Event),
+) -> Result<Done> {
     let started = Instant::now();
     let papers = select_candidates(&*store, &job.candidates)?;
     if papers.is_empty() {

@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -58,6 +59,8 @@ pub struct Scheduler {
     pub mail_retry: std::sync::Mutex<MailRetry>,
     /// Where "now" comes from.
     pub clock: Clock,
+    /// Whether this daemon led the schedule at the last round (false before the first).
+    pub leading: AtomicBool,
 }
 
 /// Backing off from an SMTP server that refuses: 1 minute after the first failed run,
@@ -81,6 +84,7 @@ impl Scheduler {
             data_dir,
             mail_retry: std::sync::Mutex::new(MailRetry::default()),
             clock: Arc::new(Utc::now),
+            leading: AtomicBool::new(false),
         }
     }
 
@@ -120,14 +124,6 @@ impl Scheduler {
 
     /// Runs until `stopped` turns true: one round at start-up, then one every poll interval.
     pub async fn run(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
-        let outbox = self.outbox(&self.current());
-        let recovering = Arc::clone(&self.service);
-        match tokio::task::spawn_blocking(move || recovering.recover_outbox(&outbox)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(kept)) => tracing::info!("{kept} digests left pending by a crash were completed"),
-            Ok(Err(err)) => tracing::error!("could not settle the outbox: {err}"),
-            Err(err) => tracing::error!("settling the outbox panicked: {err}"),
-        }
         loop {
             let round = Arc::clone(&self);
             if let Err(err) = tokio::task::spawn_blocking(move || round.round()).await {
@@ -152,9 +148,20 @@ impl Scheduler {
     pub fn round(&self) {
         // On a shared database, only the daemon holding the leader lock runs the schedule.
         if !self.service.lead() {
+            self.leading.store(false, Ordering::Relaxed);
             return;
         }
         let config = self.current();
+        if !self.leading.swap(true, Ordering::Relaxed) {
+            // At start, or on taking over from a leader that died: digests a crash left
+            // pending in the outbox (a shared folder, where daemons share a database) are
+            // settled before any new one is written.
+            match self.service.recover_outbox(&self.outbox(&config)) {
+                Ok(0) => {}
+                Ok(kept) => tracing::info!("{kept} digests left pending by a crash were completed"),
+                Err(err) => tracing::error!("could not settle the outbox: {err}"),
+            }
+        }
         let mut state = self.load_state();
         if let Some(dir) = &config.watch {
             self.watch_folder(dir);

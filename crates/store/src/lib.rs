@@ -35,7 +35,7 @@ pub use memory::MemoryStore;
 pub use merge::merge;
 pub use postgres::{
     ChangeBatch, CopiedTable, DaemonBeat, DaemonRow, EmbeddingChange, Leadership, PostgresStore,
-    copy_sqlite_to_postgres,
+    RerankProgress, ShardLease, copy_sqlite_to_postgres,
 };
 pub use records::{
     Change, Channel, Classification, Delivery, Feedback, FeedbackKind, ModelKey, ModelStats,

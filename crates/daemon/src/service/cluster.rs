@@ -120,8 +120,15 @@ impl Service {
         let Some(cluster) = &self.cluster else {
             return true;
         };
-        let leading = lock(&cluster.leadership).try_lead();
-        cluster.leading.store(leading, Ordering::Release);
+        // The flag is set under the lock too, so two callers cannot store their answers in
+        // the other order.
+        let mut leadership = lock(&cluster.leadership);
+        let leading = leadership.try_lead();
+        let was = cluster.leading.swap(leading, Ordering::AcqRel);
+        drop(leadership);
+        if was && !leading {
+            tracing::warn!("this daemon no longer leads the schedule");
+        }
         leading
     }
 
@@ -169,10 +176,15 @@ impl Service {
         Ok(())
     }
 
-    /// What the last beat saw of the daemons sharing the database (none on the SQLite file).
+    /// What the last beat saw of the daemons sharing the database (none on the SQLite file),
+    /// with this daemon's own leadership as it is now.
     pub(super) fn cluster_health(&self) -> Option<ClusterHealth> {
-        self.cluster
-            .as_ref()
-            .and_then(|cluster| read(&cluster.seen).clone())
+        let cluster = self.cluster.as_ref()?;
+        let mut health = read(&cluster.seen).clone()?;
+        health.leader = cluster.leading.load(Ordering::Acquire);
+        for daemon in health.daemons.iter_mut().filter(|daemon| daemon.this) {
+            daemon.leader = health.leader;
+        }
+        Some(health)
     }
 }

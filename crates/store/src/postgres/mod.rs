@@ -14,6 +14,7 @@
 mod cluster;
 mod copy;
 pub mod schema;
+mod shards;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -25,6 +26,7 @@ use postgres::{Client, Config, GenericClient, NoTls, Row, Statement};
 
 pub use cluster::{ChangeBatch, DaemonBeat, DaemonRow, EmbeddingChange, Leadership};
 pub use copy::{CopiedTable, copy_sqlite_to_postgres};
+pub use shards::{RerankProgress, ShardLease};
 
 use crate::error::{Result, StoreError};
 use crate::merge::{after_write, merge};
