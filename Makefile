@@ -10,7 +10,7 @@ BIN     := target/debug/paperscout
 # A Python with aiosmtpd: the real SMTP server the e-mail tests send to.
 TEST_VENV := .venv-test
 
-.PHONY: help model build run test test-venv test-browser test-postgres lint unit bench-embed bench-index bench-ingest bench-digest bench-daemon bench-rerank bench-web bench-venv clean
+.PHONY: help model build run test test-venv test-browser test-postgres lint unit bench-embed bench-index bench-ingest bench-digest bench-daemon bench-rerank bench-web bench-store bench-venv clean
 
 help:
 	@echo "make run          fetch the model, build, ingest 500 sample papers, start the daemon, show a digest and similar papers"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench-daemon queries/s and p50/p99 latency of similar on the socket, 1/8/64 clients"
 	@echo "make bench-web    the page of a 50-pick digest and a rating's round trip, 8 clients, beside similar"
 	@echo "make bench-rerank 100,000 users x 20,000 candidates, top 50: wall time, memory, kernel FLOP/s"
+	@echo "make bench-store  SQLite against PostgreSQL: ingest, 10,000 digests, 100,000-user re-rank, similar on 1 and 2 daemons"
 	@echo "make bench-venv   a Python with torch, sentence-transformers, hnswlib and faiss for the benchmarks"
 
 # Idempotent: checks the hashes of a present model, fetches a missing one.
@@ -112,6 +113,9 @@ bench-daemon: model
 
 bench-rerank:
 	$(CARGO) bench --bench rerank_batch
+
+bench-store: model test-postgres
+	$(CARGO) bench --bench store_backends
 
 bench-venv:
 	python3 -m venv .venv-bench

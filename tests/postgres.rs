@@ -384,7 +384,13 @@ fn a_leader_killed_mid_round_hands_the_round_over_and_nothing_is_sent_twice() {
         a.log_text()
     );
     let b = Daemon::start(home_b, &home_b.join("run/b.sock"), &[]);
-    assert_eq!(cluster(&b)["leader"], false);
+    // The cluster's part of `health` is there from B's first note in the database.
+    assert!(
+        within(Duration::from_secs(10), || !cluster(&b).is_null()).is_some(),
+        "{}",
+        b.log_text()
+    );
+    assert_eq!(cluster(&b)["leader"], false, "{}", cluster(&b));
 
     // The users arrive; A's next round sends the first digest, records it, and dies.
     let users: Vec<String> = (0..8).map(|n| format!("user{n}")).collect();

@@ -642,6 +642,42 @@ fn names_that_are_paths_are_refused(store: &mut dyn Store) {
         .expect("an ordinary name");
 }
 
+/// A paper twice in one batch: the second record merges over the first, as in two batches.
+fn a_paper_twice_in_one_batch_merges_in_turn(store: &mut dyn Store) {
+    let first = paper(1, Some(1), "First.", "2025-03-19");
+    let mut second = paper(1, Some(2), "First, revised.", "2025-03-18");
+    second.categories = vec!["cs.LG".to_owned()];
+    let summary = write(
+        store,
+        &[(&first, Some(&[1.0, 0.0])), (&second, Some(&[0.6, 0.8]))],
+        100,
+    )
+    .expect("write");
+    assert_eq!(
+        (summary.added, summary.updated, summary.embedded),
+        (1, 1, 2)
+    );
+    let stored = store.paper(&first.id).expect("read").expect("stored").paper;
+    assert_eq!(stored.version, Some(2));
+    assert_eq!(stored.abstract_text, "First, revised.");
+    assert_eq!(
+        stored.date.as_deref(),
+        Some("2025-03-18"),
+        "the earliest day"
+    );
+    assert_eq!(stored.categories, ["cs.CL", "cs.LG"], "categories unioned");
+    assert_eq!(
+        store.embedding(&first.id, &model("m")).expect("read"),
+        Some(vec![0.6, 0.8])
+    );
+    assert!(
+        !store
+            .classify(&[second], Some(&model("m")))
+            .expect("classify")[0]
+            .needs_embedding
+    );
+}
+
 macro_rules! on_every_store {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -679,6 +715,7 @@ macro_rules! on_every_store {
 
 on_every_store!(
     round_trip,
+    a_paper_twice_in_one_batch_merges_in_turn,
     ingesting_again_changes_nothing,
     a_new_version_updates_the_paper_and_asks_for_a_new_embedding,
     a_model_change_is_noticed,

@@ -137,8 +137,8 @@ pub struct Service {
     checkpointer: Option<Mutex<paperscout_store::Checkpointer>>,
     /// The other daemons on the same PostgreSQL database: following their writes, leading.
     cluster: Option<cluster::Cluster>,
-    /// Whether the store is a database server (PostgreSQL), whose every call waits on the
-    /// network: no request that may read it is answered on the async runtime's threads.
+    /// Whether the store is a database server (PostgreSQL), shared with other daemons: what
+    /// they change is never remembered from an earlier read (the users' link epochs).
     store_is_remote: bool,
     /// The thread that writes ratings in groups (see `ratings`).
     ratings: ratings::RatingWriter,
@@ -296,9 +296,6 @@ impl Service {
     /// nothing (no model, no store writer): such requests are answered on the async runtime's
     /// own threads rather than handed to a blocking thread.
     pub fn is_quick(&self, request: &Request) -> bool {
-        if self.store_is_remote {
-            return matches!(request, Request::Health(_));
-        }
         match request {
             Request::Health(_) => true,
             // A filter makes the graph walk further for admissible papers, and many hits

@@ -220,53 +220,94 @@ impl<C: GenericClient> Db<'_, C> {
         })
     }
 
-    fn has_current_embedding(
-        &mut self,
-        paper_id: &str,
-        model_id: Option<i64>,
-        text_sha: &[u8],
-    ) -> Result<bool> {
-        let Some(model_id) = model_id else {
-            return Ok(false);
-        };
-        let stored: Option<Vec<u8>> = self
-            .query_opt(
-                "SELECT text_sha FROM embeddings WHERE paper_id = $1 AND model_id = $2",
-                &[&paper_id, &model_id],
-            )?
-            .map(|row| row.try_get(0))
-            .transpose()?;
-        Ok(stored.as_deref() == Some(text_sha))
-    }
-
-    fn put_embedding(
-        &mut self,
-        paper_id: &str,
-        model_id: i64,
-        text_sha: &[u8],
-        vector: &[f32],
-    ) -> Result<()> {
-        let bytes = encode_vector(vector);
-        self.execute(
-            "INSERT INTO embeddings (paper_id, model_id, text_sha, vector) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (paper_id, model_id) DO UPDATE SET text_sha = excluded.text_sha,
-                 vector = excluded.vector, seq = nextval('embedding_changes')",
-            &[&paper_id, &model_id, &text_sha, &bytes],
+    /// The stored papers among `ids`, by id, in one query.
+    fn papers_by_ids(&mut self, ids: &[&str]) -> Result<HashMap<String, StoredPaper>> {
+        let rows = self.query(
+            concat!(
+                "SELECT ",
+                paper_columns!(),
+                " FROM papers WHERE id = ANY($1)"
+            ),
+            &[&ids],
         )?;
-        Ok(())
+        let mut papers = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            if let Some((paper, _)) = read_paper_or_skip(row)? {
+                papers.insert(paper.paper.id.clone(), paper);
+            }
+        }
+        Ok(papers)
     }
 
-    fn write_paper(&mut self, paper: &Paper, source: &str, now: Timestamp) -> Result<()> {
-        let links = paper.links.clone().unwrap_or_default();
-        let version = paper.version.map(i64::from);
-        let authors = serde_json::to_string(&paper.authors).unwrap_or_default();
-        let categories = serde_json::to_string(&paper.categories).unwrap_or_default();
-        let digest = text_digest(paper);
+    /// The text digests of the embeddings under `model_id` stored for `ids`, by paper.
+    fn embedding_digests(
+        &mut self,
+        model_id: i64,
+        ids: &[&str],
+    ) -> Result<HashMap<String, Vec<u8>>> {
+        self.query(
+            "SELECT paper_id, text_sha FROM embeddings WHERE model_id = $1 AND paper_id = ANY($2)",
+            &[&model_id, &ids],
+        )?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+    }
+
+    /// Which of `ids` name no stored paper.
+    fn missing_papers(&mut self, ids: &[&str]) -> Result<Vec<String>> {
+        let found: std::collections::HashSet<String> = self
+            .query("SELECT id FROM papers WHERE id = ANY($1)", &[&ids])?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(ids
+            .iter()
+            .filter(|id| !found.contains(**id))
+            .map(|id| (*id).to_owned())
+            .collect())
+    }
+
+    /// Writes papers (each id once), new or replacing, in one statement.
+    fn write_paper_rows(&mut self, papers: &[(&Paper, &str)], now: Timestamp) -> Result<()> {
+        if papers.is_empty() {
+            return Ok(());
+        }
+        let text = |value: &str| no_nul(value).into_owned();
+        let optional = |value: &Option<String>| value.as_deref().map(text);
+        let mut columns = PaperColumns::default();
+        for (paper, source) in papers {
+            let links = paper.links.clone().unwrap_or_default();
+            columns.id.push(text(&paper.id));
+            columns.arxiv_id.push(optional(&paper.arxiv_id));
+            columns.version.push(paper.version.map(i64::from));
+            columns.doi.push(optional(&paper.doi));
+            columns.title.push(text(&paper.title));
+            columns.abstract_text.push(text(&paper.abstract_text));
+            columns.authors.push(text(
+                &serde_json::to_string(&paper.authors).unwrap_or_default(),
+            ));
+            columns.categories.push(text(
+                &serde_json::to_string(&paper.categories).unwrap_or_default(),
+            ));
+            columns.date.push(optional(&paper.date));
+            columns.comment.push(optional(&paper.comment));
+            columns.abs_url.push(optional(&links.abs));
+            columns.pdf_url.push(optional(&links.pdf));
+            columns.source.push(text(source));
+            columns.text_sha.push(text_digest(paper).to_vec());
+        }
         self.execute(
             "INSERT INTO papers (id, arxiv_id, version, doi, title, abstract, authors, categories,
                                  date, comment, abs_url, pdf_url, source, text_sha, first_seen,
                                  updated)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
+             SELECT id, arxiv_id, version, doi, title, abstract, authors, categories, date,
+                    comment, abs_url, pdf_url, source, text_sha, $15, $15
+             FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[],
+                         $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+                         $12::text[], $13::text[], $14::bytea[])
+                  AS t(id, arxiv_id, version, doi, title, abstract, authors, categories, date,
+                       comment, abs_url, pdf_url, source, text_sha)
              ON CONFLICT (id) DO UPDATE SET
                 arxiv_id = excluded.arxiv_id, version = excluded.version, doi = excluded.doi,
                 title = excluded.title, abstract = excluded.abstract,
@@ -275,22 +316,52 @@ impl<C: GenericClient> Db<'_, C> {
                 pdf_url = excluded.pdf_url, source = excluded.source,
                 text_sha = excluded.text_sha, updated = excluded.updated",
             &[
-                &no_nul(&paper.id),
-                &paper.arxiv_id.as_deref().map(no_nul),
-                &version,
-                &paper.doi.as_deref().map(no_nul),
-                &no_nul(&paper.title),
-                &no_nul(&paper.abstract_text),
-                &no_nul(&authors),
-                &no_nul(&categories),
-                &paper.date.as_deref().map(no_nul),
-                &paper.comment.as_deref().map(no_nul),
-                &links.abs.as_deref().map(no_nul),
-                &links.pdf.as_deref().map(no_nul),
-                &no_nul(source),
-                &digest.as_slice(),
+                &columns.id,
+                &columns.arxiv_id,
+                &columns.version,
+                &columns.doi,
+                &columns.title,
+                &columns.abstract_text,
+                &columns.authors,
+                &columns.categories,
+                &columns.date,
+                &columns.comment,
+                &columns.abs_url,
+                &columns.pdf_url,
+                &columns.source,
+                &columns.text_sha,
                 &now,
             ],
+        )?;
+        Ok(())
+    }
+
+    /// Stores embeddings (each paper once) under `model_id`, in one statement; each written
+    /// row takes a new `seq`.
+    fn write_embedding_rows(
+        &mut self,
+        model_id: i64,
+        rows: &[(&str, [u8; 32], &[f32])],
+    ) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = rows.iter().map(|(id, _, _)| *id).collect();
+        let digests: Vec<&[u8]> = rows
+            .iter()
+            .map(|(_, digest, _)| digest.as_slice())
+            .collect();
+        let vectors: Vec<Vec<u8>> = rows
+            .iter()
+            .map(|(_, _, vector)| encode_vector(vector))
+            .collect();
+        self.execute(
+            "INSERT INTO embeddings (paper_id, model_id, text_sha, vector)
+             SELECT paper_id, $1, text_sha, vector
+             FROM unnest($2::text[], $3::bytea[], $4::bytea[]) AS t(paper_id, text_sha, vector)
+             ON CONFLICT (paper_id, model_id) DO UPDATE SET text_sha = excluded.text_sha,
+                 vector = excluded.vector, seq = nextval('embedding_changes')",
+            &[&model_id, &ids, &digests, &vectors],
         )?;
         Ok(())
     }
@@ -325,6 +396,25 @@ impl<C: GenericClient> Db<'_, C> {
         )?;
         Ok(row.try_get(0)?)
     }
+}
+
+/// A batch of papers as one array per column, for one `INSERT ... SELECT FROM unnest(...)`.
+#[derive(Default)]
+struct PaperColumns {
+    id: Vec<String>,
+    arxiv_id: Vec<Option<String>>,
+    version: Vec<Option<i64>>,
+    doi: Vec<Option<String>>,
+    title: Vec<String>,
+    abstract_text: Vec<String>,
+    authors: Vec<String>,
+    categories: Vec<String>,
+    date: Vec<Option<String>>,
+    comment: Vec<Option<String>>,
+    abs_url: Vec<Option<String>>,
+    pdf_url: Vec<Option<String>>,
+    source: Vec<String>,
+    text_sha: Vec<Vec<u8>>,
 }
 
 /// PostgreSQL's text holds no NUL character, which SQLite and JSON allow; a paper's text that
@@ -684,30 +774,37 @@ impl PostgresStore {
 
 impl Store for PostgresStore {
     fn classify(&self, papers: &[Paper], model: Option<&ModelKey>) -> Result<Vec<Classification>> {
+        // Two queries for the whole batch: a round trip per paper was most of an ingest's
+        // time on PostgreSQL.
+        let ids: Vec<&str> = papers.iter().map(|paper| paper.id.as_str()).collect();
         self.with(|db| {
-            let model_id = match model {
-                Some(model) => db.model_id(model)?,
-                None => None,
+            let stored = db.papers_by_ids(&ids)?;
+            let digests = match model {
+                Some(model) => match db.model_id(model)? {
+                    Some(model_id) => db.embedding_digests(model_id, &ids)?,
+                    None => HashMap::new(),
+                },
+                None => HashMap::new(),
             };
-            papers
+            Ok(papers
                 .iter()
                 .map(|incoming| {
-                    let stored = db.paper_by_id(&incoming.id)?;
-                    let stored = stored.as_ref().map(|(s, _)| &s.paper);
+                    let stored = stored.get(&incoming.id).map(|s| &s.paper);
                     let (change, merged) = merge(stored, incoming);
                     let after = after_write(change, merged.as_ref(), stored);
                     let needs_embedding = match (model, after) {
                         (Some(_), Some(paper)) => {
-                            !db.has_current_embedding(&paper.id, model_id, &text_digest(paper))?
+                            digests.get(&paper.id).map(Vec::as_slice)
+                                != Some(text_digest(paper).as_slice())
                         }
                         _ => false,
                     };
-                    Ok(Classification {
+                    Classification {
                         change,
                         needs_embedding,
-                    })
+                    }
                 })
-                .collect()
+                .collect())
         })
     }
 
@@ -717,29 +814,52 @@ impl Store for PostgresStore {
         model: Option<&ModelKey>,
         now: Timestamp,
     ) -> Result<WriteSummary> {
+        let ids: Vec<&str> = writes.iter().map(|write| write.paper.id.as_str()).collect();
         self.write(|db| {
             db.execute("SELECT pg_advisory_xact_lock($1)", &[&PAPER_WRITE_LOCK])?;
             let model_id = match model {
                 Some(model) => Some(db.register_model(model)?),
                 None => None,
             };
+            // The stored papers, then each write merged over the paper as the batch has left
+            // it (a paper twice in one batch meets its first record), written once at the end.
+            let mut current: HashMap<String, Paper> = db
+                .papers_by_ids(&ids)?
+                .into_iter()
+                .map(|(id, stored)| (id, stored.paper))
+                .collect();
+            let mut sources: HashMap<String, &str> = HashMap::new();
+            let mut embeddings: HashMap<&str, ([u8; 32], &[f32])> = HashMap::new();
             let mut summary = WriteSummary::default();
             for write in writes {
                 let incoming = write.paper;
-                let stored = db.paper_by_id(&incoming.id)?;
-                let (change, merged) = merge(stored.as_ref().map(|(s, _)| &s.paper), incoming);
+                let (change, merged) = merge(current.get(&incoming.id), incoming);
                 summary.count(change);
-                if let Some(merged) = &merged {
-                    db.write_paper(merged, write.source, now)?;
+                if let Some(merged) = merged {
+                    sources.insert(merged.id.clone(), write.source);
+                    current.insert(merged.id.clone(), merged);
                 }
-                if let (Some(vector), Some(model), Some(model_id)) =
-                    (write.embedding, model, model_id)
+                if let (Some(vector), Some(model), Some(_)) = (write.embedding, model, model_id)
                     && change != Change::Older
                 {
                     model.check(&incoming.id, vector)?;
-                    db.put_embedding(&incoming.id, model_id, &text_digest(incoming), vector)?;
+                    embeddings.insert(incoming.id.as_str(), (text_digest(incoming), vector));
                     summary.embedded += 1;
                 }
+            }
+            let mut rows: Vec<(&Paper, &str)> = sources
+                .iter()
+                .filter_map(|(id, source)| Some((current.get(id)?, *source)))
+                .collect();
+            rows.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+            db.write_paper_rows(&rows, now)?;
+            if let Some(model_id) = model_id {
+                let mut rows: Vec<(&str, [u8; 32], &[f32])> = embeddings
+                    .into_iter()
+                    .map(|(id, (digest, vector))| (id, digest, vector))
+                    .collect();
+                rows.sort_by(|a, b| a.0.cmp(b.0));
+                db.write_embedding_rows(model_id, &rows)?;
             }
             Ok(summary)
         })
@@ -825,15 +945,24 @@ impl Store for PostgresStore {
         for (paper, vector) in rows {
             model.check(&paper.id, vector)?;
         }
+        let ids: Vec<&str> = rows.iter().map(|(paper, _)| paper.id.as_str()).collect();
         self.write(|db| {
             db.execute("SELECT pg_advisory_xact_lock($1)", &[&PAPER_WRITE_LOCK])?;
-            let model_id = db.register_model(model)?;
-            for (paper, vector) in rows {
-                if !db.paper_exists(&paper.id)? {
-                    return Err(StoreError::NoSuchPaper(paper.id.clone()));
-                }
-                db.put_embedding(&paper.id, model_id, &text_digest(paper), vector)?;
+            if let Some(missing) = db.missing_papers(&ids)?.into_iter().next() {
+                return Err(StoreError::NoSuchPaper(missing));
             }
+            let model_id = db.register_model(model)?;
+            // The last vector given for a paper wins, as when they were written one by one.
+            let mut latest: HashMap<&str, ([u8; 32], &[f32])> = HashMap::new();
+            for (paper, vector) in rows {
+                latest.insert(paper.id.as_str(), (text_digest(paper), vector));
+            }
+            let mut batch: Vec<(&str, [u8; 32], &[f32])> = latest
+                .into_iter()
+                .map(|(id, (digest, vector))| (id, digest, vector))
+                .collect();
+            batch.sort_by(|a, b| a.0.cmp(b.0));
+            db.write_embedding_rows(model_id, &batch)?;
             Ok(rows.len())
         })
     }
