@@ -1121,27 +1121,34 @@ impl Store for PostgresStore {
 
     fn profile(&self, user: &str) -> Result<Vec<ProfileItem>> {
         self.with(|db| {
-            let user_id = db.user_id(user)?;
+            // One round trip: the user's row joined with their items (none: no such user).
             let rows = db.query(
-                "SELECT paper_id, interest, weight, added FROM profile_items
-                 WHERE user_id = $1 ORDER BY added, id",
-                &[&user_id],
+                "SELECT p.paper_id, p.interest, p.weight, p.added FROM users u
+                 LEFT JOIN profile_items p ON p.user_id = u.id
+                 WHERE u.name = $1 ORDER BY p.added, p.id",
+                &[&user],
             )?;
-            rows.iter()
-                .map(|row| {
-                    let paper: Option<String> = row.try_get(0)?;
-                    let interest: Option<String> = row.try_get(1)?;
-                    let subject = match paper {
-                        Some(id) => ProfileSubject::Paper(id),
-                        None => ProfileSubject::Interest(interest.unwrap_or_default()),
-                    };
-                    Ok(ProfileItem {
-                        subject,
-                        weight: row.try_get::<_, f64>(2)? as f32,
-                        added: row.try_get(3)?,
-                    })
-                })
-                .collect()
+            if rows.is_empty() {
+                return Err(StoreError::NoSuchUser(user.to_owned()));
+            }
+            let mut items = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let Some(weight) = row.try_get::<_, Option<f64>>(2)? else {
+                    continue;
+                };
+                let paper: Option<String> = row.try_get(0)?;
+                let interest: Option<String> = row.try_get(1)?;
+                let subject = match paper {
+                    Some(id) => ProfileSubject::Paper(id),
+                    None => ProfileSubject::Interest(interest.unwrap_or_default()),
+                };
+                items.push(ProfileItem {
+                    subject,
+                    weight: weight as f32,
+                    added: row.try_get(3)?,
+                });
+            }
+            Ok(items)
         })
     }
 
@@ -1191,20 +1198,27 @@ impl Store for PostgresStore {
 
     fn feedback(&self, user: &str) -> Result<Vec<Feedback>> {
         self.with(|db| {
-            let user_id = db.user_id(user)?;
             let rows = db.query(
-                "SELECT paper_id, kind, at FROM feedback WHERE user_id = $1 ORDER BY at, id",
-                &[&user_id],
+                "SELECT f.paper_id, f.kind, f.at FROM users u
+                 LEFT JOIN feedback f ON f.user_id = u.id
+                 WHERE u.name = $1 ORDER BY f.at, f.id",
+                &[&user],
             )?;
-            rows.iter()
-                .map(|row| {
-                    Ok(Feedback {
-                        paper_id: row.try_get(0)?,
-                        kind: parse_kind(row.try_get(1)?)?,
-                        at: row.try_get(2)?,
-                    })
-                })
-                .collect()
+            if rows.is_empty() {
+                return Err(StoreError::NoSuchUser(user.to_owned()));
+            }
+            let mut events = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let Some(paper_id) = row.try_get::<_, Option<String>>(0)? else {
+                    continue;
+                };
+                events.push(Feedback {
+                    paper_id,
+                    kind: parse_kind(row.try_get(1)?)?,
+                    at: row.try_get(2)?,
+                });
+            }
+            Ok(events)
         })
     }
 
@@ -1240,14 +1254,22 @@ impl Store for PostgresStore {
 
     fn sent(&self, user: &str) -> Result<Vec<String>> {
         self.with(|db| {
-            let user_id = db.user_id(user)?;
-            db.query(
-                "SELECT paper_id FROM digests_sent WHERE user_id = $1 ORDER BY paper_id",
-                &[&user_id],
-            )?
-            .iter()
-            .map(|row| Ok(row.try_get(0)?))
-            .collect()
+            let rows = db.query(
+                "SELECT s.paper_id FROM users u
+                 LEFT JOIN digests_sent s ON s.user_id = u.id
+                 WHERE u.name = $1 ORDER BY s.paper_id",
+                &[&user],
+            )?;
+            if rows.is_empty() {
+                return Err(StoreError::NoSuchUser(user.to_owned()));
+            }
+            let mut sent = Vec::with_capacity(rows.len());
+            for row in &rows {
+                if let Some(id) = row.try_get::<_, Option<String>>(0)? {
+                    sent.push(id);
+                }
+            }
+            Ok(sent)
         })
     }
 
