@@ -23,8 +23,11 @@ use serde_json::{Value, json};
 
 #[path = "common/load.rs"]
 mod load;
+#[path = "common/vectors.rs"]
+mod vectors;
 
 use load::{Conn, Daemon, Latencies, healthy, run_clients};
+use vectors::store_peer_vectors;
 
 const DIM: usize = 384;
 
@@ -160,18 +163,7 @@ fn prepare_store(data_dir: &Path, papers: &Path, vectors: &Path) -> Vec<String> 
     let bytes = std::fs::read(vectors).unwrap();
     let rows = f16_rows(&bytes, DIM).unwrap();
     assert_eq!(rows.len(), ids.len(), "one vector per paper");
-    for (chunk_ids, chunk_rows) in ids.chunks(2000).zip(rows.chunks(2000)) {
-        let papers: Vec<_> = chunk_ids
-            .iter()
-            .map(|id| store.paper(id).unwrap().unwrap().paper)
-            .collect();
-        let batch: Vec<(&paperscout_types::Paper, &[f32])> = papers
-            .iter()
-            .zip(chunk_rows)
-            .map(|(paper, row)| (paper, row.as_slice()))
-            .collect();
-        store.put_embeddings(&key, &batch).unwrap();
-    }
+    store_peer_vectors(&mut store, &key, &ids, &rows);
     ids
 }
 

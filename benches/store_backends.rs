@@ -34,9 +34,12 @@ use serde_json::{Value, json};
 mod common;
 #[path = "common/load.rs"]
 mod load;
+#[path = "common/vectors.rs"]
+mod vectors;
 
 use common::{DIM, env_or};
 use load::{Conn, Daemon, Latencies, healthy, run_clients};
+use vectors::store_peer_vectors;
 
 /// Where each store lives, as the command line is told.
 #[derive(Clone)]
@@ -144,9 +147,9 @@ fn main() {
         let mut ingest = backend.command(data_dir);
         ingest.args(["ingest", "--no-embed"]).arg(&papers_file);
         let ingest = run(ingest);
-        let store = backend.open();
+        let mut store = backend.open();
         let started = Instant::now();
-        store_vectors(store, &key, &ids, &vectors);
+        store_peer_vectors(&mut *store, &key, &ids, &vectors);
         let vectors_seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();
         match backend {
@@ -275,22 +278,6 @@ fn model_key() -> ModelKey {
         name: info["name"].as_str().unwrap().to_owned(),
         sha256: info["sha256"].as_str().unwrap().to_owned(),
         dim: DIM,
-    }
-}
-
-/// The peer's vectors under paperscout's model key, 2,000 papers a transaction.
-fn store_vectors(mut store: Box<dyn Store>, key: &ModelKey, ids: &[String], rows: &[Vec<f32>]) {
-    for (chunk_ids, chunk_rows) in ids.chunks(2000).zip(rows.chunks(2000)) {
-        let papers: Vec<_> = chunk_ids
-            .iter()
-            .map(|id| store.paper(id).unwrap().unwrap().paper)
-            .collect();
-        let batch: Vec<(&paperscout_types::Paper, &[f32])> = papers
-            .iter()
-            .zip(chunk_rows)
-            .map(|(paper, row)| (paper, row.as_slice()))
-            .collect();
-        store.put_embeddings(key, &batch).unwrap();
     }
 }
 

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::daemon::{Daemon, ingest_locally};
-use crate::util::{paper_id, paperscout, sample_lines, stderr, write_config, write_lines};
+use crate::util::{
+    one_digest_of_the_day, paper_id, paperscout, sample_lines, stderr, write_config, write_lines,
+};
 
 /// The users' digest folders holding today's digest.
 fn done_today(outbox: &Path, users: &[String], today: &str) -> usize {
@@ -89,21 +91,7 @@ fn a_crash_mid_round_sends_no_one_a_second_digest() {
     assert!(daemon.wait(Duration::from_secs(60)).success());
 
     for user in &users {
-        let folder = outbox.join(user);
-        let mut names: Vec<String> = std::fs::read_dir(&folder)
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        assert_eq!(
-            names,
-            [format!("{today}.json"), format!("{today}.md")],
-            "{user}: one digest of the day, nothing pending"
-        );
-        let digest: Value =
-            serde_json::from_str(&std::fs::read_to_string(folder.join(&names[0])).unwrap())
-                .unwrap();
-        let in_file = digest["papers"].as_array().unwrap().len();
+        let in_file = one_digest_of_the_day(&outbox, user, &today).len();
         let shown = paperscout(home)
             .args(["user", "show", user, "--json"])
             .output()

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use crate::daemon::Daemon;
 use crate::util::{
-    ingest_lines, paper_id, paperscout, sample_lines, stderr, write_config, write_lines,
+    ingest_lines, one_digest_of_the_day, paper_id, paperscout, sample_lines, stderr, write_config,
+    write_lines,
 };
 
 /// Runs the binary against the database at `url`.
@@ -24,6 +25,26 @@ fn on_database(home: &Path, url: &str, args: &[&str]) -> Output {
         .expect("paperscout runs")
 }
 
+/// A home folder and a new database on the shared test server holding `count` sample papers
+/// from `skip` on; `None` where PostgreSQL or the shared data is absent.
+fn database_with(skip: usize, count: usize) -> Option<(tempfile::TempDir, String, Vec<String>)> {
+    let server = TestPostgres::shared()?;
+    let lines = sample_lines(skip, count)?;
+    let home = tempfile::tempdir().unwrap();
+    let url = server.new_database();
+    ingest_into(home.path(), &url, &lines);
+    Some((home, url, lines))
+}
+
+/// Ingests JSON-line papers into the database at `url` with the command line.
+fn ingest_into(home: &Path, url: &str, lines: &[String]) {
+    let file = write_lines(home, "papers.jsonl", lines);
+    succeeded(
+        &on_database(home, url, &["ingest", file.to_str().unwrap()]),
+        "ingest",
+    );
+}
+
 fn succeeded(output: &Output, what: &str) -> Value {
     assert!(output.status.success(), "{what}: {}", stderr(output));
     serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
@@ -31,20 +52,10 @@ fn succeeded(output: &Output, what: &str) -> Value {
 
 #[test]
 fn the_command_line_and_the_daemon_keep_everything_in_postgresql() {
-    let Some(server) = TestPostgres::shared() else {
+    let Some((home, url, lines)) = database_with(0, 40) else {
         return;
     };
-    let Some(lines) = sample_lines(0, 40) else {
-        return;
-    };
-    let home = tempfile::tempdir().unwrap();
     let home = home.path();
-    let url = server.new_database();
-    let file = write_lines(home, "papers.jsonl", &lines);
-    succeeded(
-        &on_database(home, &url, &["ingest", file.to_str().unwrap()]),
-        "ingest",
-    );
     let ids: Vec<String> = lines.iter().map(|line| paper_id(line)).collect();
     let profile = write_lines(home, "ada.txt", &[ids[0].clone(), ids[5].clone()]);
     succeeded(
@@ -222,11 +233,7 @@ fn two_daemons_on_one_database_serve_as_one() {
     let (home_a, home_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (home_a, home_b) = (home_a.path(), home_b.path());
     let url = server.new_database();
-    let first = write_lines(home_a, "first.jsonl", &lines[..40]);
-    succeeded(
-        &on_database(home_a, &url, &["ingest", first.to_str().unwrap()]),
-        "ingest",
-    );
+    ingest_into(home_a, &url, &lines[..40]);
     let ids: Vec<String> = lines.iter().map(|line| paper_id(line)).collect();
     let store_url = ["--store-url", url.as_str()];
     let mut a = Daemon::start(home_a, &home_a.join("run/a.sock"), &store_url);
@@ -301,11 +308,7 @@ fn a_daemon_outlives_a_restart_of_its_database() {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
     let url = server.new_database();
-    let file = write_lines(home, "papers.jsonl", &lines);
-    succeeded(
-        &on_database(home, &url, &["ingest", file.to_str().unwrap()]),
-        "ingest",
-    );
+    ingest_into(home, &url, &lines);
     let ids: Vec<String> = lines.iter().map(|line| paper_id(line)).collect();
     let daemon = Daemon::start(home, &home.join("run/d.sock"), &["--store-url", &url]);
     let show = |name: &str| daemon.ask(&json!({"op": "user", "action": "show", "name": name}));
@@ -354,11 +357,7 @@ fn a_leader_killed_mid_round_hands_the_round_over_and_nothing_is_sent_twice() {
     let (home_a, home_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (home_a, home_b) = (home_a.path(), home_b.path());
     let url = server.new_database();
-    let file = write_lines(home_a, "papers.jsonl", &lines);
-    succeeded(
-        &on_database(home_a, &url, &["ingest", file.to_str().unwrap()]),
-        "ingest",
-    );
+    ingest_into(home_a, &url, &lines);
     let outbox = home_a.join("shared-outbox");
     let config = format!(
         "[store]\nurl = {url:?}\n[schedule]\ndigest_at = \"00:00\"\ndigest_days = 4000\n\
@@ -451,26 +450,7 @@ fn a_leader_killed_mid_round_hands_the_round_over_and_nothing_is_sent_twice() {
     // Two more of B's rounds, in which nothing may be sent.
     std::thread::sleep(Duration::from_millis(2500));
     for user in &users {
-        let folder = outbox.join(user);
-        let mut names: Vec<String> = std::fs::read_dir(&folder)
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        assert_eq!(
-            names,
-            [format!("{today}.json"), format!("{today}.md")],
-            "{user}: one digest of the day, nothing pending"
-        );
-        let digest: Value =
-            serde_json::from_str(&std::fs::read_to_string(folder.join(&names[0])).unwrap())
-                .unwrap();
-        let in_file: Vec<String> = digest["papers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|entry| entry["id"].as_str().unwrap().to_owned())
-            .collect();
+        let in_file = one_digest_of_the_day(&outbox, user, &today);
         let mut sent = store.sent(user).unwrap();
         sent.sort();
         let mut in_file_sorted = in_file.clone();
@@ -489,20 +469,10 @@ fn a_leader_killed_mid_round_hands_the_round_over_and_nothing_is_sent_twice() {
 /// byte.
 #[test]
 fn sharded_rerank_workers_survive_a_killed_worker_and_match_a_single_run() {
-    let Some(server) = TestPostgres::shared() else {
+    let Some((home, url, lines)) = database_with(300, 60) else {
         return;
     };
-    let Some(lines) = sample_lines(300, 60) else {
-        return;
-    };
-    let home = tempfile::tempdir().unwrap();
     let home = home.path();
-    let url = server.new_database();
-    let file = write_lines(home, "papers.jsonl", &lines);
-    succeeded(
-        &on_database(home, &url, &["ingest", file.to_str().unwrap()]),
-        "ingest",
-    );
     // 10,000 users, each following two of the papers, written straight into the tables.
     let mut client = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
     let ids: Vec<String> = lines.iter().map(|line| paper_id(line)).collect();

@@ -215,3 +215,33 @@ pub fn write_config(home: &Path, text: &str) {
     std::fs::create_dir_all(&dir).expect("config folder");
     std::fs::write(dir.join("config.toml"), text).expect("config file");
 }
+
+/// The ids of the papers in `user`'s digest of `today` in a scheduler's outbox, after checking
+/// that the folder holds exactly that day's digest (`.json` and `.md`) and nothing pending.
+pub fn one_digest_of_the_day(outbox: &Path, user: &str, today: &str) -> Vec<String> {
+    let folder = outbox.join(user);
+    let mut names: Vec<String> = std::fs::read_dir(&folder)
+        .expect("the user's outbox folder")
+        .map(|entry| {
+            entry
+                .expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [format!("{today}.json"), format!("{today}.md")],
+        "{user}: one digest of the day, nothing pending"
+    );
+    let text = std::fs::read_to_string(folder.join(&names[0])).expect("the digest");
+    let digest: serde_json::Value = serde_json::from_str(&text).expect("a JSON digest");
+    digest["papers"]
+        .as_array()
+        .expect("papers")
+        .iter()
+        .map(|entry| entry["id"].as_str().expect("an id").to_owned())
+        .collect()
+}

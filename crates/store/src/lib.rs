@@ -25,6 +25,7 @@ mod sqlite;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod vector_bytes;
 
 use std::path::{Path, PathBuf};
 

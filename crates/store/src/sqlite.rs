@@ -397,26 +397,6 @@ fn has_current_embedding(
     Ok(stored.as_deref() == Some(text_sha))
 }
 
-fn encode_vector(vector: &[f32]) -> Vec<u8> {
-    vector
-        .iter()
-        .flat_map(|value| value.to_le_bytes())
-        .collect()
-}
-
-fn decode_vector(bytes: &[u8]) -> Result<Vec<f32>> {
-    if !bytes.len().is_multiple_of(4) {
-        return Err(StoreError::Corrupt {
-            what: "embedding",
-            detail: format!("{} bytes is not a whole number of f32", bytes.len()),
-        });
-    }
-    Ok(bytes
-        .chunks_exact(4)
-        .map(|chunk| f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
-        .collect())
-}
-
 fn put_embedding(
     transaction: &Transaction<'_>,
     paper_id: &str,
@@ -430,7 +410,12 @@ fn put_embedding(
              ON CONFLICT (paper_id, model_id)
              DO UPDATE SET text_sha = excluded.text_sha, vector = excluded.vector",
         )?
-        .execute(params![paper_id, model_id, text_sha, encode_vector(vector)])?;
+        .execute(params![
+            paper_id,
+            model_id,
+            text_sha,
+            crate::vector_bytes::encode(vector)
+        ])?;
     Ok(())
 }
 
@@ -648,7 +633,10 @@ impl Store for SqliteStore {
                 row.get(0)
             })
             .optional()?;
-        bytes.as_deref().map(decode_vector).transpose()
+        bytes
+            .as_deref()
+            .map(crate::vector_bytes::decode)
+            .transpose()
     }
 
     fn for_each_embedding(
@@ -668,7 +656,9 @@ impl Store for SqliteStore {
         let mut count = 0;
         while let Some(row) = rows.next()? {
             let id: String = row.get(0)?;
-            let vector = decode_vector(row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?)?;
+            let vector = crate::vector_bytes::decode(
+                row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?,
+            )?;
             visit(&id, &vector);
             count += 1;
         }

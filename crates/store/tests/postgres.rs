@@ -4,51 +4,27 @@
 
 use std::sync::{Arc, Barrier};
 
+mod common;
+
 use paperscout_store::testing::TestPostgres;
 use paperscout_store::{
-    Channel, Delivery, Feedback, FeedbackKind, MemoryStore, ModelKey, NewMail, PaperWrite,
-    PostgresStore, ProfileItem, ProfileSubject, Recommendation, SqliteStore, Store, StoreError,
+    Channel, Delivery, Feedback, FeedbackKind, MemoryStore, ModelKey, NewMail, PostgresStore,
+    ProfileItem, ProfileSubject, Recommendation, SqliteStore, Store, StoreError,
     StoredRecommendations, copy_sqlite_to_postgres,
 };
 use paperscout_types::{Paper, UserSettings};
 
-fn paper(number: u32, version: Option<u32>, abstract_text: &str, date: &str) -> Paper {
-    Paper {
-        id: format!("arXiv:2503.{number:05}"),
-        arxiv_id: Some(format!("2503.{number:05}")),
-        version,
-        doi: None,
-        title: format!("Paper {number}"),
-        abstract_text: abstract_text.to_owned(),
-        authors: vec!["Ada Lovelace".to_owned()],
-        date: Some(date.to_owned()),
-        categories: vec!["cs.CL".to_owned()],
-        comment: None,
-        links: None,
-    }
-}
-
+/// The model every test here stores vectors under.
 fn model() -> ModelKey {
-    ModelKey {
-        name: "m".to_owned(),
-        sha256: "m-sha".to_owned(),
-        dim: 2,
-    }
+    common::model("m")
 }
 
+/// Writes papers with their vectors; a failure fails the test.
 fn write(store: &mut dyn Store, papers: &[(&Paper, Option<&[f32]>)], now: i64) {
-    let writes: Vec<PaperWrite<'_>> = papers
-        .iter()
-        .map(|(paper, embedding)| PaperWrite {
-            paper,
-            source: "test",
-            embedding: *embedding,
-        })
-        .collect();
-    store
-        .write_papers(&writes, Some(&model()), now)
-        .expect("write papers");
+    common::write(store, papers, now).expect("write papers");
 }
+
+use common::paper;
 
 /// Everything a store holds that the trait hands back, for comparing two stores.
 #[derive(Debug, PartialEq)]

@@ -2,55 +2,14 @@
 //! what only the SQLite file has (the writer lock, its schema migrations, a damaged log) and
 //! what only PostgreSQL has (many writers, a copy from SQLite, a server that restarts).
 
+mod common;
+
+use common::{model, paper, write};
 use paperscout_store::{
-    Change, Channel, Delivery, Feedback, FeedbackKind, MemoryStore, ModelKey, NewMail, PaperWrite,
-    ProfileItem, ProfileSubject, Recommendation, SqliteStore, Store, StoreError,
-    StoredRecommendations,
+    Change, Channel, Delivery, Feedback, FeedbackKind, MemoryStore, ModelKey, NewMail, ProfileItem,
+    ProfileSubject, Recommendation, SqliteStore, Store, StoreError, StoredRecommendations,
 };
-use paperscout_types::{Paper, PaperLinks, Rules, UserSettings};
-
-fn paper(number: u32, version: Option<u32>, abstract_text: &str, date: &str) -> Paper {
-    Paper {
-        id: format!("arXiv:2503.{number:05}"),
-        arxiv_id: Some(format!("2503.{number:05}")),
-        version,
-        doi: (number == 2).then(|| "10.1000/two".to_owned()),
-        title: format!("Paper {number}"),
-        abstract_text: abstract_text.to_owned(),
-        authors: vec!["Ada Lovelace".to_owned()],
-        date: Some(date.to_owned()),
-        categories: vec!["cs.CL".to_owned()],
-        comment: None,
-        links: Some(PaperLinks {
-            abs: Some(format!("https://arxiv.org/abs/2503.{number:05}")),
-            pdf: None,
-        }),
-    }
-}
-
-fn model(name: &str) -> ModelKey {
-    ModelKey {
-        name: name.to_owned(),
-        sha256: format!("{name}-sha"),
-        dim: 2,
-    }
-}
-
-fn write(
-    store: &mut dyn Store,
-    papers: &[(&Paper, Option<&[f32]>)],
-    now: i64,
-) -> Result<paperscout_store::WriteSummary, StoreError> {
-    let writes: Vec<PaperWrite<'_>> = papers
-        .iter()
-        .map(|(paper, embedding)| PaperWrite {
-            paper,
-            source: "test",
-            embedding: *embedding,
-        })
-        .collect();
-    store.write_papers(&writes, Some(&model("m")), now)
-}
+use paperscout_types::{Paper, Rules, UserSettings};
 
 fn round_trip(store: &mut dyn Store) {
     let one = paper(1, Some(1), "First.", "2025-03-18");

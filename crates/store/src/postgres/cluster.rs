@@ -5,7 +5,7 @@
 
 use postgres::{Client, Config, NoTls};
 
-use super::{PostgresStore, decode_vector, paper_columns, read_paper_or_skip};
+use super::{PostgresStore, paper_columns, read_paper_or_skip};
 use crate::error::Result;
 use crate::records::{ModelKey, StoredPaper, Timestamp};
 
@@ -125,7 +125,7 @@ impl PostgresStore {
                     batch.changes.push(EmbeddingChange {
                         seq,
                         paper,
-                        vector: decode_vector(row.try_get(17)?)?,
+                        vector: crate::vector_bytes::decode(row.try_get(17)?)?,
                     });
                 }
             }

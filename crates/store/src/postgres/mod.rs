@@ -353,7 +353,7 @@ impl<C: GenericClient> Db<'_, C> {
             .collect();
         let vectors: Vec<Vec<u8>> = rows
             .iter()
-            .map(|(_, _, vector)| encode_vector(vector))
+            .map(|(_, _, vector)| crate::vector_bytes::encode(vector))
             .collect();
         self.execute(
             "INSERT INTO embeddings (paper_id, model_id, text_sha, vector)
@@ -425,26 +425,6 @@ fn no_nul(text: &str) -> std::borrow::Cow<'_, str> {
     } else {
         std::borrow::Cow::Borrowed(text)
     }
-}
-
-fn encode_vector(vector: &[f32]) -> Vec<u8> {
-    vector
-        .iter()
-        .flat_map(|value| value.to_le_bytes())
-        .collect()
-}
-
-fn decode_vector(bytes: &[u8]) -> Result<Vec<f32>> {
-    if !bytes.len().is_multiple_of(4) {
-        return Err(StoreError::Corrupt {
-            what: "embedding",
-            detail: format!("{} bytes is not a whole number of f32", bytes.len()),
-        });
-    }
-    Ok(bytes
-        .chunks_exact(4)
-        .map(|chunk| f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
-        .collect())
 }
 
 /// Reads a paper's row (columns of [`paper_columns!`]); a list column that is not JSON is an
@@ -979,7 +959,10 @@ impl Store for PostgresStore {
                 )?
                 .map(|row| row.try_get(0))
                 .transpose()?;
-            bytes.as_deref().map(decode_vector).transpose()
+            bytes
+                .as_deref()
+                .map(crate::vector_bytes::decode)
+                .transpose()
         })
     }
 
@@ -1002,7 +985,7 @@ impl Store for PostgresStore {
             let mut count = 0;
             while let Some(row) = rows.next()? {
                 let id: &str = row.try_get(0)?;
-                let vector = decode_vector(row.try_get::<_, &[u8]>(1)?)?;
+                let vector = crate::vector_bytes::decode(row.try_get::<_, &[u8]>(1)?)?;
                 visit(id, &vector);
                 count += 1;
             }

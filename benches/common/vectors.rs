@@ -1,0 +1,24 @@
+//! What the benches that serve the shared corpus from a store share: the peer's vectors put in
+//! the store under paperscout's model key.
+
+/// Stores the peer's vectors (`rows[i]` of `ids[i]`) under `key`, 2,000 papers a transaction,
+/// so that no benchmark spends an hour embedding.
+pub fn store_peer_vectors(
+    store: &mut dyn paperscout_store::Store,
+    key: &paperscout_store::ModelKey,
+    ids: &[String],
+    rows: &[Vec<f32>],
+) {
+    for (chunk_ids, chunk_rows) in ids.chunks(2000).zip(rows.chunks(2000)) {
+        let papers: Vec<_> = chunk_ids
+            .iter()
+            .map(|id| store.paper(id).unwrap().unwrap().paper)
+            .collect();
+        let batch: Vec<(&paperscout_types::Paper, &[f32])> = papers
+            .iter()
+            .zip(chunk_rows)
+            .map(|(paper, row)| (paper, row.as_slice()))
+            .collect();
+        store.put_embeddings(key, &batch).unwrap();
+    }
+}
