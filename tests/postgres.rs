@@ -284,6 +284,22 @@ fn two_daemons_on_one_database_serve_as_one() {
     });
     assert!(both_seen.is_some(), "{}", cluster(&a));
     let a_leads = cluster(&a)["leader"] == true;
+    // `status` says it in words.
+    let status = paperscout(home_a)
+        .arg("--socket")
+        .arg(home_a.join("run/a.sock"))
+        .arg("status")
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", stderr(&status));
+    let text = String::from_utf8_lossy(&status.stdout);
+    let role = if a_leads {
+        "this one leads the schedule"
+    } else {
+        "this one follows the schedule"
+    };
+    assert!(text.contains("2 daemons") && text.contains(role), "{text}");
+    assert!(text.contains(" behind, seen "), "{text}");
     assert_ne!(a_leads, cluster(&b)["leader"] == true, "one leader");
 
     // The leader killed, the other takes over within 30 s.
