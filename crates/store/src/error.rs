@@ -84,6 +84,20 @@ pub enum StoreError {
         rows: u64,
     },
 
+    /// The TLS connection to PostgreSQL could not be made (the server's certificate is not
+    /// trusted, or not for the URL's host; or the server has no TLS).
+    #[error(
+        "could not make a TLS connection to the database {place} ({detail}): give the CA that \
+         signed the server's certificate as sslrootcert=FILE in the URL, and a host name the \
+         certificate holds; or check that the server has ssl = on"
+    )]
+    Tls {
+        /// The database, its password hidden.
+        place: String,
+        /// What TLS said.
+        detail: String,
+    },
+
     /// A query failed on PostgreSQL. Its error is in the message only, as for SQLite.
     #[error("the database failed: {0}")]
     Postgres(postgres::Error),
@@ -213,6 +227,7 @@ impl StoreError {
             Self::InUse { .. }
             | Self::TooNew { .. }
             | Self::DatabaseTooNew { .. }
+            | Self::Tls { .. }
             | Self::Postgres(_)
             | Self::Open { .. }
             | Self::Sqlite(_)

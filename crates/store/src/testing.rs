@@ -25,6 +25,8 @@ pub struct TestPostgres {
     /// The user the server runs as, when not this process's own (as root).
     run_as: Option<String>,
     databases: AtomicUsize,
+    /// Server options beyond the listening ones (TLS's).
+    extra_options: String,
 }
 
 /// Whether the tests must have PostgreSQL.
@@ -119,13 +121,98 @@ impl TestPostgres {
             eprintln!("PostgreSQL is not installed: skipping the test's PostgreSQL part");
             return None;
         };
-        match Self::start_with(bin) {
+        match Self::start_with(bin, false) {
             Ok(server) => Some(server),
             Err(err) => panic!("could not start a test PostgreSQL server: {err}"),
         }
     }
 
-    fn start_with(bin: PathBuf) -> Result<Self, String> {
+    /// [`Self::start`], the server with TLS (`ssl = on`) under a certificate for 127.0.0.1
+    /// signed by a CA made for it, whose file is [`Self::ca_file`].
+    pub fn start_with_tls() -> Option<Self> {
+        let bin = find_binaries()?;
+        match Self::start_with(bin, true) {
+            Ok(server) => Some(server),
+            Err(err) => panic!("could not start a test PostgreSQL server with TLS: {err}"),
+        }
+    }
+
+    /// The CA that signed a TLS server's certificate (PEM).
+    pub fn ca_file(&self) -> PathBuf {
+        self.folder.path().join("ca.pem")
+    }
+
+    /// A CA and a certificate for 127.0.0.1 signed by it, made with `openssl`, owned by the
+    /// server's user; returns the server's options for them.
+    fn make_certificates(&self) -> Result<String, String> {
+        let folder = self.folder.path();
+        let openssl = |args: &[&str]| run(Command::new("openssl").args(args).current_dir(folder));
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=paperscout test CA",
+        ])?;
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])?;
+        std::fs::write(
+            folder.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )
+        .map_err(|err| err.to_string())?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ])?;
+        run(Command::new("chmod")
+            .arg("600")
+            .arg(folder.join("server.key")))?;
+        if let Some(user) = &self.run_as {
+            run(Command::new("chown")
+                .arg(user)
+                .arg(folder.join("server.key"))
+                .arg(folder.join("server.pem")))?;
+        }
+        Ok(format!(
+            " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            folder.join("server.pem").display(),
+            folder.join("server.key").display()
+        ))
+    }
+
+    fn start_with(bin: PathBuf, tls: bool) -> Result<Self, String> {
         let folder = tempfile::Builder::new()
             .prefix("paperscout-pg-")
             .tempdir()
@@ -146,7 +233,11 @@ impl TestPostgres {
             port: 0,
             run_as,
             databases: AtomicUsize::new(0),
+            extra_options: String::new(),
         };
+        if tls {
+            server.extra_options = server.make_certificates()?;
+        }
         let data = server.data_dir();
         server.as_server_user(
             "initdb",
@@ -194,9 +285,10 @@ impl TestPostgres {
     fn pg_ctl_start(&self) -> Result<(), String> {
         let options = format!(
             "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c full_page_writes=off \
-             -c max_connections=200",
+             -c max_connections=200{}",
             self.port,
-            self.folder.path().display()
+            self.folder.path().display(),
+            self.extra_options
         );
         let data = self.data_dir();
         let log = self.folder.path().join("server.log");

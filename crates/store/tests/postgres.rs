@@ -508,3 +508,33 @@ fn one_daemon_leads_and_another_takes_over_when_it_goes() {
     assert_eq!(seen, [("a:1", false, newest), ("b:2", true, 0)]);
     assert!(store.daemons(&model(), 201).expect("daemons").is_empty());
 }
+
+/// `sslmode=verify-full` with the CA as `sslrootcert`: the connection is encrypted; without
+/// the CA the server's certificate is refused, with what to do; plain where no TLS is asked.
+#[test]
+fn tls_is_used_when_asked_and_the_certificate_is_checked() {
+    let Some(server) = TestPostgres::start_with_tls() else {
+        return;
+    };
+    let url = server.new_database();
+    let encrypted = |store: &PostgresStore| -> bool {
+        let mut client = store.connect_again().expect("a connection");
+        client
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .expect("pg_stat_ssl")
+            .get(0)
+    };
+    let ca = server.ca_file();
+    let verified = format!("{url}?sslmode=verify-full&sslrootcert={}", ca.display());
+    let mut store = PostgresStore::open(&verified).expect("a verified TLS connection");
+    assert!(encrypted(&store));
+    store.add_user("ada", 1).expect("writes over TLS");
+    assert!(!encrypted(&PostgresStore::open(&url).expect("plain")));
+
+    let err = PostgresStore::open(&format!("{url}?sslmode=require")).expect_err("no CA given");
+    assert!(matches!(err, StoreError::Tls { .. }), "{err:?}");
+    assert!(err.to_string().contains("sslrootcert"), "{err}");
+}

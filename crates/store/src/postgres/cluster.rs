@@ -3,9 +3,9 @@
 //! makes exactly one of them the leader of the schedule, and the table where each notes
 //! itself for `status`.
 
-use postgres::{Client, Config, NoTls};
+use postgres::Client;
 
-use super::{PostgresStore, paper_columns, read_paper_or_skip};
+use super::{PostgresStore, paper_columns, read_paper_or_skip, tls};
 use crate::error::Result;
 use crate::records::{ModelKey, StoredPaper, Timestamp};
 
@@ -189,7 +189,7 @@ impl PostgresStore {
     /// A claim on leadership of the schedule, on a connection of its own.
     pub fn leadership(&self) -> Leadership {
         Leadership {
-            config: self.config.clone(),
+            connector: self.connector.clone(),
             place: self.place.clone(),
             client: None,
         }
@@ -200,7 +200,7 @@ impl PostgresStore {
 /// held by a connection of this claim's own, so it ends with the process (or with that
 /// connection, when the server or the network goes away) and another daemon takes it.
 pub struct Leadership {
-    config: Config,
+    connector: tls::Connector,
     place: String,
     /// The connection holding the lock, while it does.
     client: Option<Client>,
@@ -232,7 +232,7 @@ impl Leadership {
                 }
             }
         }
-        let mut client = match self.config.connect(NoTls) {
+        let mut client = match self.connector.connect() {
             Ok(client) => client,
             Err(err) => {
                 tracing::debug!(database = %self.place, "cannot try for leadership: {err}");

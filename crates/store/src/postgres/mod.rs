@@ -15,6 +15,7 @@ mod cluster;
 mod copy;
 pub mod schema;
 mod shards;
+mod tls;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -22,7 +23,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use paperscout_types::{ArxivId, Paper, PaperLinks, UserSettings, normalise_doi};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
-use postgres::{Client, Config, GenericClient, NoTls, Row, Statement};
+use postgres::{Client, GenericClient, Row, Statement};
 
 pub use cluster::{ChangeBatch, DaemonBeat, DaemonRow, EmbeddingChange, Leadership};
 pub use copy::{CopiedTable, copy_sqlite_to_postgres};
@@ -541,7 +542,7 @@ fn is_disconnection(err: &postgres::Error) -> bool {
 
 /// A paperscout store in a PostgreSQL database.
 pub struct PostgresStore {
-    config: Config,
+    connector: tls::Connector,
     /// The URL, its password hidden: what messages and logs name.
     place: String,
     /// The connection, `None` until the first request and after one failed.
@@ -592,12 +593,8 @@ impl PostgresStore {
 
     fn configure(url: &str, read_only: bool) -> Result<Self> {
         let place = redact_url(url);
-        let mut config: Config =
-            url.parse()
-                .map_err(|err: postgres::Error| StoreError::BadUrl {
-                    url: place.clone(),
-                    detail: err.to_string(),
-                })?;
+        let mut connector = tls::connector(url, &place)?;
+        let config = &mut connector.config;
         if config.get_application_name().is_none() {
             config.application_name("paperscout");
         }
@@ -605,7 +602,7 @@ impl PostgresStore {
             config.connect_timeout(std::time::Duration::from_secs(10));
         }
         let store = Self {
-            config,
+            connector,
             place,
             connection: Mutex::new(None),
             read_only,
@@ -623,12 +620,21 @@ impl PostgresStore {
     /// A new connection of its own to the same database (for `LISTEN`, a leader's lock, a
     /// copy), outside the store's.
     pub fn connect_again(&self) -> Result<Client> {
-        self.config
-            .connect(NoTls)
+        self.connector
+            .connect()
             .map_err(|err| self.unavailable(&err))
     }
 
     fn unavailable(&self, err: &postgres::Error) -> StoreError {
+        if err.to_string().contains("TLS") {
+            // A certificate that does not check out is no outage: waiting will not fix it.
+            let detail =
+                std::error::Error::source(err).map_or_else(|| err.to_string(), ToString::to_string);
+            return StoreError::Tls {
+                place: self.place.clone(),
+                detail,
+            };
+        }
         StoreError::Unavailable {
             place: self.place.clone(),
             detail: err.to_string(),
