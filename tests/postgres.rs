@@ -253,6 +253,23 @@ fn two_daemons_on_one_database_serve_as_one() {
     let found = found.unwrap_or_else(|| panic!("B never found A's papers:\n{}", b.log_text()));
     eprintln!("B found the papers ingested through A after {found:?}");
 
+    // A cross-listing through A (a known paper in one more category, no new text) reaches B's
+    // catalogue and its filters.
+    let mut cross: Value = serde_json::from_str(&lines[45]).unwrap();
+    cross["categories"] = json!(["math.OC"]);
+    let crossed = a.ask(&json!({"op": "ingest", "papers": [cross]}));
+    assert_eq!(crossed["ok"], true, "{crossed}");
+    let filtered = within(Duration::from_secs(10), || {
+        let answer = b.ask(&json!({"op": "similar", "query": ids[41], "k": 5,
+                                   "categories": ["math.OC"]}));
+        hit_ids(&answer).contains(&ids[45])
+    });
+    assert!(
+        filtered.is_some(),
+        "B never saw the cross-listing:\n{}",
+        b.log_text()
+    );
+
     // A user made through A exists on B; a dislike through B changes A's next picks.
     let added = a.ask(&json!({"op": "user", "action": "add", "name": "ada",
                               "papers": [ids[0], ids[1], ids[2]]}));

@@ -131,8 +131,13 @@ pub struct IndexCounts {
 /// (compaction, calibration, caches) happens behind [`VectorIndex::maintain`] and
 /// [`VectorIndex::flush`].
 pub trait VectorIndex: Send + Sync {
-    /// Adds papers, or replaces their vectors and payloads; the same vector again is a no-op.
+    /// Adds papers, or replaces their vectors and payloads; the same vector again changes the
+    /// payload only.
     fn upsert(&self, papers: &[(&str, &[f32], Payload)]) -> Result<()>;
+
+    /// Replaces the payloads (days, categories) of papers the index holds, leaving their
+    /// vectors; papers it does not hold are passed over.
+    fn set_payloads(&self, papers: &[(&str, Payload)]);
 
     /// Removes papers; returns how many were there.
     fn remove(&self, ids: &[&str]) -> Result<usize>;

@@ -26,6 +26,8 @@ pub(super) struct Cluster {
     store: PostgresStore,
     /// The `seq` of the last embedding the index has absorbed.
     followed: AtomicI64,
+    /// The `seq` of the last paper the catalogue (and the index's filters) has absorbed.
+    followed_papers: AtomicI64,
     leadership: Mutex<Leadership>,
     leading: AtomicBool,
     name: String,
@@ -47,8 +49,9 @@ fn host_name() -> String {
 
 impl Cluster {
     /// Joins the daemons on `url`. `followed` is where following starts: the newest embedding
-    /// as it was before the index was caught up with the store.
-    pub(super) fn join(store: PostgresStore, followed: i64) -> Self {
+    /// and the newest paper as they were before the index and the catalogue were read from
+    /// the store.
+    pub(super) fn join(store: PostgresStore, followed: (i64, i64)) -> Self {
         let host = host_name();
         let leadership = store.leadership();
         Self {
@@ -56,17 +59,18 @@ impl Cluster {
             host,
             started: paperscout_store::now(),
             store,
-            followed: AtomicI64::new(followed),
+            followed: AtomicI64::new(followed.0),
+            followed_papers: AtomicI64::new(followed.1),
             leadership: Mutex::new(leadership),
             leading: AtomicBool::new(false),
             seen: RwLock::new(None),
         }
     }
 
-    /// The newest embedding under `model` now: where a daemon that is about to read all of
-    /// them starts following.
-    pub(super) fn newest(store: &PostgresStore, model: &ModelKey) -> Result<i64> {
-        Ok(store.latest_change(model)?)
+    /// The newest embedding under `model` and the newest paper now: where a daemon that is
+    /// about to read all of them starts following.
+    pub(super) fn newest(store: &PostgresStore, model: &ModelKey) -> Result<(i64, i64)> {
+        Ok((store.latest_change(model)?, store.latest_paper_change()?))
     }
 }
 
@@ -77,11 +81,13 @@ impl Service {
     }
 
     /// Absorbs into the index and the catalogue every embedding other daemons (or commands)
-    /// wrote since the last look; returns how many. A no-op on the SQLite file.
+    /// wrote since the last look, and every paper whose record changed; returns how many
+    /// embeddings. A no-op on the SQLite file.
     pub fn follow(&self) -> Result<usize> {
         let Some(cluster) = &self.cluster else {
             return Ok(0);
         };
+        self.follow_papers(cluster)?;
         let mut absorbed = 0;
         loop {
             let after = cluster.followed.load(Ordering::Acquire);
@@ -111,6 +117,33 @@ impl Service {
             self.index.upsert(&rows)?;
             absorbed += rows.len();
             cluster.followed.store(batch.last_seq, Ordering::Release);
+        }
+    }
+
+    /// The papers written since the last look into the catalogue, and their days and
+    /// categories into the index's filters (their vectors come with their embeddings).
+    fn follow_papers(&self, cluster: &Cluster) -> Result<()> {
+        loop {
+            let after = cluster.followed_papers.load(Ordering::Acquire);
+            let batch = cluster.store.papers_changed_since(after, FOLLOW_PAGE)?;
+            if batch.last_seq == after {
+                return Ok(());
+            }
+            {
+                let mut catalog = write(&self.catalog);
+                for stored in &batch.papers {
+                    catalog.insert(&stored.paper);
+                }
+            }
+            let payloads: Vec<(&str, Payload)> = batch
+                .papers
+                .iter()
+                .map(|stored| (stored.paper.id.as_str(), Payload::of(&stored.paper)))
+                .collect();
+            self.index.set_payloads(&payloads);
+            cluster
+                .followed_papers
+                .store(batch.last_seq, Ordering::Release);
         }
     }
 

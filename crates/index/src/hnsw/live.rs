@@ -245,7 +245,7 @@ impl VectorIndex for HnswIndex {
                 log.extend(chunk.iter().map(|(id, v)| ((*id).to_owned(), v.to_vec())));
             }
         }
-        if !rows.is_empty() {
+        if !unchanged {
             self.dirty.store(true, Ordering::Relaxed);
             // The flat copy is taken while searches go on, and swapped in at once; until
             // then searches use the graph itself, complete but slower.
@@ -257,6 +257,15 @@ impl VectorIndex for HnswIndex {
             }
         }
         Ok(())
+    }
+
+    fn set_payloads(&self, papers: &[(&str, Payload)]) {
+        let mut payloads = write(&self.payloads);
+        for (id, payload) in papers {
+            if let Some(held) = payloads.get_mut(*id) {
+                *held = payload.clone();
+            }
+        }
     }
 
     fn remove(&self, ids: &[&str]) -> Result<usize> {

@@ -35,6 +35,16 @@ pub struct ChangeBatch {
     pub last_seq: i64,
 }
 
+/// The papers written after some point (new, or changed in any field), and how far the look
+/// went.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PaperBatch {
+    /// The papers as stored now, in the order written.
+    pub papers: Vec<StoredPaper>,
+    /// The last `seq` looked at; the point given when there was nothing new.
+    pub last_seq: i64,
+}
+
 /// What a daemon notes of itself every few seconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaemonBeat {
@@ -127,6 +137,42 @@ impl PostgresStore {
                         paper,
                         vector: crate::vector_bytes::decode(row.try_get(17)?)?,
                     });
+                }
+            }
+            Ok(batch)
+        })
+    }
+
+    /// The `seq` of the paper written last (0 for none).
+    pub fn latest_paper_change(&self) -> Result<i64> {
+        self.with(|db| {
+            Ok(db
+                .query_one("SELECT coalesce(max(seq), 0) FROM papers", &[])?
+                .try_get(0)?)
+        })
+    }
+
+    /// Up to `limit` papers written after `after`, in the order written (commit order, as for
+    /// the embeddings).
+    pub fn papers_changed_since(&self, after: i64, limit: usize) -> Result<PaperBatch> {
+        let limit = limit.max(1) as i64;
+        self.with(|db| {
+            let rows = db.query(
+                concat!(
+                    "SELECT ",
+                    paper_columns!(),
+                    ", seq FROM papers WHERE seq > $1 ORDER BY seq LIMIT $2"
+                ),
+                &[&after, &limit],
+            )?;
+            let mut batch = PaperBatch {
+                papers: Vec::with_capacity(rows.len()),
+                last_seq: after,
+            };
+            for row in &rows {
+                batch.last_seq = batch.last_seq.max(row.try_get(16)?);
+                if let Some((paper, _)) = read_paper_or_skip(row)? {
+                    batch.papers.push(paper);
                 }
             }
             Ok(batch)

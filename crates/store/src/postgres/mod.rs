@@ -25,7 +25,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{Client, GenericClient, Row, Statement};
 
-pub use cluster::{ChangeBatch, DaemonBeat, DaemonRow, EmbeddingChange, Leadership};
+pub use cluster::{ChangeBatch, DaemonBeat, DaemonRow, EmbeddingChange, Leadership, PaperBatch};
 pub use copy::{CopiedTable, copy_sqlite_to_postgres};
 pub use shards::{RerankProgress, ShardLease};
 
@@ -83,8 +83,8 @@ macro_rules! paper_columns {
 }
 pub(crate) use paper_columns;
 
-/// The advisory lock every transaction that writes embeddings holds, from before it takes its
-/// first `seq` to its commit. Merges are read, then written, and two processes merging the same
+/// The advisory lock every transaction that writes papers or embeddings holds, from before it
+/// takes its first `seq` to its commit. Merges are read, then written, and two processes merging the same
 /// paper at once must not both read the old row; and with one such writer at a time, `seq`
 /// order is commit order, so a follower that has read up to some `seq` never later finds a
 /// smaller one committed.
@@ -315,7 +315,8 @@ impl<C: GenericClient> Db<'_, C> {
                 authors = excluded.authors, categories = excluded.categories,
                 date = excluded.date, comment = excluded.comment, abs_url = excluded.abs_url,
                 pdf_url = excluded.pdf_url, source = excluded.source,
-                text_sha = excluded.text_sha, updated = excluded.updated",
+                text_sha = excluded.text_sha, updated = excluded.updated,
+                seq = nextval('embedding_changes')",
             &[
                 &columns.id,
                 &columns.arxiv_id,

@@ -18,7 +18,7 @@ use postgres::Client;
 use crate::error::{Result, StoreError};
 
 /// Each entry migrates from its index to the next version.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The version this build writes.
 pub fn current_version() -> i64 {
@@ -174,6 +174,14 @@ CREATE TABLE rerank_shards (
     done         BIGINT,
     PRIMARY KEY (run_id, shard)
 );
+"#;
+
+/// Version 4: papers carry `seq` too, taken afresh whenever a paper is written, so that a
+/// daemon follows the papers whose days or categories changed without a new embedding (a
+/// cross-listing) into its catalogue and its index's filters.
+const V4: &str = r#"
+ALTER TABLE papers ADD COLUMN seq BIGINT NOT NULL DEFAULT nextval('embedding_changes');
+CREATE INDEX papers_by_seq ON papers(seq);
 "#;
 
 /// The database's schema version: 0 for one paperscout never wrote to.
