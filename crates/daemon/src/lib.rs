@@ -301,9 +301,11 @@ async fn save_periodically(service: Arc<Service>, mut stopped: watch::Receiver<b
     }
 }
 
-/// How often a daemon on a shared database looks for the embeddings others wrote: a paper
-/// ingested through one daemon is found by `similar` on every other within about this long.
-const FOLLOW_EVERY: Duration = Duration::from_millis(500);
+/// How often a daemon on a shared database looks for the papers and embeddings others wrote
+/// when no notification came (each commit notifies, and the daemon looks at once): a paper
+/// ingested through one daemon is found by `similar` on every other within about this long
+/// even when the notification was lost.
+const FOLLOW_EVERY: Duration = Duration::from_secs(1);
 
 /// How often it notes itself in the database (and tries for the leadership).
 const BEAT_EVERY: Duration = Duration::from_secs(5);
@@ -314,6 +316,13 @@ async fn follow_others(service: Arc<Service>, mut stopped: watch::Receiver<bool>
     if !service.is_clustered() {
         return;
     }
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let stop_listening = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Err(err) = service.listen_for_changes(Arc::clone(&wake), Arc::clone(&stop_listening)) {
+        tracing::warn!("cannot listen for the shared store's changes ({err}); polling only");
+    }
+    // The listener stops with this task, however it ends.
+    let _stop = StopOnDrop(stop_listening);
     let mut last_beat: Option<Instant> = None;
     loop {
         let beat_due = last_beat.is_none_or(|at| at.elapsed() >= BEAT_EVERY);
@@ -340,8 +349,18 @@ async fn follow_others(service: Arc<Service>, mut stopped: watch::Receiver<bool>
         }
         tokio::select! {
             _ = tokio::time::sleep(FOLLOW_EVERY) => {}
+            _ = wake.notified() => {}
             _ = stopped.changed() => return,
         }
+    }
+}
+
+/// Sets its flag when dropped.
+struct StopOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -35,8 +35,8 @@ pub use lock::lock_path;
 pub use memory::MemoryStore;
 pub use merge::merge;
 pub use postgres::{
-    ChangeBatch, CopiedTable, DaemonBeat, DaemonRow, EmbeddingChange, Leadership, PaperBatch,
-    PostgresStore, RerankProgress, ShardLease, copy_sqlite_to_postgres,
+    ChangeBatch, ChangeListener, CopiedTable, DaemonBeat, DaemonRow, EmbeddingChange, Leadership,
+    PaperBatch, PostgresStore, RerankProgress, ShardLease, copy_sqlite_to_postgres,
 };
 pub use records::{
     Change, Channel, Classification, Delivery, Feedback, FeedbackKind, ModelKey, ModelStats,

@@ -425,6 +425,10 @@ fn followers_see_each_embedding_written_once_in_order() {
         .expect("nothing yet");
     assert_eq!((batch.changes.len(), batch.last_seq), (0, 0));
 
+    // A listener hears the commit, once.
+    let mut listener = follower.listener();
+    let short = std::time::Duration::from_millis(200);
+    assert!(!listener.wait(short), "nothing written yet");
     let one = paper(1, Some(1), "One.", "2025-03-18");
     let two = paper(2, Some(1), "Two.", "2025-03-18");
     write(
@@ -432,6 +436,11 @@ fn followers_see_each_embedding_written_once_in_order() {
         &[(&one, Some(&[1.0, 0.0])), (&two, Some(&[0.0, 1.0]))],
         1,
     );
+    assert!(
+        listener.wait(std::time::Duration::from_secs(5)),
+        "the commit was heard"
+    );
+    assert!(!listener.wait(short), "and heard once");
     let start = follower.latest_change(&model()).expect("latest");
     assert!(start > 0);
     let first = follower.changes_since(&model(), 0, 1).expect("a page");

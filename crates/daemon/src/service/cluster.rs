@@ -147,6 +147,29 @@ impl Service {
         }
     }
 
+    /// Starts a thread that listens for the commits of papers and embeddings on the shared
+    /// store and wakes `wake` at each, until `stop` turns true. Nothing on the SQLite file.
+    pub fn listen_for_changes(
+        &self,
+        wake: std::sync::Arc<tokio::sync::Notify>,
+        stop: std::sync::Arc<AtomicBool>,
+    ) -> std::io::Result<()> {
+        let Some(cluster) = &self.cluster else {
+            return Ok(());
+        };
+        let mut listener = cluster.store.listener();
+        std::thread::Builder::new()
+            .name("paperscout-listen".to_owned())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if listener.wait(std::time::Duration::from_secs(1)) {
+                        wake.notify_one();
+                    }
+                }
+            })
+            .map(drop)
+    }
+
     /// Whether this daemon runs the schedule now: always on the SQLite file; on PostgreSQL,
     /// while it holds the leader lock (tried at each call when it does not).
     pub fn lead(&self) -> bool {

@@ -79,6 +79,9 @@ pub struct DaemonRow {
     pub lag: i64,
 }
 
+/// The channel every write of papers or embeddings notifies at its commit.
+pub(super) const CHANGES_CHANNEL: &str = "paperscout_changes";
+
 /// Rows of daemons not seen for this long are removed by the next beat of another.
 const FORGET_AFTER_SECONDS: i64 = 24 * 60 * 60;
 
@@ -232,12 +235,75 @@ impl PostgresStore {
         })
     }
 
+    /// A listener for every commit of papers or embeddings, on a connection of its own
+    /// (made at its first wait, and again whenever it is lost).
+    pub fn listener(&self) -> ChangeListener {
+        ChangeListener {
+            connector: self.connector.clone(),
+            client: None,
+        }
+    }
+
     /// A claim on leadership of the schedule, on a connection of its own.
     pub fn leadership(&self) -> Leadership {
         Leadership {
             connector: self.connector.clone(),
             place: self.place.clone(),
             client: None,
+        }
+    }
+}
+
+/// Hears the commits of papers and embeddings (`LISTEN`), to wake a follower at once.
+pub struct ChangeListener {
+    connector: tls::Connector,
+    client: Option<Client>,
+}
+
+impl std::fmt::Debug for ChangeListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangeListener")
+            .field("listening", &self.client.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChangeListener {
+    /// Waits up to `timeout` for a commit; true when one (or more) came. A connection that
+    /// cannot be made or is lost is "no" after the wait, and made again at the next call: the
+    /// follower's own polls cover what is missed meanwhile.
+    pub fn wait(&mut self, timeout: std::time::Duration) -> bool {
+        use postgres::fallible_iterator::FallibleIterator;
+        if self.client.is_none() {
+            let listening = self.connector.connect().and_then(|mut client| {
+                client.batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))?;
+                Ok(client)
+            });
+            match listening {
+                Ok(client) => self.client = Some(client),
+                Err(err) => {
+                    tracing::debug!("cannot listen for the shared store's changes: {err}");
+                    std::thread::sleep(timeout);
+                    return false;
+                }
+            }
+        }
+        let Some(client) = self.client.as_mut() else {
+            return false;
+        };
+        let heard = {
+            let mut notifications = client.notifications();
+            let heard = notifications.timeout_iter(timeout).next();
+            // What else is queued already belongs to the same look.
+            while let Ok(Some(_)) = notifications.iter().next() {}
+            heard
+        };
+        match heard {
+            Ok(heard) if !client.is_closed() => heard.is_some(),
+            _ => {
+                self.client = None;
+                false
+            }
         }
     }
 }

@@ -25,7 +25,9 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{Client, GenericClient, Row, Statement};
 
-pub use cluster::{ChangeBatch, DaemonBeat, DaemonRow, EmbeddingChange, Leadership, PaperBatch};
+pub use cluster::{
+    ChangeBatch, ChangeListener, DaemonBeat, DaemonRow, EmbeddingChange, Leadership, PaperBatch,
+};
 pub use copy::{CopiedTable, copy_sqlite_to_postgres};
 pub use shards::{RerankProgress, ShardLease};
 
@@ -804,6 +806,8 @@ impl Store for PostgresStore {
         let ids: Vec<&str> = writes.iter().map(|write| write.paper.id.as_str()).collect();
         self.write(|db| {
             db.execute("SELECT pg_advisory_xact_lock($1)", &[&PAPER_WRITE_LOCK])?;
+            // Delivered at the commit, to every daemon listening: its follower looks at once.
+            db.execute("SELECT pg_notify($1, '')", &[&cluster::CHANGES_CHANNEL])?;
             let model_id = match model {
                 Some(model) => Some(db.register_model(model)?),
                 None => None,
@@ -935,6 +939,7 @@ impl Store for PostgresStore {
         let ids: Vec<&str> = rows.iter().map(|(paper, _)| paper.id.as_str()).collect();
         self.write(|db| {
             db.execute("SELECT pg_advisory_xact_lock($1)", &[&PAPER_WRITE_LOCK])?;
+            db.execute("SELECT pg_notify($1, '')", &[&cluster::CHANGES_CHANNEL])?;
             if let Some(missing) = db.missing_papers(&ids)?.into_iter().next() {
                 return Err(StoreError::NoSuchPaper(missing));
             }
