@@ -445,23 +445,25 @@ impl UserInput {
         rows: &mut SharedRows,
         hidden: &HashSet<String>,
     ) -> Result<Self> {
-        let settings = store
-            .user(user)?
-            .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(user.to_owned()))?
-            .settings;
+        // One read (one round trip on a database server) for the user's settings, profile,
+        // ratings and sent papers.
+        let state = store
+            .user_state(user)?
+            .ok_or_else(|| paperscout_store::StoreError::NoSuchUser(user.to_owned()))?;
+        let settings = state.user.settings;
         let now = paperscout_store::now();
         // Whole days: a ranking must not change from one second to the next (a resumed
         // batch re-rank writes the same bytes as an uninterrupted one).
         let age = |at: i64| ((now - at).max(0) / DAY_SECONDS) as f32;
-        let mut feedback = store.feedback(user)?;
+        let mut feedback = state.feedback;
         feedback.retain(|event| !hidden.contains(&event.paper_id));
-        let mut profile_items = store.profile(user)?;
+        let mut profile_items = state.profile;
         profile_items.retain(|item| match &item.subject {
             ProfileSubject::Paper(id) => !hidden.contains(id),
             ProfileSubject::Interest(_) => true,
         });
         // Never offer what was sent, rated, or is in the profile already.
-        let mut known: HashSet<String> = store.sent(user)?.into_iter().collect();
+        let mut known: HashSet<String> = state.sent.into_iter().collect();
         known.retain(|id| !hidden.contains(id));
         known.extend(feedback.iter().map(|f| f.paper_id.clone()));
         known.extend(profile_items.iter().filter_map(|item| match &item.subject {

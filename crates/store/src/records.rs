@@ -125,6 +125,20 @@ impl WriteSummary {
     }
 }
 
+/// Everything a ranking reads of one user, read together
+/// ([`crate::Store::user_state`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserState {
+    /// The user, with their settings.
+    pub user: User,
+    /// Their profile items, oldest first.
+    pub profile: Vec<ProfileItem>,
+    /// Their ratings, oldest first.
+    pub feedback: Vec<Feedback>,
+    /// The ids of the papers ever sent to them, sorted.
+    pub sent: Vec<String>,
+}
+
 /// A user of this paperscout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {

@@ -126,6 +126,10 @@ macro_rules! forward_store {
             $shared(self).feedback(user)
         }
 
+        fn user_state(&self, name: &str) -> Result<Option<crate::records::UserState>> {
+            $shared(self).user_state(name)
+        }
+
         fn latest_feedback(
             &self,
             user: &str,

@@ -6,7 +6,7 @@ use paperscout_types::{Paper, UserSettings};
 use crate::error::Result;
 use crate::records::{
     Classification, Delivery, Feedback, ModelKey, NewMail, PaperWrite, ProfileItem, QueuedMail,
-    Stats, StoredPaper, StoredRecommendations, Timestamp, User, WriteSummary,
+    Stats, StoredPaper, StoredRecommendations, Timestamp, User, UserState, WriteSummary,
 };
 
 /// Papers, embeddings, users, profiles, feedback and sent digests.
@@ -71,6 +71,20 @@ pub trait Store {
 
     /// Every user, by name.
     fn users(&self) -> Result<Vec<User>>;
+
+    /// A user with their profile, ratings and papers sent, as the four reads would give them
+    /// (`None` for no such user); a store that can reads them in one go.
+    fn user_state(&self, name: &str) -> Result<Option<UserState>> {
+        let Some(user) = self.user(name)? else {
+            return Ok(None);
+        };
+        Ok(Some(UserState {
+            profile: self.profile(name)?,
+            feedback: self.feedback(name)?,
+            sent: self.sent(name)?,
+            user,
+        }))
+    }
 
     /// Removes a user with their profile, feedback and digest history. False if there was none.
     fn remove_user(&mut self, name: &str) -> Result<bool>;

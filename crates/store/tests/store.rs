@@ -373,6 +373,17 @@ fn users_profiles_feedback_and_digests(store: &mut dyn Store) {
         Err(StoreError::NoSuchPaper(_))
     ));
 
+    // Read together, a user is what the separate reads give.
+    let state = store.user_state("ada").expect("state").expect("ada");
+    assert_eq!(Some(&state.user), store.user("ada").expect("user").as_ref());
+    assert_eq!(state.profile, store.profile("ada").expect("profile"));
+    assert_eq!(state.feedback, store.feedback("ada").expect("feedback"));
+    assert_eq!(state.sent, store.sent("ada").expect("sent"));
+    assert!(!state.profile.is_empty() && !state.feedback.is_empty() && !state.sent.is_empty());
+    let alan = store.user_state("alan").expect("state").expect("alan");
+    assert!(alan.profile.is_empty() && alan.feedback.is_empty() && alan.sent.is_empty());
+    assert!(store.user_state("grace").expect("state").is_none());
+
     assert!(store.remove_user("ada").expect("remove"));
     assert!(!store.remove_user("ada").expect("remove again"));
     assert!(matches!(store.sent("ada"), Err(StoreError::NoSuchUser(_))));

@@ -36,7 +36,7 @@ use crate::merge::{after_write, merge};
 use crate::records::{
     Change, Channel, Classification, Delivery, Feedback, FeedbackKind, ModelKey, ModelStats,
     NewMail, PaperWrite, ProfileItem, ProfileSubject, QueuedMail, Recommendation, Stats,
-    StoredPaper, StoredRecommendations, Timestamp, User, WriteSummary, text_digest,
+    StoredPaper, StoredRecommendations, Timestamp, User, UserState, WriteSummary, text_digest,
 };
 use crate::store::Store;
 
@@ -1085,6 +1085,81 @@ impl Store for PostgresStore {
             .iter()
             .map(decode_user)
             .collect()
+        })
+    }
+
+    /// One round trip: the user's row with their items, ratings and sent papers gathered by
+    /// the server (as JSON and an array), in the orders of the separate reads.
+    fn user_state(&self, name: &str) -> Result<Option<UserState>> {
+        #[derive(serde::Deserialize)]
+        struct ItemRow {
+            paper: Option<String>,
+            interest: Option<String>,
+            weight: f64,
+            added: Timestamp,
+        }
+        #[derive(serde::Deserialize)]
+        struct RatingRow {
+            paper: String,
+            kind: String,
+            at: Timestamp,
+        }
+        let corrupt = |what: &'static str| {
+            move |err: serde_json::Error| StoreError::Corrupt {
+                what,
+                detail: err.to_string(),
+            }
+        };
+        self.with(|db| {
+            let Some(row) = db.query_opt(
+                "SELECT u.id, u.name, u.created, u.settings,
+                    coalesce((SELECT json_agg(json_build_object('paper', p.paper_id,
+                                  'interest', p.interest, 'weight', p.weight, 'added', p.added)
+                                  ORDER BY p.added, p.id)
+                              FROM profile_items p WHERE p.user_id = u.id)::text, '[]'),
+                    coalesce((SELECT json_agg(json_build_object('paper', f.paper_id,
+                                  'kind', f.kind, 'at', f.at) ORDER BY f.at, f.id)
+                              FROM feedback f WHERE f.user_id = u.id)::text, '[]'),
+                    coalesce((SELECT array_agg(s.paper_id ORDER BY s.paper_id)
+                              FROM digests_sent s WHERE s.user_id = u.id), '{}')
+                 FROM users u WHERE u.name = $1",
+                &[&name],
+            )?
+            else {
+                return Ok(None);
+            };
+            let user = decode_user(&row)?;
+            let items: Vec<ItemRow> =
+                serde_json::from_str(row.try_get(4)?).map_err(corrupt("profile item"))?;
+            let ratings: Vec<RatingRow> =
+                serde_json::from_str(row.try_get(5)?).map_err(corrupt("feedback"))?;
+            let profile = items
+                .into_iter()
+                .map(|item| ProfileItem {
+                    subject: match item.paper {
+                        Some(id) => ProfileSubject::Paper(id),
+                        None => ProfileSubject::Interest(item.interest.unwrap_or_default()),
+                    },
+                    weight: item.weight as f32,
+                    added: item.added,
+                })
+                .collect();
+            let feedback = ratings
+                .into_iter()
+                .map(|rating| {
+                    Ok(Feedback {
+                        paper_id: rating.paper,
+                        kind: parse_kind(&rating.kind)?,
+                        at: rating.at,
+                    })
+                })
+                .collect::<Result<_>>()?;
+            Ok(Some(UserState {
+                user,
+                profile,
+                feedback,
+                sent: row.try_get(6)?,
+            }))
         })
     }
 
