@@ -19,6 +19,8 @@ use paperscout_rank::facets::{FacetParams, allot, cluster, facet_terms, good_dep
 use paperscout_rank::{CandidateSet, DigestInput, DigestParams, Matrix, UserProfile, select};
 
 mod common;
+#[path = "common/draws.rs"]
+mod draws;
 
 use common::{env_or, peak_rss_mib};
 
@@ -40,13 +42,7 @@ fn main() {
     let before_day = total - day_size;
 
     // Users from earlier papers, drawn by a fixed generator.
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move |bound: usize| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state % bound as u64) as usize
-    };
+    let mut next = draws::fixed_draws();
     let prepared = Instant::now();
     let users: Vec<User> = (0..user_count)
         .map(|u| {

@@ -32,6 +32,8 @@ use serde_json::{Value, json};
     reason = "the corpus and memory helpers are the ranking benchmarks'"
 )]
 mod common;
+#[path = "common/draws.rs"]
+mod draws;
 #[path = "common/load.rs"]
 mod load;
 #[path = "common/vectors.rs"]
@@ -288,13 +290,7 @@ fn user_names(count: usize) -> Vec<String> {
 /// Each user's profile papers (3 to 12 of `pool`, by index into the ids), drawn by a fixed
 /// generator.
 fn draw_profiles(users: usize, pool: &[usize]) -> Vec<Vec<usize>> {
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move |bound: usize| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state % bound as u64) as usize
-    };
+    let mut next = draws::fixed_draws();
     (0..users)
         .map(|_| {
             let size = 3 + next(10);

@@ -196,24 +196,15 @@ fn within(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> 
     None
 }
 
-fn hit_ids(answer: &Value) -> Vec<String> {
-    answer["result"]["hits"]
+/// The ids in an answer's `hits` (similar) or `papers` (recommend); none for an error answer,
+/// which a poll takes as "not yet".
+fn ids_in(answer: &Value, list: &str) -> Vec<String> {
+    answer["result"][list]
         .as_array()
-        .map(|hits| {
-            hits.iter()
-                .filter_map(|hit| hit["id"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn pick_ids(answer: &Value) -> Vec<String> {
-    answer["result"]["papers"]
-        .as_array()
-        .map(|picks| {
-            picks
+        .map(|entries| {
+            entries
                 .iter()
-                .filter_map(|pick| pick["id"].as_str().map(str::to_owned))
+                .filter_map(|entry| entry["id"].as_str().map(str::to_owned))
                 .collect()
         })
         .unwrap_or_default()
@@ -248,7 +239,10 @@ fn two_daemons_on_one_database_serve_as_one() {
     assert_eq!(ingested["ok"], true, "{ingested}");
     let found = within(Duration::from_secs(10), || {
         let answer = b.ask(&json!({"op": "similar", "query": ids[41], "k": 20}));
-        answer["ok"] == true && hit_ids(&answer).iter().any(|id| ids[42..].contains(id))
+        answer["ok"] == true
+            && ids_in(&answer, "hits")
+                .iter()
+                .any(|id| ids[42..].contains(id))
     });
     let found = found.unwrap_or_else(|| panic!("B never found A's papers:\n{}", b.log_text()));
     eprintln!("B found the papers ingested through A after {found:?}");
@@ -262,7 +256,7 @@ fn two_daemons_on_one_database_serve_as_one() {
     let filtered = within(Duration::from_secs(10), || {
         let answer = b.ask(&json!({"op": "similar", "query": ids[41], "k": 5,
                                    "categories": ["math.OC"]}));
-        hit_ids(&answer).contains(&ids[45])
+        ids_in(&answer, "hits").contains(&ids[45])
     });
     assert!(
         filtered.is_some(),
@@ -275,14 +269,17 @@ fn two_daemons_on_one_database_serve_as_one() {
                               "papers": [ids[0], ids[1], ids[2]]}));
     assert_eq!(added["ok"], true, "{added}");
     let before = a.ask(&json!({"op": "recommend", "user": "ada", "n": 5, "days": 3650}));
-    let before = pick_ids(&before);
+    let before = ids_in(&before, "papers");
     assert_eq!(before.len(), 5, "{before:?}");
     let disliked = b.ask(
         &json!({"op": "feedback", "user": "ada", "papers": [before[0]],
                                  "kind": "dislike"}),
     );
     assert_eq!(disliked["ok"], true, "{disliked}");
-    let after = pick_ids(&a.ask(&json!({"op": "recommend", "user": "ada", "n": 5, "days": 3650})));
+    let after = ids_in(
+        &a.ask(&json!({"op": "recommend", "user": "ada", "n": 5, "days": 3650})),
+        "papers",
+    );
     assert!(!after.contains(&before[0]), "{before:?} then {after:?}");
 
     // Exactly one leads; both see each other.

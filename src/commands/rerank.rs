@@ -116,9 +116,7 @@ fn work(args: &RerankArgs, settings: &Settings, quiet: bool) -> Result<()> {
         .prefix("paperscout-rerank-")
         .tempdir()
         .context("could not make a scratch folder for the shards' output")?;
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".to_owned());
+    let host = paperscout_store::postgres::host_name();
     let worker = Worker {
         run: args.run,
         name: format!("{host}:{}", std::process::id()),

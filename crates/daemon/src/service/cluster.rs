@@ -38,21 +38,12 @@ pub(super) struct Cluster {
     seen: RwLock<Option<ClusterHealth>>,
 }
 
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".to_owned())
-}
-
 impl Cluster {
     /// Joins the daemons on `url`. `followed` is where following starts: the newest embedding
     /// and the newest paper as they were before the index and the catalogue were read from
     /// the store.
     pub(super) fn join(store: PostgresStore, followed: (i64, i64)) -> Self {
-        let host = host_name();
+        let host = paperscout_store::postgres::host_name();
         let leadership = store.leadership();
         Self {
             name: format!("{host}:{}", std::process::id()),

@@ -137,9 +137,6 @@ pub struct Service {
     checkpointer: Option<Mutex<paperscout_store::Checkpointer>>,
     /// The other daemons on the same PostgreSQL database: following their writes, leading.
     cluster: Option<cluster::Cluster>,
-    /// Whether the store is a database server (PostgreSQL), shared with other daemons: what
-    /// they change is never remembered from an earlier read (the users' link epochs).
-    store_is_remote: bool,
     /// The thread that writes ratings in groups (see `ratings`).
     ratings: ratings::RatingWriter,
     readers: Readers,
@@ -204,26 +201,30 @@ impl Service {
     /// Takes the store's writer lock, loads the model, opens (or rebuilds) the index and
     /// reads the catalogue.
     pub fn open(settings: &Settings, options: ServiceOptions) -> Result<Self> {
-        let (writer, checkpointer): (BoxedStore, _) = match &settings.store {
+        // The writer; on PostgreSQL also a second connection for following the other daemons.
+        let (writer, checkpointer, shared): (BoxedStore, _, _) = match &settings.store {
             StoreLocation::Sqlite(path) => {
                 let mut writer = SqliteStore::open(path)?;
                 writer.defer_checkpoints()?;
                 let checkpointer = Mutex::new(writer.checkpointer()?);
-                (Box::new(writer), Some(checkpointer))
+                (Box::new(writer), Some(checkpointer), None)
             }
-            StoreLocation::Postgres(_) => (settings.store.open().map_err(app)?, None),
+            StoreLocation::Postgres(url) => {
+                let writer = paperscout_store::PostgresStore::open(url)?;
+                let follower = writer.sibling();
+                (Box::new(writer), None, Some(follower))
+            }
         };
         let model = StoreModel::load(settings)?;
         // Where following other daemons' writes starts: before this daemon reads every
         // embedding to catch its index up, so that nothing written meanwhile is missed (what
         // is absorbed twice is the same vector again, a no-op).
-        let cluster = match &settings.store {
-            StoreLocation::Postgres(url) => {
-                let store = paperscout_store::PostgresStore::open(url)?;
+        let cluster = match shared {
+            Some(store) => {
                 let followed = cluster::Cluster::newest(&store, model.key())?;
                 Some(cluster::Cluster::join(store, followed))
             }
-            StoreLocation::Sqlite(_) => None,
+            None => None,
         };
         // One pass over the stored papers fills the catalogue and the index's payloads.
         let mut catalog = Catalog::default();
@@ -254,7 +255,6 @@ impl Service {
             writer,
             checkpointer,
             cluster,
-            store_is_remote: settings.store.is_shared(),
             readers: Readers {
                 location: settings.store.clone(),
                 idle: Mutex::new(Vec::new()),

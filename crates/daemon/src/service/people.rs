@@ -115,7 +115,7 @@ impl Service {
             self.readers
                 .with(|store| Ok(store.user(user)?.map(|u| u.settings.links_epoch)))
         };
-        if self.store_is_remote {
+        if self.is_clustered() {
             // Other daemons change users too: a link revoked through one holds on every
             // other at its next request, so nothing is remembered.
             return read();

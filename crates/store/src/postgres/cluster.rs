@@ -79,6 +79,17 @@ pub struct DaemonRow {
     pub lag: i64,
 }
 
+/// This machine's name, as the processes sharing a database name themselves (`host:pid`, in
+/// the daemons' table and the re-rank leases).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
 /// The channel every write of papers or embeddings notifies at its commit.
 pub(super) const CHANGES_CHANNEL: &str = "paperscout_changes";
 
@@ -116,7 +127,7 @@ impl PostgresStore {
             let rows = db.query(
                 concat!(
                     "SELECT ",
-                    paper_columns!("p"),
+                    paper_columns!(),
                     ", e.seq, e.vector, e.text_sha = p.text_sha
                      FROM embeddings e JOIN papers p ON p.id = e.paper_id
                      WHERE e.model_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"
@@ -128,17 +139,17 @@ impl PostgresStore {
                 last_seq: after,
             };
             for row in &rows {
-                let seq: i64 = row.try_get(16)?;
+                let seq: i64 = row.try_get(15)?;
                 batch.last_seq = batch.last_seq.max(seq);
-                let current: bool = row.try_get(18)?;
+                let current: bool = row.try_get(17)?;
                 if !current {
                     continue;
                 }
-                if let Some((paper, _)) = read_paper_or_skip(row)? {
+                if let Some(paper) = read_paper_or_skip(row)? {
                     batch.changes.push(EmbeddingChange {
                         seq,
                         paper,
-                        vector: crate::vector_bytes::decode(row.try_get(17)?)?,
+                        vector: crate::vector_bytes::decode(row.try_get(16)?)?,
                     });
                 }
             }
@@ -173,8 +184,8 @@ impl PostgresStore {
                 last_seq: after,
             };
             for row in &rows {
-                batch.last_seq = batch.last_seq.max(row.try_get(16)?);
-                if let Some((paper, _)) = read_paper_or_skip(row)? {
+                batch.last_seq = batch.last_seq.max(row.try_get(15)?);
+                if let Some(paper) = read_paper_or_skip(row)? {
                     batch.papers.push(paper);
                 }
             }

@@ -27,6 +27,7 @@ use postgres::{Client, GenericClient, Row, Statement};
 
 pub use cluster::{
     ChangeBatch, ChangeListener, DaemonBeat, DaemonRow, EmbeddingChange, Leadership, PaperBatch,
+    host_name,
 };
 pub use copy::{CopiedTable, copy_sqlite_to_postgres};
 pub use shards::{RerankProgress, ShardLease};
@@ -40,47 +41,12 @@ use crate::records::{
 };
 use crate::store::Store;
 
-/// The columns [`read_paper`] expects, in its order.
+/// The columns [`read_paper`] expects, in its order. Their names are the papers table's own,
+/// so the list may stand unqualified beside a join with the embeddings table.
 macro_rules! paper_columns {
     () => {
         "id, arxiv_id, version, doi, title, abstract, authors, categories, date, comment, \
-         abs_url, pdf_url, source, first_seen, updated, text_sha"
-    };
-    ($table:literal) => {
-        concat!(
-            $table,
-            ".id, ",
-            $table,
-            ".arxiv_id, ",
-            $table,
-            ".version, ",
-            $table,
-            ".doi, ",
-            $table,
-            ".title, ",
-            $table,
-            ".abstract, ",
-            $table,
-            ".authors, ",
-            $table,
-            ".categories, ",
-            $table,
-            ".date, ",
-            $table,
-            ".comment, ",
-            $table,
-            ".abs_url, ",
-            $table,
-            ".pdf_url, ",
-            $table,
-            ".source, ",
-            $table,
-            ".first_seen, ",
-            $table,
-            ".updated, ",
-            $table,
-            ".text_sha"
-        )
+         abs_url, pdf_url, source, first_seen, updated"
     };
 }
 pub(crate) use paper_columns;
@@ -191,7 +157,7 @@ impl<C: GenericClient> Db<'_, C> {
             .is_some())
     }
 
-    fn paper_by_id(&mut self, id: &str) -> Result<Option<(StoredPaper, Vec<u8>)>> {
+    fn paper_by_id(&mut self, id: &str) -> Result<Option<StoredPaper>> {
         let row = self.query_opt(
             concat!("SELECT ", paper_columns!(), " FROM papers WHERE id = $1"),
             &[&id],
@@ -235,7 +201,7 @@ impl<C: GenericClient> Db<'_, C> {
         )?;
         let mut papers = HashMap::with_capacity(rows.len());
         for row in &rows {
-            if let Some((paper, _)) = read_paper_or_skip(row)? {
+            if let Some(paper) = read_paper_or_skip(row)? {
                 papers.insert(paper.paper.id.clone(), paper);
             }
         }
@@ -433,7 +399,7 @@ fn no_nul(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// Reads a paper's row (columns of [`paper_columns!`]); a list column that is not JSON is an
 /// error of the row, told apart from the store's by [`read_paper_or_skip`].
-fn read_paper(row: &Row) -> Result<std::result::Result<(StoredPaper, Vec<u8>), String>> {
+fn read_paper(row: &Row) -> Result<std::result::Result<StoredPaper, String>> {
     let id: String = row.try_get(0)?;
     let json_list = |index: usize| -> Result<std::result::Result<Vec<String>, String>> {
         let text: String = row.try_get(index)?;
@@ -469,12 +435,12 @@ fn read_paper(row: &Row) -> Result<std::result::Result<(StoredPaper, Vec<u8>), S
         first_seen: row.try_get(13)?,
         updated: row.try_get(14)?,
     };
-    Ok(Ok((stored, row.try_get(15)?)))
+    Ok(Ok(stored))
 }
 
 /// [`read_paper`] for a scan: a row whose lists are not JSON (changed behind paperscout's back)
 /// is skipped and named in a warning, so one damaged row does not stop every scan.
-fn read_paper_or_skip(row: &Row) -> Result<Option<(StoredPaper, Vec<u8>)>> {
+fn read_paper_or_skip(row: &Row) -> Result<Option<StoredPaper>> {
     match read_paper(row)? {
         Ok(read) => Ok(Some(read)),
         Err(err) => {
@@ -492,7 +458,7 @@ fn read_paper_or_skip(row: &Row) -> Result<Option<(StoredPaper, Vec<u8>)>> {
 fn papers_of(rows: &[Row]) -> Result<Vec<StoredPaper>> {
     let mut papers = Vec::with_capacity(rows.len());
     for row in rows {
-        if let Some((paper, _)) = read_paper_or_skip(row)? {
+        if let Some(paper) = read_paper_or_skip(row)? {
             papers.push(paper);
         }
     }
@@ -613,6 +579,18 @@ impl PostgresStore {
         // Connect now, so that a wrong URL or a server that is down is said at once.
         store.with_client(|_| Ok(()))?;
         Ok(store)
+    }
+
+    /// Another store on the same database with a connection of its own (made at its first
+    /// call), for a thread that must not wait on this one's; nothing is checked or migrated
+    /// again.
+    pub fn sibling(&self) -> Self {
+        Self {
+            connector: self.connector.clone(),
+            place: self.place.clone(),
+            connection: Mutex::new(None),
+            read_only: self.read_only,
+        }
     }
 
     /// The database, its password hidden.
@@ -857,7 +835,7 @@ impl Store for PostgresStore {
     }
 
     fn paper(&self, id: &str) -> Result<Option<StoredPaper>> {
-        self.with(|db| Ok(db.paper_by_id(id)?.map(|(paper, _)| paper)))
+        self.with(|db| db.paper_by_id(id))
     }
 
     fn find_paper(&self, key: &str) -> Result<Option<StoredPaper>> {
@@ -916,7 +894,7 @@ impl Store for PostgresStore {
             let rows = db.query(
                 concat!(
                     "SELECT ",
-                    paper_columns!("p"),
+                    paper_columns!(),
                     " FROM papers p
                      WHERE p.id > $1 AND NOT EXISTS (
                          SELECT 1 FROM embeddings e
