@@ -15,7 +15,7 @@ TEST_VENV := .venv-test
 help:
 	@echo "make run          fetch the model, build, ingest 500 sample papers, start the daemon, show a digest and similar papers"
 	@echo "make test         the whole test suite: format, lints, unit and integration tests"
-	@echo "make bench-embed  embedding throughput, side by side with PyTorch when available"
+	@echo "make bench-embed  embedding throughput in fp32, bf16 and int8, side by side with PyTorch and ONNX Runtime"
 	@echo "make bench-index  index build, memory, recall@10 and queries/s beside exact search, hnswlib and faiss"
 	@echo "make bench-ingest ingest papers/s and peak memory, with and without the model"
 	@echo "make bench-digest digests for 10,000 users x 1,500 new papers"
@@ -23,7 +23,7 @@ help:
 	@echo "make bench-web    the page of a 50-pick digest and a rating's round trip, 8 clients, beside similar"
 	@echo "make bench-rerank 100,000 users x 20,000 candidates, top 50: wall time, memory, kernel FLOP/s"
 	@echo "make bench-store  SQLite against PostgreSQL: ingest, 10,000 digests, 100,000-user re-rank, similar on 1 and 2 daemons"
-	@echo "make bench-venv   a Python with torch, sentence-transformers, hnswlib and faiss for the benchmarks"
+	@echo "make bench-venv   a Python with torch, sentence-transformers, onnxruntime, hnswlib and faiss for the benchmarks"
 
 # Idempotent: checks the hashes of a present model, fetches a missing one.
 model:
@@ -119,7 +119,7 @@ bench-store: model test-postgres
 
 bench-venv:
 	python3 -m venv .venv-bench
-	.venv-bench/bin/pip install torch sentence-transformers numpy hnswlib faiss-cpu
+	.venv-bench/bin/pip install torch sentence-transformers onnx onnxscript onnxruntime numpy hnswlib faiss-cpu
 
 clean:
 	$(CARGO) clean

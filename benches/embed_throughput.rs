@@ -1,19 +1,22 @@
-//! Embedding throughput: paperscout against sentence-transformers on PyTorch, same texts, same
-//! machine, same run.
+//! Embedding throughput: paperscout in each precision against sentence-transformers on PyTorch
+//! and against ONNX Runtime's int8 model, same texts, same machine, same run.
 //!
 //! `make bench-embed` (or `cargo bench --bench embed_throughput`) embeds the first 1,000 papers
-//! of `../shared/data/arxiv-cs/sample-2k.jsonl` at batch sizes 1, 16 and 64, and prints texts/s,
-//! tokens/s, the arithmetic rate and its share of the machine's FP32 peak. When a Python with
-//! torch and sentence-transformers is found (`PAPERSCOUT_BENCH_PYTHON`, else
-//! `.venv-bench/bin/python`; see `make bench-venv`), it runs `benches/embed_pytorch.py` on the
-//! same texts with as many threads and prints the ratio paperscout / PyTorch.
+//! of `../shared/data/arxiv-cs/sample-2k.jsonl` at batch sizes 1, 16 and 64 with the fused
+//! engine in FP32, bf16 and int8 (those this CPU runs), and prints texts/s, tokens/s, the
+//! arithmetic rate and its share of the machine's FP32 peak. When a Python with torch and
+//! sentence-transformers is found (`PAPERSCOUT_BENCH_PYTHON`, else `.venv-bench/bin/python`; see
+//! `make bench-venv`), it runs `benches/embed_pytorch.py` on the same texts with as many
+//! threads, and `benches/embed_onnx.py` (the model exported to ONNX and quantised to int8 by
+//! ONNX Runtime's dynamic quantiser, kept in `target/bench-onnx`), and prints the ratios.
 //!
-//! The default engine is measured at every batch size; Candle's BERT, the reference engine, at
-//! batch size 1 (its best) as the in-process baseline.
+//! Candle's BERT, the reference engine, is measured at batch size 1 (its best) as the
+//! in-process baseline.
 //!
 //! Environment: `PAPERSCOUT_BENCH_TEXTS` (default 1000), `PAPERSCOUT_BENCH_BATCHES` (default
-//! `1,16,64`), `PAPERSCOUT_BENCH_CANDLE=0` (skip the Candle baseline), `PAPERSCOUT_PEAK_GFLOPS`
-//! (override the estimated peak), `RAYON_NUM_THREADS`.
+//! `1,16,64`), `PAPERSCOUT_BENCH_PRECISIONS` (default `fp32,bf16,int8`),
+//! `PAPERSCOUT_BENCH_CANDLE=0` (skip the Candle baseline), `PAPERSCOUT_BENCH_ONNX=0` (skip ONNX
+//! Runtime), `PAPERSCOUT_PEAK_GFLOPS` (override the estimated peak), `RAYON_NUM_THREADS`.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
@@ -23,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use paperscout_embed::{Embedder, EmbedderOptions, Engine, ModelInfo};
+use paperscout_embed::{EmbedError, Embedder, EmbedderOptions, Engine, ModelInfo, Precision};
 use paperscout_types::Paper;
 
 fn main() {
@@ -55,14 +58,28 @@ fn main() {
         .collect();
     let model_dir = std::env::var_os("PAPERSCOUT_MODEL")
         .map_or_else(|| root.join("models/all-MiniLM-L6-v2"), PathBuf::from);
-    let load = |engine| {
+    let precisions: Vec<Precision> = std::env::var("PAPERSCOUT_BENCH_PRECISIONS")
+        .unwrap_or_else(|_| "fp32,bf16,int8".into())
+        .split(',')
+        .map(|p| p.parse().expect("precisions are fp32, bf16 or int8"))
+        .collect();
+    // `None` where this CPU does not run the precision.
+    let load = |engine, precision| {
         let options = EmbedderOptions {
             engine,
+            precision,
             ..EmbedderOptions::default()
         };
-        Embedder::load(&model_dir, &options).unwrap_or_else(|e| panic!("{e}"))
+        match Embedder::load(&model_dir, &options) {
+            Ok(embedder) => Some(embedder),
+            Err(EmbedError::PrecisionUnsupported { why, .. }) => {
+                eprintln!("{precision} not measured: {why}");
+                None
+            }
+            Err(e) => panic!("{e}"),
+        }
     };
-    let embedder = load(Engine::Auto);
+    let embedder = load(Engine::Auto, Precision::Fp32).unwrap();
     let info = embedder.info().clone();
     let threads = info.threads;
     let token_counts = embedder.token_counts(&texts).unwrap();
@@ -89,73 +106,158 @@ fn main() {
         let few = &texts[..8.min(texts.len())];
         embedder.embed_with_batch_size(few, 8).unwrap();
     };
-    let mut runs: Vec<(Engine, usize, f64)> = Vec::new();
+    let mut runs: Vec<Run> = Vec::new();
     let mut measure = |embedder: &Embedder, batch_size: usize| {
         let started = Instant::now();
         embedder.embed_with_batch_size(&texts, batch_size).unwrap();
         let seconds = started.elapsed().as_secs_f64();
-        let engine = embedder.info().engine;
+        let (engine, precision) = (embedder.info().engine, embedder.info().precision);
         let rate = texts.len() as f64 / seconds;
-        eprintln!("{engine:?} batch {batch_size}: {rate:.1} texts/s");
-        runs.push((engine, batch_size, seconds));
+        eprintln!("{engine:?} {precision} batch {batch_size}: {rate:.1} texts/s");
+        runs.push(Run {
+            engine,
+            precision,
+            batch_size,
+            seconds,
+        });
     };
-    warm_up(&embedder);
-    for &batch_size in &batch_sizes {
-        measure(&embedder, batch_size);
+    for &precision in &precisions {
+        let reduced = if precision == Precision::Fp32 {
+            None
+        } else {
+            load(Engine::Fused, precision)
+        };
+        let Some(embedder) = reduced
+            .as_ref()
+            .or((precision == Precision::Fp32).then_some(&embedder))
+        else {
+            continue;
+        };
+        warm_up(embedder);
+        for &batch_size in &batch_sizes {
+            measure(embedder, batch_size);
+        }
     }
     if std::env::var("PAPERSCOUT_BENCH_CANDLE").as_deref() != Ok("0") {
-        let candle = load(Engine::Candle);
+        let candle = load(Engine::Candle, Precision::Fp32).unwrap();
         warm_up(&candle);
         measure(&candle, 1);
     }
 
-    let pytorch = run_pytorch(
-        root,
-        &model_dir,
-        &texts,
-        &batch_sizes,
-        threads,
-        info.max_seq_length,
-    );
+    let texts_file = texts_file(&texts);
+    let python = python(root);
+    let sizes: Vec<String> = batch_sizes.iter().map(ToString::to_string).collect();
+    let common_args = |script: &str| -> Vec<std::ffi::OsString> {
+        vec![
+            root.join("benches").join(script).into(),
+            "--model".into(),
+            model_dir.clone().into(),
+            "--texts".into(),
+            texts_file.path().into(),
+            "--batch-sizes".into(),
+            sizes.join(",").into(),
+            "--threads".into(),
+            threads.to_string().into(),
+            "--max-seq-length".into(),
+            info.max_seq_length.to_string().into(),
+        ]
+    };
+    let pytorch = python.as_ref().and_then(|python| {
+        let report = run_python(python, &common_args("embed_pytorch.py"))?;
+        println!(
+            "PyTorch side: {} on {} threads",
+            report["versions"], report["threads"]
+        );
+        rates(&report["texts_per_s"])
+    });
+    let onnx = python
+        .as_ref()
+        .filter(|_| std::env::var("PAPERSCOUT_BENCH_ONNX").as_deref() != Ok("0"))
+        .and_then(|python| {
+            let mut args = common_args("embed_onnx.py");
+            args.extend([
+                "--cache".into(),
+                root.join("target/bench-onnx").into_os_string(),
+                "--precisions".into(),
+                "int8".into(),
+            ]);
+            let report = run_python(python, &args)?;
+            println!(
+                "ONNX Runtime side: {} on {} threads, dynamic int8 (lowest cosine of its vectors \
+                 to its own FP32 export's: {:.4})",
+                report["versions"],
+                report["threads"],
+                report["lowest_cosine_to_fp32"]["int8"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN)
+            );
+            rates(&report["texts_per_s"]["int8"])
+        });
 
     println!();
     println!(
-        "| engine | batch | paperscout texts/s | tokens/s | GFLOP/s | % of peak | PyTorch texts/s | paperscout / PyTorch |"
+        "| engine | precision | batch | paperscout texts/s | tokens/s | GFLOP/s | % of FP32 peak | \
+         PyTorch texts/s | / PyTorch | ORT int8 texts/s | / ORT int8 |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    for &(engine, batch_size, seconds) in &runs {
-        let per_s = texts.len() as f64 / seconds;
-        let gflops = flop / seconds / 1e9;
-        let (theirs, ratio) = match pytorch.as_ref().and_then(|p| p.get(&batch_size)) {
-            Some(&t) => (format!("{t:.1}"), format!("{:.2}×", per_s / t)),
-            None => ("–".into(), "–".into()),
-        };
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let against = |theirs: Option<&BTreeMap<usize, f64>>, batch_size: usize, ours: f64| match theirs
+        .and_then(|t| t.get(&batch_size))
+    {
+        Some(&t) => (format!("{t:.1}"), format!("{:.2}×", ours / t)),
+        None => ("–".into(), "–".into()),
+    };
+    for run in &runs {
+        let per_s = texts.len() as f64 / run.seconds;
+        let gflops = flop / run.seconds / 1e9;
+        let (torch, torch_ratio) = against(pytorch.as_ref(), run.batch_size, per_s);
+        let (ort, ort_ratio) = against(onnx.as_ref(), run.batch_size, per_s);
         println!(
-            "| {} | {batch_size} | {per_s:.1} | {:.0} | {gflops:.1} | {:.1} % | {theirs} | {ratio} |",
-            format!("{engine:?}").to_lowercase(),
-            tokens as f64 / seconds,
+            "| {} | {} | {} | {per_s:.1} | {:.0} | {gflops:.1} | {:.1} % | {torch} | {torch_ratio} | {ort} | {ort_ratio} |",
+            format!("{:?}", run.engine).to_lowercase(),
+            run.precision,
+            run.batch_size,
+            texts.len() as f64 / run.seconds * tokens as f64 / texts.len() as f64,
             100.0 * gflops / peak.0,
         );
     }
-    if let Some(p) = &pytorch {
-        let default_engine = embedder.info().engine;
-        let (best_ours, best_theirs) = (
-            runs.iter()
-                .filter(|run| run.0 == default_engine)
-                .map(|run| texts.len() as f64 / run.2)
-                .fold(0.0, f64::max),
-            p.values().copied().fold(0.0, f64::max),
-        );
+    println!();
+    let best = |rates: Option<&BTreeMap<usize, f64>>| {
+        rates.map(|r| r.values().copied().fold(0.0, f64::max))
+    };
+    let (best_torch, best_ort) = (best(pytorch.as_ref()), best(onnx.as_ref()));
+    for &precision in &precisions {
+        let ours = runs
+            .iter()
+            .filter(|run| run.engine == Engine::Fused && run.precision == precision)
+            .map(|run| texts.len() as f64 / run.seconds)
+            .fold(0.0, f64::max);
+        if ours == 0.0 {
+            continue;
+        }
+        let ratio = |theirs: Option<f64>, name: &str| match theirs {
+            Some(t) => format!("{:.2}× {name}'s best ({t:.1})", ours / t),
+            None => format!("{name} not measured"),
+        };
         println!(
-            "\nbest against best (default engine): {best_ours:.1} vs {best_theirs:.1} texts/s = {:.2}× PyTorch",
-            best_ours / best_theirs
-        );
-    } else {
-        println!(
-            "\nPyTorch not measured: no Python with torch and sentence-transformers \
-             (run `make bench-venv`, or set PAPERSCOUT_BENCH_PYTHON)"
+            "best {precision}: {ours:.1} texts/s = {}, {}",
+            ratio(best_torch, "PyTorch"),
+            ratio(best_ort, "ONNX Runtime int8")
         );
     }
+    if python.is_none() {
+        println!(
+            "PyTorch and ONNX Runtime not measured: no Python with torch, sentence-transformers \
+             and onnxruntime (run `make bench-venv`, or set PAPERSCOUT_BENCH_PYTHON)"
+        );
+    }
+}
+
+/// One measured configuration.
+struct Run {
+    engine: Engine,
+    precision: Precision,
+    batch_size: usize,
+    seconds: f64,
 }
 
 /// FLOPs that the texts need, counting only real tokens: the dense layers (2 FLOP per
@@ -204,47 +306,42 @@ fn peak_gflops(threads: usize) -> (f64, String) {
     )
 }
 
-fn run_pytorch(
-    root: &Path,
-    model_dir: &Path,
-    texts: &[String],
-    batch_sizes: &[usize],
-    threads: usize,
-    max_seq_length: usize,
-) -> Option<BTreeMap<usize, f64>> {
-    let python = std::env::var_os("PAPERSCOUT_BENCH_PYTHON")
+/// The benchmark Python: `PAPERSCOUT_BENCH_PYTHON`, else `.venv-bench/bin/python`.
+fn python(root: &Path) -> Option<PathBuf> {
+    std::env::var_os("PAPERSCOUT_BENCH_PYTHON")
         .map(PathBuf::from)
-        .or_else(|| Some(root.join(".venv-bench/bin/python")).filter(|p| p.is_file()))?;
+        .or_else(|| Some(root.join(".venv-bench/bin/python")).filter(|p| p.is_file()))
+}
+
+/// The texts as the Python sides read them: JSON lines of `{"text": ...}`.
+fn texts_file(texts: &[String]) -> tempfile::NamedTempFile {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     for text in texts {
         writeln!(file, "{}", serde_json::json!({ "text": text })).unwrap();
     }
-    let sizes: Vec<String> = batch_sizes.iter().map(ToString::to_string).collect();
-    let output = Command::new(&python)
-        .arg(root.join("benches/embed_pytorch.py"))
-        .arg("--model")
-        .arg(model_dir)
-        .arg("--texts")
-        .arg(file.path())
-        .args(["--batch-sizes", &sizes.join(",")])
-        .args(["--threads", &threads.to_string()])
-        .args(["--max-seq-length", &max_seq_length.to_string()])
+    file
+}
+
+/// Runs a Python side and reads the JSON object it prints.
+fn run_python(python: &Path, args: &[std::ffi::OsString]) -> Option<serde_json::Value> {
+    let output = Command::new(python)
+        .args(args)
         .env("HF_HUB_OFFLINE", "1")
         .stderr(std::process::Stdio::inherit())
         .output()
         .ok()?;
     if !output.status.success() {
-        eprintln!("the PyTorch run failed ({}); see above", output.status);
+        eprintln!("{:?} failed ({}); see above", args.first(), output.status);
         return None;
     }
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
-    println!(
-        "PyTorch side: {} on {} threads",
-        report["versions"], report["threads"]
-    );
-    let rates = report["texts_per_s"].as_object()?;
+    serde_json::from_slice(&output.stdout).ok()
+}
+
+/// `{"1": rate, "16": rate, ...}` as batch size → texts/s.
+fn rates(report: &serde_json::Value) -> Option<BTreeMap<usize, f64>> {
     Some(
-        rates
+        report
+            .as_object()?
             .iter()
             .filter_map(|(b, r)| Some((b.parse().ok()?, r.as_f64()?)))
             .collect(),

@@ -57,7 +57,11 @@ fn embed_writes_one_vector_per_record_in_order_and_skips_bad_lines() {
         "{\"title\": \"broken\"\n\n{\"text\": \"graph neural networks for molecules\"}\n",
     );
 
-    let output = run_with_input(paperscout(home.path()).arg("embed"), &input);
+    // FP32, the reference precision: its vectors are PyTorch's to rounding.
+    let output = run_with_input(
+        paperscout(home.path()).args(["embed", "--precision", "fp32"]),
+        &input,
+    );
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("line 4"),
@@ -101,7 +105,7 @@ fn f32_output_is_a_row_major_matrix_written_atomically() {
     .unwrap();
     let out = home.path().join("vectors.f32");
     let output = paperscout(home.path())
-        .args(["embed", "--format", "f32", "--out"])
+        .args(["embed", "--precision", "fp32", "--format", "f32", "--out"])
         .arg(&out)
         .arg(&input_path)
         .output()
@@ -157,6 +161,10 @@ fn model_info_reports_the_model() {
     assert_eq!(info["max_seq_length"], 256);
     assert_eq!(info["layers"], 6);
     assert_eq!(info["device"], "cpu");
+    // `auto` resolved: int8 where the CPU has AVX512-VNNI, fp32 elsewhere.
+    let auto = paperscout_embed::Precision::Auto.resolve(true).unwrap();
+    assert_ne!(auto, paperscout_embed::Precision::Auto);
+    assert_eq!(info["precision"], auto.to_string());
     assert_eq!(
         info["sha256"],
         "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -168,6 +176,33 @@ fn model_info_reports_the_model() {
         .unwrap();
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.contains("dimension") && text.contains("384"), "{text}");
+    assert!(text.contains("precision"), "{text}");
+
+    let precision = |args: &[&str], variable: Option<&str>| {
+        let mut command = paperscout(home.path());
+        if let Some(value) = variable {
+            command.env("PAPERSCOUT_PRECISION", value);
+        }
+        let output = command
+            .args(["model", "info", "--json"])
+            .args(args)
+            .output()
+            .unwrap();
+        (output.status.code(), stderr(&output), output.stdout)
+    };
+    let (code, _, stdout) = precision(&["--precision", "fp32"], Some("int8"));
+    assert_eq!(code, Some(0));
+    let info: Value = serde_json::from_slice(&stdout).unwrap();
+    assert_eq!(
+        info["precision"], "fp32",
+        "the flag wins over the environment"
+    );
+    let (code, message, _) = precision(&["--precision", "int4"], None);
+    assert_eq!(code, Some(2), "{message}");
+    assert!(message.contains("unknown precision \"int4\""), "{message}");
+    let (code, message, _) = precision(&["--precision", "int8", "--engine", "candle"], None);
+    assert_eq!(code, Some(2), "{message}");
+    assert!(message.contains("only the fused CPU engine"), "{message}");
 }
 
 #[test]
@@ -366,7 +401,8 @@ fn embed_all_re_embeds_beside_the_current_model_and_switches_when_done() {
         Value::Null,
         "built by embed --all: {check}"
     );
-    // Again: nothing to embed, the same switch.
+    // Again: the model is now the one in use, so its vectors are made again in the precision
+    // that runs now (`ingest::embed_all_moves_a_store_to_another_precision`); the same switch.
     run(&["embed", "--all", "--model", copy.path().to_str().unwrap()]);
     let stats: Value = serde_json::from_slice(&run(&["stats", "--json"]).stdout).unwrap();
     assert_eq!(stats["models"].as_array().unwrap().len(), 2);

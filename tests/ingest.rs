@@ -79,7 +79,8 @@ fn ingest_stores_and_embeds_and_a_second_run_changes_nothing() {
     );
     assert_eq!(stats["first_date"], "2025-03-18");
 
-    // The stored vectors are the model's vectors of title + "\n" + abstract.
+    // The stored vectors are the model's vectors of title + "\n" + abstract, in the default
+    // precision (int8 where the CPU has AVX512-VNNI): within its quality condition of FP32's.
     let model = stored_model(home.path());
     assert_eq!(model.dim, 384);
     let store = SqliteStore::open_read_only(&store_path(home.path())).unwrap();
@@ -88,7 +89,7 @@ fn ingest_stores_and_embeds_and_a_second_run_changes_nothing() {
         .embedding(&papers[7].id, &model)
         .unwrap()
         .expect("embedded");
-    assert!(cosine(&stored, &expected[0]) > 0.99999);
+    assert!(cosine(&stored, &expected[0]) > 0.995);
     assert_eq!(
         store.paper(&papers[7].id).unwrap().unwrap().paper,
         papers[7]
@@ -307,4 +308,86 @@ fn a_run_killed_half_way_and_run_again_ends_as_an_uninterrupted_run() {
         "killed after {committed} committed papers; the re-run completed the rest"
     )
     .unwrap();
+}
+
+/// Issue 20: `embed --all` with the model in use makes every vector again in the precision that
+/// runs now and builds the index anew; `model.json` records the precision. There and back.
+#[test]
+fn embed_all_moves_a_store_to_another_precision() {
+    use paperscout_embed::Precision;
+    let Some(int8) = crate::util::reduced_precision_embedder(Precision::Int8) else {
+        return;
+    };
+    let Some(lines) = crate::util::sample_lines(0, 20) else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let file = crate::util::write_lines(home, "papers.jsonl", &lines);
+    let run = |precision: &str, args: &[&str]| {
+        let output = paperscout(home)
+            .env("PAPERSCOUT_PRECISION", precision)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        stderr(&output)
+    };
+    run("fp32", &["ingest", file.to_str().unwrap()]);
+    let paper: Paper = serde_json::from_str(&lines[3]).unwrap();
+    let fp32 = embedder()
+        .embed(&[paper.embedding_text()])
+        .unwrap()
+        .remove(0);
+    let in_int8 = int8.embed(&[paper.embedding_text()]).unwrap().remove(0);
+    let stored = || {
+        SqliteStore::open_read_only(&store_path(home))
+            .unwrap()
+            .embedding(&paper.id, &stored_model(home))
+            .unwrap()
+            .expect("embedded")
+    };
+    let max_diff = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max)
+    };
+    assert!(max_diff(&stored(), &fp32) <= 1e-5, "ingested in fp32");
+    assert!(max_diff(&fp32, &in_int8) > 1e-4, "the precisions differ");
+
+    let data_dir = home.join("data/paperscout");
+    let switch = || -> Value {
+        serde_json::from_str(&std::fs::read_to_string(data_dir.join("model.json")).unwrap())
+            .unwrap()
+    };
+    for (precision, expected) in [("int8", &in_int8), ("fp32", &fp32)] {
+        let said = run(precision, &["embed", "--all"]);
+        assert!(
+            said.contains(&format!("embedded 20 papers again in {precision}")),
+            "{said}"
+        );
+        assert!(
+            max_diff(&stored(), expected) <= 1e-5,
+            "the stored vector is {precision}'s"
+        );
+        assert_eq!(switch()["precision"], precision);
+        assert!(
+            !data_dir.join("embed-all.json").exists(),
+            "the cursor is gone"
+        );
+        let stats = stats(home);
+        assert_eq!(stats["models"].as_array().unwrap().len(), 1, "{stats}");
+        let output = paperscout(home)
+            .args(["index", "check", "--json", "--queries", "10"])
+            .output()
+            .unwrap();
+        let check: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(check["papers"], 20, "{check}");
+        assert_eq!(
+            check["rebuilt_because"],
+            Value::Null,
+            "built by embed --all: {check}"
+        );
+    }
 }

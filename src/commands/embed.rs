@@ -21,7 +21,9 @@ pub fn run_missing(settings: &Settings, quiet: bool) -> Result<()> {
 }
 
 /// `paperscout embed --all`: every paper embedded with the settings' model, its index built
-/// in its own folder, then the data directory switched to it by one rename.
+/// in its own folder, then the data directory switched to it by one rename. When the model is
+/// the one in use, every vector is made again in the precision that runs now (and its index
+/// built anew): how a store moves to int8, or back to FP32.
 pub fn run_all(settings: &Settings, quiet: bool) -> Result<()> {
     if paperscout_daemon::running(settings) {
         bail!(
@@ -30,16 +32,52 @@ pub fn run_all(settings: &Settings, quiet: bool) -> Result<()> {
     }
     let mut store = settings.store.open()?;
     let model = StoreModel::load(settings)?;
+    if paperscout_app::embedding::in_use(settings, &store, model.key())? {
+        rewrite(&mut store, settings, &model, quiet)?;
+    }
     fill_missing(&mut store, &model, quiet)?;
     let switched = paperscout_app::embedding::switch_model(settings, &store, &model)?;
     if !quiet {
         eprintln!(
-            "{} now uses {} ({} papers indexed in {:.1} s); the previous model's vectors and index are kept. \
+            "{} now uses {} in {} ({} papers indexed in {:.1} s); the previous model's vectors and index are kept. \
              Start the daemon again to serve with it; a config file or PAPERSCOUT_MODEL that names a model still wins over the switch",
             settings.data_dir.display(),
             paperscout_ingest::TextEmbedder::key(&model).name,
+            model.embedder().info().precision,
             switched.indexed,
             switched.seconds
+        );
+    }
+    Ok(())
+}
+
+/// Makes every vector of the model in use again, in the precision it runs in now.
+fn rewrite(
+    store: &mut dyn paperscout_store::Store,
+    settings: &Settings,
+    model: &StoreModel,
+    quiet: bool,
+) -> Result<()> {
+    let started = Instant::now();
+    let mut bar = ProgressBar::hidden();
+    let rewritten = paperscout_app::embedding::rewrite_all(
+        &settings.data_dir,
+        store,
+        model,
+        &mut |done, total| {
+            if done == 0 {
+                bar = crate::progress::items(total as u64, "papers", quiet);
+            }
+            bar.set_position(done as u64);
+        },
+    )?;
+    bar.finish_and_clear();
+    if !quiet {
+        let seconds = started.elapsed().as_secs_f64();
+        eprintln!(
+            "embedded {rewritten} papers again in {} in {seconds:.1} s ({:.1} papers/s)",
+            model.embedder().info().precision,
+            rewritten as f64 / seconds.max(1e-9)
         );
     }
     Ok(())

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use paperscout_embed::{Embedder, EmbedderOptions, Engine};
+use paperscout_embed::{Embedder, EmbedderOptions, Engine, Precision};
 use serde::Deserialize;
 
 /// The repository root.
@@ -43,21 +43,50 @@ pub fn shared_file(relative: &str) -> Option<PathBuf> {
     }
 }
 
-/// The real model on the default engine, loaded once for the whole test binary.
+/// The real model on the default engine in FP32 (the reference precision), loaded once for
+/// the whole test binary.
 pub fn embedder() -> &'static Embedder {
     static EMBEDDER: OnceLock<Embedder> = OnceLock::new();
-    EMBEDDER.get_or_init(|| load(Engine::Auto))
+    EMBEDDER.get_or_init(|| load(Engine::Auto, Precision::Fp32))
+}
+
+/// The real model on the fused engine in a reduced precision, loaded once each; `None` where
+/// this CPU does not run it (the test says so and checks nothing more).
+pub fn reduced_precision_embedder(precision: Precision) -> Option<&'static Embedder> {
+    static INT8: OnceLock<Option<Embedder>> = OnceLock::new();
+    static BF16: OnceLock<Option<Embedder>> = OnceLock::new();
+    let cell = match precision {
+        Precision::Int8 => &INT8,
+        Precision::Bf16 => &BF16,
+        Precision::Fp32 | Precision::Auto => panic!("{precision} is not a reduced precision"),
+    };
+    let embedder = cell.get_or_init(|| {
+        let options = EmbedderOptions {
+            precision,
+            ..EmbedderOptions::default()
+        };
+        match Embedder::load(&model_dir(), &options) {
+            Ok(embedder) => Some(embedder),
+            Err(paperscout_embed::EmbedError::PrecisionUnsupported { why, .. }) => {
+                eprintln!("!!!!! {precision} not tested on this machine: {why} !!!!!");
+                None
+            }
+            Err(err) => panic!("the model loads in {precision}: {err}"),
+        }
+    });
+    embedder.as_ref()
 }
 
 /// The real model on Candle's BERT, the reference engine, loaded once.
 pub fn candle_embedder() -> &'static Embedder {
     static EMBEDDER: OnceLock<Embedder> = OnceLock::new();
-    EMBEDDER.get_or_init(|| load(Engine::Candle))
+    EMBEDDER.get_or_init(|| load(Engine::Candle, Precision::Fp32))
 }
 
-fn load(engine: Engine) -> Embedder {
+fn load(engine: Engine, precision: Precision) -> Embedder {
     let options = EmbedderOptions {
         engine,
+        precision,
         ..EmbedderOptions::default()
     };
     Embedder::load(&model_dir(), &options).expect("the model loads")

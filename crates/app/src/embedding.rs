@@ -1,6 +1,7 @@
 //! Embedding outside a digest: a stream of JSON-lines records into vectors (`embed FILE`),
 //! the store's papers that lack a current vector (`embed --missing`), and a whole store under
-//! a new model, switched to in one rename (`embed --all`).
+//! a new model, switched to in one rename, or rewritten under the model in use in the precision
+//! it runs in now (`embed --all`).
 //!
 //! Streams are read a chunk at a time, so memory stays flat however long the input is; each
 //! chunk is embedded in length-sorted batches by the embedder.
@@ -210,6 +211,108 @@ pub fn embed_missing(
     Ok(embedded)
 }
 
+/// Where a [`rewrite_all`] notes the last paper it committed: `{"sha256", "precision", "after"}`.
+pub fn rewrite_cursor_file(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("embed-all.json")
+}
+
+/// Whether `key` is the model the data directory uses now: the one `embed --all` last switched
+/// it to (`model.json`), or where it never switched, a model the store holds vectors of.
+/// `embed --all` makes that model's vectors again and fills in a new model's.
+pub fn in_use(
+    settings: &Settings,
+    store: &dyn Store,
+    key: &paperscout_store::ModelKey,
+) -> Result<bool> {
+    let switched = std::fs::read_to_string(crate::settings::switch_file(&settings.data_dir))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok());
+    match switched {
+        Some(record) => Ok(record["sha256"].as_str() == Some(key.sha256.as_str())
+            && record["name"].as_str() == Some(key.name.as_str())),
+        None => Ok(store.stats()?.models.iter().any(|stored| {
+            stored.name == key.name && stored.sha256 == key.sha256 && stored.count > 0
+        })),
+    }
+}
+
+/// Re-embeds every paper that has a vector of `model` with the model as it runs now, in
+/// batches, each committed: how a store moves to another precision (`embed --all --precision
+/// int8`). The last committed paper is noted in [`rewrite_cursor_file`], so a killed run
+/// continues after it when run again in the same precision; the file is removed at the end.
+/// `progress` hears (re-embedded so far, to do in all). Returns how many were re-embedded.
+pub fn rewrite_all(
+    data_dir: &std::path::Path,
+    store: &mut dyn Store,
+    model: &crate::store_model::StoreModel,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<usize> {
+    let key = model.key().clone();
+    let precision = model.embedder().info().precision.to_string();
+    let cursor_path = rewrite_cursor_file(data_dir);
+    let after = std::fs::read_to_string(&cursor_path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .filter(|cursor| {
+            cursor["sha256"].as_str() == Some(key.sha256.as_str())
+                && cursor["precision"].as_str() == Some(precision.as_str())
+        })
+        .and_then(|cursor| cursor["after"].as_str().map(str::to_owned));
+    let mut ids = Vec::new();
+    store.for_each_embedding(&key, &mut |id, _| {
+        if after.as_deref().is_none_or(|after| id > after) {
+            ids.push(id.to_owned());
+        }
+    })?;
+    ids.sort_unstable();
+    progress(0, ids.len());
+    let mut done = 0;
+    for chunk in ids.chunks(MISSING_BATCH) {
+        let mut papers = Vec::with_capacity(chunk.len());
+        for id in chunk {
+            if let Some(stored) = store.paper(id)? {
+                papers.push(stored.paper);
+            }
+        }
+        let texts: Vec<String> = papers.iter().map(Paper::embedding_text).collect();
+        let vectors = model.embed_texts(&texts).map_err(AppError::Embedding)?;
+        let rows: Vec<(&Paper, &[f32])> = papers
+            .iter()
+            .zip(&vectors)
+            .map(|(paper, vector)| (paper, vector.as_slice()))
+            .collect();
+        store.put_embeddings(&key, &rows)?;
+        done += chunk.len();
+        let cursor = serde_json::json!({
+            "sha256": key.sha256,
+            "precision": precision,
+            "after": chunk.last(),
+        });
+        crate::files::write_atomically(&cursor_path, format!("{cursor}\n").as_bytes())?;
+        progress(done, ids.len());
+    }
+    // The index holds the vectors as they were: [`switch_model`] builds it again from the store.
+    remove_if_there(&crate::live_index::dir_for(data_dir, &key))?;
+    remove_if_there(&cursor_path)?;
+    Ok(done)
+}
+
+/// Removes a file or folder, if it is there.
+fn remove_if_there(path: &std::path::Path) -> Result<()> {
+    let removed = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    match removed {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(AppError::io(
+            format!("cannot remove {}", path.display()),
+            err,
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// What [`switch_model`] did.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Switched {
@@ -225,7 +328,7 @@ pub struct Switched {
 pub fn switch_model(
     settings: &Settings,
     store: &dyn Store,
-    model: &dyn TextEmbedder,
+    model: &crate::store_model::StoreModel,
 ) -> Result<Switched> {
     let located = crate::model::locate(settings)?;
     let dir = crate::live_index::dir_for(&settings.data_dir, model.key());
@@ -242,6 +345,7 @@ pub fn switch_model(
         "name": model.key().name,
         "sha256": model.key().sha256,
         "dim": model.key().dim,
+        "precision": model.embedder().info().precision,
         "switched": paperscout_store::now(),
     });
     let text = serde_json::to_string_pretty(&record).map_err(|source| AppError::Json {

@@ -7,7 +7,9 @@
 
 use std::path::PathBuf;
 
-use paperscout_embed::{DeviceSpec, Embedder, EmbedderOptions, Engine, Manifest, ModelSource};
+use paperscout_embed::{
+    DeviceSpec, Embedder, EmbedderOptions, Engine, Manifest, ModelSource, Precision,
+};
 
 use crate::error::{AppError, Result};
 use crate::settings::Settings;
@@ -85,6 +87,12 @@ pub fn load(settings: &Settings) -> Result<(Embedder, Located)> {
     let located = locate(settings)?;
     let device: DeviceSpec = settings.model.device.as_deref().unwrap_or("cpu").parse()?;
     let engine: Engine = settings.model.engine.as_deref().unwrap_or("auto").parse()?;
+    let precision: Precision = settings
+        .model
+        .precision
+        .as_deref()
+        .unwrap_or("auto")
+        .parse()?;
     let manifest = if located.is_default {
         Some(Manifest::parse(DEFAULT_MANIFEST).map_err(|err| {
             AppError::Bug(format!("the built-in model manifest is malformed: {err}"))
@@ -95,6 +103,7 @@ pub fn load(settings: &Settings) -> Result<(Embedder, Located)> {
     let options = EmbedderOptions {
         device,
         engine,
+        precision,
         batch_size: settings
             .model
             .batch_size
@@ -147,6 +156,7 @@ impl ModelReport {
             ("layers", info.layers.to_string()),
             ("device", info.device.clone()),
             ("engine", format!("{:?}", info.engine).to_lowercase()),
+            ("precision", info.precision.to_string()),
             ("threads", info.threads.to_string()),
             ("batch size", info.batch_size.to_string()),
             ("sha256", self.sha256.clone()),

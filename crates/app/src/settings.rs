@@ -21,6 +21,7 @@ use crate::render::Format;
 /// path = "/opt/models/all-MiniLM-L6-v2"   # or a hub name such as "sentence-transformers/all-MiniLM-L6-v2"
 /// device = "cpu"
 /// engine = "auto"
+/// precision = "auto"                      # or "fp32", "bf16", "int8"
 /// batch_size = 16
 ///
 /// [daemon]
@@ -288,6 +289,8 @@ pub struct ModelConfig {
     pub device: Option<String>,
     /// auto, fused or candle.
     pub engine: Option<String>,
+    /// auto, fp32, bf16 or int8.
+    pub precision: Option<String>,
     /// Texts per forward pass.
     pub batch_size: Option<u32>,
 }
@@ -322,7 +325,7 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--socket`.
     pub socket: Option<PathBuf>,
-    /// `--model`, `--device`, `--engine`, `--batch-size`.
+    /// `--model`, `--device`, `--engine`, `--precision`, `--batch-size`.
     pub model: ModelConfig,
     /// `--store-url`.
     pub store_url: Option<String>,
@@ -345,6 +348,7 @@ impl Settings {
                 .or_else(|| switched_model(&data_dir)),
             device: from_cli.device.or(file.model.device),
             engine: from_cli.engine.or(file.model.engine),
+            precision: from_cli.precision.or(file.model.precision),
             batch_size: from_cli.batch_size.or(file.model.batch_size),
         };
         let socket = overrides

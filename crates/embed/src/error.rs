@@ -94,8 +94,9 @@ pub enum EmbedError {
     Weights {
         /// The weights file.
         path: PathBuf,
-        /// What Candle said.
-        source: candle_core::Error,
+        /// What Candle said (boxed: Candle's error is large, and every `Result` of this crate
+        /// and its callers would carry its size).
+        source: Box<candle_core::Error>,
     },
 
     /// A model file's checksum differs from the manifest.
@@ -138,6 +139,19 @@ pub enum EmbedError {
     #[error("unknown engine {0:?}: use `auto`, `fused` or `candle`")]
     BadEngineName(String),
 
+    /// The precision name could not be understood.
+    #[error("unknown precision {0:?}: use `auto`, `fp32`, `bf16` or `int8`")]
+    BadPrecisionName(String),
+
+    /// The requested precision cannot run here.
+    #[error("cannot embed in {precision}: {why}")]
+    PrecisionUnsupported {
+        /// What was asked for.
+        precision: crate::Precision,
+        /// Why not, and what to do.
+        why: String,
+    },
+
     /// The requested device cannot be used.
     #[error("cannot use device {device}: {message}")]
     Device {
@@ -155,7 +169,13 @@ pub enum EmbedError {
     #[error(
         "the model failed while embedding: {0}. This is a bug; please report it with the input"
     )]
-    Compute(#[from] candle_core::Error),
+    Compute(Box<candle_core::Error>),
+}
+
+impl From<candle_core::Error> for EmbedError {
+    fn from(error: candle_core::Error) -> Self {
+        Self::Compute(Box::new(error))
+    }
 }
 
 impl EmbedError {
@@ -166,6 +186,8 @@ impl EmbedError {
             | Self::NotInHubCache { .. }
             | Self::BadDeviceName(_)
             | Self::BadEngineName(_)
+            | Self::BadPrecisionName(_)
+            | Self::PrecisionUnsupported { .. }
             | Self::Unsupported { .. } => Fault::User,
             Self::MissingFile { .. }
             | Self::Download { .. }

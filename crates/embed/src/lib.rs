@@ -28,6 +28,7 @@ mod fused;
 mod manifest;
 mod model_dir;
 mod pooling;
+mod precision;
 mod source;
 
 pub use device::DeviceSpec;
@@ -38,4 +39,5 @@ pub use embedder::{
 pub use error::{EmbedError, Fault, Result};
 pub use manifest::{Manifest, sha256_file};
 pub use model_dir::{ModelFolder, Pooling, TOKENIZER_FILE, WEIGHTS_FILE};
+pub use precision::Precision;
 pub use source::{ModelSource, default_hub_cache};

@@ -8,9 +8,10 @@
 
 pub use crate::{MatRef, exp, matmul};
 
-/// Defines a kernel that runs compiled for AVX2 and FMA where the CPU has them (chosen at run
-/// time, so the default build still runs on any x86-64) and as portable code elsewhere. The
-/// body and the `#[inline(always)]` helpers it calls are compiled once for each.
+/// Defines a kernel that runs compiled for AVX-512 or for AVX2 and FMA where the CPU has them
+/// (chosen at run time, so the default build still runs on any x86-64) and as portable code
+/// elsewhere. The body and the `#[inline(always)]` helpers it calls are compiled once for each;
+/// no product and sum are fused and every sum keeps its lanes' order, so all give one result.
 macro_rules! vectorised {
     ($(#[$meta:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
         $(#[$meta])*
@@ -20,9 +21,22 @@ macro_rules! vectorised {
 
             #[cfg(target_arch = "x86_64")]
             {
+                #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+                fn avx512($($arg: $ty),*) {
+                    portable($($arg),*)
+                }
                 #[target_feature(enable = "avx2,fma")]
                 fn avx2($($arg: $ty),*) {
                     portable($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU has AVX-512 F and BW, AVX2 (implied) and FMA, as checked
+                    // just above.
+                    #[allow(unsafe_code)]
+                    return unsafe { avx512($($arg),*) };
                 }
                 if std::arch::is_x86_feature_detected!("avx2")
                     && std::arch::is_x86_feature_detected!("fma")

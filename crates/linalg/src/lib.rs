@@ -9,10 +9,12 @@
 //!
 //! Every SIMD kernel and every `unsafe` block of paperscout lives in this crate; the others
 //! forbid `unsafe` code. [`encoder`] holds the encoder's element-wise kernels, [`half_precision`]
-//! the index's half-precision dot and prefetch.
+//! the index's half-precision dot and prefetch, [`low_precision`] the encoder's dense layers in
+//! int8 (AVX512-VNNI) and bf16 (AVX512-BF16).
 
 pub mod encoder;
 pub mod half_precision;
+pub mod low_precision;
 
 use gemm::Parallelism;
 

@@ -9,7 +9,8 @@
 //! does not depend on which texts share its batch.
 //!
 //! It computes what Candle's BERT computes (absolute positions, exact GELU, single-segment
-//! input); [`FusedEncoder::supports`] says when a model needs anything else.
+//! input); [`FusedEncoder::supports`] says when a model needs anything else. The dense layers
+//! run in the [`Precision`] chosen at load (see [`Dense`]); everything else in FP32.
 
 use std::collections::HashMap;
 
@@ -19,21 +20,81 @@ use rayon::prelude::*;
 
 use kernels::MatRef;
 use paperscout_linalg::encoder as kernels;
+use paperscout_linalg::low_precision::{self, Bf16Weights, Int8Weights, Kernel, Scratch};
+
+use crate::Precision;
 
 /// Rows per task in the element-wise passes: enough work to be worth a thread.
 const ROWS_PER_TASK: usize = 32;
 
-/// The weights of one encoder layer, as stored (PyTorch's `out × in` layout).
+/// See [`outlier_inputs`].
+const MAX_OUTLIERS: usize = 8;
+const OUTLIER_RATIO: f32 = 3.0;
+
+/// One dense layer's weight (PyTorch's `outputs × inputs`), in the form its precision runs.
+enum Dense {
+    Fp32 {
+        weight: Vec<f32>,
+        inputs: usize,
+        outputs: usize,
+    },
+    Int8(Int8Weights),
+    Bf16(Bf16Weights),
+}
+
+impl Dense {
+    /// This layer in `precision`; `outliers` are the inputs int8 keeps in FP32.
+    fn into_precision(self, precision: Precision, outliers: &[usize]) -> Self {
+        let Self::Fp32 {
+            weight,
+            inputs,
+            outputs,
+        } = self
+        else {
+            return self;
+        };
+        match precision {
+            Precision::Int8 => {
+                Self::Int8(Int8Weights::quantize(&weight, outputs, inputs, outliers))
+            }
+            Precision::Bf16 => Self::Bf16(Bf16Weights::round(&weight, outputs, inputs)),
+            Precision::Fp32 | Precision::Auto => Self::Fp32 {
+                weight,
+                inputs,
+                outputs,
+            },
+        }
+    }
+
+    /// `out[t × outputs] = x[t × inputs] · Wᵀ`, without the bias.
+    fn apply(&self, x: &[f32], out: &mut [f32], scratch: &mut Scratch) {
+        match self {
+            Self::Fp32 {
+                weight,
+                inputs,
+                outputs,
+            } => linear(x, *inputs, weight, *outputs, out),
+            Self::Int8(weights) => {
+                low_precision::int8_linear(x, weights, out, scratch, Kernel::Native);
+            }
+            Self::Bf16(weights) => {
+                low_precision::bf16_linear(x, weights, out, scratch, Kernel::Native);
+            }
+        }
+    }
+}
+
+/// The weights of one encoder layer.
 struct Layer {
     /// Query, key and value weights stacked: `3·hidden × hidden`.
-    qkv_weight: Vec<f32>,
+    qkv: Dense,
     qkv_bias: Vec<f32>,
-    out_weight: Vec<f32>,
+    out: Dense,
     out_bias: Vec<f32>,
     attention_norm: (Vec<f32>, Vec<f32>),
-    up_weight: Vec<f32>,
+    up: Dense,
     up_bias: Vec<f32>,
-    down_weight: Vec<f32>,
+    down: Dense,
     down_bias: Vec<f32>,
     output_norm: (Vec<f32>, Vec<f32>),
 }
@@ -67,8 +128,46 @@ impl FusedEncoder {
                 .is_multiple_of(config.num_attention_heads)
     }
 
-    /// Takes the weights from safetensors tensors, checking every shape against `config`.
+    /// Takes the weights from safetensors tensors, checking every shape against `config`, and
+    /// prepares the dense layers for `precision` (resolved: not `Auto`, and the CPU runs it).
+    /// For int8, `calibration` (a few tokenized texts) is run in FP32 first to find each dense
+    /// layer's outlier inputs (see [`outlier_inputs`]).
     pub fn load(
+        tensors: &HashMap<String, Tensor>,
+        config: &BertConfig,
+        precision: Precision,
+        calibration: &[&[u32]],
+    ) -> candle_core::Result<Self> {
+        let mut encoder = Self::load_fp32(tensors, config)?;
+        let outliers = if precision == Precision::Int8 {
+            let mut ranges = InputRanges::default();
+            encoder.run(calibration, Some(&mut ranges))?;
+            ranges.layers
+        } else {
+            Vec::new()
+        };
+        let none = LayerRanges::default();
+        encoder.layers = std::mem::take(&mut encoder.layers)
+            .into_iter()
+            .enumerate()
+            .map(|(n, layer)| {
+                let ranges = outliers.get(n).unwrap_or(&none);
+                let convert = |dense: Dense, range: &[f32]| {
+                    dense.into_precision(precision, &outlier_inputs(range))
+                };
+                Layer {
+                    qkv: convert(layer.qkv, &ranges.qkv),
+                    out: convert(layer.out, &ranges.out),
+                    up: convert(layer.up, &ranges.up),
+                    down: convert(layer.down, &ranges.down),
+                    ..layer
+                }
+            })
+            .collect();
+        Ok(encoder)
+    }
+
+    fn load_fp32(
         tensors: &HashMap<String, Tensor>,
         config: &BertConfig,
     ) -> candle_core::Result<Self> {
@@ -94,15 +193,20 @@ impl FusedEncoder {
                 let mut qkv_bias = get(&at("attention.self.query.bias"), &[h])?;
                 qkv_bias.extend(get(&at("attention.self.key.bias"), &[h])?);
                 qkv_bias.extend(get(&at("attention.self.value.bias"), &[h])?);
+                let dense = |weight, outputs, inputs| Dense::Fp32 {
+                    weight,
+                    inputs,
+                    outputs,
+                };
                 Ok(Layer {
-                    qkv_weight,
+                    qkv: dense(qkv_weight, 3 * h, h),
                     qkv_bias,
-                    out_weight: get(&at("attention.output.dense.weight"), &[h, h])?,
+                    out: dense(get(&at("attention.output.dense.weight"), &[h, h])?, h, h),
                     out_bias: get(&at("attention.output.dense.bias"), &[h])?,
                     attention_norm: norm(&at("attention.output.LayerNorm"))?,
-                    up_weight: get(&at("intermediate.dense.weight"), &[i, h])?,
+                    up: dense(get(&at("intermediate.dense.weight"), &[i, h])?, i, h),
                     up_bias: get(&at("intermediate.dense.bias"), &[i])?,
-                    down_weight: get(&at("output.dense.weight"), &[h, i])?,
+                    down: dense(get(&at("output.dense.weight"), &[h, i])?, h, i),
                     down_bias: get(&at("output.dense.bias"), &[h])?,
                     output_norm: norm(&at("output.LayerNorm"))?,
                 })
@@ -134,6 +238,15 @@ impl FusedEncoder {
     /// The last hidden state of every token of every text, stacked text after text:
     /// `Σ len × hidden`, row-major.
     pub fn forward(&self, texts: &[&[u32]]) -> candle_core::Result<Vec<f32>> {
+        self.run(texts, None)
+    }
+
+    /// [`Self::forward`], noting each dense layer's input ranges in `ranges` if given.
+    fn run(
+        &self,
+        texts: &[&[u32]],
+        mut ranges: Option<&mut InputRanges>,
+    ) -> candle_core::Result<Vec<f32>> {
         let h = self.hidden;
         let total: usize = texts.iter().map(|t| t.len()).sum();
         let mut x = self.embed_tokens(texts)?;
@@ -142,15 +255,23 @@ impl FusedEncoder {
         let mut projected = vec![0f32; total * h];
         let mut up = vec![0f32; total * self.intermediate];
         let spans = spans(texts);
+        let mut scratch = Scratch::default();
 
-        for layer in &self.layers {
-            linear(&x, h, &layer.qkv_weight, 3 * h, &mut qkv);
+        for (n, layer) in self.layers.iter().enumerate() {
+            let mut note = |input: &[f32], part: fn(&mut LayerRanges) -> &mut Vec<f32>| {
+                if let Some(ranges) = ranges.as_deref_mut() {
+                    ranges.note(n, part, input, input.len() / total.max(1));
+                }
+            };
+            note(&x, |r| &mut r.qkv);
+            layer.qkv.apply(&x, &mut qkv, &mut scratch);
             par_rows(&mut qkv, 3 * h, |rows| {
                 kernels::add_bias(rows, &layer.qkv_bias);
             });
             self.attention(&qkv, &spans, &mut context);
 
-            linear(&context, h, &layer.out_weight, h, &mut projected);
+            note(&context, |r| &mut r.out);
+            layer.out.apply(&context, &mut projected, &mut scratch);
             residual_norm(
                 &mut x,
                 &projected,
@@ -159,17 +280,13 @@ impl FusedEncoder {
                 self.eps,
             );
 
-            linear(&x, h, &layer.up_weight, self.intermediate, &mut up);
+            note(&x, |r| &mut r.up);
+            layer.up.apply(&x, &mut up, &mut scratch);
             par_rows(&mut up, self.intermediate, |rows| {
                 kernels::add_bias_gelu(rows, &layer.up_bias);
             });
-            linear(
-                &up,
-                self.intermediate,
-                &layer.down_weight,
-                h,
-                &mut projected,
-            );
+            note(&up, |r| &mut r.down);
+            layer.down.apply(&up, &mut projected, &mut scratch);
             residual_norm(
                 &mut x,
                 &projected,
@@ -254,6 +371,63 @@ impl FusedEncoder {
             }
         }
     }
+}
+
+/// The largest magnitude each input channel of each dense layer took during a calibration run.
+#[derive(Default)]
+struct InputRanges {
+    layers: Vec<LayerRanges>,
+}
+
+#[derive(Default)]
+struct LayerRanges {
+    qkv: Vec<f32>,
+    out: Vec<f32>,
+    up: Vec<f32>,
+    down: Vec<f32>,
+}
+
+impl InputRanges {
+    /// Widens layer `n`'s ranges of one dense layer (`part`) by the rows of `input`, each
+    /// `width` wide.
+    fn note(
+        &mut self,
+        n: usize,
+        part: fn(&mut LayerRanges) -> &mut Vec<f32>,
+        input: &[f32],
+        width: usize,
+    ) {
+        if self.layers.len() <= n {
+            self.layers.resize_with(n + 1, LayerRanges::default);
+        }
+        let ranges = part(&mut self.layers[n]);
+        ranges.resize(width, 0.0);
+        for row in input.chunks_exact(width) {
+            for (range, v) in ranges.iter_mut().zip(row) {
+                *range = range.max(v.abs());
+            }
+        }
+    }
+}
+
+/// Inputs kept in FP32 by an int8 layer: at most [`MAX_OUTLIERS`] channels, the largest first,
+/// each larger than [`OUTLIER_RATIO`] times the median channel's range. In MiniLM these are a
+/// few channels (99 and 223 of the hidden state among them) that carry most of the special
+/// tokens' magnitude; left in the int8 product they would cost the short texts most (a cosine
+/// of 0.986 to the reference for an empty text, against 0.9999 for an abstract).
+fn outlier_inputs(ranges: &[f32]) -> Vec<usize> {
+    if ranges.is_empty() {
+        return Vec::new();
+    }
+    let mut sorted = ranges.to_vec();
+    sorted.sort_by(f32::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    let mut channels: Vec<usize> = (0..ranges.len())
+        .filter(|&k| ranges[k] > OUTLIER_RATIO * median)
+        .collect();
+    channels.sort_by(|&a, &b| ranges[b].total_cmp(&ranges[a]));
+    channels.truncate(MAX_OUTLIERS);
+    channels
 }
 
 /// `(first row, rows)` of each text in the stacked matrix.
