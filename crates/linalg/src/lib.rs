@@ -10,7 +10,7 @@
 //! Every SIMD kernel and every `unsafe` block of paperscout lives in this crate; the others
 //! forbid `unsafe` code. [`encoder`] holds the encoder's element-wise kernels, [`half_precision`]
 //! the index's half-precision dot and prefetch, [`low_precision`] the encoder's dense layers in
-//! int8 (AVX512-VNNI) and bf16 (AVX512-BF16).
+//! int8 (AMX or AVX512-VNNI) and bf16 (AVX512-BF16).
 
 pub mod encoder;
 pub mod half_precision;

@@ -17,8 +17,11 @@
 
 use rayon::prelude::*;
 
-/// Rows of activations one kernel call computes.
+/// Rows of activations one AVX-512 kernel call computes.
 pub const TILE_ROWS: usize = 8;
+/// Rows one AMX kernel call computes (a tile register's 16 rows); activations are padded to a
+/// multiple of it.
+const AMX_ROWS: usize = 16;
 /// Outputs one kernel call computes: three registers of 16 f32 or i32 lanes.
 pub const BLOCK_COLS: usize = LANES * GROUPS;
 const LANES: usize = 16;
@@ -26,6 +29,8 @@ const GROUPS: usize = 3;
 /// Inputs per int8 step (one i32 lane holds four bytes) and per bf16 step (two halves).
 const INT8_STEP: usize = 4;
 const BF16_STEP: usize = 2;
+/// Inputs per AMX bf16 chunk: a tile row of 64 bytes.
+const BF16_CHUNK: usize = 32;
 
 /// Whether this CPU runs the int8 kernel (AVX-512 F, BW, VL and VNNI).
 pub fn int8_available() -> bool {
@@ -56,11 +61,40 @@ pub fn bf16_available() -> bool {
     }
 }
 
-/// Which implementation a call runs: the CPU's instructions, or the portable twin.
+/// Whether this CPU runs the int8 product on AMX tiles (Intel since Sapphire Rapids), and the
+/// operating system lets this process use them.
+pub fn amx_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        int8_available() && x86::amx_available().0
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether this CPU runs the bf16 product on AMX tiles, as [`amx_available`] for int8.
+pub fn amx_bf16_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        bf16_available() && x86::amx_available().1
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Which implementation a call runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
-    /// AVX512-VNNI for int8, AVX512-BF16 for bf16; the caller checks availability first.
+    /// The fastest this CPU has: int8 on AMX where [`amx_available`] (and the depth is a
+    /// multiple of 64), else AVX512-VNNI; bf16 on AVX512-BF16. The caller checks
+    /// [`int8_available`] or [`bf16_available`] first.
     Native,
+    /// AVX512-VNNI or AVX512-BF16, even where AMX is there.
+    Avx512,
     /// Plain Rust: slow, for CPUs without the instructions and for the tests.
     Portable,
 }
@@ -253,20 +287,69 @@ impl Bf16Weights {
             outputs * inputs,
             "weight is not outputs × inputs"
         );
-        let depth = inputs.next_multiple_of(BF16_STEP);
+        // A whole AMX chunk (32 halves, 64 bytes): the padding is zeros on both sides.
+        let depth = inputs.next_multiple_of(BF16_CHUNK);
         let padded = outputs.div_ceil(BLOCK_COLS) * BLOCK_COLS;
-        let mut halves = vec![0u16; padded * depth];
+        // Straight into the packed order (see `pack`): attention packs its keys and values this
+        // way for every head, so no intermediate copy.
+        let steps = depth / BF16_STEP;
+        let mut packed = vec![0u16; padded * depth];
         for (n, row) in weight.chunks_exact(inputs).enumerate() {
-            for (h, &w) in halves[n * depth..].iter_mut().zip(row) {
-                *h = to_bf16(w);
+            let (block, col) = (n / BLOCK_COLS, n % BLOCK_COLS);
+            let first = block * steps * BLOCK_COLS;
+            for (s, pair) in row.chunks(BF16_STEP).enumerate() {
+                let at = ((first + s * BLOCK_COLS) + col) * BF16_STEP;
+                for (h, &w) in packed[at..at + BF16_STEP].iter_mut().zip(pair) {
+                    *h = to_bf16(w);
+                }
             }
         }
         Self {
             outputs,
             inputs,
             depth,
-            packed: pack(&halves, padded, depth, BF16_STEP),
+            packed,
         }
+    }
+
+    /// An empty weight, to [`Self::repack`] into.
+    pub fn empty() -> Self {
+        Self {
+            outputs: 0,
+            inputs: 0,
+            depth: 0,
+            packed: Vec::new(),
+        }
+    }
+
+    /// Rounds and packs, in place, the `outputs × inputs` weight whose element `(n, k)` is
+    /// `value(n, k)`, keeping this one's allocation: attention packs each head's keys (one
+    /// output a token) and values (one output a dimension, read down a column) this way, with no
+    /// copy of them and no allocation per head.
+    pub fn repack(&mut self, outputs: usize, inputs: usize, value: impl Fn(usize, usize) -> f32) {
+        let depth = inputs.next_multiple_of(BF16_CHUNK);
+        let blocks = outputs.div_ceil(BLOCK_COLS);
+        let steps = depth / BF16_STEP;
+        self.packed.resize(blocks * BLOCK_COLS * depth, 0);
+        // Every place is written, padding with zeros, so nothing needs clearing first.
+        let mut at = 0;
+        for block in 0..blocks {
+            for step in 0..steps {
+                for col in 0..BLOCK_COLS {
+                    let n = block * BLOCK_COLS + col;
+                    for i in 0..BF16_STEP {
+                        let k = step * BF16_STEP + i;
+                        self.packed[at] = if n < outputs && k < inputs {
+                            to_bf16(value(n, k))
+                        } else {
+                            0
+                        };
+                        at += 1;
+                    }
+                }
+            }
+        }
+        (self.outputs, self.inputs, self.depth) = (outputs, inputs, depth);
     }
 
     /// Outputs per row.
@@ -307,6 +390,25 @@ fn pack<T: Copy + Default>(rows: &[T], padded: usize, depth: usize, step: usize)
     packed
 }
 
+/// `halves = bf16(row)`, rounded to nearest even; `simd` with AVX512-BF16 (which also flushes
+/// subnormals to zero, the one difference).
+fn round_row(row: &[f32], halves: &mut [u16], simd: bool) {
+    assert_eq!(row.len(), halves.len());
+    #[cfg(target_arch = "x86_64")]
+    if simd {
+        // SAFETY: the callers checked `bf16_available`; the lengths are equal, as asserted.
+        #[allow(unsafe_code)]
+        unsafe {
+            x86::round_row(row, halves);
+        }
+        return;
+    }
+    let _ = simd;
+    for (h, &v) in halves.iter_mut().zip(row) {
+        *h = to_bf16(v);
+    }
+}
+
 /// bf16 bits of `x`, rounded to nearest even (NaN stays NaN).
 #[inline(always)]
 fn to_bf16(x: f32) -> u16 {
@@ -320,12 +422,40 @@ fn grow<T: Copy>(buffer: &mut Vec<T>, len: usize, fill: T) {
     }
 }
 
-/// Rows per parallel task: enough tasks for every thread a few times over, whole tiles each.
+/// Rows per parallel task: enough tasks for every thread a few times over, whole tiles of
+/// either kernel each.
 fn rows_per_task(rows: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
     rows.div_ceil(4 * threads)
-        .next_multiple_of(TILE_ROWS)
-        .clamp(TILE_ROWS, 8 * TILE_ROWS)
+        .next_multiple_of(AMX_ROWS)
+        .clamp(AMX_ROWS, 4 * AMX_ROWS)
+}
+
+/// The AMX tile configuration loaded on this thread for one task, released when dropped.
+struct AmxTiles;
+
+impl AmxTiles {
+    /// Only where [`amx_available`] said yes.
+    fn begin() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the caller checked `amx_available`.
+        #[allow(unsafe_code)]
+        unsafe {
+            x86::amx_begin();
+        }
+        Self
+    }
+}
+
+impl Drop for AmxTiles {
+    fn drop(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `begin` loaded the configuration on this thread (a task runs on one thread).
+        #[allow(unsafe_code)]
+        unsafe {
+            x86::amx_end();
+        }
+    }
 }
 
 /// `out = x · Wᵀ` in int8: `x` row-major `rows × inputs`, `out` row-major `rows × outputs`.
@@ -343,14 +473,15 @@ pub fn int8_linear(
     );
     let rows = x.len() / inputs;
     assert_eq!(out.len(), rows * outputs, "out is not rows × outputs");
-    if kernel == Kernel::Native {
+    if kernel != Kernel::Portable {
         assert!(int8_available(), "this CPU has no AVX512-VNNI");
     }
     if rows == 0 {
         return;
     }
+    let amx = kernel == Kernel::Native && depth.is_multiple_of(64) && amx_available();
     let outliers = &weights.outliers;
-    let padded_rows = rows.next_multiple_of(TILE_ROWS);
+    let padded_rows = rows.next_multiple_of(AMX_ROWS);
     // One value a row at least: `par_chunks_mut` takes no chunks of 0, and the zip below needs
     // a chunk for every task.
     let outlier_width = outliers.len().max(1);
@@ -380,7 +511,7 @@ pub fn int8_linear(
                 .zip(scales.iter_mut())
                 .enumerate()
             {
-                *scale = quantize_row(row, &weights.kept, bytes, kernel);
+                *scale = quantize_row(row, &weights.kept, bytes, kernel != Kernel::Portable);
                 for (j, &k) in outliers.iter().enumerate() {
                     values[r * outliers.len() + j] = row[k];
                 }
@@ -389,29 +520,33 @@ pub fn int8_linear(
 
     let (bytes, row_scales) = (&scratch.bytes, &scratch.row_scales);
     let values = &scratch.outlier_values;
+    let tile_rows = if amx { AMX_ROWS } else { TILE_ROWS };
     out.par_chunks_mut(per_task * outputs)
         .enumerate()
         .for_each(|(task, out)| {
             let first = task * per_task;
             let task_rows = out.len() / outputs;
+            let _tiles = amx.then(AmxTiles::begin);
             for block in 0..outputs.div_ceil(BLOCK_COLS) {
                 let col = block * BLOCK_COLS;
                 let weights = weights.block(block);
-                for start in (0..task_rows).step_by(TILE_ROWS) {
+                for start in (0..task_rows).step_by(tile_rows) {
                     let at = first + start;
                     let rows = Int8Rows {
-                        bytes: &bytes[at * depth..(at + TILE_ROWS) * depth],
-                        scales: &row_scales[at..at + TILE_ROWS],
-                        outliers: &values[at * outliers.len()..(at + TILE_ROWS) * outliers.len()],
+                        bytes: &bytes[at * depth..(at + tile_rows) * depth],
+                        scales: &row_scales[at..at + tile_rows],
+                        outliers: &values[at * outliers.len()..(at + tile_rows) * outliers.len()],
                     };
                     let tile = Tile {
-                        rows: (task_rows - start).min(TILE_ROWS),
+                        rows: (task_rows - start).min(tile_rows),
                         cols: (outputs - col).min(BLOCK_COLS),
                         out_stride: outputs,
                     };
                     let out = &mut out[start * outputs + col..];
                     match kernel {
-                        Kernel::Native => int8_tile_native(rows, weights, out, tile),
+                        Kernel::Native | Kernel::Avx512 => {
+                            int8_tile_native(rows, weights, out, tile, amx);
+                        }
                         Kernel::Portable => int8_tile_portable(rows, weights, out, tile),
                     }
                 }
@@ -421,17 +556,17 @@ pub fn int8_linear(
 
 /// Quantises one row to offset bytes (q + 128, q = round-to-even(x·kept · 127 / max|x·kept|)),
 /// returning its scale max|x·kept|/127 (0 for a row of zeros, whose bytes are all 128). An empty
-/// `kept` keeps every value.
-fn quantize_row(row: &[f32], kept: &[f32], bytes: &mut [u8], kernel: Kernel) -> f32 {
+/// `kept` keeps every value. `simd` runs it in AVX-512 (the same bytes).
+fn quantize_row(row: &[f32], kept: &[f32], bytes: &mut [u8], simd: bool) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if kernel == Kernel::Native {
+    if simd {
         assert!(bytes.len() >= row.len() && (kept.is_empty() || kept.len() == row.len()));
         // SAFETY: the CPU has AVX512-F, BW and VL (`int8_linear` checked `int8_available`), and
         // `bytes` and a non-empty `kept` hold at least a value per value of `row`, as asserted.
         #[allow(unsafe_code)]
         return unsafe { x86::quantize_row(row, kept, bytes) };
     }
-    let _ = kernel;
+    let _ = simd;
     let value = |k: usize| kept.get(k).map_or(row[k], |keep| row[k] * keep);
     let max = (0..row.len()).fold(0f32, |m, k| m.max(value(k).abs()));
     if max == 0.0 || !max.is_finite() {
@@ -460,7 +595,7 @@ impl Tile {
     /// Checks that the tile's valid part lies inside `out`: the one thing the native kernels'
     /// raw stores rely on.
     fn check(&self, out: &[f32]) {
-        assert!(self.rows <= TILE_ROWS && self.cols <= BLOCK_COLS);
+        assert!(self.rows <= AMX_ROWS && self.cols <= BLOCK_COLS);
         if self.rows > 0 && self.cols > 0 {
             assert!(
                 (self.rows - 1) * self.out_stride + self.cols <= out.len(),
@@ -486,38 +621,55 @@ fn int8_tile_portable(rows: Int8Rows<'_>, weights: Int8Block<'_>, out: &mut [f32
             let mut value =
                 (acc - 128 * weights.sums[c]) as f32 * (rows.scales[r] * weights.scales[c]);
             for j in 0..outliers {
-                value +=
-                    rows.outliers[r * outliers + j] * weights.outlier_weights[j * BLOCK_COLS + c];
+                // Fused, as the native kernels' `vfmadd`: one rounding, the same result.
+                value = rows.outliers[r * outliers + j]
+                    .mul_add(weights.outlier_weights[j * BLOCK_COLS + c], value);
             }
             out[r * tile.out_stride + c] = value;
         }
     }
 }
 
-fn int8_tile_native(rows: Int8Rows<'_>, weights: Int8Block<'_>, out: &mut [f32], tile: Tile) {
-    let depth = rows.bytes.len() / TILE_ROWS;
-    assert_eq!(rows.bytes.len(), TILE_ROWS * depth);
-    assert!(depth.is_multiple_of(INT8_STEP));
+fn int8_tile_native(
+    rows: Int8Rows<'_>,
+    weights: Int8Block<'_>,
+    out: &mut [f32],
+    tile: Tile,
+    amx: bool,
+) {
+    let tile_rows = if amx { AMX_ROWS } else { TILE_ROWS };
+    let depth = rows.bytes.len() / tile_rows;
+    assert_eq!(rows.bytes.len(), tile_rows * depth);
+    assert!(depth.is_multiple_of(if amx { 64 } else { INT8_STEP }));
     assert_eq!(weights.packed.len(), depth * BLOCK_COLS);
-    assert!(rows.scales.len() >= TILE_ROWS);
+    assert_eq!(rows.scales.len(), tile_rows);
+    assert!(tile.rows <= tile_rows);
     assert!(weights.scales.len() >= BLOCK_COLS && weights.sums.len() >= BLOCK_COLS);
-    assert!(rows.outliers.len().is_multiple_of(TILE_ROWS));
+    assert!(rows.outliers.len().is_multiple_of(tile_rows));
     assert_eq!(
         weights.outlier_weights.len(),
-        rows.outliers.len() / TILE_ROWS * BLOCK_COLS
+        rows.outliers.len() / tile_rows * BLOCK_COLS
     );
     tile.check(out);
     #[cfg(target_arch = "x86_64")]
     // SAFETY: the asserts above bound every read (TILE_ROWS rows of `depth` bytes, `depth/4`
     // steps of 192 weight bytes, 48 scales and sums, the outliers' values and weights) and
     // `Tile::check` every store; the callers check that the CPU has AVX512-F, BW and VNNI
-    // (`int8_available`).
+    // (`int8_available`), and for AMX that it has the tiles and this thread has loaded their
+    // configuration (`AmxTiles`).
     #[allow(unsafe_code)]
     unsafe {
-        x86::int8_tile(rows, weights, out, tile);
+        if amx {
+            x86::int8_tile_amx(rows, weights, out, tile);
+        } else {
+            x86::int8_tile(rows, weights, out, tile);
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    int8_tile_portable(rows, weights, out, tile);
+    {
+        let _ = amx;
+        int8_tile_portable(rows, weights, out, tile);
+    }
 }
 
 /// `out = x · Wᵀ` in bf16 with f32 sums: `x` row-major `rows × inputs`, `out` `rows × outputs`.
@@ -535,14 +687,17 @@ pub fn bf16_linear(
     );
     let rows = x.len() / inputs;
     assert_eq!(out.len(), rows * outputs, "out is not rows × outputs");
-    if kernel == Kernel::Native {
+    if kernel != Kernel::Portable {
         assert!(bf16_available(), "this CPU has no AVX512-BF16");
     }
     if rows == 0 {
         return;
     }
-    let padded_rows = rows.next_multiple_of(TILE_ROWS);
-    // Not cleared, as in `int8_linear`.
+    let amx = kernel == Kernel::Native && amx_bf16_available();
+    let tile_rows = if amx { AMX_ROWS } else { TILE_ROWS };
+    let padded_rows = rows.next_multiple_of(AMX_ROWS);
+    // Padding rows are not cleared, as in `int8_linear`; a row's padding inputs are (below),
+    // since a NaN left there would reach the row's sums through the zero weights.
     grow(&mut scratch.halves, padded_rows * depth, 0);
     let per_task = rows_per_task(rows);
     scratch.halves[..padded_rows * depth]
@@ -550,9 +705,9 @@ pub fn bf16_linear(
         .zip(x.par_chunks(per_task * inputs))
         .for_each(|(halves, x)| {
             for (row, halves) in x.chunks_exact(inputs).zip(halves.chunks_exact_mut(depth)) {
-                for (h, &v) in halves.iter_mut().zip(row) {
-                    *h = to_bf16(v);
-                }
+                let (values, padding) = halves.split_at_mut(inputs);
+                round_row(row, values, kernel != Kernel::Portable);
+                padding.fill(0);
             }
         });
 
@@ -562,20 +717,23 @@ pub fn bf16_linear(
         .for_each(|(task, out)| {
             let first = task * per_task;
             let task_rows = out.len() / outputs;
+            let _tiles = amx.then(AmxTiles::begin);
             for block in 0..outputs.div_ceil(BLOCK_COLS) {
                 let col = block * BLOCK_COLS;
                 let packed = weights.block(block);
-                for start in (0..task_rows).step_by(TILE_ROWS) {
+                for start in (0..task_rows).step_by(tile_rows) {
                     let at = first + start;
-                    let a = &halves[at * depth..(at + TILE_ROWS) * depth];
+                    let a = &halves[at * depth..(at + tile_rows) * depth];
                     let tile = Tile {
-                        rows: (task_rows - start).min(TILE_ROWS),
+                        rows: (task_rows - start).min(tile_rows),
                         cols: (outputs - col).min(BLOCK_COLS),
                         out_stride: outputs,
                     };
                     let out = &mut out[start * outputs + col..];
                     match kernel {
-                        Kernel::Native => bf16_tile_native(a, packed, out, tile),
+                        Kernel::Native | Kernel::Avx512 => {
+                            bf16_tile_native(a, packed, out, tile, amx);
+                        }
                         Kernel::Portable => bf16_tile_portable(a, packed, out, tile),
                     }
                 }
@@ -584,7 +742,7 @@ pub fn bf16_linear(
 }
 
 fn bf16_tile_portable(a: &[u16], packed: &[u16], out: &mut [f32], tile: Tile) {
-    let depth = a.len() / TILE_ROWS;
+    let depth = packed.len() / BLOCK_COLS;
     let value = |bits: u16| f32::from_bits(u32::from(bits) << 16);
     for r in 0..tile.rows {
         let row = &a[r * depth..(r + 1) * depth];
@@ -600,31 +758,43 @@ fn bf16_tile_portable(a: &[u16], packed: &[u16], out: &mut [f32], tile: Tile) {
     }
 }
 
-fn bf16_tile_native(a: &[u16], packed: &[u16], out: &mut [f32], tile: Tile) {
-    let depth = a.len() / TILE_ROWS;
-    assert_eq!(a.len(), TILE_ROWS * depth);
-    assert!(depth.is_multiple_of(BF16_STEP));
+fn bf16_tile_native(a: &[u16], packed: &[u16], out: &mut [f32], tile: Tile, amx: bool) {
+    let tile_rows = if amx { AMX_ROWS } else { TILE_ROWS };
+    let depth = a.len() / tile_rows;
+    assert_eq!(a.len(), tile_rows * depth);
+    assert!(depth.is_multiple_of(BF16_CHUNK));
     assert_eq!(packed.len(), depth * BLOCK_COLS);
+    assert!(tile.rows <= tile_rows);
     tile.check(out);
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: the asserts above bound every read (TILE_ROWS rows of `depth` halves, `depth/2`
+    // SAFETY: the asserts above bound every read (`tile_rows` rows of `depth` halves, `depth/2`
     // steps of 96 weight halves) and `Tile::check` every store; the callers check that the CPU
-    // has AVX512-F, BW and BF16 (`bf16_available`).
+    // has AVX512-F, BW and BF16 (`bf16_available`), and for AMX that it has the tiles and this
+    // thread has loaded their configuration (`AmxTiles`).
     #[allow(unsafe_code)]
     unsafe {
-        x86::bf16_tile(a, packed, out, tile);
+        if amx {
+            x86::bf16_tile_amx(a, packed, out, tile);
+        } else {
+            x86::bf16_tile(a, packed, out, tile);
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    bf16_tile_portable(a, packed, out, tile);
+    {
+        let _ = amx;
+        bf16_tile_portable(a, packed, out, tile);
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86 {
+    use std::arch::asm;
     use std::arch::x86_64::*;
 
     use super::{
-        BF16_STEP, BLOCK_COLS, GROUPS, INT8_STEP, Int8Block, Int8Rows, LANES, TILE_ROWS, Tile,
+        AMX_ROWS, BF16_STEP, BLOCK_COLS, GROUPS, INT8_STEP, Int8Block, Int8Rows, LANES, TILE_ROWS,
+        Tile,
     };
 
     /// The store mask of group `group` when `cols` of the block's outputs are valid.
@@ -645,7 +815,6 @@ mod x86 {
         tile: Tile,
     ) {
         let depth = rows.bytes.len() / TILE_ROWS;
-        let outliers = rows.outliers.len() / TILE_ROWS;
         let (a, mut w) = (rows.bytes.as_ptr(), weights.packed.as_ptr());
         let mut acc = [[_mm512_setzero_si512(); GROUPS]; TILE_ROWS];
         for step in 0..depth / INT8_STEP {
@@ -671,13 +840,46 @@ mod x86 {
                 }
             }
         }
+        let mut sums = [0i32; TILE_ROWS * BLOCK_COLS];
+        for (r, acc) in acc.iter().enumerate() {
+            for (group, acc) in acc.iter().enumerate() {
+                // SAFETY: row r's group lies inside `sums` (TILE_ROWS rows of 48).
+                unsafe {
+                    _mm512_storeu_si512(
+                        sums.as_mut_ptr().add(r * BLOCK_COLS + group * LANES).cast(),
+                        *acc,
+                    );
+                }
+            }
+        }
+        // SAFETY: as this function's; `sums` holds TILE_ROWS rows of 48.
+        unsafe { finish_tile(&sums, rows, weights, out, tile) };
+    }
+
+    /// The epilogue of a tile: each row's int32 sums (`sums`, rows of 48) less the offset, times
+    /// the row's and each output's scale, plus the outlier inputs' FP32 products, stored.
+    ///
+    /// # Safety
+    /// As [`int8_tile`]'s; `sums` holds `tile.rows` rows of 48.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni,fma")]
+    #[inline]
+    unsafe fn finish_tile(
+        sums: &[i32],
+        rows: Int8Rows<'_>,
+        weights: Int8Block<'_>,
+        out: &mut [f32],
+        tile: Tile,
+    ) {
+        assert!(sums.len() >= tile.rows * BLOCK_COLS);
+        let outliers = weights.outlier_weights.len() / BLOCK_COLS;
         for group in 0..GROUPS {
             let mask = group_mask(tile.cols, group);
             if mask == 0 {
                 continue;
             }
             let at = group * LANES;
-            // SAFETY: 48 sums and scales, `outliers × 48` outlier weights, as asserted.
+            // SAFETY: 48 sums and scales, `outliers × 48` outlier weights, as asserted by the
+            // callers.
             let (offset, scale) = unsafe {
                 (
                     _mm512_slli_epi32::<7>(_mm512_loadu_si512(
@@ -686,8 +888,11 @@ mod x86 {
                     _mm512_loadu_ps(weights.scales.as_ptr().add(at)),
                 )
             };
-            for (r, acc) in acc.iter().enumerate().take(tile.rows) {
-                let value = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[group], offset));
+            for r in 0..tile.rows {
+                // SAFETY: row r's group lies inside `sums`, as asserted.
+                let acc =
+                    unsafe { _mm512_loadu_si512(sums.as_ptr().add(r * BLOCK_COLS + at).cast()) };
+                let value = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc, offset));
                 let both = _mm512_mul_ps(_mm512_set1_ps(rows.scales[r]), scale);
                 let mut value = _mm512_mul_ps(value, both);
                 for j in 0..outliers {
@@ -695,8 +900,8 @@ mod x86 {
                     let w = unsafe {
                         _mm512_loadu_ps(weights.outlier_weights.as_ptr().add(j * BLOCK_COLS + at))
                     };
-                    // Not fused, as the portable twin adds the product.
-                    value = _mm512_add_ps(value, _mm512_mul_ps(x, w));
+                    // Fused, as the portable twin's `mul_add`.
+                    value = _mm512_fmadd_ps(x, w, value);
                 }
                 // SAFETY: `Tile::check` bounds row r's valid outputs; the mask stores no more.
                 unsafe {
@@ -708,6 +913,139 @@ mod x86 {
                 }
             }
         }
+    }
+
+    /// Whether the CPU has AMX with int8 and with bf16 (CPUID leaf 7: AMX-TILE, AMX-INT8,
+    /// AMX-BF16) and Linux lets this process use the tile registers (asked once, by
+    /// `arch_prctl`).
+    pub(super) fn amx_available() -> (bool, bool) {
+        static GRANTED: std::sync::OnceLock<(bool, bool)> = std::sync::OnceLock::new();
+        *GRANTED.get_or_init(|| {
+            // CPUID leaf 7, sub-leaf 0, EDX: bit 22 AMX-BF16, bit 24 AMX-TILE, 25 AMX-INT8.
+            let edx = __cpuid_count(7, 0).edx;
+            let (tile, int8, bf16) = (edx & 1 << 24 != 0, edx & 1 << 25 != 0, edx & 1 << 22 != 0);
+            if tile && (int8 || bf16) && request_tile_data() {
+                (int8, bf16)
+            } else {
+                (false, false)
+            }
+        })
+    }
+
+    /// Asks Linux for the tile registers' state (XTILEDATA), which a process must do once
+    /// before any AMX instruction.
+    #[cfg(target_os = "linux")]
+    fn request_tile_data() -> bool {
+        const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+        const XFEATURE_XTILEDATA: libc::c_long = 18;
+        // SAFETY: arch_prctl with ARCH_REQ_XCOMP_PERM only changes which register state the
+        // kernel saves for this process; it reads and writes no memory of ours.
+        unsafe {
+            libc::syscall(
+                libc::SYS_arch_prctl,
+                ARCH_REQ_XCOMP_PERM,
+                XFEATURE_XTILEDATA,
+            ) == 0
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn request_tile_data() -> bool {
+        false
+    }
+
+    /// The tile configuration of [`int8_tile_amx`]: tiles 0–2 the 16 × 16 int32 sums of the
+    /// block's three groups of outputs, tile 3 sixteen rows of 64 activation bytes, tiles 4–6
+    /// sixteen steps of the three groups' weights; every tile 16 rows of 64 bytes.
+    #[repr(C, align(64))]
+    struct TileConfig([u8; 64]);
+
+    const AMX_CONFIG: TileConfig = {
+        let mut bytes = [0u8; 64];
+        bytes[0] = 1; // palette 1
+        let mut tile = 0;
+        while tile < 7 {
+            bytes[16 + 2 * tile] = 64; // bytes per row (little-endian u16)
+            bytes[48 + tile] = 16; // rows
+            tile += 1;
+        }
+        TileConfig(bytes)
+    };
+
+    /// Loads the tile configuration on this thread: before the first [`int8_tile_amx`] of a task.
+    ///
+    /// # Safety
+    /// [`amx_available`] said yes.
+    pub(super) unsafe fn amx_begin() {
+        // SAFETY: the configuration is 64 bytes, aligned, and valid for palette 1.
+        unsafe {
+            asm!("ldtilecfg [{config}]", config = in(reg) AMX_CONFIG.0.as_ptr(), options(nostack, readonly));
+        }
+    }
+
+    /// Releases this thread's tiles: after the last [`int8_tile_amx`] of a task.
+    ///
+    /// # Safety
+    /// [`amx_begin`] ran on this thread.
+    pub(super) unsafe fn amx_end() {
+        // SAFETY: tilerelease only resets the tile state.
+        unsafe {
+            asm!("tilerelease", options(nostack, nomem));
+        }
+    }
+
+    /// [`int8_tile`] for 16 rows on AMX: the same sums (exact integers), then the same
+    /// epilogue.
+    ///
+    /// # Safety
+    /// [`amx_begin`] ran on this thread; `rows` holds 16 rows of `depth` bytes (`depth` a
+    /// multiple of 64) and their scales and outliers, `weights` is as `int8_tile_native`
+    /// asserts, and `out` holds the tile.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn int8_tile_amx(
+        rows: Int8Rows<'_>,
+        weights: Int8Block<'_>,
+        out: &mut [f32],
+        tile: Tile,
+    ) {
+        let depth = rows.bytes.len() / AMX_ROWS;
+        let mut sums = [0i32; AMX_ROWS * BLOCK_COLS];
+        // SAFETY: each of the depth/64 chunks reads 16 rows of 64 bytes, `depth` apart, from
+        // `rows.bytes` (16 × depth) and 16 steps of 192 weight bytes (3 × 64 at a time) from
+        // `weights.packed` (depth/4 steps of 192); the sums are stored 16 rows of 192 bytes
+        // into `sums`.
+        unsafe {
+            asm!(
+                "tilezero tmm0",
+                "tilezero tmm1",
+                "tilezero tmm2",
+                "2:",
+                "tileloadd tmm3, [{a} + {a_stride}*1]",
+                "tileloadd tmm4, [{b} + {b_stride}*1]",
+                "tileloadd tmm5, [{b} + {b_stride}*1 + 64]",
+                "tileloadd tmm6, [{b} + {b_stride}*1 + 128]",
+                "tdpbusd tmm0, tmm3, tmm4",
+                "tdpbusd tmm1, tmm3, tmm5",
+                "tdpbusd tmm2, tmm3, tmm6",
+                "add {a}, 64",
+                "add {b}, {b_step}",
+                "dec {chunks}",
+                "jnz 2b",
+                "tilestored [{c} + {b_stride}*1], tmm0",
+                "tilestored [{c} + {b_stride}*1 + 64], tmm1",
+                "tilestored [{c} + {b_stride}*1 + 128], tmm2",
+                a = inout(reg) rows.bytes.as_ptr() => _,
+                b = inout(reg) weights.packed.as_ptr() => _,
+                chunks = inout(reg) depth / 64 => _,
+                a_stride = in(reg) depth,
+                b_stride = in(reg) GROUPS * 64,
+                b_step = in(reg) 16 * GROUPS * 64,
+                c = in(reg) sums.as_mut_ptr(),
+                options(nostack),
+            );
+        }
+        // SAFETY: as this function's; `sums` holds 16 rows of 48.
+        unsafe { finish_tile(&sums, rows, weights, out, tile) };
     }
 
     /// [`super::quantize_row`] in AVX-512: the same products, the same rounding (to nearest
@@ -761,6 +1099,86 @@ mod x86 {
             }
         }
         max / 127.0
+    }
+
+    /// [`bf16_tile`] for 16 rows on AMX (`tdpbf16ps`, f32 sums), stored through a buffer.
+    ///
+    /// # Safety
+    /// [`amx_begin`] ran on this thread; `a` holds 16 rows of `depth` halves (`depth` a
+    /// multiple of 32), `packed` `depth × BLOCK_COLS` halves, and `out` the tile.
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    pub(super) unsafe fn bf16_tile_amx(a: &[u16], packed: &[u16], out: &mut [f32], tile: Tile) {
+        let depth = a.len() / AMX_ROWS;
+        let mut sums = [0f32; AMX_ROWS * BLOCK_COLS];
+        // SAFETY: each of the depth/32 chunks reads 16 rows of 64 bytes, 2·depth bytes apart,
+        // from `a` and 16 steps of 192 weight bytes (3 × 64 at a time) from `packed`; the sums
+        // are stored 16 rows of 192 bytes into `sums`.
+        unsafe {
+            asm!(
+                "tilezero tmm0",
+                "tilezero tmm1",
+                "tilezero tmm2",
+                "2:",
+                "tileloadd tmm3, [{a} + {a_stride}*1]",
+                "tileloadd tmm4, [{b} + {b_stride}*1]",
+                "tileloadd tmm5, [{b} + {b_stride}*1 + 64]",
+                "tileloadd tmm6, [{b} + {b_stride}*1 + 128]",
+                "tdpbf16ps tmm0, tmm3, tmm4",
+                "tdpbf16ps tmm1, tmm3, tmm5",
+                "tdpbf16ps tmm2, tmm3, tmm6",
+                "add {a}, 64",
+                "add {b}, {b_step}",
+                "dec {chunks}",
+                "jnz 2b",
+                "tilestored [{c} + {b_stride}*1], tmm0",
+                "tilestored [{c} + {b_stride}*1 + 64], tmm1",
+                "tilestored [{c} + {b_stride}*1 + 128], tmm2",
+                a = inout(reg) a.as_ptr() => _,
+                b = inout(reg) packed.as_ptr() => _,
+                chunks = inout(reg) depth / 32 => _,
+                a_stride = in(reg) 2 * depth,
+                b_stride = in(reg) GROUPS * 64,
+                b_step = in(reg) 16 * GROUPS * 64,
+                c = in(reg) sums.as_mut_ptr(),
+                options(nostack),
+            );
+        }
+        for group in 0..GROUPS {
+            let mask = group_mask(tile.cols, group);
+            if mask == 0 {
+                continue;
+            }
+            for r in 0..tile.rows {
+                // SAFETY: row r's group lies in `sums`; `Tile::check` bounds row r's valid
+                // outputs and the mask stores no more.
+                unsafe {
+                    let value = _mm512_loadu_ps(sums.as_ptr().add(r * BLOCK_COLS + group * LANES));
+                    _mm512_mask_storeu_ps(
+                        out.as_mut_ptr().add(r * tile.out_stride + group * LANES),
+                        mask,
+                        value,
+                    );
+                }
+            }
+        }
+    }
+
+    /// [`super::round_row`] with `vcvtneps2bf16`.
+    ///
+    /// # Safety
+    /// The CPU has AVX512-F, BW, VL and BF16; `halves` is as long as `row`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+    pub(super) unsafe fn round_row(row: &[f32], halves: &mut [u16]) {
+        let len = row.len();
+        for at in (0..len).step_by(LANES) {
+            let mask = ((1u32 << (len - at).min(LANES)) - 1) as __mmask16;
+            // SAFETY: the mask loads row[at..len] and stores halves[at..len], in bounds.
+            unsafe {
+                let v = _mm512_maskz_loadu_ps(mask, row.as_ptr().add(at));
+                let h: __m256i = std::mem::transmute(_mm512_cvtneps_pbh(v));
+                _mm256_mask_storeu_epi16(halves.as_mut_ptr().add(at).cast(), mask, h);
+            }
+        }
     }
 
     /// The same 512 bits seen as 32 bf16 values.
@@ -854,8 +1272,13 @@ mod tests {
 
     /// Shapes with a partial tile of rows, a partial block of outputs and inputs that are not a
     /// whole step, beside the encoder's own.
-    const SHAPES: [(usize, usize, usize); 4] =
-        [(13, 10, 50), (1, 7, 3), (37, 384, 1152), (9, 1536, 384)];
+    const SHAPES: [(usize, usize, usize); 5] = [
+        (13, 10, 50),
+        (1, 7, 3),
+        (37, 384, 1152),
+        (9, 1536, 384),
+        (70, 64, 100),
+    ];
 
     #[test]
     fn int8_native_and_portable_agree_bit_for_bit_and_approximate_the_product() {
@@ -869,15 +1292,21 @@ mod tests {
             for weights in [&with_outliers, &weights] {
                 let mut portable = vec![f32::NAN; rows * outputs];
                 int8_linear(&x, weights, &mut portable, &mut scratch, Kernel::Portable);
-                if int8_available() {
+                // Native is AMX where the CPU has it and the depth allows (a multiple of 64).
+                let kernels: &[Kernel] = if int8_available() {
+                    &[Kernel::Native, Kernel::Avx512]
+                } else {
+                    &[]
+                };
+                for &kernel in kernels {
                     let mut native = vec![f32::NAN; rows * outputs];
-                    int8_linear(&x, weights, &mut native, &mut scratch, Kernel::Native);
+                    int8_linear(&x, weights, &mut native, &mut scratch, kernel);
                     assert!(
                         native
                             .iter()
                             .zip(&portable)
                             .all(|(a, b)| a.to_bits() == b.to_bits()),
-                        "{rows}×{inputs}→{outputs}, outliers {:?}: native and portable differ",
+                        "{rows}×{inputs}→{outputs}, outliers {:?}: {kernel:?} and portable differ",
                         weights.outliers()
                     );
                 }
@@ -947,13 +1376,19 @@ mod tests {
             let mut portable = vec![f32::NAN; rows * outputs];
             bf16_linear(&x, &weights, &mut portable, &mut scratch, Kernel::Portable);
             let magnitude: f32 = x.iter().map(|v| v.abs()).sum::<f32>() / rows as f32;
-            if bf16_available() {
+            // Native is AMX where the CPU has it.
+            let kernels: &[Kernel] = if bf16_available() {
+                &[Kernel::Native, Kernel::Avx512]
+            } else {
+                &[]
+            };
+            for &kernel in kernels {
                 let mut native = vec![f32::NAN; rows * outputs];
-                bf16_linear(&x, &weights, &mut native, &mut scratch, Kernel::Native);
+                bf16_linear(&x, &weights, &mut native, &mut scratch, kernel);
                 for (got, want) in native.iter().zip(&portable) {
                     assert!(
                         (got - want).abs() <= 1e-5 * magnitude,
-                        "{got} against {want}"
+                        "{kernel:?}: {got} against {want}"
                     );
                 }
             }
@@ -965,6 +1400,18 @@ mod tests {
                     "{got} against {want}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn repacking_in_place_packs_as_rounding_does() {
+        let mut reused = Bf16Weights::empty();
+        for (outputs, inputs) in [(50, 10), (7, 33), (3, 2)] {
+            let w = values(outputs * inputs, 9);
+            reused.repack(outputs, inputs, |n, k| w[n * inputs + k]);
+            let fresh = Bf16Weights::round(&w, outputs, inputs);
+            assert_eq!(reused.packed, fresh.packed, "{outputs}×{inputs}");
+            assert_eq!((reused.outputs, reused.inputs), (outputs, inputs));
         }
     }
 

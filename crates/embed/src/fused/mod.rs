@@ -84,6 +84,58 @@ impl Dense {
     }
 }
 
+/// The buffers of one forward pass, kept for the next (see [`BufferPool`]).
+#[derive(Default)]
+struct Buffers {
+    qkv: Vec<f32>,
+    context: Vec<f32>,
+    projected: Vec<f32>,
+    up: Vec<f32>,
+    scratch: Scratch,
+}
+
+/// Buffers that forward passes lend each other: a batch's intermediate products are tens of
+/// megabytes, and fresh ones cost page faults and zeroing on every pass (5 % of the time in a
+/// profile of int8). Each concurrent pass takes its own; sets larger than [`KEPT_BYTES`] are
+/// let go rather than kept.
+#[derive(Default)]
+struct BufferPool(std::sync::Mutex<Vec<Buffers>>);
+
+/// The most a kept set of buffers may hold: a batch of 16 abstracts of 256 tokens takes ~60 MB.
+const KEPT_BYTES: usize = 128 << 20;
+
+impl BufferPool {
+    fn take(&self) -> Buffers {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    fn give_back(&self, buffers: Buffers) {
+        let floats = buffers.qkv.capacity()
+            + buffers.context.capacity()
+            + buffers.projected.capacity()
+            + buffers.up.capacity();
+        if 4 * floats <= KEPT_BYTES {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(buffers);
+        }
+    }
+}
+
+/// The first `len` elements of `buffer`, grown if it is shorter. What it held before is left
+/// as it was: every user below writes each element before reading it.
+fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
+    }
+    &mut buffer[..len]
+}
+
 /// The weights of one encoder layer.
 struct Layer {
     /// Query, key and value weights stacked: `3·hidden × hidden`.
@@ -112,6 +164,10 @@ pub struct FusedEncoder {
     vocab: usize,
     max_positions: usize,
     eps: f32,
+    pool: BufferPool,
+    /// Whether attention's two products run in bf16 on AMX: with the reduced precisions, where
+    /// the CPU has AMX-BF16 (elsewhere bf16 would be no faster than FP32 there).
+    attention_in_bf16: bool,
 }
 
 impl FusedEncoder {
@@ -146,6 +202,8 @@ impl FusedEncoder {
         } else {
             Vec::new()
         };
+        encoder.attention_in_bf16 =
+            precision != Precision::Fp32 && low_precision::amx_bf16_available();
         let none = LayerRanges::default();
         encoder.layers = std::mem::take(&mut encoder.layers)
             .into_iter()
@@ -232,6 +290,8 @@ impl FusedEncoder {
             vocab: config.vocab_size,
             max_positions: config.max_position_embeddings,
             eps: config.layer_norm_eps as f32,
+            pool: BufferPool::default(),
+            attention_in_bf16: false,
         })
     }
 
@@ -250,12 +310,19 @@ impl FusedEncoder {
         let h = self.hidden;
         let total: usize = texts.iter().map(|t| t.len()).sum();
         let mut x = self.embed_tokens(texts)?;
-        let mut qkv = vec![0f32; total * 3 * h];
-        let mut context = vec![0f32; total * h];
-        let mut projected = vec![0f32; total * h];
-        let mut up = vec![0f32; total * self.intermediate];
+        let mut buffers = self.pool.take();
+        let Buffers {
+            qkv,
+            context,
+            projected,
+            up,
+            scratch,
+        } = &mut buffers;
+        let qkv = sized(qkv, total * 3 * h);
+        let context = sized(context, total * h);
+        let projected = sized(projected, total * h);
+        let up = sized(up, total * self.intermediate);
         let spans = spans(texts);
-        let mut scratch = Scratch::default();
 
         for (n, layer) in self.layers.iter().enumerate() {
             let mut note = |input: &[f32], part: fn(&mut LayerRanges) -> &mut Vec<f32>| {
@@ -264,37 +331,38 @@ impl FusedEncoder {
                 }
             };
             note(&x, |r| &mut r.qkv);
-            layer.qkv.apply(&x, &mut qkv, &mut scratch);
-            par_rows(&mut qkv, 3 * h, |rows| {
+            layer.qkv.apply(&x, qkv, scratch);
+            par_rows(qkv, 3 * h, |rows| {
                 kernels::add_bias(rows, &layer.qkv_bias);
             });
-            self.attention(&qkv, &spans, &mut context);
+            self.attention(qkv, &spans, context);
 
-            note(&context, |r| &mut r.out);
-            layer.out.apply(&context, &mut projected, &mut scratch);
+            note(context, |r| &mut r.out);
+            layer.out.apply(context, projected, scratch);
             residual_norm(
                 &mut x,
-                &projected,
+                projected,
                 &layer.out_bias,
                 &layer.attention_norm,
                 self.eps,
             );
 
             note(&x, |r| &mut r.up);
-            layer.up.apply(&x, &mut up, &mut scratch);
-            par_rows(&mut up, self.intermediate, |rows| {
+            layer.up.apply(&x, up, scratch);
+            par_rows(up, self.intermediate, |rows| {
                 kernels::add_bias_gelu(rows, &layer.up_bias);
             });
-            note(&up, |r| &mut r.down);
-            layer.down.apply(&up, &mut projected, &mut scratch);
+            note(up, |r| &mut r.down);
+            layer.down.apply(up, projected, scratch);
             residual_norm(
                 &mut x,
-                &projected,
+                projected,
                 &layer.down_bias,
                 &layer.output_norm,
                 self.eps,
             );
         }
+        self.pool.give_back(buffers);
         Ok(x)
     }
 
@@ -342,9 +410,12 @@ impl FusedEncoder {
             .collect();
         let parts: Vec<Vec<f32>> = tasks
             .par_iter()
-            .map(|&(text, head)| {
+            .map_init(AttentionBuffers::default, |buffers, &(text, head)| {
                 let (start, len) = spans[text];
                 let base = start * 3 * h + head * d;
+                if self.attention_in_bf16 {
+                    return attention_in_bf16(&qkv[base..], len, h, d, scale, buffers);
+                }
                 let queries = strided(&qkv[base..], len, d, 3 * h, 1);
                 let keys_t = strided(&qkv[base + h..], d, len, 1, 3 * h);
                 let values = strided(&qkv[base + 2 * h..], len, d, 3 * h, 1);
@@ -371,6 +442,51 @@ impl FusedEncoder {
             }
         }
     }
+}
+
+/// What one thread's attention tasks in bf16 reuse from head to head.
+#[derive(Default)]
+struct AttentionBuffers {
+    scratch: Scratch,
+    queries: Vec<f32>,
+    scores: Vec<f32>,
+    keys: Option<Bf16Weights>,
+    values: Option<Bf16Weights>,
+}
+
+/// One head's attention over one text's `len` tokens in bf16 on AMX, f32 sums and softmax:
+/// `qkv` starts at the text's first query of the head, rows `3·h` apart, heads `d` wide.
+fn attention_in_bf16(
+    qkv: &[f32],
+    len: usize,
+    h: usize,
+    d: usize,
+    scale: f32,
+    buffers: &mut AttentionBuffers,
+) -> Vec<f32> {
+    let queries = &mut buffers.queries;
+    queries.clear();
+    for r in 0..len {
+        queries.extend(qkv[r * 3 * h..][..d].iter().map(|v| v * scale));
+    }
+    // Keys as the weights of a layer with one output per token, values as one with one output
+    // per dimension: both products are `bf16_linear`'s `x · Wᵀ`.
+    let keys = buffers.keys.get_or_insert_with(Bf16Weights::empty);
+    keys.repack(len, d, |n, k| qkv[n * 3 * h + h + k]);
+    let scores = sized(&mut buffers.scores, len * len);
+    low_precision::bf16_linear(queries, keys, scores, &mut buffers.scratch, Kernel::Native);
+    kernels::softmax_rows_coarse(scores, len);
+    let values = buffers.values.get_or_insert_with(Bf16Weights::empty);
+    values.repack(d, len, |n, k| qkv[k * 3 * h + 2 * h + n]);
+    let mut out = vec![0f32; len * d];
+    low_precision::bf16_linear(
+        scores,
+        values,
+        &mut out,
+        &mut buffers.scratch,
+        Kernel::Native,
+    );
+    out
 }
 
 /// The largest magnitude each input channel of each dense layer took during a calibration run.
