@@ -198,17 +198,28 @@ pub fn embed_missing(
             break;
         };
         after = Some(last.id.clone());
-        let texts: Vec<String> = papers.iter().map(Paper::embedding_text).collect();
-        let vectors = model.embed_texts(&texts).map_err(AppError::Embedding)?;
-        let rows: Vec<(&Paper, &[f32])> = papers
-            .iter()
-            .zip(&vectors)
-            .map(|(paper, vector)| (paper, vector.as_slice()))
-            .collect();
-        embedded += store.put_embeddings(model.key(), &rows)?;
+        embedded += embed_and_store(store, model, model.key(), &papers)?;
         progress(embedded, total);
     }
     Ok(embedded)
+}
+
+/// Embeds `papers` with `model` and stores their vectors under `key` in one transaction;
+/// returns how many were stored.
+fn embed_and_store(
+    store: &mut dyn Store,
+    model: &dyn TextEmbedder,
+    key: &paperscout_store::ModelKey,
+    papers: &[Paper],
+) -> Result<usize> {
+    let texts: Vec<String> = papers.iter().map(Paper::embedding_text).collect();
+    let vectors = model.embed_texts(&texts).map_err(AppError::Embedding)?;
+    let rows: Vec<(&Paper, &[f32])> = papers
+        .iter()
+        .zip(&vectors)
+        .map(|(paper, vector)| (paper, vector.as_slice()))
+        .collect();
+    Ok(store.put_embeddings(key, &rows)?)
 }
 
 /// Where a [`rewrite_all`] notes the last paper it committed: `{"sha256", "precision", "after"}`.
@@ -274,14 +285,7 @@ pub fn rewrite_all(
                 papers.push(stored.paper);
             }
         }
-        let texts: Vec<String> = papers.iter().map(Paper::embedding_text).collect();
-        let vectors = model.embed_texts(&texts).map_err(AppError::Embedding)?;
-        let rows: Vec<(&Paper, &[f32])> = papers
-            .iter()
-            .zip(&vectors)
-            .map(|(paper, vector)| (paper, vector.as_slice()))
-            .collect();
-        store.put_embeddings(&key, &rows)?;
+        embed_and_store(store, model, &key, &papers)?;
         done += chunk.len();
         let cursor = serde_json::json!({
             "sha256": key.sha256,

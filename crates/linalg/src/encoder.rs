@@ -136,38 +136,7 @@ vectorised! {
     /// Softmax over each row of `rows` (`width` wide).
     pub fn softmax_rows(rows: &mut [f32], width: usize) {
         for row in rows.chunks_exact_mut(width) {
-            let mut maxima = [f32::NEG_INFINITY; LANES];
-            let mut blocks = row.chunks_exact(LANES);
-            for block in &mut blocks {
-                for (m, v) in maxima.iter_mut().zip(block) {
-                    *m = m.max(*v);
-                }
-            }
-            let max = blocks
-                .remainder()
-                .iter()
-                .chain(&maxima)
-                .copied()
-                .fold(f32::NEG_INFINITY, f32::max);
-            // The exponentials and their sum in one pass, added lane by lane in the order `sum`
-            // adds them (so the result is the same as two passes).
-            let mut lanes = [0f32; LANES];
-            let mut blocks = row.chunks_exact_mut(LANES);
-            for block in &mut blocks {
-                for (lane, v) in lanes.iter_mut().zip(block) {
-                    *v = exp(*v - max);
-                    *lane += *v;
-                }
-            }
-            let mut tail = 0f32;
-            for v in blocks.into_remainder() {
-                *v = exp(*v - max);
-                tail += *v;
-            }
-            let inv = 1.0 / (lanes.iter().sum::<f32>() + tail);
-            for v in row.iter_mut() {
-                *v *= inv;
-            }
+            softmax_row(row, exp);
         }
     }
 }
@@ -177,37 +146,45 @@ vectorised! {
     /// for attention whose products run in bf16 (a relative step of 4e-3) anyway.
     pub fn softmax_rows_coarse(rows: &mut [f32], width: usize) {
         for row in rows.chunks_exact_mut(width) {
-            let mut maxima = [f32::NEG_INFINITY; LANES];
-            let mut blocks = row.chunks_exact(LANES);
-            for block in &mut blocks {
-                for (m, v) in maxima.iter_mut().zip(block) {
-                    *m = m.max(*v);
-                }
-            }
-            let max = blocks
-                .remainder()
-                .iter()
-                .chain(&maxima)
-                .copied()
-                .fold(f32::NEG_INFINITY, f32::max);
-            let mut lanes = [0f32; LANES];
-            let mut blocks = row.chunks_exact_mut(LANES);
-            for block in &mut blocks {
-                for (lane, v) in lanes.iter_mut().zip(block) {
-                    *v = exp_coarse(*v - max);
-                    *lane += *v;
-                }
-            }
-            let mut tail = 0f32;
-            for v in blocks.into_remainder() {
-                *v = exp_coarse(*v - max);
-                tail += *v;
-            }
-            let inv = 1.0 / (lanes.iter().sum::<f32>() + tail);
-            for v in row.iter_mut() {
-                *v *= inv;
-            }
+            softmax_row(row, exp_coarse);
         }
+    }
+}
+
+/// Softmax of one row with the exponential `exp`: the maximum in [`LANES`] running maxima, then
+/// the exponentials and their sum in one pass (lane by lane, the order [`sum`] adds in), then
+/// the scaling.
+#[inline(always)]
+fn softmax_row(row: &mut [f32], exp: impl Fn(f32) -> f32) {
+    let mut maxima = [f32::NEG_INFINITY; LANES];
+    let mut blocks = row.chunks_exact(LANES);
+    for block in &mut blocks {
+        for (m, v) in maxima.iter_mut().zip(block) {
+            *m = m.max(*v);
+        }
+    }
+    let max = blocks
+        .remainder()
+        .iter()
+        .chain(&maxima)
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    let mut lanes = [0f32; LANES];
+    let mut blocks = row.chunks_exact_mut(LANES);
+    for block in &mut blocks {
+        for (lane, v) in lanes.iter_mut().zip(block) {
+            *v = exp(*v - max);
+            *lane += *v;
+        }
+    }
+    let mut tail = 0f32;
+    for v in blocks.into_remainder() {
+        *v = exp(*v - max);
+        tail += *v;
+    }
+    let inv = 1.0 / (lanes.iter().sum::<f32>() + tail);
+    for v in row.iter_mut() {
+        *v *= inv;
     }
 }
 

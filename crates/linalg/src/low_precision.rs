@@ -972,6 +972,44 @@ mod x86 {
         TileConfig(bytes)
     };
 
+    /// The AMX product of 16 rows (`a`, rows `a_stride` bytes apart) with one block of packed
+    /// weights (`b`), `chunks` chunks of 64 bytes deep, into 16 rows of 48 sums at `c` (192
+    /// bytes a row): `op` is `tdpbusd` (int8) or `tdpbf16ps` (bf16); tiles as [`AMX_CONFIG`].
+    /// The caller's `unsafe` block vouches for every address.
+    macro_rules! block_product {
+        ($op:literal, a = $a:expr, a_stride = $a_stride:expr, b = $b:expr, chunks = $chunks:expr,
+         c = $c:expr) => {
+            asm!(
+                "tilezero tmm0",
+                "tilezero tmm1",
+                "tilezero tmm2",
+                "2:",
+                "tileloadd tmm3, [{a} + {a_stride}*1]",
+                "tileloadd tmm4, [{b} + {b_stride}*1]",
+                "tileloadd tmm5, [{b} + {b_stride}*1 + 64]",
+                "tileloadd tmm6, [{b} + {b_stride}*1 + 128]",
+                concat!($op, " tmm0, tmm3, tmm4"),
+                concat!($op, " tmm1, tmm3, tmm5"),
+                concat!($op, " tmm2, tmm3, tmm6"),
+                "add {a}, 64",
+                "add {b}, {b_step}",
+                "dec {chunks}",
+                "jnz 2b",
+                "tilestored [{c} + {b_stride}*1], tmm0",
+                "tilestored [{c} + {b_stride}*1 + 64], tmm1",
+                "tilestored [{c} + {b_stride}*1 + 128], tmm2",
+                a = inout(reg) $a => _,
+                b = inout(reg) $b => _,
+                chunks = inout(reg) $chunks => _,
+                a_stride = in(reg) $a_stride,
+                b_stride = in(reg) GROUPS * 64,
+                b_step = in(reg) 16 * GROUPS * 64,
+                c = in(reg) $c,
+                options(nostack),
+            )
+        };
+    }
+
     /// Loads the tile configuration on this thread: before the first [`int8_tile_amx`] of a task.
     ///
     /// # Safety
@@ -1015,33 +1053,13 @@ mod x86 {
         // `weights.packed` (depth/4 steps of 192); the sums are stored 16 rows of 192 bytes
         // into `sums`.
         unsafe {
-            asm!(
-                "tilezero tmm0",
-                "tilezero tmm1",
-                "tilezero tmm2",
-                "2:",
-                "tileloadd tmm3, [{a} + {a_stride}*1]",
-                "tileloadd tmm4, [{b} + {b_stride}*1]",
-                "tileloadd tmm5, [{b} + {b_stride}*1 + 64]",
-                "tileloadd tmm6, [{b} + {b_stride}*1 + 128]",
-                "tdpbusd tmm0, tmm3, tmm4",
-                "tdpbusd tmm1, tmm3, tmm5",
-                "tdpbusd tmm2, tmm3, tmm6",
-                "add {a}, 64",
-                "add {b}, {b_step}",
-                "dec {chunks}",
-                "jnz 2b",
-                "tilestored [{c} + {b_stride}*1], tmm0",
-                "tilestored [{c} + {b_stride}*1 + 64], tmm1",
-                "tilestored [{c} + {b_stride}*1 + 128], tmm2",
-                a = inout(reg) rows.bytes.as_ptr() => _,
-                b = inout(reg) weights.packed.as_ptr() => _,
-                chunks = inout(reg) depth / 64 => _,
-                a_stride = in(reg) depth,
-                b_stride = in(reg) GROUPS * 64,
-                b_step = in(reg) 16 * GROUPS * 64,
-                c = in(reg) sums.as_mut_ptr(),
-                options(nostack),
+            block_product!(
+                "tdpbusd",
+                a = rows.bytes.as_ptr(),
+                a_stride = depth,
+                b = weights.packed.as_ptr(),
+                chunks = depth / 64,
+                c = sums.as_mut_ptr()
             );
         }
         // SAFETY: as this function's; `sums` holds 16 rows of 48.
@@ -1114,33 +1132,13 @@ mod x86 {
         // from `a` and 16 steps of 192 weight bytes (3 × 64 at a time) from `packed`; the sums
         // are stored 16 rows of 192 bytes into `sums`.
         unsafe {
-            asm!(
-                "tilezero tmm0",
-                "tilezero tmm1",
-                "tilezero tmm2",
-                "2:",
-                "tileloadd tmm3, [{a} + {a_stride}*1]",
-                "tileloadd tmm4, [{b} + {b_stride}*1]",
-                "tileloadd tmm5, [{b} + {b_stride}*1 + 64]",
-                "tileloadd tmm6, [{b} + {b_stride}*1 + 128]",
-                "tdpbf16ps tmm0, tmm3, tmm4",
-                "tdpbf16ps tmm1, tmm3, tmm5",
-                "tdpbf16ps tmm2, tmm3, tmm6",
-                "add {a}, 64",
-                "add {b}, {b_step}",
-                "dec {chunks}",
-                "jnz 2b",
-                "tilestored [{c} + {b_stride}*1], tmm0",
-                "tilestored [{c} + {b_stride}*1 + 64], tmm1",
-                "tilestored [{c} + {b_stride}*1 + 128], tmm2",
-                a = inout(reg) a.as_ptr() => _,
-                b = inout(reg) packed.as_ptr() => _,
-                chunks = inout(reg) depth / 32 => _,
-                a_stride = in(reg) 2 * depth,
-                b_stride = in(reg) GROUPS * 64,
-                b_step = in(reg) 16 * GROUPS * 64,
-                c = in(reg) sums.as_mut_ptr(),
-                options(nostack),
+            block_product!(
+                "tdpbf16ps",
+                a = a.as_ptr(),
+                a_stride = 2 * depth,
+                b = packed.as_ptr(),
+                chunks = depth / 32,
+                c = sums.as_mut_ptr()
             );
         }
         for group in 0..GROUPS {
