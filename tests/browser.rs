@@ -206,8 +206,12 @@ fn a_person_signs_in_rates_undoes_searches_and_sets_a_rule_in_a_real_browser() {
 
         // Both are in history; undo the dismissal there (a plain form, a reload).
         client.goto(&format!("{base}/history")).await.unwrap();
-        let source = client.source().await.unwrap();
-        assert!(source.contains(">dislike<") && source.contains(">dismiss<"));
+        // Polled, not read once: under a loaded machine the source was read once before the
+        // page had its rows (seen once in `make test`, never alone).
+        until(&client, "both ratings in history", |s| {
+            s.contains(">dislike<") && s.contains(">dismiss<")
+        })
+        .await;
         shoot(&client, "history").await;
         let rows = client.find_all(Locator::Css("table tr")).await.unwrap();
         let mut undone = false;

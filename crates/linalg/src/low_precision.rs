@@ -521,34 +521,59 @@ pub fn int8_linear(
     let (bytes, row_scales) = (&scratch.bytes, &scratch.row_scales);
     let values = &scratch.outlier_values;
     let tile_rows = if amx { AMX_ROWS } else { TILE_ROWS };
+    let k = outliers.len();
+    for_each_tile(
+        out,
+        outputs,
+        per_task,
+        tile_rows,
+        amx,
+        |at, block, tile, out| {
+            let rows = Int8Rows {
+                bytes: &bytes[at * depth..(at + tile_rows) * depth],
+                scales: &row_scales[at..at + tile_rows],
+                outliers: &values[at * k..(at + tile_rows) * k],
+            };
+            let weights = weights.block(block);
+            match kernel {
+                Kernel::Native | Kernel::Avx512 => int8_tile_native(rows, weights, out, tile, amx),
+                Kernel::Portable => int8_tile_portable(rows, weights, out, tile),
+            }
+        },
+    );
+}
+
+/// Walks `out` (`outputs` wide) tile by tile, in parallel tasks of `per_task` rows: `run(row,
+/// block, tile, out)` for each tile of `tile_rows` rows at `row` and block of outputs `block`,
+/// `out` starting at the tile's first output. With `amx`, each task loads the tile configuration
+/// on its thread first.
+fn for_each_tile(
+    out: &mut [f32],
+    outputs: usize,
+    per_task: usize,
+    tile_rows: usize,
+    amx: bool,
+    run: impl Fn(usize, usize, Tile, &mut [f32]) + Sync,
+) {
     out.par_chunks_mut(per_task * outputs)
         .enumerate()
         .for_each(|(task, out)| {
-            let first = task * per_task;
             let task_rows = out.len() / outputs;
             let _tiles = amx.then(AmxTiles::begin);
             for block in 0..outputs.div_ceil(BLOCK_COLS) {
                 let col = block * BLOCK_COLS;
-                let weights = weights.block(block);
                 for start in (0..task_rows).step_by(tile_rows) {
-                    let at = first + start;
-                    let rows = Int8Rows {
-                        bytes: &bytes[at * depth..(at + tile_rows) * depth],
-                        scales: &row_scales[at..at + tile_rows],
-                        outliers: &values[at * outliers.len()..(at + tile_rows) * outliers.len()],
-                    };
                     let tile = Tile {
                         rows: (task_rows - start).min(tile_rows),
                         cols: (outputs - col).min(BLOCK_COLS),
                         out_stride: outputs,
                     };
-                    let out = &mut out[start * outputs + col..];
-                    match kernel {
-                        Kernel::Native | Kernel::Avx512 => {
-                            int8_tile_native(rows, weights, out, tile, amx);
-                        }
-                        Kernel::Portable => int8_tile_portable(rows, weights, out, tile),
-                    }
+                    run(
+                        task * per_task + start,
+                        block,
+                        tile,
+                        &mut out[start * outputs + col..],
+                    );
                 }
             }
         });
@@ -712,33 +737,21 @@ pub fn bf16_linear(
         });
 
     let halves = &scratch.halves;
-    out.par_chunks_mut(per_task * outputs)
-        .enumerate()
-        .for_each(|(task, out)| {
-            let first = task * per_task;
-            let task_rows = out.len() / outputs;
-            let _tiles = amx.then(AmxTiles::begin);
-            for block in 0..outputs.div_ceil(BLOCK_COLS) {
-                let col = block * BLOCK_COLS;
-                let packed = weights.block(block);
-                for start in (0..task_rows).step_by(tile_rows) {
-                    let at = first + start;
-                    let a = &halves[at * depth..(at + tile_rows) * depth];
-                    let tile = Tile {
-                        rows: (task_rows - start).min(tile_rows),
-                        cols: (outputs - col).min(BLOCK_COLS),
-                        out_stride: outputs,
-                    };
-                    let out = &mut out[start * outputs + col..];
-                    match kernel {
-                        Kernel::Native | Kernel::Avx512 => {
-                            bf16_tile_native(a, packed, out, tile, amx);
-                        }
-                        Kernel::Portable => bf16_tile_portable(a, packed, out, tile),
-                    }
-                }
+    for_each_tile(
+        out,
+        outputs,
+        per_task,
+        tile_rows,
+        amx,
+        |at, block, tile, out| {
+            let a = &halves[at * depth..(at + tile_rows) * depth];
+            let packed = weights.block(block);
+            match kernel {
+                Kernel::Native | Kernel::Avx512 => bf16_tile_native(a, packed, out, tile, amx),
+                Kernel::Portable => bf16_tile_portable(a, packed, out, tile),
             }
-        });
+        },
+    );
 }
 
 fn bf16_tile_portable(a: &[u16], packed: &[u16], out: &mut [f32], tile: Tile) {
