@@ -41,13 +41,9 @@ fn bin() -> Command {
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let shared = root.join("../shared/data/arxiv-cs");
-    let papers_file = shared.join("papers.jsonl.gz");
-    let vectors_file = shared.join("embeddings/all-MiniLM-L6-v2.f16");
-    if !papers_file.is_file() || !vectors_file.is_file() {
-        eprintln!("!!!!! the shared corpus is missing beside the repository: no benchmark !!!!!");
+    let Some((papers_file, vectors_file)) = vectors::corpus_files() else {
         return;
-    }
+    };
     let seconds: f64 = std::env::var("PAPERSCOUT_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -97,13 +97,9 @@ fn run(mut command: Command) -> f64 {
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let shared = root.join("../shared/data/arxiv-cs");
-    let papers_file = shared.join("papers.jsonl.gz");
-    let vectors_file = shared.join("embeddings/all-MiniLM-L6-v2.f16");
-    if !papers_file.is_file() || !vectors_file.is_file() {
-        eprintln!("!!!!! the shared corpus is missing beside the repository: no benchmark !!!!!");
+    let Some((papers_file, vectors_file)) = vectors::corpus_files() else {
         return;
-    }
+    };
     let Some(server) = TestPostgres::start() else {
         eprintln!("!!!!! PostgreSQL is not installed: no benchmark !!!!!");
         return;

@@ -235,10 +235,7 @@ pub fn in_use(
     store: &dyn Store,
     key: &paperscout_store::ModelKey,
 ) -> Result<bool> {
-    let switched = std::fs::read_to_string(crate::settings::switch_file(&settings.data_dir))
-        .ok()
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok());
-    match switched {
+    match crate::settings::switch_record(&settings.data_dir) {
         Some(record) => Ok(record["sha256"].as_str() == Some(key.sha256.as_str())
             && record["name"].as_str() == Some(key.name.as_str())),
         None => Ok(store.stats()?.models.iter().any(|stored| {

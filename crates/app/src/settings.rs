@@ -539,18 +539,23 @@ pub fn switch_file(data_dir: &Path) -> PathBuf {
 /// The model `embed --all` switched the data directory to: used when no flag, environment
 /// variable or config file names one.
 fn switched_model(data_dir: &Path) -> Option<String> {
+    switch_record(data_dir)?["path"].as_str().map(str::to_owned)
+}
+
+/// What `embed --all` recorded in [`switch_file`] (path, name, sha256, dim, precision), if the
+/// data directory was ever switched; a malformed file is warned of and taken as none.
+pub fn switch_record(data_dir: &Path) -> Option<serde_json::Value> {
     let text = std::fs::read_to_string(switch_file(data_dir)).ok()?;
-    let value: serde_json::Value = match serde_json::from_str(&text) {
-        Ok(value) => value,
+    match serde_json::from_str(&text) {
+        Ok(value) => Some(value),
         Err(err) => {
             tracing::warn!(
                 "{} is malformed ({err}); using the default model",
                 switch_file(data_dir).display()
             );
-            return None;
+            None
         }
-    };
-    value["path"].as_str().map(str::to_owned)
+    }
 }
 
 /// Reads the config file again (for the daemon's SIGHUP); `explicit` is `--config`.

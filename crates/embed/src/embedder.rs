@@ -167,9 +167,14 @@ impl Embedder {
             Engine::Fused => {
                 let tensors = candle_core::safetensors::load_buffer(&weights, &Device::Cpu)
                     .map_err(weights_error)?;
-                let calibration = tokenizer
-                    .encode_batch(CALIBRATION_TEXTS.to_vec(), true)
-                    .map_err(|e| EmbedError::Tokenize(e.to_string()))?;
+                // Only int8 calibrates: the other precisions load without running the model.
+                let calibration = if precision == Precision::Int8 {
+                    tokenizer
+                        .encode_batch(CALIBRATION_TEXTS.to_vec(), true)
+                        .map_err(|e| EmbedError::Tokenize(e.to_string()))?
+                } else {
+                    Vec::new()
+                };
                 let calibration: Vec<&[u32]> = calibration.iter().map(Encoding::get_ids).collect();
                 Runner::Fused(
                     FusedEncoder::load(&tensors, &folder.bert, precision, &calibration)
