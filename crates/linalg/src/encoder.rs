@@ -54,6 +54,10 @@ macro_rules! vectorised {
 /// Lanes of the partial sums in reductions: wide enough for one AVX2 register.
 const LANES: usize = 8;
 
+/// Lanes of the partial sums where the result need not be the same on AVX2 and AVX-512 (the
+/// reduced-precision attention, which runs on AVX-512 CPUs only): one AVX-512 register.
+const WIDE_LANES: usize = 16;
+
 vectorised! {
     /// Adds `bias` to every row of `rows` (row-major, `bias.len()` wide).
     pub fn add_bias(rows: &mut [f32], bias: &[f32]) {
@@ -136,7 +140,7 @@ vectorised! {
     /// Softmax over each row of `rows` (`width` wide).
     pub fn softmax_rows(rows: &mut [f32], width: usize) {
         for row in rows.chunks_exact_mut(width) {
-            softmax_row(row, exp);
+            softmax_row::<LANES>(row, exp);
         }
     }
 }
@@ -146,21 +150,25 @@ vectorised! {
     /// for attention whose products run in bf16 (a relative step of 4e-3) anyway.
     pub fn softmax_rows_coarse(rows: &mut [f32], width: usize) {
         for row in rows.chunks_exact_mut(width) {
-            softmax_row(row, exp_coarse);
+            softmax_row::<WIDE_LANES>(row, exp_coarse);
         }
     }
 }
 
-/// Softmax of one row with the exponential `exp`: the maximum in [`LANES`] running maxima, then
-/// the exponentials and their sum in one pass (lane by lane, the order [`sum`] adds in), then
-/// the scaling.
+/// Softmax of one row with the exponential `exp`: the maximum in `L` running maxima, then the
+/// exponentials and their sum in one pass (lane by lane, the order [`sum`] adds in when `L` is
+/// [`LANES`]), then the scaling.
 #[inline(always)]
-fn softmax_row(row: &mut [f32], exp: impl Fn(f32) -> f32) {
-    let mut maxima = [f32::NEG_INFINITY; LANES];
-    let mut blocks = row.chunks_exact(LANES);
+fn softmax_row<const L: usize>(row: &mut [f32], exp: impl Fn(f32) -> f32) {
+    let mut maxima = [f32::NEG_INFINITY; L];
+    let mut blocks = row.chunks_exact(L);
     for block in &mut blocks {
         for (m, v) in maxima.iter_mut().zip(block) {
-            *m = m.max(*v);
+            // A comparison rather than `f32::max`, whose care for NaN cost a compare and a
+            // blend per step (half the softmax's time); a NaN score makes the row NaN either way.
+            if *v > *m {
+                *m = *v;
+            }
         }
     }
     let max = blocks
@@ -169,8 +177,8 @@ fn softmax_row(row: &mut [f32], exp: impl Fn(f32) -> f32) {
         .chain(&maxima)
         .copied()
         .fold(f32::NEG_INFINITY, f32::max);
-    let mut lanes = [0f32; LANES];
-    let mut blocks = row.chunks_exact_mut(LANES);
+    let mut lanes = [0f32; L];
+    let mut blocks = row.chunks_exact_mut(L);
     for block in &mut blocks {
         for (lane, v) in lanes.iter_mut().zip(block) {
             *v = exp(*v - max);

@@ -287,29 +287,9 @@ impl Bf16Weights {
             outputs * inputs,
             "weight is not outputs × inputs"
         );
-        // A whole AMX chunk (32 halves, 64 bytes): the padding is zeros on both sides.
-        let depth = inputs.next_multiple_of(BF16_CHUNK);
-        let padded = outputs.div_ceil(BLOCK_COLS) * BLOCK_COLS;
-        // Straight into the packed order (see `pack`): attention packs its keys and values this
-        // way for every head, so no intermediate copy.
-        let steps = depth / BF16_STEP;
-        let mut packed = vec![0u16; padded * depth];
-        for (n, row) in weight.chunks_exact(inputs).enumerate() {
-            let (block, col) = (n / BLOCK_COLS, n % BLOCK_COLS);
-            let first = block * steps * BLOCK_COLS;
-            for (s, pair) in row.chunks(BF16_STEP).enumerate() {
-                let at = ((first + s * BLOCK_COLS) + col) * BF16_STEP;
-                for (h, &w) in packed[at..at + BF16_STEP].iter_mut().zip(pair) {
-                    *h = to_bf16(w);
-                }
-            }
-        }
-        Self {
-            outputs,
-            inputs,
-            depth,
-            packed,
-        }
+        let mut rounded = Self::empty();
+        rounded.repack((outputs, inputs), weight, (inputs, 1));
+        rounded
     }
 
     /// An empty weight, to [`Self::repack`] into.
@@ -323,33 +303,102 @@ impl Bf16Weights {
     }
 
     /// Rounds and packs, in place, the `outputs × inputs` weight whose element `(n, k)` is
-    /// `value(n, k)`, keeping this one's allocation: attention packs each head's keys (one
-    /// output a token) and values (one output a dimension, read down a column) this way, with no
-    /// copy of them and no allocation per head.
-    pub fn repack(&mut self, outputs: usize, inputs: usize, value: impl Fn(usize, usize) -> f32) {
+    /// `source[n · output_stride + k · input_stride]`, keeping this one's allocation: attention
+    /// packs each head's keys (one output a token, its inputs side by side) and values (one
+    /// output a dimension, read down a column) this way, with no copy of them and no allocation
+    /// per head.
+    pub fn repack(&mut self, shape: (usize, usize), source: &[f32], strides: (usize, usize)) {
+        self.repack_in(shape, source, strides, pack_in_simd());
+    }
+
+    /// [`Self::repack`] in AVX-512 (`simd`, which the CPU must have) or portable code: the
+    /// same halves.
+    fn repack_in(
+        &mut self,
+        (outputs, inputs): (usize, usize),
+        source: &[f32],
+        (output_stride, input_stride): (usize, usize),
+        simd: bool,
+    ) {
+        if outputs > 0 && inputs > 0 {
+            assert!(
+                (outputs - 1) * output_stride + (inputs - 1) * input_stride < source.len(),
+                "the weight runs past its source"
+            );
+        }
         let depth = inputs.next_multiple_of(BF16_CHUNK);
         let blocks = outputs.div_ceil(BLOCK_COLS);
         let steps = depth / BF16_STEP;
+        // Padding (outputs past `outputs`, inputs past `inputs`) must be zeros.
+        self.packed.clear();
         self.packed.resize(blocks * BLOCK_COLS * depth, 0);
-        // Every place is written, padding with zeros, so nothing needs clearing first.
-        let mut at = 0;
-        for block in 0..blocks {
-            for step in 0..steps {
-                for col in 0..BLOCK_COLS {
-                    let n = block * BLOCK_COLS + col;
-                    for i in 0..BF16_STEP {
-                        let k = step * BF16_STEP + i;
-                        self.packed[at] = if n < outputs && k < inputs {
-                            to_bf16(value(n, k))
-                        } else {
-                            0
-                        };
-                        at += 1;
+        (self.outputs, self.inputs, self.depth) = (outputs, inputs, depth);
+        if input_stride == 1 {
+            // Output by output: its inputs are side by side in `source`.
+            for n in 0..outputs {
+                let row = &source[n * output_stride..][..inputs];
+                let (block, col) = (n / BLOCK_COLS, n % BLOCK_COLS);
+                let first = block * steps * BLOCK_COLS + col;
+                #[cfg(target_arch = "x86_64")]
+                if simd {
+                    // SAFETY: the CPU has AVX512-F and BW (`pack_in_simd`); pair
+                    // `first + s · BLOCK_COLS` (s < steps) lies in this block of `packed`.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        x86::pack_row_pairs(row, &mut self.packed, first, BLOCK_COLS);
+                    }
+                    continue;
+                }
+                for (s, pair) in row.chunks(BF16_STEP).enumerate() {
+                    let at = (first + s * BLOCK_COLS) * BF16_STEP;
+                    for (h, &w) in self.packed[at..at + BF16_STEP].iter_mut().zip(pair) {
+                        *h = to_bf16(w);
+                    }
+                }
+            }
+            return;
+        }
+        // Step by step (two inputs), each run of a block's outputs from two columns at once:
+        // for values, whose dimensions (the outputs) are side by side in a token's row.
+        for s in 0..inputs.div_ceil(BF16_STEP) {
+            let k = s * BF16_STEP;
+            for block in 0..blocks {
+                let cols = (outputs - block * BLOCK_COLS).min(BLOCK_COLS);
+                let column = |k: usize| {
+                    let at = k * input_stride + block * BLOCK_COLS * output_stride;
+                    (0..cols).map(move |c| source[at + c * output_stride])
+                };
+                let at = (block * steps + s) * BLOCK_COLS * BF16_STEP;
+                let pairs = &mut self.packed[at..at + cols * BF16_STEP];
+                #[cfg(target_arch = "x86_64")]
+                if simd && output_stride == 1 {
+                    let low = &source[k * input_stride + block * BLOCK_COLS..][..cols];
+                    let high = if k + 1 < inputs {
+                        &source[(k + 1) * input_stride + block * BLOCK_COLS..][..cols]
+                    } else {
+                        &[]
+                    };
+                    // SAFETY: the CPU has AVX-512 F (`pack_in_simd`); `pairs` holds two halves
+                    // per value of `low`, `high` is empty or as long.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        x86::pack_column_pairs(low, high, pairs);
+                    }
+                    continue;
+                }
+                let pairs = pairs.chunks_exact_mut(BF16_STEP);
+                if k + 1 < inputs {
+                    for ((pair, low), high) in pairs.zip(column(k)).zip(column(k + 1)) {
+                        pair[0] = to_bf16(low);
+                        pair[1] = to_bf16(high);
+                    }
+                } else {
+                    for (pair, low) in pairs.zip(column(k)) {
+                        pair[0] = to_bf16(low);
                     }
                 }
             }
         }
-        (self.outputs, self.inputs, self.depth) = (outputs, inputs, depth);
     }
 
     /// Outputs per row.
@@ -409,10 +458,27 @@ fn round_row(row: &[f32], halves: &mut [u16], simd: bool) {
     }
 }
 
-/// bf16 bits of `x`, rounded to nearest even (NaN stays NaN).
+/// bf16 bits of `x`, rounded to nearest even (NaN stays NaN, made quiet): the `half` crate's
+/// rounding, written without a branch so the loops that call it vectorise.
 #[inline(always)]
 fn to_bf16(x: f32) -> u16 {
-    half::bf16::from_f32(x).to_bits()
+    let bits = x.to_bits();
+    let rounded = bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16;
+    let quiet_nan = (bits >> 16) | 0x40;
+    (if x.is_nan() { quiet_nan } else { rounded }) as u16
+}
+
+/// Whether [`Bf16Weights::repack`] runs its AVX-512 loops (the same halves as its portable ones).
+fn pack_in_simd() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// Makes `buffer` at least `len` long, filling what it adds with `fill`.
@@ -423,7 +489,8 @@ fn grow<T: Copy>(buffer: &mut Vec<T>, len: usize, fill: T) {
 }
 
 /// Rows per parallel task: enough tasks for every thread a few times over, whole tiles of
-/// either kernel each.
+/// either kernel each, and at most 64, whose outputs stay in cache for `*_linear_then`'s pass
+/// (64 rows of 1,536 outputs are 384 KiB).
 fn rows_per_task(rows: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
     rows.div_ceil(4 * threads)
@@ -465,6 +532,19 @@ pub fn int8_linear(
     out: &mut [f32],
     scratch: &mut Scratch,
     kernel: Kernel,
+) {
+    int8_linear_then(x, weights, out, scratch, kernel, |_| {});
+}
+
+/// [`int8_linear`], then `then` on each run of whole rows of `out` as soon as they are done,
+/// while they are still in cache (a bias and an activation, a softmax): once for every row.
+pub fn int8_linear_then(
+    x: &[f32],
+    weights: &Int8Weights,
+    out: &mut [f32],
+    scratch: &mut Scratch,
+    kernel: Kernel,
+    then: impl Fn(&mut [f32]) + Sync,
 ) {
     let (inputs, outputs, depth) = (weights.inputs, weights.outputs, weights.depth);
     assert!(
@@ -540,13 +620,15 @@ pub fn int8_linear(
                 Kernel::Portable => int8_tile_portable(rows, weights, out, tile),
             }
         },
+        then,
     );
 }
 
 /// Walks `out` (`outputs` wide) tile by tile, in parallel tasks of `per_task` rows: `run(row,
 /// block, tile, out)` for each tile of `tile_rows` rows at `row` and block of outputs `block`,
-/// `out` starting at the tile's first output. With `amx`, each task loads the tile configuration
-/// on its thread first.
+/// `out` starting at the tile's first output, then `then` on the task's rows (at most 64, still
+/// in cache: see [`rows_per_task`]). With `amx`, each task loads the tile configuration on its
+/// thread first.
 fn for_each_tile(
     out: &mut [f32],
     outputs: usize,
@@ -554,6 +636,7 @@ fn for_each_tile(
     tile_rows: usize,
     amx: bool,
     run: impl Fn(usize, usize, Tile, &mut [f32]) + Sync,
+    then: impl Fn(&mut [f32]) + Sync,
 ) {
     out.par_chunks_mut(per_task * outputs)
         .enumerate()
@@ -576,6 +659,7 @@ fn for_each_tile(
                     );
                 }
             }
+            then(out);
         });
 }
 
@@ -705,6 +789,19 @@ pub fn bf16_linear(
     scratch: &mut Scratch,
     kernel: Kernel,
 ) {
+    bf16_linear_then(x, weights, out, scratch, kernel, |_| {});
+}
+
+/// [`bf16_linear`], then `then` on each run of whole rows of `out` as soon as they are done,
+/// while they are still in cache (a bias and an activation, a softmax): once for every row.
+pub fn bf16_linear_then(
+    x: &[f32],
+    weights: &Bf16Weights,
+    out: &mut [f32],
+    scratch: &mut Scratch,
+    kernel: Kernel,
+    then: impl Fn(&mut [f32]) + Sync,
+) {
     let (inputs, outputs, depth) = (weights.inputs, weights.outputs, weights.depth);
     assert!(
         inputs > 0 && x.len().is_multiple_of(inputs),
@@ -751,6 +848,7 @@ pub fn bf16_linear(
                 Kernel::Portable => bf16_tile_portable(a, packed, out, tile),
             }
         },
+        then,
     );
 }
 
@@ -804,6 +902,7 @@ fn bf16_tile_native(a: &[u16], packed: &[u16], out: &mut [f32], tile: Tile, amx:
 mod x86 {
     use std::arch::asm;
     use std::arch::x86_64::*;
+    use std::mem::MaybeUninit;
 
     use super::{
         AMX_ROWS, BF16_STEP, BLOCK_COLS, GROUPS, INT8_STEP, Int8Block, Int8Rows, LANES, TILE_ROWS,
@@ -986,12 +1085,13 @@ mod x86 {
     };
 
     /// The AMX product of 16 rows (`a`, rows `a_stride` bytes apart) with one block of packed
-    /// weights (`b`), `chunks` chunks of 64 bytes deep, into 16 rows of 48 sums at `c` (192
-    /// bytes a row): `op` is `tdpbusd` (int8) or `tdpbf16ps` (bf16); tiles as [`AMX_CONFIG`].
-    /// The caller's `unsafe` block vouches for every address.
+    /// weights (`b`), `chunks` chunks of 64 bytes deep, into 16 rows of 48 sums at `c` (rows
+    /// `c_stride` bytes apart): `op` is `tdpbusd` (int8) or `tdpbf16ps` (bf16); tiles as
+    /// [`AMX_CONFIG`]. Every one of the 16 × 192 bytes at `c` is written. The caller's `unsafe`
+    /// block vouches for every address.
     macro_rules! block_product {
         ($op:literal, a = $a:expr, a_stride = $a_stride:expr, b = $b:expr, chunks = $chunks:expr,
-         c = $c:expr) => {
+         c = $c:expr, c_stride = $c_stride:expr) => {
             asm!(
                 "tilezero tmm0",
                 "tilezero tmm1",
@@ -1008,9 +1108,9 @@ mod x86 {
                 "add {b}, {b_step}",
                 "dec {chunks}",
                 "jnz 2b",
-                "tilestored [{c} + {b_stride}*1], tmm0",
-                "tilestored [{c} + {b_stride}*1 + 64], tmm1",
-                "tilestored [{c} + {b_stride}*1 + 128], tmm2",
+                "tilestored [{c} + {c_stride}*1], tmm0",
+                "tilestored [{c} + {c_stride}*1 + 64], tmm1",
+                "tilestored [{c} + {c_stride}*1 + 128], tmm2",
                 a = inout(reg) $a => _,
                 b = inout(reg) $b => _,
                 chunks = inout(reg) $chunks => _,
@@ -1018,6 +1118,7 @@ mod x86 {
                 b_stride = in(reg) GROUPS * 64,
                 b_step = in(reg) 16 * GROUPS * 64,
                 c = in(reg) $c,
+                c_stride = in(reg) $c_stride,
                 options(nostack),
             )
         };
@@ -1060,23 +1161,131 @@ mod x86 {
         tile: Tile,
     ) {
         let depth = rows.bytes.len() / AMX_ROWS;
-        let mut sums = [0i32; AMX_ROWS * BLOCK_COLS];
+        // Not cleared first (a memset per tile cost a tenth of the int8 encoder's time): the
+        // product writes all of it.
+        let mut sums = MaybeUninit::<[i32; AMX_ROWS * BLOCK_COLS]>::uninit();
         // SAFETY: each of the depth/64 chunks reads 16 rows of 64 bytes, `depth` apart, from
         // `rows.bytes` (16 × depth) and 16 steps of 192 weight bytes (3 × 64 at a time) from
         // `weights.packed` (depth/4 steps of 192); the sums are stored 16 rows of 192 bytes
-        // into `sums`.
-        unsafe {
+        // into `sums`, which they fill, so it is initialised after.
+        let sums = unsafe {
             block_product!(
                 "tdpbusd",
                 a = rows.bytes.as_ptr(),
                 a_stride = depth,
                 b = weights.packed.as_ptr(),
                 chunks = depth / 64,
-                c = sums.as_mut_ptr()
+                c = sums.as_mut_ptr().cast::<i32>(),
+                c_stride = BLOCK_COLS * 4
             );
-        }
+            sums.assume_init_ref()
+        };
         // SAFETY: as this function's; `sums` holds 16 rows of 48.
-        unsafe { finish_tile(&sums, rows, weights, out, tile) };
+        unsafe { finish_tile(sums, rows, weights, out, tile) };
+    }
+
+    /// The bf16 bits of 16 values ([`super::to_bf16`]'s rounding, NaN made quiet) in the high
+    /// half of each 32-bit lane, the low half zero.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn bf16_high_halves(v: __m512) -> __m512i {
+        let bits = _mm512_castps_si512(v);
+        let lowest_kept = _mm512_and_si512(_mm512_srli_epi32::<16>(bits), _mm512_set1_epi32(1));
+        let rounded = _mm512_add_epi32(
+            bits,
+            _mm512_add_epi32(lowest_kept, _mm512_set1_epi32(0x7fff)),
+        );
+        let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+        let quiet = _mm512_or_si512(bits, _mm512_set1_epi32(0x40_0000));
+        let chosen = _mm512_mask_mov_epi32(rounded, nan, quiet);
+        _mm512_and_si512(chosen, _mm512_set1_epi32(0xffff_0000_u32 as i32))
+    }
+
+    /// The mask of the first `n` (≤ 16) lanes.
+    #[inline(always)]
+    fn first_lanes(n: usize) -> __mmask16 {
+        ((1u32 << n.min(LANES)) - 1) as __mmask16
+    }
+
+    /// Rounds one output's inputs (`row`) to bf16 pairs and stores pair `s` at pair index
+    /// `first + s · stride` of `packed` (counted in pairs of halves): [`super::Bf16Weights::repack`]
+    /// for a weight whose outputs are rows.
+    ///
+    /// # Safety
+    /// The CPU has AVX512-F and BW; `packed` holds at least `first + (⌈row.len()/2⌉ − 1) ·
+    /// stride + 1` pairs.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) unsafe fn pack_row_pairs(
+        row: &[f32],
+        packed: &mut [u16],
+        first: usize,
+        stride: usize,
+    ) {
+        let pairs = row.len().div_ceil(BF16_STEP);
+        if pairs == 0 {
+            return;
+        }
+        assert!(2 * (first + (pairs - 1) * stride + 1) <= packed.len());
+        assert!(packed.len() / 2 <= i32::MAX as usize);
+        let steps = _mm512_mullo_epi32(
+            _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+            _mm512_set1_epi32(stride as i32),
+        );
+        for at in (0..row.len()).step_by(2 * LANES) {
+            let (low_n, high_n) = (
+                (row.len() - at).min(LANES),
+                (row.len() - at).saturating_sub(LANES).min(LANES),
+            );
+            // SAFETY: the masks load only row[at..len].
+            let (low, high) = unsafe {
+                (
+                    _mm512_maskz_loadu_ps(first_lanes(low_n), row.as_ptr().add(at)),
+                    _mm512_maskz_loadu_ps(first_lanes(high_n), row.as_ptr().add(at + LANES)),
+                )
+            };
+            // 32 halves in order: 16 pairs (input 2s in the low half of pair s).
+            let halves = _mm512_inserti64x4::<1>(
+                _mm512_castsi256_si512(_mm512_cvtepi32_epi16(_mm512_srli_epi32::<16>(
+                    bf16_high_halves(low),
+                ))),
+                _mm512_cvtepi32_epi16(_mm512_srli_epi32::<16>(bf16_high_halves(high))),
+            );
+            let step = at / BF16_STEP;
+            let index = _mm512_add_epi32(steps, _mm512_set1_epi32((first + step * stride) as i32));
+            // SAFETY: pair `step + j` (j < the pairs left) lies inside `packed`, as asserted.
+            unsafe {
+                _mm512_mask_i32scatter_epi32::<4>(
+                    packed.as_mut_ptr().cast(),
+                    first_lanes(pairs - step),
+                    index,
+                    halves,
+                );
+            }
+        }
+    }
+
+    /// `pairs[2c] = bf16(low[c])`, `pairs[2c + 1] = bf16(high[c])` (0 where `high` is empty):
+    /// [`super::Bf16Weights::repack`] for a weight whose inputs are rows.
+    ///
+    /// # Safety
+    /// The CPU has AVX512-F; `pairs` holds two halves per value of `low`, and `high` is empty
+    /// or as long as `low`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn pack_column_pairs(low: &[f32], high: &[f32], pairs: &mut [u16]) {
+        assert!(pairs.len() >= 2 * low.len() && (high.is_empty() || high.len() == low.len()));
+        for at in (0..low.len()).step_by(LANES) {
+            let mask = first_lanes(low.len() - at);
+            let high_mask = if high.is_empty() { 0 } else { mask };
+            // SAFETY: the masks load low[at..] and high[at..] up to their ends and store two
+            // halves for each, inside `pairs` as asserted.
+            unsafe {
+                let low = bf16_high_halves(_mm512_maskz_loadu_ps(mask, low.as_ptr().add(at)));
+                let high =
+                    bf16_high_halves(_mm512_maskz_loadu_ps(high_mask, high.as_ptr().add(at)));
+                let both = _mm512_or_si512(_mm512_srli_epi32::<16>(low), high);
+                _mm512_mask_storeu_epi32(pairs.as_mut_ptr().add(2 * at).cast(), mask, both);
+            }
+        }
     }
 
     /// [`super::quantize_row`] in AVX-512: the same products, the same rounding (to nearest
@@ -1132,7 +1341,8 @@ mod x86 {
         max / 127.0
     }
 
-    /// [`bf16_tile`] for 16 rows on AMX (`tdpbf16ps`, f32 sums), stored through a buffer.
+    /// [`bf16_tile`] for 16 rows on AMX (`tdpbf16ps`, f32 sums): a whole tile stored in place,
+    /// a partial one through a buffer.
     ///
     /// # Safety
     /// [`amx_begin`] ran on this thread; `a` holds 16 rows of `depth` halves (`depth` a
@@ -1140,20 +1350,38 @@ mod x86 {
     #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
     pub(super) unsafe fn bf16_tile_amx(a: &[u16], packed: &[u16], out: &mut [f32], tile: Tile) {
         let depth = a.len() / AMX_ROWS;
-        let mut sums = [0f32; AMX_ROWS * BLOCK_COLS];
+        if tile.rows == AMX_ROWS && tile.cols == BLOCK_COLS {
+            // SAFETY: as below, but the 16 rows of 192 bytes go to `out`, rows `out_stride`
+            // apart: `Tile::check` (the callers') bounds exactly those 16 × 48 values.
+            unsafe {
+                block_product!(
+                    "tdpbf16ps",
+                    a = a.as_ptr(),
+                    a_stride = 2 * depth,
+                    b = packed.as_ptr(),
+                    chunks = depth / 32,
+                    c = out.as_mut_ptr(),
+                    c_stride = 4 * tile.out_stride
+                );
+            }
+            return;
+        }
+        let mut sums = MaybeUninit::<[f32; AMX_ROWS * BLOCK_COLS]>::uninit();
         // SAFETY: each of the depth/32 chunks reads 16 rows of 64 bytes, 2·depth bytes apart,
         // from `a` and 16 steps of 192 weight bytes (3 × 64 at a time) from `packed`; the sums
-        // are stored 16 rows of 192 bytes into `sums`.
-        unsafe {
+        // are stored 16 rows of 192 bytes into `sums`, which they fill.
+        let sums = unsafe {
             block_product!(
                 "tdpbf16ps",
                 a = a.as_ptr(),
                 a_stride = 2 * depth,
                 b = packed.as_ptr(),
                 chunks = depth / 32,
-                c = sums.as_mut_ptr()
+                c = sums.as_mut_ptr().cast::<f32>(),
+                c_stride = BLOCK_COLS * 4
             );
-        }
+            sums.assume_init_ref()
+        };
         for group in 0..GROUPS {
             let mask = group_mask(tile.cols, group);
             if mask == 0 {
@@ -1415,14 +1643,56 @@ mod tests {
     }
 
     #[test]
-    fn repacking_in_place_packs_as_rounding_does() {
+    fn bf16_rounding_is_the_half_crates() {
+        let mut specials = vec![
+            0.0,
+            -0.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            -f32::NAN,
+            f32::MAX,
+            f32::MIN_POSITIVE,
+            f32::from_bits(1),
+            f32::from_bits(0x7f7f_8000),
+            f32::from_bits(0x3f80_8000),
+            f32::from_bits(0x3f81_8000),
+            f32::from_bits(0x7f80_0001),
+        ];
+        specials.extend(values(10_000, 3).iter().map(|v| v * 1e3));
+        for x in specials {
+            assert_eq!(to_bf16(x), half::bf16::from_f32(x).to_bits(), "{x:e}");
+        }
+    }
+
+    #[test]
+    fn repacking_reads_rows_or_columns_into_the_packed_order() {
         let mut reused = Bf16Weights::empty();
-        for (outputs, inputs) in [(50, 10), (7, 33), (3, 2)] {
+        // A reused weight shrinking and growing, 1 to 3 blocks, with padding on both sides.
+        for (outputs, inputs) in [(50, 10), (7, 33), (3, 2), (100, 64), (1, 1)] {
             let w = values(outputs * inputs, 9);
-            reused.repack(outputs, inputs, |n, k| w[n * inputs + k]);
-            let fresh = Bf16Weights::round(&w, outputs, inputs);
-            assert_eq!(reused.packed, fresh.packed, "{outputs}×{inputs}");
-            assert_eq!((reused.outputs, reused.inputs), (outputs, inputs));
+            // What the kernels read: the rounded weight, zero-padded to whole blocks and
+            // chunks, in `pack`'s order.
+            let depth = inputs.next_multiple_of(BF16_CHUNK);
+            let padded = outputs.next_multiple_of(BLOCK_COLS);
+            let mut rounded = vec![0u16; padded * depth];
+            for (n, row) in w.chunks_exact(inputs).enumerate() {
+                for (k, &v) in row.iter().enumerate() {
+                    rounded[n * depth + k] = to_bf16(v);
+                }
+            }
+            let want = pack(&rounded, padded, depth, BF16_STEP);
+            // The same weight stored transposed, read down its columns.
+            let transposed: Vec<f32> = (0..inputs * outputs)
+                .map(|i| w[(i % outputs) * inputs + i / outputs])
+                .collect();
+            for simd in [false, pack_in_simd()] {
+                reused.repack_in((outputs, inputs), &w, (inputs, 1), simd);
+                assert_eq!(reused.packed, want, "{outputs}×{inputs} by rows, {simd}");
+                assert_eq!((reused.outputs, reused.inputs), (outputs, inputs));
+                reused.repack_in((outputs, inputs), &transposed, (1, outputs), simd);
+                assert_eq!(reused.packed, want, "{outputs}×{inputs} by columns, {simd}");
+            }
         }
     }
 
