@@ -310,6 +310,102 @@ fn a_run_killed_half_way_and_run_again_ends_as_an_uninterrupted_run() {
     .unwrap();
 }
 
+/// Issue 20: an `embed --all` killed after a committed batch, before or after its cursor moved,
+/// continues when run again: what it had not re-embedded is done, nothing is lost, and the
+/// store ends in the new precision with its index built.
+#[test]
+fn a_killed_embed_all_continues_where_it_stopped() {
+    use paperscout_embed::Precision;
+    let Some(int8) = crate::util::reduced_precision_embedder(Precision::Int8) else {
+        return;
+    };
+    // More papers than one batch (256), each short, so the test spends little on the model.
+    let papers: Vec<Paper> = (1..=300)
+        .map(|n| {
+            serde_json::from_value(serde_json::json!({
+                "id": format!("arXiv:2501.{n:05}"),
+                "title": format!("Paper {n} on topic {}", n % 7),
+                "abstract": format!("We study problem {n} with method {}.", n % 11),
+                "date": "2025-01-15",
+            }))
+            .unwrap()
+        })
+        .collect();
+    let lines: Vec<String> = papers
+        .iter()
+        .map(|p| serde_json::to_string(p).unwrap())
+        .collect();
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let file = crate::util::write_lines(home, "papers.jsonl", &lines);
+    let run = |precision: &str, crash_at: Option<&str>| {
+        let mut command = paperscout(home);
+        command.env("PAPERSCOUT_PRECISION", precision);
+        if let Some(point) = crash_at {
+            command.env("PAPERSCOUT_CRASH_AT", point);
+        }
+        command.args(["embed", "--all"]).output().unwrap()
+    };
+    let output = paperscout(home)
+        .env("PAPERSCOUT_PRECISION", "fp32")
+        .args(["ingest", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let (first, last) = (&papers[0], &papers[299]);
+    let in_int8 = |paper: &Paper| int8.embed(&[paper.embedding_text()]).unwrap().remove(0);
+    let in_fp32 = |paper: &Paper| {
+        embedder()
+            .embed(&[paper.embedding_text()])
+            .unwrap()
+            .remove(0)
+    };
+    let stored = |paper: &Paper| {
+        SqliteStore::open_read_only(&store_path(home))
+            .unwrap()
+            .embedding(&paper.id, &stored_model(home))
+            .unwrap()
+            .expect("embedded")
+    };
+    let is = |got: Vec<f32>, want: Vec<f32>| crate::util::max_abs_diff(&got, &want) <= 1e-5;
+    let cursor = home.join("data/paperscout/embed-all.json");
+
+    // Killed once the first batch was committed and noted: the cursor names its last paper.
+    let killed = run("int8", Some("embed-all-noted"));
+    assert!(!killed.status.success(), "no crash: {}", stderr(&killed));
+    let noted: Value = serde_json::from_str(&std::fs::read_to_string(&cursor).unwrap()).unwrap();
+    assert_eq!(noted["after"], papers[255].id.as_str(), "{noted}");
+    assert_eq!(noted["precision"], "int8");
+    assert!(is(stored(first), in_int8(first)), "the first batch is int8");
+    assert!(is(stored(last), in_fp32(last)), "the rest is still fp32");
+
+    // Killed again after the second batch was committed, before the cursor moved past it.
+    let killed = run("int8", Some("embed-all-committed"));
+    assert!(!killed.status.success(), "no crash: {}", stderr(&killed));
+    assert!(
+        is(stored(last), in_int8(last)),
+        "the second batch was committed"
+    );
+    let still: Value = serde_json::from_str(&std::fs::read_to_string(&cursor).unwrap()).unwrap();
+    assert_eq!(still, noted, "the cursor did not move");
+
+    // The third run does only the batch the cursor does not cover, then builds the index.
+    let completed = run("int8", None);
+    assert!(completed.status.success(), "{}", stderr(&completed));
+    let said = stderr(&completed);
+    assert!(said.contains("embedded 44 papers again in int8"), "{said}");
+    assert!(!cursor.exists(), "the cursor is gone");
+    for paper in [first, &papers[150], last] {
+        assert!(is(stored(paper), in_int8(paper)), "{} is int8", paper.id);
+    }
+    let output = paperscout(home)
+        .args(["index", "check", "--json", "--queries", "10"])
+        .output()
+        .unwrap();
+    let check: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(check["papers"], 300, "{check}");
+}
+
 /// Issue 20: `embed --all` with the model in use makes every vector again in the precision that
 /// runs now and builds the index anew; `model.json` records the precision. There and back.
 #[test]

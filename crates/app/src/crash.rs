@@ -6,7 +6,9 @@
 //! read once; without it a point costs one relaxed load. The points are named where they stand,
 //! with the step they follow: `digest-pending`, `digest-recorded` (a digest to a file the user
 //! named), `outbox-recorded` (a scheduled digest recorded, its files still pending),
-//! `rerank-shard-ranked` (a re-rank shard ranked, not yet handed back).
+//! `rerank-shard-ranked` (a re-rank shard ranked, not yet handed back), `embed-all-committed`
+//! (a batch of `embed --all` committed, its cursor not yet moved) and `embed-all-noted` (the
+//! cursor moved past it).
 
 use std::sync::OnceLock;
 

@@ -283,6 +283,7 @@ pub fn rewrite_all(
             }
         }
         embed_and_store(store, model, &key, &papers)?;
+        crate::crash::point("embed-all-committed");
         done += chunk.len();
         let cursor = serde_json::json!({
             "sha256": key.sha256,
@@ -290,6 +291,7 @@ pub fn rewrite_all(
             "after": chunk.last(),
         });
         crate::files::write_atomically(&cursor_path, format!("{cursor}\n").as_bytes())?;
+        crate::crash::point("embed-all-noted");
         progress(done, ids.len());
     }
     // The index holds the vectors as they were: [`switch_model`] builds it again from the store.
