@@ -58,6 +58,50 @@ fn bf16_stays_within_the_quality_condition_at_every_batch_size() {
     matches_the_reference_at_every_batch_size(embedder, MIN_COSINE_REDUCED);
 }
 
+/// The reduced precisions without AMX (`PAPERSCOUT_AMX=0`: the VNNI kernel and FP32 attention
+/// with the coarse softmax, what AMD Zen 4 and Intel before Sapphire Rapids run) meet the same
+/// quality condition, through the binary: the switch is read once a process.
+#[test]
+fn int8_without_amx_stays_within_the_quality_condition() {
+    if reduced_precision_embedder(Precision::Int8).is_none() {
+        return;
+    }
+    let Some(refs) = all_references() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = refs
+        .iter()
+        .map(|r| serde_json::json!({"id": r.id, "text": r.text}).to_string())
+        .collect();
+    let file = crate::util::write_lines(home.path(), "texts.jsonl", &lines);
+    let output = crate::util::paperscout(home.path())
+        .env("PAPERSCOUT_AMX", "0")
+        .env("PAPERSCOUT_PRECISION", "int8")
+        .args(["embed", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", crate::util::stderr(&output));
+    let vectors: Vec<Vec<f32>> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            serde_json::from_value(record["embedding"].clone()).unwrap()
+        })
+        .collect();
+    assert_eq!(vectors.len(), refs.len());
+    let worst = refs
+        .iter()
+        .zip(&vectors)
+        .map(|(reference, vector)| (cosine(vector, &reference.embedding), &reference.id))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .unwrap();
+    eprintln!(
+        "int8 without AMX: lowest cosine {:.5} ({})",
+        worst.0, worst.1
+    );
+    assert!(worst.0 >= MIN_COSINE_REDUCED, "{worst:?}");
+}
+
 /// The two engines compute the same function.
 #[test]
 fn fused_and_candle_engines_agree() {

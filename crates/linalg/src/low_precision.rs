@@ -1029,10 +1029,15 @@ mod x86 {
 
     /// Whether the CPU has AMX with int8 and with bf16 (CPUID leaf 7: AMX-TILE, AMX-INT8,
     /// AMX-BF16) and Linux lets this process use the tile registers (asked once, by
-    /// `arch_prctl`).
+    /// `arch_prctl`). `PAPERSCOUT_AMX=0` in the environment says no, so a machine with AMX can
+    /// measure what CPUs without it (AVX512-VNNI alone: AMD Zen 4, Intel before Sapphire
+    /// Rapids) run.
     pub(super) fn amx_available() -> (bool, bool) {
         static GRANTED: std::sync::OnceLock<(bool, bool)> = std::sync::OnceLock::new();
         *GRANTED.get_or_init(|| {
+            if std::env::var("PAPERSCOUT_AMX").is_ok_and(|v| v == "0") {
+                return (false, false);
+            }
             // CPUID leaf 7, sub-leaf 0, EDX: bit 22 AMX-BF16, bit 24 AMX-TILE, 25 AMX-INT8.
             let edx = __cpuid_count(7, 0).edx;
             let (tile, int8, bf16) = (edx & 1 << 24 != 0, edx & 1 << 25 != 0, edx & 1 << 22 != 0);
