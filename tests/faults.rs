@@ -316,23 +316,23 @@ fn a_client_that_never_reads_loses_its_slot_and_one_user_cannot_take_them_all() 
     );
     let socket = home.join("paperscout.sock");
     let daemon = Daemon::start(home, &socket, &[]);
-    // Three clients send ten thousand requests each and read none of the answers: megabytes
-    // the socket's buffers cannot hold.
-    let flood = "{\"op\":\"health\"}\n".repeat(10_000);
-    let mut silent: Vec<_> = (0..3)
-        .map(|_| {
-            let mut conn = daemon.connect();
-            conn.set_write_timeout(Duration::from_secs(5));
-            conn.try_send(flood.as_bytes());
-            conn
-        })
-        .collect();
-    // A fourth connection of the same user is refused, whatever the total allows.
+    // Three clients connect; a fourth connection of the same user is refused, whatever the
+    // total allows. (Asked before the three flood: a flooding client may lose its slot to the
+    // write timeout before a slow machine gets to the fourth, which then waited for an answer
+    // to nothing.)
+    let mut silent: Vec<_> = (0..3).map(|_| daemon.connect()).collect();
     let mut fourth = daemon.connect();
     let refused: Value = serde_json::from_str(&fourth.line()).unwrap();
     assert_eq!(refused["error"]["code"], "overloaded", "{refused}");
     let message = refused["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("per user"), "{refused}");
+    // The three send ten thousand requests each and read none of the answers: megabytes the
+    // socket's buffers cannot hold.
+    let flood = "{\"op\":\"health\"}\n".repeat(10_000);
+    for conn in &mut silent {
+        conn.set_write_timeout(Duration::from_secs(5));
+        conn.try_send(flood.as_bytes());
+    }
     // The silent clients lose their slots once their answers wait past the write timeout.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
