@@ -547,12 +547,7 @@ pub fn int8_linear_then(
     then: impl Fn(&mut [f32]) + Sync,
 ) {
     let (inputs, outputs, depth) = (weights.inputs, weights.outputs, weights.depth);
-    assert!(
-        inputs > 0 && x.len().is_multiple_of(inputs),
-        "x is not rows × inputs"
-    );
-    let rows = x.len() / inputs;
-    assert_eq!(out.len(), rows * outputs, "out is not rows × outputs");
+    let rows = checked_rows(x, inputs, out, outputs);
     if kernel != Kernel::Portable {
         assert!(int8_available(), "this CPU has no AVX512-VNNI");
     }
@@ -622,6 +617,17 @@ pub fn int8_linear_then(
         },
         then,
     );
+}
+
+/// The rows of `x` (`inputs` wide), after checking that `out` holds as many, `outputs` wide.
+fn checked_rows(x: &[f32], inputs: usize, out: &[f32], outputs: usize) -> usize {
+    assert!(
+        inputs > 0 && x.len().is_multiple_of(inputs),
+        "x is not rows × inputs"
+    );
+    let rows = x.len() / inputs;
+    assert_eq!(out.len(), rows * outputs, "out is not rows × outputs");
+    rows
 }
 
 /// Walks `out` (`outputs` wide) tile by tile, in parallel tasks of `per_task` rows: `run(row,
@@ -803,12 +809,7 @@ pub fn bf16_linear_then(
     then: impl Fn(&mut [f32]) + Sync,
 ) {
     let (inputs, outputs, depth) = (weights.inputs, weights.outputs, weights.depth);
-    assert!(
-        inputs > 0 && x.len().is_multiple_of(inputs),
-        "x is not rows × inputs"
-    );
-    let rows = x.len() / inputs;
-    assert_eq!(out.len(), rows * outputs, "out is not rows × outputs");
+    let rows = checked_rows(x, inputs, out, outputs);
     if kernel != Kernel::Portable {
         assert!(bf16_available(), "this CPU has no AVX512-BF16");
     }
