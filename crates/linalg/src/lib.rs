@@ -111,15 +111,11 @@ pub fn matmul(
 /// e^x, relative error below 2e-7, for x in [-87, 88] (clamped outside).
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
     // ln 2 split in two so that n·ln2 is subtracted without rounding error.
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
-    // Adding and subtracting 1.5·2^23 rounds to the nearest integer without a libm call.
-    const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let rounded = x * LOG2E + ROUND;
-    let n = rounded - ROUND;
+    let (n, two_to_n) = nearest_power_of_two(x);
     let r = (x - n * LN2_HI) - n * LN2_LO;
     // Taylor series of e^r for |r| ≤ ln2/2, to the 7th power.
     let p = 1.0 / 5040.0;
@@ -130,13 +126,26 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 0.5;
     let p = p * r + 1.0;
     let p = p * r + 1.0;
+    p * two_to_n
+}
+
+/// The range reduction of the exponentials: n, the integer nearest x·log2(e), and 2^n, for x in
+/// [-87, 88]. Written without a libm call or a saturating conversion, so loops over it
+/// vectorise.
+#[inline(always)]
+pub(crate) fn nearest_power_of_two(x: f32) -> (f32, f32) {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // Adding and subtracting 1.5·2^23 rounds to the nearest integer without a libm call.
+    const ROUND: f32 = 12_582_912.0;
+    let rounded = x * LOG2E + ROUND;
+    let n = rounded - ROUND;
     // `rounded`'s low mantissa bits hold n (|n| ≤ 127): 2^n from integer arithmetic alone,
     // where `n as i32` would be a saturating conversion that does not vectorise.
     let biased = rounded
         .to_bits()
         .wrapping_sub(ROUND.to_bits())
         .wrapping_add(127);
-    p * f32::from_bits(biased << 23)
+    (n, f32::from_bits(biased << 23))
 }
 
 /// ln x, error below 3e-7 (relative, absolute near 1) for x in [2^-126, 1]; x below 2^-126 (zero included) is

@@ -269,8 +269,9 @@ struct Int8Rows<'a> {
     outliers: &'a [f32],
 }
 
-/// A PyTorch weight (`outputs × inputs`) rounded to bf16 and packed for the kernel.
-#[derive(Debug, Clone)]
+/// A PyTorch weight (`outputs × inputs`) rounded to bf16 and packed for the kernel. The default
+/// is an empty weight, to [`Self::repack`] into.
+#[derive(Debug, Clone, Default)]
 pub struct Bf16Weights {
     outputs: usize,
     inputs: usize,
@@ -287,19 +288,9 @@ impl Bf16Weights {
             outputs * inputs,
             "weight is not outputs × inputs"
         );
-        let mut rounded = Self::empty();
+        let mut rounded = Self::default();
         rounded.repack((outputs, inputs), weight, (inputs, 1));
         rounded
-    }
-
-    /// An empty weight, to [`Self::repack`] into.
-    pub fn empty() -> Self {
-        Self {
-            outputs: 0,
-            inputs: 0,
-            depth: 0,
-            packed: Vec::new(),
-        }
     }
 
     /// Rounds and packs, in place, the `outputs × inputs` weight whose element `(n, k)` is
@@ -320,6 +311,7 @@ impl Bf16Weights {
         (output_stride, input_stride): (usize, usize),
         simd: bool,
     ) {
+        let _ = simd; // read on x86-64 only
         if outputs > 0 && inputs > 0 {
             assert!(
                 (outputs - 1) * output_stride + (inputs - 1) * input_stride < source.len(),
@@ -1673,7 +1665,7 @@ mod tests {
 
     #[test]
     fn repacking_reads_rows_or_columns_into_the_packed_order() {
-        let mut reused = Bf16Weights::empty();
+        let mut reused = Bf16Weights::default();
         // A reused weight shrinking and growing, 1 to 3 blocks, with padding on both sides.
         for (outputs, inputs) in [(50, 10), (7, 33), (3, 2), (100, 64), (1, 1)] {
             let w = values(outputs * inputs, 9);

@@ -490,8 +490,8 @@ struct AttentionBuffers {
     scratch: Scratch,
     queries: Vec<f32>,
     scores: Vec<f32>,
-    keys: Option<Bf16Weights>,
-    values: Option<Bf16Weights>,
+    keys: Bf16Weights,
+    values: Bf16Weights,
 }
 
 /// One head's attention over one text's `len` tokens in bf16 on AMX, f32 sums and softmax:
@@ -511,23 +511,21 @@ fn attention_in_bf16(
     }
     // Keys as the weights of a layer with one output per token, values as one with one output
     // per dimension: both products are `bf16_linear`'s `x · Wᵀ`.
-    let keys = buffers.keys.get_or_insert_with(Bf16Weights::empty);
-    keys.repack((len, d), &qkv[h..], (3 * h, 1));
+    buffers.keys.repack((len, d), &qkv[h..], (3 * h, 1));
     let scores = sized(&mut buffers.scores, len * len);
     low_precision::bf16_linear_then(
         queries,
-        keys,
+        &buffers.keys,
         scores,
         &mut buffers.scratch,
         Kernel::Native,
         |rows| kernels::softmax_rows_coarse(rows, len),
     );
-    let values = buffers.values.get_or_insert_with(Bf16Weights::empty);
-    values.repack((d, len), &qkv[2 * h..], (1, 3 * h));
+    buffers.values.repack((d, len), &qkv[2 * h..], (1, 3 * h));
     let mut out = vec![0f32; len * d];
     low_precision::bf16_linear(
         scores,
-        values,
+        &buffers.values,
         &mut out,
         &mut buffers.scratch,
         Kernel::Native,
