@@ -691,6 +691,8 @@ fn the_memory_of_an_index_is_told_part_by_part() {
     let (n, dim) = (vectors.len() + 1, index.dim());
     assert_eq!(memory.points, n);
     assert!(memory.vectors_f16 >= n * dim * 2);
+    // A byte a component and a four-byte scale a point.
+    assert!(memory.vectors_coded >= n * (dim + 4), "{memory:?}");
     assert_eq!(memory.builder_vectors, n * dim * 2);
     assert!(memory.flat_graph >= n * 4, "{memory:?}");
     assert!(memory.builder_graph > memory.flat_graph, "{memory:?}");

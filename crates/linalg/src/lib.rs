@@ -9,9 +9,11 @@
 //!
 //! Every SIMD kernel and every `unsafe` block of paperscout lives in this crate; the others
 //! forbid `unsafe` code. [`encoder`] holds the encoder's element-wise kernels, [`half_precision`]
-//! the index's half-precision dot and prefetch, [`low_precision`] the encoder's dense layers in
-//! int8 (AMX or AVX512-VNNI) and bf16 (AVX512-BF16).
+//! the index's half-precision dot and prefetch, [`byte_codes`] the byte-coded dot its graph
+//! walk scores with, [`low_precision`] the encoder's dense layers in int8 (AMX or
+//! AVX512-VNNI) and bf16 (AVX512-BF16).
 
+pub mod byte_codes;
 pub mod encoder;
 pub mod half_precision;
 pub mod low_precision;

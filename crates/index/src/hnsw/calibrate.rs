@@ -18,7 +18,6 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::hnsw::calibration::{CALIBRATION_MIN_PAPERS, Calibration, EF_LADDER};
-use crate::hnsw::distance::to_f16;
 use crate::hnsw::paper_index::{Filter, PaperIndex, Upsert};
 
 /// Fewest new papers that [`PaperIndex::upsert_and_calibrate`] holds back some of.
@@ -265,7 +264,7 @@ impl PaperIndex {
         let ef = ef.max(k + 1);
         let found = self
             .frozen
-            .search_around(&to_f16(vector), &self.halves, ef, point);
+            .search_around(&self.coded.query(vector), &self.coded, ef, point);
         let admitted = found
             .into_iter()
             .map(|(_, p)| p)

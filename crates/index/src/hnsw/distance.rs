@@ -32,7 +32,7 @@ impl Distance<f16> for UnitDotF16 {
 /// The inner product: most of a search's time is here.
 pub use paperscout_linalg::dot;
 
-pub use paperscout_linalg::half_precision::{dot_f16, dot_f32_f16, prefetch};
+pub use paperscout_linalg::half_precision::{dot_f16, dot_f32_f16};
 
 /// `vector` in half precision, as the graph holds it.
 pub fn to_f16(vector: &[f32]) -> Vec<f16> {

@@ -5,16 +5,17 @@
 //! allocates a reference-counted node for every candidate and hashes every visited point; on
 //! the 54k shared corpus that costs about 0.7 ms a query at ef 64, mostly outside the distance
 //! computations. This copy holds the same edges as flat arrays of point numbers and searches
-//! them with the index's own row-major vectors, a generation-stamped visited list reused by
-//! each thread, and heaps of plain (score, point) pairs. hnsw_rs still builds and updates the
+//! them with the index's own coded rows, a generation-stamped visited list reused by each
+//! thread, and heaps of plain (score, point) pairs. hnsw_rs still builds and updates the
 //! graph; the copy is taken again after the graph changes ([`crate::PaperIndex::optimise`]),
 //! saved beside hnsw_rs's dump and read back alone when an index is opened, so that a served
 //! index needs no hnsw_rs graph in memory until it inserts again.
 //!
-//! The walk reads the vectors in half precision: on a large index nearly every point it
-//! scores is a miss in the caches, and half the bytes arrive sooner. Its scores are therefore
-//! close (about 1e-3), not exact; the index scores the points it returns again in single
-//! precision.
+//! The walk scores byte-coded vectors ([`crate::hnsw::coded`]): on a large index nearly every
+//! point it scores is a miss in the caches, and a coded row is half the bytes of a
+//! half-precision one. Its scores are therefore close (a few thousandths), not exact; the
+//! index scores the points it returns again from the half-precision rows, the query in
+//! single precision.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -23,9 +24,7 @@ use std::collections::{BinaryHeap, HashMap};
 use hnsw_rs::anndists::dist::Distance;
 use hnsw_rs::hnsw::Hnsw;
 
-use half::f16;
-
-use crate::hnsw::distance::{dot_f16, prefetch};
+use crate::hnsw::coded::{CodedQuery, CodedRows};
 use crate::hnsw::scored::Scored;
 
 /// The graph's edges by point number.
@@ -44,8 +43,9 @@ pub struct FrozenGraph {
 
 thread_local! {
     /// Per thread: the generation each point was last visited in, the current one, and room
-    /// for a point's unvisited neighbours.
-    static VISITED: RefCell<(Vec<u32>, u32, Vec<u32>)> =
+    /// for a point's unvisited neighbours. A byte a point, so that the stamps of a million
+    /// points stay in a core's cache; they are cleared once every 255 searches.
+    static VISITED: RefCell<(Vec<u8>, u8, Vec<u32>)> =
         const { RefCell::new((Vec::new(), 0, Vec::new())) };
 }
 
@@ -137,10 +137,9 @@ impl FrozenGraph {
     }
 
     /// The `ef` points most similar to the unit `query` that the graph leads to, best first,
-    /// as (inner product, point), in half precision. `vectors` holds the unit rows of at least
-    /// `points()` points.
-    pub fn search(&self, query: &[f16], vectors: &[f16], ef: usize) -> Vec<(f32, usize)> {
-        self.search_around(query, vectors, ef, None)
+    /// as (coded score, point). `rows` holds the coded rows of at least `points()` points.
+    pub fn search(&self, query: &CodedQuery, rows: &CodedRows, ef: usize) -> Vec<(f32, usize)> {
+        self.search_around(query, rows, ef, None)
     }
 
     /// [`FrozenGraph::search`] as if `blocked` were not in the layer-0 graph: it is never
@@ -149,12 +148,12 @@ impl FrozenGraph {
     /// never indexed, which is what a calibration needs.
     pub fn search_around(
         &self,
-        query: &[f16],
-        vectors: &[f16],
+        query: &CodedQuery,
+        rows: &CodedRows,
         ef: usize,
         blocked: Option<usize>,
     ) -> Vec<(f32, usize)> {
-        self.walk(query, vectors, ef, blocked, |_| true)
+        self.walk(query, rows, ef, blocked, |_| true)
     }
 
     /// [`FrozenGraph::search`] returning only points that `admits` accepts: the walk goes
@@ -162,18 +161,18 @@ impl FrozenGraph {
     /// points it walks much of the graph and may find fewer than `ef`.
     pub fn search_admitting(
         &self,
-        query: &[f16],
-        vectors: &[f16],
+        query: &CodedQuery,
+        rows: &CodedRows,
         ef: usize,
         admits: &dyn Fn(usize) -> bool,
     ) -> Vec<(f32, usize)> {
-        self.walk(query, vectors, ef, None, |p| admits(p as usize))
+        self.walk(query, rows, ef, None, |p| admits(p as usize))
     }
 
     fn walk(
         &self,
-        query: &[f16],
-        vectors: &[f16],
+        query: &CodedQuery,
+        rows: &CodedRows,
         ef: usize,
         blocked: Option<usize>,
         admits: impl Fn(u32) -> bool,
@@ -181,11 +180,7 @@ impl FrozenGraph {
         let Some(entry) = self.entry else {
             return Vec::new();
         };
-        let dim = query.len();
-        let score = |point: u32| {
-            let start = point as usize * dim;
-            dot_f16(query, &vectors[start..start + dim])
-        };
+        let score = |point: u32| rows.score(query, point);
         // Greedy descent through the upper layers.
         let mut current = Scored(score(entry), entry);
         for layer in self.upper.iter().rev() {
@@ -206,7 +201,7 @@ impl FrozenGraph {
         VISITED.with(|visited| {
             let mut visited = visited.borrow_mut();
             let (stamps, generation, fresh) = &mut *visited;
-            if stamps.len() < self.points || *generation == u32::MAX {
+            if stamps.len() < self.points || *generation == u8::MAX {
                 stamps.clear();
                 stamps.resize(self.points.max(stamps.len()), 0);
                 *generation = 0;
@@ -238,8 +233,7 @@ impl FrozenGraph {
                         continue;
                     }
                     *stamp = generation;
-                    let start = next as usize * dim;
-                    prefetch(&vectors[start..start + dim]);
+                    rows.prefetch(next);
                     fresh.push(next);
                 }
                 for &next in fresh.iter() {
@@ -395,6 +389,7 @@ impl Words<'_> {
 mod tests {
     use super::*;
     use crate::hnsw::distance::UnitDotF16;
+    use half::f16;
 
     fn words(values: &[u32]) -> Vec<u8> {
         values.iter().flat_map(|w| w.to_le_bytes()).collect()

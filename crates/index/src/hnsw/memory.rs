@@ -23,8 +23,10 @@ const HNSW_LAYERS: usize = 16;
 pub struct MemoryUse {
     /// Points held, tombstones included.
     pub points: usize,
-    /// The vectors, in half precision: the only copy searches read.
+    /// The vectors, in half precision: what searches score their results with.
     pub vectors_f16: usize,
+    /// The vectors byte-coded, with a scale each: what the graph's walk scores.
+    pub vectors_coded: usize,
     /// Paper ids, liveness flags (the tombstones) and the table from id to point.
     pub ids: usize,
     /// The flat copy of the graph that searches walk.
@@ -38,7 +40,12 @@ pub struct MemoryUse {
 impl MemoryUse {
     /// Every part together.
     pub fn total(&self) -> usize {
-        self.vectors_f16 + self.ids + self.flat_graph + self.builder_vectors + self.builder_graph
+        self.vectors_f16
+            + self.vectors_coded
+            + self.ids
+            + self.flat_graph
+            + self.builder_vectors
+            + self.builder_graph
     }
 
     /// The parts per point, with their names, for a table.
@@ -46,6 +53,7 @@ impl MemoryUse {
         let n = self.points.max(1) as f64;
         [
             ("vectors f16", self.vectors_f16),
+            ("vectors coded", self.vectors_coded),
             ("ids, tombstones, table", self.ids),
             ("flat graph", self.flat_graph),
             ("hnsw_rs vectors", self.builder_vectors),

@@ -1,11 +1,12 @@
 //! The HNSW implementation of [`crate::VectorIndex`], on hnsw_rs: the graph and its exact
-//! fallback ([`PaperIndex`]), its half-precision distance, the locality order of large
+//! fallback ([`PaperIndex`]), its half-precision distance, the byte-coded rows its walk scores, the locality order of large
 //! batches, the flat copy searches walk, the calibration of ef, persistence, and
 //! [`HnswIndex`], the index a long-lived process serves from with all of its housekeeping.
 //! A remote engine would have none of these.
 
 pub(crate) mod calibrate;
 pub(crate) mod calibration;
+pub(crate) mod coded;
 pub(crate) mod distance;
 pub(crate) mod frozen;
 pub(crate) mod ids;
@@ -18,6 +19,7 @@ pub(crate) mod scored;
 
 pub use calibrate::RecallTally;
 pub use calibration::{CALIBRATION_MIN_PAPERS, Calibration, EF_LADDER};
+pub use coded::{CodedQuery, CodedRows};
 pub use distance::{UnitDotF16, dot};
 pub use frozen::FrozenGraph;
 pub use live::{

@@ -19,6 +19,7 @@ use hnsw_rs::hnsw::Hnsw;
 use rayon::prelude::*;
 
 use crate::error::{IndexError, Result};
+use crate::hnsw::coded::CodedRows;
 use crate::hnsw::distance::{UnitDotF16, dot, dot_f32_f16, to_f16};
 use crate::hnsw::frozen::FrozenGraph;
 use crate::hnsw::ids::PaperIds;
@@ -89,6 +90,8 @@ pub struct PaperIndex {
     pub(crate) revision: u64,
     /// Unit vector of each point in half precision, row after row, tombstones included.
     pub(crate) halves: Vec<half::f16>,
+    /// The same rows byte-coded, which the flat graph's walk scores.
+    pub(crate) coded: CodedRows,
     /// Paper id and liveness of each point, and the live point of each paper.
     pub(crate) ids: PaperIds,
     /// The flat copy of the graph that searches walk, when it covers every point.
@@ -107,6 +110,7 @@ impl PaperIndex {
             saved_graph: None,
             revision: 0,
             halves: Vec::with_capacity(capacity * dim),
+            coded: CodedRows::with_capacity(dim, capacity),
             ids: PaperIds::with_capacity(capacity),
             frozen: FrozenGraph::default(),
             calibration: None,
@@ -189,6 +193,7 @@ impl PaperIndex {
         crate::MemoryUse {
             points: self.point_count(),
             vectors_f16: self.halves.capacity() * size_of::<half::f16>(),
+            vectors_coded: self.coded.bytes(),
             ids: self.ids.bytes(),
             flat_graph: self.frozen.bytes(),
             builder_vectors,
@@ -366,6 +371,7 @@ impl PaperIndex {
             };
             self.ids.push(id, true);
             self.halves.extend_from_slice(row);
+            self.coded.push(row);
         }
         // The batch's own copy goes before hnsw_rs allocates its points, which can then reuse
         // that memory.
@@ -410,16 +416,15 @@ impl PaperIndex {
             return hits;
         }
         let admits = |point: usize| self.ids.is_live(point) && filter.admits(self.ids.id(point));
-        let half_query = to_f16(query);
         let found: Vec<usize> = match &self.builder {
             Some(builder) if !self.is_optimised() => builder
-                .search_filter(&half_query, k, ef.max(k), Some(&|p: &usize| admits(*p)))
+                .search_filter(&to_f16(query), k, ef.max(k), Some(&|p: &usize| admits(*p)))
                 .into_iter()
                 .map(|n| n.d_id)
                 .collect(),
             _ => self
                 .frozen
-                .search_admitting(&half_query, &self.halves, ef.max(k), &admits)
+                .search_admitting(&self.coded.query(query), &self.coded, ef.max(k), &admits)
                 .into_iter()
                 .map(|(_, p)| p)
                 .collect(),
@@ -453,16 +458,15 @@ impl PaperIndex {
             return None;
         }
         let ef = ef.max(fetch);
-        let half_query = to_f16(query);
         let found: Vec<usize> = match &self.builder {
             Some(builder) if !self.is_optimised() => builder
-                .search(&half_query, fetch, ef)
+                .search(&to_f16(query), fetch, ef)
                 .into_iter()
                 .map(|n| n.d_id)
                 .collect(),
             _ => self
                 .frozen
-                .search(&half_query, &self.halves, ef)
+                .search(&self.coded.query(query), &self.coded, ef)
                 .into_iter()
                 .map(|(_, p)| p)
                 .collect(),

@@ -36,6 +36,7 @@ use xxhash_rust::xxh3::{Xxh3, xxh3_128};
 
 use crate::error::{IndexError, Result};
 use crate::hnsw::calibration::Calibration;
+use crate::hnsw::coded::CodedRows;
 use crate::hnsw::distance::UnitDotF16;
 use crate::hnsw::frozen::FrozenGraph;
 use crate::hnsw::ids::PaperIds;
@@ -347,6 +348,7 @@ impl PaperIndex {
             builder: None,
             saved_graph: Some(gen_dir),
             revision: 0,
+            coded: CodedRows::from_halves(&halves, manifest.dim),
             halves,
             ids,
             frozen,
