@@ -2,8 +2,9 @@
 //! scores with. Half the bytes of half precision, so that on an index larger than the caches,
 //! where nearly every point a walk scores is a miss, each costs half the memory traffic.
 //!
-//! A vector is coded by its own scale ([`code_f32`], [`code_f16`]); the sums are of integers, exact on every path (products of two bytes summed in 32 bits
-//! cannot overflow below 133,000 components), so every CPU gives the same result.
+//! A vector is coded by its own scale ([`code_f32`], [`code_f16`]). The sums are of integers,
+//! exact on every path (products of two bytes summed in 32 bits cannot overflow below 133,000
+//! components), so every CPU gives the same result.
 
 use half::f16;
 
@@ -109,9 +110,7 @@ pub fn code_f32(values: &[f32], out: &mut [i8]) -> f32 {
         out.len(),
         "code_f32 into a row of another length"
     );
-    let largest = values
-        .iter()
-        .fold(0f32, |m, x| if x.abs() > m { x.abs() } else { m });
+    let largest = largest_magnitude(0.0, values.iter().copied());
     code_with(values.iter().copied(), largest, out)
 }
 
@@ -136,20 +135,32 @@ pub fn code_f16(values: &[f16], out: &mut [i8]) -> f32 {
 }
 
 fn code_f16_portable(values: &[f16], out: &mut [i8]) -> f32 {
-    let largest = values
-        .iter()
-        .map(|x| x.to_f32().abs())
-        .fold(0f32, |m, x| if x > m { x } else { m });
+    let largest = largest_magnitude(0.0, values.iter().map(|x| x.to_f32()));
     code_with(values.iter().map(|x| x.to_f32()), largest, out)
 }
 
-/// The codes of `values` given their largest magnitude: the one rounding every path shares.
+/// The largest of `start` and the magnitudes of `values`, as every path takes it: by
+/// comparison, so that an infinity wins (and leaves the vector uncodable) wherever it is.
+fn largest_magnitude(start: f32, values: impl Iterator<Item = f32>) -> f32 {
+    values
+        .map(f32::abs)
+        .fold(start, |m, x| if x > m { x } else { m })
+}
+
+/// What each component is multiplied by before rounding, given the vector's largest
+/// magnitude: 127 over it. `None` for a zero or infinite largest; such a vector codes to zeros
+/// with scale 0.
+fn per_unit(largest: f32) -> Option<f32> {
+    (largest != 0.0 && largest.is_finite()).then(|| LARGEST / largest)
+}
+
+/// The codes of `values` given their largest magnitude, and their scale: the one rounding
+/// every path shares.
 fn code_with(values: impl Iterator<Item = f32>, largest: f32, out: &mut [i8]) -> f32 {
-    if largest == 0.0 || !largest.is_finite() {
+    let Some(per_unit) = per_unit(largest) else {
         out.fill(0);
         return 0.0;
-    }
-    let per_unit = LARGEST / largest;
+    };
     for (code, x) in out.iter_mut().zip(values) {
         *code = rounded(x * per_unit);
     }
@@ -183,18 +194,14 @@ unsafe fn code_f16_avx512(values: &[f16], out: &mut [i8]) -> f32 {
     for block in blocks.clone() {
         largest = _mm512_max_ps(largest, _mm512_abs_ps(load(block)));
     }
-    let largest =
-        tail.iter()
-            .map(|x| x.to_f32().abs())
-            .fold(
-                _mm512_reduce_max_ps(largest),
-                |m, x| if x > m { x } else { m },
-            );
-    if largest == 0.0 || !largest.is_finite() {
+    let largest = largest_magnitude(
+        _mm512_reduce_max_ps(largest),
+        tail.iter().map(|x| x.to_f32()),
+    );
+    let Some(per_unit) = per_unit(largest) else {
         out.fill(0);
         return 0.0;
-    }
-    let per_unit = LARGEST / largest;
+    };
     let scale = _mm512_set1_ps(per_unit);
     let (sign, half) = (_mm512_set1_epi32(i32::MIN), _mm512_set1_ps(0.5));
     let (head, out_tail) = out.split_at_mut(values.len() - tail.len());
@@ -209,10 +216,8 @@ unsafe fn code_f16_avx512(values: &[f16], out: &mut [i8]) -> f32 {
         // SAFETY: `codes` is sixteen bytes, what an unaligned 128-bit store writes.
         unsafe { _mm_storeu_si128(codes.as_mut_ptr().cast::<__m128i>(), whole) };
     }
-    for (code, x) in out_tail.iter_mut().zip(tail) {
-        *code = rounded(x.to_f32() * per_unit);
-    }
-    largest / LARGEST
+    // The tail, and the scale, as the portable path gives them.
+    code_with(tail.iter().map(|x| x.to_f32()), largest, out_tail)
 }
 
 #[cfg(test)]

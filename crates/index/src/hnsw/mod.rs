@@ -1,8 +1,8 @@
 //! The HNSW implementation of [`crate::VectorIndex`], on hnsw_rs: the graph and its exact
-//! fallback ([`PaperIndex`]), its half-precision distance, the byte-coded rows its walk scores, the locality order of large
-//! batches, the flat copy searches walk, the calibration of ef, persistence, and
-//! [`HnswIndex`], the index a long-lived process serves from with all of its housekeeping.
-//! A remote engine would have none of these.
+//! fallback ([`PaperIndex`]), its half-precision distance, the byte-coded rows its walk
+//! scores, the locality order of large batches, the flat copy searches walk, the calibration
+//! of ef, persistence, and [`HnswIndex`], the index a long-lived process serves from with all
+//! of its housekeeping. A remote engine would have none of these.
 
 pub(crate) mod calibrate;
 pub(crate) mod calibration;
