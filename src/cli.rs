@@ -860,6 +860,12 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 0.0, value_name = "DECAY")]
     pub recency_decay: f32,
 
+    /// The hybrid's discount of generic candidates: how much of each candidate's lexical
+    /// hubness (the mean of its ten closest lexical cosines among the candidates) comes off its
+    /// lexical score; 0 takes none
+    #[arg(long, default_value_t = 0.25, value_name = "W")]
+    pub lexical_hubness: f32,
+
     /// Which model, on which device.
     #[command(flatten)]
     pub model: ModelArgs,

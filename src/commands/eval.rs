@@ -36,6 +36,7 @@ pub fn run(args: &EvalArgs, settings: &Settings, quiet: bool) -> Result<()> {
                 lexical_weight: args.lexical_weight,
                 lexical_temperature: args.lexical_temperature,
                 recency_decay: args.recency_decay,
+                lexical_hubness: args.lexical_hubness,
             },
         },
         sections: args.sections.then(|| SectionOptions::for_size(10)),

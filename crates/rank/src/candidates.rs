@@ -1,18 +1,21 @@
 //! The candidates of a ranking, prepared once for every user: their vectors, the vocabulary
-//! of their own texts, their term vectors and an inverted index. A day's papers for a digest,
-//! or months of them for a batch re-rank.
+//! of their own texts, their term vectors, an inverted index and how generic each one's words
+//! are. A day's papers for a digest, or months of them for a batch re-rank.
 
 use crate::dense::Matrix;
+use crate::hubness::lexical_hubness;
 use crate::lexical::{Bm25, Postings, SparseVec, Tfidf, TfidfParams};
 
 /// The candidates, prepared once for every user: the vocabulary of their texts, their term
 /// vectors (BM25 weights of unit length, [`Bm25::hybrid`]; a profile's items keep sublinear
-/// tf-idf) and their inverted index.
+/// tf-idf), their inverted index and their lexical hubness.
 pub struct CandidateSet {
     pub(crate) vectors: Matrix,
     pub(crate) tfidf: Tfidf,
     pub(crate) terms: Vec<SparseVec>,
     pub(crate) postings: Postings,
+    /// Each candidate's lexical hubness among the candidates ([`crate::hubness`]).
+    pub(crate) hubness: Vec<f32>,
 }
 
 impl CandidateSet {
@@ -31,11 +34,13 @@ impl CandidateSet {
         );
         let terms = tfidf.bm25_all(texts, Bm25::hybrid(), true);
         let postings = Postings::new(&terms, tfidf.len());
+        let hubness = lexical_hubness(&tfidf.transform_all(texts), &postings);
         Self {
             vectors,
             tfidf,
             terms,
             postings,
+            hubness,
         }
     }
 

@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use crate::dense::Matrix;
 use crate::facets::{FacetParams, allot, cluster, good_depth};
+use crate::hubness::lexical_hubness;
 use crate::lexical::{Bm25, Postings, SparseVec, Tfidf, TfidfParams};
 use crate::methods::{Background, Candidates, HybridParams, Method, Profile, hybrid_scores, score};
 use crate::metrics::{QueryMetrics, evaluate, top_k};
@@ -74,6 +75,7 @@ pub struct Prepared {
     terms: Vec<SparseVec>,
     term_postings: Postings,
     bm25_postings: Postings,
+    lexical_hubness: Vec<f32>,
 }
 
 impl Prepared {
@@ -104,12 +106,16 @@ impl Prepared {
             .collect();
         let candidate_terms = wide.bm25_all(&candidate_texts, Bm25::hybrid(), true);
         let term_postings = Postings::new(&candidate_terms, wide.len());
+        let candidate_queries: Vec<SparseVec> =
+            candidates.iter().map(|&row| terms[row].clone()).collect();
+        let lexical_hubness = lexical_hubness(&candidate_queries, &term_postings);
         let classic = wide.bm25_all(&candidate_texts, Bm25::classic(), false);
         let bm25_postings = Postings::new(&classic, wide.len());
         Self {
             terms,
             term_postings,
             bm25_postings,
+            lexical_hubness,
             candidate_vectors: corpus.vectors.as_ref().map(|v| v.select(&candidates)),
             candidates,
             position,
@@ -367,6 +373,7 @@ impl Prepared {
             postings: &self.postings,
             term_postings: &self.term_postings,
             bm25_postings: &self.bm25_postings,
+            lexical_hubness: &self.lexical_hubness,
         }
     }
 

@@ -3,6 +3,8 @@
 //!
 //! - [`dense`]: unit vectors in one matrix; all similarities of a profile by one product.
 //! - [`lexical`]: tf-idf over title + abstract (1-2 grams), sparse vectors, an inverted index.
+//! - [`hubness`]: how close a candidate stands to all the others in words, which the hybrid
+//!   discounts.
 //! - [`svm`]: a per-user linear SVM (the arxiv-sanity-lite baseline).
 //! - [`methods`]: the scoring methods, baselines and paperscout's own, behind one function.
 //! - [`metrics`]: nDCG, recall, MRR, MAP and bootstrap intervals.
@@ -28,6 +30,7 @@ mod digest;
 pub mod eval;
 mod explain;
 pub mod facets;
+pub mod hubness;
 pub mod lexical;
 pub mod methods;
 pub mod metrics;

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use crate::candidates::CandidateSet;
 use crate::explain::{Pick, shared_terms};
 use crate::lexical::{Postings, SparseVec};
-use crate::methods::Moments;
+use crate::methods::{Moments, discount_hubness};
 use crate::mmr::{Ranked, mmr};
 use crate::params::DigestParams;
 use crate::profile::{ItemRef, ProfileRows, SharedProfile, fade};
@@ -170,6 +170,8 @@ struct Block<'a> {
     lexical: &'a [f32],
     /// The day's inverted index.
     postings: &'a Postings,
+    /// The block's candidates' lexical hubness.
+    hubness: &'a [f32],
 }
 
 impl Block<'_> {
@@ -269,6 +271,7 @@ impl Scratch {
                 );
             }
         }
+        discount_hubness(&mut self.lexical, block.hubness, hybrid.lexical_hubness);
         let end = block.start + width;
         let from = prepared.excluded.partition_point(|&c| c < block.start);
         let to = prepared.excluded.partition_point(|&c| c < end);
@@ -592,6 +595,7 @@ impl CandidateSet {
                     semantic: &semantic,
                     lexical: &lexical,
                     postings: &self.postings,
+                    hubness: &self.hubness[start..end],
                 };
                 states
                     .par_iter_mut()

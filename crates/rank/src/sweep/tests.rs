@@ -102,6 +102,7 @@ fn reference(
         postings: &postings,
         term_postings: &postings,
         bm25_postings: &postings,
+        lexical_hubness: &day.hubness,
     };
     let mut mask = vec![true; count];
     for &c in user.excluded {
