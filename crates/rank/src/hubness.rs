@@ -10,7 +10,10 @@
 //! for single papers on the tune half (benches/README, issue 24).
 //!
 //! It is a property of the candidates alone, computed once per candidate set: the day's papers
-//! of a digest measure each other, as the papers of a re-rank or an evaluation do.
+//! of a digest measure each other. A larger set (months of papers for a re-rank or an
+//! evaluation) is cut into runs of at most [`BLOCK`] consecutive candidates, each measured
+//! within itself, so the cost grows with the number of candidates, not its square; on the
+//! shared author split hubness within runs of 1,500 ranked as well as within all 13,285.
 
 use rayon::prelude::*;
 
@@ -19,24 +22,35 @@ use crate::lexical::{Postings, SparseVec};
 /// How many of a candidate's closest candidates its hubness averages.
 pub const NEIGHBOURS: usize = 10;
 
+/// The most candidates measured against each other: a day and a half of arXiv's papers.
+pub const BLOCK: usize = 2_000;
+
 /// Each candidate's hubness: the mean of its [`NEIGHBOURS`] highest scores against the other
-/// candidates of `postings` (fewer where there are fewer others; 0 when alone). `queries[i]` is
+/// candidates of its block (fewer where there are fewer others; 0 when alone). `queries[i]` is
 /// candidate `i` as a profile item would be (its unit tf-idf vector), `postings` indexes the
-/// candidates as they are scored (the hybrid's unit BM25 vectors), in the same order.
+/// candidates as they are scored (the hybrid's unit BM25 vectors), in the same order. The
+/// candidates are cut into the fewest blocks of at most [`BLOCK`], of equal sizes (give or
+/// take one), so no candidate is measured against a handful of leftovers.
 pub fn lexical_hubness(queries: &[SparseVec], postings: &Postings) -> Vec<f32> {
-    let others = queries.len().saturating_sub(1).min(NEIGHBOURS);
-    if others == 0 {
-        return vec![0.0; queries.len()];
-    }
+    let count = queries.len();
+    let blocks = count.div_ceil(BLOCK).max(1);
+    let width = count.div_ceil(blocks).max(1);
     queries
         .par_iter()
         .enumerate()
         .map_init(
-            || vec![0.0f32; queries.len()],
+            || vec![0.0f32; width],
             |scores, (own, query)| {
+                let start = own / width * width;
+                let end = (start + width).min(count);
+                let others = (end - start - 1).min(NEIGHBOURS);
+                if others == 0 {
+                    return 0.0;
+                }
+                let scores = &mut scores[..end - start];
                 scores.fill(0.0);
-                postings.add_scores(query, scores);
-                scores[own] = f32::NEG_INFINITY;
+                postings.add_scores_in(query, start, end, scores);
+                scores[own - start] = f32::NEG_INFINITY;
                 mean_of_largest(scores, others)
             },
         )
@@ -162,6 +176,23 @@ mod tests {
             gap(0.25),
             gap(0.0)
         );
+    }
+
+    #[test]
+    fn a_large_set_is_measured_in_blocks() {
+        // Every candidate holds term 0, except the first and the last, which share term 1: in
+        // one set the first would have the last among its neighbours, but three blocks part them.
+        let count = BLOCK * 2 + 7;
+        let vectors: Vec<SparseVec> = (0..count)
+            .map(|i| SparseVec {
+                indices: vec![u32::from(i == 0 || i == count - 1)],
+                values: vec![1.0],
+            })
+            .collect();
+        let hubness = lexical_hubness(&vectors, &Postings::new(&vectors, 2));
+        assert_eq!(hubness.len(), count);
+        assert_eq!((hubness[0], hubness[count - 1]), (0.0, 0.0));
+        assert!(hubness[1..count - 1].iter().all(|&h| h == 1.0));
     }
 
     #[test]

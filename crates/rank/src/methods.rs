@@ -159,7 +159,8 @@ impl Default for HybridParams {
             lexical_temperature: 10.0,
             recency_decay: 0.0,
             // Chosen on the tune half of the shared author split: 0, 0.1, 0.25 and 0.4 gave
-            // nDCG@10 0.1342, 0.1384, 0.1397 and 0.1375 for profiles (benches/README).
+            // nDCG@10 0.1342, 0.1384, 0.1397 and 0.1375 for profiles, measured across all the
+            // candidates before hubness was cut into blocks (0.1387 with them; benches/README).
             lexical_hubness: 0.25,
         }
     }
