@@ -270,7 +270,7 @@ pub fn hybrid_scores(
         })
         .collect();
     let semantic = soft_max_columns(similarities, count, &weights, hybrid.temperature);
-    let lexical = if hybrid.lexical_temperature > 0.0 {
+    let mut lexical = if hybrid.lexical_temperature > 0.0 {
         let mut per_item = vec![0.0f32; profile.terms.len() * count];
         for (item, row) in profile
             .terms
@@ -284,7 +284,6 @@ pub fn hybrid_scores(
         let query = SparseVec::unit_sum(profile.terms.iter().map(|x| (x, 1.0)));
         candidates.term_postings.scores(&query)
     };
-    let mut lexical = lexical;
     discount_hubness(
         &mut lexical,
         candidates.lexical_hubness,
