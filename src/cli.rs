@@ -866,6 +866,12 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 0.25, value_name = "W")]
     pub lexical_hubness: f32,
 
+    /// How much the hybrid's rare character n-grams (runs of 3 to 5 characters of each word,
+    /// case kept, in at most 2 candidates or 0.02 % of them) count against its words; 0
+    /// leaves them out
+    #[arg(long, default_value_t = paperscout_rank::terms::GRAM_WEIGHT, value_name = "W")]
+    pub char_grams: f32,
+
     /// Which model, on which device.
     #[command(flatten)]
     pub model: ModelArgs,

@@ -38,6 +38,7 @@ pub fn run(args: &EvalArgs, settings: &Settings, quiet: bool) -> Result<()> {
                 recency_decay: args.recency_decay,
                 lexical_hubness: args.lexical_hubness,
             },
+            char_grams: args.char_grams,
         },
         sections: args.sections.then(|| SectionOptions::for_size(10)),
     };

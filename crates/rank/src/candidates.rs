@@ -4,14 +4,15 @@
 
 use crate::dense::Matrix;
 use crate::hubness::lexical_hubness;
-use crate::lexical::{Bm25, Postings, SparseVec, Tfidf, TfidfParams};
+use crate::lexical::{Postings, SparseVec, Tfidf, TfidfParams};
+use crate::terms::{GRAM_WEIGHT, HybridTerms};
 
-/// The candidates, prepared once for every user: the vocabulary of their texts, their term
-/// vectors (BM25 weights of unit length, [`Bm25::hybrid`]; a profile's items keep sublinear
-/// tf-idf), their inverted index and their lexical hubness.
+/// The candidates, prepared once for every user: the vocabulary of their texts (words and
+/// rare character n-grams, [`HybridTerms`]), their term vectors, their inverted index and
+/// their lexical hubness.
 pub struct CandidateSet {
     pub(crate) vectors: Matrix,
-    pub(crate) tfidf: Tfidf,
+    pub(crate) vocabulary: HybridTerms,
     pub(crate) terms: Vec<SparseVec>,
     pub(crate) postings: Postings,
     /// Each candidate's lexical hubness among the candidates ([`crate::hubness`]).
@@ -32,12 +33,14 @@ impl CandidateSet {
                 ..TfidfParams::wide()
             },
         );
-        let terms = tfidf.bm25_all(texts, Bm25::hybrid(), true);
-        let postings = Postings::new(&terms, tfidf.len());
-        let hubness = lexical_hubness(&tfidf.transform_all(texts), &postings);
+        // The n-grams too are the day's: rare among the day's papers (at most two of them).
+        let vocabulary = HybridTerms::with_grams_of(tfidf, texts, GRAM_WEIGHT);
+        let terms = vocabulary.candidates(texts);
+        let postings = Postings::new(&terms, vocabulary.len());
+        let hubness = lexical_hubness(&vocabulary.items(texts), &postings);
         Self {
             vectors,
-            tfidf,
+            vocabulary,
             terms,
             postings,
             hubness,

@@ -16,6 +16,7 @@ use crate::hubness::lexical_hubness;
 use crate::lexical::{Bm25, Postings, SparseVec, Tfidf, TfidfParams};
 use crate::methods::{Background, Candidates, HybridParams, Method, Profile, hybrid_scores, score};
 use crate::metrics::{QueryMetrics, evaluate, top_k};
+use crate::terms::HybridTerms;
 
 /// The papers of an evaluation, row i of every field being paper i.
 #[derive(Debug, Clone)]
@@ -50,6 +51,9 @@ pub struct Options {
     pub single_paper: bool,
     /// The hybrid's knobs.
     pub hybrid: HybridParams,
+    /// How much the hybrid's rare character n-grams count ([`crate::terms`]); 0 leaves
+    /// them out.
+    pub char_grams: f32,
 }
 
 /// What one method scored.
@@ -99,13 +103,17 @@ impl Prepared {
             candidates.iter().map(|&row| lexical[row].clone()).collect();
         let postings = Postings::new(&candidate_lexical, tfidf.len());
         let wide = Tfidf::fit(&corpus.texts, TfidfParams::wide());
-        let terms = wide.transform_all(&corpus.texts);
         let candidate_texts: Vec<String> = candidates
             .iter()
             .map(|&row| corpus.texts[row].clone())
             .collect();
-        let candidate_terms = wide.bm25_all(&candidate_texts, Bm25::hybrid(), true);
-        let term_postings = Postings::new(&candidate_terms, wide.len());
+        // Words are weighed against the whole corpus (as arxiv-sanity-lite does); n-grams are
+        // rare among the candidates, as a digest finds them among the day's papers.
+        let vocabulary = HybridTerms::with_grams_of(wide, &candidate_texts, options.char_grams);
+        let terms = vocabulary.items(&corpus.texts);
+        let candidate_terms = vocabulary.candidates(&candidate_texts);
+        let term_postings = Postings::new(&candidate_terms, vocabulary.len());
+        let wide = vocabulary.words();
         let candidate_queries: Vec<SparseVec> =
             candidates.iter().map(|&row| terms[row].clone()).collect();
         let lexical_hubness = lexical_hubness(&candidate_queries, &term_postings);
@@ -440,6 +448,7 @@ mod tests {
             k_max: 3,
             single_paper: false,
             hybrid: HybridParams::default(),
+            char_grams: crate::terms::GRAM_WEIGHT,
         };
         let prepared = Prepared::new(&corpus, &options);
         assert_eq!(prepared.candidate_count(), 3);

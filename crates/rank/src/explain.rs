@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use crate::lexical::{SparseVec, Tfidf};
+use crate::lexical::SparseVec;
+use crate::terms::HybridTerms;
 
 /// One chosen paper and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -21,16 +22,18 @@ pub struct Pick {
     pub shared_terms: Vec<String>,
 }
 
-/// The features two vectors share, by the product of their weights.
+/// The words and word pairs two vectors share, by the product of their weights (character
+/// n-grams have no readable name and are left out).
 pub(crate) fn shared_terms(
     a: &SparseVec,
     b: &SparseVec,
-    tfidf: &Tfidf,
+    vocabulary: &HybridTerms,
     count: usize,
 ) -> Vec<String> {
     let mut shared: Vec<(u32, f32)> = Vec::new();
+    let words = vocabulary.word_count() as u32;
     let (mut i, mut j) = (0, 0);
-    while i < a.indices.len() && j < b.indices.len() {
+    while i < a.indices.len() && j < b.indices.len() && a.indices[i] < words {
         match a.indices[i].cmp(&b.indices[j]) {
             std::cmp::Ordering::Less => i += 1,
             std::cmp::Ordering::Greater => j += 1,
@@ -50,6 +53,6 @@ pub(crate) fn shared_terms(
     shared.sort_unstable_by(order);
     shared
         .into_iter()
-        .map(|(feature, _)| tfidf.feature_name(feature).to_owned())
+        .filter_map(|(feature, _)| vocabulary.feature_name(feature).map(str::to_owned))
         .collect()
 }

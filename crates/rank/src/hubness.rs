@@ -144,8 +144,8 @@ mod tests {
         .to_vec();
         let day = CandidateSet::new(Matrix::from_data(1, vec![1.0; texts.len()]), &texts);
         let item = [day
-            .tfidf
-            .transform("deep learning models for retinal fundus images")];
+            .vocabulary
+            .item("deep learning models for retinal fundus images")];
         let vectors = Matrix::from_data(1, vec![1.0]);
         let profile = Profile {
             vectors: &vectors,

@@ -69,7 +69,7 @@ impl SparseVec {
     }
 
     /// The vector of (feature, weight) pairs in any order, scaled to unit length.
-    fn unit_from_pairs(mut pairs: Vec<(u32, f32)>) -> SparseVec {
+    pub(crate) fn unit_from_pairs(mut pairs: Vec<(u32, f32)>) -> SparseVec {
         pairs.sort_unstable_by_key(|(i, _)| *i);
         let norm = pairs.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
         let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
@@ -412,6 +412,11 @@ impl Postings {
             lists,
             documents: vectors.len(),
         }
+    }
+
+    /// The number of features indexed; a query's features beyond them are in no document.
+    pub fn features(&self) -> usize {
+        self.lists.len()
     }
 
     /// Every document's inner product with `query`.

@@ -3,6 +3,8 @@
 //!
 //! - [`dense`]: unit vectors in one matrix; all similarities of a profile by one product.
 //! - [`lexical`]: tf-idf over title + abstract (1-2 grams), sparse vectors, an inverted index.
+//! - [`char_grams`]: character n-grams of words, the spelling-level evidence words miss.
+//! - [`terms`]: the hybrid's lexical vectors, words then rare n-grams, in one sparse vector.
 //! - [`hubness`]: how close a candidate stands to all the others in words, which the hybrid
 //!   discounts.
 //! - [`svm`]: a per-user linear SVM (the arxiv-sanity-lite baseline).
@@ -24,6 +26,7 @@
 
 mod candidates;
 mod centroid;
+pub mod char_grams;
 pub mod dense;
 #[cfg(any(test, feature = "testing"))]
 mod digest;
@@ -40,6 +43,7 @@ mod profile;
 pub mod rules;
 pub mod svm;
 mod sweep;
+pub mod terms;
 
 pub use candidates::CandidateSet;
 #[cfg(any(test, feature = "testing"))]

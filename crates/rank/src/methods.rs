@@ -215,6 +215,7 @@ pub fn score(
                 .terms
                 .iter()
                 .flat_map(|terms| terms.indices.iter().copied())
+                .filter(|&i| (i as usize) < candidates.bm25_postings.features())
                 .collect();
             indices.sort_unstable();
             indices.dedup();

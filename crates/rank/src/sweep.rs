@@ -537,7 +537,7 @@ impl CandidateSet {
         let terms: Vec<SparseVec> = rows
             .texts
             .par_iter()
-            .map(|text| self.tfidf.transform(text))
+            .map(|text| self.vocabulary.item(text))
             .collect();
         let prepared: Vec<Prepared> = users
             .par_iter()
@@ -666,7 +666,12 @@ impl CandidateSet {
                     score: ranked.score,
                     closest_item,
                     similarity,
-                    shared_terms: shared_terms(&self.terms[candidate], item_terms, &self.tfidf, 3),
+                    shared_terms: shared_terms(
+                        &self.terms[candidate],
+                        item_terms,
+                        &self.vocabulary,
+                        3,
+                    ),
                 }
             })
             .collect()

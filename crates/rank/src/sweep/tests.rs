@@ -54,10 +54,12 @@ impl Numbers {
             "theorem",
             "vision",
         ];
-        (0..12)
+        let words = (0..12)
             .map(|_| WORDS[self.below(WORDS.len())])
             .collect::<Vec<_>>()
-            .join(" ")
+            .join(" ");
+        // A name shared by one or two texts in 600, so that rare character n-grams count.
+        format!("{words} Zq{}", self.below(400))
     }
 }
 
@@ -80,9 +82,9 @@ fn reference(
     let item_terms: Vec<SparseVec> = user
         .item_texts
         .iter()
-        .map(|t| day.tfidf.transform(t))
+        .map(|t| day.vocabulary.item(t))
         .collect();
-    let postings = Postings::new(&day.terms, day.tfidf.len());
+    let postings = Postings::new(&day.terms, day.vocabulary.len());
     let recency: Vec<usize> = (0..items).collect();
     let weights: Vec<f32> = user
         .item_ages_days
