@@ -35,9 +35,9 @@ impl CandidateSet {
         );
         // The n-grams too are the day's: rare among the day's papers (at most two of them).
         let vocabulary = HybridTerms::with_grams_of(tfidf, texts, GRAM_WEIGHT);
-        let terms = vocabulary.candidates(texts);
+        let (items, terms) = vocabulary.items_and_candidates(texts);
         let postings = Postings::new(&terms, vocabulary.len());
-        let hubness = lexical_hubness(&vocabulary.items(texts), &postings);
+        let hubness = lexical_hubness(&items, &postings);
         Self {
             vectors,
             vocabulary,

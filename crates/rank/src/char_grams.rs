@@ -22,6 +22,7 @@ use rayon::prelude::*;
 use crate::lexical::SparseVec;
 
 type FastMap<K, V> = HashMap<K, V, RandomState>;
+type HashSet<K> = std::collections::HashSet<K, RandomState>;
 
 /// The n-gram lengths.
 const SHORTEST: usize = 3;
@@ -69,7 +70,7 @@ pub struct CharGrams {
     /// The hashes of words in more texts than `max_df`. Each n-gram of such a word is in
     /// every text the word is in, so none is a feature: a word looked up once spares
     /// looking up its dozen or more n-grams (most of a text's words are common).
-    common_words: std::collections::HashSet<u64, RandomState>,
+    common_words: HashSet<u64>,
 }
 
 impl CharGrams {
@@ -78,50 +79,56 @@ impl CharGrams {
         if texts.len() < params.min_texts {
             return Self::default();
         }
-        let (counts, word_counts) = texts
-            .par_iter()
-            .fold(
-                || {
-                    (
-                        FastMap::<u64, u32>::default(),
-                        FastMap::<u64, u32>::default(),
-                    )
-                },
-                |(mut counts, mut word_counts), text| {
-                    let mut grams = grams_of(text, |_| false);
-                    grams.sort_unstable();
-                    grams.dedup();
-                    for gram in grams {
-                        *counts.entry(gram).or_default() += 1;
-                    }
-                    let mut words: Vec<u64> = text
-                        .split_whitespace()
-                        .map(|w| hash(w.as_bytes()))
-                        .collect();
-                    words.sort_unstable();
-                    words.dedup();
-                    for word in words {
-                        *word_counts.entry(word).or_default() += 1;
-                    }
-                    (counts, word_counts)
-                },
-            )
-            .reduce(
-                || (FastMap::default(), FastMap::default()),
-                |(a, x), (b, y)| (merge(a, b), merge(x, y)),
-            );
         let n = texts.len();
         let max_df = ((params.max_df * n as f64).floor() as usize).max(params.max_df_floor) as u32;
+        let word_counts = texts
+            .par_iter()
+            .fold(FastMap::<u64, u32>::default, |mut counts, text| {
+                let mut words: Vec<u64> = text
+                    .split_whitespace()
+                    .map(|w| hash(w.as_bytes()))
+                    .collect();
+                words.sort_unstable();
+                words.dedup();
+                for word in words {
+                    *counts.entry(word).or_default() += 1;
+                }
+                counts
+            })
+            .reduce(FastMap::default, merge);
+        let common_words: HashSet<u64> = word_counts
+            .into_iter()
+            .filter(|&(_, df)| df > max_df)
+            .map(|(word, _)| word)
+            .collect();
+        // An n-gram of a common word is in more than `max_df` texts wherever else it occurs,
+        // so only the rare words' n-grams are counted, less those that common words have too.
+        let mut common_grams: HashSet<u64> = HashSet::default();
+        let mut done: HashSet<u64> = HashSet::default();
+        for word in texts.iter().flat_map(|text| text.split_whitespace()) {
+            let word_hash = hash(word.as_bytes());
+            if common_words.contains(&word_hash) && done.insert(word_hash) {
+                common_grams.extend(grams_of(word, |_| false));
+            }
+        }
+        let counts = texts
+            .par_iter()
+            .fold(FastMap::<u64, u32>::default, |mut counts, text| {
+                let mut grams = grams_of(text, |word| common_words.contains(&word));
+                grams.retain(|gram| !common_grams.contains(gram));
+                grams.sort_unstable();
+                grams.dedup();
+                for gram in grams {
+                    *counts.entry(gram).or_default() += 1;
+                }
+                counts
+            })
+            .reduce(FastMap::default, merge);
         let mut kept: Vec<(u64, u32)> = counts
             .into_iter()
             .filter(|&(_, df)| df as usize >= params.min_df && df <= max_df)
             .collect();
         kept.sort_unstable();
-        let common_words = word_counts
-            .into_iter()
-            .filter(|&(_, df)| df > max_df)
-            .map(|(word, _)| word)
-            .collect();
         Self {
             common_words,
             features: kept
@@ -152,10 +159,16 @@ impl CharGrams {
         if self.features.is_empty() {
             return SparseVec::default();
         }
-        let mut found: Vec<u32> = grams_of(text, |word| self.common_words.contains(&word))
-            .into_iter()
-            .filter_map(|gram| self.features.get(&gram).copied())
-            .collect();
+        let mut found: Vec<u32> = Vec::new();
+        for_each_gram(
+            text,
+            |word| self.common_words.contains(&word),
+            |gram| {
+                if let Some(&feature) = self.features.get(&gram) {
+                    found.push(feature);
+                }
+            },
+        );
         found.sort_unstable();
         let mut pairs: Vec<(u32, f32)> = found
             .chunk_by(|a, b| a == b)
@@ -186,44 +199,61 @@ fn merge(a: FastMap<u64, u32>, b: FastMap<u64, u32>) -> FastMap<u64, u32> {
     a
 }
 
-/// The hash of every n-gram of a text, repeats included: for each whitespace-separated word,
-/// padded with a space on each side, every run of 3, 4 and 5 characters; a padded word no
-/// longer than a run length gives itself once and no longer runs. Words whose hash `skip`
-/// accepts give none.
+/// The hash of every n-gram of a text, repeats included ([`for_each_gram`]).
 fn grams_of(text: &str, skip: impl Fn(u64) -> bool) -> Vec<u64> {
     let mut grams = Vec::with_capacity(3 * text.len());
-    let mut bounds: Vec<usize> = Vec::new();
-    let mut padded = String::new();
+    for_each_gram(text, skip, |gram| grams.push(gram));
+    grams
+}
+
+/// Calls `visit` with the hash of every n-gram of a text, repeats included: for each
+/// whitespace-separated word, padded with a space on each side, every run of 3, 4 and 5
+/// characters (a padded word of 4 characters gives two runs of 3 and itself). Words whose
+/// hash `skip` accepts give none. The runs starting at one character are hashed as one
+/// stream, each longer run continuing the shorter one's hash.
+fn for_each_gram(text: &str, skip: impl Fn(u64) -> bool, mut visit: impl FnMut(u64)) {
+    let mut ends: Vec<usize> = Vec::new();
     for word in text.split_whitespace() {
         if skip(hash(word.as_bytes())) {
             continue;
         }
-        padded.clear();
-        padded.push(' ');
-        padded.push_str(word);
-        padded.push(' ');
-        bounds.clear();
-        bounds.extend(padded.char_indices().map(|(i, _)| i));
-        bounds.push(padded.len());
-        let chars = bounds.len() - 1;
-        for n in SHORTEST..=LONGEST {
-            if chars <= n {
-                grams.push(hash(padded.as_bytes()));
-                break;
-            }
-            for start in 0..=chars - n {
-                grams.push(hash(&padded.as_bytes()[bounds[start]..bounds[start + n]]));
+        ends.clear();
+        ends.extend(word.char_indices().map(|(i, c)| i + c.len_utf8()));
+        let chars = ends.len() + 2;
+        for start in 0..chars {
+            let mut state = FNV_OFFSET;
+            for (length, k) in (start..chars.min(start + LONGEST)).enumerate() {
+                state = fnv(state, padded_char(word.as_bytes(), &ends, k));
+                if length + 1 >= SHORTEST {
+                    visit(state);
+                }
             }
         }
     }
-    grams
+}
+
+/// Character `k` of a word padded with a space on each side, as bytes; `ends` holds where
+/// each of the word's characters ends.
+fn padded_char<'a>(word: &'a [u8], ends: &[usize], k: usize) -> &'a [u8] {
+    if k == 0 || k == ends.len() + 1 {
+        return b" ";
+    }
+    let start = if k == 1 { 0 } else { ends[k - 2] };
+    &word[start..ends[k - 1]]
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a's state after `bytes`.
+fn fnv(state: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(state, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// FNV-1a: stable across runs and builds, so a vocabulary means the same every time.
 fn hash(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    fnv(FNV_OFFSET, bytes)
 }
 
 #[cfg(test)]
@@ -240,11 +270,14 @@ mod tests {
 
     #[test]
     fn a_word_gives_its_padded_runs_of_three_to_five_characters() {
-        let expected: Vec<u64> = [" ab", "abc", "bc ", " abc", "abc ", " abc "]
+        let mut expected: Vec<u64> = [" ab", "abc", "bc ", " abc", "abc ", " abc "]
             .iter()
             .map(|g| hash(g.as_bytes()))
             .collect();
-        assert_eq!(grams_of("abc", |_| false), expected);
+        expected.sort_unstable();
+        let mut grams = grams_of("abc", |_| false);
+        grams.sort_unstable();
+        assert_eq!(grams, expected);
         // A one-letter word padded is three characters: itself, once.
         assert_eq!(grams_of("a", |_| false), vec![hash(b" a ")]);
         // Case is kept and characters, not bytes, are counted.
@@ -253,6 +286,8 @@ mod tests {
             grams_of("éé", |_| false).len(),
             grams_of("ee", |_| false).len()
         );
+        assert!(grams_of("xéy", |_| false).contains(&hash(" xé".as_bytes())));
+        assert!(grams_of("xéy", |_| false).contains(&hash("xéy ".as_bytes())));
     }
 
     #[test]
@@ -297,6 +332,45 @@ mod tests {
         // The n-grams kept are the text's own (df 1), none of the shared words'.
         let shared = grams.transform("common words everywhere");
         assert_eq!(vector.dot(&shared), 0.0);
+    }
+
+    #[test]
+    fn the_features_are_the_grams_within_the_df_limits() {
+        let texts: Vec<String> = [
+            "the model of the day",
+            "the model of graphs sing",
+            "the Model and a day",
+            "one more model of the Theory",
+            "singing Zqing graphs Yodel",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        let params = small();
+        let grams = CharGrams::fit(&texts, params);
+        // Counted the plain way: every n-gram of every text.
+        let mut df: FastMap<u64, usize> = FastMap::default();
+        for text in &texts {
+            let mut all = grams_of(text, |_| false);
+            all.sort_unstable();
+            all.dedup();
+            for gram in all {
+                *df.entry(gram).or_default() += 1;
+            }
+        }
+        let mut expected: Vec<u64> = df
+            .into_iter()
+            .filter(|&(_, df)| (params.min_df..=2).contains(&df))
+            .map(|(gram, _)| gram)
+            .collect();
+        expected.sort_unstable();
+        let mut found: Vec<u64> = grams.features.keys().copied().collect();
+        found.sort_unstable();
+        assert_eq!(found, expected);
+        // "odel " is in one rare word ("Yodel") and in the common "model" (three texts): not a
+        // feature, though counting the rare words alone would find it in one text.
+        assert!(!grams.features.contains_key(&hash(b"odel ")));
+        assert!(grams.features.contains_key(&hash(b" Yod")));
     }
 
     #[test]

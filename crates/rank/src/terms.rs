@@ -97,12 +97,38 @@ impl HybridTerms {
             .collect()
     }
 
+    /// The same texts as items ([`Self::item`]) and as candidates ([`Self::candidates`]),
+    /// each text's n-grams found once.
+    pub fn items_and_candidates(&self, texts: &[String]) -> (Vec<SparseVec>, Vec<SparseVec>) {
+        let grams: Vec<SparseVec> = texts
+            .par_iter()
+            .map(|text| self.grams.transform(text))
+            .collect();
+        let items = texts
+            .par_iter()
+            .zip(&grams)
+            .map(|(text, grams)| self.append(self.words.transform(text), grams))
+            .collect();
+        let candidates = self
+            .words
+            .bm25_all(texts, Bm25::hybrid(), true)
+            .into_par_iter()
+            .zip(&grams)
+            .map(|(words, grams)| self.append(words, grams))
+            .collect();
+        (items, candidates)
+    }
+
     /// `words` followed by the text's n-grams, scaled.
-    fn join(&self, mut words: SparseVec, text: &str) -> SparseVec {
+    fn join(&self, words: SparseVec, text: &str) -> SparseVec {
         if self.grams.is_empty() {
             return words;
         }
-        let grams = self.grams.transform(text);
+        self.append(words, &self.grams.transform(text))
+    }
+
+    /// `words` followed by `grams`, offset and scaled.
+    fn append(&self, mut words: SparseVec, grams: &SparseVec) -> SparseVec {
         let offset = self.words.len() as u32;
         words
             .indices
@@ -168,6 +194,9 @@ mod tests {
                 + 0.5 * grams.transform(&texts[0]).dot(&grams.transform(text));
             assert!((item.dot(&candidates[c]) - expected).abs() < 1e-5);
         }
+        let (items, both) = joined.items_and_candidates(&texts);
+        assert_eq!(both, candidates);
+        assert_eq!(items, joined.items(&texts));
         // "RxnBench" and "RxnBench-2" are one word apart as words, close as spellings.
         assert!(item.dot(&candidates[1]) > word_item.dot(&word_candidates[1]));
     }
