@@ -65,6 +65,10 @@ impl Default for CharGramParams {
 #[derive(Debug, Clone, Default)]
 pub struct CharGrams {
     features: FastMap<u64, u32>,
+    /// One bit per slot of the features' hashes (`FILTER_BITS` slots): most n-grams a text
+    /// has are not features, and a bit in a table that stays in cache says so before the
+    /// larger map is probed.
+    filter: Vec<u64>,
     idf: Vec<f32>,
     keep: usize,
     /// The hashes of words in more texts than `max_df`. Each n-gram of such a word is in
@@ -129,8 +133,14 @@ impl CharGrams {
             .filter(|&(_, df)| df as usize >= params.min_df && df <= max_df)
             .collect();
         kept.sort_unstable();
+        let mut filter = vec![0u64; FILTER_BITS / 64];
+        for &(gram, _) in &kept {
+            let slot = filter_slot(gram);
+            filter[slot / 64] |= 1 << (slot % 64);
+        }
         Self {
             common_words,
+            filter,
             features: kept
                 .iter()
                 .enumerate()
@@ -164,6 +174,10 @@ impl CharGrams {
             text,
             |word| self.common_words.contains(&word),
             |gram| {
+                let slot = filter_slot(gram);
+                if self.filter[slot / 64] & (1 << (slot % 64)) == 0 {
+                    return;
+                }
                 if let Some(&feature) = self.features.get(&gram) {
                     found.push(feature);
                 }
@@ -243,6 +257,15 @@ fn padded_char<'a>(word: &'a [u8], ends: &[usize], k: usize) -> &'a [u8] {
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Slots of [`CharGrams`]' filter: 2^23 bits, 1 MiB.
+const FILTER_BITS: usize = 1 << 23;
+
+/// An n-gram's slot in the filter: the top bits of its hash, mixed again (FNV's low bits
+/// are its weakest).
+fn filter_slot(gram: u64) -> usize {
+    (gram.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - 23)) as usize
+}
 
 /// FNV-1a's state after `bytes`.
 fn fnv(state: u64, bytes: &[u8]) -> u64 {
