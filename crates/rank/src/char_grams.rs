@@ -15,6 +15,7 @@
 //! hash of its text, so no string is stored.
 
 use std::collections::HashMap;
+use std::fmt;
 
 use foldhash::fast::RandomState;
 use rayon::prelude::*;
@@ -62,7 +63,7 @@ impl Default for CharGramParams {
 }
 
 /// A fitted n-gram model: which n-grams are features, and their idf.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct CharGrams {
     features: FastMap<u64, u32>,
     /// One bit per slot of the features' hashes (`FILTER_BITS` slots): most n-grams a text
@@ -75,6 +76,17 @@ pub struct CharGrams {
     /// every text the word is in, so none is a feature: a word looked up once spares
     /// looking up its dozen or more n-grams (most of a text's words are common).
     common_words: HashSet<u64>,
+}
+
+impl fmt::Debug for CharGrams {
+    /// The sizes, not the megabyte of filter and map behind them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CharGrams")
+            .field("features", &self.features.len())
+            .field("common_words", &self.common_words.len())
+            .field("keep", &self.keep)
+            .finish()
+    }
 }
 
 impl CharGrams {
@@ -447,6 +459,10 @@ mod tests {
         );
         assert!(!loose.transform("the").indices.is_empty());
         assert!(CharGrams::default().is_empty() && !grams.is_empty());
+        assert_eq!(
+            format!("{:?}", CharGrams::default()),
+            "CharGrams { features: 0, common_words: 0, keep: 0 }"
+        );
         // Too few texts to tell a rare n-gram from a common one: no features at all.
         let few = CharGrams::fit(&texts, CharGramParams::default());
         assert!(few.is_empty() && few.transform("cat").indices.is_empty());
