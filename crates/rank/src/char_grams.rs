@@ -270,13 +270,14 @@ fn padded_char<'a>(word: &'a [u8], ends: &[usize], k: usize) -> &'a [u8] {
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
-/// Slots of [`CharGrams`]' filter: 2^23 bits, 1 MiB.
-const FILTER_BITS: usize = 1 << 23;
+/// Slots of [`CharGrams`]' filter, as a power of two: 2^23 bits, 1 MiB.
+const FILTER_LOG2: u32 = 23;
+const FILTER_BITS: usize = 1 << FILTER_LOG2;
 
 /// An n-gram's slot in the filter: the top bits of its hash, mixed again (FNV's low bits
 /// are its weakest).
 fn filter_slot(gram: u64) -> usize {
-    (gram.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - 23)) as usize
+    (gram.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - FILTER_LOG2)) as usize
 }
 
 /// FNV-1a's state after `bytes`.

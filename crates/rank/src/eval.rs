@@ -92,7 +92,7 @@ impl Prepared {
                 (Some(_), None) => false,
             })
             .collect();
-        let position = candidates
+        let position: HashMap<usize, usize> = candidates
             .iter()
             .enumerate()
             .map(|(p, &row)| (row, p))
@@ -110,12 +110,18 @@ impl Prepared {
         // Words are weighed against the whole corpus (as arxiv-sanity-lite does); n-grams are
         // rare among the candidates, as a digest finds them among the day's papers.
         let vocabulary = HybridTerms::with_grams_of(wide, &candidate_texts, options.char_grams);
-        let terms = vocabulary.items(&corpus.texts);
-        let candidate_terms = vocabulary.candidates(&candidate_texts);
+        // A candidate's texts are read once, for both its item and its candidate vector.
+        let (candidate_queries, candidate_terms) =
+            vocabulary.items_and_candidates(&candidate_texts);
+        let terms: Vec<SparseVec> = (0..corpus.texts.len())
+            .into_par_iter()
+            .map(|row| match position.get(&row) {
+                Some(&p) => candidate_queries[p].clone(),
+                None => vocabulary.item(&corpus.texts[row]),
+            })
+            .collect();
         let term_postings = Postings::new(&candidate_terms, vocabulary.len());
         let wide = vocabulary.words();
-        let candidate_queries: Vec<SparseVec> =
-            candidates.iter().map(|&row| terms[row].clone()).collect();
         let lexical_hubness = lexical_hubness(&candidate_queries, &term_postings);
         let classic = wide.bm25_all(&candidate_texts, Bm25::classic(), false);
         let bm25_postings = Postings::new(&classic, wide.len());
