@@ -1,11 +1,12 @@
 //! What every request passes before a page sees it: the `Host` header checked against the
 //! names the page is served under (a DNS-rebinding page cannot talk to it), and a rate limit
-//! per client address.
+//! per client: an IPv4 address, or an IPv6 network of 64 bits (one household or server holds a
+//! whole /64, so counting its addresses one by one would be no limit at all).
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The `Host` values a request may carry: the listen address, `localhost` for a loopback one,
 /// and the public URL's host.
@@ -46,16 +47,42 @@ impl Hosts {
     }
 }
 
-/// A token bucket per client address: `burst` requests at once, refilled at `per_second`.
+/// A token bucket per client ([`client_key`]): `burst` requests at once, refilled at
+/// `per_second`.
 #[derive(Debug)]
 pub struct RateLimit {
     per_second: f64,
     burst: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    buckets: Mutex<Buckets>,
 }
 
-/// Addresses tracked before the idle ones are forgotten.
+#[derive(Debug)]
+struct Buckets {
+    by_client: HashMap<IpAddr, (f64, Instant)>,
+    swept: Instant,
+}
+
+/// Clients tracked before the idle ones are forgotten.
 const TRACKED: usize = 4096;
+
+/// The least time between two sweeps of the idle clients: a sweep reads every bucket, and
+/// clients that keep arriving from new addresses must not make every request pay for one.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// Who a request counts against: an IPv4 address (also when written as an IPv4-mapped IPv6
+/// one), or the first 64 bits of an IPv6 address.
+pub fn client_key(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let network = u128::from(v6) & !(u128::from(u64::MAX));
+                IpAddr::V6(Ipv6Addr::from(network))
+            }
+        },
+    }
+}
 
 impl RateLimit {
     /// A limit of `per_second` sustained and `burst` at once.
@@ -63,25 +90,32 @@ impl RateLimit {
         Self {
             per_second,
             burst,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Buckets {
+                by_client: HashMap::new(),
+                swept: Instant::now(),
+            }),
         }
     }
 
-    /// Whether `client` may make a request now (and takes a token if so).
-    pub fn admit(&self, client: IpAddr) -> bool {
+    /// Whether a request from `address` may go on now (and takes a token if so).
+    pub fn admit(&self, address: IpAddr) -> bool {
         let now = Instant::now();
         let mut buckets = self
             .buckets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if buckets.len() > TRACKED {
+        if buckets.by_client.len() > TRACKED && now.duration_since(buckets.swept) >= SWEEP_EVERY {
             let burst = self.burst;
             let per_second = self.per_second;
-            buckets.retain(|_, (tokens, at)| {
+            buckets.by_client.retain(|_, (tokens, at)| {
                 *tokens + now.duration_since(*at).as_secs_f64() * per_second < burst
             });
+            buckets.swept = now;
         }
-        let (tokens, at) = buckets.entry(client).or_insert((self.burst, now));
+        let (tokens, at) = buckets
+            .by_client
+            .entry(client_key(address))
+            .or_insert((self.burst, now));
         *tokens =
             (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
         *at = now;
@@ -123,5 +157,42 @@ mod tests {
         assert!((0..3).all(|_| limit.admit(a)));
         assert!(!limit.admit(a));
         assert!(limit.admit(b));
+    }
+
+    #[test]
+    fn an_ipv6_network_is_one_client_whatever_address_it_sends_from() {
+        let limit = RateLimit::new(0.001, 3.0);
+        let from = |last: u16| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 7, 9, 0, 0, 0, last));
+        assert!((1..=3).all(|last| limit.admit(from(last))));
+        assert!(!limit.admit(from(4)), "a fresh address in the same /64");
+        let next_network = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 7, 10, 0, 0, 0, 1));
+        assert!(limit.admit(next_network));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().expect("ip");
+        assert_eq!(
+            client_key(mapped),
+            "10.0.0.1".parse::<IpAddr>().expect("ip")
+        );
+    }
+
+    #[test]
+    fn idle_clients_are_forgotten_and_busy_ones_kept() {
+        // Three at once, refilled at 1.2 a second: a client that asked once is full again a
+        // second later, one that used all three is not.
+        let limit = RateLimit::new(1.2, 3.0);
+        let busy: IpAddr = "10.1.0.1".parse().expect("ip");
+        assert!((0..3).all(|_| limit.admit(busy)));
+        for n in 0..=TRACKED as u32 {
+            assert!(limit.admit(IpAddr::V4((0x0b00_0000 + n).into())));
+        }
+        std::thread::sleep(SWEEP_EVERY);
+        assert!(limit.admit("10.2.0.1".parse().expect("ip")));
+        let tracked = limit
+            .buckets
+            .lock()
+            .map(|b| b.by_client.len())
+            .unwrap_or_default();
+        assert_eq!(tracked, 2, "the busy client and the one that just asked");
+        assert!(limit.admit(busy), "1.2 tokens back after a second");
+        assert!(!limit.admit(busy), "but not 2");
     }
 }
