@@ -618,3 +618,47 @@ fn a_mail_scanner_that_fetches_every_link_records_nothing_and_the_button_records
     let today = page.get("/today", Some(&cookie));
     assert!(today.body.contains("Your digest of"), "{}", today.body);
 }
+
+#[test]
+fn behind_a_trusted_proxy_each_client_has_its_own_limit_and_cannot_name_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    // One request a second after a burst of four, counted per client the proxy names.
+    write_config(
+        home,
+        "[web]\nrequests_per_second = 1\ntrusted_proxies = [\"127.0.0.1\"]\n",
+    );
+    let page = Page { port: free_port() };
+    let _served = Served::start(home, &page);
+    let from = |forwarded: &str| {
+        page.request("GET", "/", &[("X-Forwarded-For", forwarded)], "")
+            .status
+    };
+    let mut statuses = Vec::new();
+    while statuses.len() < 8 && statuses.last() != Some(&429) {
+        statuses.push(from("203.0.113.9"));
+    }
+    assert_eq!(statuses[..4], [200; 4], "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    // The client wrote another address before its own; the proxy added its real one last.
+    assert_eq!(
+        from("198.51.100.7, 203.0.113.9"),
+        429,
+        "a client named itself someone else and escaped its limit"
+    );
+    assert_eq!(from("198.51.100.7"), 200, "another client behind the proxy");
+    assert_eq!(page.get("/", None).status, 200, "the proxy's own requests");
+
+    let named = tempfile::tempdir().unwrap();
+    write_config(named.path(), "[web]\ntrusted_proxies = [\"proxy.lab\"]\n");
+    let refused = paperscout(named.path())
+        .args(["serve", "--foreground", "--http", "127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("\"proxy.lab\" is not an IP address"),
+        "{}",
+        stderr(&refused)
+    );
+}

@@ -68,6 +68,7 @@ use crate::render::Format;
 /// link_days = 60                          # how long a mail link works
 /// session_days = 30                       # how long a sign-in lasts
 /// requests_per_second = 50                # per client address, after a burst of 4x
+/// trusted_proxies = ["127.0.0.1"]         # the reverse proxy: its X-Forwarded-For names the client
 ///
 /// [sources]                               # fetched by name (see paperscout_app::sources)
 /// arxiv = ["cs.CL", "cs.LG", "stat.ML"]   # categories or whole archives
@@ -133,6 +134,11 @@ pub struct WebConfig {
     pub session_days: Option<u32>,
     /// Requests a second per client address, sustained.
     pub requests_per_second: Option<f64>,
+    /// The addresses of the reverse proxies in front of the page: a request from one of them is
+    /// counted against the client its `X-Forwarded-For` names (the last address there that is
+    /// not a trusted proxy), not against the proxy. Empty: the header is ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 impl WebConfig {

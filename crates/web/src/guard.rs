@@ -47,6 +47,32 @@ impl Hosts {
     }
 }
 
+/// The address a request counts against. A request straight from a client counts against its
+/// own address. One from a trusted reverse proxy counts against the client the proxies name in
+/// `X-Forwarded-For` (`forwarded_for`: the header's values in order, each a comma-separated
+/// list, nearest hop last): the last address there that is not itself a trusted proxy. What
+/// stands left of that address is the client's to write, so it is never read; a hop that is
+/// not an address ends the walk at the last one that was.
+pub fn client_of<'a>(
+    peer: IpAddr,
+    forwarded_for: impl Iterator<Item = &'a str>,
+    trusted: &[IpAddr],
+) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = forwarded_for.flat_map(|value| value.split(',')).collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(address) if trusted.contains(&address) => client = address,
+            Ok(address) => return address,
+            Err(_) => break,
+        }
+    }
+    client
+}
+
 /// A token bucket per client ([`client_key`]): `burst` requests at once, refilled at
 /// `per_second`.
 #[derive(Debug)]
@@ -157,6 +183,33 @@ mod tests {
         assert!((0..3).all(|_| limit.admit(a)));
         assert!(!limit.admit(a));
         assert!(limit.admit(b));
+    }
+
+    #[test]
+    fn only_a_trusted_proxy_names_the_client_and_only_by_its_nearest_hops() {
+        let ip = |text: &str| text.parse::<IpAddr>().expect("ip");
+        let proxies = [ip("127.0.0.1"), ip("10.0.0.2")];
+        let client =
+            |peer: &str, headers: &[&str]| client_of(ip(peer), headers.iter().copied(), &proxies);
+        assert_eq!(
+            client("198.51.100.7", &["203.0.113.9"]),
+            ip("198.51.100.7"),
+            "a client cannot name itself"
+        );
+        assert_eq!(client("127.0.0.1", &["203.0.113.9"]), ip("203.0.113.9"));
+        assert_eq!(
+            client("127.0.0.1", &["1.1.1.1, 203.0.113.9"]),
+            ip("203.0.113.9"),
+            "what the client wrote stands left of what the proxy added"
+        );
+        assert_eq!(
+            client("127.0.0.1", &["6.6.6.6", "203.0.113.9, 10.0.0.2"]),
+            ip("203.0.113.9"),
+            "two proxies, two header lines"
+        );
+        assert_eq!(client("127.0.0.1", &[" 2001:db8::5 "]), ip("2001:db8::5"));
+        assert_eq!(client("127.0.0.1", &[]), ip("127.0.0.1"));
+        assert_eq!(client("127.0.0.1", &["junk, 10.0.0.2"]), ip("10.0.0.2"));
     }
 
     #[test]

@@ -216,6 +216,14 @@ pub fn bad_listen(listen: &str) -> WebError {
     ))
 }
 
+/// The error for a `[web] trusted_proxies` entry that is not an IP address.
+pub fn bad_proxy(proxy: &str) -> WebError {
+    WebError::Config(format!(
+        "[web] trusted_proxies: {proxy:?} is not an IP address: give the proxy's address as it \
+         connects to the page, e.g. \"127.0.0.1\""
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

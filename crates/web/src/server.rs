@@ -1,7 +1,7 @@
 //! The web server: its options, its shared state, the routes, and the guard every request
 //! passes. Started by the daemon as a [`Frontend`] on its own runtime.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -17,8 +17,8 @@ use paperscout_daemon::{DaemonError, Frontend};
 use tokio::sync::watch;
 
 use crate::error::Result;
-use crate::guard::{Hosts, RateLimit};
-use crate::links::{LinkMaker, StoreLinks, bad_listen};
+use crate::guard::{Hosts, RateLimit, client_of};
+use crate::links::{LinkMaker, StoreLinks, bad_listen, bad_proxy};
 use crate::pages;
 
 /// Bytes a request body may hold (forms).
@@ -37,6 +37,8 @@ pub struct WebOptions {
     pub session_days: u32,
     /// Requests a second per client address.
     pub requests_per_second: f64,
+    /// Reverse proxies whose `X-Forwarded-For` names the client ([`crate::guard::client_of`]).
+    pub trusted_proxies: Vec<IpAddr>,
     /// Where delivered digests are (the scheduler's outbox).
     pub outbox: PathBuf,
     /// Whether cookies are marked `Secure` (the public URL is https).
@@ -57,6 +59,11 @@ impl WebOptions {
             public_url: web.public_url.clone(),
             session_days: web.session_days(),
             requests_per_second: web.requests_per_second(),
+            trusted_proxies: web
+                .trusted_proxies
+                .iter()
+                .map(|proxy| proxy.trim().parse().map_err(|_| bad_proxy(proxy)))
+                .collect::<Result<_>>()?,
             outbox: settings.outbox(),
             secure_cookies: web
                 .public_url
@@ -65,6 +72,9 @@ impl WebOptions {
         }))
     }
 }
+
+/// The header a reverse proxy names the client in.
+const FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// What every page shares.
 pub(crate) struct Shared {
@@ -156,7 +166,13 @@ async fn guard(
         )
             .into_response();
     }
-    if !shared.limit.admit(client.ip()) {
+    let forwarded = request
+        .headers()
+        .get_all(FORWARDED_FOR)
+        .iter()
+        .filter_map(|value| value.to_str().ok());
+    let client = client_of(client.ip(), forwarded, &shared.options.trusted_proxies);
+    if !shared.limit.admit(client) {
         let mut response = (
             StatusCode::TOO_MANY_REQUESTS,
             "too many requests: wait a moment\n",
