@@ -378,7 +378,11 @@ impl Leadership {
 
     /// Gives leadership up (at shutdown), so another daemon takes it at once.
     pub fn resign(&mut self) {
-        if let Some(client) = self.client.take() {
+        if let Some(mut client) = self.client.take() {
+            // Unlocked here, the leadership is free when this returns; a closed connection
+            // frees it only once the server's backend has ended, and another daemon may try
+            // before then and be refused.
+            let _ = client.query_one("SELECT pg_advisory_unlock($1)", &[&LEADER_LOCK]);
             let _ = client.close();
         }
     }
