@@ -662,3 +662,58 @@ fn behind_a_trusted_proxy_each_client_has_its_own_limit_and_cannot_name_another(
         stderr(&refused)
     );
 }
+
+#[test]
+fn silent_connections_are_closed_and_one_client_cannot_hold_every_slot() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    write_config(
+        home,
+        "[web]\nmax_connections = 8\nmax_connections_per_client = 2\nidle_timeout_secs = 3\n",
+    );
+    let page = Page { port: free_port() };
+    let _served = Served::start(home, &page);
+    let connect = || {
+        let stream = TcpStream::connect(("127.0.0.1", page.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream
+    };
+    // Two connections that begin a request and never finish its head: this client's share.
+    let head = format!("GET / HTTP/1.1\r\nHost: {}\r\n", page.host());
+    let mut silent: Vec<TcpStream> = (0..2).map(|_| connect()).collect();
+    for stream in &mut silent {
+        stream.write_all(head.as_bytes()).unwrap();
+    }
+    // A third, with a whole request, is closed unanswered.
+    let mut third = connect();
+    let _ = third.write_all(format!("{head}Connection: close\r\n\r\n").as_bytes());
+    let mut answer = Vec::new();
+    let _ = third.read_to_end(&mut answer);
+    assert!(
+        answer.is_empty(),
+        "a third connection was served: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    // The silent ones are closed once the idle timeout passes, not held for ever.
+    let started = Instant::now();
+    for stream in &mut silent {
+        let mut rest = Vec::new();
+        // Closed: the end of the stream, or a reset (the server read a head it never finished).
+        if let Err(err) = stream.read_to_end(&mut rest) {
+            assert_eq!(
+                err.kind(),
+                std::io::ErrorKind::ConnectionReset,
+                "a silent connection was kept: {err}"
+            );
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(
+        page.get("/", None).status,
+        200,
+        "and the client is served again"
+    );
+}

@@ -69,6 +69,8 @@ use crate::render::Format;
 /// session_days = 30                       # how long a sign-in lasts
 /// requests_per_second = 50                # per client address, after a burst of 4x
 /// trusted_proxies = ["127.0.0.1"]         # the reverse proxy: its X-Forwarded-For names the client
+/// max_connections = 1024                  # at once; a client (an IP, an IPv6 /64) a quarter
+/// idle_timeout_secs = 15                  # to send a request head, or between requests
 ///
 /// [sources]                               # fetched by name (see paperscout_app::sources)
 /// arxiv = ["cs.CL", "cs.LG", "stat.ML"]   # categories or whole archives
@@ -139,6 +141,13 @@ pub struct WebConfig {
     /// not a trusted proxy), not against the proxy. Empty: the header is ignored.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Connections the page holds at once.
+    pub max_connections: Option<usize>,
+    /// Connections one client (an IPv4 address, an IPv6 /64) holds at once; default a quarter
+    /// of `max_connections`. A trusted proxy's count only towards `max_connections`.
+    pub max_connections_per_client: Option<usize>,
+    /// Seconds a connection may take to send a whole request head, or wait between requests.
+    pub idle_timeout_secs: Option<u64>,
 }
 
 impl WebConfig {
@@ -157,6 +166,27 @@ impl WebConfig {
         self.requests_per_second
             .unwrap_or(defaults::REQUESTS_PER_SECOND)
             .max(1.0)
+    }
+
+    /// `max_connections`, at least 1.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
+            .unwrap_or(defaults::WEB_MAX_CONNECTIONS)
+            .max(1)
+    }
+
+    /// `max_connections_per_client`, at least 1.
+    pub fn max_connections_per_client(&self) -> usize {
+        self.max_connections_per_client
+            .unwrap_or(self.max_connections() / 4)
+            .max(1)
+    }
+
+    /// `idle_timeout_secs`, at least 1.
+    pub fn idle_timeout_secs(&self) -> u64 {
+        self.idle_timeout_secs
+            .unwrap_or(defaults::WEB_IDLE_TIMEOUT_SECS)
+            .max(1)
     }
 
     /// The listen address, or the default one.
@@ -447,6 +477,10 @@ pub mod defaults {
     pub const SESSION_DAYS: u32 = 30;
     /// Web requests a second per client address, sustained (four times as many at once).
     pub const REQUESTS_PER_SECOND: f64 = 50.0;
+    /// Connections the web page holds at once.
+    pub const WEB_MAX_CONNECTIONS: usize = 1024;
+    /// Seconds a web connection may stay silent before a whole request head.
+    pub const WEB_IDLE_TIMEOUT_SECS: u64 = 15;
 }
 
 impl DaemonConfig {

@@ -3,7 +3,7 @@
 //! folder, feeds, digests, e-mail).
 //!
 //! [`service`] holds the operations (testable without a socket), [`server`] the sockets and
-//! their limits, [`peer`] who may have the daemon read what, [`model_worker`] the model's thread, [`catalog`] the in-memory metadata,
+//! their limits, [`per_key`] connections counted per holder, [`peer`] who may have the daemon read what, [`model_worker`] the model's thread, [`catalog`] the in-memory metadata,
 //! [`text`] the plain-text commands, [`socket`] the socket file itself, [`schedule`] what the
 //! daemon does by itself, [`detach`] a start in the background. The wire format is the
 //! `paperscout-proto` crate.
@@ -15,6 +15,7 @@ pub mod detach;
 mod error;
 pub mod model_worker;
 pub mod peer;
+pub mod per_key;
 pub mod schedule;
 pub mod server;
 pub mod service;

@@ -4,9 +4,8 @@
 //! holding a slot. Connections are capped in all and per user (uid), so one user of a shared
 //! socket cannot lock the others out.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use paperscout_proto::{Answer, ErrorCode, Request, Response, answer_line, parse_request};
@@ -18,6 +17,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::peer::{Peer, ReadPolicy};
+use crate::per_key::{KeySlot, PerKey};
 use crate::service::{Failure, Service};
 use crate::text;
 
@@ -87,44 +87,6 @@ async fn read_line(
     }
 }
 
-/// Connections open per user.
-#[derive(Debug, Default)]
-struct PerUser(Mutex<HashMap<Option<u32>, usize>>);
-
-/// One user's connection, counted while it lives.
-struct UserSlot {
-    users: Arc<PerUser>,
-    uid: Option<u32>,
-}
-
-impl PerUser {
-    /// A slot for this user, unless they hold `max` already.
-    fn take(self: &Arc<Self>, uid: Option<u32>, max: usize) -> Option<UserSlot> {
-        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = counts.entry(uid).or_default();
-        if *count >= max {
-            return None;
-        }
-        *count += 1;
-        Some(UserSlot {
-            users: Arc::clone(self),
-            uid,
-        })
-    }
-}
-
-impl Drop for UserSlot {
-    fn drop(&mut self) {
-        let mut counts = self.users.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = counts.get_mut(&self.uid) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.uid);
-            }
-        }
-    }
-}
-
 /// Serves until `shutdown` turns true, then waits up to the deadline for requests in flight.
 pub async fn run(
     service: Arc<Service>,
@@ -135,7 +97,7 @@ pub async fn run(
 ) {
     let max_connections = current(&limits).max_connections;
     let permits = Arc::new(Semaphore::new(max_connections));
-    let users = Arc::new(PerUser::default());
+    let users: Arc<PerKey<Option<u32>>> = Arc::new(PerKey::default());
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -219,7 +181,7 @@ async fn connection(
     limits: Arc<RwLock<Limits>>,
     policy: Arc<ReadPolicy>,
     mut shutdown: watch::Receiver<bool>,
-    (_permit, _slot, peer): (OwnedSemaphorePermit, UserSlot, Peer),
+    (_permit, _slot, peer): (OwnedSemaphorePermit, KeySlot<Option<u32>>, Peer),
 ) {
     service.connections.fetch_add(1, Ordering::Relaxed);
     let _counted = Counted(Arc::clone(&service));

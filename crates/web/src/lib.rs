@@ -6,6 +6,8 @@
 //!   session cookies, one-click mail links and feed URLs made with it;
 //! - [`links`]: those URLs for the CLI (`user link`) and the e-mail;
 //! - [`guard`]: the `Host` check and the rate limit every request passes;
+//! - [`connections`]: the accept loop, with caps on connections (in all and per client) and
+//!   timeouts for silent connections and slow requests;
 //! - [`html`]: escaping and the page frame;
 //! - `pages`: one module per page (today, history, search, a paper, the profile, the links
 //!   that need no session).
@@ -16,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod connections;
 mod error;
 pub mod guard;
 pub mod html;

@@ -4,6 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
@@ -16,6 +17,7 @@ use paperscout_daemon::service::Service;
 use paperscout_daemon::{DaemonError, Frontend};
 use tokio::sync::watch;
 
+use crate::connections::{self, ConnectionLimits};
 use crate::error::Result;
 use crate::guard::{Hosts, RateLimit, client_of};
 use crate::links::{LinkMaker, StoreLinks, bad_listen, bad_proxy};
@@ -39,6 +41,12 @@ pub struct WebOptions {
     pub requests_per_second: f64,
     /// Reverse proxies whose `X-Forwarded-For` names the client ([`crate::guard::client_of`]).
     pub trusted_proxies: Vec<IpAddr>,
+    /// Connections at once, in all.
+    pub max_connections: usize,
+    /// Connections at once from one client.
+    pub max_connections_per_client: usize,
+    /// How long a connection may stay silent before a whole request head.
+    pub idle_timeout: Duration,
     /// Where delivered digests are (the scheduler's outbox).
     pub outbox: PathBuf,
     /// Whether cookies are marked `Secure` (the public URL is https).
@@ -64,6 +72,9 @@ impl WebOptions {
                 .iter()
                 .map(|proxy| proxy.trim().parse().map_err(|_| bad_proxy(proxy)))
                 .collect::<Result<_>>()?,
+            max_connections: web.max_connections(),
+            max_connections_per_client: web.max_connections_per_client(),
+            idle_timeout: Duration::from_secs(web.idle_timeout_secs()),
             outbox: settings.outbox(),
             secure_cookies: web
                 .public_url
@@ -209,7 +220,7 @@ impl Frontend for Web {
     fn start(
         self: Box<Self>,
         service: Arc<Service>,
-        mut stopped: watch::Receiver<bool>,
+        stopped: watch::Receiver<bool>,
     ) -> paperscout_daemon::Result<tokio::task::JoinHandle<()>> {
         let listen = self.options.listen;
         let listener = std::net::TcpListener::bind(listen)
@@ -233,19 +244,15 @@ impl Frontend for Web {
             },
         )));
         tracing::info!(url = %self.links.url("/"), "serving the web page");
+        let limits = ConnectionLimits {
+            max_connections: self.options.max_connections,
+            per_client: self.options.max_connections_per_client,
+            idle_timeout: self.options.idle_timeout,
+            trusted_proxies: self.options.trusted_proxies.clone(),
+        };
         let app = self.router(service);
-        Ok(tokio::spawn(async move {
-            let served = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            })
-            .await;
-            if let Err(err) = served {
-                tracing::error!("the web page stopped: {err}");
-            }
-        }))
+        Ok(tokio::spawn(connections::serve(
+            listener, app, limits, stopped,
+        )))
     }
 }
