@@ -1,7 +1,7 @@
 //! The web server: its options, its shared state, the routes, and the guard every request
 //! passes. Started by the daemon as a [`Frontend`] on its own runtime.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,14 +39,9 @@ pub struct WebOptions {
     pub session_days: u32,
     /// Requests a second per client address.
     pub requests_per_second: f64,
-    /// Reverse proxies whose `X-Forwarded-For` names the client ([`crate::guard::client_of`]).
-    pub trusted_proxies: Vec<IpAddr>,
-    /// Connections at once, in all.
-    pub max_connections: usize,
-    /// Connections at once from one client.
-    pub max_connections_per_client: usize,
-    /// How long a connection may stay silent before a whole request head.
-    pub idle_timeout: Duration,
+    /// Caps and timeouts of its connections, and the reverse proxies whose `X-Forwarded-For`
+    /// names the client ([`crate::guard::client_of`]).
+    pub connections: ConnectionLimits,
     /// Where delivered digests are (the scheduler's outbox).
     pub outbox: PathBuf,
     /// Whether cookies are marked `Secure` (the public URL is https).
@@ -67,14 +62,16 @@ impl WebOptions {
             public_url: web.public_url.clone(),
             session_days: web.session_days(),
             requests_per_second: web.requests_per_second(),
-            trusted_proxies: web
-                .trusted_proxies
-                .iter()
-                .map(|proxy| proxy.trim().parse().map_err(|_| bad_proxy(proxy)))
-                .collect::<Result<_>>()?,
-            max_connections: web.max_connections(),
-            max_connections_per_client: web.max_connections_per_client(),
-            idle_timeout: Duration::from_secs(web.idle_timeout_secs()),
+            connections: ConnectionLimits {
+                max_connections: web.max_connections(),
+                per_client: web.max_connections_per_client(),
+                idle_timeout: Duration::from_secs(web.idle_timeout_secs()),
+                trusted_proxies: web
+                    .trusted_proxies
+                    .iter()
+                    .map(|proxy| proxy.trim().parse().map_err(|_| bad_proxy(proxy)))
+                    .collect::<Result<_>>()?,
+            },
             outbox: settings.outbox(),
             secure_cookies: web
                 .public_url
@@ -182,7 +179,11 @@ async fn guard(
         .get_all(FORWARDED_FOR)
         .iter()
         .filter_map(|value| value.to_str().ok());
-    let client = client_of(client.ip(), forwarded, &shared.options.trusted_proxies);
+    let client = client_of(
+        client.ip(),
+        forwarded,
+        &shared.options.connections.trusted_proxies,
+    );
     if !shared.limit.admit(client) {
         let mut response = (
             StatusCode::TOO_MANY_REQUESTS,
@@ -244,12 +245,7 @@ impl Frontend for Web {
             },
         )));
         tracing::info!(url = %self.links.url("/"), "serving the web page");
-        let limits = ConnectionLimits {
-            max_connections: self.options.max_connections,
-            per_client: self.options.max_connections_per_client,
-            idle_timeout: self.options.idle_timeout,
-            trusted_proxies: self.options.trusted_proxies.clone(),
-        };
+        let limits = self.options.connections.clone();
         let app = self.router(service);
         Ok(tokio::spawn(connections::serve(
             listener, app, limits, stopped,
