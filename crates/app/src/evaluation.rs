@@ -62,11 +62,7 @@ pub enum Half {
 impl Half {
     /// The half a query belongs to.
     pub fn of(query_id: &str) -> Self {
-        let hash = query_id
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-            });
+        let hash = paperscout_types::fnv1a(query_id.as_bytes());
         // FNV's low and high bits follow the last bytes too closely (`q0`…`q4` all land
         // together on its top bit): SplitMix64's finaliser mixes every bit into the last.
         let mut mixed = hash ^ (hash >> 30);

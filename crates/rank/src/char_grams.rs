@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use foldhash::fast::RandomState;
+use paperscout_types::{FNV_OFFSET, fnv1a, fnv1a_from};
 use rayon::prelude::*;
 
 use crate::lexical::SparseVec;
@@ -102,7 +103,7 @@ impl CharGrams {
             .fold(FastMap::<u64, u32>::default, |mut counts, text| {
                 let mut words: Vec<u64> = text
                     .split_whitespace()
-                    .map(|w| hash(w.as_bytes()))
+                    .map(|w| fnv1a(w.as_bytes()))
                     .collect();
                 words.sort_unstable();
                 words.dedup();
@@ -122,7 +123,7 @@ impl CharGrams {
         let mut common_grams: HashSet<u64> = HashSet::default();
         let mut done: HashSet<u64> = HashSet::default();
         for word in texts.iter().flat_map(|text| text.split_whitespace()) {
-            let word_hash = hash(word.as_bytes());
+            let word_hash = fnv1a(word.as_bytes());
             if common_words.contains(&word_hash) && done.insert(word_hash) {
                 common_grams.extend(grams_of(word, |_| false));
             }
@@ -240,7 +241,7 @@ fn grams_of(text: &str, skip: impl Fn(u64) -> bool) -> Vec<u64> {
 fn for_each_gram(text: &str, skip: impl Fn(u64) -> bool, mut visit: impl FnMut(u64)) {
     let mut ends: Vec<usize> = Vec::new();
     for word in text.split_whitespace() {
-        if skip(hash(word.as_bytes())) {
+        if skip(fnv1a(word.as_bytes())) {
             continue;
         }
         ends.clear();
@@ -249,7 +250,7 @@ fn for_each_gram(text: &str, skip: impl Fn(u64) -> bool, mut visit: impl FnMut(u
         for start in 0..chars {
             let mut state = FNV_OFFSET;
             for (length, k) in (start..chars.min(start + LONGEST)).enumerate() {
-                state = fnv(state, padded_char(word.as_bytes(), &ends, k));
+                state = fnv1a_from(state, padded_char(word.as_bytes(), &ends, k));
                 if length + 1 >= SHORTEST {
                     visit(state);
                 }
@@ -268,8 +269,6 @@ fn padded_char<'a>(word: &'a [u8], ends: &[usize], k: usize) -> &'a [u8] {
     &word[start..ends[k - 1]]
 }
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-
 /// Slots of [`CharGrams`]' filter, as a power of two: 2^23 bits, 1 MiB.
 const FILTER_LOG2: u32 = 23;
 const FILTER_BITS: usize = 1 << FILTER_LOG2;
@@ -278,18 +277,6 @@ const FILTER_BITS: usize = 1 << FILTER_LOG2;
 /// are its weakest).
 fn filter_slot(gram: u64) -> usize {
     (gram.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - FILTER_LOG2)) as usize
-}
-
-/// FNV-1a's state after `bytes`.
-fn fnv(state: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(state, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-/// FNV-1a: stable across runs and builds, so a vocabulary means the same every time.
-fn hash(bytes: &[u8]) -> u64 {
-    fnv(FNV_OFFSET, bytes)
 }
 
 #[cfg(test)]
@@ -308,22 +295,22 @@ mod tests {
     fn a_word_gives_its_padded_runs_of_three_to_five_characters() {
         let mut expected: Vec<u64> = [" ab", "abc", "bc ", " abc", "abc ", " abc "]
             .iter()
-            .map(|g| hash(g.as_bytes()))
+            .map(|g| fnv1a(g.as_bytes()))
             .collect();
         expected.sort_unstable();
         let mut grams = grams_of("abc", |_| false);
         grams.sort_unstable();
         assert_eq!(grams, expected);
         // A one-letter word padded is three characters: itself, once.
-        assert_eq!(grams_of("a", |_| false), vec![hash(b" a ")]);
+        assert_eq!(grams_of("a", |_| false), vec![fnv1a(b" a ")]);
         // Case is kept and characters, not bytes, are counted.
         assert_ne!(grams_of("Step", |_| false), grams_of("step", |_| false));
         assert_eq!(
             grams_of("éé", |_| false).len(),
             grams_of("ee", |_| false).len()
         );
-        assert!(grams_of("xéy", |_| false).contains(&hash(" xé".as_bytes())));
-        assert!(grams_of("xéy", |_| false).contains(&hash("xéy ".as_bytes())));
+        assert!(grams_of("xéy", |_| false).contains(&fnv1a(" xé".as_bytes())));
+        assert!(grams_of("xéy", |_| false).contains(&fnv1a("xéy ".as_bytes())));
     }
 
     #[test]
@@ -405,8 +392,8 @@ mod tests {
         assert_eq!(found, expected);
         // "odel " is in one rare word ("Yodel") and in the common "model" (three texts): not a
         // feature, though counting the rare words alone would find it in one text.
-        assert!(!grams.features.contains_key(&hash(b"odel ")));
-        assert!(grams.features.contains_key(&hash(b" Yod")));
+        assert!(!grams.features.contains_key(&fnv1a(b"odel ")));
+        assert!(grams.features.contains_key(&fnv1a(b" Yod")));
     }
 
     #[test]
@@ -421,7 +408,7 @@ mod tests {
         .map(|t| t.to_string())
         .collect();
         let grams = CharGrams::fit(&texts, small());
-        assert!(grams.common_words.contains(&hash(b"the")));
+        assert!(grams.common_words.contains(&fnv1a(b"the")));
         for text in texts
             .iter()
             .map(String::as_str)

@@ -8,6 +8,8 @@
 
 use std::fmt::Write as _;
 
+use crate::fnv1a;
+
 /// The longest name accepted, in bytes.
 pub const MAX_USER_NAME: usize = 64;
 
@@ -60,16 +62,10 @@ pub fn folder_name(name: &str) -> String {
         let _ = write!(folder, "{byte:02x}");
     }
     if name.len() > MAX_USER_NAME {
+        // A stable hash, so that long names that share their first bytes stay apart.
         let _ = write!(folder, "-{}-{:016x}", name.len(), fnv1a(name.as_bytes()));
     }
     folder
-}
-
-/// A small stable hash, so that long names that share their first bytes stay apart.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 #[cfg(test)]
